@@ -1,0 +1,80 @@
+"""The report bundle: a deterministic tar.gz with manifest.json as its first member."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+# Level 6 is within a few per cent of 9 on JSON and markedly cheaper on a Pi's CPU.
+GZIP_LEVEL = 6
+
+
+class BundleError(Exception):
+    """A bundle is damaged or not a report; the message says what is wrong."""
+
+
+@dataclass
+class Section:
+    name: str  # file name inside the bundle, e.g. "readings.json"
+    data: bytes
+
+
+def to_json(obj) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, default=str).encode() + b"\n"
+
+
+def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section]) -> dict:
+    """Write the bundle to OUT; the same inputs give the same bytes. Returns the full manifest."""
+    manifest = dict(manifest, schema_version=SCHEMA_VERSION, sections=[
+        {"name": s.name, "bytes": len(s.data), "sha256": hashlib.sha256(s.data).hexdigest()} for s in sections
+    ])
+    mtime = int(manifest.get("created", {}).get("wall", 0))
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data in [(MANIFEST, to_json(manifest))] + [(s.name, s.data) for s in sections]:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), mtime, 0o644
+                info.uname = info.gname = "diag-agent"
+                tar.addfile(info, io.BytesIO(data))
+    return manifest
+
+
+def read_bundle(data: bytes, max_member_bytes: int = 64 << 20) -> tuple[dict, dict[str, bytes]]:
+    """Open a bundle and verify every section against the manifest; raise BundleError on damage."""
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for info in tar:
+                if not info.isfile() or "/" in info.name or info.name.startswith("."):
+                    raise BundleError(f"unexpected member {info.name!r}")
+                if info.size > max_member_bytes:
+                    raise BundleError(f"member {info.name} is {info.size} bytes, over the limit")
+                if not members and info.name != MANIFEST:
+                    raise BundleError(f"first member is {info.name!r}, not {MANIFEST}")
+                members[info.name] = tar.extractfile(info).read()
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise BundleError(f"not a readable tar.gz: {exc}") from None
+    if MANIFEST not in members:
+        raise BundleError("no manifest.json")
+    try:
+        manifest = json.loads(members[MANIFEST])
+        listed = {s["name"]: s for s in manifest["sections"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"manifest.json is not a valid manifest: {exc}") from None
+    for name, entry in listed.items():
+        if name not in members:
+            raise BundleError(f"section {name} is listed in the manifest but missing")
+        digest = hashlib.sha256(members[name]).hexdigest()
+        if digest != entry.get("sha256") or len(members[name]) != entry.get("bytes"):
+            raise BundleError(f"section {name} does not match its checksum")
+    extra = set(members) - set(listed) - {MANIFEST}
+    if extra:
+        raise BundleError(f"members not in the manifest: {', '.join(sorted(extra))}")
+    return manifest, members

@@ -1,0 +1,230 @@
+"""The diag-agent command line. Exit codes: 0 done, 1 failed, 2 bad configuration or usage, 3 queued."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from agent import __version__
+from agent.config import DEFAULT_PATH, ConfigError, load
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
+
+
+def setup_logging(level: str = "info") -> None:
+    # journald stamps each line itself; elsewhere a time helps.
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr, force=True)
+
+
+def _config(args):
+    return load(args.config)
+
+
+def cmd_check_config(args) -> int:
+    cfg = load(args.path)
+    from agent.collect.modbus import open_devices
+
+    open_devices(cfg)  # every profile named must load too
+    print(f"{args.path}: OK ({len(cfg.buses)} buses, {len(cfg.devices)} devices)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    cfg = _config(args)
+    setup_logging(cfg.log_level)
+    from agent.daemon import Daemon
+
+    return Daemon(cfg).run()
+
+
+def cmd_poll(args) -> int:
+    snapshot = _poll_once(_config(args))
+    if args.json:
+        print(json.dumps(snapshot, indent=2))
+    else:
+        for name, dev in snapshot.items():
+            print(f"{name} ({dev['model']}, unit {dev['unit']}): {'ok' if dev['reachable'] else 'NOT ANSWERING'}")
+            for vname, v in dev["values"].items():
+                label = f" ({v['label']})" if "label" in v else ""
+                print(f"  {vname:<24} {v['value']} {v['unit']}{label}")
+    failed = [n for n, d in snapshot.items() if not d["reachable"]]
+    for name in failed:
+        print(f"diag-agent: device {name} did not answer: {snapshot[name]['last_error']}", file=sys.stderr)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _request_args(args) -> dict:
+    return {"subject": args.subject, "description": args.description, "email": args.email,
+            "case_ref": args.case, "on_site": args.on_site}
+
+
+def cmd_report(args) -> int:
+    cfg = _config(args)
+    from agent import control
+    from agent.daemon import control_socket_path, request_from_args
+
+    try:
+        request = request_from_args(_request_args(args), reason="cli")
+    except ValueError as exc:
+        print(f"diag-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.out:
+        return _report_to_file(cfg, request, args.out)
+    wait = cfg.report.wait_for_case_s
+    try:
+        answer = control.call(control_socket_path(cfg), "report", dict(_request_args(args), wait_s=wait),
+                              timeout=wait + 30)
+    except control.NotRunning:
+        answer = _report_standalone(cfg, request)
+    if not answer.get("ok"):
+        print(f"diag-agent: report not made: {answer.get('error')}", file=sys.stderr)
+        return EXIT_FAIL
+    receipt = answer.get("receipt")
+    if receipt:
+        print(f"report {answer['report_id']} delivered: case {receipt['case']} ({receipt['priority']} priority)")
+        return EXIT_OK
+    print(f"report {answer['report_id']} is saved in the outbox and not delivered yet: {answer.get('error')}. "
+          "The daemon sends it when the backend can be reached.")
+    return EXIT_QUEUED
+
+
+def _poll_once(cfg) -> dict:
+    from agent.collect.modbus import ModbusPoller, open_devices
+
+    poller = ModbusPoller(open_devices(cfg))
+    try:
+        poller.poll_once()
+        return poller.snapshot()
+    finally:
+        poller.close()
+
+
+def _report_standalone(cfg, request) -> dict:
+    """No daemon runs: read the devices once, spool the report, and try to send it now."""
+    from agent.daemon import outbox_dir
+    from agent.outbox import Outbox
+    from agent.reporting import make_report
+    from agent.sender import Sender
+
+    outbox = Outbox(outbox_dir(cfg))
+    entry = make_report(cfg, request, _poll_once(cfg), outbox)
+    entry = Sender(cfg, outbox).attempt(entry)
+    return {"ok": True, "report_id": entry.report_id, "receipt": entry.receipt, "error": entry.last_error}
+
+
+def _report_to_file(cfg, request, out: str) -> int:
+    import shutil
+    import tempfile
+
+    from agent.outbox import Outbox
+    from agent.reporting import make_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = make_report(cfg, request, _poll_once(cfg), Outbox(tmp))
+        shutil.copyfile(Outbox(tmp).bundle_path(entry.report_id), out)
+    print(f"report {entry.report_id} written to {out} ({entry.size} bytes, not sent)")
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from agent.bundle import BundleError, read_bundle
+
+    try:
+        with open(args.bundle, "rb") as f:
+            manifest, members = read_bundle(f.read())
+    except OSError as exc:
+        print(f"diag-agent: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    except BundleError as exc:
+        print(f"diag-agent: {args.bundle} is damaged: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    dev = manifest.get("device", {})
+    print(f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, checksums OK)")
+    print(f"device    {dev.get('model')}  serial {dev.get('serial')}")
+    print(f"software  {manifest.get('software', {}).get('firmware_version')}  "
+          f"(agent {manifest.get('software', {}).get('agent_version')})")
+    print(f"created   {manifest.get('created', {}).get('wall_iso')}  trigger {manifest.get('trigger')}")
+    print(f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}")
+    print(f"subject   {manifest.get('subject')}")
+    for s in manifest.get("sections", []):
+        print(f"  {s['name']:<24} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}")
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    cfg = _config(args)
+    from agent import control
+    from agent.daemon import control_socket_path
+
+    try:
+        status = control.call(control_socket_path(cfg), "status")
+    except control.NotRunning:
+        print("diag-agent: the daemon is not running", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    print(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
+    for name, dev in status["devices"].items():
+        print(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
+    ob = status["outbox"]
+    print(f"outbox: {ob['pending']} waiting, {ob['parked']} parked, {ob['delivered']} delivered")
+    if status["last_receipt"]:
+        r = status["last_receipt"]
+        print(f"last receipt: case {r['case']} for report {r['report_id']} ({r['priority']} priority)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=os.environ.get("DIAG_AGENT_CONFIG", DEFAULT_PATH),
+                        help=f"configuration file (default {DEFAULT_PATH})")
+    ap = argparse.ArgumentParser(prog="diag-agent", description="Diagnostics and system reports for EV wallboxes.")
+    ap.add_argument("--version", action="version", version=f"diag-agent {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", parents=[common], help="run the daemon")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("poll", parents=[common], help="read every configured device once")
+    p.add_argument("--once", action="store_true", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_poll)
+    p = sub.add_parser("report", parents=[common], help="make a system report and send it")
+    p.add_argument("--subject", default="")
+    p.add_argument("--description", default="")
+    p.add_argument("--email", default="")
+    p.add_argument("--case", help="previous case reference")
+    p.add_argument("--on-site", action="store_true")
+    p.add_argument("--out", help="write the bundle to this file and send nothing")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("inspect", help="verify a bundle and print its summary")
+    p.add_argument("bundle")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("status", parents=[common], help="the running daemon's state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("warning")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"diag-agent: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one clear line, never a traceback
+        logging.getLogger("agent").debug("unexpected error", exc_info=True)
+        print(f"diag-agent: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAIL

@@ -1,0 +1,1 @@
+"""Collectors: each returns one JSON-able section of the report."""

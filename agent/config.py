@@ -1,0 +1,165 @@
+"""The agent's configuration: one YAML file loaded into typed objects with defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from agent.schema import SchemaError, error_at, load_file
+
+DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
+
+# Keys whose values are secrets: never logged, never put in a report.
+SECRET_KEYS = ("password", "passwd", "secret", "token", "key", "psk", "credential", "auth")
+
+
+# A configuration or profile that cannot be used; the CLI exits with code 2.
+ConfigError = SchemaError
+
+
+@dataclass
+class DeviceIdentity:
+    model: str = "unknown"
+    serial: str = "unknown"
+    order_number: str = ""
+    # The firmware writes its version here; a hook takes over in a later stage.
+    firmware_version_file: str = "/etc/wallbox/version"
+
+
+@dataclass
+class BusConfig:
+    name: str
+    type: Literal["tcp", "rtu"]
+    host: str = "127.0.0.1"
+    port: int = 502
+    device: str = "/dev/ttyUSB0"
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: int = 1
+    timeout_s: float = 1.0
+    retries: int = 1
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        if self.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+            raise ValueError(f"baudrate: expected a standard rate such as 9600, got {self.baudrate}")
+        if not 0.05 <= self.timeout_s <= 30:
+            raise ValueError(f"timeout_s: expected 0.05-30 seconds, got {self.timeout_s}")
+
+
+@dataclass
+class DeviceConfig:
+    name: str
+    bus: str
+    profile: str
+    unit: int
+
+    def validate(self) -> None:
+        if not 0 <= self.unit <= 255:
+            raise ValueError(f"unit: expected a Modbus unit id 0-255, got {self.unit}")
+
+
+@dataclass
+class PollConfig:
+    interval_s: float = 5.0
+
+    def validate(self) -> None:
+        if not 0.2 <= self.interval_s <= 3600:
+            raise ValueError(f"interval_s: expected 0.2-3600 seconds, got {self.interval_s}")
+
+
+@dataclass
+class BackendConfig:
+    url: str = ""
+    ca_file: Optional[str] = None
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 30.0
+    retry_base_s: float = 5.0
+    retry_max_s: float = 600.0
+
+    def validate(self) -> None:
+        if self.url and not self.url.startswith("https://"):
+            raise ValueError(f"url: expected an https:// address, got {self.url!r}")
+
+
+@dataclass
+class MqttConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: Optional[str] = None
+    username: Optional[str] = None
+    password: Optional[str] = None
+    topic_prefix: str = "diag-agent"
+    keepalive_s: int = 30
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected 1-65535, got {self.port}")
+
+
+@dataclass
+class ReportConfig:
+    max_bytes: int = 1_000_000
+    wait_for_case_s: float = 30.0
+
+
+@dataclass
+class AgentConfig:
+    device: DeviceIdentity = field(default_factory=DeviceIdentity)
+    state_dir: str = "/var/lib/diag-agent"
+    profiles_dir: str = "profiles"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    buses: list[BusConfig] = field(default_factory=list)
+    devices: list[DeviceConfig] = field(default_factory=list)
+    poll: PollConfig = field(default_factory=PollConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the configuration, for scrubbing by value."""
+        return [v for v in (self.mqtt.password,) if v]
+
+
+def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
+    if value is None or value == "":
+        return value
+    p = Path(value)
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load(path: str | Path) -> AgentConfig:
+    """Load and check the configuration at PATH; raise ConfigError naming file, line and key."""
+    path = Path(path)
+    cfg = load_file(path, AgentConfig)
+    _cross_check(cfg)
+    # Relative paths are relative to the config file, so a checkout runs as it is.
+    base = path.resolve().parent
+    cfg.state_dir = _resolve(base, cfg.state_dir)
+    cfg.profiles_dir = _resolve(base, cfg.profiles_dir)
+    cfg.device.firmware_version_file = _resolve(base, cfg.device.firmware_version_file)
+    cfg.backend.ca_file = _resolve(base, cfg.backend.ca_file)
+    cfg.mqtt.ca_file = _resolve(base, cfg.mqtt.ca_file)
+    return cfg
+
+
+def _cross_check(cfg: AgentConfig) -> None:
+    def fail(obj, key, problem):
+        raise error_at(obj, key, problem)
+
+    names: set[str] = set()
+    for bus in cfg.buses:
+        if bus.name in names:
+            fail(bus, "name", f"bus {bus.name!r} is defined twice")
+        names.add(bus.name)
+    seen: set[str] = set()
+    for dev in cfg.devices:
+        if dev.bus not in names:
+            fail(dev, "bus", f"no bus named {dev.bus!r} (buses: {', '.join(sorted(names)) or 'none'})")
+        if dev.name in seen:
+            fail(dev, "name", f"device {dev.name!r} is defined twice")
+        seen.add(dev.name)

@@ -1,0 +1,178 @@
+"""The daemon: periodic jobs on the main loop, reports built and sent on their own threads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+from agent import __version__
+from agent.collect.modbus import ModbusPoller, open_devices
+from agent.config import AgentConfig
+from agent.control import ControlServer
+from agent.outbox import Outbox
+from agent.reporting import make_report
+from agent.request import ReportRequest
+from agent.sdnotify import Notifier
+from agent.sender import Sender
+
+log = logging.getLogger(__name__)
+STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
+STATUS_INTERVAL_S = 30
+
+
+def control_socket_path(cfg: AgentConfig) -> str:
+    return str(Path(cfg.state_dir) / "control.sock")
+
+
+def outbox_dir(cfg: AgentConfig) -> Path:
+    return Path(cfg.state_dir) / "outbox"
+
+
+def request_from_args(args: dict, reason: str) -> ReportRequest:
+    """A ReportRequest from untrusted fields; ValueError names the field that is wrong."""
+    limits = {"subject": 200, "description": 2000, "email": 254, "case_ref": 64}
+    fields: dict = {}
+    for name, limit in limits.items():
+        value = args.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise ValueError(f"{name}: expected text of at most {limit} characters")
+        fields[name] = value.strip()
+    on_site = args.get("on_site", False)
+    if not isinstance(on_site, bool):
+        raise ValueError("on_site: expected true or false")
+    return ReportRequest(reason=reason, on_site=on_site, **fields)
+
+
+class Daemon:
+    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.poller = ModbusPoller(open_devices(cfg))
+        Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.outbox = Outbox(outbox_dir(cfg))
+        self.sender = Sender(cfg, self.outbox)
+        self.stop_event = threading.Event()
+        self._send_wake = threading.Event()
+        self._requests: queue.Queue[tuple[ReportRequest, Future]] = queue.Queue(maxsize=32)
+        self.mqtt = None
+        if cfg.mqtt.enabled:
+            from agent.mqtt_link import MqttLink
+
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial)
+
+    # --- jobs on the main loop -------------------------------------------------------------
+    def poll(self) -> None:
+        self.poller.poll_once()
+
+    def status(self) -> dict:
+        entries = self.outbox.entries()
+        delivered = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
+        return {
+            "agent_version": __version__,
+            "devices": {name: {"reachable": d["reachable"], "last_error": d["last_error"]}
+                        for name, d in self.poller.snapshot().items()},
+            "outbox": {"pending": sum(1 for e in entries if not e.delivered and not e.parked),
+                       "parked": sum(1 for e in entries if e.parked), "delivered": len(delivered)},
+            "last_receipt": delivered[-1].receipt if delivered else None,
+            "mqtt_connected": bool(self.mqtt and self.mqtt.connected),
+        }
+
+    def publish_status(self) -> None:
+        if self.mqtt:
+            self.mqtt.publish_status(self.status())
+
+    # --- worker threads -------------------------------------------------------------------
+    def _report_worker(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                request, done = self._requests.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                entry = make_report(self.cfg, request, self.poller.snapshot(), self.outbox)
+                done.set_result(entry.report_id)
+                self._send_wake.set()
+            except Exception as exc:
+                log.exception("report could not be built")
+                done.set_exception(exc)
+
+    def _send_worker(self) -> None:
+        while not self.stop_event.is_set():
+            self._send_wake.clear()
+            self.sender.drain()
+            pending = self.outbox.pending()
+            wait = min((e.next_attempt for e in pending), default=time.time() + 60) - time.time()
+            self._send_wake.wait(timeout=min(max(wait, 0.05), 60))
+
+    # --- control socket --------------------------------------------------------------------
+    def submit(self, request: ReportRequest, timeout: float = 30.0) -> str:
+        """Queue a report off the polling path; return its report id once it is accepted."""
+        done: Future = Future()
+        try:
+            self._requests.put_nowait((request, done))
+        except queue.Full:
+            raise ValueError("too many reports are being built; try again in a minute") from None
+        return done.result(timeout=timeout)
+
+    def _cmd_report(self, args: dict) -> dict:
+        request = request_from_args(args, reason=str(args.get("reason", "cli"))[:20])
+        report_id = self.submit(request)
+        wait = float(args.get("wait_s", self.cfg.report.wait_for_case_s))
+        entry = self.sender.wait_for(report_id, timeout=max(0.0, min(wait, 300.0)))
+        return {"ok": True, "report_id": report_id, "priority": request.priority,
+                "receipt": entry.receipt if entry else None,
+                "error": entry.last_error if entry and not entry.delivered else None}
+
+    def _cmd_status(self, args: dict) -> dict:
+        return {"ok": True, **self.status()}
+
+    # --- the main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        import schedule
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        control = ControlServer(control_socket_path(self.cfg),
+                                {"report": self._cmd_report, "status": self._cmd_status,
+                                 "ping": lambda a: {"ok": True, "pid": os.getpid()}})
+        workers = [threading.Thread(target=self._report_worker, name="report", daemon=True),
+                   threading.Thread(target=self._send_worker, name="send", daemon=True)]
+        jobs = schedule.Scheduler()
+        jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
+        jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)
+        self.poll()
+        control.start()
+        for w in workers:
+            w.start()
+        if self.mqtt:
+            self.mqtt.start()
+        log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
+                 len(self.poller.devices), len(self.outbox.pending()))
+        self.notifier.ready()
+        try:
+            while not self.stop_event.is_set():
+                jobs.run_pending()
+                # The watchdog is fed from this loop, so a hung job is caught by systemd.
+                self.notifier.watchdog()
+                idle = jobs.idle_seconds
+                self.stop_event.wait(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+        finally:
+            self.notifier.stopping()
+            log.info("stopping")
+            control.stop()
+            self._send_wake.set()
+            deadline = time.monotonic() + STOP_DEADLINE_S
+            for w in workers:
+                w.join(timeout=max(0.0, deadline - time.monotonic()))
+            if self.mqtt:
+                self.mqtt.stop()
+            self.poller.close()
+        return 0

@@ -1,0 +1,83 @@
+"""Upload a spooled report over HTTPS with the certificate verified; the answer is the receipt."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from pathlib import Path
+
+from agent.config import BackendConfig
+from agent.receipt import Receipt
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A report did not reach the backend. `final` means retrying the same bytes cannot help."""
+
+    def __init__(self, message: str, final: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.final = final
+        self.retry_after = retry_after
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 Content-Digest of the body."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str, session=None) -> Receipt:
+    """POST the bundle; return the case receipt or raise DeliveryError."""
+    import requests  # only the sending path pays for it
+
+    if not backend.url:
+        raise DeliveryError("no backend URL is configured (backend.url)", final=True)
+    body = bundle.read_bytes()
+    headers = {
+        "Content-Type": "application/gzip",
+        "Idempotency-Key": report_id,
+        "Content-Digest": content_digest(body),
+        "X-Device-Serial": device_serial,
+    }
+    http = session or requests
+    try:
+        resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True,
+                         timeout=(backend.connect_timeout_s, backend.timeout_s))
+    except requests.exceptions.SSLError as exc:
+        raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
+                            "check backend.ca_file and the backend address") from None
+    except requests.exceptions.RequestException as exc:
+        raise DeliveryError(f"backend not reachable: {_reason(exc)}") from None
+    if resp.status_code in (200, 201):
+        try:
+            data = resp.json()
+            return Receipt(report_id=report_id, case=str(data["case"]), priority=str(data["priority"]))
+        except (ValueError, KeyError, TypeError):
+            raise DeliveryError(f"the backend answered {resp.status_code} without a case number") from None
+    retry_after = _retry_after(resp.headers.get("Retry-After"))
+    message = f"the backend refused the report: HTTP {resp.status_code} {_body_hint(resp)}"
+    final = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
+    raise DeliveryError(message, final=final, retry_after=retry_after)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed", "Connection refused", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker
+    return text[:200]
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _body_hint(resp) -> str:
+    try:
+        return str(resp.json().get("error", ""))[:200]
+    except ValueError:
+        return resp.text[:200].strip()

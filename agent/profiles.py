@@ -1,0 +1,70 @@
+"""Device profiles: register maps as YAML data, one file per meter or controller model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from agent.schema import SchemaError, load_file
+
+# Registers each type takes on the wire.
+TYPE_WORDS = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "u64": 4, "f32": 2, "string": None}
+# The Modbus limit for one read request.
+MAX_REGISTERS = 125
+
+
+@dataclass
+class ValueSpec:
+    address: int
+    function: Literal["input", "holding"] = "input"
+    type: Literal["u16", "i16", "u32", "i32", "u64", "f32", "string"] = "u16"
+    word_order: Literal["big", "little"] = "big"
+    length: Optional[int] = None  # registers, for strings only
+    scale: float = 1.0
+    unit: str = ""
+    poll: Literal["fast", "slow", "once"] = "fast"
+    enum: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def words(self) -> int:
+        return self.length if self.type == "string" else TYPE_WORDS[self.type]
+
+    def validate(self) -> None:
+        if not 0 <= self.address <= 0xFFFF:
+            raise ValueError(f"address: expected 0-0xFFFF, got {self.address}")
+        if self.type == "string" and not (self.length and 1 <= self.length <= MAX_REGISTERS):
+            raise ValueError(f"length: a string needs its length in registers (1-{MAX_REGISTERS})")
+        if self.type != "string" and self.length is not None:
+            raise ValueError("length: only strings take a length")
+        if self.scale == 0:
+            raise ValueError("scale: must not be 0")
+
+
+@dataclass
+class Profile:
+    model: str
+    kind: Literal["meter", "charge_controller"]
+    values: dict[str, ValueSpec]
+    max_block: int = MAX_REGISTERS
+    pause_ms: int = 0
+
+    def validate(self) -> None:
+        if not 1 <= self.max_block <= MAX_REGISTERS:
+            raise ValueError(f"max_block: expected 1-{MAX_REGISTERS} registers, got {self.max_block}")
+        if not self.values:
+            raise ValueError("values: a profile needs at least one value")
+        for name, spec in self.values.items():
+            if spec.words > self.max_block:
+                raise ValueError(f"values: {name} needs {spec.words} registers, more than max_block")
+
+
+def load_profile(profiles_dir: str | Path, name: str) -> Profile:
+    """Load profile NAME (file NAME.yaml) from PROFILES_DIR."""
+    if not name or "/" in name or name.startswith("."):
+        raise SchemaError(profiles_dir, None, "profile", f"not a profile name: {name!r}")
+    return load_file(Path(profiles_dir) / f"{name}.yaml", Profile)
+
+
+def available_profiles(profiles_dir: str | Path) -> list[str]:
+    return sorted(p.stem for p in Path(profiles_dir).glob("*.yaml"))

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""The main job with no hardware: a simulated wallbox, the reference support intake, a broker, the agent.
+
+Makes one report through the running daemon and shows the case number the intake assigned.
+Run it through scripts/demo.sh, which installs what it needs first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402
+
+
+def make_ca(folder: Path) -> tuple[str, str, str]:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
+    ca_key, ca, key, csr, cert = (str(folder / n) for n in ("ca.key", "ca.pem", "server.key", "server.csr",
+                                                              "server.pem"))
+    ext = folder / "server.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=diag-agent demo CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", *ec, "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
+        "-extfile", str(ext), "-out", cert)
+    return ca, cert, key
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (bundles, logs, intake store)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="diag-agent-demo-"))
+    running: list[peers.Peer] = []
+    try:
+        ca, cert, key = make_ca(work)
+        print(f"demo folder: {work}")
+        broker = peers.start_mosquitto(work)
+        running.append(broker)
+        sim = peers.start_simulator(work)
+        running.append(sim)
+        print(f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} "
+              "(SDM630 meter unit 105, EVSE DIN unit 1)")
+        intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
+        running.append(intake)
+        print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
+        (work / "firmware-version").write_text("2.4.1\n")
+        config = peers.write_agent_config(
+            work / "agent.yaml", serial="DEMO-000123",
+            buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
+            devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": ca},
+            mqtt={"enabled": True, "port": broker.info["port"]})
+        agent = peers.start_agent(work, config)
+        running.append(agent)
+        print(f"agent running (pid {agent.proc.pid}), config {config}\n")
+        cmd = peers.agent_argv() + ["report", "--config", str(config), "--subject", "Charging stops after a minute",
+                                    "--description", "Demo report: the car stops charging after about a minute.",
+                                    "--email", "installer@example.com"]
+        print("$ diag-agent report --subject 'Charging stops after a minute' ...")
+        result = subprocess.run(cmd, capture_output=True, text=True, env=dict(peers.os.environ,
+                                                                                PYTHONPATH=str(peers.ROOT)))
+        print(result.stdout.strip() or result.stderr.strip())
+        print("\n$ support_intake.py list")
+        subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list",
+                        "--store", str(work / "intake")], check=True)
+        bundles = sorted((work / "intake" / "bundles").glob("*.tar.gz"))
+        if bundles:
+            print(f"\n$ diag-agent inspect {bundles[-1].name}")
+            subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1])],
+                           env=dict(peers.os.environ, PYTHONPATH=str(peers.ROOT)))
+        return result.returncode
+    except (peers.PeerError, TimeoutError, subprocess.CalledProcessError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for peer in reversed(running):
+            peer.stop()
+        if args.keep:
+            print(f"\nkept: {work}")
+        else:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

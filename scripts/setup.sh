@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install what the demo and the tests need on Debian 12: Debian packages when missing, then a
+# virtual environment (.venv) with diag-agent and its test dependencies. Safe to run again.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${DIAG_AGENT_VENV:-$ROOT/.venv}
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have mosquitto || need+=(mosquitto)
+have socat || need+=(socat)
+have mbpoll || need+=(mbpoll)
+have openssl || need+=(openssl)
+have systemd-analyze || need+=(systemd)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Reinstall only when the dependencies change.
+stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  echo "setup: creating the virtual environment in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
