@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging("warning")
+    setup_logging("error")  # one-shot commands print their own summary; the daemon sets its level
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -157,13 +157,14 @@ class Daemon:
         log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
                  len(self.poller.devices), len(self.outbox.pending()))
         self.notifier.ready()
+        tick = min(1.0, self.notifier.watchdog_interval or 1.0)
         try:
             while not self.stop_event.is_set():
                 jobs.run_pending()
                 # The watchdog is fed from this loop, so a hung job is caught by systemd.
                 self.notifier.watchdog()
                 idle = jobs.idle_seconds
-                self.stop_event.wait(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+                self.stop_event.wait(min(max(idle if idle is not None else tick, 0.05), tick))
         finally:
             self.notifier.stopping()
             log.info("stopping")

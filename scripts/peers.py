@@ -137,6 +137,7 @@ def start_socat_pair(workdir: Path) -> tuple[Peer, str, str]:
 
 def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None) -> Peer:
     port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / f"mosquitto-{port}.conf"
     conf.write_text(f"listener {port} 127.0.0.1\npersistence false\n"
                     + ("" if "allow_anonymous" in extra_conf or "password_file" in extra_conf

@@ -9,7 +9,7 @@ charging session does, and faults that can be injected while it runs:
     wallbox_sim.py state --control /tmp/sim.sock
 
 Faults: vehicle_failure (vehicle state 5), lost_phase (L3 at 0 V), meter_silent, evse_silent,
-garbled (every reply's CRC/length broken), slow (replies 1.5 s late).
+garbled (every reply cut short), slow (replies 1.5 s late).
 `hold on` freezes the values so a test can compare them exactly.
 """
 
@@ -191,8 +191,9 @@ def make_context(box: Wallbox):
 
 def garble(box: Wallbox):
     def trace(sending: bool, data: bytes) -> bytes:
+        # A reply cut short: a bad CRC on RTU, a frame shorter than its header says on TCP.
         if sending and "garbled" in box.faults and len(data) > 4:
-            return data[:-3] + bytes([data[-3] ^ 0x5A]) + data[-2:]
+            return data[:-3]
         return data
     return trace
 

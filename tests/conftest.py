@@ -1,0 +1,119 @@
+"""The test rig: real peers on free loopback ports, started and stopped by the fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import peers  # noqa: E402
+
+
+def pytest_addoption(parser):
+    # Long modes scale up a test's counts (kills, soak time); nothing is skipped without it.
+    parser.addoption("--long", action="store_true", help="run the long modes (soak, many kills)")
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """A throwaway CA (trustme) and a server certificate for 127.0.0.1 and localhost."""
+    import trustme
+
+    folder = tmp_path_factory.mktemp("certs")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    for extra in server.cert_chain_pems[1:]:
+        extra.write_to_path(str(paths["cert"]), append=True)
+    server.private_key_pem.write_to_path(str(paths["key"]))
+    other = trustme.CA()  # a CA that signed nothing the intake uses
+    paths["wrong_ca"] = folder / "wrong-ca.pem"
+    other.cert_pem.write_to_path(str(paths["wrong_ca"]))
+    return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    peer = peers.start_simulator(tmp_path / "sim")
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def rtu_simulator(tmp_path):
+    """The simulator on one end of a socat pty pair; the agent's end is in info['agent_port']."""
+    socat, sim_end, agent_end = peers.start_socat_pair(tmp_path / "rtu")
+    peer = peers.start_simulator(tmp_path / "rtu", tcp=False, rtu=sim_end)
+    peer.info["agent_port"] = agent_end
+    yield peer
+    peer.stop()
+    socat.stop()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    peer = peers.start_mosquitto(tmp_path / "broker")
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def intake(tmp_path, certs):
+    peer = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"])
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def sim_bus(simulator):
+    return {"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"],
+            "timeout_s": 0.5, "retries": 0}
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Write an agent configuration in tmp_path; keyword arguments override the rig's defaults."""
+    (tmp_path / "firmware-version").write_text("2.4.1\n")
+
+    def make(**kw):
+        kw.setdefault("serial", "TEST-0001")
+        kw.setdefault("buses", [])
+        kw.setdefault("devices", [])
+        kw.setdefault("backend", {})
+        return peers.write_agent_config(tmp_path / "agent.yaml", **kw)
+
+    return make
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run the real `diag-agent` command line; returns the CompletedProcess."""
+
+    def run(*args, timeout=60, env=None):
+        return subprocess.run(peers.agent_argv() + [str(a) for a in args], capture_output=True, text=True,
+                              timeout=timeout, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})))
+
+    return run
+
+
+@pytest.fixture
+def agent_process(tmp_path):
+    """Start `diag-agent run` on a config; every agent started is stopped at the end."""
+    started = []
+
+    def start(config, env=None):
+        peer = peers.start_agent(tmp_path / "agent-run", config, env=env)
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.stop()

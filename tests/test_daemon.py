@@ -1,0 +1,142 @@
+"""The real `diag-agent run` process end to end: simulator -> agent -> HTTPS intake, MQTT status, systemd."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import socket
+import time
+
+import pytest
+
+import peers
+from agent.bundle import read_bundle
+
+
+@pytest.fixture
+def rig(tmp_path, simulator, sim_bus, intake, broker, certs, make_config):
+    peers.simulator_command(simulator, "hold", "on")
+    config = make_config(buses=[sim_bus], devices=peers.sim_devices(),
+                         backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                         mqtt={"enabled": True, "port": broker.info["port"]})
+    return {"config": config, "simulator": simulator, "intake": intake, "broker": broker}
+
+
+def retained_status(broker, serial="TEST-0001", want=None, timeout=10.0) -> dict:
+    """Read the retained status topic as a fresh subscriber would, until it matches WANT."""
+    import paho.mqtt.client as mqtt
+
+    got: queue.Queue = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, msg: got.put(json.loads(msg.payload))
+    client.on_connect = lambda c, u, f, r, p: c.subscribe(f"diag-agent/{serial}/status", qos=1)
+    client.connect("127.0.0.1", broker.info["port"])
+    client.loop_start()
+    try:
+        def matching():
+            try:
+                status = got.get(timeout=0.2)
+            except queue.Empty:
+                return None
+            return status if want is None or all(status.get(k) == v for k, v in want.items()) else None
+
+        return peers.wait_for(matching, timeout, f"status {want}")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_path, rig, agent_process, cli):
+    agent = agent_process(rig["config"])
+    result = cli("report", "--config", rig["config"], "--subject", "Car stops charging",
+                 "--description", "Stops after one minute", "--email", "owner@example.com")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "delivered: case CASE-000001 (low priority)" in result.stdout
+    report_id = result.stdout.split()[1]
+
+    stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{report_id}.tar.gz"
+    manifest, members = read_bundle(stored.read_bytes())
+    assert manifest["subject"] == "Car stops charging" and manifest["email"] == "owner@example.com"
+    assert manifest["device"]["serial"] == "TEST-0001" and manifest["software"]["firmware_version"] == "2.4.1"
+    readings = json.loads(members["readings.json"])
+    state = peers.simulator_command(rig["simulator"], "state")
+    assert readings["meter"]["values"]["voltage_l2"]["value"] == pytest.approx(state["meter"]["voltage_l2"])
+    assert readings["evse"]["values"]["vehicle_state"]["value"] == state["evse"]["vehicle_state"]
+
+    status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
+    assert status["last_receipt"]["case"] == "CASE-000001"
+    assert status["outbox"] == {"pending": 0, "parked": 0, "delivered": 1}
+    assert retained_status(rig["broker"], want={"online": True})
+    assert agent.alive()
+
+
+def test_on_site_report_is_high_priority_at_the_intake(rig, agent_process, cli):
+    agent_process(rig["config"])
+    result = cli("report", "--config", rig["config"], "--subject", "Installer on site", "--on-site")
+    assert result.returncode == 0, result.stderr
+    assert "(high priority)" in result.stdout
+
+
+def test_report_without_a_daemon_is_made_and_sent_by_the_command_itself(rig, cli):
+    result = cli("report", "--config", rig["config"], "--subject", "no daemon here")
+    assert result.returncode == 0, result.stderr
+    assert "delivered: case CASE-" in result.stdout
+
+
+def test_systemd_notify_and_a_clean_stop_on_sigterm(tmp_path, rig, agent_process):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.2)
+    messages: list[tuple[float, str]] = []
+
+    def received(text, count=1):
+        try:
+            messages.append((time.monotonic(), notify.recv(4096).decode()))
+        except socket.timeout:
+            pass
+        return sum(m == text for _, m in messages) >= count
+
+    agent = agent_process(rig["config"], env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+                                              "WATCHDOG_USEC": "400000"})
+    peers.wait_for(lambda: received("READY=1"), 10, "READY=1")
+    peers.wait_for(lambda: received("WATCHDOG=1", count=3), 10, "watchdog pings")
+    retained_status(rig["broker"], want={"online": True})
+
+    started = time.monotonic()
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    peers.wait_for(lambda: received("STOPPING=1"), 2, "STOPPING=1")
+    assert retained_status(rig["broker"], want={"online": False})
+    leftovers = [p.name for p in (tmp_path / "state" / "outbox").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [] and not (tmp_path / "state" / "control.sock").exists()
+    notify.close()
+
+
+def test_watchdog_pings_come_from_the_main_loop(tmp_path, simulator, sim_bus, make_config, agent_process):
+    """A poll that hangs holds back the watchdog, so systemd would catch a hung loop."""
+    bus = dict(sim_bus, timeout_s=3.0)
+    config = make_config(buses=[bus], devices=peers.sim_devices()[:1], poll_interval_s=1.0)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.1)
+    agent_process(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})
+    def longest_silence(seconds) -> float:
+        """Listen for SECONDS; the longest time without a WATCHDOG=1, the window's ends included."""
+        start = time.monotonic()
+        end = start + seconds
+        pings = [start]
+        while time.monotonic() < end:
+            try:
+                if notify.recv(4096) == b"WATCHDOG=1":
+                    pings.append(time.monotonic())
+            except socket.timeout:
+                pass
+        pings.append(end)
+        return max(b - a for a, b in zip(pings, pings[1:]))
+
+    assert longest_silence(1.0) < 0.5
+    peers.simulator_command(simulator, "fault", "slow", "on")  # every reply now takes 1.5 s
+    assert longest_silence(4.0) > 1.2
+    notify.close()
