@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Measure diag-agent's figures against the real peers on loopback and print them.
+
+    scripts/bench.py --json [--quick]
+
+report_e2e_s      median of 5: a report request on the daemon's control socket to the case number
+                  coming back from the HTTPS intake (collect, bundle, spool with fsync, upload, receipt)
+agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
+                  for agent_rss_window_s seconds (30 s; 10 s with --quick)
+modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
+                  full profile + EVSE DIN), planned block reads against one request per value,
+                  computed from the frames' bytes and silences at 9600 baud
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import peers  # noqa: E402
+
+
+def modbus_figures() -> dict:
+    """A full cycle reads every periodic value (fast and slow); "once" values are read at start only."""
+    from agent.collect.registers import ReadRequest, bus_ms, plan_reads
+    from agent.profiles import load_profile
+
+    planned, naive, once = [], [], []
+    for name in ("sdm630", "evse_din"):
+        profile = load_profile(peers.ROOT / "config" / "profiles", name)
+        periodic = [n for n, s in profile.values.items() if s.poll != "once"]
+        planned += plan_reads(profile, periodic)
+        once += plan_reads(profile, [n for n in profile.values if n not in periodic])
+        naive += [ReadRequest(profile.values[n].function, profile.values[n].address, profile.values[n].words, [n])
+                  for n in periodic]
+    return {
+        "modbus_requests_per_cycle": len(planned),
+        "modbus_naive_requests_per_cycle": len(naive),
+        "modbus_bus_ms_per_cycle_9600": round(bus_ms(planned), 1),
+        "modbus_naive_bus_ms_per_cycle_9600": round(bus_ms(naive), 1),
+        "modbus_once_requests_at_start": len(once),
+    }
+
+
+def make_ca(folder: Path) -> dict:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    paths = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def rig_figures(work: Path, rss_window_s: float) -> dict:
+    import psutil
+
+    from agent import control
+
+    certs = make_ca(work)
+    running = []
+    try:
+        broker = peers.start_mosquitto(work)
+        running.append(broker)
+        sim = peers.start_simulator(work)
+        running.append(sim)
+        intake = peers.start_intake(work, certs["cert"], certs["key"])
+        running.append(intake)
+        (work / "firmware-version").write_text("2.4.1\n")
+        config = peers.write_agent_config(
+            work / "agent.yaml", serial="BENCH-0001",
+            buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
+            devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            mqtt={"enabled": True, "port": broker.info["port"]}, poll_interval_s=1.0)
+        agent = peers.start_agent(work, config)
+        running.append(agent)
+
+        started = time.monotonic()
+        times = []
+        for i in range(5):
+            t0 = time.perf_counter()
+            answer = control.call(agent.info["control"], "report", {"subject": f"bench {i}", "wait_s": 30},
+                                  timeout=60)
+            times.append(time.perf_counter() - t0)
+            if not (answer.get("receipt") or {}).get("case"):
+                raise RuntimeError(f"report {i} got no case: {answer}")
+        # Resident memory after the polling window, counted from the agent's start.
+        time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
+        status = control.call(agent.info["control"], "status")
+        rss_kb = psutil.Process(agent.proc.pid).memory_info().rss // 1024
+        return {
+            "report_e2e_s": round(statistics.median(times), 4),
+            "agent_rss_kb": rss_kb,
+            "agent_rss_window_s": rss_window_s,
+            "agent_rss_mqtt_connected": status["mqtt_connected"],
+        }
+    finally:
+        for peer in reversed(running):
+            peer.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object (the default prints lines)")
+    ap.add_argument("--quick", action="store_true", help="shorter windows; finishes within 45 s")
+    args = ap.parse_args()
+    figures = modbus_figures()
+    with tempfile.TemporaryDirectory(prefix="diag-agent-bench-") as tmp:
+        figures.update(rig_figures(Path(tmp), rss_window_s=10.0 if args.quick else 30.0))
+    if args.json:
+        print(json.dumps(figures, indent=1))
+    else:
+        for key, value in figures.items():
+            print(f"{key:<40} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
