@@ -28,9 +28,9 @@ def _config(args):
 
 def cmd_check_config(args) -> int:
     cfg = load(args.path)
-    from agent.collect.modbus import open_devices
+    from agent.collect.modbus import open_buses
 
-    open_devices(cfg)  # every profile named must load too
+    open_buses(cfg)  # every profile named must load too
     print(f"{args.path}: OK ({len(cfg.buses)} buses, {len(cfg.devices)} devices)")
     return EXIT_OK
 
@@ -95,9 +95,9 @@ def cmd_report(args) -> int:
 
 
 def _poll_once(cfg) -> dict:
-    from agent.collect.modbus import ModbusPoller, open_devices
+    from agent.collect.modbus import ModbusPoller
 
-    poller = ModbusPoller(open_devices(cfg))
+    poller = ModbusPoller.from_config(cfg)
     try:
         poller.poll_once()
         return poller.snapshot()

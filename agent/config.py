@@ -39,8 +39,15 @@ class BusConfig:
     stopbits: int = 1
     timeout_s: float = 1.0
     retries: int = 1
+    # The firmware polls the same RS-485 bus: share an advisory lock with it, and keep to a budget.
+    lock_file: Optional[str] = None
+    lock_wait_s: float = 2.0
+    pause_ms: int = 0  # at least this long between any two requests on this bus
+    budget_percent: float = 5.0  # of the bus's time at its baud rate; serial buses only
 
     def validate(self) -> None:
+        if not 0 < self.budget_percent <= 100:
+            raise ValueError(f"budget_percent: expected more than 0 and at most 100, got {self.budget_percent}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port: expected 1-65535, got {self.port}")
         if self.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
@@ -68,6 +75,42 @@ class PollConfig:
     def validate(self) -> None:
         if not 0.2 <= self.interval_s <= 3600:
             raise ValueError(f"interval_s: expected 0.2-3600 seconds, got {self.interval_s}")
+
+
+@dataclass
+class FaultConfig:
+    unreachable_after_cycles: int = 3
+    voltage_min_v: float = 207.0  # EN 50160: 230 V -10 %
+    voltage_max_v: float = 253.0  # ... +10 %
+    lost_phase_below_v: float = 50.0
+    frequency_min_hz: float = 49.5
+    frequency_max_hz: float = 50.5
+    charging_enabled_min_a: float = 6.0
+    no_current_below_a: float = 0.5
+    cannot_charge_after_s: float = 300.0
+    firmware_change_hold_s: float = 3600.0
+    raise_after_s: float = 10.0  # a condition must hold this long before the fault is raised ...
+    clear_after_s: float = 30.0  # ... and be gone this long before it is cleared
+
+    def validate(self) -> None:
+        if self.unreachable_after_cycles < 1:
+            raise ValueError("unreachable_after_cycles: expected 1 or more")
+        if self.voltage_min_v >= self.voltage_max_v:
+            raise ValueError("voltage_min_v: must be below voltage_max_v")
+        if self.frequency_min_hz >= self.frequency_max_hz:
+            raise ValueError("frequency_min_hz: must be below frequency_max_hz")
+
+
+@dataclass
+class HistorySettings:
+    bucket_s: float = 60.0  # min/mean/max per bucket ...
+    window_h: float = 24.0  # ... over this window; the last hour is kept at full rate
+
+    def validate(self) -> None:
+        if not 1 <= self.bucket_s <= 3600:
+            raise ValueError(f"bucket_s: expected 1-3600 seconds, got {self.bucket_s}")
+        if not 1 <= self.window_h <= 168:
+            raise ValueError(f"window_h: expected 1-168 hours, got {self.window_h}")
 
 
 @dataclass
@@ -116,6 +159,8 @@ class AgentConfig:
     buses: list[BusConfig] = field(default_factory=list)
     devices: list[DeviceConfig] = field(default_factory=list)
     poll: PollConfig = field(default_factory=PollConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    history: HistorySettings = field(default_factory=HistorySettings)
     backend: BackendConfig = field(default_factory=BackendConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -144,6 +189,8 @@ def load(path: str | Path) -> AgentConfig:
     cfg.device.firmware_version_file = _resolve(base, cfg.device.firmware_version_file)
     cfg.backend.ca_file = _resolve(base, cfg.backend.ca_file)
     cfg.mqtt.ca_file = _resolve(base, cfg.mqtt.ca_file)
+    for bus in cfg.buses:
+        bus.lock_file = _resolve(base, bus.lock_file)
     return cfg
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from agent import __version__
-from agent.collect.modbus import ModbusPoller, open_devices
+from agent.collect.modbus import ModbusPoller
 from agent.config import AgentConfig
 from agent.control import ControlServer
 from agent.outbox import Outbox
@@ -55,7 +55,7 @@ class Daemon:
     def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None):
         self.cfg = cfg
         self.notifier = notifier or Notifier()
-        self.poller = ModbusPoller(open_devices(cfg))
+        self.poller = ModbusPoller.from_config(cfg, with_history=True)
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.outbox = Outbox(outbox_dir(cfg))
         self.sender = Sender(cfg, self.outbox)

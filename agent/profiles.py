@@ -22,9 +22,13 @@ class ValueSpec:
     word_order: Literal["big", "little"] = "big"
     length: Optional[int] = None  # registers, for strings only
     scale: float = 1.0
+    mask: Optional[int] = None  # keep only these bits of the raw value (before scaling)
     unit: str = ""
     poll: Literal["fast", "slow", "once"] = "fast"
     enum: dict[int, str] = field(default_factory=dict)
+    # A reading outside [min, max] is implausible: recorded as a value error, not as a reading.
+    min: Optional[float] = None
+    max: Optional[float] = None
 
     @property
     def words(self) -> int:
@@ -39,6 +43,8 @@ class ValueSpec:
             raise ValueError("length: only strings take a length")
         if self.scale == 0:
             raise ValueError("scale: must not be 0")
+        if self.mask is not None and self.type in ("f32", "string"):
+            raise ValueError(f"mask: only integer types take a mask, not {self.type}")
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Profile:
     values: dict[str, ValueSpec]
     max_block: int = MAX_REGISTERS
     pause_ms: int = 0
+    # Raw vehicle_state codes to IEC 61851 letters, so fault rules read every controller alike.
+    vehicle_states: dict[int, Literal["A", "B", "C", "D", "E", "F"]] = field(default_factory=dict)
 
     def validate(self) -> None:
         if not 1 <= self.max_block <= MAX_REGISTERS:
@@ -57,6 +65,8 @@ class Profile:
         for name, spec in self.values.items():
             if spec.words > self.max_block:
                 raise ValueError(f"values: {name} needs {spec.words} registers, more than max_block")
+        if self.vehicle_states and "vehicle_state" not in self.values:
+            raise ValueError("vehicle_states: the profile has no vehicle_state value to map")
 
 
 def load_profile(profiles_dir: str | Path, name: str) -> Profile:

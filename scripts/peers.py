@@ -106,8 +106,12 @@ def spawn(name: str, argv: list[str], workdir: Path, ready_line: bool = False, t
     return peer
 
 
-def start_simulator(workdir: Path, tcp: bool = True, rtu: str | None = None, python: str = sys.executable) -> Peer:
+def start_simulator(workdir: Path, tcp: bool = True, rtu: str | None = None, python: str = sys.executable,
+                    devices: list[str] | None = None) -> Peer:
+    """The simulated wallbox; DEVICES are UNIT:PROFILE pairs (default: SDM630 on 105, EVSE DIN on 1)."""
     argv = [python, str(SCRIPTS / "wallbox_sim.py"), "serve", "--control", str(workdir / "sim.sock")]
+    for device in devices or []:
+        argv += ["--device", device]
     if tcp:
         argv += ["--tcp-port", str(free_port())]
     if rtu:

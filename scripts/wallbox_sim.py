@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""A simulated wallbox on Modbus: an SDM630-style meter (unit 105) and an EVSE DIN (unit 1).
+"""A simulated wallbox on Modbus: by default an SDM630 meter (unit 105) and an EVSE DIN (unit 1).
 
-Serves over TCP and/or RTU on a serial port (a socat pty in tests), with values that move as a
-charging session does, and faults that can be injected while it runs:
+Any shipped profile can be served (--device UNIT:PROFILE): each unit answers from its profile's
+register map, filled from one physical model. Serves over TCP and/or RTU on a serial port (a socat
+pty in tests), with values that move as a charging session does, and faults that can be injected
+while it runs:
 
-    wallbox_sim.py serve --tcp-port 5020 [--rtu /dev/pts/N] --control /tmp/sim.sock
+    wallbox_sim.py serve --tcp-port 5020 [--rtu /dev/pts/N] --control /tmp/sim.sock [--device 105:sdm630]
     wallbox_sim.py fault --control /tmp/sim.sock vehicle_failure on
     wallbox_sim.py state --control /tmp/sim.sock
 
-Faults: vehicle_failure (vehicle state 5), lost_phase (L3 at 0 V), meter_silent, evse_silent,
-garbled (every reply cut short), slow (replies 1.5 s late).
+Faults: vehicle_failure (state E), lost_phase (L3 at 0 V), overvoltage (+28 V), frequency (50.8 Hz),
+no_current (state C, no current flows), firmware_update (controller firmware 18 -> 19),
+meter_silent, evse_silent, garbled (every reply cut short), slow (replies 1.5 s late).
 `hold on` freezes the values so a test can compare them exactly.
 """
 
@@ -27,42 +30,25 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
 
-FAULTS = ("vehicle_failure", "lost_phase", "meter_silent", "evse_silent", "garbled", "slow")
-METER_UNIT, EVSE_UNIT = 105, 1
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-# The session script: (phase, seconds). Charging values follow the EVSE's offered current.
+FAULTS = ("vehicle_failure", "lost_phase", "overvoltage", "frequency", "no_current", "firmware_update",
+          "meter_silent", "evse_silent", "garbled", "slow")
+DEFAULT_DEVICES = ("105:sdm630", "1:evse_din")
+PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
+
+# The session script: (IEC 61851 state, seconds). Charging values follow the offered current.
 SESSION = (("A", 20.0), ("B", 8.0), ("C", 90.0), ("B", 8.0))
-STATE_CODE = {"A": 1, "B": 2, "C": 3, "D": 4, "F": 5}
-
-METER_MAP = {  # name: input register address (float32, high word first)
-    "voltage_l1": 0x00, "voltage_l2": 0x02, "voltage_l3": 0x04,
-    "current_l1": 0x06, "current_l2": 0x08, "current_l3": 0x0A,
-    "power_l1": 0x0C, "power_l2": 0x0E, "power_l3": 0x10,
-    "apparent_power_l1": 0x12, "apparent_power_l2": 0x14, "apparent_power_l3": 0x16,
-    "reactive_power_l1": 0x18, "reactive_power_l2": 0x1A, "reactive_power_l3": 0x1C,
-    "power_factor_l1": 0x1E, "power_factor_l2": 0x20, "power_factor_l3": 0x22,
-    "total_power": 0x34, "total_apparent_power": 0x38, "total_reactive_power": 0x3C,
-    "total_power_factor": 0x3E, "frequency": 0x46, "import_energy": 0x48, "export_energy": 0x4A,
-    "import_demand_power": 0x54, "voltage_thd_l1": 0xEA, "voltage_thd_l2": 0xEC,
-    "voltage_thd_l3": 0xEE, "voltage_thd_average": 0xF8, "total_energy": 0x156,
-    "total_reactive_energy": 0x158, "import_energy_l1": 0x15A, "import_energy_l2": 0x15C,
-    "import_energy_l3": 0x15E, "export_energy_l1": 0x160, "export_energy_l2": 0x162,
-    "export_energy_l3": 0x164,
-}
-METER_INPUT_END = 0x180
 METER_SERIAL = 21034567
-EVSE_MAP = {  # name: holding register address (uint16)
-    "configured_current": 1000, "actual_current": 1001, "vehicle_state": 1002, "cable_limit": 1003,
-    "turn_off": 1004, "firmware_version": 1005, "evse_state": 1006, "rcd_status": 1007,
-    "current_after_boot": 2000, "modbus_status": 2001, "minimum_current": 2002, "flags": 2005,
-    "maximum_current": 2007,
-}
-EVSE_RANGES = ((1000, 1008), (2000, 2018))
 
 
 class Wallbox:
-    """The physical state of the simulated box, advanced by wall time."""
+    """The physical state of the simulated box, advanced by wall time, as named values.
+
+    Value names are the ones the profiles use, so any profile's registers can be filled from them.
+    """
 
     def __init__(self, seed: int = 1):
         self.rng = random.Random(seed)
@@ -71,8 +57,9 @@ class Wallbox:
         self.start = time.monotonic()
         self.last = self.start
         self.energy_kwh = [1234.5, 1180.25, 1201.75]
-        self.meter: dict[str, float] = {}
-        self.evse: dict[str, int] = {}
+        self.session_kwh = 0.0
+        self.charge_s = 0.0
+        self.values: dict[str, float | int | str] = {}
         self.update()
 
     def phase(self, now: float) -> str:
@@ -85,80 +72,131 @@ class Wallbox:
 
     def update(self) -> None:
         now = time.monotonic()
-        if self.hold and self.meter:
+        if self.hold and self.values:
             self.last = now
             return
         dt, self.last = now - self.last, now
-        state = "F" if "vehicle_failure" in self.faults else self.phase(now)
+        state = self.phase(now)
+        if "no_current" in self.faults:
+            state = "C"  # the car asks to charge, the contactor closes, no current flows
+        if "vehicle_failure" in self.faults:
+            state = "E"
         offered = 16 if state in ("B", "C") else 0
-        charging = state == "C"
-        volts, amps, pf = [], [], 0.99 if charging else 1.0
-        for i in range(3):
-            v = 230.0 + 2.5 * math.sin(now / 37.0 + i) + self.rng.uniform(-0.4, 0.4)
-            if i == 2 and "lost_phase" in self.faults:
-                v = 0.0
-            a = offered * self.rng.uniform(0.95, 0.99) if charging and v > 0 else 0.0
-            volts.append(round(v, 2))
-            amps.append(round(a, 3))
-        m: dict[str, float] = {}
+        flowing = state == "C" and "no_current" not in self.faults
+        pf = 0.99 if flowing else 1.0
+        v: dict[str, float | int | str] = {}
         for i in range(3):
             n = i + 1
-            p = volts[i] * amps[i] * pf
-            s = volts[i] * amps[i]
-            m[f"voltage_l{n}"], m[f"current_l{n}"] = volts[i], amps[i]
-            m[f"power_l{n}"], m[f"apparent_power_l{n}"] = round(p, 1), round(s, 1)
-            m[f"reactive_power_l{n}"] = round(math.sqrt(max(s * s - p * p, 0.0)), 1)
-            m[f"power_factor_l{n}"] = pf
-            self.energy_kwh[i] += p * dt / 3_600_000
-            m[f"import_energy_l{n}"] = round(self.energy_kwh[i], 3)
-            m[f"export_energy_l{n}"] = 0.0
-            m[f"voltage_thd_l{n}"] = 1.8 + 0.1 * i
-        m["total_power"] = round(sum(m[f"power_l{n}"] for n in (1, 2, 3)), 1)
-        m["total_apparent_power"] = round(sum(m[f"apparent_power_l{n}"] for n in (1, 2, 3)), 1)
-        m["total_reactive_power"] = round(sum(m[f"reactive_power_l{n}"] for n in (1, 2, 3)), 1)
-        m["total_power_factor"] = pf
-        m["frequency"] = round(50.0 + self.rng.uniform(-0.03, 0.03), 3)
-        m["import_energy"] = round(sum(self.energy_kwh), 3)
-        m["export_energy"] = 0.0
-        m["import_demand_power"] = m["total_power"]
-        m["voltage_thd_average"] = 1.9
-        m["total_energy"] = m["import_energy"]
-        m["total_reactive_energy"] = round(sum(self.energy_kwh) * 0.05, 3)
-        self.meter = m
-        self.evse = {
-            "configured_current": 16, "actual_current": offered, "vehicle_state": STATE_CODE[state],
-            "cable_limit": 32 if state != "A" else 0, "turn_off": 0, "firmware_version": 18,
-            "evse_state": 2 if offered else 1, "rcd_status": 1 if state == "F" else 0,
+            volts = 230.0 + 2.5 * math.sin(now / 37.0 + i) + self.rng.uniform(-0.4, 0.4)
+            if "overvoltage" in self.faults:
+                volts += 28.0
+            if i == 2 and "lost_phase" in self.faults:
+                volts = 0.0
+            amps = offered * self.rng.uniform(0.95, 0.99) if flowing and volts > 0 else 0.0
+            volts, amps = round(volts, 1), round(amps, 3)
+            power = volts * amps * pf
+            apparent = volts * amps
+            self.energy_kwh[i] += power * dt / 3_600_000
+            self.session_kwh += power * dt / 3_600_000
+            v.update({
+                f"voltage_l{n}": volts, f"current_l{n}": amps, f"power_l{n}": round(power, 1),
+                f"apparent_power_l{n}": round(apparent, 1),
+                f"reactive_power_l{n}": round(math.sqrt(max(apparent**2 - power**2, 0.0)), 1),
+                f"power_factor_l{n}": pf, f"import_energy_l{n}": round(self.energy_kwh[i], 3),
+                f"export_energy_l{n}": 0.0, f"voltage_thd_l{n}": round(1.8 + 0.1 * i, 1),
+            })
+        if flowing:
+            self.charge_s += dt
+        for a, b in ((1, 2), (2, 3), (3, 1)):
+            v[f"voltage_l{a}_l{b}"] = round(math.sqrt(v[f"voltage_l{a}"] ** 2 + v[f"voltage_l{b}"] ** 2
+                                                      + v[f"voltage_l{a}"] * v[f"voltage_l{b}"]), 1)
+        total = sum(self.energy_kwh)
+        v.update({
+            "total_power": round(sum(v[f"power_l{n}"] for n in (1, 2, 3)), 1),
+            "total_apparent_power": round(sum(v[f"apparent_power_l{n}"] for n in (1, 2, 3)), 1),
+            "total_reactive_power": round(sum(v[f"reactive_power_l{n}"] for n in (1, 2, 3)), 1),
+            "total_power_factor": pf,
+            "frequency": round((50.8 if "frequency" in self.faults else 50.0) + self.rng.uniform(-0.03, 0.03), 2),
+            "import_energy": round(total, 3), "export_energy": 0.0, "total_energy": round(total, 3),
+            "total_reactive_energy": round(total * 0.05, 3), "import_reactive_energy": round(total * 0.05, 3),
+            "export_reactive_energy": 0.0, "voltage_thd_average": 1.9,
+            "voltage_line_average": round(sum(v[f"voltage_l{a}_l{b}"] for a, b in ((1, 2), (2, 3), (3, 1))) / 3, 1),
+            "neutral_current": 0.0, "resettable_total_energy": round(total - 1000, 3),
+            "resettable_import_energy": round(total - 1000, 3), "resettable_export_energy": 0.0,
+            "net_energy": round(total, 3), "serial_number": METER_SERIAL,
+        })
+        v["import_demand_power"] = v["total_power"]
+        v["total_import_power"], v["total_export_power"] = v["total_power"], 0.0
+        v.update({
+            "configured_current": 16, "actual_current": offered, "vehicle_state": state,
+            "cable_limit": 32 if state != "A" else 0, "turn_off": 0,
+            "firmware_version": 19 if "firmware_update" in self.faults else 18,
+            "evse_state": 2 if offered else 1, "rcd_status": 1 if state == "E" else 0,
             "current_after_boot": 16, "modbus_status": 1, "minimum_current": 6, "flags": 0,
-            "maximum_current": 32,
-        }
+            "maximum_current": 32, "charge_time": int(self.charge_s), "session_energy": round(self.session_kwh, 3),
+        })
+        self.values = v
 
-    def meter_registers(self) -> dict[int, int]:
+
+class SimDevice:
+    """One Modbus unit that answers from a profile, encoding the box's named values into registers."""
+
+    def __init__(self, unit: int, profile_name: str):
+        from agent.profiles import load_profile
+
+        self.unit, self.profile_name = unit, profile_name
+        self.profile = load_profile(PROFILES, profile_name)
+        letters = {letter: raw for raw, letter in self.profile.vehicle_states.items()}
+        self.state_code = lambda letter: letters.get(letter, {"A": 1, "B": 2, "C": 3, "D": 4}.get(letter, 5))
+        self.spans = {}
+        for function in ("input", "holding"):
+            addrs = [(s.address, s.address + s.words) for s in self.profile.values.values() if s.function == function]
+            if addrs:
+                self.spans[function] = (min(a for a, _ in addrs), max(b for _, b in addrs))
+
+    @property
+    def silence_fault(self) -> str:
+        return "meter_silent" if self.profile.kind == "meter" else "evse_silent"
+
+    def value_for(self, box: Wallbox, name: str):
+        value = box.values.get(name, 0)
+        return self.state_code(value) if name == "vehicle_state" else value
+
+    def registers(self, box: Wallbox, function: str) -> dict[int, int]:
         regs: dict[int, int] = {}
-        for name, addr in METER_MAP.items():
-            hi, lo = struct.unpack(">HH", struct.pack(">f", self.meter[name]))
-            regs[addr], regs[addr + 1] = hi, lo
+        for name, spec in self.profile.values.items():
+            if spec.function == function:
+                for i, word in enumerate(encode(spec, self.value_for(box, name))):
+                    regs[spec.address + i] = word
         return regs
 
-    def state(self) -> dict:
-        self.update()
-        return {"faults": sorted(self.faults), "hold": self.hold,
-                "meter": dict(self.meter, serial_number=METER_SERIAL), "evse": dict(self.evse)}
+    def served(self, box: Wallbox) -> dict:
+        return {name: self.value_for(box, name) for name in self.profile.values}
 
 
-def make_context(box: Wallbox):
+def encode(spec, value) -> list[int]:
+    """The registers a device sends for VALUE: the inverse of the agent's decoding, written separately."""
+    if spec.type == "string":
+        raw = str(value).encode("ascii")[: spec.length * 2].ljust(spec.length * 2, b"\0")
+        return list(struct.unpack(f">{spec.length}H", raw))
+    if spec.type == "f32":
+        raw = struct.pack(">f", float(value) / spec.scale)
+    else:
+        fmt = {"u16": ">H", "i16": ">h", "u32": ">I", "i32": ">i", "u64": ">Q"}[spec.type]
+        raw = struct.pack(fmt, int(round(float(value) / spec.scale)))
+    words = list(struct.unpack(f">{len(raw) // 2}H", raw))
+    return list(reversed(words)) if spec.word_order == "little" else words
+
+
+def make_context(box: Wallbox, devices: list[SimDevice]):
     from pymodbus.constants import ExcCodes
     from pymodbus.datastore import ModbusServerContext
     from pymodbus.datastore.context import ModbusBaseDeviceContext
     from pymodbus.exceptions import NoSuchIdException
 
     class LiveDevice(ModbusBaseDeviceContext):
-        def __init__(self, unit: int):
-            self.unit = unit
-
-        def _silent(self) -> bool:
-            name = "meter_silent" if self.unit == METER_UNIT else "evse_silent"
-            return name in box.faults
+        def __init__(self, device: SimDevice):
+            self.device = device
 
         async def async_getValues(self, func_code, address, count=1):
             if "slow" in box.faults:
@@ -166,27 +204,24 @@ def make_context(box: Wallbox):
             return self.getValues(func_code, address, count)
 
         def getValues(self, func_code, address, count=1):
-            if self._silent():
+            dev = self.device
+            if dev.silence_fault in box.faults:
                 raise NoSuchIdException("silenced by fault injection")  # the server then stays quiet
-            box.update()
-            if self.unit == METER_UNIT:
-                if func_code == 4 and address + count <= METER_INPUT_END:
-                    regs = box.meter_registers()
-                    return [regs.get(a, 0) for a in range(address, address + count)]
-                if func_code == 3 and 0xFC00 <= address and address + count <= 0xFC02:
-                    words = struct.unpack(">HH", struct.pack(">I", METER_SERIAL))
-                    return list(words[address - 0xFC00 : address - 0xFC00 + count])
+            function = {3: "holding", 4: "input"}.get(func_code)
+            span = dev.spans.get(function)
+            # Like the real meters: a read outside the map, or longer than the device takes, is refused.
+            if span is None or address < span[0] or address + count > span[1] + 16:
                 return ExcCodes.ILLEGAL_ADDRESS
-            if func_code == 3 and any(lo <= address and address + count <= hi for lo, hi in EVSE_RANGES):
-                by_addr = {a: box.evse[n] for n, a in EVSE_MAP.items()}
-                return [by_addr.get(a, 0) for a in range(address, address + count)]
-            return ExcCodes.ILLEGAL_ADDRESS
+            if count > dev.profile.max_block:
+                return ExcCodes.ILLEGAL_VALUE
+            box.update()
+            regs = dev.registers(box, function)
+            return [regs.get(a, 0) for a in range(address, address + count)]
 
         def setValues(self, func_code, address, values):
             return ExcCodes.ILLEGAL_FUNCTION
 
-    return ModbusServerContext(devices={METER_UNIT: LiveDevice(METER_UNIT), EVSE_UNIT: LiveDevice(EVSE_UNIT)},
-                               single=False)
+    return ModbusServerContext(devices={d.unit: LiveDevice(d) for d in devices}, single=False)
 
 
 def garble(box: Wallbox):
@@ -198,7 +233,7 @@ def garble(box: Wallbox):
     return trace
 
 
-async def handle_control(box: Wallbox, reader, writer) -> None:
+async def handle_control(box: Wallbox, devices: list[SimDevice], reader, writer) -> None:
     try:
         line = (await reader.readline()).decode(errors="replace").split()
         if line[:1] == ["fault"] and len(line) == 3 and line[1] in FAULTS and line[2] in ("on", "off"):
@@ -209,7 +244,9 @@ async def handle_control(box: Wallbox, reader, writer) -> None:
             box.hold = line[1] == "on"
             reply = {"ok": True, "hold": box.hold}
         elif line == ["state"]:
-            reply = {"ok": True, **box.state()}
+            box.update()
+            reply = {"ok": True, "faults": sorted(box.faults), "hold": box.hold,
+                     "units": {str(d.unit): {"profile": d.profile_name, "values": d.served(box)} for d in devices}}
         else:
             reply = {"ok": False, "error": f"unknown command; try: fault {'|'.join(FAULTS)} on|off, hold on|off, state"}
         writer.write((json.dumps(reply) + "\n").encode())
@@ -229,7 +266,11 @@ async def serve(args) -> None:
     from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
     box = Wallbox(seed=args.seed)
-    context = make_context(box)
+    devices = []
+    for item in args.device or DEFAULT_DEVICES:
+        unit, _, profile = item.partition(":")
+        devices.append(SimDevice(int(unit), profile))
+    context = make_context(box, devices)
     servers = []
     ready: dict = {"pid": os.getpid()}
     if args.tcp_port is not None:
@@ -249,7 +290,7 @@ async def serve(args) -> None:
     if args.control:
         if os.path.exists(args.control):
             os.unlink(args.control)
-        await asyncio.start_unix_server(lambda r, w: handle_control(box, r, w), path=args.control)
+        await asyncio.start_unix_server(lambda r, w: handle_control(box, devices, r, w), path=args.control)
         ready["control"] = args.control
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -286,6 +327,8 @@ def main(argv=None) -> int:
     s.add_argument("--baudrate", type=int, default=9600)
     s.add_argument("--control", help="unix socket for fault injection")
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--device", action="append", metavar="UNIT:PROFILE",
+                   help=f"a unit and the profile it answers with; repeatable (default {' '.join(DEFAULT_DEVICES)})")
     f = sub.add_parser("fault", help="inject or clear a fault")
     f.add_argument("--control", required=True)
     f.add_argument("name", choices=FAULTS)

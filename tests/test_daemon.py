@@ -60,9 +60,9 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
     assert manifest["subject"] == "Car stops charging" and manifest["email"] == "owner@example.com"
     assert manifest["device"]["serial"] == "TEST-0001" and manifest["software"]["firmware_version"] == "2.4.1"
     readings = json.loads(members["readings.json"])
-    state = peers.simulator_command(rig["simulator"], "state")
-    assert readings["meter"]["values"]["voltage_l2"]["value"] == pytest.approx(state["meter"]["voltage_l2"])
-    assert readings["evse"]["values"]["vehicle_state"]["value"] == state["evse"]["vehicle_state"]
+    units = peers.simulator_command(rig["simulator"], "state")["units"]
+    assert readings["meter"]["values"]["voltage_l2"]["value"] == pytest.approx(units["105"]["values"]["voltage_l2"])
+    assert readings["evse"]["values"]["vehicle_state"]["value"] == units["1"]["values"]["vehicle_state"]
 
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
     assert status["last_receipt"]["case"] == "CASE-000001"

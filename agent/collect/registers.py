@@ -12,8 +12,8 @@ from agent.profiles import MAX_REGISTERS, Profile, ValueSpec
 # reply = unit, function, byte count, data, crc(2).
 REQUEST_BYTES = 8
 REPLY_OVERHEAD_BYTES = 5
-# Each frame is followed by 3.5 character times of silence.
-SILENCE_CHARS_PER_TRANSACTION = 7
+# Each frame is followed by 3.5 character times of silence (fixed at 1.75 ms above 19200 baud).
+SILENCE_CHARS_PER_FRAME = 3.5
 
 
 @dataclass
@@ -27,16 +27,27 @@ class ReadRequest:
         return REQUEST_BYTES + REPLY_OVERHEAD_BYTES + 2 * self.count
 
 
+def char_ms(baudrate: int, bits_per_char: int = 11) -> float:
+    """One character on the wire: start, 8 data, parity or a second stop bit, stop."""
+    return bits_per_char * 1000.0 / baudrate
+
+
+def silence_ms(baudrate: int, bits_per_char: int = 11) -> float:
+    return 1.75 if baudrate > 19200 else SILENCE_CHARS_PER_FRAME * char_ms(baudrate, bits_per_char)
+
+
 def bus_ms(requests: list[ReadRequest], baudrate: int = 9600, bits_per_char: int = 11) -> float:
-    """Bus time of these reads: frame bytes plus the silences between frames."""
-    chars = sum(r.wire_bytes() + SILENCE_CHARS_PER_TRANSACTION for r in requests)
-    return chars * bits_per_char * 1000.0 / baudrate
+    """Bus time of these reads: frame bytes plus the silence after each request and reply."""
+    per_char, quiet = char_ms(baudrate, bits_per_char), silence_ms(baudrate, bits_per_char)
+    return sum(r.wire_bytes() * per_char + 2 * quiet for r in requests)
 
 
-def plan_reads(profile: Profile, names: list[str] | None = None) -> list[ReadRequest]:
+def plan_reads(profile: Profile, names: list[str] | None = None, baudrate: int = 9600) -> list[ReadRequest]:
     """Merge neighbouring values into block reads when reading the gap is cheaper than a new request."""
     names = list(profile.values) if names is None else names
-    overhead_registers = (REQUEST_BYTES + REPLY_OVERHEAD_BYTES + SILENCE_CHARS_PER_TRANSACTION) / 2
+    # A separate request costs its framing bytes and two silences; a register in a gap costs 2 bytes.
+    request_cost_chars = REQUEST_BYTES + REPLY_OVERHEAD_BYTES + 2 * silence_ms(baudrate) / char_ms(baudrate)
+    overhead_registers = request_cost_chars / 2
     limit = min(profile.max_block, MAX_REGISTERS)
     plan: list[ReadRequest] = []
     for function in ("input", "holding"):
@@ -76,13 +87,15 @@ def decode(spec: ValueSpec, registers: list[int]) -> float | int | str:
     (value,) = struct.unpack(fmt, raw)
     if spec.type == "f32" and not math.isfinite(value):
         raise DecodeError(f"register value is {value} (not a number)")
+    if spec.mask is not None:
+        value &= spec.mask
     if spec.scale != 1:
-        value = value * spec.scale
+        value = round(value * spec.scale, 6)
     if spec.type == "f32":
         # A float32 holds about 7 significant digits; printing more shows only conversion noise.
-        return float(f"{value:.7g}")
-    if spec.scale != 1:
-        return round(float(value), 6)
+        value = float(f"{value:.7g}")
+    if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+        raise DecodeError(f"implausible value {value} (expected {spec.min} to {spec.max})")
     return value
 
 
