@@ -113,7 +113,7 @@ def _report_standalone(cfg, request) -> dict:
     from agent.sender import Sender
 
     outbox = Outbox(outbox_dir(cfg))
-    entry = make_report(cfg, request, _poll_once(cfg), outbox)
+    entry = make_report(cfg, request, {"readings": _poll_once(cfg)}, outbox)
     entry = Sender(cfg, outbox).attempt(entry)
     return {"ok": True, "report_id": entry.report_id, "receipt": entry.receipt, "error": entry.last_error}
 
@@ -126,7 +126,7 @@ def _report_to_file(cfg, request, out: str) -> int:
     from agent.reporting import make_report
 
     with tempfile.TemporaryDirectory() as tmp:
-        entry = make_report(cfg, request, _poll_once(cfg), Outbox(tmp))
+        entry = make_report(cfg, request, {"readings": _poll_once(cfg)}, Outbox(tmp))
         shutil.copyfile(Outbox(tmp).bundle_path(entry.report_id), out)
     print(f"report {entry.report_id} written to {out} ({entry.size} bytes, not sent)")
     return EXIT_OK
@@ -173,6 +173,14 @@ def cmd_status(args) -> int:
     print(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
     for name, dev in status["devices"].items():
         print(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
+    for name, bus in status["buses"].items():
+        if bus["budget_note"]:
+            print(f"bus {name}: {bus['budget_note']}")
+    for fault in status["faults"]:
+        print(f"FAULT {fault['code']} ({fault['severity']}, {fault['category']}) on {fault['device']}: "
+              f"{fault['message']}")
+    if not status["faults"]:
+        print("no active faults")
     ob = status["outbox"]
     print(f"outbox: {ob['pending']} waiting, {ob['parked']} parked, {ob['delivered']} delivered")
     if status["last_receipt"]:

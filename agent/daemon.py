@@ -15,11 +15,13 @@ from agent import __version__
 from agent.collect.modbus import ModbusPoller
 from agent.config import AgentConfig
 from agent.control import ControlServer
+from agent.faults import FaultMonitor
 from agent.outbox import Outbox
 from agent.reporting import make_report
 from agent.request import ReportRequest
 from agent.sdnotify import Notifier
 from agent.sender import Sender
+from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
@@ -57,6 +59,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.timeline = Timeline()
+        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir)
         self.outbox = Outbox(outbox_dir(cfg))
         self.sender = Sender(cfg, self.outbox)
         self.stop_event = threading.Event()
@@ -71,6 +75,16 @@ class Daemon:
     # --- jobs on the main loop -------------------------------------------------------------
     def poll(self) -> None:
         self.poller.poll_once()
+        self.faults.evaluate(self.poller.snapshot())
+
+    def live_sections(self) -> dict:
+        """What the running parts know, for a report."""
+        return {
+            "readings": self.poller.snapshot(),
+            "history": self.poller.history_dict(),
+            "faults": {"active": self.faults.active_list(), "timeline": self.timeline.to_list()},
+            "buses": self.poller.bus_status(),
+        }
 
     def status(self) -> dict:
         entries = self.outbox.entries()
@@ -79,6 +93,9 @@ class Daemon:
             "agent_version": __version__,
             "devices": {name: {"reachable": d["reachable"], "last_error": d["last_error"]}
                         for name, d in self.poller.snapshot().items()},
+            "faults": [{k: f[k] for k in ("code", "device", "severity", "category", "message")}
+                       for f in self.faults.active_list()],
+            "buses": self.poller.bus_status(),
             "outbox": {"pending": sum(1 for e in entries if not e.delivered and not e.parked),
                        "parked": sum(1 for e in entries if e.parked), "delivered": len(delivered)},
             "last_receipt": delivered[-1].receipt if delivered else None,
@@ -97,7 +114,7 @@ class Daemon:
             except queue.Empty:
                 continue
             try:
-                entry = make_report(self.cfg, request, self.poller.snapshot(), self.outbox)
+                entry = make_report(self.cfg, request, self.live_sections(), self.outbox)
                 done.set_result(entry.report_id)
                 self._send_wake.set()
             except Exception as exc:

@@ -12,12 +12,9 @@ from agent.outbox import Entry, Outbox
 from agent.request import ReportRequest, new_report_id
 
 
-def collect_sections(cfg: AgentConfig, readings: dict) -> dict[str, dict]:
-    """One snapshot of every collector, as named sections."""
-    return {
-        "readings": readings,
-        "software": collect_software(cfg.device.firmware_version_file),
-    }
+def collect_sections(cfg: AgentConfig, live: dict[str, object]) -> dict[str, object]:
+    """LIVE holds what the running parts know (readings, history, faults); the rest is read now."""
+    return dict(live, software=collect_software(cfg.device.firmware_version_file))
 
 
 def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, software: dict,
@@ -41,11 +38,11 @@ def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, soft
     }
 
 
-def make_report(cfg: AgentConfig, request: ReportRequest, readings: dict, outbox: Outbox) -> Entry:
+def make_report(cfg: AgentConfig, request: ReportRequest, live: dict[str, object], outbox: Outbox) -> Entry:
     """Build the bundle straight into the outbox; once this returns the report is accepted."""
     wall, mono = time.time(), time.monotonic()
     report_id = new_report_id(wall)
-    sections = collect_sections(cfg, readings)
+    sections = collect_sections(cfg, live)
     manifest = make_manifest(cfg, request, report_id, sections["software"], wall, mono)
     files = [Section(f"{name}.json", to_json(data)) for name, data in sections.items()]
     entry = Entry(report_id=report_id, priority=request.priority, on_site=request.on_site, created=wall,

@@ -170,7 +170,7 @@ def start_intake(workdir: Path, cert: str, key: str, mqtt_port: int | None = Non
 
 def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: list[dict], backend: dict,
                        mqtt: dict | None = None, state_dir: str = "state", poll_interval_s: float = 1.0,
-                       version_file: str | None = None) -> Path:
+                       version_file: str | None = None, extra: dict | None = None) -> Path:
     """An agent configuration for a test or demo rig (YAML is a superset of JSON)."""
     cfg = {
         "device": {"model": "WB-22", "serial": serial,
@@ -182,6 +182,7 @@ def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: l
         "poll": {"interval_s": poll_interval_s},
         "backend": backend,
         "mqtt": mqtt or {"enabled": False},
+        **(extra or {}),
     }
     path.write_text(json.dumps(cfg, indent=1))
     return path

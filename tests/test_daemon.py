@@ -71,6 +71,35 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
     assert agent.alive()
 
 
+def test_faults_reach_status_and_the_report_carries_history_and_timeline(
+        tmp_path, simulator, sim_bus, intake, certs, make_config, agent_process, cli):
+    config = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=0.5,
+                         backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                         extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}})
+    agent_process(config)
+    peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
+
+    def fault_in_status():
+        status = json.loads(cli("status", "--json", "--config", config).stdout)
+        return [f for f in status["faults"] if f["code"] == "vehicle_failure"]
+
+    (fault,) = peers.wait_for(fault_in_status, 15, "the vehicle_failure fault in status")
+    assert fault["device"] == "evse" and fault["category"] == "charging"
+    human = cli("status", "--config", config).stdout
+    assert "FAULT vehicle_failure (critical, charging) on evse" in human
+
+    result = cli("report", "--config", config, "--subject", "box shows a failure")
+    assert result.returncode == 0, result.stderr
+    report_id = result.stdout.split()[1]
+    _, members = read_bundle((tmp_path / "intake-run/intake/bundles" / f"{report_id}.tar.gz").read_bytes())
+    faults = json.loads(members["faults.json"])
+    assert [f["code"] for f in faults["active"]] == ["vehicle_failure"]
+    assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
+    history = json.loads(members["history.json"])
+    assert history["meter"]["voltage_l1"]["unit"] == "V" and len(history["meter"]["voltage_l1"]["raw"]) >= 1
+    assert json.loads(members["buses.json"])["sim"]["slow_every"] == 12
+
+
 def test_on_site_report_is_high_priority_at_the_intake(rig, agent_process, cli):
     agent_process(rig["config"])
     result = cli("report", "--config", rig["config"], "--subject", "Installer on site", "--on-site")

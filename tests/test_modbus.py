@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -144,12 +145,44 @@ def test_injected_faults_show_in_the_readings(simulator, sim_bus, make_config):
     assert snapshot["meter"]["values"]["voltage_l1"]["value"] > 200
 
 
-def test_a_silent_meter_is_recorded_and_the_controller_still_read(simulator, sim_bus, make_config):
-    peers.simulator_command(simulator, "fault", "meter_silent", "on")
-    snapshot = poll(make_config(buses=[sim_bus], devices=peers.sim_devices()))
+def test_a_silent_meter_is_recorded_its_values_age_and_the_controller_is_still_read(
+        simulator, sim_bus, make_config):
+    poller = ModbusPoller.from_config(config.load(make_config(buses=[sim_bus], devices=peers.sim_devices())))
+    try:
+        poller.poll_once()
+        peers.simulator_command(simulator, "fault", "meter_silent", "on")
+        poller.poll_once()
+        snapshot = poller.snapshot()
+    finally:
+        poller.close()
     assert snapshot["meter"]["reachable"] is False
     assert "unit 105" in snapshot["meter"]["last_error"]
+    assert snapshot["meter"]["values"]["voltage_l1"]["age_s"] >= 0.5  # the last good value, with its age
     assert snapshot["evse"]["reachable"] is True
+
+
+def test_a_dead_gateway_is_retried_with_backoff_and_recovers_by_itself(tmp_path, make_config):
+    port = peers.free_port()
+    bus = {"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.3}
+    poller = ModbusPoller.from_config(config.load(make_config(buses=[bus], devices=peers.sim_devices("gw"))))
+    sim = None
+    try:
+        poller.poll_once()
+        assert "cannot connect" in poller.snapshot()["meter"]["last_error"]
+        poller.poll_once()  # within the backoff: no new connection attempt
+        assert "next try in" in poller.snapshot()["meter"]["last_error"]
+        sim = peers.spawn("late-sim", [sys.executable, str(peers.SCRIPTS / "wallbox_sim.py"), "serve",
+                                       "--tcp-port", str(port)], tmp_path, ready_line=True)
+
+        def recovered():
+            poller.poll_once()
+            return poller.snapshot()["meter"]["reachable"]
+
+        peers.wait_for(recovered, 10, "the poller to reconnect", interval=0.2)
+    finally:
+        poller.close()
+        if sim:
+            sim.stop()
 
 
 def test_poll_once_json_prints_values_with_units(simulator, sim_bus, make_config, cli):

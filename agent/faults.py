@@ -1,0 +1,185 @@
+"""Device fault rules: conditions read from the polled values, raised and cleared with a debounce."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from agent.config import FaultConfig
+from agent.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+# code: (severity, category). Severity orders: info < warning < error < critical.
+RULES = {
+    "device_unreachable": ("error", "communication"),
+    "phase_lost": ("error", "hardware"),
+    "voltage_out_of_band": ("warning", "hardware"),
+    "frequency_out_of_band": ("warning", "hardware"),
+    "vehicle_failure": ("critical", "charging"),
+    "cannot_charge": ("error", "charging"),
+    "firmware_changed": ("warning", "hardware"),
+}
+PHASES = (1, 2, 3)
+
+
+@dataclass
+class Fault:
+    code: str
+    device: str
+    severity: str
+    category: str
+    message: str
+    since_wall: float
+    since_mono: float
+
+
+def _value(dev: dict, name: str):
+    v = dev["values"].get(name)
+    return v["value"] if v else None
+
+
+class FaultMonitor:
+    """Evaluates every rule after each poll; a condition must hold raise_after_s to raise a fault
+    and be gone clear_after_s to clear it, so a flickering reading does not flap."""
+
+    def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self.cfg, self.timeline = cfg, timeline
+        self._clock, self._wall = clock, wall
+        self._lock = threading.Lock()
+        self._true_since: dict[tuple[str, str], float] = {}
+        self._false_since: dict[tuple[str, str], float] = {}
+        self.active: dict[tuple[str, str], Fault] = {}
+        # Firmware versions survive restarts, so an update while the agent was down is noticed.
+        self._versions_path = Path(state_dir) / "firmware_versions.json" if state_dir else None
+        self._versions: dict[str, object] = self._load_versions()
+        self._changed: dict[str, tuple[float, str]] = {}
+
+    def _load_versions(self) -> dict:
+        try:
+            return json.loads(self._versions_path.read_text()) if self._versions_path else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_versions(self) -> None:
+        if not self._versions_path:
+            return
+        tmp = self._versions_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self._versions))
+            os.replace(tmp, self._versions_path)
+        except OSError as exc:
+            log.warning("cannot save the known firmware versions: %s", exc)
+
+    # --- conditions --------------------------------------------------------------------------
+    def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
+        """Every rule's condition that holds right now: {(code, device): message}."""
+        c = self.cfg
+        found: dict[tuple[str, str], str] = {}
+        currents = [v for d in snapshot.values() for n in PHASES
+                    if (v := _value(d, f"current_l{n}")) is not None and d["reachable"]]
+        for name, dev in snapshot.items():
+            if dev["consecutive_failures"] >= c.unreachable_after_cycles:
+                found[("device_unreachable", name)] = (
+                    f"{dev['model']} (unit {dev['unit']}) has not answered for {dev['consecutive_failures']} "
+                    f"cycles: {dev['last_error']}")
+            if not dev["reachable"]:
+                continue
+            volts = {n: v for n in PHASES if (v := _value(dev, f"voltage_l{n}")) is not None}
+            lost = [n for n, v in volts.items() if v < c.lost_phase_below_v]
+            if lost and len(lost) < len(volts):
+                found[("phase_lost", name)] = "phase " + ", ".join(f"L{n}" for n in lost) + " has no voltage"
+            bad = [f"L{n} {v:g} V" for n, v in volts.items()
+                   if n not in lost and not c.voltage_min_v <= v <= c.voltage_max_v]
+            if bad:
+                found[("voltage_out_of_band", name)] = (
+                    f"voltage outside {c.voltage_min_v:g}-{c.voltage_max_v:g} V: {', '.join(bad)}")
+            freq = _value(dev, "frequency")
+            if freq is not None and not c.frequency_min_hz <= freq <= c.frequency_max_hz:
+                found[("frequency_out_of_band", name)] = (
+                    f"frequency {freq:g} Hz outside {c.frequency_min_hz:g}-{c.frequency_max_hz:g} Hz")
+            state = dev.get("iec_state")
+            if state in ("E", "F"):
+                found[("vehicle_failure", name)] = (
+                    f"vehicle state {state} (failure, e.g. diode check or RCD): the box cannot charge")
+            enabled = _value(dev, "configured_current")
+            if (state in ("B", "C", "D") and enabled is not None and enabled >= c.charging_enabled_min_a
+                    and currents and max(currents) < c.no_current_below_a):
+                found[("cannot_charge", name)] = (
+                    f"vehicle present (state {state}), charging enabled at {enabled:g} A, but no current flows")
+            self._firmware(name, dev, found)
+        return found
+
+    def _firmware(self, name: str, dev: dict, found: dict) -> None:
+        if dev["kind"] != "charge_controller" or "firmware_version" not in dev["values"]:
+            return
+        version = _value(dev, "firmware_version")
+        known = self._versions.get(name)
+        if known != version:
+            if known is not None or version in (0, "", "0"):
+                self._changed[name] = (self._clock(), f"firmware version changed from {known} to {version}"
+                                       if known is not None else f"firmware version reads {version}")
+            self._versions[name] = version
+            self._save_versions()
+        since = self._changed.get(name)
+        if since and self._clock() - since[0] < self.cfg.firmware_change_hold_s:
+            found[("firmware_changed", name)] = since[1]
+
+    # --- debounce ----------------------------------------------------------------------------
+    def _raise_delay(self, code: str) -> float:
+        if code == "cannot_charge":
+            return self.cfg.cannot_charge_after_s
+        if code in ("device_unreachable", "firmware_changed"):
+            return 0.0  # already counted in cycles, or an event in itself
+        return self.cfg.raise_after_s
+
+    def evaluate(self, snapshot: dict) -> None:
+        now = self._clock()
+        found = self.conditions(snapshot)
+        with self._lock:
+            for key, message in found.items():
+                self._false_since.pop(key, None)
+                start = self._true_since.setdefault(key, now)
+                if key in self.active:
+                    self.active[key].message = message
+                elif now - start >= self._raise_delay(key[0]):
+                    self._raise(key, message, now)
+            for key in list(self._true_since):
+                if key in found:
+                    continue
+                if key not in self.active:
+                    del self._true_since[key]
+                    continue
+                gone = self._false_since.setdefault(key, now)
+                if now - gone >= (0.0 if key[0] == "firmware_changed" else self.cfg.clear_after_s):
+                    self._clear(key)
+
+    def _raise(self, key: tuple[str, str], message: str, now: float) -> None:
+        code, device = key
+        severity, category = RULES[code]
+        self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
+        self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
+        log.warning("fault raised: %s on %s: %s", code, device, message)
+
+    def _clear(self, key: tuple[str, str]) -> None:
+        fault = self.active.pop(key)
+        self._true_since.pop(key, None)
+        self._false_since.pop(key, None)
+        self.timeline.add("cleared", fault.code, f"cleared: {fault.message}", device=fault.device,
+                          severity=fault.severity, category=fault.category)
+        log.info("fault cleared: %s on %s", fault.code, fault.device)
+
+    def active_list(self) -> list[dict]:
+        with self._lock:
+            return [asdict(f) for f in sorted(self.active.values(), key=lambda f: f.since_mono)]
+
+    def has_active(self, code: str, device: Optional[str] = None) -> bool:
+        with self._lock:
+            return any(k[0] == code and (device is None or k[1] == device) for k in self.active)
