@@ -46,11 +46,22 @@ def poll(cfg_path, cycles=1):
         poller.close()
 
 
-@pytest.fixture
-def every_profile(tmp_path):
-    peer = peers.start_simulator(tmp_path / "all", devices=[f"{u}:{p}" for p, u in ALL_PROFILES.items()])
+@pytest.fixture(params=["tcp", "rtu"])
+def every_profile(request, tmp_path):
+    """One simulator serving every shipped profile, each on its own unit, over TCP or RTU."""
+    devices = [f"{u}:{p}" for p, u in ALL_PROFILES.items()]
+    socat = None
+    if request.param == "tcp":
+        peer = peers.start_simulator(tmp_path / "all", devices=devices)
+        peer.info["bus"] = {"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": peer.info["tcp_port"]}
+    else:
+        socat, sim_end, agent_end = peers.start_socat_pair(tmp_path / "all")
+        peer = peers.start_simulator(tmp_path / "all", tcp=False, rtu=sim_end, devices=devices)
+        peer.info["bus"] = {"name": "sim", "type": "rtu", "device": agent_end, "baudrate": 9600}
     yield peer
     peer.stop()
+    if socat:
+        socat.stop()
 
 
 def test_every_shipped_profile_reads_what_the_simulator_serves(every_profile, make_config):
@@ -59,7 +70,7 @@ def test_every_shipped_profile_reads_what_the_simulator_serves(every_profile, ma
     profiles_dir = peers.ROOT / "config" / "profiles"
     assert set(available_profiles(profiles_dir)) == set(ALL_PROFILES)
     peers.simulator_command(every_profile, "hold", "on")
-    bus = {"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": every_profile.info["tcp_port"]}
+    bus = every_profile.info["bus"]
     devices = [{"name": p, "bus": "sim", "profile": p, "unit": u} for p, u in ALL_PROFILES.items()]
     snapshot = poll(make_config(buses=[bus], devices=devices))
     for name, unit in ALL_PROFILES.items():
