@@ -105,6 +105,14 @@ def _poll_once(cfg) -> dict:
         poller.close()
 
 
+def _standalone_sections(cfg) -> dict:
+    """No daemon: read the devices once and collect health now."""
+    from agent.health import collect_health, release_cache
+    from agent.reporting import report_sections
+
+    return report_sections(cfg, _poll_once(cfg), collect_health(cfg, release_cache(cfg)))
+
+
 def _report_standalone(cfg, request) -> dict:
     """No daemon runs: read the devices once, spool the report, and try to send it now."""
     from agent.daemon import outbox_dir
@@ -113,7 +121,7 @@ def _report_standalone(cfg, request) -> dict:
     from agent.sender import Sender
 
     outbox = Outbox(outbox_dir(cfg))
-    entry = make_report(cfg, request, {"readings": _poll_once(cfg)}, outbox)
+    entry = make_report(cfg, request, _standalone_sections(cfg), outbox)
     entry = Sender(cfg, outbox).attempt(entry)
     return {"ok": True, "report_id": entry.report_id, "receipt": entry.receipt, "error": entry.last_error}
 
@@ -126,7 +134,7 @@ def _report_to_file(cfg, request, out: str) -> int:
     from agent.reporting import make_report
 
     with tempfile.TemporaryDirectory() as tmp:
-        entry = make_report(cfg, request, {"readings": _poll_once(cfg)}, Outbox(tmp))
+        entry = make_report(cfg, request, _standalone_sections(cfg), Outbox(tmp))
         shutil.copyfile(Outbox(tmp).bundle_path(entry.report_id), out)
     print(f"report {entry.report_id} written to {out} ({entry.size} bytes, not sent)")
     return EXIT_OK
@@ -157,6 +165,49 @@ def cmd_inspect(args) -> int:
     return EXIT_OK
 
 
+def cmd_check(args) -> int:
+    cfg = _config(args)
+    from agent import checks, control
+    from agent.daemon import control_socket_path
+
+    try:
+        answer = control.call(control_socket_path(cfg), "check", timeout=cfg.hooks.deadline_s + 30)
+    except control.NotRunning:
+        from agent.health import collect_health, release_cache
+
+        answer = checks.to_dict(checks.run_checks(cfg, _poll_once(cfg), collect_health(cfg, release_cache(cfg)), []))
+    if args.json:
+        print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
+    else:
+        print(checks.render([checks.Check(**c) for c in answer["checks"]]))
+    return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
+
+
+def cmd_event(args) -> int:
+    cfg = _config(args)
+    from agent import control
+    from agent.daemon import control_socket_path
+    from agent.events import check_event, queue_event
+
+    fields = {"type": args.type, "code": args.code, "message": args.message, "severity": args.severity,
+              "category": args.category, "version": args.version}
+    try:
+        event = check_event({k: v for k, v in fields.items() if v is not None})
+    except ValueError as exc:
+        print(f"diag-agent: event not taken: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        answer = control.call(control_socket_path(cfg), "event", event)
+    except control.NotRunning:
+        queue_event(cfg.state_dir, event)
+        print("the daemon is not running: event queued; it is taken in when the daemon starts")
+        return EXIT_QUEUED
+    if not answer.get("ok"):
+        print(f"diag-agent: event not taken: {answer.get('error')}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
 def cmd_status(args) -> int:
     cfg = _config(args)
     from agent import control
@@ -171,6 +222,10 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2))
         return EXIT_OK
     print(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
+    if status["software"]:
+        print(f"firmware {status['software']['firmware_version']}: {status['software']['verdict']}")
+    if status["network"]:
+        print(f"network: {status['network']}")
     for name, dev in status["devices"].items():
         print(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
     for name, bus in status["buses"].items():
@@ -216,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="verify a bundle and print its summary")
     p.add_argument("bundle")
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
+    p.add_argument("type", choices=("fault", "clear", "updated"))
+    p.add_argument("--code", help="fault code (fault, clear)")
+    p.add_argument("--message", help="what happened (fault)")
+    p.add_argument("--severity", help="info, warning, error (default) or critical (fault)")
+    p.add_argument("--category", help="hardware (default), charging, communication, system or software (fault)")
+    p.add_argument("--version", dest="version", help="the new firmware version (updated)")
+    p.set_defaults(func=cmd_event)
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -23,8 +23,11 @@ class DeviceIdentity:
     model: str = "unknown"
     serial: str = "unknown"
     order_number: str = ""
-    # The firmware writes its version here; a hook takes over in a later stage.
+    # Device facts the firmware hooks read (passed to them as environment variables).
     firmware_version_file: str = "/etc/wallbox/version"
+    commissioning_protocol: str = "/var/lib/wallbox/commissioning.pdf"
+    cloud_credentials_file: str = "/etc/wallbox/cloud.json"
+    firmware_logs: list[str] = field(default_factory=lambda: ["/var/log/wallbox/firmware.log"])
 
 
 @dataclass
@@ -114,6 +117,56 @@ class HistorySettings:
 
 
 @dataclass
+class HooksConfig:
+    dir: Optional[str] = "/opt/diag-agent/hooks"
+    timeout_s: float = 10.0
+    max_output_bytes: int = 1 << 20
+    deadline_s: float = 20.0
+    env: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not 0.1 <= self.timeout_s <= 300:
+            raise ValueError(f"timeout_s: expected 0.1-300 seconds, got {self.timeout_s}")
+        if self.max_output_bytes < 1024:
+            raise ValueError(f"max_output_bytes: expected at least 1024, got {self.max_output_bytes}")
+
+
+@dataclass
+class NetworkConfig:
+    connect_timeout_s: float = 5.0
+    dns_timeout_s: float = 3.0
+    # Ask the gateway for ARP when the kernel has no fresh entry (one UDP datagram to its port 9).
+    check_gateway: bool = True
+
+
+@dataclass
+class SoftwareConfig:
+    # Where the newest version of each channel is published: GET {releases_url}/{channel}.
+    # Empty: the backend's /api/v1/releases.
+    releases_url: str = ""
+    refresh_s: float = 6 * 3600.0
+
+    def validate(self) -> None:
+        if self.releases_url and not self.releases_url.startswith("https://"):
+            raise ValueError(f"releases_url: expected an https:// address, got {self.releases_url!r}")
+
+
+@dataclass
+class HealthConfig:
+    interval_s: float = 60.0  # system, network, software and hooks, off the polling path
+    disk_warn_percent: float = 90.0
+    disk_fail_percent: float = 98.0
+    soc_warn_c: float = 75.0
+    soc_fail_c: float = 85.0
+    memory_warn_percent: float = 90.0
+    hook_failures_before_fault: int = 3
+
+    def validate(self) -> None:
+        if not 5 <= self.interval_s <= 86400:
+            raise ValueError(f"interval_s: expected 5-86400 seconds, got {self.interval_s}")
+
+
+@dataclass
 class BackendConfig:
     url: str = ""
     ca_file: Optional[str] = None
@@ -161,6 +214,10 @@ class AgentConfig:
     poll: PollConfig = field(default_factory=PollConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     history: HistorySettings = field(default_factory=HistorySettings)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    software: SoftwareConfig = field(default_factory=SoftwareConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -168,6 +225,22 @@ class AgentConfig:
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value."""
         return [v for v in (self.mqtt.password,) if v]
+
+    def hook_env(self) -> dict[str, str]:
+        d = self.device
+        return {"FIRMWARE_VERSION_FILE": d.firmware_version_file, "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
+                "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file, "FIRMWARE_LOGS": ":".join(d.firmware_logs),
+                **self.hooks.env}
+
+    def releases_url(self) -> str:
+        if self.software.releases_url:
+            return self.software.releases_url.rstrip("/")
+        if not self.backend.url:
+            return ""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.backend.url)
+        return f"{parts.scheme}://{parts.netloc}/api/v1/releases"
 
 
 def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
@@ -186,7 +259,12 @@ def load(path: str | Path) -> AgentConfig:
     base = path.resolve().parent
     cfg.state_dir = _resolve(base, cfg.state_dir)
     cfg.profiles_dir = _resolve(base, cfg.profiles_dir)
-    cfg.device.firmware_version_file = _resolve(base, cfg.device.firmware_version_file)
+    d = cfg.device
+    d.firmware_version_file = _resolve(base, d.firmware_version_file)
+    d.commissioning_protocol = _resolve(base, d.commissioning_protocol)
+    d.cloud_credentials_file = _resolve(base, d.cloud_credentials_file)
+    d.firmware_logs = [_resolve(base, p) for p in d.firmware_logs]
+    cfg.hooks.dir = _resolve(base, cfg.hooks.dir)
     cfg.backend.ca_file = _resolve(base, cfg.backend.ca_file)
     cfg.mqtt.ca_file = _resolve(base, cfg.mqtt.ca_file)
     for bus in cfg.buses:

@@ -14,10 +14,13 @@ from pathlib import Path
 from agent import __version__
 from agent.collect.modbus import ModbusPoller
 from agent.config import AgentConfig
+from agent.checks import run_checks, to_dict
 from agent.control import ControlServer
+from agent.events import check_event, take_queued
 from agent.faults import FaultMonitor
+from agent.health import collect_health, release_cache
 from agent.outbox import Outbox
-from agent.reporting import make_report
+from agent.reporting import make_report, report_sections
 from agent.request import ReportRequest
 from agent.sdnotify import Notifier
 from agent.sender import Sender
@@ -60,7 +63,11 @@ class Daemon:
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.timeline = Timeline()
-        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir)
+        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health)
+        self.releases = release_cache(cfg)
+        self.health: dict | None = None  # the latest health snapshot
+        self._health_wake = threading.Event()
+        self._health_lock = threading.Lock()  # one collection at a time: hooks never run twice at once
         self.outbox = Outbox(outbox_dir(cfg))
         self.sender = Sender(cfg, self.outbox)
         self.stop_event = threading.Event()
@@ -77,18 +84,39 @@ class Daemon:
         self.poller.poll_once()
         self.faults.evaluate(self.poller.snapshot())
 
-    def live_sections(self) -> dict:
-        """What the running parts know, for a report."""
-        return {
-            "readings": self.poller.snapshot(),
-            "history": self.poller.history_dict(),
-            "faults": {"active": self.faults.active_list(), "timeline": self.timeline.to_list()},
-            "buses": self.poller.bus_status(),
-        }
+    def collect_health(self) -> dict:
+        """A fresh health snapshot (hooks, system, network, software); also feeds the health rules."""
+        with self._health_lock:
+            health = collect_health(self.cfg, self.releases, self.mqtt.connected if self.mqtt else None)
+            self.health = health
+            self.faults.evaluate_health(health)
+        return health
+
+    def _outbox_counts(self) -> dict:
+        entries = self.outbox.entries()
+        return {"pending": sum(1 for e in entries if not e.delivered and not e.parked),
+                "parked": sum(1 for e in entries if e.parked), "delivered": sum(1 for e in entries if e.delivered)}
+
+    def sections(self) -> dict:
+        """Every report section: what the running parts know, and health collected now."""
+        return report_sections(self.cfg, self.poller.snapshot(), self.collect_health(), self.faults.active_list(),
+                               self.timeline.to_list(), self.poller.history_dict(), self.poller.bus_status(),
+                               self._outbox_counts(), self.mqtt.connected if self.mqtt else None)
+
+    def apply_event(self, event: dict) -> None:
+        if event["type"] == "fault":
+            self.faults.firmware_fault(event["code"], event["message"], event["severity"], event["category"])
+        elif event["type"] == "clear":
+            if not self.faults.firmware_clear(event["code"]):
+                self.timeline.add("event", event["code"], "the firmware cleared a fault that was not active")
+        else:
+            self.timeline.add("event", "firmware_updated", f"firmware updated to {event['version']}")
+            log.info("firmware announced an update to %s", event["version"])
+            self._health_wake.set()  # look at the new version now
 
     def status(self) -> dict:
-        entries = self.outbox.entries()
-        delivered = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
+        delivered = sorted((e for e in self.outbox.entries() if e.delivered), key=lambda e: e.created)
+        health = self.health or {}
         return {
             "agent_version": __version__,
             "devices": {name: {"reachable": d["reachable"], "last_error": d["last_error"]}
@@ -96,8 +124,9 @@ class Daemon:
             "faults": [{k: f[k] for k in ("code", "device", "severity", "category", "message")}
                        for f in self.faults.active_list()],
             "buses": self.poller.bus_status(),
-            "outbox": {"pending": sum(1 for e in entries if not e.delivered and not e.parked),
-                       "parked": sum(1 for e in entries if e.parked), "delivered": len(delivered)},
+            "network": health.get("network", {}).get("verdict_text"),
+            "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
+            "outbox": self._outbox_counts(),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected),
         }
@@ -114,12 +143,21 @@ class Daemon:
             except queue.Empty:
                 continue
             try:
-                entry = make_report(self.cfg, request, self.live_sections(), self.outbox)
+                entry = make_report(self.cfg, request, self.sections(), self.outbox)
                 done.set_result(entry.report_id)
                 self._send_wake.set()
             except Exception as exc:
                 log.exception("report could not be built")
                 done.set_exception(exc)
+
+    def _health_worker(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.collect_health()
+            except Exception:  # a collector bug must not end health watching for good
+                log.exception("health collection failed")
+            self._health_wake.wait(timeout=self.cfg.health.interval_s)
+            self._health_wake.clear()
 
     def _send_worker(self) -> None:
         while not self.stop_event.is_set():
@@ -151,6 +189,15 @@ class Daemon:
     def _cmd_status(self, args: dict) -> dict:
         return {"ok": True, **self.status()}
 
+    def _cmd_check(self, args: dict) -> dict:
+        checks = run_checks(self.cfg, self.poller.snapshot(), self.collect_health(), self.faults.active_list(),
+                            self._outbox_counts(), self.mqtt.connected if self.mqtt else None)
+        return {"ok": True, **to_dict(checks)}
+
+    def _cmd_event(self, args: dict) -> dict:
+        self.apply_event(check_event(args))
+        return {"ok": True}
+
     # --- the main loop ---------------------------------------------------------------------
     def run(self) -> int:
         import schedule
@@ -158,10 +205,13 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg),
-                                {"report": self._cmd_report, "status": self._cmd_status,
-                                 "ping": lambda a: {"ok": True, "pid": os.getpid()}})
+                                {"report": self._cmd_report, "status": self._cmd_status, "check": self._cmd_check,
+                                 "event": self._cmd_event, "ping": lambda a: {"ok": True, "pid": os.getpid()}})
         workers = [threading.Thread(target=self._report_worker, name="report", daemon=True),
-                   threading.Thread(target=self._send_worker, name="send", daemon=True)]
+                   threading.Thread(target=self._send_worker, name="send", daemon=True),
+                   threading.Thread(target=self._health_worker, name="health", daemon=True)]
+        for event in take_queued(self.cfg.state_dir):
+            self.apply_event(event)
         jobs = schedule.Scheduler()
         jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
         jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)
@@ -187,6 +237,7 @@ class Daemon:
             log.info("stopping")
             control.stop()
             self._send_wake.set()
+            self._health_wake.set()
             deadline = time.monotonic() + STOP_DEADLINE_S
             for w in workers:
                 w.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -11,21 +11,31 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from agent.config import FaultConfig
+from agent.config import FaultConfig, HealthConfig
 from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-# code: (severity, category). Severity orders: info < warning < error < critical.
+# code: (severity, category, scope). Severity orders: info < warning < error < critical.
+# Device rules run after every poll, health rules after every health snapshot (health.interval_s).
 RULES = {
-    "device_unreachable": ("error", "communication"),
-    "phase_lost": ("error", "hardware"),
-    "voltage_out_of_band": ("warning", "hardware"),
-    "frequency_out_of_band": ("warning", "hardware"),
-    "vehicle_failure": ("critical", "charging"),
-    "cannot_charge": ("error", "charging"),
-    "firmware_changed": ("warning", "hardware"),
+    "device_unreachable": ("error", "communication", "device"),
+    "phase_lost": ("error", "hardware", "device"),
+    "voltage_out_of_band": ("warning", "hardware", "device"),
+    "frequency_out_of_band": ("warning", "hardware", "device"),
+    "vehicle_failure": ("critical", "charging", "device"),
+    "cannot_charge": ("error", "charging", "device"),
+    "firmware_changed": ("warning", "hardware", "device"),
+    "disk_almost_full": ("error", "system", "health"),
+    "soc_hot": ("error", "hardware", "health"),
+    "undervoltage": ("error", "hardware", "health"),
+    "memory_pressure": ("warning", "system", "health"),
+    "clock_not_synced": ("warning", "system", "health"),
+    "network_not_functional": ("error", "communication", "health"),
+    "software_outdated": ("warning", "software", "health"),
+    "hook_failing": ("warning", "software", "health"),
 }
+SEVERITIES = ("info", "warning", "error", "critical")
 PHASES = (1, 2, 3)
 
 
@@ -50,8 +60,11 @@ class FaultMonitor:
     and be gone clear_after_s to clear it, so a flickering reading does not flap."""
 
     def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 health: HealthConfig | None = None):
         self.cfg, self.timeline = cfg, timeline
+        self.health_cfg = health or HealthConfig()
+        self._hook_failures: dict[str, int] = {}
         self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
         self._true_since: dict[tuple[str, str], float] = {}
@@ -79,6 +92,36 @@ class FaultMonitor:
             log.warning("cannot save the known firmware versions: %s", exc)
 
     # --- conditions --------------------------------------------------------------------------
+    def health_conditions(self, health: dict) -> dict[tuple[str, str], str]:
+        """The box's own conditions from a health snapshot: {(code, "box" or hook name): message}."""
+        c = self.health_cfg
+        found: dict[tuple[str, str], str] = {}
+        system, network, software = health["system"], health["network"], health["software"]
+        used = system["disk"].get("used_percent")
+        if used is not None and used >= c.disk_warn_percent:
+            found[("disk_almost_full", "box")] = f"data partition {used:g} % full ({system['disk']['free_mb']} MB free)"
+        temp = system.get("soc_temperature_c")
+        if temp is not None and temp >= c.soc_warn_c:
+            found[("soc_hot", "box")] = f"SoC at {temp:g} °C (warning from {c.soc_warn_c:g} °C)"
+        throttling = health["hooks"].get("pi_throttling")
+        if throttling is not None and throttling.ok and throttling.output.get("undervoltage_now"):
+            found[("undervoltage", "box")] = "the power supply is too weak: the Pi reports undervoltage now"
+        if system["memory"]["used_percent"] >= c.memory_warn_percent:
+            found[("memory_pressure", "box")] = f"memory {system['memory']['used_percent']:g} % used"
+        if system.get("clock_synced") is False:
+            found[("clock_not_synced", "box")] = "the clock is not synchronised by NTP: times may be off"
+        if network.get("failed_step"):
+            found[("network_not_functional", "box")] = network["verdict_text"]
+        if software["verdict"] == "outdated":
+            found[("software_outdated", "box")] = (f"firmware {software['firmware_version']} is older than "
+                                                   f"{software['latest']['version']} on the {software['channel']} channel")
+        for name, result in health["hooks"].items():
+            self._hook_failures[name] = 0 if result.ok else self._hook_failures.get(name, 0) + 1
+            if self._hook_failures[name] >= c.hook_failures_before_fault:
+                found[("hook_failing", name)] = (f"hook {name} failed {self._hook_failures[name]} times in a row: "
+                                                 f"{result.error}")
+        return found
+
     def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
         """Every rule's condition that holds right now: {(code, device): message}."""
         c = self.cfg
@@ -136,13 +179,23 @@ class FaultMonitor:
     def _raise_delay(self, code: str) -> float:
         if code == "cannot_charge":
             return self.cfg.cannot_charge_after_s
-        if code in ("device_unreachable", "firmware_changed"):
-            return 0.0  # already counted in cycles, or an event in itself
+        if code in ("device_unreachable", "firmware_changed") or RULES[code][2] == "health":
+            return 0.0  # counted in cycles already, an event in itself, or sampled only once a minute
         return self.cfg.raise_after_s
 
+    def _clear_delay(self, code: str) -> float:
+        return 0.0 if code == "firmware_changed" or RULES[code][2] == "health" else self.cfg.clear_after_s
+
     def evaluate(self, snapshot: dict) -> None:
+        """Run the device rules on a poller snapshot."""
+        self._apply(self.conditions(snapshot), "device")
+
+    def evaluate_health(self, health: dict) -> None:
+        """Run the health rules on a health snapshot."""
+        self._apply(self.health_conditions(health), "health")
+
+    def _apply(self, found: dict[tuple[str, str], str], scope: str) -> None:
         now = self._clock()
-        found = self.conditions(snapshot)
         with self._lock:
             for key, message in found.items():
                 self._false_since.pop(key, None)
@@ -152,18 +205,37 @@ class FaultMonitor:
                 elif now - start >= self._raise_delay(key[0]):
                     self._raise(key, message, now)
             for key in list(self._true_since):
-                if key in found:
+                if key in found or RULES.get(key[0], ("", "", "firmware"))[2] != scope:
                     continue
                 if key not in self.active:
                     del self._true_since[key]
                     continue
                 gone = self._false_since.setdefault(key, now)
-                if now - gone >= (0.0 if key[0] == "firmware_changed" else self.cfg.clear_after_s):
+                if now - gone >= self._clear_delay(key[0]):
                     self._clear(key)
 
-    def _raise(self, key: tuple[str, str], message: str, now: float) -> None:
+    def firmware_fault(self, code: str, message: str, severity: str = "error", category: str = "hardware") -> None:
+        """A fault the firmware reports itself (`diag-agent event fault`): active until it clears it."""
+        key = (code, "firmware")
+        with self._lock:
+            if key in self.active:
+                self.active[key].message = message
+                return
+            self._true_since[key] = self._clock()
+            self._raise(key, message, self._clock(), severity, category)
+
+    def firmware_clear(self, code: str) -> bool:
+        with self._lock:
+            if (code, "firmware") not in self.active:
+                return False
+            self._clear((code, "firmware"))
+            return True
+
+    def _raise(self, key: tuple[str, str], message: str, now: float, severity: str | None = None,
+               category: str | None = None) -> None:
         code, device = key
-        severity, category = RULES[code]
+        if severity is None:
+            severity, category, _ = RULES[code]
         self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
         self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
         log.warning("fault raised: %s on %s: %s", code, device, message)

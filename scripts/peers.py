@@ -174,7 +174,13 @@ def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: l
     """An agent configuration for a test or demo rig (YAML is a superset of JSON)."""
     cfg = {
         "device": {"model": "WB-22", "serial": serial,
-                   "firmware_version_file": version_file or str(path.parent / "firmware-version")},
+                   "firmware_version_file": version_file or str(path.parent / "firmware-version"),
+                   "commissioning_protocol": str(path.parent / "commissioning.pdf"),
+                   "cloud_credentials_file": str(path.parent / "cloud.json"),
+                   "firmware_logs": [str(path.parent / "firmware.log")]},
+        "hooks": {"dir": str(ROOT / "firmware_hooks")},
+        # The rig's gateway is not ours to poke: only loopback and our own namespaces are.
+        "network": {"check_gateway": False, "dns_timeout_s": 1.0, "connect_timeout_s": 2.0},
         "state_dir": state_dir,
         "profiles_dir": str(ROOT / "config" / "profiles"),
         "buses": buses,

@@ -93,7 +93,7 @@ class CaseStore:
         return case, True
 
 
-def make_handler(store: CaseStore):
+def make_handler(store: CaseStore, releases: dict[str, str]):
     class Handler(BaseHTTPRequestHandler):
         server_version = "support-intake/1"
 
@@ -111,6 +111,9 @@ def make_handler(store: CaseStore):
         def do_GET(self):
             if self.path == "/api/v1/cases":
                 self._answer(200, {"cases": store.cases})
+            elif self.path.startswith("/api/v1/releases/") and self.path.split("/")[-1] in releases:
+                channel = self.path.split("/")[-1]
+                self._answer(200, {"channel": channel, "version": releases[channel]})
             else:
                 self._answer(404, {"error": "not found"})
 
@@ -180,7 +183,8 @@ def start_mqtt(store: CaseStore, host: str, port: int, prefix: str):
 
 def serve(args) -> int:
     store = CaseStore(Path(args.store))
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(store))
+    releases = dict(r.split("=", 1) for r in args.release or ["stable=2.4.1"])
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases))
     server.daemon_threads = True
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
@@ -229,6 +233,8 @@ def main(argv=None) -> int:
     s.add_argument("--mqtt-host")
     s.add_argument("--mqtt-port", type=int, default=1883)
     s.add_argument("--topic-prefix", default="diag-agent")
+    s.add_argument("--release", action="append", metavar="CHANNEL=VERSION",
+                   help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1)")
     ls = sub.add_parser("list")
     ls.add_argument("--store", required=True)
     args = ap.parse_args(argv)

@@ -93,7 +93,7 @@ def test_faults_reach_status_and_the_report_carries_history_and_timeline(
     report_id = result.stdout.split()[1]
     _, members = read_bundle((tmp_path / "intake-run/intake/bundles" / f"{report_id}.tar.gz").read_bytes())
     faults = json.loads(members["faults.json"])
-    assert [f["code"] for f in faults["active"]] == ["vehicle_failure"]
+    assert "vehicle_failure" in [f["code"] for f in faults["active"]]
     assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
     history = json.loads(members["history.json"])
     assert history["meter"]["voltage_l1"]["unit"] == "V" and len(history["meter"]["voltage_l1"]["raw"]) >= 1

@@ -1,18 +1,95 @@
-"""The installed software: the firmware's version and the agent's own."""
+"""The installed software, the newest release of its channel, and whether the box is up to date."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
 from agent import __version__
 
-
-def read_firmware_version(version_file: str) -> str:
-    """The first line of the firmware's version file, or "unknown" when it cannot be read."""
-    try:
-        with open(version_file, encoding="utf-8", errors="replace") as f:
-            return f.readline(200).strip() or "unknown"
-    except OSError:
-        return "unknown"
+log = logging.getLogger(__name__)
 
 
-def collect_software(version_file: str) -> dict:
-    return {"firmware_version": read_firmware_version(version_file), "agent_version": __version__}
+def version_key(version: str) -> tuple | None:
+    """Comparable form of a dotted version ("2.10.1" > "2.9"); None when it has no numbers."""
+    parts = re.findall(r"\d+", version or "")
+    return tuple(int(p) for p in parts) if parts else None
+
+
+class ReleaseCache:
+    """The newest version per channel from the backend, cached on disk, still answering offline."""
+
+    def __init__(self, url: str, cache_file: str | Path, ca_file: str | None, refresh_s: float,
+                 timeout_s: float = 5.0, clock=time.time):
+        self.url, self.cache_file, self.ca_file = url, Path(cache_file), ca_file
+        self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.cache_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, data: dict) -> None:
+        tmp = self.cache_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.cache_file)
+        except OSError as exc:
+            log.warning("cannot cache the release information: %s", exc)
+
+    def latest(self, channel: str) -> dict:
+        """{"version", "fetched", "age_s", "source": "backend" | "cache", "error"?} or no version."""
+        cache = self._load()
+        known = cache.get(channel)
+        now = self._clock()
+        if known and now - known["fetched"] < self.refresh_s:
+            return dict(known, age_s=round(now - known["fetched"]), source="cache")
+        error = self._fetch(channel, cache, now)
+        known = cache.get(channel)
+        if known is None:
+            return {"version": None, "error": error}
+        out = dict(known, age_s=round(now - known["fetched"]), source="cache" if error else "backend")
+        if error:
+            out["error"] = error
+        return out
+
+    def _fetch(self, channel: str, cache: dict, now: float) -> str | None:
+        if not self.url:
+            return "no releases URL (software.releases_url or backend.url)"
+        import requests
+
+        try:
+            resp = requests.get(f"{self.url}/{channel}", verify=self.ca_file or True, timeout=self.timeout_s)
+            resp.raise_for_status()
+            version = str(resp.json()["version"])
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            return f"newest version not fetched: {str(exc)[:160]}"
+        cache[channel] = {"version": version, "fetched": now}
+        self._save(cache)
+        return None
+
+
+def collect_software(hooks: dict, releases: ReleaseCache | None) -> dict:
+    """From the firmware_version hook's output and the release cache; a verdict on being current."""
+    fw = hooks.get("firmware_version")
+    out = fw.output if fw is not None and fw.ok else {}
+    installed, channel = out.get("version"), out.get("channel") or "stable"
+    latest = releases.latest(channel) if releases else {"version": None, "error": "no release source"}
+    verdict = "unknown"
+    if installed and latest.get("version"):
+        a, b = version_key(installed), version_key(latest["version"])
+        if a is not None and b is not None:
+            verdict = "up to date" if a >= b else "outdated"
+    return {
+        "firmware_version": installed or "unknown",
+        "channel": channel,
+        "agent_version": __version__,
+        "latest": latest,
+        "verdict": verdict,
+        "firmware_hook_error": "no firmware_version hook" if fw is None else (None if fw.ok else fw.error),
+    }

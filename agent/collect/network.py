@@ -1,0 +1,194 @@
+"""The network, step by step from the cable to the backend's TLS, with a verdict naming the first break."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+# The order in which a connection breaks down; the verdict names the first failing step.
+STEPS = ("link", "address", "gateway", "dns", "backend_tcp", "backend_tls")
+VERDICT_TEXT = {
+    "link": "no link", "address": "no address", "gateway": "no gateway", "dns": "no DNS",
+    "backend_tcp": "backend unreachable", "backend_tls": "TLS refused",
+}
+
+
+def interfaces() -> dict[str, dict]:
+    import psutil
+
+    stats, addrs, io = psutil.net_if_stats(), psutil.net_if_addrs(), psutil.net_io_counters(pernic=True)
+    out = {}
+    for name, st in stats.items():
+        entry = {"up": st.isup, "speed_mbps": st.speed or None, "mtu": st.mtu, "addresses": [], "mac": None,
+                 "operstate": _read(f"/sys/class/net/{name}/operstate")}
+        for a in addrs.get(name, []):
+            if a.family == psutil.AF_LINK:
+                entry["mac"] = a.address
+            elif a.family in (socket.AF_INET, socket.AF_INET6):
+                entry["addresses"].append(a.address.split("%")[0])
+        c = io.get(name)
+        if c:
+            entry.update(errors_in=c.errin, errors_out=c.errout, drops_in=c.dropin, drops_out=c.dropout,
+                         bytes_in=c.bytes_recv, bytes_out=c.bytes_sent)
+        out[name] = entry
+    return out
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def default_gateway() -> tuple[str, str] | None:
+    """(interface, gateway address) of the IPv4 default route, from /proc/net/route."""
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) >= 3 and f[1] == "00000000" and int(f[3], 16) & 0x2:  # RTF_GATEWAY
+            return f[0], socket.inet_ntoa(struct.pack("<L", int(f[2], 16)))
+    return None
+
+
+def _arp_resolved(address: str) -> bool:
+    for line in (_read("/proc/net/arp") or "").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 3 and f[0] == address and int(f[2], 16) & 0x2:  # ATF_COM: resolved
+            return True
+    return False
+
+
+def gateway_reachable(gateway: str, timeout: float = 1.0) -> bool:
+    """Unprivileged check (no ICMP): the gateway answers ARP. When the kernel has no fresh entry, a
+    UDP datagram to its discard port makes it ask."""
+    if _arp_resolved(gateway):
+        return True
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"", (gateway, 9))
+    except OSError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _arp_resolved(gateway):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def resolve(host: str, timeout: float) -> list[str] | None:
+    """getaddrinfo with a deadline (it has none of its own); None when it fails or takes too long."""
+    result: list = []
+
+    def run():
+        try:
+            result.append(sorted({ai[4][0] for ai in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}))
+        except OSError:
+            result.append(None)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return result[0] if result else None
+
+
+def tcp_check(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection opens, else why not."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def tls_check(host: str, port: int, ca_file: str | None, timeout: float) -> str | None:
+    """None when a verified TLS handshake completes, else why not."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return f"certificate not accepted: {exc.verify_message}"
+    except (ssl.SSLError, OSError) as exc:
+        return str(exc)[:200]
+
+
+def wireless() -> dict[str, dict]:
+    """Signal per Wi-Fi interface from /proc/net/wireless (link quality, level in dBm)."""
+    out = {}
+    for line in (_read("/proc/net/wireless") or "").splitlines()[2:]:
+        f = line.replace(":", " ").split()
+        if len(f) >= 4:
+            out[f[0]] = {"link_quality": float(f[2].rstrip(".")), "signal_dbm": float(f[3].rstrip("."))}
+    return out
+
+
+def _endpoint(url: str, default_port: int) -> tuple[str, int] | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return (parts.hostname, parts.port or default_port) if parts.hostname else None
+
+
+def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str, int, bool, str | None] | None,
+                    timeout: float = 5.0, dns_timeout: float = 3.0, mqtt_connected: bool | None = None,
+                    check_gateway: bool = True) -> dict:
+    """Every step from link to TLS, and the verdict. BROKER is (host, port, tls, ca_file) or None."""
+    ifaces = interfaces()
+    route = default_gateway()
+    steps: dict[str, dict] = {}
+    wanted = [n for n, i in ifaces.items() if n != "lo" and not n.startswith(("docker", "veth"))]
+    linked = [n for n in wanted if ifaces[n]["up"] and ifaces[n]["operstate"] in ("up", "unknown", None)]
+    steps["link"] = {"ok": bool(linked), "detail": ", ".join(linked) or "no interface has a link"}
+    addressed = [n for n in linked if any(not a.startswith(("fe80", "169.254")) for a in ifaces[n]["addresses"])]
+    steps["address"] = {"ok": bool(addressed), "detail": ", ".join(addressed) or "no interface has an address"}
+    if route and not check_gateway:
+        steps["gateway"] = {"ok": True, "detail": f"{route[1]} via {route[0]} (reachability not checked)"}
+    elif route:
+        reach = gateway_reachable(route[1])
+        steps["gateway"] = {"ok": reach, "detail": f"{route[1]} via {route[0]}"
+                            + ("" if reach else ": does not answer ARP")}
+    else:
+        steps["gateway"] = {"ok": False, "detail": "no default route"}
+
+    endpoint = _endpoint(backend_url, 443)
+    if endpoint:
+        host, port = endpoint
+        addrs = resolve(host, dns_timeout)
+        steps["dns"] = {"ok": addrs is not None, "detail": f"{host} -> {', '.join(addrs)}" if addrs
+                        else f"{host} does not resolve"}
+        err = tcp_check(host, port, timeout) if addrs else "not tried"
+        steps["backend_tcp"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
+        err = tls_check(host, port, backend_ca, timeout) if steps["backend_tcp"]["ok"] else "not tried"
+        steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
+    # A backend on this very box (loopback) needs no link, address or gateway.
+    local = bool(endpoint) and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
+    failed = next((s for s in STEPS if s in steps and not steps[s]["ok"]
+                   and not (local and s in ("link", "address", "gateway"))), None)
+    result = {
+        "verdict": "functional" if failed is None else "not functional",
+        "failed_step": failed,
+        "verdict_text": "network functional" if failed is None else f"not functional: {VERDICT_TEXT[failed]}",
+        "steps": steps,
+        "interfaces": ifaces,
+        "default_route": {"interface": route[0], "gateway": route[1]} if route else None,
+        "wireless": wireless(),
+        "mqtt_connected": mqtt_connected,
+    }
+    if broker:
+        host, port, tls, ca = broker
+        err = tcp_check(host, port, timeout)
+        if err is None and tls:
+            err = tls_check(host, port, ca, timeout)
+        result["broker"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
+    return result

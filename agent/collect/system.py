@@ -1,0 +1,114 @@
+"""The box itself: load, memory, the data partition, SoC temperature, uptime, processes, clock sync."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import subprocess
+import time
+from pathlib import Path
+
+THERMAL = Path("/sys/class/thermal")
+
+
+class _Timex(ctypes.Structure):
+    # struct timex from <sys/timex.h>; only the fields we read are named.
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("constant", ctypes.c_long), ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
+                ("time_sec", ctypes.c_long), ("time_usec", ctypes.c_long), ("tick", ctypes.c_long),
+                ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long), ("shift", ctypes.c_int),
+                ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long),
+                ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int),
+                ("_reserved", ctypes.c_int * 11)]
+
+
+TIME_ERROR = 5  # adjtimex: the clock is not synchronised
+
+
+def clock_synced() -> bool | None:
+    """Whether the kernel's clock is NTP-synchronised (adjtimex, read-only); None when unknown."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        tx = _Timex()
+        state = libc.adjtimex(ctypes.byref(tx))
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != TIME_ERROR
+
+
+def soc_temperatures() -> dict[str, float]:
+    """Degrees Celsius by thermal zone type (the Pi's SoC is cpu-thermal)."""
+    temps: dict[str, float] = {}
+    for zone in sorted(THERMAL.glob("thermal_zone*")):
+        try:
+            kind = (zone / "type").read_text().strip()
+            temps[kind or zone.name] = int((zone / "temp").read_text()) / 1000.0
+        except (OSError, ValueError):
+            continue
+    return temps
+
+
+def recent_boots(limit: int = 5) -> list[dict] | None:
+    """Boots the journal remembers, newest last; None when there is no persistent journal."""
+    try:
+        out = subprocess.run(["journalctl", "--list-boots", "--no-pager", "-q"], capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    boots = []
+    for line in out.stdout.splitlines()[-limit:]:
+        parts = line.split(None, 2)
+        if len(parts) == 3:
+            boots.append({"index": parts[0], "boot_id": parts[1], "span": parts[2]})
+    return boots
+
+
+def top_processes(n: int = 5) -> list[dict]:
+    import psutil
+
+    procs = []
+    for p in psutil.process_iter(["pid", "name", "memory_info", "cpu_times"]):
+        info = p.info
+        if info.get("memory_info") is None:
+            continue
+        cpu = info["cpu_times"]
+        procs.append({"pid": info["pid"], "name": info["name"], "rss_kb": info["memory_info"].rss // 1024,
+                      "cpu_s": round(cpu.user + cpu.system, 1) if cpu else None})
+    procs.sort(key=lambda p: p["rss_kb"], reverse=True)
+    return procs[:n]
+
+
+def collect_system(data_dir: str) -> dict:
+    import psutil
+
+    mem = psutil.virtual_memory()
+    swap = psutil.swap_memory()
+    try:
+        disk = psutil.disk_usage(data_dir)
+        disk_info = {"path": data_dir, "total_mb": disk.total >> 20, "free_mb": disk.free >> 20,
+                     "used_percent": disk.percent}
+    except OSError as exc:
+        disk_info = {"path": data_dir, "error": exc.strerror}
+    boot = psutil.boot_time()
+    temps = soc_temperatures()
+    return {
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "memory": {"total_mb": mem.total >> 20, "available_mb": mem.available >> 20, "used_percent": mem.percent,
+                   "swap_used_percent": swap.percent},
+        "disk": disk_info,
+        "temperatures_c": temps,
+        "soc_temperature_c": max(temps.values()) if temps else None,
+        "boot_time": boot,
+        "uptime_s": round(time.time() - boot),
+        "clock_synced": clock_synced(),
+        "recent_boots": recent_boots(),
+        "top_processes": top_processes(),
+    }

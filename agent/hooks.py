@@ -1,0 +1,145 @@
+"""Run the firmware's hook executables: in parallel, each with a time limit and an output cap.
+
+The contract (firmware_hooks/README.md): an executable in the hooks folder is called with one
+argument, `collect`, and the environment the configuration gives it; it prints one JSON object on
+stdout and exits 0. A non-zero exit, a hang, too much output or bad JSON is a failed hook, recorded
+with the tail of its stderr; it never stops the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STDERR_TAIL = 2048
+
+
+@dataclass
+class HookResult:
+    name: str
+    ok: bool
+    output: dict | None = None
+    error: str | None = None
+    stderr_tail: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_hooks(folder: str | Path | None) -> list[Path]:
+    if not folder or not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and os.access(p, os.X_OK) and not p.name.startswith(".")
+                  and not p.name.endswith(("~", ".md", ".bak", ".disabled")))
+
+
+@dataclass
+class _Running:
+    path: Path
+    proc: subprocess.Popen
+    started: float
+    deadline: float
+    out: bytearray
+    err: bytearray
+    error: str | None = None
+
+
+def run_hooks(folder: str | Path | None, env: dict[str, str] | None = None, timeout_s: float = 10.0,
+              max_output_bytes: int = 1 << 20, deadline_s: float = 20.0, args: tuple[str, ...] = ("collect",),
+              only: set[str] | None = None) -> dict[str, HookResult]:
+    """Run every hook at once; each ends by its own time limit, all by DEADLINE_S."""
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **(env or {})}
+    start = time.monotonic()
+    running: list[_Running] = []
+    results: dict[str, HookResult] = {}
+    sel = selectors.DefaultSelector()
+    for path in find_hooks(folder):
+        if only is not None and path.name not in only:
+            continue
+        try:
+            proc = subprocess.Popen([str(path), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=base_env, start_new_session=True, cwd="/")
+        except OSError as exc:
+            results[path.name] = HookResult(path.name, False, error=f"cannot start: {exc.strerror}")
+            continue
+        r = _Running(path, proc, time.monotonic(), min(start + deadline_s, time.monotonic() + timeout_s),
+                     bytearray(), bytearray())
+        running.append(r)
+        for stream in (proc.stdout, proc.stderr):
+            os.set_blocking(stream.fileno(), False)
+            sel.register(stream, selectors.EVENT_READ, r)
+
+    open_streams = {id(r): 2 for r in running}
+    while open_streams:
+        now = time.monotonic()
+        for r in running:
+            if id(r) in open_streams and now >= r.deadline and r.error is None:
+                r.error = f"did not finish within {min(timeout_s, deadline_s):g} s"
+                _kill(r.proc)
+        nearest = min((r.deadline for r in running if id(r) in open_streams), default=now)
+        for key, _ in sel.select(timeout=max(0.01, min(nearest - now, 0.5))):
+            r = key.data
+            try:
+                chunk = os.read(key.fileobj.fileno(), 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                sel.unregister(key.fileobj)
+                open_streams[id(r)] -= 1
+                if open_streams[id(r)] == 0:
+                    del open_streams[id(r)]
+                continue
+            if key.fileobj is r.proc.stdout:
+                if len(r.out) + len(chunk) > max_output_bytes:
+                    if r.error is None:
+                        r.error = f"printed more than {max_output_bytes} bytes"
+                        _kill(r.proc)
+                    continue
+                r.out += chunk
+            else:
+                r.err += chunk
+                del r.err[:-STDERR_TAIL]
+    sel.close()
+
+    for r in running:
+        r.proc.wait()
+        r.proc.stdout.close()
+        r.proc.stderr.close()
+        results[r.path.name] = _result(r)
+    return dict(sorted(results.items()))
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the hook and anything it started
+    except ProcessLookupError:
+        pass
+
+
+def _result(r: _Running) -> HookResult:
+    res = HookResult(r.path.name, False, stderr_tail=r.err.decode(errors="replace").strip()[-STDERR_TAIL:],
+                     exit_code=r.proc.returncode, duration_s=round(time.monotonic() - r.started, 3))
+    if r.error:
+        res.error = r.error
+    elif r.proc.returncode != 0:
+        res.error = f"exited with code {r.proc.returncode}"
+    else:
+        try:
+            output = json.loads(r.out)
+        except ValueError as exc:
+            res.error = f"stdout is not valid JSON ({exc.msg} at character {exc.pos})"
+        else:
+            if isinstance(output, dict):
+                res.ok, res.output = True, output
+            else:
+                res.error = "stdout is JSON but not an object"
+    return res
