@@ -99,7 +99,7 @@ def run_checks(cfg: AgentConfig, devices: dict, health: dict, faults: list[dict]
     if "used_percent" in disk:
         used, h = disk["used_percent"], cfg.health
         status = "fail" if used >= h.disk_fail_percent else "warn" if used >= h.disk_warn_percent else "pass"
-        b.add("disk", status, f"{used:g} % used, {disk['free_mb']} MB free", used_percent=used,
+        b.add("disk", status, f"{used:g} % used, {disk['free_mb']} MB free", used_percent=f"{used:g}",
               free_mb=disk["free_mb"])
     else:
         b.add("disk", "fail", disk.get("error", "unreadable"), used_percent="?", free_mb="?")
@@ -121,7 +121,8 @@ def run_checks(cfg: AgentConfig, devices: dict, health: dict, faults: list[dict]
     else:
         b.add("power_supply", "pass", f"throttled {out.get('raw')}")
     mem = system["memory"]["used_percent"]
-    b.add("memory", "warn" if mem >= cfg.health.memory_warn_percent else "pass", f"{mem:g} % used", used_percent=mem)
+    b.add("memory", "warn" if mem >= cfg.health.memory_warn_percent else "pass", f"{mem:g} % used",
+          used_percent=f"{mem:g}")
 
     for check_id, hook, field in (("commissioning", "commissioning", "present"),
                                   ("cloud_credentials", "cloud_credentials", "configured")):

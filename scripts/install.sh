@@ -26,6 +26,10 @@ mkdir -p "$PREFIX"
 python3 -m venv "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "$SRC"
 install -m 0644 "$SRC/README.md" "$PREFIX/README.md"
+# The shipped firmware hooks; a firmware that brings its own replaces them here.
+mkdir -p "$PREFIX/hooks"
+install -m 0755 "$SRC"/firmware_hooks/* "$PREFIX/hooks/"
+chmod 0644 "$PREFIX/hooks/README.md"
 
 mkdir -p "$ETC/profiles"
 if [ -e "$ETC/agent.yaml" ]; then

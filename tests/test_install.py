@@ -20,6 +20,8 @@ def test_install_stages_venv_config_profiles_and_an_enabled_unit(tmp_path):
     agent = root / "opt/diag-agent/venv/bin/diag-agent"
     config = root / "etc/diag-agent/agent.yaml"
     assert (root / "etc/diag-agent/profiles/sdm630.yaml").exists()
+    assert os.access(root / "opt/diag-agent/hooks/firmware_version", os.X_OK)
+    assert not os.access(root / "opt/diag-agent/hooks/README.md", os.X_OK)
     wants = root / "etc/systemd/system/multi-user.target.wants/diag-agent.service"
     assert os.readlink(wants) == "/etc/systemd/system/diag-agent.service"
     assert "m diag-agent dialout" in (root / "usr/lib/sysusers.d/diag-agent.conf").read_text()

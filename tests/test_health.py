@@ -1,0 +1,173 @@
+"""Health of the box: collectors on this machine, software verdicts, health rules, self-check, events."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import namedtuple
+
+import pytest
+
+import peers
+from agent import config
+from agent.checks import run_checks
+from agent.collect.software import ReleaseCache, version_key
+from agent.collect.system import collect_system
+from agent.config import FaultConfig, HealthConfig
+from agent.faults import FaultMonitor
+from agent.health import collect_health, release_cache
+from agent.timeline import Timeline
+
+
+def test_system_collector_on_this_machine(tmp_path):
+    s = collect_system(str(tmp_path))
+    assert s["cpu_count"] >= 1 and len(s["load_average"]) == 3
+    assert 0 < s["memory"]["total_mb"] and 0 <= s["memory"]["used_percent"] <= 100
+    assert s["disk"]["path"] == str(tmp_path) and 0 <= s["disk"]["used_percent"] <= 100
+    assert s["uptime_s"] > 0 and s["boot_time"] < s["boot_time"] + s["uptime_s"]
+    assert s["clock_synced"] in (True, False, None)
+    assert 1 <= len(s["top_processes"]) <= 5 and all(p["rss_kb"] >= 0 for p in s["top_processes"])
+
+
+def test_version_order():
+    assert version_key("2.10.1") > version_key("2.9") > version_key("2.4.1-rc1") > version_key("2.4")
+    assert version_key("unknown") is None
+
+
+@pytest.fixture
+def box(tmp_path, make_config, certs):
+    """The rig's configuration with the shipped hooks and a version file."""
+    (tmp_path / "firmware-version").write_text("2.4.1 stable\n")
+
+    def cfg(backend_url="", **kw):
+        return config.load(make_config(backend={"url": backend_url, "ca_file": certs["ca"]}, **kw))
+
+    return cfg
+
+
+def start_intake(tmp_path, certs, *releases):
+    extra = [a for r in releases for a in ("--release", r)]
+    return peers.start_intake(tmp_path / f"intake-{len(releases)}", certs["cert"], certs["key"], extra=extra)
+
+
+def test_software_up_to_date_outdated_and_still_known_offline(tmp_path, box, certs):
+    intake = start_intake(tmp_path, certs, "stable=2.4.1")
+    try:
+        cfg = box(intake.info["url"])
+        sw = collect_health(cfg, release_cache(cfg))["software"]
+        assert (sw["firmware_version"], sw["channel"], sw["verdict"]) == ("2.4.1", "stable", "up to date")
+        assert sw["latest"]["source"] == "backend"
+    finally:
+        intake.stop()
+    newer = start_intake(tmp_path, certs, "stable=2.5.0")
+    try:
+        cfg = box(newer.info["url"])
+        cache = ReleaseCache(cfg.releases_url(), tmp_path / "releases.json", certs["ca"], refresh_s=0)
+        assert collect_health(cfg, cache)["software"]["verdict"] == "outdated"
+    finally:
+        newer.stop()
+    # The backend is gone: the last known version still answers, with its age and why it is not fresh.
+    offline = collect_health(cfg, cache)["software"]
+    assert offline["verdict"] == "outdated" and offline["latest"]["source"] == "cache"
+    assert offline["latest"]["age_s"] >= 0 and "not fetched" in offline["latest"]["error"]
+
+
+def test_software_unknown_without_a_release_source_or_version(tmp_path, box):
+    cfg = box("")
+    sw = collect_health(cfg, release_cache(cfg))["software"]
+    assert sw["verdict"] == "unknown"
+    (tmp_path / "firmware-version").unlink()
+    sw = collect_health(cfg, release_cache(cfg))["software"]
+    assert sw["firmware_version"] == "unknown" and "exited with code 1" in sw["firmware_hook_error"]
+
+
+Usage = namedtuple("Usage", "total used free percent")
+
+
+def test_health_rules_for_a_full_disk_a_hot_soc_undervoltage_and_a_failing_hook(tmp_path, box, mocker):
+    cfg = box("")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "broken").write_text("#!/bin/sh\nexit 1\n")
+    (hooks / "pi_throttling").write_text('#!/bin/sh\necho \'{"available": true, "undervoltage_now": true}\'\n')
+    for p in hooks.iterdir():
+        p.chmod(0o755)
+    cfg.hooks.dir = str(hooks)
+    # What cannot exist here: a full disk and a hot SoC.
+    mocker.patch("psutil.disk_usage", return_value=Usage(8 << 30, (8 << 30) - (80 << 20), 80 << 20, 99.0))
+    mocker.patch("agent.collect.system.soc_temperatures", return_value={"cpu-thermal": 86.5})
+    mocker.patch("agent.collect.system.clock_synced", return_value=False)
+    monitor = FaultMonitor(FaultConfig(), Timeline(), health=HealthConfig(hook_failures_before_fault=2))
+    for _ in range(2):
+        health = collect_health(cfg, release_cache(cfg))
+        monitor.evaluate_health(health)
+    codes = {(f["code"], f["device"]) for f in monitor.active_list()}
+    assert {("disk_almost_full", "box"), ("soc_hot", "box"), ("undervoltage", "box"), ("clock_not_synced", "box"),
+            ("hook_failing", "broken")} <= codes
+    checks = {c.id: c for c in run_checks(cfg, {}, health, monitor.active_list())}
+    assert checks["disk"].status == "fail" and "99 % full" in checks["disk"].hint
+    assert checks["temperature"].status == "fail" and checks["power_supply"].status == "fail"
+    assert checks["hooks"].status == "warn" and "broken" in checks["hooks"].hint
+
+
+def test_network_and_outdated_software_are_health_faults(tmp_path, box, certs):
+    intake = start_intake(tmp_path, certs, "stable=3.0")
+    try:
+        cfg = box(intake.info["url"])
+        monitor = FaultMonitor(FaultConfig(), Timeline())
+        monitor.evaluate_health(collect_health(cfg, release_cache(cfg)))
+        assert "software_outdated" in {f["code"] for f in monitor.active_list()}
+        assert "network_not_functional" not in {f["code"] for f in monitor.active_list()}
+    finally:
+        intake.stop()
+    monitor.evaluate_health(collect_health(cfg, release_cache(cfg)))
+    (net,) = [f for f in monitor.active_list() if f["code"] == "network_not_functional"]
+    assert net["message"] == "not functional: backend unreachable"
+
+
+def test_check_prints_the_list_and_fails_on_a_silent_meter(simulator, sim_bus, intake, certs, make_config, cli,
+                                                          tmp_path):
+    (tmp_path / "firmware-version").write_text("2.4.1\n")
+    cfg = make_config(buses=[sim_bus], devices=peers.sim_devices(),
+                      backend={"url": intake.info["url"], "ca_file": certs["ca"]})
+    ok = cli("check", "--json", "--config", cfg)
+    data = json.loads(ok.stdout)
+    assert ok.returncode == (1 if data["result"] == "fail" else 0)
+    by_id = {c["id"]: c for c in data["checks"]}
+    assert by_id["device_meter:meter"]["status"] == "pass" and by_id["software"]["status"] == "pass"
+    assert by_id["network"]["status"] == "pass" and by_id["commissioning"]["status"] == "warn"
+    peers.simulator_command(simulator, "fault", "meter_silent", "on")
+    bad = cli("check", "--config", cfg)
+    assert bad.returncode == 1
+    assert "FAIL  Meter meter" in bad.stdout
+    assert "-> The meter does not answer: check the RS-485 wiring" in bad.stdout and "unit id (105)" in bad.stdout
+
+
+def test_hints_cover_every_check_outcome():
+    from agent.checks import load_hints
+
+    hints = load_hints("en")
+    for check_id in ("software", "device_meter", "device_charge_controller", "charging", "grid", "network",
+                     "broker", "clock", "disk", "temperature", "power_supply", "memory", "commissioning",
+                     "cloud_credentials", "hooks", "outbox"):
+        assert check_id in hints["titles"] and hints[check_id]["pass"]
+
+
+def test_firmware_events_reach_the_daemon_or_wait_for_it(tmp_path, make_config, cli, agent_process):
+    cfg = make_config()
+    queued = cli("event", "fault", "--code", "RCD_TRIPPED", "--message", "RCD tripped while charging",
+                 "--config", cfg)
+    assert queued.returncode == 3 and "queued" in queued.stdout
+    bad = cli("event", "fault", "--code", "bad code!", "--message", "x", "--config", cfg)
+    assert bad.returncode == 2 and "code: expected" in bad.stderr
+    agent_process(cfg)
+
+    def status():
+        return json.loads(cli("status", "--json", "--config", cfg).stdout)
+
+    (fault,) = [f for f in status()["faults"] if f["code"] == "RCD_TRIPPED"]
+    assert fault["device"] == "firmware" and fault["message"] == "RCD tripped while charging"
+    assert os.listdir(tmp_path / "state" / "events") == []
+    assert cli("event", "clear", "--code", "RCD_TRIPPED", "--config", cfg).returncode == 0
+    assert not [f for f in status()["faults"] if f["code"] == "RCD_TRIPPED"]
+    assert cli("event", "updated", "--version", "2.5.0", "--config", cfg).returncode == 0
