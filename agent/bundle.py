@@ -26,7 +26,10 @@ class Section:
     data: bytes
 
 
-def to_json(obj) -> bytes:
+def to_json(obj, compact: bool = False) -> bytes:
+    """Readable JSON; COMPACT for bulk data (the history's number columns)."""
+    if compact:
+        return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str).encode() + b"\n"
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, default=str).encode() + b"\n"
 
 

@@ -14,12 +14,17 @@ from agent.config import DEFAULT_PATH, ConfigError, load
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
 
-def setup_logging(level: str = "info") -> None:
+def setup_logging(level: str = "info", secrets: list[str] | None = None) -> None:
+    """One line per event on stderr, scrubbed of the configured secrets."""
+    from agent.redact import SecretFilter
+
     # journald stamps each line itself; elsewhere a time helps.
     fmt = "%(levelname)s %(name)s: %(message)s"
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretFilter(secrets or []))
 
 
 def _config(args):
@@ -37,7 +42,7 @@ def cmd_check_config(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = _config(args)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, cfg.secrets())
     from agent.daemon import Daemon
 
     return Daemon(cfg).run()
@@ -146,23 +151,55 @@ def cmd_inspect(args) -> int:
     try:
         with open(args.bundle, "rb") as f:
             manifest, members = read_bundle(f.read())
+        summary = json.loads(members["summary.json"]) if "summary.json" in members else {}
     except OSError as exc:
         print(f"diag-agent: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAIL
-    except BundleError as exc:
+    except (BundleError, ValueError) as exc:
         print(f"diag-agent: {args.bundle} is damaged: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    dev = manifest.get("device", {})
-    print(f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, checksums OK)")
-    print(f"device    {dev.get('model')}  serial {dev.get('serial')}")
-    print(f"software  {manifest.get('software', {}).get('firmware_version')}  "
-          f"(agent {manifest.get('software', {}).get('agent_version')})")
-    print(f"created   {manifest.get('created', {}).get('wall_iso')}  trigger {manifest.get('trigger')}")
-    print(f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}")
-    print(f"subject   {manifest.get('subject')}")
-    for s in manifest.get("sections", []):
-        print(f"  {s['name']:<24} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}")
+    print(render_inspection(manifest, summary))
+    if args.html:
+        if "report.html" not in members:
+            print("diag-agent: this bundle has no report.html", file=sys.stderr)
+            return EXIT_FAIL
+        with open(args.html, "wb") as f:
+            f.write(members["report.html"])
+        print(f"report.html written to {args.html}")
     return EXIT_OK
+
+
+def render_inspection(manifest: dict, summary: dict) -> str:
+    sw, created = manifest.get("software", {}), manifest.get("created", {})
+    lines = [
+        f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
+        f"device    {summary.get('model')}  serial {summary.get('serial')}  order {summary.get('order_number') or '-'}",
+        f"software  {sw.get('firmware_version')} ({sw.get('channel')}, {sw.get('verdict')}; newest "
+        f"{summary.get('latest_version') or 'unknown'})  agent {sw.get('agent_version')}",
+        f"created   {created.get('wall_iso')}  clock {'synchronised' if created.get('clock_synced') else 'NOT synchronised'}"
+        f"  trigger {manifest.get('trigger')}",
+        f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}"
+        f"  previous case {manifest.get('case_ref') or '-'}",
+        f"subject   {manifest.get('subject')}",
+        f"contact   {manifest.get('email') or '-'}",
+        f"checklist commissioning protocol {'yes' if summary.get('commissioning_protocol') else 'no'}, "
+        f"cloud credentials {'yes' if summary.get('cloud_credentials') else 'no'}",
+        f"network   {summary.get('network')}",
+        f"self-check {summary.get('self_check', {}).get('result')}  {summary.get('self_check', {}).get('counts')}",
+    ]
+    faults = summary.get("active_faults", [])
+    lines.append(f"faults    {len(faults)} active")
+    lines += [f"  {f['severity']:<8} {f['code']} on {f['device']}: {f['message']}" for f in faults]
+    lines.append("sections")
+    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
+    for title, items, fmt in (
+        ("cuts", manifest.get("cuts", []), lambda c: f"{c['what']} ({c['why']})"),
+        ("redactions", manifest.get("redactions", []), lambda r: f"{r['where']}: {r['how']} x{r['count']}"),
+        ("failed", manifest.get("failed", []), lambda f: f"{f['section']}: {f['why']}"),
+    ):
+        lines.append(f"{title:<9} {len(items) or 'none'}")
+        lines += [f"  {fmt(i)}" for i in items]
+    return "\n".join(lines)
 
 
 def cmd_check(args) -> int:
@@ -270,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("inspect", help="verify a bundle and print its summary")
     p.add_argument("bundle")
+    p.add_argument("--html", help="write the bundle's report.html to this file")
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
     p.add_argument("--json", action="store_true")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -199,8 +200,16 @@ class MqttConfig:
 
 @dataclass
 class ReportConfig:
-    max_bytes: int = 1_000_000
+    max_bytes: int = 1_000_000  # compressed; over it, oldest log lines go first, then history resolution
     wait_for_case_s: float = 30.0
+    pseudonymise: bool = False  # MAC and IP addresses and vehicle ids become consistent pseudonyms
+    agent_log_lines: int = 500  # the agent's own newest log lines kept for reports
+
+    def validate(self) -> None:
+        if self.max_bytes < 20_000:
+            raise ValueError(f"max_bytes: expected at least 20000, got {self.max_bytes}")
+        if not 0 <= self.agent_log_lines <= 100_000:
+            raise ValueError(f"agent_log_lines: expected 0-100000, got {self.agent_log_lines}")
 
 
 @dataclass
@@ -221,6 +230,10 @@ class AgentConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    def as_dict(self) -> dict:
+        """The whole configuration as data (for the report, which redacts it)."""
+        return dataclasses.asdict(self)
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value."""

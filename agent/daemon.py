@@ -19,6 +19,8 @@ from agent.control import ControlServer
 from agent.events import check_event, take_queued
 from agent.faults import FaultMonitor
 from agent.health import collect_health, release_cache
+from agent.logbuffer import RingHandler
+from agent.redact import SecretFilter
 from agent.outbox import Outbox
 from agent.reporting import make_report, report_sections
 from agent.request import ReportRequest
@@ -56,6 +58,22 @@ def request_from_args(args: dict, reason: str) -> ReportRequest:
     return ReportRequest(reason=reason, on_site=on_site, **fields)
 
 
+def background_priority() -> None:
+    """Lower this thread's CPU and I/O priority: a report must never starve the charge controller."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, 10)
+    except OSError as exc:
+        log.debug("cannot lower the CPU priority: %s", exc)
+    # ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13); syscall numbers differ per architecture.
+    number = {"x86_64": 251, "aarch64": 30, "armv7l": 314, "armv6l": 314}.get(os.uname().machine)
+    if number is not None:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).syscall(number, 1, tid, 3 << 13) != 0:
+            log.debug("cannot set the idle I/O class (errno %d)", ctypes.get_errno())
+
+
 class Daemon:
     def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None):
         self.cfg = cfg
@@ -65,6 +83,11 @@ class Daemon:
         self.timeline = Timeline()
         self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health)
         self.releases = release_cache(cfg)
+        # The agent's own log tail for reports, scrubbed like every other log line.
+        self.log_ring = RingHandler(cfg.report.agent_log_lines)
+        self.log_ring.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.log_ring.addFilter(SecretFilter(cfg.secrets()))
+        logging.getLogger().addHandler(self.log_ring)
         self.health: dict | None = None  # the latest health snapshot
         self._health_wake = threading.Event()
         self._health_lock = threading.Lock()  # one collection at a time: hooks never run twice at once
@@ -101,7 +124,8 @@ class Daemon:
         """Every report section: what the running parts know, and health collected now."""
         return report_sections(self.cfg, self.poller.snapshot(), self.collect_health(), self.faults.active_list(),
                                self.timeline.to_list(), self.poller.history_dict(), self.poller.bus_status(),
-                               self._outbox_counts(), self.mqtt.connected if self.mqtt else None)
+                               self._outbox_counts(), self.mqtt.connected if self.mqtt else None,
+                               self.log_ring.tail())
 
     def apply_event(self, event: dict) -> None:
         if event["type"] == "fault":
@@ -137,6 +161,7 @@ class Daemon:
 
     # --- worker threads -------------------------------------------------------------------
     def _report_worker(self) -> None:
+        background_priority()
         while not self.stop_event.is_set():
             try:
                 request, done = self._requests.get(timeout=0.5)
@@ -244,4 +269,5 @@ class Daemon:
             if self.mqtt:
                 self.mqtt.stop()
             self.poller.close()
+            logging.getLogger().removeHandler(self.log_ring)
         return 0

@@ -7,6 +7,11 @@ report_e2e_s      median of 5: a report request on the daemon's control socket t
                   coming back from the HTTPS intake (collect, bundle, spool with fsync, upload, receipt)
 collect_all_s     median of 5: every report section collected once (a Modbus poll of every device, the
                   firmware hooks, system, network, software, the self-check)
+report_build_s    median of 5: building a report with 24 h of history at the default poll rates (5 s,
+                  slow values every 12th cycle) from the simulator's model: sections, redaction,
+                  summary, report.html, tar.gz, spooled with fsync (health collected beforehand)
+report_bytes      its compressed size
+report_build_peak_rss_kb  the peak resident memory of a process holding that history and building
 agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
                   for agent_rss_window_s seconds (30 s; 10 s with --quick)
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +94,80 @@ def collect_all(config_path: Path, runs: int = 5) -> list[float]:
     return times
 
 
+def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int = 12) -> dict:
+    """24 h of polling at the default rates, from the simulator's physical model on a fake clock."""
+    import wallbox_sim
+    from agent.profiles import load_profile
+
+    class FakeTime:
+        now = 1000.0
+
+        @staticmethod
+        def monotonic():
+            return FakeTime.now
+
+    wallbox_sim.time = FakeTime
+    box = wallbox_sim.Wallbox()
+    profiles = {"meter": load_profile(peers.ROOT / "config/profiles", "sdm630"),
+                "evse": load_profile(peers.ROOT / "config/profiles", "evse_din")}
+    codes = {letter: raw for raw, letter in profiles["evse"].vehicle_states.items()}
+    wall0 = time.time() - hours * 3600 - 1000
+    for step in range(int(hours * 3600 / interval_s)):
+        FakeTime.now += interval_s
+        box.update()
+        for device, profile in profiles.items():
+            for name, spec in profile.values.items():
+                if spec.poll == "once" or (spec.poll == "slow" and step % slow_every):
+                    continue
+                value = box.values.get(name, 0)
+                value = codes.get(value, 5) if name == "vehicle_state" else value
+                period = interval_s * (slow_every if spec.poll == "slow" else 1)
+                history.add(device, name, value, FakeTime.now, wall0 + FakeTime.now, period)
+    return {(d, n): s.unit for d, p in profiles.items() for n, s in p.values.items()}
+
+
+def report_child(config_path: str) -> None:
+    """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
+    from agent.collect.history import History
+    from agent.collect.modbus import ModbusPoller
+    from agent.config import load
+    from agent.health import collect_health, release_cache
+    from agent.outbox import Outbox
+    from agent.reporting import make_report, report_sections
+    from agent.request import ReportRequest
+
+    cfg = load(config_path)
+    cfg.state_dir = str(Path(config_path).parent / "report-bench-state")
+    Path(cfg.state_dir).mkdir(exist_ok=True)
+    history = History()
+    units = fill_history(history, 24)
+    poller = ModbusPoller.from_config(cfg)
+    poller.poll_once()
+    readings = poller.snapshot()
+    poller.close()
+    health = collect_health(cfg, release_cache(cfg))
+    outbox = Outbox(Path(cfg.state_dir) / "outbox")
+    times, sizes = [], []
+    for i in range(5):
+        t0 = time.perf_counter()
+        sections = report_sections(cfg, readings, health, history=history.to_dict(units))
+        entry = make_report(cfg, ReportRequest(reason="bench", subject=f"bench {i}"), sections, outbox)
+        times.append(time.perf_counter() - t0)
+        sizes.append(entry.size)
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    print(json.dumps({"report_build_s": round(statistics.median(times), 4), "report_bytes": sizes[-1],
+                      "report_build_peak_rss_kb": peak}))
+
+
+def report_figures(config_path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--report-child", str(config_path)], capture_output=True,
+                         text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"report bench failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout)
+
+
 def rig_figures(work: Path, rss_window_s: float) -> dict:
     import psutil
 
@@ -120,6 +201,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             if not (answer.get("receipt") or {}).get("case"):
                 raise RuntimeError(f"report {i} got no case: {answer}")
         collect_times = collect_all(config)
+        report = report_figures(config)
         # Resident memory after the polling window, counted from the agent's start.
         time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
         status = control.call(agent.info["control"], "status")
@@ -127,6 +209,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         return {
             "report_e2e_s": round(statistics.median(times), 4),
             "collect_all_s": round(statistics.median(collect_times), 4),
+            **report,
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],
@@ -140,10 +223,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print one JSON object (the default prints lines)")
     ap.add_argument("--quick", action="store_true", help="shorter windows; finishes within 45 s")
+    ap.add_argument("--report-child", help=argparse.SUPPRESS)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, the bench's reports)")
     args = ap.parse_args()
+    if args.report_child:
+        report_child(args.report_child)
+        return 0
     figures = modbus_figures()
-    with tempfile.TemporaryDirectory(prefix="diag-agent-bench-") as tmp:
-        figures.update(rig_figures(Path(tmp), rss_window_s=10.0 if args.quick else 30.0))
+    work = Path(tempfile.mkdtemp(prefix="diag-agent-bench-"))
+    try:
+        figures.update(rig_figures(work, rss_window_s=10.0 if args.quick else 30.0))
+    finally:
+        if args.keep:
+            print(f"kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(figures, indent=1))
     else:

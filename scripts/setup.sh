@@ -12,6 +12,7 @@ have socat || need+=(socat)
 have mbpoll || need+=(mbpoll)
 have openssl || need+=(openssl)
 have systemd-analyze || need+=(systemd)
+have chromium || need+=(chromium)  # the tests render report.html and drive the local page
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

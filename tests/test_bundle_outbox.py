@@ -70,7 +70,7 @@ def test_inspect_exits_1_on_a_damaged_bundle(tmp_path, cli):
     good.write_bytes(bundle_bytes())
     bad.write_bytes(bundle_bytes()[:-40])
     ok = cli("inspect", good)
-    assert ok.returncode == 0 and "checksums OK" in ok.stdout and "readings.json" in ok.stdout
+    assert ok.returncode == 0 and "every checksum OK" in ok.stdout and "readings.json" in ok.stdout
     broken = cli("inspect", bad)
     assert broken.returncode == 1
     assert broken.stderr.startswith(f"diag-agent: {bad} is damaged:") and "Traceback" not in broken.stderr

@@ -90,16 +90,61 @@ class History:
             series.add(float(value), mono, wall)
 
     def to_dict(self, units: dict[tuple[str, str], str] | None = None) -> dict:
-        """The whole history as JSON-able data: raw [wall, value] and buckets [wall, min, mean, max, n]."""
+        """The whole history as compact JSON-able data (see encode_raw and encode_buckets)."""
         out: dict = {}
         with self._lock:
             for (device, name), s in sorted(self._series.items()):
-                out.setdefault(device, {})[name] = {
-                    "unit": (units or {}).get((device, name), ""),
-                    "raw": [[round(w, 3), v] for _, w, v in s.raw()],
-                    "buckets": [[round(w, 3), mn, round(mean, 6), mx, n] for w, mn, mean, mx, n in s.buckets()],
-                }
+                raw = [(w, v) for _, w, v in s.raw()]
+                first_raw = raw[0][0] if raw else math.inf
+                # Buckets cover what the raw samples do not: the window beyond the last hour.
+                buckets = [b for b in s.buckets() if b[0] < first_raw]
+                out.setdefault(device, {})[name] = {"unit": (units or {}).get((device, name), ""),
+                                                    "raw": encode_raw(raw), "buckets": encode_buckets(buckets)}
         return out
 
     def __len__(self) -> int:
         return len(self._series)
+
+
+# The report's encoding: columns, times as a start and deltas (0.1 s), bucket statistics to four
+# significant digits. Regular polling makes the deltas repeat, so the whole compresses to a quarter.
+def _deltas(times: list[float]) -> dict:
+    t = [round(x, 1) for x in times]
+    return {"t0": t[0] if t else None, "dt": [round(b - a, 1) for a, b in zip(t, t[1:])]}
+
+
+def _times(block: dict) -> list[float]:
+    out, t = [], block.get("t0")
+    if t is None:
+        return out
+    out.append(t)
+    for d in block["dt"]:
+        t = round(t + d, 1)
+        out.append(t)
+    return out
+
+
+def significant(x: float, digits: int = 4) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def encode_raw(points: list[tuple[float, float]]) -> dict:
+    return dict(_deltas([t for t, _ in points]), v=[v for _, v in points])
+
+
+def decode_raw(block: dict) -> list[tuple[float, float]]:
+    return list(zip(_times(block), block.get("v", [])))
+
+
+def encode_buckets(buckets: list[tuple]) -> dict:
+    """Buckets (wall, min, mean, max, samples) as columns."""
+    return dict(_deltas([b[0] for b in buckets]), min=[significant(b[1]) for b in buckets],
+                mean=[significant(b[2]) for b in buckets], max=[significant(b[3]) for b in buckets],
+                n=[b[4] for b in buckets])
+
+
+def decode_buckets(block: dict) -> list[tuple]:
+    return list(zip(_times(block), block.get("min", []), block.get("mean", []), block.get("max", []),
+                    block.get("n", [])))
