@@ -126,7 +126,7 @@ def _report_standalone(cfg, request) -> dict:
     from agent.sender import Sender
 
     outbox = Outbox(outbox_dir(cfg))
-    entry = make_report(cfg, request, _standalone_sections(cfg), outbox)
+    entry = make_report(cfg, request, _standalone_sections(cfg), outbox)  # no daemon: no fault history
     entry = Sender(cfg, outbox).attempt(entry)
     return {"ok": True, "report_id": entry.report_id, "receipt": entry.receipt, "error": entry.last_error}
 

@@ -168,7 +168,9 @@ class Daemon:
             except queue.Empty:
                 continue
             try:
-                entry = make_report(self.cfg, request, self.sections(), self.outbox)
+                sections = self.sections()
+                request = request.with_faults(sections["faults"]["active"])
+                entry = make_report(self.cfg, request, sections, self.outbox)
                 done.set_result(entry.report_id)
                 self._send_wake.set()
             except Exception as exc:
@@ -207,7 +209,7 @@ class Daemon:
         report_id = self.submit(request)
         wait = float(args.get("wait_s", self.cfg.report.wait_for_case_s))
         entry = self.sender.wait_for(report_id, timeout=max(0.0, min(wait, 300.0)))
-        return {"ok": True, "report_id": report_id, "priority": request.priority,
+        return {"ok": True, "report_id": report_id, "priority": entry.priority if entry else request.priority,
                 "receipt": entry.receipt if entry else None,
                 "error": entry.last_error if entry and not entry.delivered else None}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal, Optional
 
 Priority = Literal["high", "medium", "low"]
@@ -29,6 +29,14 @@ class ReportRequest:
 
     def to_dict(self) -> dict:
         return dict(asdict(self), priority=self.priority)
+
+    def with_faults(self, active: list[dict]) -> "ReportRequest":
+        """This request with the box's active faults counted in (they raise its priority)."""
+        serious = [f for f in active if f["severity"] in ("error", "critical")]
+        return replace(self,
+                       hardware_fault=self.hardware_fault or any(f["category"] == "hardware" for f in serious),
+                       cannot_charge=self.cannot_charge or any(f["code"] in ("cannot_charge", "vehicle_failure")
+                                                               for f in active))
 
 
 def decide_priority(on_site: bool, hardware_fault: bool, cannot_charge: bool) -> Priority:

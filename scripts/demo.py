@@ -52,30 +52,44 @@ def main() -> int:
         intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
         running.append(intake)
         print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
-        (work / "firmware-version").write_text("2.4.1\n")
+        # The box's own files, as the firmware would leave them.
+        (work / "firmware-version").write_text("2.4.1 stable\n")
+        (work / "commissioning.pdf").write_bytes(b"%PDF-1.4 commissioning protocol of the demo box\n")
+        (work / "firmware.log").write_text("".join(
+            f"2026-11-25 07:{m:02d}:00 controller: state C, 16 A offered\n" for m in range(60)))
         config = peers.write_agent_config(
             work / "agent.yaml", serial="DEMO-000123",
             buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
             devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": ca},
-            mqtt={"enabled": True, "port": broker.info["port"]})
+            mqtt={"enabled": True, "port": broker.info["port"]},
+            extra={"faults": {"raise_after_s": 2, "clear_after_s": 10}})
         agent = peers.start_agent(work, config)
         running.append(agent)
-        print(f"agent running (pid {agent.proc.pid}), config {config}\n")
-        cmd = peers.agent_argv() + ["report", "--config", str(config), "--subject", "Charging stops after a minute",
-                                    "--description", "Demo report: the car stops charging after about a minute.",
-                                    "--email", "installer@example.com"]
-        print("$ diag-agent report --subject 'Charging stops after a minute' ...")
-        result = subprocess.run(cmd, capture_output=True, text=True, env=dict(peers.os.environ,
-                                                                                PYTHONPATH=str(peers.ROOT)))
+        print(f"agent running (pid {agent.proc.pid}), config {config}")
+        env = dict(peers.os.environ, PYTHONPATH=str(peers.ROOT))
+
+        def agent_cmd(*words):
+            return subprocess.run(peers.agent_argv() + list(words) + ["--config", str(config)],
+                                  capture_output=True, text=True, env=env)
+
+        print("simulator: phase L3 lost (fault injected)")
+        peers.simulator_command(sim, "fault", "lost_phase", "on")
+        peers.wait_for(lambda: "phase_lost" in agent_cmd("status", "--json").stdout, 30, "the phase_lost fault")
+        print("\n$ diag-agent status")
+        print(agent_cmd("status").stdout.rstrip())
+        print("\n$ diag-agent report --subject 'Charging stops after a minute' ...")
+        result = agent_cmd("report", "--subject", "Charging stops after a minute",
+                           "--description", "Demo report: the car stops charging after about a minute.",
+                           "--email", "installer@example.com")
         print(result.stdout.strip() or result.stderr.strip())
         print("\n$ support_intake.py list")
         subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list",
                         "--store", str(work / "intake")], check=True)
         bundles = sorted((work / "intake" / "bundles").glob("*.tar.gz"))
         if bundles:
-            print(f"\n$ diag-agent inspect {bundles[-1].name}")
-            subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1])],
-                           env=dict(peers.os.environ, PYTHONPATH=str(peers.ROOT)))
+            print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
+            subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")],
+                           env=env)
         return result.returncode
     except (peers.PeerError, TimeoutError, subprocess.CalledProcessError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
