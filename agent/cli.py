@@ -274,7 +274,8 @@ def cmd_status(args) -> int:
     if not status["faults"]:
         print("no active faults")
     ob = status["outbox"]
-    print(f"outbox: {ob['pending']} waiting, {ob['parked']} parked, {ob['delivered']} delivered")
+    print(f"outbox: {ob['pending']} waiting, {ob['parked']} parked, {ob['delivered']} delivered, "
+          f"{ob['evicted']} evicted over its quota")
     if status["last_receipt"]:
         r = status["last_receipt"]
         print(f"last receipt: case {r['case']} for report {r['report_id']} ({r['priority']} priority)")

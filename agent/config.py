@@ -171,10 +171,14 @@ class HealthConfig:
 class BackendConfig:
     url: str = ""
     ca_file: Optional[str] = None
+    client_cert: Optional[str] = None  # mutual TLS: the box's certificate ...
+    client_key: Optional[str] = None  # ... and its key
     connect_timeout_s: float = 5.0
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # connect plus the whole answer
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
+    # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
+    transport: Literal["auto", "https", "mqtt"] = "auto"
 
     def validate(self) -> None:
         if self.url and not self.url.startswith("https://"):
@@ -192,10 +196,22 @@ class MqttConfig:
     password: Optional[str] = None
     topic_prefix: str = "diag-agent"
     keepalive_s: int = 30
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, falling back to 3.1.1
+    max_packet_bytes: int = 0  # 0: what the broker announces (MQTT 5), else 128 KiB
+    publish_timeout_s: float = 30.0
 
     def validate(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port: expected 1-65535, got {self.port}")
+
+
+@dataclass
+class OutboxConfig:
+    max_bytes: int = 50_000_000  # over either quota the oldest delivered reports go first, then the
+    max_reports: int = 200  # oldest low- and medium-priority ones; never high priority or on-site
+    startup_jitter_s: float = 30.0  # reports found at start wait a random part of this (fleet manners)
 
 
 @dataclass
@@ -230,6 +246,7 @@ class AgentConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
     def as_dict(self) -> dict:
         """The whole configuration as data (for the report, which redacts it)."""
@@ -244,6 +261,14 @@ class AgentConfig:
         return {"FIRMWARE_VERSION_FILE": d.firmware_version_file, "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
                 "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file, "FIRMWARE_LOGS": ":".join(d.firmware_logs),
                 **self.hooks.env}
+
+    def delivery_fingerprint(self) -> str:
+        """Changes when anything that decides a delivery's fate changes: parked reports are retried then."""
+        import hashlib
+        import json
+
+        relevant = {"backend": dataclasses.asdict(self.backend), "mqtt": dataclasses.asdict(self.mqtt)}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
     def releases_url(self) -> str:
         if self.software.releases_url:
@@ -278,8 +303,10 @@ def load(path: str | Path) -> AgentConfig:
     d.cloud_credentials_file = _resolve(base, d.cloud_credentials_file)
     d.firmware_logs = [_resolve(base, p) for p in d.firmware_logs]
     cfg.hooks.dir = _resolve(base, cfg.hooks.dir)
-    cfg.backend.ca_file = _resolve(base, cfg.backend.ca_file)
-    cfg.mqtt.ca_file = _resolve(base, cfg.mqtt.ca_file)
+    for section in (cfg.backend, cfg.mqtt):
+        section.ca_file = _resolve(base, section.ca_file)
+        section.client_cert = _resolve(base, section.client_cert)
+        section.client_key = _resolve(base, section.client_key)
     for bus in cfg.buses:
         bus.lock_file = _resolve(base, bus.lock_file)
     return cfg
@@ -294,6 +321,8 @@ def _cross_check(cfg: AgentConfig) -> None:
         if bus.name in names:
             fail(bus, "name", f"bus {bus.name!r} is defined twice")
         names.add(bus.name)
+    if cfg.backend.transport == "mqtt" and not cfg.mqtt.enabled:
+        fail(cfg.backend, "transport", "mqtt needs mqtt.enabled: true")
     seen: set[str] = set()
     for dev in cfg.devices:
         if dev.bus not in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import signal
 import threading
 import time
@@ -92,7 +93,6 @@ class Daemon:
         self._health_wake = threading.Event()
         self._health_lock = threading.Lock()  # one collection at a time: hooks never run twice at once
         self.outbox = Outbox(outbox_dir(cfg))
-        self.sender = Sender(cfg, self.outbox)
         self.stop_event = threading.Event()
         self._send_wake = threading.Event()
         self._requests: queue.Queue[tuple[ReportRequest, Future]] = queue.Queue(maxsize=32)
@@ -100,7 +100,8 @@ class Daemon:
         if cfg.mqtt.enabled:
             from agent.mqtt_link import MqttLink
 
-            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial)
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial, on_connected=self._send_wake.set)
+        self.sender = Sender(cfg, self.outbox, mqtt=self.mqtt, on_delivered=self._delivered)
 
     # --- jobs on the main loop -------------------------------------------------------------
     def poll(self) -> None:
@@ -150,7 +151,7 @@ class Daemon:
             "buses": self.poller.bus_status(),
             "network": health.get("network", {}).get("verdict_text"),
             "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
-            "outbox": self._outbox_counts(),
+            "outbox": dict(self._outbox_counts(), evicted=self.outbox.stats().get("evicted", 0)),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected),
         }
@@ -158,6 +159,23 @@ class Daemon:
     def publish_status(self) -> None:
         if self.mqtt:
             self.mqtt.publish_status(self.status())
+
+    def _delivered(self, entry) -> None:
+        if self.mqtt:
+            self.mqtt.notice("delivered", report_id=entry.report_id, case=entry.receipt["case"],
+                             priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
+            self.publish_status()
+
+    def _prepare_outbox(self) -> None:
+        """At start: parked reports get another chance under new settings; waiting ones are spread out."""
+        unparked = self.outbox.unpark(self.cfg.delivery_fingerprint())
+        if unparked:
+            log.info("%d parked reports will be tried again: the delivery settings changed", unparked)
+        now = time.time()
+        for entry in self.outbox.pending():
+            # 10,000 boxes back after a power cut must not all send in the same second.
+            entry.next_attempt = max(entry.next_attempt, now + random.uniform(0, self.cfg.outbox.startup_jitter_s))
+            self.outbox.save(entry)
 
     # --- worker threads -------------------------------------------------------------------
     def _report_worker(self) -> None:
@@ -171,11 +189,20 @@ class Daemon:
                 sections = self.sections()
                 request = request.with_faults(sections["faults"]["active"])
                 entry = make_report(self.cfg, request, sections, self.outbox)
-                done.set_result(entry.report_id)
-                self._send_wake.set()
             except Exception as exc:
-                log.exception("report could not be built")
+                log.error("report could not be built: %s", exc)
+                log.debug("report build failure", exc_info=True)
                 done.set_exception(exc)
+                continue
+            done.set_result(entry.report_id)
+            self._send_wake.set()
+            try:
+                self.outbox.enforce_quota(self.cfg.outbox.max_bytes, self.cfg.outbox.max_reports)
+                if self.mqtt:
+                    self.mqtt.notice("accepted", report_id=entry.report_id, priority=entry.priority,
+                                     on_site=entry.on_site, bytes=entry.size)
+            except OSError as exc:
+                log.error("after report %s: %s", entry.report_id, exc)
 
     def _health_worker(self) -> None:
         while not self.stop_event.is_set():
@@ -239,6 +266,7 @@ class Daemon:
                    threading.Thread(target=self._health_worker, name="health", daemon=True)]
         for event in take_queued(self.cfg.state_dir):
             self.apply_event(event)
+        self._prepare_outbox()
         jobs = schedule.Scheduler()
         jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
         jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)

@@ -32,7 +32,9 @@ class Entry:
     last_error: Optional[str] = None
     next_attempt: float = 0.0  # wall time
     parked: bool = False  # refused for good by the backend; retried after a config change
+    parked_config: Optional[str] = None  # the delivery settings it was refused under
     receipt: Optional[dict] = None
+    via: Optional[str] = None  # the transport that delivered it
     extra: dict = field(default_factory=dict)
 
     @property
@@ -53,6 +55,7 @@ class Outbox:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._clock = clock
+        self._stats_path = self.folder.parent / "outbox-stats.json"
         self._clean_up()
 
     def _clean_up(self) -> None:
@@ -117,3 +120,55 @@ class Outbox:
     def due(self) -> list[Entry]:
         now = self._clock()
         return [e for e in self.pending() if e.next_attempt <= now]
+
+    def remove(self, entry: Entry) -> None:
+        """State first: a bundle without its state is cleaned up at the next start; the reverse is never seen."""
+        (self.folder / f"{entry.report_id}.json").unlink(missing_ok=True)
+        self.bundle_path(entry.report_id).unlink(missing_ok=True)
+        _fsync_dir(self.folder)
+
+    def enforce_quota(self, max_bytes: int, max_reports: int) -> list[Entry]:
+        """Evict until both quotas hold: delivered reports oldest first, then undelivered low, then medium
+        priority, oldest first. High-priority and on-site reports are never evicted."""
+        entries = self.entries()
+        total, count = sum(e.size for e in entries), len(entries)
+        order = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
+        for priority in ("low", "medium"):
+            order += sorted((e for e in entries if not e.delivered and e.priority == priority and not e.on_site),
+                            key=lambda e: e.created)
+        evicted = []
+        for e in order:
+            if total <= max_bytes and count <= max_reports:
+                break
+            self.remove(e)
+            total, count = total - e.size, count - 1
+            evicted.append(e)
+            log.warning("outbox over its quota: %s report %s evicted (%s, %d bytes)",
+                        "delivered" if e.delivered else "undelivered", e.report_id, e.priority, e.size)
+        if evicted:
+            stats = self.stats()
+            stats["evicted"] = stats.get("evicted", 0) + len(evicted)
+            stats["evicted_undelivered"] = stats.get("evicted_undelivered", 0) + sum(not e.delivered for e in evicted)
+            tmp = self._stats_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stats))
+            os.replace(tmp, self._stats_path)
+        if total > max_bytes or count > max_reports:
+            log.warning("outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
+                        "reports are left, and they are kept", count, total)
+        return evicted
+
+    def stats(self) -> dict:
+        try:
+            return json.loads(self._stats_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def unpark(self, fingerprint: str) -> int:
+        """Parked reports refused under other delivery settings get another chance; returns how many."""
+        n = 0
+        for e in self.entries():
+            if e.parked and e.parked_config != fingerprint:
+                e.parked, e.next_attempt = False, 0.0
+                self.save(e)
+                n += 1
+        return n

@@ -11,14 +11,17 @@ from typing import Callable
 from agent.config import AgentConfig
 from agent.deliver.https import DeliveryError, upload
 from agent.outbox import Entry, Outbox
+from agent.receipt import Receipt
 
 log = logging.getLogger(__name__)
 
 
 class Sender:
     def __init__(self, cfg: AgentConfig, outbox: Outbox, clock: Callable[[], float] = time.time,
-                 rng: Callable[[], float] = random.random):
-        self.cfg, self.outbox = cfg, outbox
+                 rng: Callable[[], float] = random.random, mqtt=None,
+                 on_delivered: Callable[[Entry], None] | None = None):
+        self.cfg, self.outbox, self.mqtt = cfg, outbox, mqtt
+        self.on_delivered = on_delivered
         self._clock, self._rng = clock, rng
         self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
         self._changed = threading.Condition()
@@ -29,15 +32,43 @@ class Sender:
         delay = self._rng() * min(b.retry_max_s, b.retry_base_s * 2 ** max(attempts - 1, 0))
         return max(delay, retry_after or 0.0)
 
+    def _ways(self) -> list[str]:
+        """The transports to try, in order. auto: HTTPS when a backend URL is set, MQTT as the fallback."""
+        b = self.cfg.backend
+        first = b.transport if b.transport != "auto" else ("https" if b.url else "mqtt")
+        order = [first] + ([] if b.transport == "https" else ["https" if first == "mqtt" else "mqtt"])
+        return [w for w in order if (w == "https" and b.url) or (w == "mqtt" and self.mqtt is not None)]
+
+    def _deliver(self, entry: Entry) -> tuple[Receipt, str]:
+        """One try: each transport in turn until one gives a receipt. A report too large for the broker
+        goes by HTTPS; the daemon then publishes an MQTT notice of it."""
+        ways = self._ways()
+        if not ways:
+            raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
+        path, problems, retry_after = self.outbox.bundle_path(entry.report_id), [], None
+        for way in ways:
+            try:
+                if way == "https":
+                    return upload(self.cfg.backend, entry.report_id, path, self.cfg.device.serial), "https"
+                if not self.mqtt.connected:
+                    raise DeliveryError("not connected to the broker")
+                return self.mqtt.send_report(entry.report_id, path.read_bytes(), self.cfg.backend.timeout_s), "mqtt"
+            except DeliveryError as exc:
+                if exc.final:
+                    raise
+                problems.append(f"{way.upper()}: {exc}" if len(ways) > 1 else str(exc))
+                retry_after = exc.retry_after or retry_after
+        raise DeliveryError("; ".join(problems), retry_after=retry_after)
+
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
         try:
-            receipt = upload(self.cfg.backend, entry.report_id, self.outbox.bundle_path(entry.report_id),
-                             self.cfg.device.serial)
+            receipt, via = self._deliver(entry)
         except DeliveryError as exc:
             entry.attempts += 1
             entry.last_error = str(exc)
             entry.parked = exc.final
+            entry.parked_config = self.cfg.delivery_fingerprint() if exc.final else None
             entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
             self.outbox.save(entry)
             if exc.final:
@@ -47,9 +78,12 @@ class Sender:
         else:
             entry.attempts += 1
             entry.last_error = None
-            entry.receipt = receipt.to_dict()
+            entry.receipt, entry.via = receipt.to_dict(), via
             self.outbox.save(entry)
-            log.info("report %s delivered: case %s, %s priority", entry.report_id, receipt.case, receipt.priority)
+            log.info("report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case,
+                     receipt.priority)
+            if self.on_delivered:
+                self.on_delivered(entry)
         with self._changed:
             self._changed.notify_all()
         return entry

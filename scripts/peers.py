@@ -188,6 +188,7 @@ def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: l
         "poll": {"interval_s": poll_interval_s},
         "backend": backend,
         "mqtt": mqtt or {"enabled": False},
+        "outbox": {"startup_jitter_s": 0},  # tests restart agents and want their reports now
         **(extra or {}),
     }
     path.write_text(json.dumps(cfg, indent=1))

@@ -41,12 +41,15 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         "X-Device-Serial": device_serial,
     }
     http = session or requests
+    cert = (backend.client_cert, backend.client_key) if backend.client_cert else None
     try:
-        resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True,
+        resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True, cert=cert,
                          timeout=(backend.connect_timeout_s, backend.timeout_s))
     except requests.exceptions.SSLError as exc:
         raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
                             "check backend.ca_file and the backend address") from None
+    except OSError as exc:  # e.g. the client certificate file cannot be read
+        raise DeliveryError(f"cannot upload: {exc}") from None
     except requests.exceptions.RequestException as exc:
         raise DeliveryError(f"backend not reachable: {_reason(exc)}") from None
     if resp.status_code in (200, 201):
@@ -70,9 +73,19 @@ def _reason(exc: Exception) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, or as an HTTP date."""
+    if not value:
+        return None
     try:
-        return max(0.0, float(value)) if value else None
+        return max(0.0, float(value))
     except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    import time
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
         return None
 
 
