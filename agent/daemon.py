@@ -229,7 +229,11 @@ class Daemon:
             self._requests.put_nowait((request, done))
         except queue.Full:
             raise ValueError("too many reports are being built; try again in a minute") from None
-        return done.result(timeout=timeout)
+        try:
+            return done.result(timeout=timeout)
+        except OSError as exc:  # a full disk, a read-only state folder: say so, plainly
+            raise ValueError(f"the report could not be stored in {self.outbox.folder}: "
+                             f"{exc.strerror or exc}") from None
 
     def _cmd_report(self, args: dict) -> dict:
         request = request_from_args(args, reason=str(args.get("reason", "cli"))[:20])

@@ -36,6 +36,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._stopping = False
         self._status: dict = {}
+        self._last_failure: str | None = None
         self._v5 = cfg.protocol != "3.1.1"
         self.broker_max_packet: int | None = None
         self._lock = threading.Lock()
@@ -69,6 +70,7 @@ class MqttLink:
         c.will_set(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
         self._jitter_reconnect(c)
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
+        c.on_connect_fail = self._on_connect_fail
         c.on_publish, c.on_message = self._on_publish, self._on_message
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -89,11 +91,25 @@ class MqttLink:
             return
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
         log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, "5" if self._v5 else "3.1.1")
+        self._last_failure = None
         client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1)])
         self._connected.set()
         self._publish_status()
         if self.on_connected:
             self.on_connected()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho does not say why; ask the network collector's checks, and say it once per reason.
+        from agent.collect.network import tcp_check, tls_check
+
+        c = self.cfg
+        why = tcp_check(c.host, c.port, 5.0)
+        if why is None and c.tls:
+            why = tls_check(c.host, c.port, c.ca_file, 5.0)
+        why = why or "the connection failed"
+        if why != self._last_failure:
+            log.warning("cannot connect to the MQTT broker %s:%d: %s", c.host, c.port, why)
+            self._last_failure = why
 
     def _restart(self) -> None:
         old, self._client = self._client, None

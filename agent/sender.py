@@ -89,13 +89,27 @@ class Sender:
         return entry
 
     def drain(self) -> int:
-        """Try every report that is due, in sending order; return how many were delivered."""
+        """When anything is due, send in strict order (high, medium, low; oldest first) until the backend
+        fails; then the whole queue waits out the backoff together. Returns how many were delivered."""
         delivered = 0
         with self._lock:
-            for entry in self.outbox.due():
-                if self.attempt(entry).delivered:
+            if not self.outbox.due():
+                return 0
+            for entry in self.outbox.pending():
+                entry = self.attempt(entry)
+                if entry.delivered:
                     delivered += 1
+                elif not entry.parked:
+                    self._hold_queue(entry.next_attempt)
+                    break
         return delivered
+
+    def _hold_queue(self, until: float) -> None:
+        """The backend is down: no report behind the head tries before it does."""
+        for entry in self.outbox.pending():
+            if entry.next_attempt < until:
+                entry.next_attempt = until
+                self.outbox.save(entry)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""

@@ -12,6 +12,8 @@ report_build_s    median of 5: building a report with 24 h of history at the def
                   summary, report.html, tar.gz, spooled with fsync (health collected beforehand)
 report_bytes      its compressed size
 report_build_peak_rss_kb  the peak resident memory of a process holding that history and building
+outbox_reports_per_s  50 reports spooled into the outbox (fsync, rename) and then delivered over
+                  HTTPS on loopback, one at a time, divided by the time it all took
 agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
                   for agent_rss_window_s seconds (30 s; 10 s with --quick)
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
@@ -126,6 +128,31 @@ def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int
     return {(d, n): s.unit for d, p in profiles.items() for n, s in p.values.items()}
 
 
+def outbox_throughput(config_path: Path, n: int = 50) -> float:
+    """Reports per second through the outbox: each spooled (fsync, rename) and delivered over HTTPS."""
+    from agent.config import load
+    from agent.outbox import Outbox
+    from agent.reporting import make_report, report_sections
+    from agent.request import ReportRequest
+    from agent.health import collect_health, release_cache
+    from agent.sender import Sender
+
+    cfg = load(config_path)
+    cfg.state_dir = str(config_path.parent / "outbox-bench-state")
+    Path(cfg.state_dir).mkdir(exist_ok=True)
+    sections = report_sections(cfg, {}, collect_health(cfg, release_cache(cfg)))
+    outbox = Outbox(Path(cfg.state_dir) / "outbox")
+    sender = Sender(cfg, outbox)
+    t0 = time.perf_counter()
+    for i in range(n):
+        make_report(cfg, ReportRequest(reason="bench", subject=f"throughput {i}"), sections, outbox)
+    delivered = sender.drain()
+    elapsed = time.perf_counter() - t0
+    if delivered != n:
+        raise RuntimeError(f"only {delivered} of {n} reports were delivered")
+    return round(n / elapsed, 1)
+
+
 def report_child(config_path: str) -> None:
     """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
     from agent.collect.history import History
@@ -202,6 +229,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
                 raise RuntimeError(f"report {i} got no case: {answer}")
         collect_times = collect_all(config)
         report = report_figures(config)
+        throughput = outbox_throughput(config)
         # Resident memory after the polling window, counted from the agent's start.
         time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
         status = control.call(agent.info["control"], "status")
@@ -210,6 +238,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             "report_e2e_s": round(statistics.median(times), 4),
             "collect_all_s": round(statistics.median(collect_times), 4),
             **report,
+            "outbox_reports_per_s": throughput,
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],

@@ -143,7 +143,9 @@ def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\n"
+    # As root, mosquitto drops to its own user, which cannot read the test's files; keep the caller's.
+    who = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\n{who}"
                     + ("" if "allow_anonymous" in extra_conf or "password_file" in extra_conf
                        else "allow_anonymous true\n") + extra_conf)
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -49,6 +49,7 @@ class CaseStore:
         self.folder = folder
         (folder / "bundles").mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.rejected = 0  # uploads refused as damaged or not matching: a sender bug or a broken transfer
         self.index = folder / "cases.json"
         self.cases: list[dict] = json.loads(self.index.read_text()) if self.index.exists() else []
 
@@ -62,8 +63,10 @@ class CaseStore:
         try:
             manifest, _ = read_bundle(body)
         except BundleError as exc:
+            self.rejected += 1
             raise Rejected(422, f"damaged bundle: {exc}") from None
         if manifest.get("report_id") != report_id:
+            self.rejected += 1
             raise Rejected(422, "the bundle's report id does not match the Idempotency-Key")
         priority = manifest.get("priority") if manifest.get("priority") in PRIORITIES else "low"
         with self._lock:
@@ -93,16 +96,33 @@ class CaseStore:
         return case, True
 
 
-def make_handler(store: CaseStore, releases: dict[str, str]):
+class Refusals:
+    """Test behaviour: refuse the next N uploads with a status (and a Retry-After)."""
+
+    def __init__(self, count: int, status: int, retry_after: str | None):
+        self.left, self.status, self.retry_after = count, status, retry_after
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals):
     class Handler(BaseHTTPRequestHandler):
         server_version = "support-intake/1"
 
         def log_message(self, fmt, *args):
             log.debug("%s " + fmt, self.address_string(), *args)
 
-        def _answer(self, status: int, obj: dict) -> None:
+        def _answer(self, status: int, obj: dict, headers: dict | None = None) -> None:
             data = json.dumps(obj).encode()
             self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -111,6 +131,9 @@ def make_handler(store: CaseStore, releases: dict[str, str]):
         def do_GET(self):
             if self.path == "/api/v1/cases":
                 self._answer(200, {"cases": store.cases})
+            elif self.path == "/api/v1/stats":
+                self._answer(200, {"cases": len(store.cases), "rejected": store.rejected,
+                                   "deliveries": sum(c["deliveries"] for c in store.cases)})
             elif self.path.startswith("/api/v1/releases/") and self.path.split("/")[-1] in releases:
                 channel = self.path.split("/")[-1]
                 self._answer(200, {"channel": channel, "version": releases[channel]})
@@ -121,7 +144,12 @@ def make_handler(store: CaseStore, releases: dict[str, str]):
             try:
                 if self.path != "/api/v1/reports":
                     raise Rejected(404, "not found")
-                case, new = store.accept(self._read_body(), self.headers.get("Idempotency-Key", ""), "https")
+                body = self._read_body()
+                if refusals.take():
+                    self._answer(refusals.status, {"error": "refused for the test"},
+                                 {"Retry-After": refusals.retry_after} if refusals.retry_after else None)
+                    return
+                case, new = store.accept(body, self.headers.get("Idempotency-Key", ""), "https")
                 self._answer(201 if new else 200,
                              {"case": case["case"], "priority": case["priority"], "report_id": case["report_id"]})
             except Rejected as exc:
@@ -156,26 +184,27 @@ def start_mqtt(store: CaseStore, host: str, port: int, prefix: str):
                          protocol=mqtt.MQTTv5)
 
     def on_connect(c, userdata, flags, reason, props):
-        c.subscribe(f"{prefix}/+/report", qos=1)
+        c.subscribe(f"{prefix}/+/report/+", qos=1)
+
+    def on_subscribe(c, userdata, mid, reasons, props):
+        log.info("MQTT: subscribed to %s/+/report/+", prefix)
 
     def on_message(c, userdata, msg):
         props = getattr(msg, "properties", None)
-        report_id = ""
-        for key, value in getattr(props, "UserProperty", None) or []:
-            if key == "report-id":
-                report_id = value
+        report_id = msg.topic.rsplit("/", 1)[1]  # <prefix>/<serial>/report/<report id>
         try:
             case, _ = store.accept(msg.payload, report_id, "mqtt")
             reply = {"case": case["case"], "priority": case["priority"], "report_id": report_id}
         except Rejected as exc:
             reply = {"error": str(exc), "report_id": report_id}
-        response_topic = getattr(props, "ResponseTopic", None) or msg.topic.rsplit("/", 1)[0] + "/receipt"
+        serial_base = msg.topic.rsplit("/", 2)[0]
+        response_topic = getattr(props, "ResponseTopic", None) or f"{serial_base}/receipt/{report_id}"
         out = Properties(PacketTypes.PUBLISH)
         if getattr(props, "CorrelationData", None):
             out.CorrelationData = props.CorrelationData
         c.publish(response_topic, json.dumps(reply), qos=1, properties=out)
 
-    client.on_connect, client.on_message = on_connect, on_message
+    client.on_connect, client.on_message, client.on_subscribe = on_connect, on_message, on_subscribe
     client.connect(host, port)
     client.loop_start()
     return client
@@ -184,7 +213,8 @@ def start_mqtt(store: CaseStore, host: str, port: int, prefix: str):
 def serve(args) -> int:
     store = CaseStore(Path(args.store))
     releases = dict(r.split("=", 1) for r in args.release or ["stable=2.4.1"])
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases))
+    refusals = Refusals(args.refuse, args.refuse_status, args.retry_after)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals))
     server.daemon_threads = True
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
@@ -233,6 +263,9 @@ def main(argv=None) -> int:
     s.add_argument("--mqtt-host")
     s.add_argument("--mqtt-port", type=int, default=1883)
     s.add_argument("--topic-prefix", default="diag-agent")
+    s.add_argument("--refuse", type=int, default=0, help="refuse the first N uploads (for tests)")
+    s.add_argument("--refuse-status", type=int, default=503)
+    s.add_argument("--retry-after", help="Retry-After header on refused uploads")
     s.add_argument("--release", action="append", metavar="CHANNEL=VERSION",
                    help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1)")
     ls = sub.add_parser("list")

@@ -104,16 +104,25 @@ def cli(tmp_path):
     return run
 
 
+class Agents:
+    """Starts `diag-agent run` processes; `stop_all` ends every one started so far."""
+
+    def __init__(self, folder):
+        self.folder, self.started = folder, []
+
+    def __call__(self, config, env=None):
+        peer = peers.start_agent(self.folder, config, env=env)
+        self.started.append(peer)
+        return peer
+
+    def stop_all(self):
+        for peer in self.started:
+            peer.stop()
+
+
 @pytest.fixture
 def agent_process(tmp_path):
     """Start `diag-agent run` on a config; every agent started is stopped at the end."""
-    started = []
-
-    def start(config, env=None):
-        peer = peers.start_agent(tmp_path / "agent-run", config, env=env)
-        started.append(peer)
-        return peer
-
-    yield start
-    for peer in started:
-        peer.stop()
+    agents = Agents(tmp_path / "agent-run")
+    yield agents
+    agents.stop_all()

@@ -108,16 +108,15 @@ def test_intake_takes_reports_over_mqtt_and_keeps_one_case_per_report_id(tmp_pat
         client.on_message = lambda c, u, msg: replies.put((msg.payload, msg.properties.CorrelationData))
         client.connect("127.0.0.1", broker.info["port"])
         client.loop_start()
-        client.subscribe("diag-agent/TEST-0001/receipt", qos=1)
+        client.subscribe("diag-agent/TEST-0001/receipt/+", qos=1)
         rid = "20261125T080000Z-eeeeeeee"
         body = make_bundle(tmp_path / "r.tar.gz", rid, "high", True).read_bytes()
         props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = "diag-agent/TEST-0001/receipt"
+        props.ResponseTopic = f"diag-agent/TEST-0001/receipt/{rid}"
         props.CorrelationData = b"corr-1"
-        props.UserProperty = [("report-id", rid)]
 
         def send_until_answered():
-            client.publish("diag-agent/TEST-0001/report", body, qos=1, properties=props)
+            client.publish(f"diag-agent/TEST-0001/report/{rid}", body, qos=1, properties=props)
             try:
                 return replies.get(timeout=1)
             except queue.Empty:
