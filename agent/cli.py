@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from agent import __version__
 from agent.config import DEFAULT_PATH, ConfigError, load
@@ -245,6 +246,30 @@ def cmd_event(args) -> int:
     return EXIT_OK
 
 
+def cmd_onsite(args) -> int:
+    cfg = _config(args)
+    from agent import control
+    from agent.daemon import control_socket_path
+
+    try:
+        answer = control.call(control_socket_path(cfg), "onsite", {"action": args.action})
+        state = answer["onsite"]
+    except control.NotRunning:
+        from agent.onsite import OnSite
+        from agent.timeline import Timeline
+
+        Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
+        onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, Timeline())
+        if args.action != "status":
+            onsite.set(args.action == "on", "cli")
+        state = onsite.to_dict()
+    if state["on"]:
+        print(f"on-site mode is ON (by {state['channel']}), ends in {state['remaining_s'] // 60} min")
+    else:
+        print("on-site mode is off")
+    return EXIT_OK
+
+
 def cmd_status(args) -> int:
     cfg = _config(args)
     from agent import control
@@ -259,6 +284,8 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2))
         return EXIT_OK
     print(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
+    onsite = status["onsite"]
+    print(f"on-site mode: {'ON by ' + onsite['channel'] if onsite['on'] else 'off'}")
     if status["software"]:
         print(f"firmware {status['software']['firmware_version']}: {status['software']['verdict']}")
     if status["network"]:
@@ -321,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="hardware (default), charging, communication, system or software (fault)")
     p.add_argument("--version", dest="version", help="the new firmware version (updated)")
     p.set_defaults(func=cmd_event)
+    p = sub.add_parser("onsite", parents=[common], help="on-site mode: every report high priority")
+    p.add_argument("action", choices=("on", "off", "status"))
+    p.set_defaults(func=cmd_onsite)
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -208,6 +208,54 @@ class MqttConfig:
 
 
 @dataclass
+class OnSiteConfig:
+    duration_s: float = 4 * 3600.0  # on-site mode ends by itself after this long
+
+    def validate(self) -> None:
+        if not 60 <= self.duration_s <= 7 * 86400:
+            raise ValueError(f"duration_s: expected 60 seconds to 7 days, got {self.duration_s}")
+
+
+@dataclass
+class ButtonConfig:
+    enabled: bool = True
+    pin: int = 17  # BCM numbering; the button pulls it to ground
+    led_pin: Optional[int] = 27
+    pull_up: bool = True
+    long_press_s: float = 3.0  # a short press toggles on-site mode; holding this long sends a report
+    bounce_s: float = 0.05
+
+
+@dataclass
+class WebConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"  # a LAN address needs a token
+    port: int = 8088
+    token: Optional[str] = None
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        if self.host not in ("127.0.0.1", "localhost", "::1") and not (self.token and len(self.token) >= 16):
+            raise ValueError("token: a page on a LAN address needs a token of at least 16 characters")
+
+
+@dataclass
+class CloudConfig:
+    command_key: Optional[str] = None  # the per-device HMAC key; without it cloud commands are refused
+    max_skew_s: float = 300.0  # a command's timestamp may be this far from the box's clock
+    max_command_bytes: int = 8192
+
+
+@dataclass
+class AutoReportConfig:
+    enabled: bool = True  # a new fault of severity error or worse sends a report by itself
+    debounce_s: float = 60.0  # ... this long after it was raised, so that its company is in it
+    per_code_interval_s: float = 6 * 3600.0  # at most one report per fault code in this time
+    daily_cap: int = 5  # and at most this many fault reports a day
+
+
+@dataclass
 class OutboxConfig:
     max_bytes: int = 50_000_000  # over either quota the oldest delivered reports go first, then the
     max_reports: int = 200  # oldest low- and medium-priority ones; never high priority or on-site
@@ -247,6 +295,11 @@ class AgentConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    onsite: OnSiteConfig = field(default_factory=OnSiteConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
+    auto_report: AutoReportConfig = field(default_factory=AutoReportConfig)
 
     def as_dict(self) -> dict:
         """The whole configuration as data (for the report, which redacts it)."""
@@ -254,7 +307,7 @@ class AgentConfig:
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value."""
-        return [v for v in (self.mqtt.password,) if v]
+        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key) if v]
 
     def hook_env(self) -> dict[str, str]:
         d = self.device

@@ -12,7 +12,10 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
+from dataclasses import replace
+
 from agent import __version__
+from agent.autoreport import FaultReporter
 from agent.collect.modbus import ModbusPoller
 from agent.config import AgentConfig
 from agent.checks import run_checks, to_dict
@@ -22,6 +25,7 @@ from agent.faults import FaultMonitor
 from agent.health import collect_health, release_cache
 from agent.logbuffer import RingHandler
 from agent.redact import SecretFilter
+from agent.onsite import OnSite
 from agent.outbox import Outbox
 from agent.reporting import make_report, report_sections
 from agent.request import ReportRequest
@@ -76,13 +80,17 @@ def background_priority() -> None:
 
 
 class Daemon:
-    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None):
+    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
         self.cfg = cfg
         self.notifier = notifier or Notifier()
+        self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.timeline = Timeline()
-        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health)
+        self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, self.submit)
+        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health,
+                                   on_raise=self.auto_reports.fault_raised)
+        self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.releases = release_cache(cfg)
         # The agent's own log tail for reports, scrubbed like every other log line.
         self.log_ring = RingHandler(cfg.report.agent_log_lines)
@@ -100,7 +108,9 @@ class Daemon:
         if cfg.mqtt.enabled:
             from agent.mqtt_link import MqttLink
 
-            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial, on_connected=self._send_wake.set)
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial, on_connected=self._send_wake.set,
+                                 on_command=self._cloud_command)
+        self.button = self.web = self.commands = None
         self.sender = Sender(cfg, self.outbox, mqtt=self.mqtt, on_delivered=self._delivered)
 
     # --- jobs on the main loop -------------------------------------------------------------
@@ -149,6 +159,8 @@ class Daemon:
             "faults": [{k: f[k] for k in ("code", "device", "severity", "category", "message")}
                        for f in self.faults.active_list()],
             "buses": self.poller.bus_status(),
+            "onsite": self.onsite.to_dict(),
+            "auto_reports": self.auto_reports.to_dict(),
             "network": health.get("network", {}).get("verdict_text"),
             "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
             "outbox": dict(self._outbox_counts(), evicted=self.outbox.stats().get("evicted", 0)),
@@ -187,6 +199,8 @@ class Daemon:
                 continue
             try:
                 sections = self.sections()
+                # One place decides priority (agent/request.py); here it learns what the box knows.
+                request = replace(request, on_site=request.on_site or self.onsite.active)
                 request = request.with_faults(sections["faults"]["active"])
                 entry = make_report(self.cfg, request, sections, self.outbox)
             except Exception as exc:
@@ -256,15 +270,116 @@ class Daemon:
         self.apply_event(check_event(args))
         return {"ok": True}
 
+    # --- channels: on-site mode, the button, the local page, cloud commands -----------------
+    def _onsite_changed(self, state) -> None:
+        if self.button is not None:
+            self.button.show_onsite(state.on)
+        self.publish_status()
+
+    def _button_report(self) -> None:
+        request = ReportRequest(reason="button", subject="Report from the button on the box",
+                                description="The installer held the button on the box to send a report.")
+        if self.button is not None:
+            self.button.show_sending()
+        try:
+            report_id = self.submit(request)
+            entry = self.sender.wait_for(report_id, self.cfg.report.wait_for_case_s)
+            delivered = bool(entry and entry.delivered)
+        except (ValueError, TimeoutError) as exc:
+            log.error("the button's report could not be made: %s", exc)
+            delivered = False
+        if self.button is not None:
+            self.button.show_result(delivered)
+
+    def web_status(self) -> dict:
+        status = self.status()
+        status["faults"] = [{k: f[k] for k in ("code", "device", "severity", "message")} for f in status["faults"]]
+        if self.health:
+            checks = to_dict(run_checks(self.cfg, self.poller.snapshot(), self.health, self.faults.active_list(),
+                                        self._outbox_counts(), self.mqtt.connected if self.mqtt else None))
+            status["check"] = {"result": checks["result"], "counts": checks["counts"]}
+        return status
+
+    def request_report(self, fields: dict, reason: str) -> str:
+        return self.submit(request_from_args(fields, reason))
+
+    def report_state(self, report_id: str) -> dict | None:
+        e = self.outbox.load(report_id)
+        if e is None:
+            return None
+        stage = "delivered" if e.delivered else "parked" if e.parked else "sending"
+        return {"report_id": e.report_id, "stage": stage, "case": (e.receipt or {}).get("case"),
+                "priority": e.priority, "error": e.last_error, "attempts": e.attempts}
+
+    def bundle_path(self, report_id: str) -> Path | None:
+        path = self.outbox.bundle_path(report_id)
+        return path if self.outbox.load(report_id) is not None and path.exists() else None
+
+    def set_onsite(self, on: bool, channel: str) -> dict:
+        self.onsite.set(on, channel)
+        return self.onsite.to_dict()
+
+    def list_reports(self) -> list[dict]:
+        out = []
+        for e in sorted(self.outbox.entries(), key=lambda e: e.created, reverse=True):
+            state = f"case {e.receipt['case']}" if e.delivered else "refused" if e.parked else "waiting"
+            out.append({"report_id": e.report_id, "created": e.created, "subject": e.extra.get("subject", ""),
+                        "priority": e.priority, "on_site": e.on_site, "state": state})
+        return out
+
+    def _cloud_command(self, payload: bytes, properties) -> None:
+        """From paho's network thread: hand over, never block it."""
+        if self.commands is not None:
+            self.commands.offer(payload, properties)
+
+    def _cmd_onsite(self, args: dict) -> dict:
+        action = args.get("action")
+        if action in ("on", "off"):
+            self.onsite.set(action == "on", "cli")
+        elif action != "status":
+            raise ValueError("action: expected on, off or status")
+        return {"ok": True, "onsite": self.onsite.to_dict()}
+
+    def _start_channels(self) -> None:
+        if self.cfg.button.enabled:
+            from agent.button import ButtonPanel
+
+            self.button = ButtonPanel(self.cfg.button, lambda: self.onsite.toggle("button"), self._button_report,
+                                      self.pin_factory)
+            self.button.show_onsite(self.onsite.active)
+        if self.cfg.web.enabled:
+            from agent.web import WebServer
+
+            try:
+                self.web = WebServer(self.cfg.web, self)
+                self.web.start()
+            except OSError as exc:
+                log.error("the local page cannot listen on %s:%d: %s", self.cfg.web.host, self.cfg.web.port,
+                          exc.strerror)
+        if self.mqtt is not None:
+            from agent.commands import CommandWorker
+
+            self.commands = CommandWorker(self.cfg, self)
+            self.commands.start()
+
+    def _stop_channels(self) -> None:
+        for part in (self.web, self.commands):
+            if part is not None:
+                part.stop()
+        if self.button is not None:
+            self.button.close()
+
     # --- the main loop ---------------------------------------------------------------------
-    def run(self) -> int:
+    def run(self, handle_signals: bool = True) -> int:
         import schedule
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+        if handle_signals:  # only the main thread may; tests run a daemon on another one
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg),
                                 {"report": self._cmd_report, "status": self._cmd_status, "check": self._cmd_check,
-                                 "event": self._cmd_event, "ping": lambda a: {"ok": True, "pid": os.getpid()}})
+                                 "event": self._cmd_event, "onsite": self._cmd_onsite,
+                                 "ping": lambda a: {"ok": True, "pid": os.getpid()}})
         workers = [threading.Thread(target=self._report_worker, name="report", daemon=True),
                    threading.Thread(target=self._send_worker, name="send", daemon=True),
                    threading.Thread(target=self._health_worker, name="health", daemon=True)]
@@ -274,12 +389,15 @@ class Daemon:
         jobs = schedule.Scheduler()
         jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
         jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)
+        jobs.every(1).seconds.do(self.auto_reports.tick)
+        jobs.every(10).seconds.do(self.onsite.state)  # ends an expired on-site session on time
         self.poll()
         control.start()
         for w in workers:
             w.start()
         if self.mqtt:
             self.mqtt.start()
+        self._start_channels()
         log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
                  len(self.poller.devices), len(self.outbox.pending()))
         self.notifier.ready()
@@ -295,6 +413,7 @@ class Daemon:
             self.notifier.stopping()
             log.info("stopping")
             control.stop()
+            self._stop_channels()
             self._send_wake.set()
             self._health_wake.set()
             deadline = time.monotonic() + STOP_DEADLINE_S

@@ -61,8 +61,9 @@ class FaultMonitor:
 
     def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 health: HealthConfig | None = None):
+                 health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None):
         self.cfg, self.timeline = cfg, timeline
+        self.on_raise = on_raise
         self.health_cfg = health or HealthConfig()
         self._hook_failures: dict[str, int] = {}
         self._clock, self._wall = clock, wall
@@ -239,6 +240,8 @@ class FaultMonitor:
         self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
         self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
         log.warning("fault raised: %s on %s: %s", code, device, message)
+        if self.on_raise:
+            self.on_raise(self.active[key])
 
     def _clear(self, key: tuple[str, str]) -> None:
         fault = self.active.pop(key)

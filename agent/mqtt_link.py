@@ -41,6 +41,7 @@ class MqttLink:
         self.broker_max_packet: int | None = None
         self._lock = threading.Lock()
         self._pubacks: dict[int, list] = {}  # mid -> [Event, reason]
+        self._early: dict[int, object] = {}  # PUBACKs that arrived before their waiter was registered
         self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
 
     def topic(self, name: str) -> str:
@@ -130,6 +131,10 @@ class MqttLink:
     def _on_publish(self, client, userdata, mid, reason, props) -> None:
         with self._lock:
             waiter = self._pubacks.get(mid)
+            if waiter is None:
+                self._early[mid] = reason
+                while len(self._early) > 1000:  # status publishes nobody waits for
+                    self._early.pop(next(iter(self._early)))
         if waiter:
             waiter[1] = reason
             waiter[0].set()
@@ -152,9 +157,14 @@ class MqttLink:
         if not self.connected:
             raise DeliveryError("not connected to the MQTT broker")
         waiter = [threading.Event(), None]
+        # Not under our lock: paho may call back (on_publish, on_disconnect) from inside publish().
+        info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
         with self._lock:
-            info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
-            self._pubacks[info.mid] = waiter
+            if info.mid in self._early:
+                waiter[1] = self._early.pop(info.mid)
+                waiter[0].set()
+            else:
+                self._pubacks[info.mid] = waiter
         try:
             if info.rc != 0:
                 raise DeliveryError(f"MQTT publish failed: {info.rc}")

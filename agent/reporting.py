@@ -66,6 +66,7 @@ def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, soft
         "device": {"model": cfg.device.model, "serial": cfg.device.serial, "order_number": cfg.device.order_number},
         "software": software,
         "trigger": request.reason,
+        "trigger_details": request.details,
         "priority": request.priority,
         "on_site": request.on_site,
         "subject": request.subject,

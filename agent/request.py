@@ -22,6 +22,7 @@ class ReportRequest:
     hardware_fault: bool = False
     cannot_charge: bool = False
     sections: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # what triggered it, e.g. the fault and its repeats
 
     @property
     def priority(self) -> Priority:

@@ -191,6 +191,7 @@ def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: l
         "backend": backend,
         "mqtt": mqtt or {"enabled": False},
         "outbox": {"startup_jitter_s": 0},  # tests restart agents and want their reports now
+        "web": {"port": free_port()},
         **(extra or {}),
     }
     path.write_text(json.dumps(cfg, indent=1))

@@ -1,0 +1,98 @@
+"""Fault-triggered reports: a new fault of severity error or worse becomes a report after a debounce,
+within a per-code rate limit and a daily cap, both persisted across restarts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from agent.config import AutoReportConfig
+from agent.request import ReportRequest
+
+log = logging.getLogger(__name__)
+
+
+class FaultReporter:
+    def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
+                 clock: Callable[[], float] = time.time):
+        self.cfg, self.submit, self._clock = cfg, submit, clock
+        self._path = Path(state_dir) / "auto_reports.json"
+        self._lock = threading.Lock()
+        self.pending: dict[str, dict] = {}
+        try:
+            self.state = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            self.state = {}
+        self.state.setdefault("last_by_code", {})
+        self.state.setdefault("day", "")
+        self.state.setdefault("sent_today", 0)
+        self.state.setdefault("suppressed", 0)
+
+    def _save(self) -> None:
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state))
+        os.replace(tmp, self._path)
+
+    def _today(self) -> str:
+        day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
+        if self.state["day"] != day:
+            self.state["day"], self.state["sent_today"] = day, 0
+        return day
+
+    def fault_raised(self, fault) -> None:
+        """Called as a fault is raised (FaultMonitor's on_raise)."""
+        if not self.cfg.enabled or fault.severity not in ("error", "critical"):
+            return
+        with self._lock:
+            now = self._clock()
+            if fault.code in self.pending:  # it came back while its report waits: count it in
+                self.pending[fault.code]["repeats"] += 1
+                return
+            self._today()
+            last = self.state["last_by_code"].get(fault.code)
+            if last is not None and now - last < self.cfg.per_code_interval_s:
+                why = f"one {fault.code} report already went out {(now - last) / 60:.0f} min ago"
+            elif self.state["sent_today"] >= self.cfg.daily_cap:
+                why = f"the daily cap of {self.cfg.daily_cap} fault reports is reached"
+            else:
+                self.pending[fault.code] = {"due": now + self.cfg.debounce_s, "fault": fault, "repeats": 0}
+                return
+            self.state["suppressed"] += 1
+            self._save()
+        log.info("no report for fault %s: %s", fault.code, why)
+
+    def tick(self) -> None:
+        """Send what is due; called from the daemon's loop, submits off it."""
+        with self._lock:
+            now = self._clock()
+            due = [code for code, p in self.pending.items() if p["due"] <= now]
+            batch = [self.pending.pop(code) for code in due]
+            for p in batch:
+                self._today()
+                self.state["last_by_code"][p["fault"].code] = now
+                self.state["sent_today"] += 1
+            if batch:
+                self._save()
+        for p in batch:
+            f = p["fault"]
+            repeats = f" It was raised {p['repeats']} more times while this report waited." if p["repeats"] else ""
+            request = ReportRequest(reason="fault", subject=f"Fault {f.code} on {f.device}",
+                                    description=f"{f.message}.{repeats}",
+                                    details={"fault": f.code, "device": f.device, "repeats": p["repeats"]})
+            threading.Thread(target=self._send, args=(request,), name="fault-report", daemon=True).start()
+
+    def _send(self, request: ReportRequest) -> None:
+        try:
+            self.submit(request)
+        except (ValueError, TimeoutError, OSError) as exc:
+            log.error("the fault report could not be made: %s", exc)
+
+    def to_dict(self) -> dict:
+        with self._lock:
+            return {"pending": sorted(self.pending), "sent_today": self.state["sent_today"],
+                    "suppressed": self.state["suppressed"]}

@@ -1,0 +1,241 @@
+"""The local web page and its JSON API, for the owner, the installer and the firmware's own GUI.
+
+Served on 127.0.0.1 by default; a LAN address needs a token (Authorization: Bearer, or the cookie
+that GET /?token=... sets). Writes must be JSON with the header X-Requested-With: diag-agent and,
+when the browser sends one, an Origin of this very page: a cross-site form can do neither.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from agent.config import WebConfig
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).resolve().parent / "web" / "index.html"
+MAX_BODY = 16 * 1024
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+CASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+class App(Protocol):
+    """What the page needs from the daemon."""
+
+    def web_status(self) -> dict: ...
+    def request_report(self, fields: dict, reason: str) -> str: ...
+    def report_state(self, report_id: str) -> dict | None: ...
+    def bundle_path(self, report_id: str) -> Path | None: ...
+    def set_onsite(self, on: bool, channel: str) -> dict: ...
+    def list_reports(self) -> list[dict]: ...
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.status, self.errors = status, errors
+
+
+def check_report_form(body: dict) -> dict:
+    """The send-report form, field by field; HTTPError 422 lists every problem."""
+    errors = {}
+
+    def text(name, lo, hi, required=True):
+        value = body.get(name, "")
+        if not isinstance(value, str):
+            errors[name] = "must be text"
+            return ""
+        value = value.strip()
+        if (required or value) and not lo <= len(value) <= hi:
+            errors[name] = f"{lo} to {hi} characters, please ({len(value)} now)"
+        return value
+
+    fields = {"subject": text("subject", 15, 100), "description": text("description", 20, 500),
+              "email": text("email", 3, 254), "case_ref": text("case_ref", 0, 64, required=False)}
+    if "email" not in errors and not EMAIL.match(fields["email"]):
+        errors["email"] = "an e-mail address for the reply, please"
+    if fields["case_ref"] and "case_ref" not in errors and not CASE.match(fields["case_ref"]):
+        errors["case_ref"] = "letters, digits, '-', '_' and '.' only"
+    on_site = body.get("on_site", False)
+    if not isinstance(on_site, bool):
+        errors["on_site"] = "true or false"
+    unknown = set(body) - {"subject", "description", "email", "case_ref", "on_site"}
+    if unknown:
+        errors["_"] = f"unknown fields: {', '.join(sorted(map(str, unknown)))}"
+    if errors:
+        raise HTTPError(422, "please check the form", errors)
+    return dict(fields, case_ref=fields["case_ref"] or None, on_site=on_site)
+
+
+def make_handler(app: App, cfg: WebConfig):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "diag-agent"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # one line per request at debug level; never a token
+            log.debug("web %s %s", self.command, urlsplit(self.path).path)
+
+        # --- plumbing -------------------------------------------------------------------
+        def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+            self.send_response(status)
+            headers = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                       "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                       "Referrer-Policy": "no-referrer",
+                       "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                                  "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"}
+            for k, v in {**headers, **(extra or {})}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, obj: dict, extra: dict | None = None) -> None:
+            self._send(status, json.dumps(obj).encode(), "application/json", extra)
+
+        def _authorised(self) -> bool:
+            if not cfg.token:
+                return True
+            given = ""
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Bearer "):
+                given = auth[7:]
+            for part in self.headers.get("Cookie", "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == "diag_token":
+                    given = given or value
+            return hmac.compare_digest(given.encode(), cfg.token.encode())
+
+        def _guard(self, write: bool) -> None:
+            host, port = self.headers.get("Host", ""), self.server.server_address[1]
+            if not cfg.token and host not in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+                # A loopback page answers only to its own names: no DNS rebinding into it.
+                raise HTTPError(403, "unexpected Host")
+            if not self._authorised():
+                raise HTTPError(401, "a token is needed")
+            if write:
+                origin = self.headers.get("Origin")
+                if origin is not None and urlsplit(origin).netloc != host:
+                    raise HTTPError(403, "cross-site request refused")
+                if self.headers.get("X-Requested-With") != "diag-agent":
+                    raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
+                if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+                    raise HTTPError(415, "send JSON")
+
+        def _body(self) -> dict:
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                raise HTTPError(411, "Content-Length is required") from None
+            if not 0 <= length <= MAX_BODY:
+                raise HTTPError(413, f"at most {MAX_BODY} bytes")
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                raise HTTPError(400, "not valid JSON") from None
+            if not isinstance(body, dict):
+                raise HTTPError(400, "expected a JSON object")
+            return body
+
+        def _run(self, write: bool, route) -> None:
+            try:
+                self._guard(write)
+                route()
+            except HTTPError as exc:
+                obj = {"ok": False, "error": str(exc)}
+                if exc.errors:
+                    obj["errors"] = exc.errors
+                self._json(exc.status, obj)
+            except Exception:  # never a traceback to the browser, never a dead server
+                log.exception("web request failed")
+                self._json(500, {"ok": False, "error": "internal error; see the agent's log"})
+
+        # --- routes ---------------------------------------------------------------------
+        def do_GET(self):
+            url = urlsplit(self.path)
+            if url.path == "/" and "token" in parse_qs(url.query) and cfg.token:
+                token = parse_qs(url.query)["token"][0]
+                if hmac.compare_digest(token.encode(), cfg.token.encode()):
+                    self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie":
+                               f"diag_token={token}; HttpOnly; SameSite=Strict; Path=/"})
+                    return
+            self._run(False, lambda: self._get(url.path))
+
+        do_HEAD = do_GET
+
+        def _get(self, path: str) -> None:
+            if path == "/":
+                self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
+            elif path == "/api/status":
+                self._json(200, {"ok": True, **app.web_status()})
+            elif path == "/api/reports":
+                self._json(200, {"ok": True, "reports": app.list_reports()})
+            elif m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", path):
+                report_id = m.group(1)
+                if not REPORT_ID.match(report_id):
+                    raise HTTPError(404, "no such report")
+                if m.group(2):
+                    bundle = app.bundle_path(report_id)
+                    if bundle is None:
+                        raise HTTPError(404, "no such report in the outbox")
+                    self._send(200, bundle.read_bytes(), "application/gzip",
+                               {"Content-Disposition": f'attachment; filename="diag-report-{report_id}.tar.gz"'})
+                    return
+                state = app.report_state(report_id)
+                if state is None:
+                    raise HTTPError(404, "no such report")
+                self._json(200, {"ok": True, **state})
+            else:
+                raise HTTPError(404, "not found")
+
+        def do_POST(self):
+            self._run(True, lambda: self._post(urlsplit(self.path).path))
+
+        def _post(self, path: str) -> None:
+            if path == "/api/report":
+                fields = check_report_form(self._body())
+                try:
+                    report_id = app.request_report(fields, "local")
+                except ValueError as exc:
+                    raise HTTPError(503, str(exc)) from None
+                self._json(202, {"ok": True, "report_id": report_id})
+            elif path == "/api/onsite":
+                body = self._body()
+                if set(body) != {"on"} or not isinstance(body["on"], bool):
+                    raise HTTPError(422, "expected {\"on\": true or false}")
+                self._json(200, {"ok": True, "onsite": app.set_onsite(body["on"], "local")})
+            else:
+                raise HTTPError(404, "not found")
+
+        def do_PUT(self):
+            self._run(True, self._not_allowed)
+
+        do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+
+        def _not_allowed(self) -> None:
+            raise HTTPError(405, "method not allowed")
+
+    return Handler
+
+
+class WebServer:
+    def __init__(self, cfg: WebConfig, app: App):
+        self._server = ThreadingHTTPServer((cfg.host, cfg.port), make_handler(app, cfg))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("local page on http://%s:%d/", self._server.server_address[0], self.port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
