@@ -160,6 +160,7 @@ class Daemon:
                        for f in self.faults.active_list()],
             "buses": self.poller.bus_status(),
             "onsite": self.onsite.to_dict(),
+            "commands": dict(self.commands.counts) if self.commands else None,
             "auto_reports": self.auto_reports.to_dict(),
             "network": health.get("network", {}).get("verdict_text"),
             "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,

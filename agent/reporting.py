@@ -202,6 +202,12 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     base = make_manifest(cfg, request, report_id, software, wall, mono, content["system"].get("clock_synced"))
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
+    if request.sections:  # support asked for these only; the summary and the page still see everything
+        base["sections_requested"] = sorted(request.sections)
+
+    def members() -> list[Section]:
+        return _members({k: v for k, v in content.items() if not request.sections or k in request.sections})
+
     summary = make_summary(cfg, request, content)
     cutter, cuts = _Cutter(content), []
     for note in content["logs"].pop("_truncated_by_hook", []):
@@ -212,7 +218,7 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
         out.seek(0)
         out.truncate()
         manifest = write_bundle(out, manifest, [Section("summary.json", to_json(summary)),
-                                                Section("report.html", page.encode())] + _members(content))
+                                                Section("report.html", page.encode())] + members())
         if out.tell() <= cfg.report.max_bytes:
             return manifest
         cut = cutter.next_cut()
@@ -224,7 +230,7 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
             out.truncate()
             return write_bundle(out, manifest, [Section("summary.json", to_json(summary)),
                                                 Section("report.html", render(manifest, summary, content).encode())]
-                                + _members(content))
+                                + members())
         cuts.append({"what": cut, "why": f"over the {cfg.report.max_bytes} byte cap"})
 
 

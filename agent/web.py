@@ -81,7 +81,8 @@ def make_handler(app: App, cfg: WebConfig):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, fmt, *args):  # one line per request at debug level; never a token
-            log.debug("web %s %s", self.command, urlsplit(self.path).path)
+            # Also called for requests too broken to parse, which have no command or path.
+            log.debug("web %s %s", getattr(self, "command", None), urlsplit(getattr(self, "path", "") or "").path)
 
         # --- plumbing -------------------------------------------------------------------
         def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
@@ -225,10 +226,19 @@ def make_handler(app: App, cfg: WebConfig):
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # socketserver prints a traceback to stderr; one line in the log is what a box needs.
+        import sys
+
+        log.warning("web: a request from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
 class WebServer:
     def __init__(self, cfg: WebConfig, app: App):
-        self._server = ThreadingHTTPServer((cfg.host, cfg.port), make_handler(app, cfg))
-        self._server.daemon_threads = True
+        self._server = _Server((cfg.host, cfg.port), make_handler(app, cfg))
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
 

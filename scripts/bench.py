@@ -14,6 +14,8 @@ report_bytes      its compressed size
 report_build_peak_rss_kb  the peak resident memory of a process holding that history and building
 outbox_reports_per_s  50 reports spooled into the outbox (fsync, rename) and then delivered over
                   HTTPS on loopback, one at a time, divided by the time it all took
+button_to_case_s  median of 5: a long press of the button (gpiozero mock pin, hold time 0.5 s, included)
+                  to the case number from the HTTPS intake
 agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
                   for agent_rss_window_s seconds (30 s; 10 s with --quick)
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
@@ -153,6 +155,50 @@ def outbox_throughput(config_path: Path, n: int = 50) -> float:
     return round(n / elapsed, 1)
 
 
+def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: int = 5) -> list[float]:
+    """An in-process daemon with gpiozero's mock pins: press and hold (0.5 s) to the case at the intake."""
+    import threading
+
+    from gpiozero.pins.mock import MockFactory
+
+    from agent.config import load
+    from agent.daemon import Daemon
+
+    folder = work / "button"
+    folder.mkdir()
+    (folder / "firmware-version").write_text("2.4.1\n")
+    path = peers.write_agent_config(
+        folder / "agent.yaml", serial="BENCH-BUTTON", state_dir=str(folder / "state"),
+        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim_port}], devices=peers.sim_devices(),
+        backend={"url": intake_url, "ca_file": ca},
+        extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.5, "bounce_s": 0}})
+    factory = MockFactory()
+    daemon = Daemon(load(path), pin_factory=factory)
+    thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
+    thread.start()
+    times = []
+    try:
+        peers.wait_for(lambda: daemon.button is not None and daemon.health is not None, 30, "the daemon")
+        pin = factory.pin(17)
+        for _ in range(runs):
+            before = {e.report_id for e in daemon.outbox.entries()}
+            t0 = time.perf_counter()
+            pin.drive_low()
+            peers.wait_for(lambda: daemon.button._held, 5, "the long press", interval=0.005)
+            pin.drive_high()
+
+            def case():
+                new = [e for e in daemon.outbox.entries() if e.report_id not in before]
+                return new and new[0].delivered
+            peers.wait_for(case, 30, "the button's case", interval=0.005)
+            times.append(time.perf_counter() - t0)
+            peers.wait_for(lambda: not daemon.button.led.is_active or daemon.onsite.active, 10, "the LED at rest")
+    finally:
+        daemon.stop_event.set()
+        thread.join(10)
+    return times
+
+
 def report_child(config_path: str) -> None:
     """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
     from agent.collect.history import History
@@ -230,6 +276,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         collect_times = collect_all(config)
         report = report_figures(config)
         throughput = outbox_throughput(config)
+        button = button_to_case(work, sim.info["tcp_port"], intake.info["url"], certs["ca"])
         # Resident memory after the polling window, counted from the agent's start.
         time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
         status = control.call(agent.info["control"], "status")
@@ -239,6 +286,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             "collect_all_s": round(statistics.median(collect_times), 4),
             **report,
             "outbox_reports_per_s": throughput,
+            "button_to_case_s": round(statistics.median(button), 4),
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],
