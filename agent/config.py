@@ -19,6 +19,11 @@ SECRET_KEYS = ("password", "passwd", "secret", "token", "key", "psk", "credentia
 ConfigError = SchemaError
 
 
+def _check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port: expected 1-65535, got {port}")
+
+
 @dataclass
 class DeviceIdentity:
     model: str = "unknown"
@@ -52,8 +57,7 @@ class BusConfig:
     def validate(self) -> None:
         if not 0 < self.budget_percent <= 100:
             raise ValueError(f"budget_percent: expected more than 0 and at most 100, got {self.budget_percent}")
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        _check_port(self.port)
         if self.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
             raise ValueError(f"baudrate: expected a standard rate such as 9600, got {self.baudrate}")
         if not 0.05 <= self.timeout_s <= 30:
@@ -203,8 +207,7 @@ class MqttConfig:
     publish_timeout_s: float = 30.0
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        _check_port(self.port)
 
 
 @dataclass
@@ -234,8 +237,7 @@ class WebConfig:
     token: Optional[str] = None
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected 1-65535, got {self.port}")
+        _check_port(self.port)
         if self.host not in ("127.0.0.1", "localhost", "::1") and not (self.token and len(self.token) >= 16):
             raise ValueError("token: a page on a LAN address needs a token of at least 16 characters")
 

@@ -161,6 +161,21 @@ def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None
     return peer
 
 
+def subscriber(broker: Peer, topic: str):
+    """A fresh MQTT 5 client on TOPIC; returns it and a queue of the JSON payloads it receives."""
+    import queue
+
+    import paho.mqtt.client as mqtt
+
+    got: queue.Queue = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, m: got.put(json.loads(m.payload))
+    client.on_connect = lambda c, u, f, r, p: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", broker.info["port"])
+    client.loop_start()
+    return client, got
+
+
 def start_intake(workdir: Path, cert: str, key: str, mqtt_port: int | None = None,
                  python: str = sys.executable, extra: list[str] | None = None) -> Peer:
     argv = [python, str(SCRIPTS / "support_intake.py"), "serve", "--store", str(workdir / "intake"),

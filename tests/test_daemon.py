@@ -25,14 +25,7 @@ def rig(tmp_path, simulator, sim_bus, intake, broker, certs, make_config):
 
 def retained_status(broker, serial="TEST-0001", want=None, timeout=10.0) -> dict:
     """Read the retained status topic as a fresh subscriber would, until it matches WANT."""
-    import paho.mqtt.client as mqtt
-
-    got: queue.Queue = queue.Queue()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = lambda c, u, msg: got.put(json.loads(msg.payload))
-    client.on_connect = lambda c, u, f, r, p: c.subscribe(f"diag-agent/{serial}/status", qos=1)
-    client.connect("127.0.0.1", broker.info["port"])
-    client.loop_start()
+    client, got = peers.subscriber(broker, f"diag-agent/{serial}/status")
     try:
         def matching():
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import time
 
@@ -15,7 +14,6 @@ from agent import config
 from agent.bundle import Section, write_bundle
 from agent.outbox import Entry, Outbox
 from agent.sender import Sender
-from agent import control
 
 
 def status(cli, cfg):
@@ -169,23 +167,11 @@ def test_a_full_disk_refuses_the_report_clearly_and_keeps_the_rest(tmp_path, mak
 
 # --- MQTT --------------------------------------------------------------------------------------
 
-def notices(broker, serial="TEST-0001"):
-    import paho.mqtt.client as mqtt
-
-    got: queue.Queue = queue.Queue()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = lambda c, u, m: got.put(json.loads(m.payload))
-    client.on_connect = lambda c, u, f, r, p: c.subscribe(f"diag-agent/{serial}/notice", qos=1)
-    client.connect("127.0.0.1", broker.info["port"])
-    client.loop_start()
-    return client, got
-
-
 def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, certs, make_config, cli,
                                                                      agent_process):
     broker = peers.start_mosquitto(tmp_path / "small-broker", "max_packet_size 20000\n")
     intake = peers.start_intake(tmp_path / "both", certs["cert"], certs["key"], mqtt_port=broker.info["port"])
-    watcher, got = notices(broker)
+    watcher, got = peers.subscriber(broker, "diag-agent/TEST-0001/notice")
     try:
         peers.wait_for(lambda: "subscribed" in intake.log_tail(), 10, "the intake on the broker")
         long_tails = {"dir": str(peers.ROOT / "firmware_hooks"),
