@@ -113,6 +113,10 @@ class Daemon:
         self.button = self.web = self.commands = None
         self.sender = Sender(cfg, self.outbox, mqtt=self.mqtt, on_delivered=self._delivered)
 
+    @property
+    def mqtt_connected(self) -> bool | None:
+        return self.mqtt.connected if self.mqtt else None
+
     # --- jobs on the main loop -------------------------------------------------------------
     def poll(self) -> None:
         self.poller.poll_once()
@@ -121,7 +125,7 @@ class Daemon:
     def collect_health(self) -> dict:
         """A fresh health snapshot (hooks, system, network, software); also feeds the health rules."""
         with self._health_lock:
-            health = collect_health(self.cfg, self.releases, self.mqtt.connected if self.mqtt else None)
+            health = collect_health(self.cfg, self.releases, self.mqtt_connected)
             self.health = health
             self.faults.evaluate_health(health)
         return health
@@ -135,7 +139,7 @@ class Daemon:
         """Every report section: what the running parts know, and health collected now."""
         return report_sections(self.cfg, self.poller.snapshot(), self.collect_health(), self.faults.active_list(),
                                self.timeline.to_list(), self.poller.history_dict(), self.poller.bus_status(),
-                               self._outbox_counts(), self.mqtt.connected if self.mqtt else None,
+                               self._outbox_counts(), self.mqtt_connected,
                                self.log_ring.tail())
 
     def apply_event(self, event: dict) -> None:
@@ -166,7 +170,7 @@ class Daemon:
             "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
             "outbox": dict(self._outbox_counts(), evicted=self.outbox.stats().get("evicted", 0)),
             "last_receipt": delivered[-1].receipt if delivered else None,
-            "mqtt_connected": bool(self.mqtt and self.mqtt.connected),
+            "mqtt_connected": bool(self.mqtt_connected),
         }
 
     def publish_status(self) -> None:
@@ -264,7 +268,7 @@ class Daemon:
 
     def _cmd_check(self, args: dict) -> dict:
         checks = run_checks(self.cfg, self.poller.snapshot(), self.collect_health(), self.faults.active_list(),
-                            self._outbox_counts(), self.mqtt.connected if self.mqtt else None)
+                            self._outbox_counts(), self.mqtt_connected)
         return {"ok": True, **to_dict(checks)}
 
     def _cmd_event(self, args: dict) -> dict:
@@ -297,7 +301,7 @@ class Daemon:
         status["faults"] = [{k: f[k] for k in ("code", "device", "severity", "message")} for f in status["faults"]]
         if self.health:
             checks = to_dict(run_checks(self.cfg, self.poller.snapshot(), self.health, self.faults.active_list(),
-                                        self._outbox_counts(), self.mqtt.connected if self.mqtt else None))
+                                        self._outbox_counts(), self.mqtt_connected))
             status["check"] = {"result": checks["result"], "counts": checks["counts"]}
         return status
 
