@@ -102,7 +102,7 @@ def run_checks(cfg: AgentConfig, devices: dict, health: dict, faults: list[dict]
         b.add("disk", status, f"{used:g} % used, {disk['free_mb']} MB free", used_percent=f"{used:g}",
               free_mb=disk["free_mb"])
     else:
-        b.add("disk", "fail", disk.get("error", "unreadable"), used_percent="?", free_mb="?")
+        b.add("disk", "fail", disk.get("error", "unreadable"), "unreadable")
     temp = system.get("soc_temperature_c")
     if temp is None:
         b.add("temperature", "pass", "no sensor", "none")

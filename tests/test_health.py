@@ -27,6 +27,8 @@ def test_system_collector_on_this_machine(tmp_path):
     assert s["uptime_s"] > 0 and s["boot_time"] < s["boot_time"] + s["uptime_s"]
     assert s["clock_synced"] in (True, False, None)
     assert 1 <= len(s["top_processes"]) <= 5 and all(p["rss_kb"] >= 0 for p in s["top_processes"])
+    # Before the first report the state folder may not exist: its partition is measured.
+    assert "used_percent" in collect_system(str(tmp_path / "state" / "not-yet"))["disk"]
 
 
 def test_version_order():

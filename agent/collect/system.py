@@ -89,8 +89,12 @@ def collect_system(data_dir: str) -> dict:
 
     mem = psutil.virtual_memory()
     swap = psutil.swap_memory()
+    # The state folder may not exist yet: the partition it will live on is what counts.
+    where = Path(data_dir)
+    while not where.exists() and where != where.parent:
+        where = where.parent
     try:
-        disk = psutil.disk_usage(data_dir)
+        disk = psutil.disk_usage(str(where))
         disk_info = {"path": data_dir, "total_mb": disk.total >> 20, "free_mb": disk.free >> 20,
                      "used_percent": disk.percent}
     except OSError as exc:
