@@ -218,6 +218,9 @@ def serve(args) -> int:
     server.daemon_threads = True
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
+    if args.client_ca:  # mutual TLS: only boxes with a certificate from this CA may upload
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(args.client_ca)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     mqtt_client = start_mqtt(store, args.mqtt_host, args.mqtt_port, args.topic_prefix) if args.mqtt_host else None
     port = server.server_address[1]
@@ -260,6 +263,7 @@ def main(argv=None) -> int:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--cert", required=True)
     s.add_argument("--key", required=True)
+    s.add_argument("--client-ca", help="require client certificates signed by this CA (mutual TLS)")
     s.add_argument("--mqtt-host")
     s.add_argument("--mqtt-port", type=int, default=1883)
     s.add_argument("--topic-prefix", default="diag-agent")

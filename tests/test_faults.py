@@ -25,8 +25,8 @@ def rig(tmp_path, simulator, sim_bus, make_config):
     """A poller on the real simulator and a fault monitor whose clock the test moves."""
     cfg = config.load(make_config(buses=[dict(sim_bus, timeout_s=0.3)], devices=peers.sim_devices()))
     clock, timeline = Clock(), Timeline()
-    monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=2, cannot_charge_after_s=120),
-                           timeline, str(tmp_path), clock=clock)
+    monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=2, cannot_charge_after_s=120,
+                                       firmware_change_hold_s=600), timeline, str(tmp_path), clock=clock)
     poller = ModbusPoller.from_config(cfg)
 
     def cycle(seconds=5.0):
@@ -96,6 +96,10 @@ def test_cannot_charge_when_the_car_waits_and_no_current_flows(rig):
     assert "cannot_charge" in cycle(25.0)  # held for cannot_charge_after_s (120 s)
     (fault,) = [f for f in rig["monitor"].active_list() if f["code"] == "cannot_charge"]
     assert "charging enabled at 16 A, but no current flows" in fault["message"]
+    inject(rig, "no_current", on=False)
+    # Current flows again (or the car leaves): cleared once that has held for clear_after_s. The
+    # simulated session may be in its 8 s "vehicle present, not yet charging" phase: wait it out.
+    peers.wait_for(lambda: "cannot_charge" not in cycle(31.0), 20, "cannot_charge to clear", interval=0.2)
 
 
 def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
@@ -105,6 +109,8 @@ def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
     # The firmware version is a slow value: read within the next 12 cycles.
     assert any("firmware_changed" in cycle() for _ in range(12))
     assert "changed from 18 to 19" in rig["monitor"].active_list()[0]["message"]
+    assert "firmware_changed" in cycle(300.0)  # still within firmware_change_hold_s (600 s)
+    assert "firmware_changed" not in cycle(301.0)  # then it has been noticed long enough
     # A new monitor (an agent restart) remembers 19 and does not raise again ...
     fresh = FaultMonitor(FaultConfig(), Timeline(), str(tmp_path))
     cfg_snapshot = {"evse": {"kind": "charge_controller", "reachable": True, "consecutive_failures": 0,

@@ -108,6 +108,28 @@ def test_a_4xx_parks_the_report_until_the_delivery_settings_change(tmp_path, mak
         intake.stop()
 
 
+def test_mutual_tls_with_the_box_certificate(tmp_path, make_config, certs):
+    import trustme
+
+    box_ca = trustme.CA()
+    box = box_ca.issue_cert("box-TEST-0001")
+    paths = {n: str(tmp_path / f"{n}.pem") for n in ("box_ca", "box_cert", "box_key")}
+    box_ca.cert_pem.write_to_path(paths["box_ca"])
+    box.cert_chain_pems[0].write_to_path(paths["box_cert"])
+    box.private_key_pem.write_to_path(paths["box_key"])
+    intake = peers.start_intake(tmp_path / "mtls", certs["cert"], certs["key"], extra=["--client-ca", paths["box_ca"]])
+    try:
+        backend = {"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()}
+        cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=backend))
+        refused = Sender(cfg, box_outbox).attempt(entry)
+        assert not refused.delivered and "check backend.client_cert" in refused.last_error
+        cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=dict(
+            backend, client_cert=paths["box_cert"], client_key=paths["box_key"])))
+        assert Sender(cfg, box_outbox).attempt(entry).delivered
+    finally:
+        intake.stop()
+
+
 def test_a_5xx_is_retried(tmp_path, make_config, certs):
     intake = peers.start_intake(tmp_path / "flaky", certs["cert"], certs["key"],
                                 extra=["--refuse", "2", "--refuse-status", "503"])
@@ -203,6 +225,23 @@ def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, 
         watcher.loop_stop()
         intake.stop()
         broker.stop()
+
+
+def test_mqtt_3_1_1_carries_reports_and_receipts_too(tmp_path, certs, make_config, cli, agent_process, broker):
+    intake = peers.start_intake(tmp_path / "v3", certs["cert"], certs["key"], mqtt_port=broker.info["port"])
+    try:
+        peers.wait_for(lambda: "subscribed" in intake.log_tail(), 10, "the intake on the broker")
+        cfg = make_config(backend={"transport": "mqtt", **fast_retries()},
+                          mqtt={"enabled": True, "port": broker.info["port"], "protocol": "3.1.1"})
+        agent = agent_process(cfg)
+        peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
+        assert "(MQTT 3.1.1)" in agent.log.read_text()
+        result = cli("report", "--config", cfg, "--subject", "over MQTT 3.1.1")
+        assert result.returncode == 0, result.stdout + result.stderr
+        (case,) = intake_cases(tmp_path, "v3")
+        assert case["transport"] == "mqtt" and case["subject"] == "over MQTT 3.1.1"
+    finally:
+        intake.stop()
 
 
 def test_a_puback_with_a_failure_reason_is_not_a_delivery(tmp_path, certs, make_config, cli, agent_process):

@@ -46,8 +46,11 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True, cert=cert,
                          timeout=(backend.connect_timeout_s, backend.timeout_s))
     except requests.exceptions.SSLError as exc:
-        raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
-                            "check backend.ca_file and the backend address") from None
+        if "certificate verify failed" in str(exc):
+            raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
+                                "check backend.ca_file and the backend address") from None
+        raise DeliveryError("the TLS handshake with the backend failed; if it requires a client certificate, "
+                            "check backend.client_cert and backend.client_key") from None
     except OSError as exc:  # e.g. the client certificate file cannot be read
         raise DeliveryError(f"cannot upload: {exc}") from None
     except requests.exceptions.RequestException as exc:
