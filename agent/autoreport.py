@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Callable
 
 from agent.config import AutoReportConfig
 from agent.request import ReportRequest
+from agent.storage import write_json
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,7 @@ class FaultReporter:
         self.state.setdefault("suppressed", 0)
 
     def _save(self) -> None:
-        tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self._path)
+        write_json(self._path, self.state)
 
     def _today(self) -> str:
         day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))

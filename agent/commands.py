@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import queue
 import re
 import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+from agent.storage import write_json
 
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
@@ -63,9 +64,7 @@ class NonceStore:
             if len(self._seen) >= MAX_NONCES:
                 raise Rejected("too many commands in the time window")
             self._seen[nonce] = ts
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._seen))
-            os.replace(tmp, self.path)
+            write_json(self.path, self._seen)
             return True
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from agent.faults import SEVERITIES
+from agent.storage import write_json
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -52,14 +53,9 @@ def queue_event(state_dir: str, event: dict) -> Path:
     """Write EVENT for the daemon to take in at its next start (atomic: temporary name, fsync, rename)."""
     folder = queue_dir(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{os.getpid()}.json"
-    tmp = folder / (name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(event, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / name)
-    return folder / name
+    path = folder / f"{time.time_ns():020d}-{os.getpid()}.json"
+    write_json(path, event, durable=True)
+    return path
 
 
 def take_queued(state_dir: str) -> list[dict]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from agent.config import FaultConfig, HealthConfig
+from agent.storage import write_json
 from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,8 @@ class FaultMonitor:
     def _save_versions(self) -> None:
         if not self._versions_path:
             return
-        tmp = self._versions_path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(self._versions))
-            os.replace(tmp, self._versions_path)
+            write_json(self._versions_path, self._versions)
         except OSError as exc:
             log.warning("cannot save the known firmware versions: %s", exc)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from agent.storage import write_json
 from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,7 @@ class OnSite:
             self._state = OnSiteState()
 
     def _save(self) -> None:
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(asdict(self._state), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
+        write_json(self._path, asdict(self._state), durable=True)
 
     def state(self) -> OnSiteState:
         """The current state; an expired session ends here, with its event."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
 from agent.request import PRIORITY_RANK
+from agent.storage import write_json
 
 log = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
@@ -149,9 +150,7 @@ class Outbox:
             stats = self.stats()
             stats["evicted"] = stats.get("evicted", 0) + len(evicted)
             stats["evicted_undelivered"] = stats.get("evicted_undelivered", 0) + sum(not e.delivered for e in evicted)
-            tmp = self._stats_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(stats))
-            os.replace(tmp, self._stats_path)
+            write_json(self._stats_path, stats)
         if total > max_bytes or count > max_reports:
             log.warning("outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
                         "reports are left, and they are kept", count, total)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
 
 from agent import __version__
+from agent.storage import write_json
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,8 @@ class ReleaseCache:
             return {}
 
     def _save(self, data: dict) -> None:
-        tmp = self.cache_file.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self.cache_file)
+            write_json(self.cache_file, data)
         except OSError as exc:
             log.warning("cannot cache the release information: %s", exc)
 
