@@ -3,7 +3,6 @@ within a per-code rate limit and a daily cap, both persisted across restarts."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -12,7 +11,7 @@ from typing import Callable
 
 from agent.config import AutoReportConfig
 from agent.request import ReportRequest
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +23,7 @@ class FaultReporter:
         self._path = Path(state_dir) / "auto_reports.json"
         self._lock = threading.Lock()
         self.pending: dict[str, dict] = {}
-        try:
-            self.state = json.loads(self._path.read_text())
-        except (OSError, ValueError):
-            self.state = {}
+        self.state = read_json(self._path, {})
         self.state.setdefault("last_by_code", {})
         self.state.setdefault("day", "")
         self.state.setdefault("sent_today", 0)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
@@ -49,10 +49,7 @@ class NonceStore:
     def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = time.time):
         self.path, self.window_s, self._clock = path, window_s, clock
         self._lock = threading.Lock()
-        try:
-            self._seen: dict[str, float] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self._seen = {}
+        self._seen: dict[str, float] = read_json(path, {})
 
     def add(self, nonce: str, ts: float) -> bool:
         """Record NONCE; False when it was seen before."""

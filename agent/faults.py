@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from agent.config import FaultConfig, HealthConfig
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -77,10 +76,7 @@ class FaultMonitor:
         self._changed: dict[str, tuple[float, str]] = {}
 
     def _load_versions(self) -> dict:
-        try:
-            return json.loads(self._versions_path.read_text()) if self._versions_path else {}
-        except (OSError, ValueError):
-            return {}
+        return read_json(self._versions_path, {}) if self._versions_path else {}
 
     def _save_versions(self) -> None:
         if not self._versions_path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -10,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 from agent.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -33,8 +32,8 @@ class OnSite:
         self.on_change = on_change
         self._lock = threading.Lock()
         try:
-            self._state = OnSiteState(**json.loads(self._path.read_text()))
-        except (OSError, ValueError, TypeError):
+            self._state = OnSiteState(**read_json(self._path, {}))
+        except TypeError:  # a state file from another version: start off
             self._state = OnSiteState()
 
     def _save(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
 from agent.request import PRIORITY_RANK
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
@@ -157,10 +157,7 @@ class Outbox:
         return evicted
 
     def stats(self) -> dict:
-        try:
-            return json.loads(self._stats_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_json(self._stats_path, {})
 
     def unpark(self, fingerprint: str) -> int:
         """Parked reports refused under other delivery settings get another chance; returns how many."""

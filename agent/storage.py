@@ -7,6 +7,14 @@ import os
 from pathlib import Path
 
 
+def read_json(path: str | Path, default):
+    """The JSON in PATH, or DEFAULT when it is missing or unreadable (a state file is never worth a crash)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return default
+
+
 def write_json(path: str | Path, obj, durable: bool = False) -> None:
     """Write OBJ as JSON under a temporary name and rename it into place; DURABLE also fsyncs the file."""
     path = Path(path)

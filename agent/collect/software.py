@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from pathlib import Path
 
 from agent import __version__
-from agent.storage import write_json
+from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +28,7 @@ class ReleaseCache:
         self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
 
     def _load(self) -> dict:
-        try:
-            return json.loads(self.cache_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_json(self.cache_file, {})
 
     def _save(self, data: dict) -> None:
         try:
