@@ -1,3 +1,5 @@
+"""`python -m agent`: the same as the diag-agent command."""
+
 import sys
 
 from agent.cli import main

@@ -17,7 +17,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
 def setup_logging(level: str = "info", secrets: list[str] | None = None) -> None:
     """One line per event on stderr, scrubbed of the configured secrets."""
-    from agent.redact import SecretFilter
+    from agent.report.redact import SecretFilter
 
     # journald stamps each line itself; elsewhere a time helps.
     fmt = "%(levelname)s %(name)s: %(message)s"
@@ -34,7 +34,7 @@ def _config(args):
 
 def cmd_check_config(args) -> int:
     cfg = load(args.path)
-    from agent.collect.modbus import open_buses
+    from agent.devices.poller import open_buses
 
     open_buses(cfg)  # every profile named must load too
     print(f"{args.path}: OK ({len(cfg.buses)} buses, {len(cfg.devices)} devices)")
@@ -44,13 +44,15 @@ def cmd_check_config(args) -> int:
 def cmd_run(args) -> int:
     cfg = _config(args)
     setup_logging(cfg.log_level, cfg.secrets())
-    from agent.daemon import Daemon
+    from agent.service.daemon import Daemon
 
     return Daemon(cfg).run()
 
 
 def cmd_poll(args) -> int:
-    snapshot = _poll_once(_config(args))
+    from agent.report.snapshot import poll_once
+
+    snapshot = poll_once(_config(args))
     if args.json:
         print(json.dumps(snapshot, indent=2))
     else:
@@ -65,89 +67,88 @@ def cmd_poll(args) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
-def _request_args(args) -> dict:
+def _request_fields(args) -> dict:
     return {"subject": args.subject, "description": args.description, "email": args.email,
             "case_ref": args.case, "on_site": args.on_site}
 
 
 def cmd_report(args) -> int:
     cfg = _config(args)
-    from agent import control
-    from agent.daemon import control_socket_path, request_from_args
+    from agent.channels import control
+    from agent.paths import control_socket_path
+    from agent.report.request import RequestError, check_request
 
-    try:
-        request = request_from_args(_request_args(args), reason="cli")
-    except ValueError as exc:
-        print(f"diag-agent: {exc}", file=sys.stderr)
+    fields = _request_fields(args)
+    try:  # the one validator: the CLI refuses what the page refuses, in the same words
+        request = check_request(fields, reason="cli")
+    except RequestError as exc:
+        for name, problem in exc.errors.items():
+            print(f"diag-agent: report not made: {'--' + name.replace('_ref', '') + ': ' if name != '_' else ''}"
+                  f"{problem}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.out:
-        return _report_to_file(cfg, request, args.out)
-    wait = cfg.report.wait_for_case_s
+    socket_path, wait = control_socket_path(cfg), cfg.report.wait_for_case_s
     try:
-        answer = control.call(control_socket_path(cfg), "report", dict(_request_args(args), wait_s=wait),
-                              timeout=wait + 30)
+        if args.out:
+            answer = control.call(socket_path, "report", dict(fields, out=True), timeout=120)
+        else:
+            answer = control.call(socket_path, "report", dict(fields, wait_s=wait), timeout=wait + 30)
     except control.NotRunning:
-        answer = _report_standalone(cfg, request)
-    if not answer.get("ok"):
+        answer = None
+    if answer is not None and not answer.get("ok"):
         print(f"diag-agent: report not made: {answer.get('error')}", file=sys.stderr)
         return EXIT_FAIL
-    receipt = answer.get("receipt")
-    if receipt:
+    if args.out:
+        return _write_bundle(cfg, request, answer, args.out)
+    if answer is None:  # no daemon: this process builds the report and tries to send it once
+        answer = _report_standalone(cfg, request)
+    if answer.get("receipt"):
+        receipt = answer["receipt"]
         print(f"report {answer['report_id']} delivered: case {receipt['case']} ({receipt['priority']} priority)")
         return EXIT_OK
+    if answer.get("state") == "refused":  # kept on the box, but not sent again until the settings change
+        print(f"report {answer['report_id']} was {answer['note']}.")
+        return EXIT_QUEUED
     print(f"report {answer['report_id']} is saved in the outbox and not delivered yet: {answer.get('error')}. "
           "The daemon sends it when the backend can be reached.")
     return EXIT_QUEUED
 
 
-def _poll_once(cfg) -> dict:
-    from agent.collect.modbus import ModbusPoller
-
-    poller = ModbusPoller.from_config(cfg)
-    try:
-        poller.poll_once()
-        return poller.snapshot()
-    finally:
-        poller.close()
-
-
-def _standalone_sections(cfg) -> dict:
-    """No daemon: read the devices once and collect health now."""
-    from agent.health import collect_health, release_cache
-    from agent.reporting import report_sections
-
-    return report_sections(cfg, _poll_once(cfg), collect_health(cfg, release_cache(cfg)))
-
-
 def _report_standalone(cfg, request) -> dict:
-    """No daemon runs: read the devices once, spool the report, and try to send it now."""
-    from agent.daemon import outbox_dir
-    from agent.outbox import Outbox
-    from agent.reporting import make_report
-    from agent.sender import Sender
+    """No daemon runs: read the devices once, spool the report, and try to send it now (HTTPS only)."""
+    from agent.outbox import Outbox, describe
+    from agent.paths import outbox_dir
+    from agent.report.build import make_report
+    from agent.report.snapshot import one_shot
+    from agent.transports.https import HttpsTransport
+    from agent.transports.sender import Sender, choose_transports
 
     outbox = Outbox(outbox_dir(cfg))
-    entry = make_report(cfg, request, _standalone_sections(cfg), outbox)  # no daemon: no fault history
-    entry = Sender(cfg, outbox).attempt(entry)
-    return {"ok": True, "report_id": entry.report_id, "receipt": entry.receipt, "error": entry.last_error}
+    entry = make_report(cfg, request, one_shot(cfg), outbox)  # no daemon: no fault history
+    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.serial), None)
+    entry = Sender(cfg.backend, outbox, transports, cfg.delivery_fingerprint()).attempt(entry)
+    return dict(describe(entry), receipt=entry.receipt)
 
 
-def _report_to_file(cfg, request, out: str) -> int:
-    import shutil
-    import tempfile
+def _write_bundle(cfg, request, answer: dict | None, out: str) -> int:
+    """--out: the running daemon's bundle (with its faults, history and timeline), else a one-shot one."""
+    import base64
 
-    from agent.outbox import Outbox
-    from agent.reporting import make_report
+    if answer is not None:
+        report_id, data = answer["report_id"], base64.b64decode(answer["bundle"])
+    else:
+        from agent.report.build import export_report
+        from agent.report.snapshot import one_shot
 
-    with tempfile.TemporaryDirectory() as tmp:
-        entry = make_report(cfg, request, _standalone_sections(cfg), Outbox(tmp))
-        shutil.copyfile(Outbox(tmp).bundle_path(entry.report_id), out)
-    print(f"report {entry.report_id} written to {out} ({entry.size} bytes, not sent)")
+        report_id, data = export_report(cfg, request, one_shot(cfg))
+    with open(out, "wb") as f:
+        f.write(data)
+    source = "from the running daemon" if answer is not None else "no daemon runs: devices read once"
+    print(f"report {report_id} written to {out} ({len(data)} bytes, not sent; {source})")
     return EXIT_OK
 
 
 def cmd_inspect(args) -> int:
-    from agent.bundle import BundleError, read_bundle
+    from agent.report.bundle import BundleError, read_bundle
 
     try:
         with open(args.bundle, "rb") as f:
@@ -205,15 +206,16 @@ def render_inspection(manifest: dict, summary: dict) -> str:
 
 def cmd_check(args) -> int:
     cfg = _config(args)
-    from agent import checks, control
-    from agent.daemon import control_socket_path
+    from agent.channels import control
+    from agent.paths import control_socket_path
+    from agent.watch import checks
 
     try:
         answer = control.call(control_socket_path(cfg), "check", timeout=cfg.hooks.deadline_s + 30)
     except control.NotRunning:
-        from agent.health import collect_health, release_cache
+        from agent.report.snapshot import one_shot
 
-        answer = checks.to_dict(checks.run_checks(cfg, _poll_once(cfg), collect_health(cfg, release_cache(cfg)), []))
+        answer = checks.to_dict(checks.run_checks(cfg, one_shot(cfg)))
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
     else:
@@ -223,9 +225,9 @@ def cmd_check(args) -> int:
 
 def cmd_event(args) -> int:
     cfg = _config(args)
-    from agent import control
-    from agent.daemon import control_socket_path
-    from agent.events import check_event, queue_event
+    from agent.channels import control
+    from agent.channels.events import check_event, queue_event
+    from agent.paths import control_socket_path
 
     fields = {"type": args.type, "code": args.code, "message": args.message, "severity": args.severity,
               "category": args.category, "version": args.version}
@@ -248,15 +250,15 @@ def cmd_event(args) -> int:
 
 def cmd_onsite(args) -> int:
     cfg = _config(args)
-    from agent import control
-    from agent.daemon import control_socket_path
+    from agent.channels import control
+    from agent.paths import control_socket_path
 
     try:
         answer = control.call(control_socket_path(cfg), "onsite", {"action": args.action})
         state = answer["onsite"]
     except control.NotRunning:
-        from agent.onsite import OnSite
-        from agent.timeline import Timeline
+        from agent.channels.onsite import OnSite
+        from agent.watch.timeline import Timeline
 
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
         onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, Timeline())
@@ -272,8 +274,8 @@ def cmd_onsite(args) -> int:
 
 def cmd_status(args) -> int:
     cfg = _config(args)
-    from agent import control
-    from agent.daemon import control_socket_path
+    from agent.channels import control
+    from agent.paths import control_socket_path
 
     try:
         status = control.call(control_socket_path(cfg), "status")
@@ -301,7 +303,7 @@ def cmd_status(args) -> int:
     if not status["faults"]:
         print("no active faults")
     ob = status["outbox"]
-    print(f"outbox: {ob['pending']} waiting, {ob['parked']} parked, {ob['delivered']} delivered, "
+    print(f"outbox: {ob['accepted'] + ob['sending']} waiting, {ob['refused']} refused, {ob['delivered']} delivered, "
           f"{ob['evicted']} evicted over its quota")
     if status["last_receipt"]:
         r = status["last_receipt"]

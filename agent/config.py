@@ -11,10 +11,6 @@ from agent.schema import SchemaError, error_at, load_file
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
 
-# Keys whose values are secrets: never logged, never put in a report.
-SECRET_KEYS = ("password", "passwd", "secret", "token", "key", "psk", "credential", "auth")
-
-
 # A configuration or profile that cannot be used; the CLI exits with code 2.
 ConfigError = SchemaError
 

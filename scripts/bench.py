@@ -40,10 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import peers  # noqa: E402
 
 
+def BENCH_REQUEST(subject: str):
+    """A report request as the CLI would make it."""
+    from agent.report.request import check_request
+
+    return check_request(peers.report_fields(subject), "cli")
+
+
 def modbus_figures() -> dict:
     """A full cycle reads every periodic value (fast and slow); "once" values are read at start only."""
-    from agent.collect.registers import ReadRequest, bus_ms, plan_reads
-    from agent.profiles import load_profile
+    from agent.devices.planner import ReadRequest, bus_ms, plan_reads
+    from agent.devices.profiles import load_profile
 
     planned, naive, once = [], [], []
     for name in ("sdm630", "evse_din"):
@@ -76,10 +83,11 @@ def make_ca(folder: Path) -> dict:
 
 def collect_all(config_path: Path, runs: int = 5) -> list[float]:
     """Every report section once: a Modbus poll of every device, hooks, system, network, software, checks."""
-    from agent.collect.modbus import ModbusPoller
+    from agent.devices.poller import ModbusPoller
     from agent.config import load
     from agent.health import collect_health, release_cache
-    from agent.reporting import report_sections
+    from agent.report.build import collect_sections
+    from agent.report.snapshot import BoxSnapshot
 
     cfg = load(config_path)
     cfg.state_dir = str(config_path.parent / "bench-state")
@@ -91,7 +99,7 @@ def collect_all(config_path: Path, runs: int = 5) -> list[float]:
         poller = ModbusPoller.from_config(cfg)
         try:
             poller.poll_once()
-            report_sections(cfg, poller.snapshot(), collect_health(cfg, cache))
+            collect_sections(cfg, BoxSnapshot(poller.snapshot(), collect_health(cfg, cache)))
         finally:
             poller.close()
         times.append(time.perf_counter() - t0)
@@ -101,7 +109,7 @@ def collect_all(config_path: Path, runs: int = 5) -> list[float]:
 def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int = 12) -> dict:
     """24 h of polling at the default rates, from the simulator's physical model on a fake clock."""
     import wallbox_sim
-    from agent.profiles import load_profile
+    from agent.devices.profiles import load_profile
 
     class FakeTime:
         now = 1000.0
@@ -134,20 +142,21 @@ def outbox_throughput(config_path: Path, n: int = 50) -> float:
     """Reports per second through the outbox: each spooled (fsync, rename) and delivered over HTTPS."""
     from agent.config import load
     from agent.outbox import Outbox
-    from agent.reporting import make_report, report_sections
-    from agent.request import ReportRequest
+    from agent.report.build import make_report
+    from agent.report.snapshot import BoxSnapshot
     from agent.health import collect_health, release_cache
-    from agent.sender import Sender
+    from agent.transports.https import HttpsTransport
+    from agent.transports.sender import Sender
 
     cfg = load(config_path)
     cfg.state_dir = str(config_path.parent / "outbox-bench-state")
     Path(cfg.state_dir).mkdir(exist_ok=True)
-    sections = report_sections(cfg, {}, collect_health(cfg, release_cache(cfg)))
+    box = BoxSnapshot({}, collect_health(cfg, release_cache(cfg)))
     outbox = Outbox(Path(cfg.state_dir) / "outbox")
-    sender = Sender(cfg, outbox)
+    sender = Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.serial)])
     t0 = time.perf_counter()
     for i in range(n):
-        make_report(cfg, ReportRequest(reason="bench", subject=f"throughput {i}"), sections, outbox)
+        make_report(cfg, BENCH_REQUEST(f"throughput {i}"), box, outbox)
     delivered = sender.drain()
     elapsed = time.perf_counter() - t0
     if delivered != n:
@@ -162,7 +171,7 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
     from gpiozero.pins.mock import MockFactory
 
     from agent.config import load
-    from agent.daemon import Daemon
+    from agent.service.daemon import Daemon
 
     folder = work / "button"
     folder.mkdir()
@@ -178,13 +187,13 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
     thread.start()
     times = []
     try:
-        peers.wait_for(lambda: daemon.button is not None and daemon.health is not None, 30, "the daemon")
+        peers.wait_for(lambda: daemon.button is not None and daemon.health.latest is not None, 30, "the daemon")
         pin = factory.pin(17)
         for _ in range(runs):
             before = {e.report_id for e in daemon.outbox.entries()}
             t0 = time.perf_counter()
             pin.drive_low()
-            peers.wait_for(lambda: daemon.button._held, 5, "the long press", interval=0.005)
+            peers.wait_for(lambda: daemon.button.panel._held, 5, "the long press", interval=0.005)
             pin.drive_high()
 
             def case():
@@ -192,7 +201,7 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
                 return new and new[0].delivered
             peers.wait_for(case, 30, "the button's case", interval=0.005)
             times.append(time.perf_counter() - t0)
-            peers.wait_for(lambda: not daemon.button.led.is_active or daemon.onsite.active, 10, "the LED at rest")
+            peers.wait_for(lambda: not daemon.button.panel.led.is_active or daemon.onsite.active, 10, "the LED at rest")
     finally:
         daemon.stop_event.set()
         thread.join(10)
@@ -201,13 +210,13 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
 
 def report_child(config_path: str) -> None:
     """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
-    from agent.collect.history import History
-    from agent.collect.modbus import ModbusPoller
+    from agent.devices.history import History
+    from agent.devices.poller import ModbusPoller
     from agent.config import load
     from agent.health import collect_health, release_cache
     from agent.outbox import Outbox
-    from agent.reporting import make_report, report_sections
-    from agent.request import ReportRequest
+    from agent.report.build import make_report
+    from agent.report.snapshot import BoxSnapshot
 
     cfg = load(config_path)
     cfg.state_dir = str(Path(config_path).parent / "report-bench-state")
@@ -223,8 +232,8 @@ def report_child(config_path: str) -> None:
     times, sizes = [], []
     for i in range(5):
         t0 = time.perf_counter()
-        sections = report_sections(cfg, readings, health, history=history.to_dict(units))
-        entry = make_report(cfg, ReportRequest(reason="bench", subject=f"bench {i}"), sections, outbox)
+        box = BoxSnapshot(readings, health, history=history.to_dict(units))
+        entry = make_report(cfg, BENCH_REQUEST(f"bench {i}"), box, outbox)
         times.append(time.perf_counter() - t0)
         sizes.append(entry.size)
     status = Path("/proc/self/status").read_text()
@@ -244,7 +253,7 @@ def report_figures(config_path: Path) -> dict:
 def rig_figures(work: Path, rss_window_s: float) -> dict:
     import psutil
 
-    from agent import control
+    from agent.channels import control
 
     certs = make_ca(work)
     running = []
@@ -268,7 +277,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         times = []
         for i in range(5):
             t0 = time.perf_counter()
-            answer = control.call(agent.info["control"], "report", {"subject": f"bench {i}", "wait_s": 30},
+            answer = control.call(agent.info["control"], "report", dict(peers.report_fields(f"bench {i}"), wait_s=30),
                                   timeout=60)
             times.append(time.perf_counter() - t0)
             if not (answer.get("receipt") or {}).get("case"):

@@ -218,6 +218,23 @@ def sim_devices(bus: str = "sim") -> list[dict]:
             {"name": "evse", "bus": bus, "profile": "evse_din", "unit": 1}]
 
 
+REPORT_DESCRIPTION = "A report made by the test rig; the box itself is fine."
+REPORT_EMAIL = "installer@example.com"
+
+
+def report_fields(subject: str) -> dict:
+    """Report request fields that the agent's one validator accepts, SUBJECT at the start of the subject."""
+    if len(subject) < 15:
+        subject = f"{subject} (test report)"
+    return {"subject": subject, "description": REPORT_DESCRIPTION, "email": REPORT_EMAIL}
+
+
+def report_argv(subject: str) -> list[str]:
+    """The same as `diag-agent report` arguments."""
+    f = report_fields(subject)
+    return ["--subject", f["subject"], "--description", f["description"], "--email", f["email"]]
+
+
 def agent_argv(python: str = sys.executable) -> list[str]:
     return [python, "-m", "agent"]
 

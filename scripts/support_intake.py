@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from agent.bundle import BundleError, read_bundle  # noqa: E402
+from agent.report.bundle import BundleError, read_bundle  # noqa: E402
 
 log = logging.getLogger("intake")
 MAX_UPLOAD = 20 << 20

@@ -142,7 +142,7 @@ class SimDevice:
     """One Modbus unit that answers from a profile, encoding the box's named values into registers."""
 
     def __init__(self, unit: int, profile_name: str):
-        from agent.profiles import load_profile
+        from agent.devices.profiles import load_profile
 
         self.unit, self.profile_name = unit, profile_name
         self.profile = load_profile(PROFILES, profile_name)

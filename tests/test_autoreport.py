@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from agent.autoreport import FaultReporter
+from agent.channels.fault_reports import FaultReporter
 from agent.config import AutoReportConfig
-from agent.faults import Fault
+from agent.watch.faults import Fault
 
 
 class Clock:

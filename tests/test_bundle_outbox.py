@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from agent.bundle import BundleError, Section, read_bundle, write_bundle
+from agent.report.bundle import BundleError, Section, read_bundle, write_bundle
 from agent.outbox import Entry, Outbox
 
 MANIFEST = {"report_id": "20261125T080000Z-00000001", "created": {"wall": 1_795_000_000.0}}

@@ -6,7 +6,7 @@ import fcntl
 
 import peers
 from agent import config
-from agent.collect.modbus import ModbusPoller, open_buses
+from agent.devices.poller import ModbusPoller, open_buses
 
 
 def rtu_config(make_config, interval_s):

@@ -10,7 +10,7 @@ import pytest
 
 import peers
 from agent import config
-from agent.daemon import Daemon
+from agent.service.daemon import Daemon
 
 
 class InProcess:
@@ -58,7 +58,7 @@ def test_button_short_press_toggles_on_site_and_long_press_sends_a_report(tmp_pa
         peers.wait_for(lambda: led.state, 5, "the LED steady on")
         assert daemon.onsite.state().channel == "button"
         button.drive_low()
-        peers.wait_for(lambda: daemon.button._held, 5, "a long press")
+        peers.wait_for(lambda: daemon.button.panel._held, 5, "a long press")
         button.drive_high()
         (case,) = peers.wait_for(lambda: cases(tmp_path), 20, "a case from the button")
         assert case["priority"] == "high" and case["on_site"] and case["subject"] == "Report from the button on the box"
@@ -91,7 +91,7 @@ def test_a_failed_button_report_flashes_short_and_stays_in_the_outbox(tmp_path, 
     with InProcess(config.load(path), factory) as daemon:
         button, led = factory.pin(17), factory.pin(27)
         button.drive_low()
-        peers.wait_for(lambda: daemon.button._held, 5, "a long press")
+        peers.wait_for(lambda: daemon.button.panel._held, 5, "a long press")
         button.drive_high()
         on_periods = led_on_periods(led)
         assert len(on_periods) >= 6 and all(p < 0.3 for p in on_periods), on_periods  # short flashes only
@@ -103,8 +103,8 @@ def test_a_failed_button_report_flashes_short_and_stays_in_the_outbox(tmp_path, 
 def test_without_gpio_the_button_is_off_with_one_log_line(rig_cfg, caplog):
     caplog.set_level("INFO")
     with InProcess(rig_cfg()) as daemon:
-        assert daemon.button is not None and not daemon.button.available
-    lines = [r.getMessage() for r in caplog.records if r.name == "agent.button"]
+        assert daemon.button is not None and not daemon.button.panel.available
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.channels.button"]
     assert lines == ["no GPIO on this machine (BadPinFactory): the button is off"]
 
 
@@ -114,7 +114,7 @@ def test_on_site_mode_persists_and_ends_by_itself(tmp_path, rig_cfg, cli, agent_
     assert "ON (by cli)" in cli("onsite", "on", "--config", path).stdout  # no daemon: the state file
     agent = agent_process(path)
     assert "ON (by cli)" in cli("onsite", "status", "--config", path).stdout
-    result = cli("report", "--config", path, "--subject", "while on site")
+    result = cli("report", "--config", path, *peers.report_argv("while on site"))
     assert "(high priority)" in result.stdout, result.stdout + result.stderr
     agent.stop()
     # Sixty seconds later, as the box's clock sees it: the state file says when it expires.
@@ -124,7 +124,7 @@ def test_on_site_mode_persists_and_ends_by_itself(tmp_path, rig_cfg, cli, agent_
     agent_process(path)
     assert "on-site mode is off" in cli("onsite", "status", "--config", path).stdout
     assert cfg.onsite.duration_s == 60
-    result = cli("report", "--config", path, "--subject", "after on site")
+    result = cli("report", "--config", path, *peers.report_argv("after on site"))
     assert "(low priority)" in result.stdout
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 import peers
-from agent.commands import sign
+from agent.channels.cloud import sign
 
 KEY = "device-key-CANARY-5577"
 
@@ -74,12 +74,12 @@ def cases(tmp_path):
 
 def test_a_signed_report_command_ends_in_a_case(tmp_path, cloud_rig):
     cloud = cloud_rig["cloud"]
-    cmd = cloud.send("report", {"subject": "Remote check", "description": "support asked"})
+    cmd = cloud.send("report", {"subject": "Remote check of the box", "description": "support asked for a report"})
     reply = cloud.reply_to(cmd["id"])
     assert reply["status"] == "accepted" and reply["result"]["report_id"]
     peers.wait_for(lambda: (tmp_path / "intake-run/intake/cases.json").exists() and cases(tmp_path), 20, "a case")
     (case,) = cases(tmp_path)
-    assert case["report_id"] == reply["result"]["report_id"] and case["subject"] == "Remote check"
+    assert case["report_id"] == reply["result"]["report_id"] and case["subject"] == "Remote check of the box"
 
 
 def test_more_data_attaches_to_the_case_and_on_site_and_ping_work(tmp_path, cloud_rig, cli):
@@ -94,7 +94,7 @@ def test_more_data_attaches_to_the_case_and_on_site_and_ping_work(tmp_path, clou
     (case,) = cases(tmp_path)
     assert case["case_ref"] == "CASE-000042" and case["priority"] == "high"  # on-site: high
     bundle = tmp_path / "intake-run/intake/bundles" / f"{case['report_id']}.tar.gz"
-    from agent.bundle import read_bundle
+    from agent.report.bundle import read_bundle
 
     manifest, members = read_bundle(bundle.read_bytes())
     assert manifest["trigger"] == "cloud-follow-up" and "history.json" in members and "system.json" not in members

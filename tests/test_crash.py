@@ -11,8 +11,8 @@ import threading
 import requests
 
 import peers
-from agent import control
-from agent.bundle import BundleError, read_bundle
+from agent.channels import control
+from agent.report.bundle import BundleError, read_bundle
 
 
 def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, make_config, request, intake):
@@ -31,7 +31,7 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
         def submit():
             while not stop.is_set():
                 try:
-                    answer = control.call(agent.info["control"], "report", {"subject": "crash", "wait_s": 0},
+                    answer = control.call(agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0),
                                           timeout=10)
                 except (OSError, TimeoutError, control.NotRunning, ValueError):
                     return  # killed mid-call: this one was never accepted
@@ -55,7 +55,7 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
     try:
         def drained():
             status = control.call(agent.info["control"], "status")
-            return status["outbox"]["pending"] == 0 and status
+            return status["outbox"]["accepted"] + status["outbox"]["sending"] == 0 and status
         status = peers.wait_for(drained, 120, "the outbox to drain", interval=0.2)
     finally:
         agent.stop()
@@ -76,9 +76,9 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
     counts = {"kills": kills, "accepted": len(accepted), "delivered": len(set(by_id) & accepted),
               "cases": len(cases), "duplicate_cases": sum(n - 1 for n in by_id.values()),
               "redeliveries": stats["deliveries"] - len(cases), "damaged": damaged,
-              "parked": status["outbox"]["parked"]}
+              "parked": status["outbox"]["refused"]}
     print("crash test:", json.dumps(counts))
     assert kills == kills_wanted and len(accepted) > kills_wanted // 2
     assert accepted <= set(by_id), f"lost: {sorted(accepted - set(by_id))[:5]}"
-    assert counts["duplicate_cases"] == 0 and damaged == 0 and status["outbox"]["parked"] == 0
+    assert counts["duplicate_cases"] == 0 and damaged == 0 and status["outbox"]["refused"] == 0
     assert not [p for p in outbox.iterdir() if p.name.endswith(".tmp")]

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import peers
-from agent.bundle import read_bundle
+from agent.report.bundle import read_bundle
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def retained_status(broker, serial="TEST-0001", want=None, timeout=10.0) -> dict
 
 def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_path, rig, agent_process, cli):
     agent = agent_process(rig["config"])
-    result = cli("report", "--config", rig["config"], "--subject", "Car stops charging",
+    result = cli("report", "--config", rig["config"], *peers.report_argv("Car stops charging"),
                  "--description", "Stops after one minute", "--email", "owner@example.com")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "delivered: case CASE-000001 (low priority)" in result.stdout
@@ -59,7 +59,7 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
 
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
     assert status["last_receipt"]["case"] == "CASE-000001"
-    assert status["outbox"] == {"pending": 0, "parked": 0, "delivered": 1, "evicted": 0}
+    assert status["outbox"] == {"accepted": 0, "sending": 0, "refused": 0, "delivered": 1, "evicted": 0}
     assert retained_status(rig["broker"], want={"online": True})
     assert agent.alive()
 
@@ -81,7 +81,7 @@ def test_faults_reach_status_and_the_report_carries_history_and_timeline(
     human = cli("status", "--config", config).stdout
     assert "FAULT vehicle_failure (critical, charging) on evse" in human
 
-    result = cli("report", "--config", config, "--subject", "box shows a failure")
+    result = cli("report", "--config", config, *peers.report_argv("box shows a failure"))
     assert result.returncode == 0, result.stderr
     report_id = result.stdout.split()[1]
     _, members = read_bundle((tmp_path / "intake-run/intake/bundles" / f"{report_id}.tar.gz").read_bytes())
@@ -95,13 +95,13 @@ def test_faults_reach_status_and_the_report_carries_history_and_timeline(
 
 def test_on_site_report_is_high_priority_at_the_intake(rig, agent_process, cli):
     agent_process(rig["config"])
-    result = cli("report", "--config", rig["config"], "--subject", "Installer on site", "--on-site")
+    result = cli("report", "--config", rig["config"], *peers.report_argv("Installer on site"), "--on-site")
     assert result.returncode == 0, result.stderr
     assert "(high priority)" in result.stdout
 
 
 def test_report_without_a_daemon_is_made_and_sent_by_the_command_itself(rig, cli):
-    result = cli("report", "--config", rig["config"], "--subject", "no daemon here")
+    result = cli("report", "--config", rig["config"], *peers.report_argv("no daemon here"))
     assert result.returncode == 0, result.stderr
     assert "delivered: case CASE-" in result.stdout
 
@@ -162,3 +162,48 @@ def test_watchdog_pings_come_from_the_main_loop(tmp_path, simulator, sim_bus, ma
     peers.simulator_command(simulator, "fault", "slow", "on")  # every reply now takes 1.5 s
     assert longest_silence(4.0) > 1.2
     notify.close()
+
+
+def test_report_out_goes_through_the_running_daemon_with_its_faults_history_and_timeline(
+        tmp_path, simulator, sim_bus, make_config, agent_process, cli):
+    config = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=0.5,
+                         extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}})
+    agent_process(config)
+    peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
+    peers.wait_for(lambda: "vehicle_failure" in cli("status", "--config", config).stdout, 15, "the fault in status")
+    out = tmp_path / "taken-away.tar.gz"
+    result = cli("report", "--config", config, *peers.report_argv("Taken away by hand"), "--out", out)
+    assert result.returncode == 0 and "from the running daemon" in result.stdout, result.stdout + result.stderr
+    manifest, members = read_bundle(out.read_bytes())
+    faults = json.loads(members["faults.json"])
+    assert "vehicle_failure" in [f["code"] for f in faults["active"]]
+    assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
+    assert len(json.loads(members["history.json"])["meter"]["voltage_l1"]["raw"]["v"]) >= 1
+    assert manifest["priority"] == "medium"  # the daemon's active fault counts in
+    assert not list((tmp_path / "state" / "outbox").glob("*.json"))  # --out sends nothing
+
+
+def test_a_refused_report_is_called_refused_everywhere(tmp_path, certs, make_config, agent_process, cli):
+    import requests
+
+    from agent.channels import control
+
+    port = peers.free_port()
+    intake = peers.start_intake(tmp_path / "strict", certs["cert"], certs["key"],
+                                extra=["--refuse", "1", "--refuse-status", "403"])
+    try:
+        cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                          extra={"report": {"wait_for_case_s": 5}, "web": {"port": port}})
+        agent = agent_process(cfg)
+        result = cli("report", "--config", cfg, *peers.report_argv("Will be refused"))
+        assert "refused by the backend" in result.stdout and "goes out when" not in result.stdout
+        status = json.loads(cli("status", "--json", "--config", cfg).stdout)
+        assert status["outbox"]["refused"] == 1 and status["outbox"]["sending"] == 0
+        peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
+        (listed,) = requests.get(f"http://127.0.0.1:{port}/api/reports", timeout=10).json()["reports"]
+        assert listed["state"] == "refused" and "download it" in listed["note"]
+        check = control.call(agent.info["control"], "check")
+        (outbox,) = [c for c in check["checks"] if c["id"] == "outbox"]
+        assert outbox["status"] == "fail" and "refused" in outbox["hint"] and "network works" not in outbox["hint"]
+    finally:
+        intake.stop()

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 import peers
-from agent.bundle import Section, write_bundle
+from agent.report.bundle import Section, write_bundle
 from agent.config import BackendConfig
-from agent.deliver.https import DeliveryError, content_digest, upload
+from agent.transports.https import DeliveryError, content_digest, upload
 
 
 def make_bundle(path, report_id, priority="low", on_site=False, subject="test"):
@@ -51,7 +51,7 @@ def test_a_certificate_that_does_not_verify_is_refused_clearly(tmp_path, intake,
 
 def test_report_with_a_wrong_ca_stays_in_the_outbox_with_exit_3(tmp_path, intake, certs, make_config, cli):
     cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["wrong_ca"]})
-    result = cli("report", "--config", cfg, "--subject", "no charging")
+    result = cli("report", "--config", cfg, *peers.report_argv("no charging"))
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "not delivered yet: the backend's TLS certificate was not accepted" in result.stdout

@@ -6,10 +6,10 @@ import pytest
 
 import peers
 from agent import config
-from agent.collect.modbus import ModbusPoller
+from agent.devices.poller import ModbusPoller
 from agent.config import FaultConfig
-from agent.faults import FaultMonitor
-from agent.timeline import Timeline
+from agent.watch.faults import FaultMonitor
+from agent.watch.timeline import Timeline
 
 
 class Clock:

@@ -10,13 +10,14 @@ import pytest
 
 import peers
 from agent import config
-from agent.checks import run_checks
-from agent.collect.software import ReleaseCache, version_key
-from agent.collect.system import collect_system
+from agent.report.snapshot import BoxSnapshot
+from agent.watch.checks import run_checks
+from agent.health.software import ReleaseCache, version_key
+from agent.health.system import collect_system
 from agent.config import FaultConfig, HealthConfig
-from agent.faults import FaultMonitor
+from agent.watch.faults import FaultMonitor
 from agent.health import collect_health, release_cache
-from agent.timeline import Timeline
+from agent.watch.timeline import Timeline
 
 
 def test_system_collector_on_this_machine(tmp_path):
@@ -97,8 +98,8 @@ def test_health_rules_for_a_full_disk_a_hot_soc_undervoltage_and_a_failing_hook(
     cfg.hooks.dir = str(hooks)
     # What cannot exist here: a full disk and a hot SoC.
     mocker.patch("psutil.disk_usage", return_value=Usage(8 << 30, (8 << 30) - (80 << 20), 80 << 20, 99.0))
-    mocker.patch("agent.collect.system.soc_temperatures", return_value={"cpu-thermal": 86.5})
-    mocker.patch("agent.collect.system.clock_synced", return_value=False)
+    mocker.patch("agent.health.system.soc_temperatures", return_value={"cpu-thermal": 86.5})
+    mocker.patch("agent.health.system.clock_synced", return_value=False)
     monitor = FaultMonitor(FaultConfig(), Timeline(), health=HealthConfig(hook_failures_before_fault=2))
     for _ in range(2):
         health = collect_health(cfg, release_cache(cfg))
@@ -106,7 +107,7 @@ def test_health_rules_for_a_full_disk_a_hot_soc_undervoltage_and_a_failing_hook(
     codes = {(f["code"], f["device"]) for f in monitor.active_list()}
     assert {("disk_almost_full", "box"), ("soc_hot", "box"), ("undervoltage", "box"), ("clock_not_synced", "box"),
             ("hook_failing", "broken")} <= codes
-    checks = {c.id: c for c in run_checks(cfg, {}, health, monitor.active_list())}
+    checks = {c.id: c for c in run_checks(cfg, BoxSnapshot({}, health, monitor.active_list()))}
     assert checks["disk"].status == "fail" and "99 % full" in checks["disk"].hint
     assert checks["temperature"].status == "fail" and checks["power_supply"].status == "fail"
     assert checks["hooks"].status == "warn" and "broken" in checks["hooks"].hint
@@ -146,7 +147,7 @@ def test_check_prints_the_list_and_fails_on_a_silent_meter(simulator, sim_bus, i
 
 
 def test_hints_cover_every_check_outcome():
-    from agent.checks import load_hints
+    from agent.watch.checks import load_hints
 
     hints = load_hints("en")
     for check_id in ("software", "device_meter", "device_charge_controller", "charging", "grid", "network",
@@ -173,3 +174,15 @@ def test_firmware_events_reach_the_daemon_or_wait_for_it(tmp_path, make_config, 
     assert cli("event", "clear", "--code", "RCD_TRIPPED", "--config", cfg).returncode == 0
     assert not [f for f in status()["faults"] if f["code"] == "RCD_TRIPPED"]
     assert cli("event", "updated", "--version", "2.5.0", "--config", cfg).returncode == 0
+
+
+def test_a_silent_meter_leaves_the_mains_supply_unjudged_never_passed(simulator, sim_bus, make_config, cli):
+    cfg = make_config(buses=[sim_bus], devices=peers.sim_devices())
+    by_id = {c["id"]: c for c in json.loads(cli("check", "--json", "--config", cfg).stdout)["checks"]}
+    assert by_id["grid"]["status"] == "pass"
+    peers.simulator_command(simulator, "fault", "meter_silent", "on")
+    result = cli("check", "--json", "--config", cfg)
+    by_id = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert by_id["grid"]["status"] == "no_data" and "does not answer" in by_id["grid"]["detail"]
+    assert "No meter answers" in by_id["grid"]["hint"]
+    assert "NODATA Mains supply" in cli("check", "--config", cfg).stdout

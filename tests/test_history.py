@@ -6,8 +6,8 @@ import tracemalloc
 
 import pytest
 
-from agent.collect.history import History, HistoryConfig, decode_buckets, decode_raw
-from agent.profiles import load_profile
+from agent.devices.history import History, HistoryConfig, decode_buckets, decode_raw
+from agent.devices.profiles import load_profile
 from conftest import ROOT
 
 PROFILES = ROOT / "config" / "profiles"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from agent.hooks import find_hooks, run_hooks
+from agent.health.hooks import find_hooks, run_hooks
 from conftest import ROOT
 
 SHIPPED = ROOT / "firmware_hooks"

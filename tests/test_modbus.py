@@ -10,7 +10,7 @@ import pytest
 
 import peers
 from agent import config
-from agent.collect.modbus import ModbusPoller
+from agent.devices.poller import ModbusPoller
 
 
 ALL_PROFILES = {"evse_din": 1, "ev_cc": 2, "sdm630": 105, "sdm72_v1": 4, "sdm72_v2": 5, "sdm120": 6, "em24": 7}
@@ -65,7 +65,7 @@ def every_profile(request, tmp_path):
 
 
 def test_every_shipped_profile_reads_what_the_simulator_serves(every_profile, make_config):
-    from agent.profiles import available_profiles, load_profile
+    from agent.devices.profiles import available_profiles, load_profile
 
     profiles_dir = peers.ROOT / "config" / "profiles"
     assert set(available_profiles(profiles_dir)) == set(ALL_PROFILES)
@@ -81,7 +81,7 @@ def test_every_shipped_profile_reads_what_the_simulator_serves(every_profile, ma
 
 
 def test_tcp_values_equal_what_the_simulator_serves(simulator, sim_bus, make_config):
-    from agent.profiles import load_profile
+    from agent.devices.profiles import load_profile
 
     peers.simulator_command(simulator, "hold", "on")
     snapshot = poll(make_config(buses=[sim_bus], devices=peers.sim_devices()))
@@ -93,7 +93,7 @@ def test_tcp_values_equal_what_the_simulator_serves(simulator, sim_bus, make_con
 
 
 def test_rtu_values_equal_what_the_simulator_serves(rtu_simulator, make_config):
-    from agent.profiles import load_profile
+    from agent.devices.profiles import load_profile
 
     peers.simulator_command(rtu_simulator, "hold", "on")
     bus = {"name": "rs485", "type": "rtu", "device": rtu_simulator.info["agent_port"], "baudrate": 9600,

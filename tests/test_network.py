@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import peers
-from agent.collect.network import collect_network
+from agent.health.network import collect_network
 from conftest import ROOT
 
 
@@ -71,7 +71,7 @@ class Namespaces:
         return left, right
 
     def run(self, ns, backend_url, check_gateway=True) -> dict:
-        code = ("import json, sys; from agent.collect.network import collect_network; "
+        code = ("import json, sys; from agent.health.network import collect_network; "
                 f"print(json.dumps(collect_network({backend_url!r}, None, None, timeout=1, dns_timeout=2, "
                 f"check_gateway={check_gateway})))")
         out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True,

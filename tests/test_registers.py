@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from agent.collect.registers import DecodeError, ReadRequest, bus_ms, decode, plan_reads
-from agent.profiles import ValueSpec, load_profile
+from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan_reads
+from agent.devices.profiles import ValueSpec, load_profile
 from conftest import ROOT
 
 PROFILES = ROOT / "config" / "profiles"
@@ -38,7 +38,7 @@ def test_request_plan_of_each_shipped_profile(name):
 
 
 def test_every_shipped_profile_has_a_plan_test():
-    from agent.profiles import available_profiles
+    from agent.devices.profiles import available_profiles
 
     assert set(available_profiles(PROFILES)) == set(PLANS)
 

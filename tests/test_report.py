@@ -14,12 +14,13 @@ import pytest
 
 import peers
 from agent import config
-from agent.bundle import read_bundle
-from agent.collect.history import History
-from agent.hooks import HookResult
-from agent.redact import Redactor
-from agent.reporting import build, report_sections
-from agent.request import ReportRequest
+from agent.report.bundle import read_bundle
+from agent.devices.history import History
+from agent.health.hooks import HookResult
+from agent.report.redact import Redactor
+from agent.report.build import build, collect_sections
+from agent.report.snapshot import BoxSnapshot
+from agent.report.request import ReportRequest
 
 CANARIES = {
     "mqtt": "CANARY-mqtt-7731", "url": "CANARY-url-5521", "ftp": "CANARY-ftp-1122",
@@ -59,7 +60,7 @@ def secret_box(tmp_path, make_config):
 
 def test_no_canary_secret_reaches_the_bundle(tmp_path, secret_box, cli):
     out = tmp_path / "report.tar.gz"
-    result = cli("report", "--config", secret_box, "--subject", f"my password is {CANARIES['mqtt']}", "--out", out)
+    result = cli("report", "--config", secret_box, *peers.report_argv(f"my password is {CANARIES['mqtt']}"), "--out", out)
     assert result.returncode == 0, result.stderr
     data = out.read_bytes()
     assert b"CANARY" not in data
@@ -84,7 +85,7 @@ def test_no_canary_secret_reaches_the_bundle(tmp_path, secret_box, cli):
 def test_log_lines_are_scrubbed_of_configured_secrets():
     import logging
 
-    from agent.redact import SecretFilter
+    from agent.report.redact import SecretFilter
 
     record = logging.LogRecord("x", logging.WARNING, "f", 1, "connect to mqtt://box:%s@host as %s",
                                ("hunter22", "CANARY-mqtt-7731"), None)
@@ -99,7 +100,7 @@ def test_a_50_mb_log_keeps_the_report_under_the_cap_and_says_so(tmp_path, make_c
         for _ in range(50 * 1024 * 1024 // len(line) + 1):
             f.write(line)
     out = tmp_path / "r.tar.gz"
-    result = cli("report", "--config", make_config(), "--out", out)
+    result = cli("report", "--config", make_config(), *peers.report_argv("Report to a file"), "--out", out)
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size <= 1_000_000
     manifest, members = read_bundle(out.read_bytes())
@@ -116,7 +117,7 @@ def test_over_the_cap_oldest_log_lines_go_first_then_history_resolution(tmp_path
         for n in range(12):
             history.add("meter", f"value_{n}", round(noise.uniform(200, 260), 3), t, 1.79e9 + t, 5.0)
     log = [f"2026-11-25 08:{i // 60 % 60:02d}:{i % 60:02d} line {i} {'x' * (i * 31 % 50)}" for i in range(20_000)]
-    sections = report_sections(cfg, {}, fake_health(), history=history.to_dict(), agent_log=log)
+    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), history=history.to_dict(), agent_log=log))
     out = io.BytesIO()
     manifest = build(out, cfg, ReportRequest(subject="cap"), sections, "20261125T080000Z-00000001", 1.79e9, 5.0)
     assert out.tell() <= 20_000
@@ -142,7 +143,7 @@ def fake_health(**hooks) -> dict:
 
 def test_the_same_inputs_give_the_same_bytes(tmp_path, make_config):
     cfg = config.load(make_config())
-    sections = report_sections(cfg, {}, fake_health(firmware_version={"version": "2.4.1"}))
+    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(firmware_version={"version": "2.4.1"})))
     outs = []
     for _ in range(2):
         out = io.BytesIO()
@@ -157,7 +158,7 @@ def test_pseudonyms_are_consistent_and_leave_loopback_alone(tmp_path, make_confi
     texts = []
     for rid in ("20261125T080000Z-00000003", "20261125T080000Z-00000004"):
         out = io.BytesIO()
-        sections = report_sections(cfg, {}, fake_health(car={"vehicle_id": "WVW-123", "peer": "127.0.0.1"}))
+        sections = collect_sections(cfg, BoxSnapshot({}, fake_health(car={"vehicle_id": "WVW-123", "peer": "127.0.0.1"})))
         build(out, cfg, ReportRequest(), sections, rid, 1.79e9, 7.0)
         texts.append(members_of(out.getvalue())["network.json"].decode()
                      + members_of(out.getvalue())["hooks.json"].decode())
@@ -179,7 +180,7 @@ def test_redactor_masks_keys_but_not_yes_or_no_answers():
 
 def test_inspect_lists_cuts_and_redactions_and_writes_the_page(tmp_path, secret_box, cli):
     out = tmp_path / "r.tar.gz"
-    assert cli("report", "--config", secret_box, "--out", out).returncode == 0
+    assert cli("report", "--config", secret_box, *peers.report_argv("Report to a file"), "--out", out).returncode == 0
     page = tmp_path / "page.html"
     result = cli("inspect", out, "--html", page)
     assert result.returncode == 0, result.stderr
@@ -209,7 +210,7 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
                  "mono": 3000.0, "device": "meter", "severity": "error", "category": "hardware"}]
     faults = [{"code": "phase_lost", "device": "meter", "severity": "error", "category": "hardware",
                "message": "phase L3 has no voltage", "since_wall": 1.79e9 + 3000, "since_mono": 3000.0}]
-    sections = report_sections(cfg, {}, fake_health(), faults, timeline, history.to_dict())
+    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), faults, timeline, history.to_dict()))
     out = io.BytesIO()
     build(out, cfg, ReportRequest(subject="charts"), sections, "20261125T080000Z-00000005", 1.79e9 + 8000, 9.0)
     page = members_of(out.getvalue())["report.html"].decode()

@@ -11,13 +11,27 @@ import pytest
 
 import peers
 from agent import config
-from agent.bundle import Section, write_bundle
+from agent.report.bundle import Section, write_bundle
 from agent.outbox import Entry, Outbox
-from agent.sender import Sender
+from agent.transports.sender import Sender
+
+
+def https_sender(cfg, outbox, **kw):
+    """The daemon's sender with the HTTPS transport only."""
+    from agent.transports.https import HttpsTransport
+
+    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.serial)], cfg.delivery_fingerprint(),
+                  **kw)
 
 
 def status(cli, cfg):
     return json.loads(cli("status", "--json", "--config", cfg).stdout)
+
+
+def waiting(status_or_outbox: dict) -> int:
+    """Reports on the box that will still go out by themselves: accepted or sending."""
+    outbox = status_or_outbox.get("outbox", status_or_outbox)
+    return outbox["accepted"] + outbox["sending"]
 
 
 def intake_cases(tmp_path, name):
@@ -35,19 +49,19 @@ def test_backend_down_then_up_delivers_everything_in_priority_order(tmp_path, ma
     cfg = make_config(backend={"url": url, "ca_file": certs["ca"], **fast_retries()},
                       extra={"report": {"wait_for_case_s": 1}})
     agent_process(cfg)
-    low = cli("report", "--config", cfg, "--subject", "low one")
+    low = cli("report", "--config", cfg, *peers.report_argv("low priority one"))
     assert low.returncode == 3 and "not delivered yet" in low.stdout and "Connection refused" in low.stdout
     assert cli("event", "fault", "--code", "CONTACTOR", "--message", "contactor welded", "--config", cfg).returncode == 0
-    medium = cli("report", "--config", cfg, "--subject", "medium one")
-    high = cli("report", "--config", cfg, "--subject", "high one", "--on-site")
+    medium = cli("report", "--config", cfg, *peers.report_argv("medium priority one"))
+    high = cli("report", "--config", cfg, *peers.report_argv("high priority one"), "--on-site")
     assert medium.returncode == high.returncode == 3
-    assert status(cli, cfg)["outbox"]["pending"] == 3
+    assert waiting(status(cli, cfg)) == 3
 
     intake = peers.start_intake(tmp_path / "late", certs["cert"], certs["key"], extra=["--port", str(port)])
     try:
         peers.wait_for(lambda: len(intake_cases(tmp_path, "late")) == 3, 30, "three cases")
         subjects = [c["subject"] for c in intake_cases(tmp_path, "late")]
-        assert subjects == ["high one", "medium one", "low one"]
+        assert subjects == ["high priority one", "medium priority one", "low priority one"]
         assert [c["priority"] for c in intake_cases(tmp_path, "late")] == ["high", "medium", "low"]
         peers.wait_for(lambda: status(cli, cfg)["outbox"]["delivered"] == 3, 10, "receipts stored")
     finally:
@@ -74,7 +88,7 @@ def test_429_with_retry_after_is_honoured(tmp_path, make_config, certs, retry_af
     try:
         cfg, box, entry = one_report(tmp_path, make_config(backend={"url": intake.info["url"],
                                                                     "ca_file": certs["ca"], **fast_retries()}))
-        sender = Sender(cfg, box, rng=lambda: 0.0)  # no jitter: what remains is Retry-After
+        sender = https_sender(cfg, box, rng=lambda: 0.0)  # no jitter: what remains is Retry-After
         before = time.time()
         entry = sender.attempt(entry)
         assert not entry.delivered and not entry.parked and "HTTP 429" in entry.last_error
@@ -93,12 +107,12 @@ def test_a_4xx_parks_the_report_until_the_delivery_settings_change(tmp_path, mak
         cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()},
                           extra={"report": {"wait_for_case_s": 5}})
         agent = agent_process(cfg)
-        result = cli("report", "--config", cfg, "--subject", "refused")
+        result = cli("report", "--config", cfg, *peers.report_argv("refused"))
         assert result.returncode == 3 and "HTTP 403" in result.stdout
-        assert status(cli, cfg)["outbox"] == {"pending": 0, "parked": 1, "delivered": 0, "evicted": 0}
+        assert status(cli, cfg)["outbox"] == {"accepted": 0, "sending": 0, "refused": 1, "delivered": 0, "evicted": 0}
         agent.stop()
         agent_process(cfg)  # the same settings: still parked
-        assert status(cli, cfg)["outbox"]["parked"] == 1
+        assert status(cli, cfg)["outbox"]["refused"] == 1
         text = cfg.read_text().replace('"timeout_s": 5.0', '"timeout_s": 6.0')
         cfg.write_text(text)
         agent_process.stop_all()
@@ -121,11 +135,11 @@ def test_mutual_tls_with_the_box_certificate(tmp_path, make_config, certs):
     try:
         backend = {"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()}
         cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=backend))
-        refused = Sender(cfg, box_outbox).attempt(entry)
+        refused = https_sender(cfg, box_outbox).attempt(entry)
         assert not refused.delivered and "check backend.client_cert" in refused.last_error
         cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=dict(
             backend, client_cert=paths["box_cert"], client_key=paths["box_key"])))
-        assert Sender(cfg, box_outbox).attempt(entry).delivered
+        assert https_sender(cfg, box_outbox).attempt(entry).delivered
     finally:
         intake.stop()
 
@@ -136,7 +150,7 @@ def test_a_5xx_is_retried(tmp_path, make_config, certs):
     try:
         cfg, box, entry = one_report(tmp_path, make_config(backend={"url": intake.info["url"],
                                                                     "ca_file": certs["ca"], **fast_retries()}))
-        sender = Sender(cfg, box, rng=lambda: 0.0)
+        sender = https_sender(cfg, box, rng=lambda: 0.0)
         assert "HTTP 503" in sender.attempt(entry).last_error
         assert not sender.attempt(entry).delivered
         assert sender.attempt(entry).delivered and entry.attempts == 3
@@ -170,18 +184,18 @@ def test_a_full_disk_refuses_the_report_clearly_and_keeps_the_rest(tmp_path, mak
     try:
         cfg = make_config(extra={"report": {"wait_for_case_s": 0}})
         agent_process(cfg)
-        first = cli("report", "--config", cfg, "--subject", "fits")
+        first = cli("report", "--config", cfg, *peers.report_argv("fits"))
         assert first.returncode == 3
         vfs = os.statvfs(state)
         (state / "filler").write_bytes(b"\0" * (vfs.f_bavail * vfs.f_frsize - 4096))  # a disk nearly full
-        full = cli("report", "--config", cfg, "--subject", "does not fit")
+        full = cli("report", "--config", cfg, *peers.report_argv("does not fit"))
         assert full.returncode == 1 and "Traceback" not in full.stderr
         assert "could not be stored" in full.stderr and "No space left on device" in full.stderr
         outbox = state / "outbox"
         assert not [p for p in outbox.iterdir() if p.name.endswith(".tmp")]
         assert len(list(outbox.glob("*.json"))) == len(list(outbox.glob("*.tar.gz"))) == 1
         kept = status(cli, cfg)["outbox"]  # still running, the first report kept (parked: no backend set)
-        assert kept["pending"] + kept["parked"] == 1
+        assert waiting(kept) + kept["refused"] == 1
     finally:
         agent_process.stop_all()
         subprocess.run(["umount", "-l", str(state)])
@@ -203,14 +217,14 @@ def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, 
                             mqtt={"enabled": True, "port": broker.info["port"]}, extra={"hooks": long_tails})
         agent_process(small)
         peers.wait_for(lambda: status(cli, small)["mqtt_connected"], 10, "the agent on the broker")
-        result = cli("report", "--config", small, "--subject", "by mqtt")
+        result = cli("report", "--config", small, *peers.report_argv("a report by mqtt"))
         assert result.returncode == 0, result.stdout + result.stderr
-        case = [c for c in intake_cases(tmp_path, "both") if c["subject"] == "by mqtt"][0]
+        case = [c for c in intake_cases(tmp_path, "both") if c["subject"] == "a report by mqtt"][0]
         assert case["transport"] == "mqtt"
         # A report over the broker's 20000-byte packet limit: by HTTPS, with an MQTT notice.
         (tmp_path / "firmware.log").write_text("".join(f"line {i} {i * 7919 % 10007:x}{i * 31 % 997}\n"
                                                        for i in range(40000)))
-        big = cli("report", "--config", small, "--subject", "too big for mqtt")
+        big = cli("report", "--config", small, *peers.report_argv("too big for mqtt"))
         assert big.returncode == 0, big.stdout + big.stderr
         case = [c for c in intake_cases(tmp_path, "both") if c["subject"] == "too big for mqtt"][0]
         assert case["transport"] == "https"
@@ -236,7 +250,7 @@ def test_mqtt_3_1_1_carries_reports_and_receipts_too(tmp_path, certs, make_confi
         agent = agent_process(cfg)
         peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
         assert "(MQTT 3.1.1)" in agent.log.read_text()
-        result = cli("report", "--config", cfg, "--subject", "over MQTT 3.1.1")
+        result = cli("report", "--config", cfg, *peers.report_argv("over MQTT 3.1.1"))
         assert result.returncode == 0, result.stdout + result.stderr
         (case,) = intake_cases(tmp_path, "v3")
         assert case["transport"] == "mqtt" and case["subject"] == "over MQTT 3.1.1"
@@ -260,10 +274,10 @@ def test_a_puback_with_a_failure_reason_is_not_a_delivery(tmp_path, certs, make_
                           extra={"report": {"wait_for_case_s": 5}})
         agent = agent_process(cfg)
         peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
-        result = cli("report", "--config", cfg, "--subject", "denied")
+        result = cli("report", "--config", cfg, *peers.report_argv("denied"))
         assert result.returncode == 3
         assert "the broker refused the publish: Not authorized" in result.stdout
-        assert status(cli, cfg)["outbox"]["pending"] == 1
+        assert waiting(status(cli, cfg)) == 1
         assert "CANARY" not in agent.log.read_text()
     finally:
         broker.stop()
@@ -295,7 +309,7 @@ def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(tmp_pat
     agent_process(cfg)
     peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
     # No backend listens yet: the report is published, and its receipt never comes.
-    assert cli("report", "--config", cfg, "--subject", "through a restart").returncode == 3
+    assert cli("report", "--config", cfg, *peers.report_argv("through a restart")).returncode == 3
     broker.stop()
     broker = peers.start_mosquitto(tmp_path / "b2", port=port)
     intake = peers.start_intake(tmp_path / "after", certs["cert"], certs["key"], mqtt_port=port)

@@ -1,0 +1,52 @@
+"""Channels: the ways a report or a command reaches the agent (the local page, the button, cloud
+commands, fault-triggered reports, on-site mode, the control socket, firmware events).
+
+Each channel depends on the small interfaces below, never on the daemon; the daemon hands it the parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from agent.report.request import ReportRequest
+
+
+class Desk(Protocol):
+    """Where reports are asked for and followed (service/desk.py)."""
+
+    def submit(self, request: ReportRequest, timeout: float = 30.0) -> str: ...
+    def export(self, request: ReportRequest, timeout: float = 60.0) -> tuple[str, bytes]: ...
+    def wait(self, report_id: str, timeout: float) -> dict | None: ...
+    def state(self, report_id: str) -> dict | None: ...
+    def list(self) -> list[dict]: ...
+    def bundle(self, report_id: str) -> Path | None: ...
+
+
+class OnSiteSwitch(Protocol):
+    """On-site mode (channels/onsite.py)."""
+
+    def set(self, on: bool, channel: str): ...
+    def toggle(self, channel: str): ...
+    def to_dict(self) -> dict: ...
+
+
+class StatusSource(Protocol):
+    """The box's state as people see it (service/status.py)."""
+
+    def status(self) -> dict: ...
+    def web_status(self) -> dict: ...
+    def check(self, fresh: bool = True) -> dict: ...
+
+
+class EventSink(Protocol):
+    """Takes a checked firmware event (channels/events.py)."""
+
+    def apply(self, event: dict) -> None: ...
+
+
+class Replier(Protocol):
+    """Publishes an answer on a topic under the box's own (transports/mqtt.py)."""
+
+    def publish(self, name: str, payload: bytes | str, retain: bool = False, properties=None,
+                timeout: float | None = None, correlation: bytes | None = None) -> None: ...

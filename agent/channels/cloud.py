@@ -1,0 +1,251 @@
+"""The cloud channel: commands over MQTT, authenticated (HMAC over the payload, a timestamp window, a nonce never
+accepted twice), checked field by field, and answered with accepted or rejected and why.
+
+A command is one JSON object: {"id": NONCE, "ts": UNIX_SECONDS, "type": TYPE, "args": {...}, "sig": HEX}
+where sig = HMAC-SHA256(device key, canonical JSON of {"args", "id", "ts", "type"}).
+Nothing in a command names a program or a file: it can only ask for what a report collects anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from agent.channels import Desk, OnSiteSwitch, Replier
+from agent.config import CloudConfig
+from agent.report.request import RequestError, check_request
+from agent.report.sections import SECTION_NAMES
+from agent.storage import read_json, write_json
+from agent.transports.base import DeliveryError
+
+log = logging.getLogger(__name__)
+TYPES = ("report", "more_data", "onsite", "ping")
+NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_NONCES = 10_000
+
+
+class Rejected(Exception):
+    """A command that is not carried out; the message is the reason sent back."""
+
+
+def canonical(command: dict) -> bytes:
+    body = {k: command[k] for k in ("args", "id", "ts", "type")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(key: str, command: dict) -> dict:
+    """The cloud side: a signed command ready to publish."""
+    return dict(command, sig=hmac.new(key.encode(), canonical(command), hashlib.sha256).hexdigest())
+
+
+class NonceStore:
+    """Nonces seen within the time window, persisted so a restart does not reopen the door to replays."""
+
+    def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = time.time):
+        self.path, self.window_s, self._clock = path, window_s, clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = read_json(path, {})
+
+    def add(self, nonce: str, ts: float) -> bool:
+        """Record NONCE; False when it was seen before."""
+        with self._lock:
+            now = self._clock()
+            self._seen = {n: t for n, t in self._seen.items() if now - t <= 2 * self.window_s}
+            if nonce in self._seen:
+                return False
+            if len(self._seen) >= MAX_NONCES:
+                raise Rejected("too many commands in the time window")
+            self._seen[nonce] = ts
+            write_json(self.path, self._seen)
+            return True
+
+
+def _text(args: dict, name: str, required: bool = False) -> str | None:
+    """A text argument's type; its limits are the one validator's (report/request.py)."""
+    value = args.get(name)
+    if value is None:
+        if required:
+            raise Rejected(f"args.{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise Rejected(f"args.{name}: expected text")
+    return value
+
+
+def check_args(kind: str, args: dict) -> dict:
+    allowed = {"report": {"subject", "description", "case_ref", "sections"},
+               "more_data": {"case_ref", "description", "sections"}, "onsite": {"on"}, "ping": set()}[kind]
+    unknown = set(args) - allowed
+    if unknown:
+        raise Rejected(f"unknown args: {', '.join(sorted(map(str, unknown)))}")
+    out: dict = {}
+    if kind in ("report", "more_data"):
+        out["subject"] = _text(args, "subject") if kind == "report" else None
+        out["description"] = _text(args, "description")
+        out["case_ref"] = _text(args, "case_ref", required=kind == "more_data")
+        sections = args.get("sections", [])
+        if not isinstance(sections, list) or any(s not in SECTION_NAMES for s in sections):
+            raise Rejected(f"args.sections: expected a list of {', '.join(SECTION_NAMES)}")
+        out["sections"] = sections
+    if kind == "onsite":
+        if not isinstance(args.get("on"), bool):
+            raise Rejected("args.on: expected true or false")
+        out["on"] = args["on"]
+    return out
+
+
+class CommandGate:
+    """Turns raw MQTT payloads into checked commands, or Rejected with a reason."""
+
+    def __init__(self, key: str | None, nonces: NonceStore, max_skew_s: float, max_bytes: int,
+                 clock: Callable[[], float] = time.time):
+        self.key, self.nonces, self.max_skew_s, self.max_bytes = key, nonces, max_skew_s, max_bytes
+        self._clock = clock
+
+    def check(self, payload: bytes) -> dict:
+        if len(payload) > self.max_bytes:
+            raise Rejected(f"command larger than {self.max_bytes} bytes")
+        try:
+            cmd = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise Rejected("not valid JSON") from None
+        if not isinstance(cmd, dict) or set(cmd) != {"id", "ts", "type", "args", "sig"}:
+            raise Rejected("expected exactly the fields id, ts, type, args, sig")
+        if not isinstance(cmd["id"], str) or not NONCE.match(cmd["id"]):
+            raise Rejected("id: expected 8-64 letters, digits, '-' or '_'")
+        if not isinstance(cmd["ts"], (int, float)) or isinstance(cmd["ts"], bool):
+            raise Rejected("ts: expected a number")
+        if cmd["type"] not in TYPES:
+            raise Rejected(f"type: expected one of {', '.join(TYPES)}")
+        if not isinstance(cmd["args"], dict) or not isinstance(cmd["sig"], str):
+            raise Rejected("args must be an object and sig a string")
+        if not self.key:
+            raise Rejected("cloud commands are not enabled on this box (no cloud.command_key)")
+        expected = hmac.new(self.key.encode(), canonical(cmd), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, cmd["sig"].lower()):
+            raise Rejected("bad signature")
+        if abs(self._clock() - cmd["ts"]) > self.max_skew_s:
+            raise Rejected(f"timestamp more than {self.max_skew_s:g} s from the box's clock")
+        args = check_args(cmd["type"], cmd["args"])
+        if not self.nonces.add(cmd["id"], cmd["ts"]):
+            raise Rejected("replayed: this id was accepted before")
+        return {"id": cmd["id"], "type": cmd["type"], "args": args}
+
+
+class RejectionLog:
+    """One log line per rejected command, but no flood: past 10 a minute, a count instead."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock, self._minute, self._count, self._suppressed = clock, 0.0, 0, 0
+
+    def __call__(self, reason: str) -> None:
+        now = self._clock()
+        if now - self._minute >= 60:
+            if self._suppressed:
+                log.warning("%d more cloud commands rejected in the last minute", self._suppressed)
+            self._minute, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= 10:
+            log.warning("cloud command rejected: %s", reason)
+        else:
+            self._suppressed += 1
+
+
+class CommandWorker:
+    """Takes commands off paho's network thread, one at a time, and answers each on <base>/reply."""
+
+    def __init__(self, cfg: CloudConfig, state_dir: str, desk: Desk, onsite: OnSiteSwitch, replier: Replier,
+                 clock: Callable[[], float] = time.time):
+        self.desk, self.onsite, self.replier = desk, onsite, replier
+        nonces = NonceStore(Path(state_dir) / "nonces.json", cfg.max_skew_s, clock)
+        self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)
+        self._queue: "queue.Queue[tuple[bytes, object] | None]" = queue.Queue(maxsize=200)
+        self._rejection_log = RejectionLog()
+        self.counts = {"accepted": 0, "rejected": 0, "dropped": 0}
+        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=2)
+
+    def offer(self, payload: bytes, correlation: bytes | None) -> None:
+        """From paho's network thread: hand over, never block it."""
+        try:
+            self._queue.put_nowait((payload, correlation))
+        except queue.Full:  # a flood: the rest waits for the sender to try again
+            self.counts["dropped"] += 1
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            payload, correlation = item
+            try:
+                self._handle(payload, correlation)
+            except Exception:  # one bad command must not end the worker
+                log.exception("cloud command handling failed")
+
+    def _handle(self, payload: bytes, correlation: bytes | None) -> None:
+        try:
+            cmd = self.gate.check(payload)
+            result = self._execute(cmd)
+        except Rejected as exc:
+            self.counts["rejected"] += 1
+            self._rejection_log(str(exc))
+            self._reply({"id": _claimed_id(payload), "status": "rejected", "reason": str(exc)}, correlation)
+            return
+        self.counts["accepted"] += 1
+        log.info("cloud command %s (%s) accepted", cmd["type"], cmd["id"])
+        self._reply({"id": cmd["id"], "status": "accepted", "result": result}, correlation)
+
+    def _execute(self, cmd: dict) -> dict:
+        from agent import __version__
+
+        args, kind = cmd["args"], cmd["type"]
+        if kind == "ping":
+            return {"pong": time.time(), "agent_version": __version__}
+        if kind == "onsite":
+            self.onsite.set(args["on"], "cloud")
+            return {"onsite": self.onsite.to_dict()}
+        if kind == "report":
+            fields = {"subject": args["subject"] or "Report requested by remote support",
+                      "description": args["description"] or "Remote support asked the box for a system report."}
+        else:
+            fields = {"subject": f"More data for case {args['case_ref']}",
+                      "description": args["description"] or f"Remote support asked for more data on {args['case_ref']}."}
+        try:
+            request = check_request(dict(fields, case_ref=args["case_ref"], sections=args["sections"]),
+                                    "cloud" if kind == "report" else "cloud-follow-up")
+        except RequestError as exc:
+            raise Rejected(f"args: {exc}") from None
+        try:
+            return {"report_id": self.desk.submit(request)}
+        except (ValueError, TimeoutError) as exc:
+            raise Rejected(f"the report could not be made: {exc}") from None
+
+    def _reply(self, answer: dict, correlation: bytes | None) -> None:
+        try:
+            self.replier.publish("reply", json.dumps(answer), timeout=10, correlation=correlation)
+        except DeliveryError as exc:
+            log.info("reply to a cloud command not published: %s", exc)
+
+
+def _claimed_id(payload: bytes) -> str | None:
+    """The id a rejected command claims, when it is a plausible one: never echo arbitrary input."""
+    try:
+        claimed = json.loads(payload).get("id")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return claimed if isinstance(claimed, str) and NONCE.match(claimed) else None

@@ -1,0 +1,126 @@
+"""The control-socket channel: the CLI's way to the running daemon, one JSON request line in, one JSON
+answer line out. The handlers take the parts they need (desk, status, on-site, events), not the daemon."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+from typing import Callable
+
+from agent.channels import Desk, EventSink, OnSiteSwitch, StatusSource
+from agent.report.request import check_request
+
+log = logging.getLogger(__name__)
+MAX_REQUEST = 64 * 1024
+Handler = Callable[[dict], dict]
+
+
+class NotRunning(Exception):
+    """No daemon answers on the control socket."""
+
+
+class ControlServer:
+    def __init__(self, path: str, handlers: dict[str, Handler]):
+        self.path = path
+        handlers = dict(handlers)
+
+        class Request(socketserver.StreamRequestHandler):
+            def handle(self):
+                line = self.rfile.readline(MAX_REQUEST + 1)
+                try:
+                    if len(line) > MAX_REQUEST:
+                        raise ValueError("request too long")
+                    msg = json.loads(line)
+                    if not isinstance(msg, dict) or msg.get("command") not in handlers:
+                        raise ValueError(f"unknown command; known: {', '.join(sorted(handlers))}")
+                    answer = handlers[msg["command"]](msg.get("args") or {})
+                except ValueError as exc:
+                    answer = {"ok": False, "error": str(exc)}
+                except Exception as exc:  # a bug in one handler must not take the daemon down
+                    log.exception("control command failed")
+                    answer = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
+                self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+        if os.path.exists(path):
+            os.unlink(path)  # a stale socket from a killed daemon
+        self._server = socketserver.ThreadingUnixStreamServer(path, Request)
+        self._server.daemon_threads = True
+        os.chmod(path, 0o660)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def call(path: str, command: str, args: dict | None = None, timeout: float = 10.0) -> dict:
+    """Send one command to the running daemon; raise NotRunning when none answers."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            s.sendall(json.dumps({"command": command, "args": args or {}}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise NotRunning(f"no daemon on {path}") from None
+    except socket.timeout:
+        raise TimeoutError(f"the daemon did not answer within {timeout:.0f} s") from None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise NotRunning(f"no valid answer on {path}") from None
+
+
+def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: EventSink,
+             wait_for_case_s: float) -> dict[str, Handler]:
+    """What the control socket answers: report, status, check, event, onsite, ping."""
+    from agent.channels.events import check_event
+
+    def report(args: dict) -> dict:
+        args = dict(args)
+        wait, export = args.pop("wait_s", wait_for_case_s), args.pop("out", False)
+        request = check_request(args, reason="cli")  # RequestError is a ValueError: the answer names the fields
+        if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 <= wait <= 300:
+            raise ValueError("wait_s: expected 0-300 seconds")
+        if export is True:
+            report_id, data = desk.export(request)
+            return {"ok": True, "report_id": report_id, "bundle": base64.b64encode(data).decode()}
+        report_id = desk.submit(request)
+        state = desk.wait(report_id, timeout=wait) or {}
+        return {"ok": True, "report_id": report_id, "priority": state.get("priority"),
+                "receipt": {"case": state["case"], "priority": state["priority"], "report_id": report_id}
+                if state.get("state") == "delivered" else None,
+                "state": state.get("state"), "note": state.get("note"), "error": state.get("error")}
+
+    def onsite_cmd(args: dict) -> dict:
+        action = args.get("action")
+        if action in ("on", "off"):
+            onsite.set(action == "on", "cli")
+        elif action != "status":
+            raise ValueError("action: expected on, off or status")
+        return {"ok": True, "onsite": onsite.to_dict()}
+
+    def event(args: dict) -> dict:
+        events.apply(check_event(args))
+        return {"ok": True}
+
+    return {"report": report, "status": lambda a: {"ok": True, **status.status()},
+            "check": lambda a: {"ok": True, **status.check()}, "event": event, "onsite": onsite_cmd,
+            "ping": lambda a: {"ok": True, "pid": os.getpid()}}

@@ -1,0 +1,91 @@
+"""Events the firmware announces (`diag-agent event ...`): checked, and queued on disk while the daemon is down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from agent.storage import write_json
+from agent.watch.faults import SEVERITIES, FaultMonitor
+from agent.watch.timeline import Timeline
+
+log = logging.getLogger(__name__)
+CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+CATEGORIES = ("hardware", "charging", "communication", "system", "software")
+
+
+def check_event(args: dict) -> dict:
+    """A clean event from untrusted fields; ValueError says which field is wrong."""
+    kind = args.get("type")
+    if kind not in ("fault", "clear", "updated"):
+        raise ValueError("type: expected fault, clear or updated")
+    event: dict = {"type": kind, "time": float(args.get("time") or time.time())}
+    if kind in ("fault", "clear"):
+        code = args.get("code")
+        if not isinstance(code, str) or not CODE.match(code):
+            raise ValueError("code: expected 1-64 letters, digits, '_', '.' or '-'")
+        event["code"] = code
+    if kind == "fault":
+        message, severity, category = args.get("message"), args.get("severity", "error"), args.get("category", "hardware")
+        if not isinstance(message, str) or not 1 <= len(message.strip()) <= 500:
+            raise ValueError("message: expected 1-500 characters")
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity: expected one of {', '.join(SEVERITIES)}")
+        if category not in CATEGORIES:
+            raise ValueError(f"category: expected one of {', '.join(CATEGORIES)}")
+        event.update(message=message.strip(), severity=severity, category=category)
+    if kind == "updated":
+        version = args.get("version")
+        if not isinstance(version, str) or not 1 <= len(version.strip()) <= 64:
+            raise ValueError("version: expected 1-64 characters")
+        event["version"] = version.strip()
+    return event
+
+
+def queue_dir(state_dir: str) -> Path:
+    return Path(state_dir) / "events"
+
+
+def queue_event(state_dir: str, event: dict) -> Path:
+    """Write EVENT for the daemon to take in at its next start (atomic: temporary name, fsync, rename)."""
+    folder = queue_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{time.time_ns():020d}-{os.getpid()}.json"
+    write_json(path, event, durable=True)
+    return path
+
+
+def take_queued(state_dir: str) -> list[dict]:
+    """The queued events in the order they were announced; each file is removed once read."""
+    folder = queue_dir(state_dir)
+    events = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            events.append(check_event(json.loads(path.read_text())))
+        except (OSError, ValueError) as exc:
+            log.warning("queued event %s dropped: %s", path.name, exc)
+        path.unlink(missing_ok=True)
+    return events
+
+
+class FirmwareEvents:
+    """The event sink: a firmware fault is raised or cleared; an update is noted and looked at now."""
+
+    def __init__(self, faults: FaultMonitor, timeline: Timeline, on_update: Callable[[], None]):
+        self.faults, self.timeline, self.on_update = faults, timeline, on_update
+
+    def apply(self, event: dict) -> None:
+        if event["type"] == "fault":
+            self.faults.firmware_fault(event["code"], event["message"], event["severity"], event["category"])
+        elif event["type"] == "clear":
+            if not self.faults.firmware_clear(event["code"]):
+                self.timeline.add("event", event["code"], "the firmware cleared a fault that was not active")
+        else:
+            self.timeline.add("event", "firmware_updated", f"firmware updated to {event['version']}")
+            log.info("firmware announced an update to %s", event["version"])
+            self.on_update()

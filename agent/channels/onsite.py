@@ -1,0 +1,89 @@
+"""On-site mode: an installer is at the box. One persisted state; it ends by itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from agent.storage import read_json, write_json
+from agent.watch.timeline import Timeline
+
+log = logging.getLogger(__name__)
+CHANNELS = ("button", "local", "cli", "cloud")
+
+
+@dataclass
+class OnSiteState:
+    on: bool = False
+    since: Optional[float] = None  # wall time
+    channel: Optional[str] = None
+    expires: Optional[float] = None
+
+
+class OnSite:
+    def __init__(self, state_dir: str, duration_s: float, timeline: Timeline,
+                 clock: Callable[[], float] = time.time, on_change: Callable[[OnSiteState], None] | None = None):
+        self._path = Path(state_dir) / "onsite.json"
+        self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
+        self.on_change = on_change
+        self._lock = threading.Lock()
+        try:
+            self._state = OnSiteState(**read_json(self._path, {}))
+        except TypeError:  # a state file from another version: start off
+            self._state = OnSiteState()
+
+    def _save(self) -> None:
+        write_json(self._path, asdict(self._state), durable=True)
+
+    def state(self) -> OnSiteState:
+        """The current state; an expired session ends here, with its event."""
+        changed = None
+        with self._lock:
+            s = self._state
+            if s.on and s.expires is not None and self._clock() >= s.expires:
+                self._state = OnSiteState()
+                self._save()
+                self.timeline.add("event", "onsite_ended", f"on-site mode expired (started by {s.channel})")
+                log.info("on-site mode expired")
+                changed = self._state
+            state = OnSiteState(**asdict(self._state))
+        if changed is not None and self.on_change:
+            self.on_change(changed)
+        return state
+
+    @property
+    def active(self) -> bool:
+        return self.state().on
+
+    def set(self, on: bool, channel: str) -> OnSiteState:
+        if channel not in CHANNELS:
+            raise ValueError(f"channel: expected one of {', '.join(CHANNELS)}")
+        current = self.state()
+        if current.on == on:
+            return current
+        with self._lock:
+            now = self._clock()
+            self._state = OnSiteState(True, now, channel, now + self.duration_s) if on else OnSiteState()
+            self._save()
+            state = OnSiteState(**asdict(self._state))
+        if on:
+            self.timeline.add("event", "onsite_started", f"on-site mode on (by {channel}) for "
+                              f"{self.duration_s / 3600:g} h")
+        else:
+            self.timeline.add("event", "onsite_ended", f"on-site mode off (by {channel})")
+        log.info("on-site mode %s by %s", "on" if on else "off", channel)
+        if self.on_change:
+            self.on_change(state)
+        return state
+
+    def toggle(self, channel: str) -> OnSiteState:
+        return self.set(not self.active, channel)
+
+    def to_dict(self) -> dict:
+        s = self.state()
+        left = max(0.0, s.expires - self._clock()) if s.on and s.expires else None
+        return dict(asdict(s), remaining_s=round(left) if left is not None else None)

@@ -1,1 +1,0 @@
-"""Collectors: each returns one JSON-able section of the report."""

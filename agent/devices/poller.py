@@ -1,0 +1,240 @@
+"""Poll the configured Modbus devices within each bus's time budget; keep values and their history."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from agent.config import AgentConfig, BusConfig, ConfigError, DeviceConfig
+from agent.devices.history import History, HistoryConfig
+from agent.devices.modbus import BusBusy, ModbusError, ModbusLink
+from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan_reads, slice_for
+from agent.devices.profiles import Profile, load_profile
+from agent.schema import error_at
+
+log = logging.getLogger(__name__)
+
+# Slow values (energies, harmonics, firmware) are read on every Nth cycle at least, more
+# seldom when the bus budget needs it.
+SLOW_EVERY = 12
+CYCLES = ("fast", "slow", "all")  # what a cycle reads: fast; fast + slow; everything incl. once
+MAINS_VALUES = ("voltage_l1", "voltage_l2", "voltage_l3", "frequency")
+
+
+@dataclass
+class Reading:
+    value: Any
+    unit: str
+    mono: float
+    wall: float
+    label: str | None = None
+
+
+@dataclass
+class Device:
+    config: DeviceConfig
+    profile: Profile
+    plans: dict[str, list[ReadRequest]]
+    readings: dict[str, Reading] = field(default_factory=dict)
+    value_errors: dict[str, str] = field(default_factory=dict)
+    failures: int = 0
+    last_error: str | None = None
+    polled_once: bool = False  # every value, "once" ones included, has been read
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class Bus:
+    config: BusConfig
+    link: ModbusLink
+    devices: list[Device]
+    slow_every: int = SLOW_EVERY
+    budget_note: str | None = None  # set when the budget changes what is read
+    busy_skips: int = 0
+    bus_ms_last_cycle: float = 0.0
+
+
+def _plans(profile: Profile, baudrate: int) -> dict[str, list[ReadRequest]]:
+    by_class = {c: [n for n, s in profile.values.items() if s.poll == c] for c in ("fast", "slow", "once")}
+    return {
+        "fast": plan_reads(profile, by_class["fast"], baudrate),
+        "slow": plan_reads(profile, by_class["fast"] + by_class["slow"], baudrate),
+        "all": plan_reads(profile, list(profile.values), baudrate),
+    }
+
+
+def fit_budget(bus: Bus, interval_s: float) -> None:
+    """Choose how often slow values are read so the bus stays within its budget, and say so."""
+    cfg = bus.config
+    if cfg.type != "rtu":
+        return  # a TCP device has its own link; there is no shared bus time to ration
+    fast = sum(bus_ms(d.plans["fast"], cfg.baudrate) for d in bus.devices)
+    slow_extra = sum(bus_ms(d.plans["slow"], cfg.baudrate) for d in bus.devices) - fast
+    budget = cfg.budget_percent / 100.0 * interval_s * 1000.0
+    if fast >= budget:
+        bus.slow_every = SLOW_EVERY * 10
+        bus.budget_note = (f"over budget: fast values alone take {100 * fast / (interval_s * 1000):.1f} % of the "
+                           f"bus (budget {cfg.budget_percent:g} %); slow values every {bus.slow_every} cycles. "
+                           "Raise poll.interval_s or poll fewer values.")
+    else:
+        needed = math.ceil(slow_extra / (budget - fast)) if slow_extra > 0 else 1
+        bus.slow_every = max(SLOW_EVERY, needed)
+        if bus.slow_every > SLOW_EVERY:
+            bus.budget_note = (f"slow values every {bus.slow_every} cycles instead of {SLOW_EVERY}, to stay "
+                               f"within {cfg.budget_percent:g} % of the bus")
+
+
+def open_buses(cfg: AgentConfig) -> list[Bus]:
+    """Load each device's profile and plan its reads; a broken profile raises ConfigError."""
+    buses = {b.name: Bus(b, ModbusLink(b), []) for b in cfg.buses}
+    for dc in cfg.devices:
+        try:
+            profile = load_profile(cfg.profiles_dir, dc.profile)
+        except ConfigError as exc:
+            if exc.problem == "file not found":
+                raise error_at(dc, "profile", f"no profile {dc.profile!r} in {cfg.profiles_dir}") from None
+            raise
+        bus = buses[dc.bus]
+        bus.devices.append(Device(dc, profile, _plans(profile, bus.config.baudrate)))
+    for bus in buses.values():
+        fit_budget(bus, cfg.poll.interval_s)
+    return [b for b in buses.values() if b.devices]
+
+
+class ModbusPoller:
+    """Reads every device in turn; a failing device is recorded, never fatal."""
+
+    def __init__(self, buses: list[Bus], interval_s: float = 5.0, history: History | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self.buses = buses
+        self.interval_s = interval_s
+        self.history = history
+        self._clock, self._wall = clock, wall
+        self._lock = threading.Lock()
+        self.cycles = 0
+
+    @classmethod
+    def from_config(cls, cfg: AgentConfig, with_history: bool = False, **kw) -> "ModbusPoller":
+        history = None
+        if with_history:
+            history = History(HistoryConfig(bucket_s=cfg.history.bucket_s, window_s=cfg.history.window_h * 3600))
+        return cls(open_buses(cfg), cfg.poll.interval_s, history, **kw)
+
+    @property
+    def devices(self) -> list[Device]:
+        return [d for b in self.buses for d in b.devices]
+
+    def poll_once(self) -> None:
+        for bus in self.buses:
+            used = 0.0
+            for dev in bus.devices:
+                cycle = "fast"
+                if not dev.polled_once:
+                    cycle = "all"
+                elif self.cycles % bus.slow_every == 0:
+                    cycle = "slow"
+                used += self._poll_device(bus, dev, cycle)
+            bus.bus_ms_last_cycle = used
+        self.cycles += 1
+
+    def _poll_device(self, bus: Bus, dev: Device, cycle: str) -> float:
+        """Run DEVICE's plan for CYCLE; return the bus time of the frames that were answered."""
+        pause, used = dev.profile.pause_ms / 1000.0, 0.0
+        for i, req in enumerate(dev.plans[cycle]):
+            if i and pause:
+                time.sleep(pause)
+            try:
+                registers = bus.link.read(dev.config.unit, req.function, req.address, req.count)
+            except BusBusy as exc:
+                bus.busy_skips += 1
+                log.info("%s; %s skipped this cycle", exc, dev.name)
+                return used
+            except ModbusError as exc:
+                self._failed(dev, str(exc))
+                return used
+            used += bus_ms([req], bus.config.baudrate)
+            self._store(bus, dev, req, registers)
+        with self._lock:
+            if dev.failures:
+                log.info("device %s answers again after %d failed cycles", dev.name, dev.failures)
+            dev.failures, dev.last_error = 0, None
+            dev.polled_once = dev.polled_once or cycle == "all"
+        return used
+
+    def _store(self, bus: Bus, dev: Device, req: ReadRequest, registers: list[int]) -> None:
+        now_mono, now_wall = self._clock(), self._wall()
+        with self._lock:
+            for name in req.values:
+                spec = dev.profile.values[name]
+                try:
+                    value = decode(spec, slice_for(req, spec, registers))
+                except DecodeError as exc:
+                    if dev.value_errors.get(name) is None:
+                        log.warning("device %s: %s: %s", dev.name, name, exc)
+                    dev.value_errors[name] = str(exc)
+                    continue
+                dev.value_errors.pop(name, None)
+                label = spec.enum.get(value) if spec.enum else None
+                dev.readings[name] = Reading(value, spec.unit, now_mono, now_wall, label)
+                if self.history is not None and spec.poll != "once" and isinstance(value, (int, float)):
+                    period = self.interval_s * (bus.slow_every if spec.poll == "slow" else 1)
+                    self.history.add(dev.name, name, value, now_mono, now_wall, period)
+
+    def _failed(self, dev: Device, error: str) -> None:
+        with self._lock:
+            dev.failures += 1
+            if dev.failures == 1 or dev.last_error != error:
+                log.warning("device %s: %s", dev.name, error)
+            dev.last_error = error
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current values by device and value name, each with unit and age."""
+        now = self._clock()
+        out: dict[str, Any] = {}
+        with self._lock:
+            for dev in self.devices:
+                values = {}
+                for name, r in dev.readings.items():
+                    values[name] = {"value": r.value, "unit": r.unit, "age_s": round(now - r.mono, 3),
+                                    "time": r.wall}
+                    if r.label is not None:
+                        values[name]["label"] = r.label
+                state = dev.readings.get("vehicle_state")
+                out[dev.name] = {
+                    "model": dev.profile.model,
+                    "kind": dev.profile.kind,
+                    "profile": dev.config.profile,
+                    "unit": dev.config.unit,
+                    "reachable": dev.failures == 0 and bool(dev.readings),
+                    "consecutive_failures": dev.failures,
+                    "last_error": dev.last_error,
+                    "value_errors": dict(dev.value_errors),
+                    "iec_state": dev.profile.vehicle_states.get(state.value) if state else None,
+                    # What the judgements may expect of it (watch/judge.py).
+                    "measures_mains": any(n in dev.profile.values for n in MAINS_VALUES),
+                    "has_vehicle_state": "vehicle_state" in dev.profile.values,
+                    "values": values,
+                }
+        return out
+
+    def bus_status(self) -> dict[str, Any]:
+        return {b.config.name: {"slow_every": b.slow_every, "budget_note": b.budget_note,
+                                "bus_ms_last_cycle": round(b.bus_ms_last_cycle, 1), "busy_skips": b.busy_skips}
+                for b in self.buses}
+
+    def history_dict(self) -> dict:
+        if self.history is None:
+            return {}
+        units = {(d.name, n): s.unit for d in self.devices for n, s in d.profile.values.items()}
+        return self.history.to_dict(units)
+
+    def close(self) -> None:
+        for bus in self.buses:
+            bus.link.release()

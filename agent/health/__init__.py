@@ -1,0 +1,60 @@
+"""One health snapshot of the box: hooks, system, network and software, collected off the polling path."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from agent.health.network import collect_network
+from agent.health.software import ReleaseCache, collect_software
+from agent.health.system import collect_system
+from agent.config import AgentConfig
+from agent.health.hooks import run_hooks
+
+log = logging.getLogger(__name__)
+
+
+def release_cache(cfg: AgentConfig) -> ReleaseCache:
+    return ReleaseCache(cfg.releases_url(), Path(cfg.state_dir) / "releases.json", cfg.backend.ca_file,
+                        cfg.software.refresh_s, timeout_s=cfg.network.connect_timeout_s)
+
+
+def collect_health(cfg: AgentConfig, releases: ReleaseCache, mqtt_connected: bool | None = None) -> dict:
+    """Every health section at once; the hooks run in parallel while the rest is read."""
+    started = time.monotonic()
+    h = cfg.hooks
+    broker = (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.ca_file) if cfg.mqtt.enabled else None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hooks") as pool:
+        pending = pool.submit(run_hooks, h.dir, cfg.hook_env(), h.timeout_s, h.max_output_bytes, h.deadline_s)
+        system = _guarded("system", collect_system, cfg.state_dir)
+        network = _guarded("network", collect_network, cfg.backend.url, cfg.backend.ca_file, broker,
+                           cfg.network.connect_timeout_s, cfg.network.dns_timeout_s, mqtt_connected,
+                           cfg.network.check_gateway)
+        hooks = pending.result()
+    return {
+        "hooks": hooks,
+        "system": system,
+        "network": network,
+        "software": _guarded("software", collect_software, hooks, releases),
+        "collected_in_s": round(time.monotonic() - started, 3),
+    }
+
+
+# What a failed collector leaves, so that checks and reports still read every field they need.
+FALLBACK = {
+    "system": {"memory": {"used_percent": 0}, "disk": {"error": "not collected"}, "clock_synced": None},
+    "network": {"verdict": "unknown", "failed_step": None, "verdict_text": "unknown", "steps": {}},
+    "software": {"firmware_version": "unknown", "channel": "stable", "verdict": "unknown",
+                 "latest": {"version": None, "error": "not collected"}, "firmware_hook_error": None},
+}
+
+
+def _guarded(name: str, collector, *args) -> dict:
+    """Run one collector; a bug in it becomes an "error" in its section, never a lost report."""
+    try:
+        return collector(*args)
+    except Exception as exc:
+        log.exception("the %s collector failed", name)
+        return dict(FALLBACK[name], error=f"{type(exc).__name__}: {exc}"[:300])

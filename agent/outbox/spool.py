@@ -1,0 +1,197 @@
+"""The durable outbox: reports spooled on disk until the backend has given a receipt.
+
+Each report is two files: <id>.tar.gz (the bundle) and <id>.json (its delivery state). The bundle
+is written first, the state last, each under a temporary name, fsynced and renamed, and the folder
+fsynced: a report whose state file exists is complete, and is never half there.
+
+A report's life has one vocabulary, here, for the page, the CLI, the status topic and the self-check:
+accepted (on the box, not tried yet) -> sending (tried, tried again by itself) -> delivered (a case),
+or refused (the backend said no for good: change the settings and retry, or download it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Literal, Optional
+
+from agent.report.request import PRIORITY_RANK
+from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_json
+
+log = logging.getLogger(__name__)
+
+State = Literal["accepted", "sending", "delivered", "refused"]
+# What each state means to the person looking at it, and what they can do.
+STATES: dict[str, str] = {
+    "accepted": "saved on the box; it is sent next",
+    "sending": "not delivered yet ({error}); the box keeps trying by itself",
+    "delivered": "delivered: case {case}",
+    "refused": ("refused by the backend ({error}); it is not sent again as it is. Check the backend settings "
+                "and retry it, or download it and send it by e-mail"),
+}
+
+
+@dataclass
+class Entry:
+    report_id: str
+    priority: str
+    on_site: bool
+    created: float
+    size: int = 0
+    attempts: int = 0
+    last_error: Optional[str] = None
+    next_attempt: float = 0.0  # wall time
+    parked: bool = False  # refused for good by the backend; retried after a config change
+    parked_config: Optional[str] = None  # the delivery settings it was refused under
+    receipt: Optional[dict] = None
+    via: Optional[str] = None  # the transport that delivered it
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> bool:
+        return self.receipt is not None
+
+    @property
+    def state(self) -> State:
+        if self.delivered:
+            return "delivered"
+        if self.parked:
+            return "refused"
+        return "sending" if self.attempts else "accepted"
+
+
+def describe(entry: Entry) -> dict:
+    """A report as people see it (page, CLI, status): its state in the one vocabulary, and what it means."""
+    case = (entry.receipt or {}).get("case")
+    return {"report_id": entry.report_id, "created": entry.created, "subject": entry.extra.get("subject", ""),
+            "reason": entry.extra.get("reason"), "priority": entry.priority, "on_site": entry.on_site,
+            "state": entry.state, "case": case, "error": None if entry.delivered else entry.last_error,
+            "attempts": entry.attempts, "via": entry.via,
+            "note": STATES[entry.state].format(error=entry.last_error or "no answer yet", case=case)}
+
+
+class Outbox:
+    def __init__(self, folder: str | Path, clock: Callable[[], float] = time.time):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self._clock = clock
+        self._stats_path = self.folder.parent / "outbox-stats.json"
+        self._clean_up()
+
+    def _clean_up(self) -> None:
+        """Remove what a crash left half-written: temporary files and bundles with no state."""
+        for p in self.folder.iterdir():
+            if p.name.endswith(TMP_SUFFIX):
+                p.unlink(missing_ok=True)
+        for p in self.folder.glob("*.tar.gz"):
+            rid = p.name[: -len(".tar.gz")]
+            if not (self.folder / f"{rid}.json").exists():
+                log.warning("removing %s, its spooling was interrupted before it was accepted", p.name)
+                p.unlink(missing_ok=True)
+
+    def bundle_path(self, report_id: str) -> Path:
+        return self.folder / f"{report_id}.tar.gz"
+
+    def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], None]) -> Entry:
+        """Write the bundle and then its state; once this returns, the report is accepted."""
+        target = self.bundle_path(entry.report_id)
+        write_atomic(target, write_bundle)
+        entry.size = target.stat().st_size
+        self.save(entry)
+        log.info("accepted report %s (%s priority, %d bytes)", entry.report_id, entry.priority, entry.size)
+        return entry
+
+    def save(self, entry: Entry) -> None:
+        write_json(self.folder / f"{entry.report_id}.json", asdict(entry), durable=True)
+
+    def load(self, report_id: str) -> Entry | None:
+        try:
+            raw = json.loads((self.folder / f"{report_id}.json").read_text())
+            return Entry(**raw)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            log.error("state of %s is unreadable (%s); it is kept for a person to look at", report_id, exc)
+            return None
+
+    def entries(self) -> list[Entry]:
+        out = [self.load(p.name[: -len(".json")]) for p in self.folder.glob("*.json")]
+        return [e for e in out if e is not None]
+
+    def pending(self) -> list[Entry]:
+        """Undelivered reports in sending order: high, medium, low; oldest first within each."""
+        waiting = [e for e in self.entries() if not e.delivered and not e.parked]
+        return sorted(waiting, key=lambda e: (PRIORITY_RANK.get(e.priority, 9), e.created, e.report_id))
+
+    def counts(self) -> dict[str, int]:
+        """How many reports are in each state, and how many the quota evicted so far."""
+        out = dict.fromkeys(STATES, 0)
+        for e in self.entries():
+            out[e.state] += 1
+        return dict(out, evicted=self.stats().get("evicted", 0))
+
+    def due(self) -> list[Entry]:
+        now = self._clock()
+        return [e for e in self.pending() if e.next_attempt <= now]
+
+    def remove(self, entry: Entry) -> None:
+        """State first: a bundle without its state is cleaned up at the next start; the reverse is never seen."""
+        (self.folder / f"{entry.report_id}.json").unlink(missing_ok=True)
+        self.bundle_path(entry.report_id).unlink(missing_ok=True)
+        fsync_dir(self.folder)
+
+    def enforce_quota(self, max_bytes: int, max_reports: int) -> list[Entry]:
+        """Evict until both quotas hold: delivered reports oldest first, then undelivered low, then medium
+        priority, oldest first. High-priority and on-site reports are never evicted."""
+        entries = self.entries()
+        total, count = sum(e.size for e in entries), len(entries)
+        order = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
+        for priority in ("low", "medium"):
+            order += sorted((e for e in entries if not e.delivered and e.priority == priority and not e.on_site),
+                            key=lambda e: e.created)
+        evicted = []
+        for e in order:
+            if total <= max_bytes and count <= max_reports:
+                break
+            self.remove(e)
+            total, count = total - e.size, count - 1
+            evicted.append(e)
+            log.warning("outbox over its quota: %s report %s evicted (%s, %d bytes)",
+                        "delivered" if e.delivered else "undelivered", e.report_id, e.priority, e.size)
+        if evicted:
+            stats = self.stats()
+            stats["evicted"] = stats.get("evicted", 0) + len(evicted)
+            stats["evicted_undelivered"] = stats.get("evicted_undelivered", 0) + sum(not e.delivered for e in evicted)
+            write_json(self._stats_path, stats)
+        if total > max_bytes or count > max_reports:
+            log.warning("outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
+                        "reports are left, and they are kept", count, total)
+        return evicted
+
+    def stats(self) -> dict:
+        return read_json(self._stats_path, {})
+
+    def prepare_for_start(self, fingerprint: str, jitter_s: float) -> None:
+        """At the daemon's start: refused reports get another chance under new delivery settings, and
+        waiting ones are spread over JITTER_S (10,000 boxes back after a power cut must not all send at once)."""
+        unparked = self.unpark(fingerprint)
+        if unparked:
+            log.info("%d refused reports will be tried again: the delivery settings changed", unparked)
+        now = self._clock()
+        for entry in self.pending():
+            entry.next_attempt = max(entry.next_attempt, now + random.uniform(0, jitter_s))
+            self.save(entry)
+
+    def unpark(self, fingerprint: str) -> int:
+        """Parked reports refused under other delivery settings get another chance; returns how many."""
+        n = 0
+        for e in self.entries():
+            if e.parked and e.parked_config != fingerprint:
+                e.parked, e.next_attempt = False, 0.0
+                self.save(e)
+                n += 1
+        return n

@@ -1,0 +1,131 @@
+"""The one pipeline that builds a report: sections collected from a BoxSnapshot -> redact -> bundle
+(cut in a fixed order until it fits the size cap) -> spooled in the outbox, or written to a file."""
+
+from __future__ import annotations
+
+import copy
+import secrets as random_secrets
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from agent.config import AgentConfig
+from agent.outbox import Entry, Outbox
+from agent.report.bundle import Section, to_json, write_bundle
+from agent.report.page import render
+from agent.report.redact import Redactor
+from agent.report.request import ReportRequest, new_report_id
+from agent.report.sections import SECTIONS
+from agent.report.snapshot import BoxSnapshot
+from agent.report.summary import failed_sections, make_manifest, make_summary
+from agent.storage import create_once
+
+BY_NAME = {m.NAME: m for m in SECTIONS}
+
+
+def collect_sections(cfg: AgentConfig, box: BoxSnapshot) -> dict[str, object]:
+    """Every section's data, in bundle order."""
+    return {m.NAME: m.collect(box, cfg) for m in SECTIONS}
+
+
+def hook_secrets(sections: dict) -> list[str]:
+    """Values the hooks declare secret; the declaration itself never reaches the report."""
+    found = []
+    for result in sections["hooks"].values():
+        output = result.get("output") or {}
+        declared = output.pop("secrets", None)
+        if isinstance(declared, list):
+            found += [s for s in declared if isinstance(s, str)]
+    return found
+
+
+def pseudonym_key(state_dir: str) -> bytes:
+    """A per-device random key: the same identifier gets the same pseudonym in every report of this box."""
+    return create_once(Path(state_dir) / "pseudonym.key", lambda: random_secrets.token_bytes(32))
+
+
+def _members(content: dict, wanted: list[str]) -> list[Section]:
+    members = []
+    for name, data in content.items():
+        if wanted and name not in wanted:
+            continue
+        module = BY_NAME[name]
+        if hasattr(module, "members"):
+            members += module.members(data)
+        else:
+            members.append(Section(f"{name}.json", to_json(data, compact=getattr(module, "COMPACT", False))))
+    return members
+
+
+def _next_cut(content: dict) -> str | None:
+    for module in sorted((m for m in SECTIONS if hasattr(m, "cut")), key=lambda m: m.CUT_ORDER):
+        note = module.cut(content[module.NAME])
+        if note:
+            return note
+    return None
+
+
+def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dict, report_id: str,
+          wall: float, mono: float) -> dict:
+    """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes."""
+    content = copy.deepcopy(sections)
+    declared = hook_secrets(content)
+    redactor = Redactor(cfg.secrets() + declared,
+                        pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
+    content = {name: redactor.data(data, name) for name, data in content.items()}
+    request = copy.copy(request)
+    for field in ("subject", "description", "email", "case_ref"):
+        if getattr(request, field):
+            setattr(request, field, redactor.text(getattr(request, field), "manifest"))
+    software = {k: content["software"].get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
+    base = make_manifest(cfg, request, report_id, software, wall, mono, content["system"].get("clock_synced"))
+    base["redactions"] = redactor.summary()
+    base["failed"] = failed_sections(content)
+    if request.sections:  # support asked for these only; the summary and the page still see everything
+        base["sections_requested"] = sorted(request.sections)
+
+    summary = make_summary(cfg, request, content)
+    cuts = [{"what": f"log {note}", "why": "the firmware_logs hook keeps the newest lines only"}
+            for note in content["logs"].pop("_truncated_by_hook", [])]
+
+    def write(note_over_cap: bool = False) -> dict:
+        if note_over_cap:
+            cuts.append({"what": "nothing more to cut", "why": f"still {out.tell()} bytes, over the cap"})
+        manifest = dict(base, cuts=list(cuts), max_bytes=cfg.report.max_bytes)
+        page = render(manifest, summary, content)
+        out.seek(0)
+        out.truncate()
+        return write_bundle(out, manifest, [Section("summary.json", to_json(summary)),
+                                            Section("report.html", page.encode())]
+                            + _members(content, request.sections))
+
+    while True:
+        manifest = write()
+        if out.tell() <= cfg.report.max_bytes:
+            return manifest
+        cut = _next_cut(content)
+        if cut is None:
+            # Nothing more may go: the manifest, summary and page stay whole, over the cap if need be.
+            return write(note_over_cap=True)
+        cuts.append({"what": cut, "why": f"over the {cfg.report.max_bytes} byte cap"})
+
+
+def make_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot, outbox: Outbox) -> Entry:
+    """Build the bundle straight into the outbox; once this returns the report is accepted."""
+    wall, mono = time.time(), time.monotonic()
+    report_id = new_report_id(wall)
+    sections = collect_sections(cfg, box)
+    entry = Entry(report_id=report_id, priority=request.priority, on_site=request.on_site, created=wall,
+                  extra={"subject": request.subject, "reason": request.reason, "case_ref": request.case_ref})
+    return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))
+
+
+def export_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot) -> tuple[str, bytes]:
+    """The same bundle, written to memory and sent nowhere (`diag-agent report --out`)."""
+    import io
+
+    wall, mono = time.time(), time.monotonic()
+    report_id = new_report_id(wall)
+    buffer = io.BytesIO()
+    build(buffer, cfg, request, collect_sections(cfg, box), report_id, wall, mono)
+    return report_id, buffer.getvalue()

@@ -1,0 +1,198 @@
+"""report.html: the one self-contained page that support opens first. No script, nothing loaded from outside."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Iterable
+
+from agent.devices.history import decode_buckets, decode_raw
+
+CHARTS = (  # title, unit, value names (first device that has them), step drawing for states
+    ("Voltage", "V", ("voltage_l1", "voltage_l2", "voltage_l3"), False),
+    ("Current", "A", ("current_l1", "current_l2", "current_l3"), False),
+    ("Power", "W", ("total_power",), False),
+    ("Vehicle state", "", ("vehicle_state",), True),
+)
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
+W, H, PAD_L, PAD_B, PAD_T = 900, 170, 60, 22, 14
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222;max-width:960px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%;margin:4px 0}td,th{border:1px solid #ddd;padding:3px 6px;
+text-align:left;vertical-align:top}th{background:#f4f4f4}.pass{color:#187a2f}.warn{color:#a66300}
+.fail,.critical,.error{color:#b00020;font-weight:bold}.meta{color:#555}svg{display:block;margin:4px 0}
+.chart text{font-size:11px;fill:#444}.fault line{stroke:#b00020;stroke-dasharray:3 3}
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def _ts(wall: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(wall)) if wall else "?"
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable], classes: Iterable[str] | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = list(classes)[i] if classes is not None else ""
+        body.append(f"<tr class='{_e(cls)}'>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def series_points(entry: dict) -> list[tuple[float, float]]:
+    """Bucket means for the window, then the raw samples of the last hour: [(wall time, value)]."""
+    buckets = [(b[0], b[2]) for b in decode_buckets(entry.get("buckets", {}))]
+    return buckets + decode_raw(entry.get("raw", {}))
+
+
+def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], events: list[dict],
+          step: bool) -> str:
+    """An inline SVG line chart over time, with fault events marked on the time axis."""
+    pts = [p for line in lines.values() for p in line]
+    if not pts:
+        return f"<p class='meta'>{_e(title)}: no history</p>"
+    t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    if v1 - v0 < 1e-9:
+        v0, v1 = v0 - 1, v1 + 1
+    t1 = t1 if t1 > t0 else t0 + 1
+
+    def x(t):
+        return PAD_L + (t - t0) / (t1 - t0) * (W - PAD_L - 10)
+
+    def y(v):
+        return PAD_T + (1 - (v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B)
+
+    parts = [f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
+             f"aria-label='{_e(title)}'><title>{_e(title)}</title>",
+             f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
+             "fill='none' stroke='#ccc'/>",
+             f"<text x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>",
+             f"<text x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>",
+             f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0)}</text>",
+             f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1)} UTC</text>"]
+    for i, (name, line) in enumerate(lines.items()):
+        line = _per_pixel(line, x)
+        coords = []
+        for j, (t, v) in enumerate(line):
+            if step and j:
+                coords.append(f"{x(t):.1f},{y(line[j - 1][1]):.1f}")
+            coords.append(f"{x(t):.1f},{y(v):.1f}")
+        parts.append(f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
+                     f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>")
+        parts.append(f"<text x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>"
+                     f"{_e(name)}</text>")
+    for ev in events:
+        if ev.get("kind") == "raised" and t0 <= ev["wall"] <= t1:
+            xe = x(ev["wall"])
+            parts.append(f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
+                         f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>"
+                         f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3}' fill='#b00020'>{_e(ev['code'])}</text></g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
+    """At most the lowest and the highest point per pixel column: the page stays small, spikes stay."""
+    out: list[tuple[float, float]] = []
+    column: list[tuple[float, float]] = []
+    for p in line:
+        if column and int(x(p[0])) != int(x(column[0][0])):
+            out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
+            column = []
+        column.append(p)
+    if column:
+        out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
+    return out
+
+
+def _chart_lines(history: dict, names: tuple[str, ...]) -> dict[str, list]:
+    for device, values in history.items():
+        found = {f"{device} {n}": series_points(values[n]) for n in names if n in values}
+        if found:
+            return found
+    return {}
+
+
+def render(manifest: dict, summary: dict, sections: dict) -> str:
+    """The page: checklist and faults first, then charts, then the sections as tables."""
+    faults = sections.get("faults", {})
+    events = faults.get("timeline", [])
+    checks = sections.get("checks", {}).get("checks", [])
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+           f"<title>System report {_e(manifest['report_id'])}</title><style>{CSS}</style></head><body>",
+           f"<h1>{_e(summary.get('model'))} {_e(summary.get('serial'))}: {_e(manifest.get('subject') or 'report')}</h1>",
+           f"<p class='meta'>Report {_e(manifest['report_id'])}, {_e(manifest['created']['wall_iso'])} "
+           f"(clock {'synchronised' if manifest['created'].get('clock_synced') else 'NOT synchronised'}), "
+           f"trigger {_e(manifest.get('trigger'))}, priority <b>{_e(manifest.get('priority'))}</b>"
+           f"{', ON SITE' if manifest.get('on_site') else ''}.</p>"]
+    if manifest.get("description"):
+        out.append(f"<p>{_e(manifest['description'])}</p>")
+    out.append("<h2>Support checklist</h2>")
+    out.append(_table(("question", "answer"), [
+        ("Model / serial / order", f"{summary.get('model')} / {summary.get('serial')} / {summary.get('order_number') or '-'}"),
+        ("Software", f"{summary.get('firmware_version')} ({summary.get('software_verdict')}; newest "
+                     f"{summary.get('latest_version') or 'unknown'})"),
+        ("Commissioning protocol", "yes" if summary.get("commissioning_protocol") else "no"),
+        ("Cloud credentials set up", "yes" if summary.get("cloud_credentials") else "no"),
+        ("Previous case", summary.get("previous_case") or "-"),
+        ("On site", "yes" if summary.get("on_site") else "no"),
+        ("Network", summary.get("network")),
+        ("Self-check", f"{summary.get('self_check', {}).get('result')} "
+                       f"({', '.join(f'{n} {s}' for s, n in summary.get('self_check', {}).get('counts', {}).items())})"),
+        ("Contact", summary.get("email") or "-"),
+    ]))
+    out.append("<h2>Active faults</h2>")
+    active = faults.get("active", [])
+    out.append(_table(("since (UTC)", "code", "severity", "category", "where", "message"),
+                      [(_ts(f["since_wall"]), f["code"], f["severity"], f["category"], f["device"], f["message"])
+                       for f in active], [f["severity"] for f in active]) if active else "<p class='pass'>none</p>")
+    failing = [c for c in checks if c["status"] != "pass"]
+    if failing:
+        out.append("<h2>Self-check: what does not pass</h2>")
+        out.append(_table(("", "check", "detail", "hint"), [(c["status"].upper(), c["title"], c["detail"], c["hint"])
+                                                         for c in failing], [c["status"] for c in failing]))
+    out.append("<h2>Charts</h2>")
+    history = sections.get("history", {})
+    for title, unit, names, step in CHARTS:
+        out.append(chart(title, unit, _chart_lines(history, names), events, step))
+    out.append("<h2>Current readings</h2>")
+    rows = [(dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
+            for dev, d in sections.get("readings", {}).items() for n, v in d.get("values", {}).items()]
+    out.append(_table(("device", "value", "reading", "unit", "meaning", "age (s)"), rows))
+    out.append("<h2>Event timeline</h2>")
+    out.append(_table(("time (UTC)", "event", "code", "where", "message"),
+                      [(_ts(e["wall"]), e["kind"], e["code"], e.get("device") or "", e["message"])
+                       for e in reversed(events)]) if events else "<p>no events</p>")
+    out.append("<h2>Self-check</h2>")
+    out.append(_table(("", "check", "detail"), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
+                      [c["status"] for c in checks]))
+    network = sections.get("network", {})
+    out.append("<h2>Network</h2>")
+    out.append(_table(("step", "ok", "detail"), [(k, "yes" if v["ok"] else "NO", v["detail"])
+                                                 for k, v in network.get("steps", {}).items()]))
+    system = sections.get("system", {})
+    out.append("<h2>System</h2>")
+    out.append(_table(("", ""), [
+        ("load", system.get("load_average")), ("memory used %", system.get("memory", {}).get("used_percent")),
+        ("disk used %", system.get("disk", {}).get("used_percent")), ("SoC °C", system.get("soc_temperature_c")),
+        ("uptime (h)", round(system.get("uptime_s", 0) / 3600, 1)), ("clock synchronised", system.get("clock_synced")),
+    ]))
+    out.append("<h2>Firmware hooks</h2>")
+    hooks = sections.get("hooks", {})
+    out.append(_table(("hook", "ok", "error", "time (s)"), [(n, "yes" if h["ok"] else "NO", h.get("error") or "",
+                                                             h.get("duration_s")) for n, h in hooks.items()]))
+    cuts = manifest.get("cuts", [])
+    if cuts:
+        out.append("<p class='warn'>Cut to fit the size cap: " + _e("; ".join(c["what"] for c in cuts)) + "</p>")
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -1,0 +1,129 @@
+"""What a report is asked for, by whom; the one validator every channel uses; the one place its
+priority is decided."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal, Optional
+
+Priority = Literal["high", "medium", "low"]
+PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
+
+# Who asked. A person typed the fields on the page or the command line; the other channels are the
+# agent's own or support's, and they write their subject and description themselves.
+PEOPLE = ("local", "cli")
+REASONS = PEOPLE + ("cloud", "cloud-follow-up", "button", "fault", "schedule", "ocpp")
+# One set of limits for every channel: (fewest, most) characters. Support needs a meaningful subject
+# and a description of the fault ("doesn't work" is not enough), and an address for the reply.
+LIMITS = {"subject": (15, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+FIELDS = ("subject", "description", "email", "case_ref", "on_site", "sections")
+
+
+class RequestError(ValueError):
+    """A request that is refused; `errors` maps each field to what is wrong with it, in the words the
+    page shows under the field and the CLI prints."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" if k != "_" else v for k, v in errors.items()))
+
+
+@dataclass
+class ReportRequest:
+    reason: str = "cli"  # one of REASONS
+    subject: str = ""
+    description: str = ""
+    email: str = ""
+    case_ref: Optional[str] = None
+    on_site: bool = False
+    hardware_fault: bool = False
+    cannot_charge: bool = False
+    sections: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # what triggered it, e.g. the fault and its repeats
+
+    @property
+    def priority(self) -> Priority:
+        return decide_priority(self.on_site, self.hardware_fault, self.cannot_charge)
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), priority=self.priority)
+
+    def with_faults(self, active: list[dict]) -> "ReportRequest":
+        """This request with the box's active faults counted in (they raise its priority)."""
+        serious = [f for f in active if f["severity"] in ("error", "critical")]
+        return replace(self,
+                       hardware_fault=self.hardware_fault or any(f["category"] == "hardware" for f in serious),
+                       cannot_charge=self.cannot_charge or any(f["code"] in ("cannot_charge", "vehicle_failure")
+                                                               for f in active))
+
+
+def check_request(fields: dict, reason: str, details: dict | None = None) -> ReportRequest:
+    """A ReportRequest from untrusted FIELDS, or RequestError listing every field that is wrong.
+
+    Every channel comes through here with the same limits. Where a person asks (REASONS in PEOPLE),
+    subject, description and e-mail are required; the other channels fill in their own subject and
+    description before they call this.
+    """
+    from agent.report.sections import SECTION_NAMES as sections
+
+    if reason not in REASONS:
+        raise RequestError({"reason": f"expected one of {', '.join(REASONS)}"})
+    errors: dict[str, str] = {}
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        errors["_"] = f"unknown fields: {', '.join(sorted(map(str, unknown)))}"
+    # Every report needs a subject and a description; a person must also give an address for the reply.
+    required = ("subject", "description", "email") if reason in PEOPLE else ("subject", "description")
+    out: dict = {}
+    for name, (lo, hi) in LIMITS.items():
+        value = fields.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = "must be text"
+            continue
+        value = value.strip()
+        if (name in required or value) and not lo <= len(value) <= hi:
+            errors[name] = f"{lo} to {hi} characters, please ({len(value)} now)"
+        out[name] = value
+    if "email" not in errors and out.get("email") and not EMAIL.match(out["email"]):
+        errors["email"] = "an e-mail address for the reply, please"
+    if "case_ref" not in errors and out.get("case_ref") and not CASE_REF.match(out["case_ref"]):
+        errors["case_ref"] = "letters, digits, '-', '_' and '.' only"
+    on_site = fields.get("on_site", False)
+    if not isinstance(on_site, bool):
+        errors["on_site"] = "true or false"
+    wanted = fields.get("sections") or []
+    if not isinstance(wanted, list) or any(s not in sections for s in wanted):
+        errors["sections"] = f"a list of {', '.join(sections) or 'no sections'}"
+    if errors:
+        raise RequestError(errors)
+    return ReportRequest(reason=reason, subject=out["subject"], description=out["description"],
+                         email=out["email"], case_ref=out["case_ref"] or None, on_site=on_site,
+                         sections=list(wanted), details=dict(details or {}))
+
+
+def fit(text: str, name: str) -> str:
+    """TEXT cut to the most a field takes: for the subjects and descriptions the agent writes itself."""
+    most = LIMITS[name][1]
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def decide_priority(on_site: bool, hardware_fault: bool, cannot_charge: bool) -> Priority:
+    """On-site help is high; a hardware defect or a box that cannot charge is medium; the rest low."""
+    if on_site:
+        return "high"
+    if hardware_fault or cannot_charge:
+        return "medium"
+    return "low"
+
+
+def new_report_id(wall: float | None = None) -> str:
+    """Unique per device and sortable by creation time: 20261125T075200Z-<8 hex>."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if wall is None else wall))
+    return f"{stamp}-{os.urandom(4).hex()}"

@@ -1,0 +1,28 @@
+"""The report's sections, one module each, in the spirit of sos' plugins.
+
+A section module declares:
+  NAME       its name (the bundle member is NAME.json unless it writes its own members)
+  ORDER      its place in the bundle
+  collect(box, cfg) -> data     what it takes from a BoxSnapshot
+and may declare:
+  COMPACT    True for bulk data written without indentation
+  CUT_ORDER, cut(data) -> note or None   how it shrinks when the report is over its size cap
+             (sections are cut in CUT_ORDER; each cut halves something and says what)
+  members(data) -> [Section]    its own bundle members instead of NAME.json
+Redaction applies to every section alike (agent/report/redact.py). Adding a section is one new file here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+
+def _discover() -> list[ModuleType]:
+    found = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)]
+    return sorted(found, key=lambda m: m.ORDER)
+
+
+SECTIONS: list[ModuleType] = _discover()
+SECTION_NAMES: tuple[str, ...] = tuple(m.NAME for m in SECTIONS)

@@ -1,0 +1,187 @@
+"""The daemon: the composition root that wires the parts, and the main loop of periodic jobs.
+
+Reports are built on the desk's thread, health on its own, deliveries on the send thread; the main
+loop polls, evaluates fault rules, publishes status and feeds systemd's watchdog.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from agent import __version__
+from agent.channels.control import ControlServer, handlers
+from agent.channels.events import FirmwareEvents, take_queued
+from agent.channels.fault_reports import FaultReporter
+from agent.channels.onsite import OnSite
+from agent.config import AgentConfig
+from agent.devices.poller import ModbusPoller
+from agent.outbox import Outbox
+from agent.paths import control_socket_path, outbox_dir
+from agent.report.redact import SecretFilter
+from agent.service.desk import ReportDesk
+from agent.service.healthwatch import HealthWatch
+from agent.service.logring import RingHandler
+from agent.service.sdnotify import Notifier
+from agent.service.status import StatusModel
+from agent.transports.https import HttpsTransport
+from agent.transports.sender import Sender, choose_transports
+from agent.watch.faults import FaultMonitor
+from agent.watch.timeline import Timeline
+
+log = logging.getLogger(__name__)
+STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
+STATUS_INTERVAL_S = 30
+
+
+class Daemon:
+    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
+        Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.stop_event = threading.Event()
+        self._send_wake = threading.Event()
+        self.poller = ModbusPoller.from_config(cfg, with_history=True)
+        self.timeline = Timeline()
+        self.mqtt = mqtt_transport = None
+        if cfg.mqtt.enabled:
+            from agent.transports.mqtt import MqttLink, MqttTransport
+
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial, self._cloud_command, self._send_wake.set)
+            mqtt_transport = MqttTransport(self.mqtt, cfg.backend.timeout_s)
+        self.outbox = Outbox(outbox_dir(cfg))
+        transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.serial), mqtt_transport)
+        self.sender = Sender(cfg.backend, self.outbox, transports, cfg.delivery_fingerprint(),
+                             on_delivered=self._delivered)
+        self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
+        self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
+        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health,
+                                   on_raise=self.auto_reports.fault_raised)
+        self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
+        self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
+        self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox,
+                                  self.log_ring, self.mqtt_connected, self._channel_status)
+        self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
+                               self._accepted)
+        self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake)
+        self.button = self.web = self.commands = None
+
+    def mqtt_connected(self) -> bool | None:
+        return self.mqtt.connected if self.mqtt else None
+
+    # --- what the parts tell each other -------------------------------------------------------
+    def _channel_status(self) -> dict:
+        return {"onsite": self.onsite.to_dict(), "auto_reports": self.auto_reports.to_dict(),
+                "commands": dict(self.commands.counts) if self.commands else None}
+
+    def publish_status(self) -> None:
+        if self.mqtt:
+            self.mqtt.publish_status(self.status.status())
+
+    def _accepted(self, entry) -> None:
+        self._send_wake.set()
+        if self.mqtt:
+            self.mqtt.notice("accepted", report_id=entry.report_id, priority=entry.priority,
+                             on_site=entry.on_site, bytes=entry.size)
+
+    def _delivered(self, entry) -> None:
+        if self.mqtt:
+            self.mqtt.notice("delivered", report_id=entry.report_id, case=entry.receipt["case"],
+                             priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
+            self.publish_status()
+
+    def _onsite_changed(self, state) -> None:
+        if self.button is not None:
+            self.button.onsite_changed(state.on)
+        self.publish_status()
+
+    def _cloud_command(self, payload: bytes, correlation: bytes | None) -> None:
+        if self.commands is not None:  # from paho's network thread: the worker takes it from here
+            self.commands.offer(payload, correlation)
+
+    def poll(self) -> None:
+        self.poller.poll_once()
+        self.faults.evaluate(self.poller.snapshot())
+
+    # --- start and stop -------------------------------------------------------------------------
+    def _start_channels(self) -> None:
+        cfg = self.cfg
+        if cfg.button.enabled:
+            from agent.channels.button import ButtonChannel
+
+            self.button = ButtonChannel(cfg.button, self.desk, self.onsite, cfg.report.wait_for_case_s,
+                                        self.pin_factory)
+        if cfg.web.enabled:
+            from agent.channels.web import WebServer
+
+            try:
+                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status)
+                self.web.start()
+            except OSError as exc:
+                log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
+        if self.mqtt is not None:
+            from agent.channels.cloud import CommandWorker
+
+            self.commands = CommandWorker(cfg.cloud, cfg.state_dir, self.desk, self.onsite, self.mqtt)
+            self.commands.start()
+
+    def run(self, handle_signals: bool = True) -> int:
+        import schedule
+
+        if handle_signals:  # only the main thread may; tests run a daemon on another one
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop_event.set())
+        control = ControlServer(control_socket_path(self.cfg), handlers(
+            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s))
+        sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
+                                   daemon=True)
+        for event in take_queued(self.cfg.state_dir):
+            self.events.apply(event)
+        self.outbox.prepare_for_start(self.cfg.delivery_fingerprint(), self.cfg.outbox.startup_jitter_s)
+        jobs = schedule.Scheduler()
+        jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
+        jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)
+        jobs.every(1).seconds.do(self.auto_reports.tick)
+        jobs.every(10).seconds.do(self.onsite.state)  # ends an expired on-site session on time
+        self.poll()
+        control.start()
+        self.desk.start()
+        sending.start()
+        self.health.start()
+        if self.mqtt:
+            self.mqtt.start()
+        self._start_channels()
+        log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
+                 len(self.poller.devices), len(self.outbox.pending()))
+        self.notifier.ready()
+        tick = min(1.0, self.notifier.watchdog_interval or 1.0)
+        try:
+            while not self.stop_event.is_set():
+                jobs.run_pending()
+                # The watchdog is fed from this loop, so a hung job is caught by systemd.
+                self.notifier.watchdog()
+                idle = jobs.idle_seconds
+                self.stop_event.wait(min(max(idle if idle is not None else tick, 0.05), tick))
+        finally:
+            self._stop(control, sending)
+        return 0
+
+    def _stop(self, control: ControlServer, sending: threading.Thread) -> None:
+        self.notifier.stopping()
+        log.info("stopping")
+        control.stop()
+        for part in (self.web, self.commands, self.button):
+            if part is not None:
+                part.stop()
+        self._send_wake.set()
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        for stop in (self.desk.stop, sending.join, self.health.stop):
+            stop(max(0.0, deadline - time.monotonic()))
+        if self.mqtt:
+            self.mqtt.stop()
+        self.poller.close()
+        logging.getLogger().removeHandler(self.log_ring)

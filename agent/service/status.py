@@ -1,0 +1,65 @@
+"""The one read-model of the running box: a BoxSnapshot for reports and the self-check, and the status
+that the CLI, the page and the MQTT status topic show."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.devices.poller import ModbusPoller
+from agent.outbox import Outbox
+from agent.report.snapshot import BoxSnapshot
+from agent.service.healthwatch import HealthWatch
+from agent.service.logring import RingHandler
+from agent.watch.checks import run_checks, to_dict
+from agent.watch.faults import FaultMonitor
+from agent.watch.timeline import Timeline
+
+FAULT_FIELDS = ("code", "device", "severity", "category", "message")
+
+
+class StatusModel:
+    def __init__(self, cfg: AgentConfig, poller: ModbusPoller, faults: FaultMonitor, timeline: Timeline,
+                 health: HealthWatch, outbox: Outbox, log_ring: RingHandler,
+                 mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict]):
+        self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
+        self.health, self.outbox, self.log_ring = health, outbox, log_ring
+        self._mqtt_connected = mqtt_connected
+        self._extras = extras  # what the channels add: on-site state, command counts, fault reports
+
+    def look(self, fresh: bool = True) -> BoxSnapshot:
+        """Everything the box knows now; FRESH collects health now, else the latest snapshot is used."""
+        health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
+        return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
+                           timeline=self.timeline.to_list(), history=self.poller.history_dict(),
+                           buses=self.poller.bus_status(), outbox=self.outbox.counts(),
+                           mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail())
+
+    def check(self, fresh: bool = True) -> dict:
+        return to_dict(run_checks(self.cfg, self.look(fresh)))
+
+    def status(self) -> dict:
+        delivered = sorted((e for e in self.outbox.entries() if e.delivered), key=lambda e: e.created)
+        health = self.health.latest or {}
+        return {
+            "agent_version": __version__,
+            "devices": {name: {"reachable": d["reachable"], "last_error": d["last_error"]}
+                        for name, d in self.poller.snapshot().items()},
+            "faults": [{k: f[k] for k in FAULT_FIELDS} for f in self.faults.active_list()],
+            "buses": self.poller.bus_status(),
+            **self._extras(),
+            "network": health.get("network", {}).get("verdict_text"),
+            "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
+            "outbox": self.outbox.counts(),
+            "last_receipt": delivered[-1].receipt if delivered else None,
+            "mqtt_connected": bool(self._mqtt_connected()),
+        }
+
+    def web_status(self) -> dict:
+        """The status plus the self-check's result (from the latest health snapshot: the page polls often)."""
+        status = self.status()
+        if self.health.latest is not None:
+            checks = self.check(fresh=False)
+            status["check"] = {"result": checks["result"], "counts": checks["counts"]}
+        return status

@@ -1,0 +1,101 @@
+"""The HTTPS transport: upload a spooled report with the certificate verified; the answer is the receipt."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from pathlib import Path
+
+from agent.config import BackendConfig
+from agent.transports.base import DeliveryError, Receipt, parse_receipt
+
+log = logging.getLogger(__name__)
+
+
+class HttpsTransport:
+    """POST to backend.url; ready whenever a URL is configured."""
+
+    name = "https"
+
+    def __init__(self, backend: BackendConfig, device_id: str):
+        self.backend, self.device_id = backend, device_id
+
+    def ready(self) -> bool:
+        return bool(self.backend.url)
+
+    def send(self, report_id: str, bundle: Path) -> Receipt:
+        return upload(self.backend, report_id, bundle, self.device_id)
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 Content-Digest of the body."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str, session=None) -> Receipt:
+    """POST the bundle; return the case receipt or raise DeliveryError."""
+    import requests  # only the sending path pays for it
+
+    if not backend.url:
+        raise DeliveryError("no backend URL is configured (backend.url)", final=True)
+    body = bundle.read_bytes()
+    headers = {
+        "Content-Type": "application/gzip",
+        "Idempotency-Key": report_id,
+        "Content-Digest": content_digest(body),
+        "X-Device-Serial": device_serial,
+    }
+    http = session or requests
+    cert = (backend.client_cert, backend.client_key) if backend.client_cert else None
+    try:
+        resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True, cert=cert,
+                         timeout=(backend.connect_timeout_s, backend.timeout_s))
+    except requests.exceptions.SSLError as exc:
+        if "certificate verify failed" in str(exc):
+            raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
+                                "check backend.ca_file and the backend address") from None
+        raise DeliveryError("the TLS handshake with the backend failed; if it requires a client certificate, "
+                            "check backend.client_cert and backend.client_key") from None
+    except OSError as exc:  # e.g. the client certificate file cannot be read
+        raise DeliveryError(f"cannot upload: {exc}") from None
+    except requests.exceptions.RequestException as exc:
+        raise DeliveryError(f"backend not reachable: {_reason(exc)}") from None
+    if resp.status_code in (200, 201):
+        return parse_receipt(report_id, resp.content, f"HTTP {resp.status_code}")
+    retry_after = _retry_after(resp.headers.get("Retry-After"))
+    message = f"the backend refused the report: HTTP {resp.status_code} {_body_hint(resp)}"
+    final = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
+    raise DeliveryError(message, final=final, retry_after=retry_after)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed", "Connection refused", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker
+    return text[:200]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, or as an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    import time
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _body_hint(resp) -> str:
+    try:
+        return str(resp.json().get("error", ""))[:200]
+    except ValueError:
+        return resp.text[:200].strip()

@@ -1,0 +1,284 @@
+"""The MQTT transport and the daemon's one broker connection (the only module that imports paho):
+reports out and receipts back, the retained status with a last will, cloud commands in and replies out.
+
+Topics, under <prefix>/<serial>/ (README.md, "The backend contract"):
+  status              retained; {"online": false} through the last will
+  report/<report_id>  a report bundle, QoS 1; its receipt comes back on receipt/<report_id>
+  receipt/<report_id> the backend's {"case", "priority", "report_id"}
+  notice              report notices: accepted, delivered (and by which transport)
+  command, reply      cloud commands in, their answers out
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+from pathlib import Path
+from typing import Callable
+
+from agent.config import MqttConfig
+from agent.transports.base import DeliveryError, Receipt, parse_receipt
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_PACKET = 128 * 1024  # what managed brokers often allow when nobody says otherwise
+PACKET_OVERHEAD = 1024  # fixed header, topic and properties, generously
+
+
+def jitter_reconnect(client) -> None:
+    # A fleet that lost its broker must not come back in the same second: each box draws its own delays.
+    client.reconnect_delay_set(min_delay=random.uniform(1, 10), max_delay=int(random.uniform(60, 180)))
+
+
+def why_no_connection(cfg: MqttConfig) -> str:
+    """paho does not say why a connection failed: ask the network collector's checks."""
+    from agent.health.network import tcp_check, tls_check
+
+    why = tcp_check(cfg.host, cfg.port, 5.0)
+    if why is None and cfg.tls:
+        why = tls_check(cfg.host, cfg.port, cfg.ca_file, 5.0)
+    return why or "the connection failed"
+
+
+class PubAcks:
+    """PUBACKs matched to the publishes waiting for them, whichever comes first."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list] = {}  # mid -> [Event, reason]
+        self._early: dict[int, object] = {}  # PUBACKs that arrived before their waiter
+
+    def resolve(self, mid: int, reason) -> None:
+        with self._lock:
+            waiter = self._waiting.get(mid)
+            if waiter is None:
+                self._early[mid] = reason
+                while len(self._early) > 1000:  # status publishes nobody waits for
+                    self._early.pop(next(iter(self._early)))
+                return
+        waiter[1] = reason
+        waiter[0].set()
+
+    def fail_all(self, reason: str) -> None:
+        with self._lock:
+            for waiter in self._waiting.values():
+                waiter[1] = reason
+                waiter[0].set()
+
+    def wait(self, mid: int, timeout: float):
+        """The PUBACK's reason code; DeliveryError when none comes within TIMEOUT."""
+        waiter = [threading.Event(), None]
+        with self._lock:
+            if mid in self._early:
+                return self._early.pop(mid)
+            self._waiting[mid] = waiter
+        try:
+            if not waiter[0].wait(timeout):
+                raise DeliveryError("the broker did not acknowledge the publish in time")
+            return waiter[1]
+        finally:
+            with self._lock:
+                self._waiting.pop(mid, None)
+
+
+class MqttLink:
+    """The broker connection: publishes with PUBACKs checked, the retained status, notices, and the
+    messages that come in (commands, and receipts for MqttTransport)."""
+
+    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[bytes, bytes | None], None] | None = None,
+                 on_connected: Callable[[], None] | None = None):
+        self.cfg = cfg
+        self.on_receipt: Callable[[str, bytes], None] | None = None
+        self.base = f"{cfg.topic_prefix}/{device_id}"
+        self.on_command, self.on_connected = on_command, on_connected
+        self._client = None
+        self._connected = threading.Event()
+        self._stopping = False
+        self._status: dict = {}
+        self._last_failure: str | None = None
+        self._v5 = cfg.protocol != "3.1.1"
+        self.broker_max_packet: int | None = None
+        self._acks = PubAcks()
+
+    def topic(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def speaks_v5(self) -> bool:
+        return self._v5
+
+    @property
+    def max_report_bytes(self) -> int:
+        limit = self.cfg.max_packet_bytes or self.broker_max_packet or DEFAULT_MAX_PACKET
+        return limit - PACKET_OVERHEAD
+
+    def start(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.base.replace("/", "-"),
+                        protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311)
+        if self.cfg.tls:
+            c.tls_set(ca_certs=self.cfg.ca_file, certfile=self.cfg.client_cert, keyfile=self.cfg.client_key)
+        if self.cfg.username:
+            c.username_pw_set(self.cfg.username, self.cfg.password)
+        c.will_set(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
+        jitter_reconnect(c)
+        c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
+        c.on_connect_fail = self._on_connect_fail
+        c.on_publish, c.on_message = self._on_publish, self._on_message
+        self._client = c
+        c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        c.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason, props) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, reason)
+            if self._v5 and self.cfg.protocol == "auto" and "protocol version" in str(reason).lower():
+                log.warning("the broker does not speak MQTT 5; falling back to 3.1.1")
+                self._v5 = False
+                threading.Thread(target=self._restart, daemon=True).start()
+            return
+        self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
+        log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, "5" if self._v5 else "3.1.1")
+        self._last_failure = None
+        client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1)])
+        self._connected.set()
+        self._publish_status()
+        if self.on_connected:
+            self.on_connected()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        why = why_no_connection(self.cfg)
+        if why != self._last_failure:  # once per reason
+            log.warning("cannot connect to the MQTT broker %s:%d: %s", self.cfg.host, self.cfg.port, why)
+            self._last_failure = why
+
+    def _restart(self) -> None:
+        old, self._client = self._client, None
+        old.loop_stop()
+        old.disconnect()
+        self.start()
+
+    def _on_disconnect(self, client, userdata, flags, reason, props) -> None:
+        if self._connected.is_set() and not self._stopping:
+            log.warning("MQTT connection lost: %s", reason)
+            jitter_reconnect(client)
+        self._connected.clear()
+        self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
+
+    def _on_publish(self, client, userdata, mid, reason, props) -> None:
+        self._acks.resolve(mid, reason)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        if msg.topic.startswith(self.topic("receipt/")):
+            if self.on_receipt:
+                self.on_receipt(msg.topic.rsplit("/", 1)[1], msg.payload)
+        elif msg.topic == self.topic("command") and self.on_command:
+            self.on_command(msg.payload, getattr(getattr(msg, "properties", None), "CorrelationData", None))
+
+    # --- publishing -------------------------------------------------------------------------
+    def publish(self, name: str, payload: bytes | str, retain: bool = False, properties=None,
+                timeout: float | None = None, correlation: bytes | None = None) -> None:
+        """Publish at QoS 1 and wait for the broker's PUBACK; a failure reason code raises DeliveryError.
+        CORRELATION (MQTT 5) ties an answer to the message it answers."""
+        if not self.connected:
+            raise DeliveryError("not connected to the MQTT broker")
+        if correlation and self._v5 and properties is None:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.CorrelationData = correlation[:64]
+        # paho may call back (on_publish, on_disconnect) from inside publish(): no lock of ours held here.
+        info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
+        if info.rc != 0:
+            raise DeliveryError(f"MQTT publish failed: {info.rc}")
+        reason = self._acks.wait(info.mid, timeout or self.cfg.publish_timeout_s)
+        # paho completes the publish even for a PUBACK with a failure reason code: check it.
+        if reason == "connection lost" or getattr(reason, "is_failure", False):
+            raise DeliveryError(f"the broker refused the publish: {reason}")
+
+    def notice(self, event: str, **fields) -> None:
+        """Best effort: a notice that cannot go out now is not worth a retry (the status topic catches up)."""
+        if self.connected:
+            try:
+                self.publish("notice", json.dumps({"event": event, **fields}), timeout=5)
+            except DeliveryError as exc:
+                log.info("report notice not published: %s", exc)
+
+    def publish_status(self, status: dict) -> None:
+        self._status = dict(status, online=True)
+        if self.connected:
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        self._client.publish(self.topic("status"), json.dumps(self._status or {"online": True}), qos=1, retain=True)
+
+    def stop(self) -> None:
+        if self._client is None:
+            return
+        self._stopping = True
+        if self.connected:
+            info = self._client.publish(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+class MqttTransport:
+    """A Transport over the link: the bundle on report/<id>, the receipt back on receipt/<id>."""
+
+    name = "mqtt"
+
+    def __init__(self, link: MqttLink, receipt_timeout_s: float):
+        self.link, self.receipt_timeout_s = link, receipt_timeout_s
+        self._lock = threading.Lock()
+        self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
+        link.on_receipt = self._on_receipt
+
+    def ready(self) -> bool:
+        return self.link.connected
+
+    def send(self, report_id: str, bundle: Path) -> Receipt:
+        return self.send_report(report_id, bundle.read_bytes(), self.receipt_timeout_s)
+
+    def _on_receipt(self, report_id: str, payload: bytes) -> None:
+        with self._lock:
+            waiter = self._receipts.get(report_id)
+        if waiter:
+            waiter[1] = payload
+            waiter[0].set()
+
+    def send_report(self, report_id: str, bundle: bytes, timeout: float) -> Receipt:
+        """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
+        if len(bundle) > self.link.max_report_bytes:
+            raise DeliveryError(f"{len(bundle)} bytes do not fit the broker's packet limit", final=False)
+        props = None
+        if self.link.speaks_v5:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = self.link.topic(f"receipt/{report_id}")
+            props.CorrelationData = report_id.encode()
+            props.UserProperty = [("report-id", report_id), ("sha256", hashlib.sha256(bundle).hexdigest())]
+        waiter = [threading.Event(), None]
+        with self._lock:
+            self._receipts[report_id] = waiter
+        try:
+            self.link.publish(f"report/{report_id}", bundle, properties=props, timeout=timeout)
+            if not waiter[0].wait(timeout):
+                raise DeliveryError(f"no receipt on MQTT within {timeout:g} s")
+            return parse_receipt(report_id, waiter[1], "MQTT")
+        finally:
+            with self._lock:
+                self._receipts.pop(report_id, None)

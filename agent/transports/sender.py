@@ -1,0 +1,138 @@
+"""Drain the outbox: one delivery attempt per due report, backoff with full jitter, receipts kept."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Callable
+
+from agent.config import BackendConfig
+from agent.outbox import Entry, Outbox
+from agent.transports.base import DeliveryError, Receipt, Transport
+
+log = logging.getLogger(__name__)
+
+
+def choose_transports(backend: BackendConfig, https: Transport | None, mqtt: Transport | None) -> list[Transport]:
+    """The transports to try, in order. auto: HTTPS when a backend URL is set, MQTT as the fallback;
+    https or mqtt: that one first, and with mqtt, HTTPS as the fallback for reports too large for the broker."""
+    first = backend.transport if backend.transport != "auto" else ("https" if backend.url else "mqtt")
+    names = [first] + ([] if backend.transport == "https" else ["https" if first == "mqtt" else "mqtt"])
+    by_name = {"https": https if backend.url else None, "mqtt": mqtt}
+    return [by_name[n] for n in names if by_name[n] is not None]
+
+
+class Sender:
+    """Drains the outbox through TRANSPORTS; FINGERPRINT names the delivery settings a refusal was made under."""
+
+    def __init__(self, backend: BackendConfig, outbox: Outbox, transports: list[Transport], fingerprint: str = "",
+                 clock: Callable[[], float] = time.time, rng: Callable[[], float] = random.random,
+                 on_delivered: Callable[[Entry], None] | None = None):
+        self.backend, self.outbox, self.transports = backend, outbox, transports
+        self.fingerprint = fingerprint
+        self.on_delivered = on_delivered
+        self._clock, self._rng = clock, rng
+        self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
+        self._changed = threading.Condition()
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After."""
+        b = self.backend
+        delay = self._rng() * min(b.retry_max_s, b.retry_base_s * 2 ** max(attempts - 1, 0))
+        return max(delay, retry_after or 0.0)
+
+    def _deliver(self, entry: Entry) -> tuple[Receipt, str]:
+        """One try: each transport in turn until one gives a receipt. A report too large for the broker
+        goes by HTTPS; the daemon then publishes an MQTT notice of it."""
+        if not self.transports:
+            raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
+        path, problems, retry_after = self.outbox.bundle_path(entry.report_id), [], None
+        for transport in self.transports:
+            try:
+                if not transport.ready():
+                    raise DeliveryError("not connected to the broker")
+                return transport.send(entry.report_id, path), transport.name
+            except DeliveryError as exc:
+                if exc.final:
+                    raise
+                name = transport.name.upper()
+                problems.append(f"{name}: {exc}" if len(self.transports) > 1 else str(exc))
+                retry_after = exc.retry_after or retry_after
+        raise DeliveryError("; ".join(problems), retry_after=retry_after)
+
+    def attempt(self, entry: Entry) -> Entry:
+        """Try once to deliver ENTRY; its new state is saved before this returns."""
+        try:
+            receipt, via = self._deliver(entry)
+        except DeliveryError as exc:
+            entry.attempts += 1
+            entry.last_error = str(exc)
+            entry.parked = exc.final
+            entry.parked_config = self.fingerprint if exc.final else None
+            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
+            self.outbox.save(entry)
+            if exc.final:
+                log.error("report %s parked: %s", entry.report_id, exc)
+            else:
+                log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
+        else:
+            entry.attempts += 1
+            entry.last_error = None
+            entry.receipt, entry.via = receipt.to_dict(), via
+            self.outbox.save(entry)
+            log.info("report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case,
+                     receipt.priority)
+            if self.on_delivered:
+                self.on_delivered(entry)
+        with self._changed:
+            self._changed.notify_all()
+        return entry
+
+    def drain(self) -> int:
+        """When anything is due, send in strict order (high, medium, low; oldest first) until the backend
+        fails; then the whole queue waits out the backoff together. Returns how many were delivered."""
+        delivered = 0
+        with self._lock:
+            if not self.outbox.due():
+                return 0
+            for entry in self.outbox.pending():
+                entry = self.attempt(entry)
+                if entry.delivered:
+                    delivered += 1
+                elif not entry.parked:
+                    self._hold_queue(entry.next_attempt)
+                    break
+        return delivered
+
+    def run(self, stop: threading.Event, wake: threading.Event) -> None:
+        """The send thread: drain whenever something is due or WAKE is set, until STOP."""
+        while not stop.is_set():
+            wake.clear()
+            self.drain()
+            wait = min((e.next_attempt for e in self.outbox.pending()), default=self._clock() + 60) - self._clock()
+            wake.wait(timeout=min(max(wait, 0.05), 60))
+
+    def _hold_queue(self, until: float) -> None:
+        """The backend is down: no report behind the head tries before it does."""
+        for entry in self.outbox.pending():
+            if entry.next_attempt < until:
+                entry.next_attempt = until
+                self.outbox.save(entry)
+
+    def wait_for(self, report_id: str, timeout: float) -> Entry | None:
+        """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""
+        deadline = time.monotonic() + timeout
+        first = self.outbox.load(report_id)
+        with self._changed:
+            while True:
+                entry = self.outbox.load(report_id)
+                if entry is None or entry.delivered or entry.parked:
+                    return entry
+                if first and entry.attempts > first.attempts:
+                    return entry
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return entry
+                self._changed.wait(left)

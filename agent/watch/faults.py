@@ -1,0 +1,199 @@
+"""Fault rules: the judgements that name a fault (watch/judge.py), raised and cleared with a debounce."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from agent.config import FaultConfig, HealthConfig
+from agent.storage import read_json, write_json
+from agent.watch.judge import judge_devices, judge_health
+from agent.watch.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+# code: (severity, category, scope). Severity orders: info < warning < error < critical.
+# Device rules run after every poll, health rules after every health snapshot (health.interval_s).
+RULES = {
+    "device_unreachable": ("error", "communication", "device"),
+    "phase_lost": ("error", "hardware", "device"),
+    "voltage_out_of_band": ("warning", "hardware", "device"),
+    "frequency_out_of_band": ("warning", "hardware", "device"),
+    "vehicle_failure": ("critical", "charging", "device"),
+    "cannot_charge": ("error", "charging", "device"),
+    "firmware_changed": ("warning", "hardware", "device"),
+    "disk_almost_full": ("error", "system", "health"),
+    "soc_hot": ("error", "hardware", "health"),
+    "undervoltage": ("error", "hardware", "health"),
+    "memory_pressure": ("warning", "system", "health"),
+    "clock_not_synced": ("warning", "system", "health"),
+    "network_not_functional": ("error", "communication", "health"),
+    "software_outdated": ("warning", "software", "health"),
+    "hook_failing": ("warning", "software", "health"),
+}
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+@dataclass
+class Fault:
+    code: str
+    device: str
+    severity: str
+    category: str
+    message: str
+    since_wall: float
+    since_mono: float
+
+
+class FaultMonitor:
+    """Evaluates every rule after each poll; a condition must hold raise_after_s to raise a fault
+    and be gone clear_after_s to clear it, so a flickering reading does not flap."""
+
+    def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None):
+        self.cfg, self.timeline = cfg, timeline
+        self.on_raise = on_raise
+        self.health_cfg = health or HealthConfig()
+        self._hook_failures: dict[str, int] = {}
+        self._clock, self._wall = clock, wall
+        self._lock = threading.Lock()
+        self._true_since: dict[tuple[str, str], float] = {}
+        self._false_since: dict[tuple[str, str], float] = {}
+        self.active: dict[tuple[str, str], Fault] = {}
+        # Firmware versions survive restarts, so an update while the agent was down is noticed.
+        self._versions_path = Path(state_dir) / "firmware_versions.json" if state_dir else None
+        self._versions: dict[str, object] = self._load_versions()
+        self._changed: dict[str, tuple[float, str]] = {}
+
+    def _load_versions(self) -> dict:
+        return read_json(self._versions_path, {}) if self._versions_path else {}
+
+    def _save_versions(self) -> None:
+        if not self._versions_path:
+            return
+        try:
+            write_json(self._versions_path, self._versions)
+        except OSError as exc:
+            log.warning("cannot save the known firmware versions: %s", exc)
+
+    # --- conditions: the judgements that name a fault --------------------------------------------
+    def health_conditions(self, health: dict) -> dict[tuple[str, str], str]:
+        """The box's own conditions from a health snapshot: {(code, "box" or hook name): message}."""
+        found = {(j.fault, j.subject): j.detail for j in judge_health(health, self.health_cfg) if j.fault}
+        for name, result in health["hooks"].items():
+            self._hook_failures[name] = 0 if result.ok else self._hook_failures.get(name, 0) + 1
+            if self._hook_failures[name] >= self.health_cfg.hook_failures_before_fault:
+                found[("hook_failing", name)] = (f"hook {name} failed {self._hook_failures[name]} times in a row: "
+                                                 f"{result.error}")
+        return found
+
+    def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
+        """Every device rule's condition that holds right now: {(code, device): message}."""
+        found = {(j.fault, j.subject): j.detail for j in judge_devices(snapshot, self.cfg) if j.fault}
+        for name, dev in snapshot.items():
+            if dev["reachable"]:
+                self._firmware(name, dev, found)
+        return found
+
+    def _firmware(self, name: str, dev: dict, found: dict) -> None:
+        if dev["kind"] != "charge_controller" or "firmware_version" not in dev["values"]:
+            return
+        version = dev["values"]["firmware_version"]["value"]
+        known = self._versions.get(name)
+        if known != version:
+            if known is not None or version in (0, "", "0"):
+                self._changed[name] = (self._clock(), f"firmware version changed from {known} to {version}"
+                                       if known is not None else f"firmware version reads {version}")
+            self._versions[name] = version
+            self._save_versions()
+        since = self._changed.get(name)
+        if since and self._clock() - since[0] < self.cfg.firmware_change_hold_s:
+            found[("firmware_changed", name)] = since[1]
+
+    # --- debounce ----------------------------------------------------------------------------
+    def _raise_delay(self, code: str) -> float:
+        if code == "cannot_charge":
+            return self.cfg.cannot_charge_after_s
+        if code in ("device_unreachable", "firmware_changed") or RULES[code][2] == "health":
+            return 0.0  # counted in cycles already, an event in itself, or sampled only once a minute
+        return self.cfg.raise_after_s
+
+    def _clear_delay(self, code: str) -> float:
+        return 0.0 if code == "firmware_changed" or RULES[code][2] == "health" else self.cfg.clear_after_s
+
+    def evaluate(self, snapshot: dict) -> None:
+        """Run the device rules on a poller snapshot."""
+        self._apply(self.conditions(snapshot), "device")
+
+    def evaluate_health(self, health: dict) -> None:
+        """Run the health rules on a health snapshot."""
+        self._apply(self.health_conditions(health), "health")
+
+    def _apply(self, found: dict[tuple[str, str], str], scope: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key, message in found.items():
+                self._false_since.pop(key, None)
+                start = self._true_since.setdefault(key, now)
+                if key in self.active:
+                    self.active[key].message = message
+                elif now - start >= self._raise_delay(key[0]):
+                    self._raise(key, message, now)
+            for key in list(self._true_since):
+                if key in found or RULES.get(key[0], ("", "", "firmware"))[2] != scope:
+                    continue
+                if key not in self.active:
+                    del self._true_since[key]
+                    continue
+                gone = self._false_since.setdefault(key, now)
+                if now - gone >= self._clear_delay(key[0]):
+                    self._clear(key)
+
+    def firmware_fault(self, code: str, message: str, severity: str = "error", category: str = "hardware") -> None:
+        """A fault the firmware reports itself (`diag-agent event fault`): active until it clears it."""
+        key = (code, "firmware")
+        with self._lock:
+            if key in self.active:
+                self.active[key].message = message
+                return
+            self._true_since[key] = self._clock()
+            self._raise(key, message, self._clock(), severity, category)
+
+    def firmware_clear(self, code: str) -> bool:
+        with self._lock:
+            if (code, "firmware") not in self.active:
+                return False
+            self._clear((code, "firmware"))
+            return True
+
+    def _raise(self, key: tuple[str, str], message: str, now: float, severity: str | None = None,
+               category: str | None = None) -> None:
+        code, device = key
+        if severity is None:
+            severity, category, _ = RULES[code]
+        self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
+        self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
+        log.warning("fault raised: %s on %s: %s", code, device, message)
+        if self.on_raise:
+            self.on_raise(self.active[key])
+
+    def _clear(self, key: tuple[str, str]) -> None:
+        fault = self.active.pop(key)
+        self._true_since.pop(key, None)
+        self._false_since.pop(key, None)
+        self.timeline.add("cleared", fault.code, f"cleared: {fault.message}", device=fault.device,
+                          severity=fault.severity, category=fault.category)
+        log.info("fault cleared: %s on %s", fault.code, fault.device)
+
+    def active_list(self) -> list[dict]:
+        with self._lock:
+            return [asdict(f) for f in sorted(self.active.values(), key=lambda f: f.since_mono)]
+
+    def has_active(self, code: str, device: Optional[str] = None) -> bool:
+        with self._lock:
+            return any(k[0] == code and (device is None or k[1] == device) for k in self.active)
