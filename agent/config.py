@@ -87,6 +87,7 @@ class FaultConfig:
     voltage_min_v: float = 207.0  # EN 50160: 230 V -10 %
     voltage_max_v: float = 253.0  # ... +10 %
     lost_phase_below_v: float = 50.0
+    supply_phases: int = 3  # 1 for a single-phase supply: L2 and L3 are then not judged
     frequency_min_hz: float = 49.5
     frequency_max_hz: float = 50.5
     charging_enabled_min_a: float = 6.0
@@ -99,6 +100,8 @@ class FaultConfig:
     def validate(self) -> None:
         if self.unreachable_after_cycles < 1:
             raise ValueError("unreachable_after_cycles: expected 1 or more")
+        if self.supply_phases not in (1, 3):
+            raise ValueError(f"supply_phases: expected 1 or 3, got {self.supply_phases}")
         if self.voltage_min_v >= self.voltage_max_v:
             raise ValueError("voltage_min_v: must be below voltage_max_v")
         if self.frequency_min_hz >= self.frequency_max_hz:

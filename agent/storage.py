@@ -19,11 +19,13 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True) -> None:
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True,
+                 sync_folder: bool = True) -> None:
     """Call WRITE on a temporary file next to PATH, then rename it into place.
 
-    DURABLE fsyncs the file before the rename and the folder after it, so the new version survives
-    a power cut once this returns; without it the file is still never half-written.
+    DURABLE fsyncs the file before the rename and (unless SYNC_FOLDER is false, because a later write
+    in the same folder will) the folder after it, so the new version survives a power cut once this
+    returns; without it the file is still never half-written.
     """
     path = Path(path)
     tmp = path.with_name(path.name + TMP_SUFFIX)
@@ -37,7 +39,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: b
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if durable:
+    if durable and sync_folder:
         fsync_dir(path.parent)
 
 

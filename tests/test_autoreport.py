@@ -63,5 +63,41 @@ def test_rate_limit_and_daily_cap_hold_across_a_restart(tmp_path):
     again.fault_raised(fault("cannot_charge"))  # a new code, but the daily cap (2) is reached
     assert again.to_dict() == {"pending": [], "sent_today": 2, "suppressed": 2}
     clock.now += 86400  # the next day, and well past the interval
-    again.fault_raised(fault("vehicle_failure"))
+    again.fault_raised(fault("vehicle_failure"))  # never cleared since it was reported: the same fault
+    assert again.to_dict()["pending"] == []
+    again.fault_cleared(fault("vehicle_failure"))
+    again.fault_raised(fault("vehicle_failure"))  # cleared and back: a new fault, a new report
     assert again.to_dict()["pending"] == ["vehicle_failure"]
+
+
+def test_a_burst_of_faults_cannot_pass_the_daily_cap(tmp_path):
+    clock = Clock()
+    reporter, sent, _ = make(tmp_path, clock)  # daily_cap=2
+    threads = [threading.Thread(target=reporter.fault_raised, args=(fault(f"code_{i}"),)) for i in range(7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    clock.now += 61
+    reporter.tick()
+    peers_done = [t for t in threading.enumerate() if t.name == "fault-report"]
+    for t in peers_done:
+        t.join(5)
+    assert len(sent) == 2 and reporter.to_dict() == {"pending": [], "sent_today": 2, "suppressed": 5}
+
+
+def test_a_decided_report_survives_a_restart_during_its_debounce(tmp_path):
+    clock = Clock()
+    reporter, _, _ = make(tmp_path, clock)
+    reporter.fault_raised(fault("device_unreachable", severity="error"))
+    again, sent, done = make(tmp_path, clock)  # the agent restarts within the debounce
+    again.fault_raised(fault("device_unreachable", severity="error"))  # raised again at start: counted in
+    clock.now += 61
+    again.tick()
+    assert done.wait(5)
+    (request,) = sent
+    assert request.details["fault"] == "device_unreachable" and request.details["repeats"] == 1
+    third, sent3, _ = make(tmp_path, clock)  # and again, days later, still not answering: no new report
+    clock.now += 3 * 86400
+    third.fault_raised(fault("device_unreachable", severity="error"))
+    assert third.to_dict()["pending"] == [] and not sent3

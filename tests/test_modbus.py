@@ -128,13 +128,16 @@ def test_garbled_and_slow_replies_are_recorded_and_polling_goes_on(simulator, si
     cfg = make_config(buses=[dict(sim_bus, timeout_s=0.3, retries=1)], devices=peers.sim_devices())
     peers.simulator_command(simulator, "fault", "garbled", "on")
     snapshot = poll(cfg)
-    assert not snapshot["meter"]["reachable"] and "no answer within 0.3 s" in snapshot["meter"]["last_error"]
+    # Every reply garbled: not reachable, and told apart from silence (noise on the bus, not a dead device).
+    assert not snapshot["meter"]["reachable"] and "garbled" in snapshot["meter"]["last_error"]
+    assert snapshot["meter"]["answer"] == "noise"
     peers.simulator_command(simulator, "fault", "garbled", "off")
     peers.simulator_command(simulator, "fault", "slow", "on")
     poller = ModbusPoller.from_config(config.load(cfg))
     try:
         poller.poll_once()
         assert not poller.snapshot()["evse"]["reachable"]
+        assert poller.snapshot()["evse"]["answer"] == "timeout"
         peers.simulator_command(simulator, "fault", "slow", "off")
         peers.simulator_command(simulator, "hold", "on")
         poller.poll_once()  # a late reply to the slow read must not be taken for this one

@@ -3,8 +3,6 @@ all go through agent/report/request.py, with one set of limits and the same word
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 import peers
@@ -51,7 +49,7 @@ def test_support_and_fault_reports_meet_the_same_limits():
     with pytest.raises(RequestError, match="sections"):
         check_request(dict(peers.report_fields("x"), sections=["/etc/shadow"]), "cloud")
     # A firmware fault's code may be one letter and its message one word: the report still passes.
-    fault = SimpleNamespace(code="x", device="firmware", message="y", severity="error", category="hardware")
+    fault = dict(code="x", device="firmware", message="y", severity="error", category="hardware")
     request = FaultReporter.request_for({"fault": fault, "repeats": 2})
     assert request.reason == "fault" and 15 <= len(request.subject) <= 100
     assert "raised 2 more times" in request.description

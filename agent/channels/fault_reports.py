@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from agent.config import AutoReportConfig
@@ -14,62 +15,81 @@ from agent.report.request import LIMITS, RequestError, ReportRequest, check_requ
 from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
+FAULT_FIELDS = ("code", "device", "severity", "category", "message")
 
 
 class FaultReporter:
+    """Decides, under one lock, whether a raised fault becomes a report; the decision counts against the
+    limits at once, so no burst of faults can pass them. Decisions, limits and the faults already
+    reported survive a restart: a fault that is still there after a restart is the same fault."""
+
     def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
                  clock: Callable[[], float] = time.time):
         self.cfg, self.submit, self._clock = cfg, submit, clock
         self._path = Path(state_dir) / "auto_reports.json"
         self._lock = threading.Lock()
-        self.pending: dict[str, dict] = {}
         self.state = read_json(self._path, {})
-        self.state.setdefault("last_by_code", {})
-        self.state.setdefault("day", "")
-        self.state.setdefault("sent_today", 0)
-        self.state.setdefault("suppressed", 0)
+        for key, default in (("last_by_code", {}), ("day", ""), ("sent_today", 0), ("suppressed", 0),
+                             ("pending", {}), ("open", {})):
+            self.state.setdefault(key, default)
+
+    @property
+    def pending(self) -> dict[str, dict]:
+        return self.state["pending"]
 
     def _save(self) -> None:
-        write_json(self._path, self.state)
+        try:
+            write_json(self._path, self.state, durable=True)
+        except OSError as exc:  # a full disk: the decision stands in memory, the limits still hold
+            log.warning("cannot save the fault reports' state: %s", exc)
 
-    def _today(self) -> str:
+    def _today(self) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
         if self.state["day"] != day:
             self.state["day"], self.state["sent_today"] = day, 0
-        return day
 
     def fault_raised(self, fault) -> None:
         """Called as a fault is raised (FaultMonitor's on_raise)."""
         if not self.cfg.enabled or fault.severity not in ("error", "critical"):
             return
+        key = f"{fault.code}|{fault.device}"
         with self._lock:
             now = self._clock()
             if fault.code in self.pending:  # it came back while its report waits: count it in
                 self.pending[fault.code]["repeats"] += 1
+                self._save()
                 return
             self._today()
             last = self.state["last_by_code"].get(fault.code)
-            if last is not None and now - last < self.cfg.per_code_interval_s:
+            if key in self.state["open"]:
+                why = "it was reported before and has not cleared since (the agent restarted)"
+            elif last is not None and now - last < self.cfg.per_code_interval_s:
                 why = f"one {fault.code} report already went out {(now - last) / 60:.0f} min ago"
             elif self.state["sent_today"] >= self.cfg.daily_cap:
                 why = f"the daily cap of {self.cfg.daily_cap} fault reports is reached"
-            else:
-                self.pending[fault.code] = {"due": now + self.cfg.debounce_s, "fault": fault, "repeats": 0}
+            else:  # decided: it counts now, not when it is sent
+                self.pending[fault.code] = {"due": now + self.cfg.debounce_s, "repeats": 0,
+                                            "fault": {k: getattr(fault, k) for k in FAULT_FIELDS}}
+                self.state["last_by_code"][fault.code] = now
+                self.state["sent_today"] += 1
+                self.state["open"][key] = now
+                self._save()
                 return
             self.state["suppressed"] += 1
             self._save()
-        log.info("no report for fault %s: %s", fault.code, why)
+        log.info("no report for fault %s on %s: %s", fault.code, fault.device, why)
+
+    def fault_cleared(self, fault) -> None:
+        """Called as a fault clears (FaultMonitor's on_clear): the next time it is a new fault."""
+        with self._lock:
+            if self.state["open"].pop(f"{fault.code}|{fault.device}", None) is not None:
+                self._save()
 
     def tick(self) -> None:
         """Send what is due; called from the daemon's loop, submits off it."""
         with self._lock:
             now = self._clock()
-            due = [code for code, p in self.pending.items() if p["due"] <= now]
-            batch = [self.pending.pop(code) for code in due]
-            for p in batch:
-                self._today()
-                self.state["last_by_code"][p["fault"].code] = now
-                self.state["sent_today"] += 1
+            batch = [self.pending.pop(code) for code in [c for c, p in self.pending.items() if p["due"] <= now]]
             if batch:
                 self._save()
         for p in batch:
@@ -78,7 +98,7 @@ class FaultReporter:
     @staticmethod
     def request_for(p: dict) -> ReportRequest:
         """The report a raised fault asks for, through the one validator like every other channel's."""
-        f = p["fault"]
+        f = SimpleNamespace(**p["fault"])
         repeats = f" It was raised {p['repeats']} more times while this report waited." if p["repeats"] else ""
         subject = f"Fault {f.code} on {f.device}"
         if len(subject) < LIMITS["subject"][0]:  # a firmware fault's code may be one letter long
@@ -92,7 +112,7 @@ class FaultReporter:
         try:
             self.submit(self.request_for(p))
         except RequestError as exc:
-            log.error("the fault report for %s was refused: %s", p["fault"].code, exc)
+            log.error("the fault report for %s was refused: %s", p["fault"]["code"], exc)
         except (ValueError, TimeoutError, OSError) as exc:
             log.error("the fault report could not be made: %s", exc)
 

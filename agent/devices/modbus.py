@@ -1,4 +1,5 @@
-"""The one place that talks to pymodbus: its API moves between minor versions."""
+"""The one place that talks to pymodbus (its API moves between minor versions), and what the wire
+said, classified: silence, a device's exception, a gateway's exception, noise, or a broken connection."""
 
 from __future__ import annotations
 
@@ -15,16 +16,67 @@ from agent.config import BusConfig
 log = logging.getLogger(__name__)
 
 
+# What each Modbus exception code means (Modbus Application Protocol v1.1b3, section 7).
+EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "device failure",
+              5: "acknowledge", 6: "device busy", 8: "memory parity error", 0x0A: "gateway path unavailable",
+              0x0B: "gateway target device failed to respond"}
+GATEWAY_CODES = (0x0A, 0x0B)
+
+
 class ModbusError(Exception):
-    """A read failed: no answer, a broken connection, a Modbus exception or a malformed reply."""
+    """A read failed. `kind` says what the wire said; `answered` whether the device itself was heard."""
+
+    kind = "error"
+    answered = False
 
 
 class BusBusy(ModbusError):
     """Another master (the firmware) holds the bus lock; this cycle is skipped, the device is not at fault."""
 
+    kind = "bus_busy"
+
+
+class DeviceException(ModbusError):
+    """The device answered with a Modbus exception: it is there, it refused this one request."""
+
+    kind = "exception"
+    answered = True
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class GatewaySilent(ModbusError):
+    """A TCP gateway answered 0x0A or 0x0B: the gateway is fine, the device behind it is silent."""
+
+    kind = "gateway"
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
 
 class _Retryable(ModbusError):
-    """A failure after which the connection cannot be trusted: no reply, a broken or mismatched one."""
+    """A failure after which the connection cannot be trusted: tried again on a fresh connection."""
+
+
+class NoAnswer(_Retryable):
+    """Nothing came back within the timeout: the device is silent (or the wiring, or its unit id)."""
+
+    kind = "timeout"
+
+
+class Garbled(_Retryable):
+    """Bytes came back but no valid frame (a bad CRC, a short or mismatched frame): noise on the bus."""
+
+    kind = "noise"
+
+
+class ConnectionFailed(_Retryable):
+    """The TCP gateway refused or dropped the connection, or the serial port cannot be opened."""
+
+    kind = "connection"
 
 
 class ModbusLink:
@@ -41,19 +93,19 @@ class ModbusLink:
         self._reconnect_at = 0.0
         self._backoff = 0.0
         self._last_request = 0.0
+        self._received = 0  # bytes heard during the current request: silence and noise differ here
         self.requests = 0
 
     def describe(self) -> str:
-        if self.bus.type == "tcp":
-            return f"{self.bus.host}:{self.bus.port}"
-        return f"{self.bus.device} at {self.bus.baudrate} baud"
+        b = self.bus
+        return f"{b.host}:{b.port}" if b.type == "tcp" else f"{b.device} at {b.baudrate} baud"
 
     def _connect(self):
         if self._client is not None and self._client.connected:
             return self._client
         wait = self._reconnect_at - self._clock()
         if wait > 0:
-            raise ModbusError(f"cannot connect to {self.describe()} (next try in {wait:.0f} s)")
+            raise ConnectionFailed(f"cannot connect to {self.describe()} (next try in {wait:.0f} s)")
         # Imported here: commands that never touch the bus start faster without it.
         from pymodbus import client as mc
 
@@ -61,21 +113,27 @@ class ModbusLink:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         b = self.bus
         if b.type == "tcp":
-            client = mc.ModbusTcpClient(b.host, port=b.port, timeout=b.timeout_s, retries=0)
+            client = mc.ModbusTcpClient(b.host, port=b.port, timeout=b.timeout_s, retries=0,
+                                        trace_packet=self._heard)
         else:
             client = mc.ModbusSerialClient(
                 b.device, baudrate=b.baudrate, parity=b.parity, stopbits=b.stopbits,
-                bytesize=8, timeout=b.timeout_s, retries=0,
+                bytesize=8, timeout=b.timeout_s, retries=0, trace_packet=self._heard,
             )
         if not client.connect():
             client.close()
             # Back off with jitter, so a box (or a fleet) does not hammer a dead gateway.
             self._backoff = min(self.RECONNECT_MAX_S, max(1.0, self._backoff * 2))
             self._reconnect_at = self._clock() + self._backoff * random.uniform(0.8, 1.2)
-            raise _Retryable(f"cannot connect to {self.describe()}")
-        self._backoff = 0.0
-        self._client = client
+            what = "the connection was refused or the host is unreachable" if b.type == "tcp" else "cannot open it"
+            raise ConnectionFailed(f"cannot connect to {self.describe()}: {what}")
+        self._backoff, self._client = 0.0, client
         return client
+
+    def _heard(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus' packet trace: count what came back, so noise is told apart from silence."""
+        self._received += 0 if sending else len(data)
+        return data
 
     @contextlib.contextmanager
     def _bus_turn(self):
@@ -117,7 +175,7 @@ class ModbusLink:
         the answer to the next request. After any failure the connection is dropped, so a late
         reply dies with the old socket instead of answering the wrong request.
         """
-        error = ""
+        error: _Retryable | None = None
         for _ in range(self.bus.retries + 1):
             try:
                 with self._bus_turn():
@@ -125,28 +183,39 @@ class ModbusLink:
                     return self._read_once(unit, function, address, count)
             except _Retryable as exc:
                 self.close()
-                error = str(exc)
-        raise ModbusError(error)
+                error = exc
+        raise error
 
     def _read_once(self, unit: int, function: str, address: int, count: int) -> list[int]:
-        from pymodbus.exceptions import ModbusException, ModbusIOException
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
         client = self._connect()
         call = client.read_input_registers if function == "input" else client.read_holding_registers
+        where = f"unit {unit} on {self.describe()}"
+        self._received = 0
         try:
             reply = call(address, count=count, device_id=unit)
         except ModbusIOException:
-            raise _Retryable(f"unit {unit} on {self.describe()}: no answer within {self.bus.timeout_s:g} s") from None
+            if self._received:
+                raise Garbled(f"{where}: the reply was garbled (bad CRC or a short frame): noise on the bus") from None
+            raise NoAnswer(f"{where}: no answer within {self.bus.timeout_s:g} s") from None
+        except ConnectionException as exc:
+            raise ConnectionFailed(f"{where}: the connection broke ({_short(exc)})") from None
         except ModbusException as exc:
-            raise _Retryable(f"unit {unit} on {self.describe()}: no valid reply ({_short(exc)})") from None
+            raise Garbled(f"{where}: no valid reply ({_short(exc)})") from None
         except OSError as exc:
-            raise _Retryable(f"unit {unit} on {self.describe()}: {exc}") from None
+            raise ConnectionFailed(f"{where}: the connection broke ({exc.strerror or exc})") from None
         if reply.isError():
-            code = getattr(reply, "exception_code", "?")
-            raise ModbusError(f"unit {unit} answered Modbus exception {code} for {function} {address}+{count}")
+            code = getattr(reply, "exception_code", 0)
+            meaning = EXCEPTIONS.get(code, "unknown exception")
+            if code in GATEWAY_CODES:
+                raise GatewaySilent(f"{where}: the gateway answers, the device behind it does not "
+                                    f"(exception {code:#04x}: {meaning})", code)
+            raise DeviceException(f"{where} answered exception {code} ({meaning}) for {function} "
+                                  f"{address}+{count}", code)
         registers = list(getattr(reply, "registers", []) or [])
         if len(registers) != count:
-            raise _Retryable(f"unit {unit} sent {len(registers)} registers, {count} asked for")
+            raise Garbled(f"{where} sent {len(registers)} registers, {count} asked for")
         return registers
 
     def close(self) -> None:
@@ -159,7 +228,7 @@ class ModbusLink:
         self.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock_fd = None
 
 
 def _short(exc: Exception) -> str:

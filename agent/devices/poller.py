@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 from agent.config import AgentConfig, BusConfig, ConfigError, DeviceConfig
 from agent.devices.history import History, HistoryConfig
-from agent.devices.modbus import BusBusy, ModbusError, ModbusLink
+from agent.devices.modbus import ModbusError, ModbusLink
 from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan_reads, slice_for
 from agent.devices.profiles import Profile, load_profile
+from agent.devices.reading import Outcome, PlanReader
 from agent.schema import error_at
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 SLOW_EVERY = 12
 CYCLES = ("fast", "slow", "all")  # what a cycle reads: fast; fast + slow; everything incl. once
 MAINS_VALUES = ("voltage_l1", "voltage_l2", "voltage_l3", "frequency")
+RECHECK_S = 3600.0  # values found unsupported are tried again this often (a firmware update may add them)
+ONCE_RETRY_S, ONCE_RETRY_MAX_S = 60.0, 3600.0  # a "once" value that failed: retried with backoff
 
 
 @dataclass
@@ -41,13 +44,51 @@ class Device:
     plans: dict[str, list[ReadRequest]]
     readings: dict[str, Reading] = field(default_factory=dict)
     value_errors: dict[str, str] = field(default_factory=dict)
-    failures: int = 0
+    failures: int = 0  # consecutive cycles in which the device was not heard at all
     last_error: str | None = None
-    polled_once: bool = False  # every value, "once" ones included, has been read
+    last_kind: str | None = None  # what the wire said last time it failed: timeout, gateway, noise, ...
+    answered: bool = False  # heard at least once since the agent started
+    unsupported: dict[str, str] = field(default_factory=dict)  # value -> why (not offered by this device)
+    recheck_at: float = 0.0  # when to forget what was found unsupported and plan afresh
+    once_due: float = 0.0  # when to read the "once" values (again)
+    once_backoff: float = ONCE_RETRY_S
+    noise: int = 0  # garbled replies since start
+    busy_answers: int = 0  # exception 6 answers since start
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def once_done(self, now: float) -> None:
+        """After a full cycle: the "once" values are read for good, or tried again with backoff."""
+        missing = [n for n, s in self.profile.values.items()
+                   if s.poll == "once" and n not in self.readings and n not in self.unsupported]
+        if not missing:
+            self.once_due = math.inf
+            return
+        self.once_due = now + self.once_backoff
+        self.once_backoff = min(ONCE_RETRY_MAX_S, self.once_backoff * 2)
+
+    def learn(self, out: Outcome, baudrate: int, now: float) -> None:
+        """Plan around what the device does not offer, and read refused blocks in the parts that worked."""
+        for name, why in out.unsupported.items():
+            if name not in self.unsupported:
+                log.info("device %s: %s is %s; read around it", self.name, name, why)
+            self.unsupported[name] = why
+            self.value_errors.pop(name, None)
+        self.recheck_at = now + RECHECK_S
+        self.replan(baudrate, now)
+        for key, leaves in out.replaced.items():
+            for cycle, plan in self.plans.items():
+                self.plans[cycle] = [x for r in plan for x in (leaves if (r.function, r.address, r.count) == key
+                                                               else [r])]
+
+    def replan(self, baudrate: int, now: float, forget: bool = False) -> None:
+        """Plans without the unsupported values; FORGET tries them all again (a firmware update may add them)."""
+        if forget:
+            self.unsupported.clear()
+            self.once_due = min(self.once_due, now)
+        self.plans = _plans(self.profile, baudrate, set(self.unsupported))
 
 
 @dataclass
@@ -61,12 +102,13 @@ class Bus:
     bus_ms_last_cycle: float = 0.0
 
 
-def _plans(profile: Profile, baudrate: int) -> dict[str, list[ReadRequest]]:
-    by_class = {c: [n for n, s in profile.values.items() if s.poll == c] for c in ("fast", "slow", "once")}
+def _plans(profile: Profile, baudrate: int, skip: set[str] | frozenset = frozenset()) -> dict[str, list[ReadRequest]]:
+    by_class = {c: [n for n, s in profile.values.items() if s.poll == c and n not in skip]
+                for c in ("fast", "slow", "once")}
     return {
         "fast": plan_reads(profile, by_class["fast"], baudrate),
         "slow": plan_reads(profile, by_class["fast"] + by_class["slow"], baudrate),
-        "all": plan_reads(profile, list(profile.values), baudrate),
+        "all": plan_reads(profile, [n for n in profile.values if n not in skip], baudrate),
     }
 
 
@@ -135,8 +177,12 @@ class ModbusPoller:
         for bus in self.buses:
             used = 0.0
             for dev in bus.devices:
+                now = self._clock()
+                if dev.unsupported and now >= dev.recheck_at:
+                    with self._lock:
+                        dev.replan(bus.config.baudrate, now, forget=True)
                 cycle = "fast"
-                if not dev.polled_once:
+                if now >= dev.once_due:
                     cycle = "all"
                 elif self.cycles % bus.slow_every == 0:
                     cycle = "slow"
@@ -146,27 +192,36 @@ class ModbusPoller:
 
     def _poll_device(self, bus: Bus, dev: Device, cycle: str) -> float:
         """Run DEVICE's plan for CYCLE; return the bus time of the frames that were answered."""
-        pause, used = dev.profile.pause_ms / 1000.0, 0.0
-        for i, req in enumerate(dev.plans[cycle]):
-            if i and pause:
-                time.sleep(pause)
-            try:
-                registers = bus.link.read(dev.config.unit, req.function, req.address, req.count)
-            except BusBusy as exc:
-                bus.busy_skips += 1
-                log.info("%s; %s skipped this cycle", exc, dev.name)
-                return used
-            except ModbusError as exc:
-                self._failed(dev, str(exc))
-                return used
-            used += bus_ms([req], bus.config.baudrate)
-            self._store(bus, dev, req, registers)
+        reader = PlanReader(bus.link, dev.config.unit, dev.profile, bus.config.baudrate,
+                            lambda req, regs: self._store(bus, dev, req, regs),
+                            lambda name, why: self._value_error(dev, name, why))
+        out = reader.read(dev.plans[cycle])
+        if out.bus_busy:
+            bus.busy_skips += 1
+            log.info("%s; %s skipped this cycle", out.bus_busy, dev.name)
+            return out.used_ms
+        with self._lock:
+            dev.noise += int(out.noise is not None)
+            dev.busy_answers += out.busy_answers
+        if out.unsupported or out.replaced:
+            with self._lock:
+                dev.learn(out, bus.config.baudrate, self._clock())
+        if not out.answered:
+            self._failed(dev, out.silent or out.noise or ModbusError("no answer"))
+            return out.used_ms
         with self._lock:
             if dev.failures:
                 log.info("device %s answers again after %d failed cycles", dev.name, dev.failures)
-            dev.failures, dev.last_error = 0, None
-            dev.polled_once = dev.polled_once or cycle == "all"
-        return used
+            dev.failures, dev.last_error, dev.last_kind, dev.answered = 0, None, None, True
+        if cycle == "all":
+            dev.once_done(self._clock())
+        return out.used_ms
+
+    def _value_error(self, dev: Device, name: str, why: str) -> None:
+        with self._lock:
+            if dev.value_errors.get(name) != why:
+                log.warning("device %s: %s: %s", dev.name, name, why)
+            dev.value_errors[name] = why
 
     def _store(self, bus: Bus, dev: Device, req: ReadRequest, registers: list[int]) -> None:
         now_mono, now_wall = self._clock(), self._wall()
@@ -187,12 +242,12 @@ class ModbusPoller:
                     period = self.interval_s * (bus.slow_every if spec.poll == "slow" else 1)
                     self.history.add(dev.name, name, value, now_mono, now_wall, period)
 
-    def _failed(self, dev: Device, error: str) -> None:
+    def _failed(self, dev: Device, error: ModbusError) -> None:
         with self._lock:
             dev.failures += 1
-            if dev.failures == 1 or dev.last_error != error:
+            if dev.failures == 1 or dev.last_error != str(error):
                 log.warning("device %s: %s", dev.name, error)
-            dev.last_error = error
+            dev.last_error, dev.last_kind = str(error), error.kind
 
     def snapshot(self) -> dict[str, Any]:
         """The current values by device and value name, each with unit and age."""
@@ -212,9 +267,14 @@ class ModbusPoller:
                     "kind": dev.profile.kind,
                     "profile": dev.config.profile,
                     "unit": dev.config.unit,
-                    "reachable": dev.failures == 0 and bool(dev.readings),
+                    # Heard this cycle: an exception is an answer too (the device is there).
+                    "reachable": dev.failures == 0 and (bool(dev.readings) or dev.answered),
                     "consecutive_failures": dev.failures,
                     "last_error": dev.last_error,
+                    "answer": dev.last_kind,  # why it failed: timeout, gateway, connection, noise
+                    "unsupported": dict(dev.unsupported),
+                    "noise": dev.noise,
+                    "busy_answers": dev.busy_answers,
                     "value_errors": dict(dev.value_errors),
                     "iec_state": dev.profile.vehicle_states.get(state.value) if state else None,
                     # What the judgements may expect of it (watch/judge.py).

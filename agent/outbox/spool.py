@@ -99,7 +99,7 @@ class Outbox:
     def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], None]) -> Entry:
         """Write the bundle and then its state; once this returns, the report is accepted."""
         target = self.bundle_path(entry.report_id)
-        write_atomic(target, write_bundle)
+        write_atomic(target, write_bundle, sync_folder=False)  # save() below syncs the folder for both
         entry.size = target.stat().st_size
         self.save(entry)
         log.info("accepted report %s (%s priority, %d bytes)", entry.report_id, entry.priority, entry.size)

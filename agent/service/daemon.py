@@ -60,7 +60,7 @@ class Daemon:
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
         self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health,
-                                   on_raise=self.auto_reports.fault_raised)
+                                   on_raise=self.auto_reports.fault_raised, on_clear=self.auto_reports.fault_cleared)
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
         self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox,

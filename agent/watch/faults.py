@@ -55,9 +55,10 @@ class FaultMonitor:
 
     def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None):
+                 health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None,
+                 on_clear: Callable[[Fault], None] | None = None):
         self.cfg, self.timeline = cfg, timeline
-        self.on_raise = on_raise
+        self.on_raise, self.on_clear = on_raise, on_clear
         self.health_cfg = health or HealthConfig()
         self._hook_failures: dict[str, int] = {}
         self._clock, self._wall = clock, wall
@@ -67,11 +68,8 @@ class FaultMonitor:
         self.active: dict[tuple[str, str], Fault] = {}
         # Firmware versions survive restarts, so an update while the agent was down is noticed.
         self._versions_path = Path(state_dir) / "firmware_versions.json" if state_dir else None
-        self._versions: dict[str, object] = self._load_versions()
+        self._versions: dict[str, object] = read_json(self._versions_path, {}) if self._versions_path else {}
         self._changed: dict[str, tuple[float, str]] = {}
-
-    def _load_versions(self) -> dict:
-        return read_json(self._versions_path, {}) if self._versions_path else {}
 
     def _save_versions(self) -> None:
         if not self._versions_path:
@@ -189,6 +187,8 @@ class FaultMonitor:
         self.timeline.add("cleared", fault.code, f"cleared: {fault.message}", device=fault.device,
                           severity=fault.severity, category=fault.category)
         log.info("fault cleared: %s on %s", fault.code, fault.device)
+        if self.on_clear:
+            self.on_clear(fault)
 
     def active_list(self) -> list[dict]:
         with self._lock:

@@ -53,21 +53,29 @@ def judge_devices(snapshot: dict, c: FaultConfig) -> list[Judgement]:
     return out
 
 
+# Why a device was not heard, as the wire said it (devices/modbus.py), and which hint explains it.
+ANSWER_HINTS = {"timeout": "fail", "gateway": "gateway", "connection": "connection", "noise": "noise"}
+
+
 def _reachability(name: str, dev: dict, c: FaultConfig) -> Judgement:
     where = f"{dev['model']}, unit {dev['unit']}"
     if dev["reachable"]:
-        return Judgement("device", name, "ok", where)
+        missing = dev.get("unsupported") or {}
+        detail = where + (f"; not offered by this device: {', '.join(sorted(missing))}" if missing else "")
+        return Judgement("device", name, "ok", detail)
     failures = dev["consecutive_failures"]
     fault = "device_unreachable" if failures >= c.unreachable_after_cycles else None
     detail = f"{where}: {dev['last_error'] or 'no answer yet'}"
     if fault:
         detail = (f"{dev['model']} (unit {dev['unit']}) has not answered for {failures} cycles: "
                   f"{dev['last_error']}")
-    return Judgement("device", name, "fail", detail, fault, fill={"unit": dev["unit"]})
+    return Judgement("device", name, "fail", detail, fault, ANSWER_HINTS.get(dev.get("answer") or "", "fail"),
+                     {"unit": dev["unit"]})
 
 
 def _grid(name: str, dev: dict, c: FaultConfig) -> list[Judgement]:
-    volts = {n: v for n in PHASES if (v := _value(dev, f"voltage_l{n}")) is not None} if dev["reachable"] else {}
+    phases = PHASES[: c.supply_phases]  # a single-phase supply has no L2 and L3 to lose
+    volts = {n: v for n in phases if (v := _value(dev, f"voltage_l{n}")) is not None} if dev["reachable"] else {}
     freq = _value(dev, "frequency") if dev["reachable"] else None
     if not volts and freq is None:
         why = "the device does not answer" if not dev["reachable"] else "no plausible voltage or frequency reading"
@@ -94,11 +102,14 @@ def _charging(name: str, dev: dict, c: FaultConfig, currents: list[float]) -> Ju
     if state in ("E", "F"):
         return Judgement("charging", name, "fail", f"vehicle state {state} (failure, e.g. diode check or RCD): "
                          "the box cannot charge", "vehicle_failure")
-    enabled = _value(dev, "configured_current")
-    if (state in ("B", "C", "D") and enabled is not None and enabled >= c.charging_enabled_min_a
+    # Current should flow only where the car asks for it (C, or D with ventilation) and the controller
+    # offers at least the minimum; in state B the car may rest (battery full, charging scheduled).
+    offered = _value(dev, "actual_current")
+    offered = _value(dev, "configured_current") if offered is None else offered
+    if (state in ("C", "D") and offered is not None and offered >= c.charging_enabled_min_a
             and currents and max(currents) < c.no_current_below_a):
-        return Judgement("charging", name, "fail", f"vehicle present (state {state}), charging enabled at "
-                         f"{enabled:g} A, but no current flows", "cannot_charge")
+        return Judgement("charging", name, "fail", f"the car asks to charge (state {state}), charging enabled "
+                         f"at {offered:g} A, but no current flows", "cannot_charge")
     return Judgement("charging", name, "ok", f"no charging fault (vehicle state {state})")
 
 
