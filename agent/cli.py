@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.config import DEFAULT_PATH, ConfigError, load
+from agent.views import render_inspection, render_scans, render_status
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
@@ -57,10 +58,13 @@ def cmd_poll(args) -> int:
         print(json.dumps(snapshot, indent=2))
     else:
         for name, dev in snapshot.items():
-            print(f"{name} ({dev['model']}, unit {dev['unit']}): {'ok' if dev['reachable'] else 'NOT ANSWERING'}")
+            state = "ok" if dev["reachable"] else f"NOT ANSWERING ({dev['answer']})"
+            print(f"{name} ({dev['model']}, unit {dev['unit']}): {state}")
             for vname, v in dev["values"].items():
                 label = f" ({v['label']})" if "label" in v else ""
                 print(f"  {vname:<24} {v['value']} {v['unit']}{label}")
+            for vname, why in dev["unsupported"].items():
+                print(f"  {vname:<24} {why}")
     failed = [n for n, d in snapshot.items() if not d["reachable"]]
     for name in failed:
         print(f"diag-agent: device {name} did not answer: {snapshot[name]['last_error']}", file=sys.stderr)
@@ -171,39 +175,6 @@ def cmd_inspect(args) -> int:
     return EXIT_OK
 
 
-def render_inspection(manifest: dict, summary: dict) -> str:
-    sw, created = manifest.get("software", {}), manifest.get("created", {})
-    lines = [
-        f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
-        f"device    {summary.get('model')}  serial {summary.get('serial')}  order {summary.get('order_number') or '-'}",
-        f"software  {sw.get('firmware_version')} ({sw.get('channel')}, {sw.get('verdict')}; newest "
-        f"{summary.get('latest_version') or 'unknown'})  agent {sw.get('agent_version')}",
-        f"created   {created.get('wall_iso')}  clock {'synchronised' if created.get('clock_synced') else 'NOT synchronised'}"
-        f"  trigger {manifest.get('trigger')}",
-        f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}"
-        f"  previous case {manifest.get('case_ref') or '-'}",
-        f"subject   {manifest.get('subject')}",
-        f"contact   {manifest.get('email') or '-'}",
-        f"checklist commissioning protocol {'yes' if summary.get('commissioning_protocol') else 'no'}, "
-        f"cloud credentials {'yes' if summary.get('cloud_credentials') else 'no'}",
-        f"network   {summary.get('network')}",
-        f"self-check {summary.get('self_check', {}).get('result')}  {summary.get('self_check', {}).get('counts')}",
-    ]
-    faults = summary.get("active_faults", [])
-    lines.append(f"faults    {len(faults)} active")
-    lines += [f"  {f['severity']:<8} {f['code']} on {f['device']}: {f['message']}" for f in faults]
-    lines.append("sections")
-    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
-    for title, items, fmt in (
-        ("cuts", manifest.get("cuts", []), lambda c: f"{c['what']} ({c['why']})"),
-        ("redactions", manifest.get("redactions", []), lambda r: f"{r['where']}: {r['how']} x{r['count']}"),
-        ("failed", manifest.get("failed", []), lambda f: f"{f['section']}: {f['why']}"),
-    ):
-        lines.append(f"{title:<9} {len(items) or 'none'}")
-        lines += [f"  {fmt(i)}" for i in items]
-    return "\n".join(lines)
-
-
 def cmd_check(args) -> int:
     cfg = _config(args)
     from agent.channels import control
@@ -215,12 +186,40 @@ def cmd_check(args) -> int:
     except control.NotRunning:
         from agent.report.snapshot import one_shot
 
-        answer = checks.to_dict(checks.run_checks(cfg, one_shot(cfg)))
+        answer = checks.to_dict(checks.run_checks(cfg, one_shot(cfg, scan=True)))
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
     else:
         print(checks.render([checks.Check(**c) for c in answer["checks"]]))
     return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
+
+
+def cmd_scan(args) -> int:
+    cfg = _config(args)
+    from agent.channels import control
+    from agent.devices.scan import parse_units, scan_bus, to_dict
+    from agent.paths import control_socket_path
+
+    buses = [b for b in cfg.buses if args.bus in (None, b.name)]
+    if not buses:
+        known = ", ".join(b.name for b in cfg.buses) or "none configured"
+        print(f"diag-agent: scan: no bus named {args.bus!r} (buses: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        units = parse_units(args.units)
+    except ValueError as exc:
+        print(f"diag-agent: scan: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    ask = {"bus": args.bus, "units": args.units, "budget_s": args.budget, "timeout_s": args.timeout}
+    try:  # through the daemon when it runs: a serial bus is then never opened twice
+        scans = control.call(control_socket_path(cfg), "scan", ask, timeout=args.budget * len(buses) + 60)["scans"]
+    except control.NotRunning:
+        scans = [to_dict(scan_bus(b, units, cfg.profiles_dir, args.budget, args.timeout)) for b in buses]
+    if args.json:
+        print(json.dumps(scans, indent=2))
+    else:
+        print(render_scans(scans, cfg))
+    return EXIT_OK if any(s["found"] for s in scans) else EXIT_FAIL
 
 
 def cmd_event(args) -> int:
@@ -284,30 +283,8 @@ def cmd_status(args) -> int:
         return EXIT_FAIL
     if args.json:
         print(json.dumps(status, indent=2))
-        return EXIT_OK
-    print(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
-    onsite = status["onsite"]
-    print(f"on-site mode: {'ON by ' + onsite['channel'] if onsite['on'] else 'off'}")
-    if status["software"]:
-        print(f"firmware {status['software']['firmware_version']}: {status['software']['verdict']}")
-    if status["network"]:
-        print(f"network: {status['network']}")
-    for name, dev in status["devices"].items():
-        print(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
-    for name, bus in status["buses"].items():
-        if bus["budget_note"]:
-            print(f"bus {name}: {bus['budget_note']}")
-    for fault in status["faults"]:
-        print(f"FAULT {fault['code']} ({fault['severity']}, {fault['category']}) on {fault['device']}: "
-              f"{fault['message']}")
-    if not status["faults"]:
-        print("no active faults")
-    ob = status["outbox"]
-    print(f"outbox: {ob['accepted'] + ob['sending']} waiting, {ob['refused']} refused, {ob['delivered']} delivered, "
-          f"{ob['evicted']} evicted over its quota")
-    if status["last_receipt"]:
-        r = status["last_receipt"]
-        print(f"last receipt: case {r['case']} for report {r['report_id']} ({r['priority']} priority)")
+    else:
+        print(render_status(status))
     return EXIT_OK
 
 
@@ -342,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("scan", parents=[common], help="which unit ids answer on a bus, and which profiles fit")
+    p.add_argument("--bus", help="one bus by name (default: every bus)")
+    p.add_argument("--units", default="1-247", help="unit ids, e.g. 1-247 or 1,105 (default 1-247)")
+    p.add_argument("--timeout", type=float, default=0.2, help="seconds to wait for each unit id (default 0.2)")
+    p.add_argument("--budget", type=float, default=120.0, help="seconds the scan of one bus may take (default 120)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scan)
     p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
     p.add_argument("type", choices=("fault", "clear", "updated"))
     p.add_argument("--code", help="fault code (fault, clear)")

@@ -18,6 +18,11 @@ button_to_case_s  median of 5: a long press of the button (gpiozero mock pin, ho
                   to the case number from the HTTPS intake
 agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
                   for agent_rss_window_s seconds (30 s; 10 s with --quick)
+false_faults_24h  faults raised in 24 simulated hours of normal field life (scripts/field_day.py: the real poller
+                  and fault rules on an injected clock against the field corpus); the target is 0. With
+                  --quick, false_faults_2h
+true_faults_detected  of the real faults injected (lost phase, silent meter behind a gateway, vehicle state E,
+                  no current in state C), how many were raised within their hold time
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
                   full profile + EVSE DIN), planned block reads against one request per value,
                   computed from the frames' bytes and silences at 9600 baud
@@ -315,7 +320,10 @@ def main() -> int:
     if args.report_child:
         report_child(args.report_child)
         return 0
+    import field_day
+
     figures = modbus_figures()
+    figures.update(field_day.figures(2.0 if args.quick else 24.0))
     work = Path(tempfile.mkdtemp(prefix="diag-agent-bench-"))
     try:
         figures.update(rig_figures(work, rss_window_s=10.0 if args.quick else 30.0))

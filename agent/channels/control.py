@@ -121,6 +121,15 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
         events.apply(check_event(args))
         return {"ok": True}
 
+    def scan(args: dict) -> dict:
+        from agent.devices.scan import parse_units
+
+        budget, timeout = args.get("budget_s", 120.0), args.get("timeout_s", 0.2)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 3600 for v in (budget, timeout)):
+            raise ValueError("budget_s and timeout_s: expected seconds")
+        units = parse_units(str(args.get("units", "1-247")))
+        return {"ok": True, "scans": status.scan(args.get("bus"), units, float(budget), float(timeout))}
+
     return {"report": report, "status": lambda a: {"ok": True, **status.status()},
-            "check": lambda a: {"ok": True, **status.check()}, "event": event, "onsite": onsite_cmd,
+            "check": lambda a: {"ok": True, **status.check()}, "event": event, "onsite": onsite_cmd, "scan": scan,
             "ping": lambda a: {"ok": True, "pid": os.getpid()}}

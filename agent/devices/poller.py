@@ -267,6 +267,7 @@ class ModbusPoller:
                     "kind": dev.profile.kind,
                     "profile": dev.config.profile,
                     "unit": dev.config.unit,
+                    "bus": dev.config.bus,
                     # Heard this cycle: an exception is an answer too (the device is there).
                     "reachable": dev.failures == 0 and (bool(dev.readings) or dev.answered),
                     "consecutive_failures": dev.failures,

@@ -168,6 +168,8 @@ def render(manifest: dict, summary: dict, sections: dict) -> str:
     out.append("<h2>Current readings</h2>")
     rows = [(dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
             for dev, d in sections.get("readings", {}).items() for n, v in d.get("values", {}).items()]
+    rows += [(dev, n, "-", "", why, "") for dev, d in sections.get("readings", {}).items()
+             for n, why in (d.get("unsupported") or {}).items()]
     out.append(_table(("device", "value", "reading", "unit", "meaning", "age (s)"), rows))
     out.append("<h2>Event timeline</h2>")
     out.append(_table(("time (UTC)", "event", "code", "where", "message"),

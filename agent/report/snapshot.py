@@ -19,6 +19,7 @@ class BoxSnapshot:
     outbox: dict | None = None  # report counts by state
     mqtt_connected: bool | None = None
     agent_log: list[str] = field(default_factory=list)
+    scans: dict | None = None  # for the self-check: other unit ids that answer where a device is silent
 
 
 def poll_once(cfg: AgentConfig) -> dict:
@@ -33,7 +34,7 @@ def poll_once(cfg: AgentConfig) -> dict:
         poller.close()
 
 
-def one_shot(cfg: AgentConfig) -> BoxSnapshot:
+def one_shot(cfg: AgentConfig, scan: bool = False) -> BoxSnapshot:
     """No daemon runs: the devices read once and health collected now. No fault history, no timeline."""
     from agent.health import collect_health, release_cache
     from agent.outbox import Outbox
@@ -42,4 +43,9 @@ def one_shot(cfg: AgentConfig) -> BoxSnapshot:
     readings = poll_once(cfg)
     health = collect_health(cfg, release_cache(cfg))
     outbox = Outbox(outbox_dir(cfg)).counts() if outbox_dir(cfg).is_dir() else None
-    return BoxSnapshot(readings=readings, health=health, outbox=outbox)
+    scans = None
+    if scan:  # the self-check: where a device is silent, which other unit ids answer
+        from agent.devices.scan import quick_scans
+
+        scans = quick_scans({b.name: b for b in cfg.buses}, readings, cfg.profiles_dir)
+    return BoxSnapshot(readings=readings, health=health, outbox=outbox, scans=scans)

@@ -37,7 +37,22 @@ class StatusModel:
                            mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail())
 
     def check(self, fresh: bool = True) -> dict:
-        return to_dict(run_checks(self.cfg, self.look(fresh)))
+        box = self.look(fresh)
+        if fresh:  # asked for by a person: where a device is silent, see which unit ids do answer
+            from agent.devices.scan import quick_scans
+
+            links = {b.config.name: b.link for b in self.poller.buses}
+            box.scans = quick_scans({b.name: b for b in self.cfg.buses}, box.readings, self.cfg.profiles_dir, links)
+        return to_dict(run_checks(self.cfg, box))
+
+    def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
+        """The installer's scan through the running daemon: serial buses share the poller's link."""
+        from agent.devices.scan import scan_bus, to_dict as scan_dict
+
+        links = {b.config.name: b.link for b in self.poller.buses}
+        return [scan_dict(scan_bus(b, units, self.cfg.profiles_dir, budget_s, timeout_s,
+                                   links.get(b.name) if b.type == "rtu" else None))
+                for b in self.cfg.buses if bus_name in (None, b.name)]
 
     def status(self) -> dict:
         delivered = sorted((e for e in self.outbox.entries() if e.delivered), key=lambda e: e.created)

@@ -57,7 +57,7 @@ def run_checks(cfg: AgentConfig, box, language: str = "en") -> list[Check]:
     b = _Builder(language)
     health = box.health
     active = {(f["code"], f["device"]) for f in box.faults}
-    devices = judge_devices(box.readings, cfg.faults)
+    devices = judge_devices(box.readings, cfg.faults, box.scans)
     box_health = {j.topic: j for j in judge_health(health, cfg.health)}
 
     b.judged("software", box_health["software"])

@@ -38,14 +38,14 @@ def _value(dev: dict, name: str):
 
 
 # --- devices ---------------------------------------------------------------------------------
-def judge_devices(snapshot: dict, c: FaultConfig) -> list[Judgement]:
+def judge_devices(snapshot: dict, c: FaultConfig, scans: dict | None = None) -> list[Judgement]:
     """Each device: does it answer; for devices that measure the mains, the supply; for charge
-    controllers, charging."""
+    controllers, charging. SCANS (devices/scan.py): which other unit ids answer on a bus."""
     out: list[Judgement] = []
     currents = [v for d in snapshot.values() if d["reachable"] for n in PHASES
                 if (v := _value(d, f"current_l{n}")) is not None]
     for name, dev in snapshot.items():
-        out.append(_reachability(name, dev, c))
+        out.append(_reachability(name, dev, c, (scans or {}).get(dev.get("bus"))))
         if dev.get("measures_mains"):
             out += _grid(name, dev, c)
         if dev.get("has_vehicle_state"):
@@ -57,7 +57,7 @@ def judge_devices(snapshot: dict, c: FaultConfig) -> list[Judgement]:
 ANSWER_HINTS = {"timeout": "fail", "gateway": "gateway", "connection": "connection", "noise": "noise"}
 
 
-def _reachability(name: str, dev: dict, c: FaultConfig) -> Judgement:
+def _reachability(name: str, dev: dict, c: FaultConfig, scan: dict | None = None) -> Judgement:
     where = f"{dev['model']}, unit {dev['unit']}"
     if dev["reachable"]:
         missing = dev.get("unsupported") or {}
@@ -69,8 +69,13 @@ def _reachability(name: str, dev: dict, c: FaultConfig) -> Judgement:
     if fault:
         detail = (f"{dev['model']} (unit {dev['unit']}) has not answered for {failures} cycles: "
                   f"{dev['last_error']}")
-    return Judgement("device", name, "fail", detail, fault, ANSWER_HINTS.get(dev.get("answer") or "", "fail"),
-                     {"unit": dev["unit"]})
+    variant, fill = ANSWER_HINTS.get(dev.get("answer") or "", "fail"), {"unit": dev["unit"]}
+    others = [f for f in (scan or {}).get("found", []) if f["unit"] != dev["unit"]]
+    fitting = [f for f in others if any(p["profile"] == dev["profile"] for p in f["fits"])]
+    if fitting and variant in ("fail", "gateway"):  # silent here, but another unit answers: a wrong unit id?
+        variant = "wrong_unit"
+        fill["others"] = ", ".join(f"unit {f['unit']} ({dev['model']})" for f in fitting[:3])
+    return Judgement("device", name, "fail", detail, fault, variant, fill)
 
 
 def _grid(name: str, dev: dict, c: FaultConfig) -> list[Judgement]:

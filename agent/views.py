@@ -1,0 +1,88 @@
+"""How the command line shows things to people: a bundle's inspection, the daemon's status, a bus scan."""
+
+from __future__ import annotations
+
+
+def render_inspection(manifest: dict, summary: dict) -> str:
+    sw, created = manifest.get("software", {}), manifest.get("created", {})
+    lines = [
+        f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
+        f"device    {summary.get('model')}  serial {summary.get('serial')}  order {summary.get('order_number') or '-'}",
+        f"software  {sw.get('firmware_version')} ({sw.get('channel')}, {sw.get('verdict')}; newest "
+        f"{summary.get('latest_version') or 'unknown'})  agent {sw.get('agent_version')}",
+        f"created   {created.get('wall_iso')}  clock {'synchronised' if created.get('clock_synced') else 'NOT synchronised'}"
+        f"  trigger {manifest.get('trigger')}",
+        f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}"
+        f"  previous case {manifest.get('case_ref') or '-'}",
+        f"subject   {manifest.get('subject')}",
+        f"contact   {manifest.get('email') or '-'}",
+        f"checklist commissioning protocol {'yes' if summary.get('commissioning_protocol') else 'no'}, "
+        f"cloud credentials {'yes' if summary.get('cloud_credentials') else 'no'}",
+        f"network   {summary.get('network')}",
+        f"self-check {summary.get('self_check', {}).get('result')}  {summary.get('self_check', {}).get('counts')}",
+    ]
+    faults = summary.get("active_faults", [])
+    lines.append(f"faults    {len(faults)} active")
+    lines += [f"  {f['severity']:<8} {f['code']} on {f['device']}: {f['message']}" for f in faults]
+    lines.append("sections")
+    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
+    for title, items, fmt in (
+        ("cuts", manifest.get("cuts", []), lambda c: f"{c['what']} ({c['why']})"),
+        ("redactions", manifest.get("redactions", []), lambda r: f"{r['where']}: {r['how']} x{r['count']}"),
+        ("failed", manifest.get("failed", []), lambda f: f"{f['section']}: {f['why']}"),
+    ):
+        lines.append(f"{title:<9} {len(items) or 'none'}")
+        lines += [f"  {fmt(i)}" for i in items]
+    return "\n".join(lines)
+
+
+def render_status(status: dict) -> str:
+    out: list[str] = []
+    out.append(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
+    onsite = status["onsite"]
+    out.append(f"on-site mode: {'ON by ' + onsite['channel'] if onsite['on'] else 'off'}")
+    if status["software"]:
+        out.append(f"firmware {status['software']['firmware_version']}: {status['software']['verdict']}")
+    if status["network"]:
+        out.append(f"network: {status['network']}")
+    for name, dev in status["devices"].items():
+        out.append(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
+    for name, bus in status["buses"].items():
+        if bus["budget_note"]:
+            out.append(f"bus {name}: {bus['budget_note']}")
+    for fault in status["faults"]:
+        out.append(f"FAULT {fault['code']} ({fault['severity']}, {fault['category']}) on {fault['device']}: "
+                   f"{fault['message']}")
+    if not status["faults"]:
+        out.append("no active faults")
+    ob = status["outbox"]
+    out.append(f"outbox: {ob['accepted'] + ob['sending']} waiting, {ob['refused']} refused, {ob['delivered']} delivered, "
+               f"{ob['evicted']} evicted over its quota")
+    if status["last_receipt"]:
+        r = status["last_receipt"]
+        out.append(f"last receipt: case {r['case']} for report {r['report_id']} ({r['priority']} priority)")
+    return "\n".join(out)
+
+
+def render_scans(scans: list[dict], cfg) -> str:
+    lines = []
+    for scan in scans:
+        lines.append(f"bus {scan['bus']}: {len(scan['found'])} of {scan['units_asked']} unit ids answer "
+                     f"({scan['seconds']:g} s){'; ' + scan['stopped'] if scan['stopped'] else ''}")
+        for f in scan["found"]:
+            fits = ", ".join(f"{p['profile']} ({p['model']})" for p in f["fits"]) or "no shipped profile fits"
+            lines.append(f"  unit {f['unit']:>3}  answers with {f['how']:<13} fits: {fits}")
+        by_unit = {f["unit"]: f for f in scan["found"]}
+        for dev in (d for d in cfg.devices if d.bus == scan["bus"]):
+            found = by_unit.get(dev.unit)
+            if found is None:
+                verdict = "does not answer"
+                fitting = [f["unit"] for f in scan["found"] if any(p["profile"] == dev.profile for p in f["fits"])]
+                if fitting:
+                    verdict += f"; unit {', '.join(map(str, fitting))} answers as a {dev.profile}: a wrong unit id?"
+            elif any(p["profile"] == dev.profile for p in found["fits"]):
+                verdict = "answers, and its profile fits"
+            else:
+                verdict = "answers, but not as a " + dev.profile + ": a wrong profile?"
+            lines.append(f"  configured {dev.name} (unit {dev.unit}, {dev.profile}): {verdict}")
+    return "\n".join(lines)
