@@ -82,7 +82,10 @@ def cmd_report(args) -> int:
     from agent.paths import control_socket_path
     from agent.report.request import RequestError, check_request
 
-    fields = _request_fields(args)
+    import uuid
+
+    # This run's own id: if the daemon takes the request and then goes away, it is never made twice.
+    fields = dict(_request_fields(args), request_id=uuid.uuid4().hex)
     try:  # the one validator: the CLI refuses what the page refuses, in the same words
         request = check_request(fields, reason="cli")
     except RequestError as exc:
@@ -98,6 +101,10 @@ def cmd_report(args) -> int:
             answer = control.call(socket_path, "report", dict(fields, wait_s=wait), timeout=wait + 30)
     except control.NotRunning:
         answer = None
+    except control.NoAnswer as exc:  # it may have been accepted: never build a second one here
+        print(f"diag-agent: {exc}. The report may have been accepted; `diag-agent status` shows the outbox "
+              "once the daemon is back. Nothing else was made.", file=sys.stderr)
+        return EXIT_FAIL
     if answer is not None and not answer.get("ok"):
         print(f"diag-agent: report not made: {answer.get('error')}", file=sys.stderr)
         return EXIT_FAIL

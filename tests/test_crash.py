@@ -33,7 +33,7 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
                 try:
                     answer = control.call(agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0),
                                           timeout=10)
-                except (OSError, TimeoutError, control.NotRunning, ValueError):
+                except (OSError, TimeoutError, control.NotRunning, control.NoAnswer, ValueError):
                     return  # killed mid-call: this one was never accepted
                 if answer.get("ok"):
                     accepted.add(answer["report_id"])

@@ -24,6 +24,44 @@ class NotRunning(Exception):
     """No daemon answers on the control socket."""
 
 
+class NoAnswer(Exception):
+    """The daemon took the request but closed the connection without an answer (it stopped, or was
+    killed): the request may have been carried out, so it must not be made again by someone else."""
+
+
+MAX_CLIENTS = 16  # connections handled at once; more are refused at once, never queued on a thread each
+READ_TIMEOUT_S = 10.0  # a client that does not send its request line within this is dropped
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str, handler):
+        self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        super().__init__(path, handler)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b'{"ok": false, "error": "busy: too many control connections at once"}\n')
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        log.warning("control: a request failed: %s", sys.exc_info()[1])
+
+
 class ControlServer:
     def __init__(self, path: str, handlers: dict[str, Handler]):
         self.path = path
@@ -31,16 +69,24 @@ class ControlServer:
 
         class Request(socketserver.StreamRequestHandler):
             def handle(self):
-                line = self.rfile.readline(MAX_REQUEST + 1)
+                self.request.settimeout(READ_TIMEOUT_S)
+                try:
+                    line = self.rfile.readline(MAX_REQUEST + 1)
+                except OSError:  # a half-sent request: the client is dropped, the thread ends
+                    return
+                self.request.settimeout(None)
                 try:
                     if len(line) > MAX_REQUEST:
                         raise ValueError("request too long")
                     msg = json.loads(line)
                     if not isinstance(msg, dict) or msg.get("command") not in handlers:
                         raise ValueError(f"unknown command; known: {', '.join(sorted(handlers))}")
-                    answer = handlers[msg["command"]](msg.get("args") or {})
-                except ValueError as exc:
-                    answer = {"ok": False, "error": str(exc)}
+                    args = msg.get("args") or {}
+                    if not isinstance(args, dict):
+                        raise ValueError("args: expected an object")
+                    answer = handlers[msg["command"]](args)
+                except (ValueError, RecursionError) as exc:
+                    answer = {"ok": False, "error": str(exc) if isinstance(exc, ValueError) else "request too deep"}
                 except Exception as exc:  # a bug in one handler must not take the daemon down
                     log.exception("control command failed")
                     answer = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
@@ -48,8 +94,7 @@ class ControlServer:
 
         if os.path.exists(path):
             os.unlink(path)  # a stale socket from a killed daemon
-        self._server = socketserver.ThreadingUnixStreamServer(path, Request)
-        self._server.daemon_threads = True
+        self._server = _Server(path, Request)
         os.chmod(path, 0o660)
         self._thread = threading.Thread(target=self._server.serve_forever, name="control", daemon=True)
 
@@ -66,7 +111,8 @@ class ControlServer:
 
 
 def call(path: str, command: str, args: dict | None = None, timeout: float = 10.0) -> dict:
-    """Send one command to the running daemon; raise NotRunning when none answers."""
+    """Send one command to the running daemon; NotRunning when none is there to take it, NoAnswer when
+    it took the request and went away without answering."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
@@ -82,10 +128,14 @@ def call(path: str, command: str, args: dict | None = None, timeout: float = 10.
         raise NotRunning(f"no daemon on {path}") from None
     except socket.timeout:
         raise TimeoutError(f"the daemon did not answer within {timeout:.0f} s") from None
+    except OSError as exc:  # reset while waiting: it took the request
+        raise NoAnswer(f"the daemon dropped the connection ({exc.strerror or exc})") from None
+    if not data:
+        raise NoAnswer("the daemon closed the connection without an answer (it may have stopped)")
     try:
         return json.loads(data)
     except ValueError:
-        raise NotRunning(f"no valid answer on {path}") from None
+        raise NoAnswer(f"the daemon's answer was cut short ({len(data)} bytes)") from None
 
 
 def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: EventSink,

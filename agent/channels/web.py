@@ -1,8 +1,14 @@
-"""The local-page channel: the web page and its JSON API, for the owner, the installer and the firmware's own GUI.
+"""The local-page channel: the web page and its JSON API, for the owner, the installer and the firmware's
+own GUI, served by waitress (a bounded, well-kept WSGI server) with a small app of our own.
 
 Served on 127.0.0.1 by default; a LAN address needs a token (Authorization: Bearer, or the cookie
 that GET /?token=... sets). Writes must be JSON with the header X-Requested-With: diag-agent and,
 when the browser sends one, an Origin of this very page: a cross-site form can do neither.
+
+Why waitress: it parses requests strictly, reads a whole body before the app sees the request (so a
+refused body is never taken for a second request), closes a connection after an error, holds a
+fixed number of worker threads and connections, and times out idle clients; http.server does none
+of that by itself.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import logging
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +30,14 @@ log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 16 * 1024
 REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+# Bounds that keep a flood of clients from taking the box's file descriptors or memory.
+THREADS, CONNECTION_LIMIT, IDLE_TIMEOUT_S = 4, 64, 15
+SECURITY_HEADERS = [
+    ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+]
 
 
 class HTTPError(Exception):
@@ -32,181 +46,178 @@ class HTTPError(Exception):
         self.status, self.errors = status, errors
 
 
-def make_handler(cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "diag-agent"
-        protocol_version = "HTTP/1.1"
+class Request:
+    """What the app reads of one WSGI request."""
 
-        def log_message(self, fmt, *args):  # one line per request at debug level; never a token
-            # Also called for requests too broken to parse, which have no command or path.
-            log.debug("web %s %s", getattr(self, "command", None), urlsplit(getattr(self, "path", "") or "").path)
+    def __init__(self, environ: dict):
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"]
+        self.path = environ.get("PATH_INFO", "") or "/"
+        self.query = parse_qs(environ.get("QUERY_STRING", ""))
 
-        # --- plumbing -------------------------------------------------------------------
-        def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
-            self.send_response(status)
-            headers = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store",
-                       "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-                       "Referrer-Policy": "no-referrer",
-                       "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                                  "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"}
-            for k, v in {**headers, **(extra or {})}.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    def header(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        return self.environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}", "")
 
-        def _json(self, status: int, obj: dict, extra: dict | None = None) -> None:
-            self._send(status, json.dumps(obj).encode(), "application/json", extra)
+    def json_body(self) -> dict:
+        try:
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise HTTPError(411, "Content-Length is required") from None
+        if not 0 <= length <= MAX_BODY:
+            raise HTTPError(413, f"at most {MAX_BODY} bytes")
+        try:
+            body = json.loads(self.environ["wsgi.input"].read(length) or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise HTTPError(400, "not valid JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPError(400, "expected a JSON object")
+        return body
 
-        def _authorised(self) -> bool:
-            if not cfg.token:
-                return True
-            given = ""
-            auth = self.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
-                given = auth[7:]
-            for part in self.headers.get("Cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == "diag_token":
-                    given = given or value
-            return hmac.compare_digest(given.encode(), cfg.token.encode())
 
-        def _guard(self, write: bool) -> None:
-            host, port = self.headers.get("Host", ""), self.server.server_address[1]
-            if not cfg.token and host not in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
-                # A loopback page answers only to its own names: no DNS rebinding into it.
-                raise HTTPError(403, "unexpected Host")
-            if not self._authorised():
-                raise HTTPError(401, "a token is needed")
-            if write:
-                origin = self.headers.get("Origin")
-                if origin is not None and urlsplit(origin).netloc != host:
-                    raise HTTPError(403, "cross-site request refused")
-                if self.headers.get("X-Requested-With") != "diag-agent":
-                    raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
-                if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-                    raise HTTPError(415, "send JSON")
+class PageApp:
+    """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
-        def _body(self) -> dict:
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                raise HTTPError(411, "Content-Length is required") from None
-            if not 0 <= length <= MAX_BODY:
-                raise HTTPError(413, f"at most {MAX_BODY} bytes")
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPError(400, "not valid JSON") from None
-            if not isinstance(body, dict):
-                raise HTTPError(400, "expected a JSON object")
-            return body
+    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int):
+        self.cfg, self.desk, self.onsite, self.status = cfg, desk, onsite, status
+        self.port = port
 
-        def _run(self, write: bool, route) -> None:
-            try:
-                self._guard(write)
-                route()
-            except HTTPError as exc:
-                obj = {"ok": False, "error": str(exc)}
-                if exc.errors:
-                    obj["errors"] = exc.errors
-                self._json(exc.status, obj)
-            except Exception:  # never a traceback to the browser, never a dead server
-                log.exception("web request failed")
-                self._json(500, {"ok": False, "error": "internal error; see the agent's log"})
-
-        # --- routes ---------------------------------------------------------------------
-        def do_GET(self):
-            url = urlsplit(self.path)
-            if url.path == "/" and "token" in parse_qs(url.query) and cfg.token:
-                token = parse_qs(url.query)["token"][0]
-                if hmac.compare_digest(token.encode(), cfg.token.encode()):
-                    self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie":
-                               f"diag_token={token}; HttpOnly; SameSite=Strict; Path=/"})
-                    return
-            self._run(False, lambda: self._get(url.path))
-
-        do_HEAD = do_GET
-
-        def _get(self, path: str) -> None:
-            if path == "/":
-                self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
-            elif path == "/api/status":
-                self._json(200, {"ok": True, **status.web_status()})
-            elif path == "/api/reports":
-                self._json(200, {"ok": True, "reports": desk.list()})
-            elif m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", path):
-                report_id = m.group(1)
-                if not REPORT_ID.match(report_id):
-                    raise HTTPError(404, "no such report")
-                if m.group(2):
-                    bundle = desk.bundle(report_id)
-                    if bundle is None:
-                        raise HTTPError(404, "no such report in the outbox")
-                    self._send(200, bundle.read_bytes(), "application/gzip",
-                               {"Content-Disposition": f'attachment; filename="diag-report-{report_id}.tar.gz"'})
-                    return
-                state = desk.state(report_id)
-                if state is None:
-                    raise HTTPError(404, "no such report")
-                self._json(200, {"ok": True, **state})
+    def __call__(self, environ, start_response):
+        req = Request(environ)
+        try:
+            if req.method in ("GET", "HEAD"):
+                status, headers, body = self._get(req)
+            elif req.method == "POST":
+                self._guard(req, write=True)
+                status, headers, body = self._post(req)
             else:
-                raise HTTPError(404, "not found")
+                self._guard(req, write=True)
+                raise HTTPError(405, "method not allowed")
+        except HTTPError as exc:
+            obj = {"ok": False, "error": str(exc)}
+            if exc.errors:
+                obj["errors"] = exc.errors
+            # waitress has read the whole body by Content-Length before the app runs: a refused body is
+            # never parsed as a second request on the same connection.
+            status, headers, body = exc.status, [("Content-Type", "application/json")], json.dumps(obj).encode()
+        except Exception:  # never a traceback to the browser, never a dead server
+            log.exception("web request failed")
+            status, headers = 500, [("Content-Type", "application/json")]
+            body = b'{"ok": false, "error": "internal error; see the agent\'s log"}'
+        log.debug("web %s %s %d", req.method, req.path, status)
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       headers + SECURITY_HEADERS + [("Content-Length", str(len(body)))])
+        return [b"" if req.method == "HEAD" else body]
 
-        def do_POST(self):
-            self._run(True, lambda: self._post(urlsplit(self.path).path))
+    # --- guards ---------------------------------------------------------------------------
+    def _authorised(self, req: Request) -> bool:
+        if not self.cfg.token:
+            return True
+        given = ""
+        auth = req.header("Authorization")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        for part in req.header("Cookie").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "diag_token":
+                given = given or value
+        return hmac.compare_digest(given.encode(), self.cfg.token.encode())
 
-        def _post(self, path: str) -> None:
-            if path == "/api/report":
-                try:
-                    request = check_request(self._body(), "local")
-                except RequestError as exc:
-                    raise HTTPError(422, "please check the form", exc.errors) from None
-                try:
-                    report_id = desk.submit(request)
-                except ValueError as exc:
-                    raise HTTPError(503, str(exc)) from None
-                self._json(202, {"ok": True, "report_id": report_id})
-            elif path == "/api/onsite":
-                body = self._body()
-                if set(body) != {"on"} or not isinstance(body["on"], bool):
-                    raise HTTPError(422, "expected {\"on\": true or false}")
-                onsite.set(body["on"], "local")
-                self._json(200, {"ok": True, "onsite": onsite.to_dict()})
-            else:
-                raise HTTPError(404, "not found")
+    def _guard(self, req: Request, write: bool) -> None:
+        host = req.header("Host")
+        if not self.cfg.token and host not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}",
+                                               f"[::1]:{self.port}"):
+            # A loopback page answers only to its own names: no DNS rebinding into it.
+            raise HTTPError(403, "unexpected Host")
+        if not self._authorised(req):
+            raise HTTPError(401, "a token is needed")
+        if write:
+            origin = req.header("Origin")
+            if origin and urlsplit(origin).netloc != host:
+                raise HTTPError(403, "cross-site request refused")
+            if req.header("X-Requested-With") != "diag-agent":
+                raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
+            if req.header("Content-Type").split(";")[0].strip() != "application/json":
+                raise HTTPError(415, "send JSON")
 
-        def do_PUT(self):
-            self._run(True, self._not_allowed)
+    # --- routes ---------------------------------------------------------------------------
+    @staticmethod
+    def _json(obj: dict, status: int = 200):
+        return status, [("Content-Type", "application/json")], json.dumps(obj).encode()
 
-        do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+    def _get(self, req: Request):
+        if req.path == "/" and self.cfg.token and "token" in req.query:
+            token = req.query["token"][0]
+            if hmac.compare_digest(token.encode(), self.cfg.token.encode()):
+                return 303, [("Location", "/"), ("Content-Type", "text/plain"), (
+                    "Set-Cookie", f"diag_token={token}; HttpOnly; SameSite=Strict; Path=/")], b""
+        self._guard(req, write=False)
+        if req.path == "/":
+            return 200, [("Content-Type", "text/html; charset=utf-8")], PAGE.read_bytes()
+        if req.path == "/api/status":
+            return self._json({"ok": True, **self.status.web_status()})
+        if req.path == "/api/reports":
+            return self._json({"ok": True, "reports": self.desk.list()})
+        if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
+            report_id = m.group(1)
+            if not REPORT_ID.match(report_id):
+                raise HTTPError(404, "no such report")
+            if m.group(2):
+                bundle = self.desk.bundle(report_id)
+                if bundle is None:
+                    raise HTTPError(404, "no such report in the outbox")
+                return 200, [("Content-Type", "application/gzip"), (
+                    "Content-Disposition", f'attachment; filename="diag-report-{report_id}.tar.gz"')], bundle.read_bytes()
+            state = self.desk.state(report_id)
+            if state is None:
+                raise HTTPError(404, "no such report")
+            return self._json({"ok": True, **state})
+        raise HTTPError(404, "not found")
 
-        def _not_allowed(self) -> None:
-            raise HTTPError(405, "method not allowed")
-
-    return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        # socketserver prints a traceback to stderr; one line in the log is what a box needs.
-        import sys
-
-        log.warning("web: a request from %s failed: %s", client_address[0], sys.exc_info()[1])
+    def _post(self, req: Request):
+        if req.path == "/api/report":
+            try:
+                request = check_request(req.json_body(), "local")
+            except RequestError as exc:
+                raise HTTPError(422, "please check the form", exc.errors) from None
+            try:
+                report_id = self.desk.submit(request)
+            except ValueError as exc:
+                raise HTTPError(503, str(exc)) from None
+            return self._json({"ok": True, "report_id": report_id}, 202)
+        if req.path == "/api/onsite":
+            body = req.json_body()
+            if set(body) != {"on"} or not isinstance(body["on"], bool):
+                raise HTTPError(422, "expected {\"on\": true or false}")
+            self.onsite.set(body["on"], "local")
+            return self._json({"ok": True, "onsite": self.onsite.to_dict()})
+        raise HTTPError(404, "not found")
 
 
 class WebServer:
     def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource):
-        self._server = _Server((cfg.host, cfg.port), make_handler(cfg, desk, onsite, status))
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
+        from waitress.server import create_server
+
+        listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
+        self.app = PageApp(cfg, desk, onsite, status, cfg.port)
+        self._server = create_server(
+            self.app, listen=listen, threads=THREADS, connection_limit=CONNECTION_LIMIT,
+            channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_BODY,
+            max_request_header_size=16 * 1024, asyncore_use_poll=True, ident="diag-agent",
+            clear_untrusted_proxy_headers=True, expose_tracebacks=False)
+        self.port = int(self._server.effective_port)
+        self.app.port = self.port
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except Exception:  # the page is a convenience: its failure must never end the daemon
+            log.exception("the local page stopped")
 
     def start(self) -> None:
         self._thread.start()
-        log.info("local page on http://%s:%d/", self._server.server_address[0], self.port)
+        log.info("local page on http://%s:%d/", self.app.cfg.host, self.port)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

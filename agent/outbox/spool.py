@@ -122,6 +122,10 @@ class Outbox:
         out = [self.load(p.name[: -len(".json")]) for p in self.folder.glob("*.json")]
         return [e for e in out if e is not None]
 
+    def find(self, request_id: str) -> Entry | None:
+        """The report made for REQUEST_ID (the asker's own id), if one was accepted."""
+        return next((e for e in self.entries() if e.extra.get("request_id") == request_id), None)
+
     def pending(self) -> list[Entry]:
         """Undelivered reports in sending order: high, medium, low; oldest first within each."""
         waiting = [e for e in self.entries() if not e.delivered and not e.parked]

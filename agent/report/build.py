@@ -116,7 +116,8 @@ def make_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot, outb
     report_id = new_report_id(wall)
     sections = collect_sections(cfg, box)
     entry = Entry(report_id=report_id, priority=request.priority, on_site=request.on_site, created=wall,
-                  extra={"subject": request.subject, "reason": request.reason, "case_ref": request.case_ref})
+                  extra={"subject": request.subject, "reason": request.reason, "case_ref": request.case_ref,
+                         "request_id": request.request_id})
     return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))
 
 

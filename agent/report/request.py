@@ -21,7 +21,8 @@ REASONS = PEOPLE + ("cloud", "cloud-follow-up", "button", "fault", "schedule", "
 LIMITS = {"subject": (15, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-FIELDS = ("subject", "description", "email", "case_ref", "on_site", "sections")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+FIELDS = ("subject", "description", "email", "case_ref", "on_site", "sections", "request_id")
 
 
 class RequestError(ValueError):
@@ -45,6 +46,8 @@ class ReportRequest:
     cannot_charge: bool = False
     sections: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # what triggered it, e.g. the fault and its repeats
+    # The asker's own id for this request: asked again (its answer was lost), it is the same report.
+    request_id: Optional[str] = None
 
     @property
     def priority(self) -> Priority:
@@ -98,6 +101,9 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
     on_site = fields.get("on_site", False)
     if not isinstance(on_site, bool):
         errors["on_site"] = "true or false"
+    request_id = fields.get("request_id")
+    if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID.match(request_id)):
+        errors["request_id"] = "8 to 64 letters, digits, '-' or '_'"
     wanted = fields.get("sections") or []
     if not isinstance(wanted, list) or any(s not in sections for s in wanted):
         errors["sections"] = f"a list of {', '.join(sections) or 'no sections'}"
@@ -105,7 +111,7 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
         raise RequestError(errors)
     return ReportRequest(reason=reason, subject=out["subject"], description=out["description"],
                          email=out["email"], case_ref=out["case_ref"] or None, on_site=on_site,
-                         sections=list(wanted), details=dict(details or {}))
+                         sections=list(wanted), details=dict(details or {}), request_id=request_id)
 
 
 def fit(text: str, name: str) -> str:

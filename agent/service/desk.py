@@ -60,7 +60,12 @@ class ReportDesk:
 
     # --- asking -------------------------------------------------------------------------------
     def submit(self, request: ReportRequest, timeout: float = 30.0) -> str:
-        """Queue a report; return its id once it is accepted (spooled durably)."""
+        """Queue a report; return its id once it is accepted (spooled durably). A request whose
+        request_id was accepted before is that report: its answer was lost, not the request."""
+        if request.request_id:
+            known = self.outbox.find(request_id=request.request_id)
+            if known is not None:
+                return known.report_id
         return self._ask(request, False, timeout)
 
     def export(self, request: ReportRequest, timeout: float = 60.0) -> tuple[str, bytes]:
@@ -105,6 +110,10 @@ class ReportDesk:
             except queue.Empty:
                 continue
             try:
+                known = self.outbox.find(request_id=request.request_id) if request.request_id and not export else None
+                if known is not None:  # the same request twice in the queue: one report
+                    done.set_result(known.report_id)
+                    continue
                 box = self._look()
                 # One place decides priority (report/request.py); here it learns what the box knows.
                 request = replace(request, on_site=request.on_site or self._onsite()).with_faults(box.faults)
