@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import queue
 import re
 import threading
@@ -29,6 +30,19 @@ from agent.transports.base import DeliveryError
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
 NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_DEPTH = 8  # a command is shallow: anything deeper is refused before it is walked
+HEAD_BYTES = 4096  # of an oversized command, only this much is kept (for the id it claims)
+CLAIMED_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_-]{8,64})"')
+
+
+class _Oversized(bytes):
+    """The head of a command refused for its size; SIZE is how large it was."""
+
+    def __new__(cls, head: bytes, size: int):
+        obj = super().__new__(cls, head)
+        obj.size = size
+        return obj
 MAX_NONCES = 10_000
 
 
@@ -38,7 +52,10 @@ class Rejected(Exception):
 
 def canonical(command: dict) -> bytes:
     body = {k: command[k] for k in ("args", "id", "ts", "type")}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (UnicodeEncodeError, ValueError, RecursionError):  # a lone surrogate, a NaN, deep nesting
+        raise Rejected("the command cannot be put in canonical form") from None
 
 
 def sign(key: str, command: dict) -> dict:
@@ -64,7 +81,11 @@ class NonceStore:
             if len(self._seen) >= MAX_NONCES:
                 raise Rejected("too many commands in the time window")
             self._seen[nonce] = ts
-            write_json(self.path, self._seen)
+            try:  # a nonce that cannot be kept could be replayed after a restart: refuse instead
+                write_json(self.path, self._seen, durable=True)
+            except OSError as exc:
+                del self._seen[nonce]
+                raise Rejected(f"the box cannot record the command ({exc.strerror or exc})") from None
             return True
 
 
@@ -111,22 +132,24 @@ class CommandGate:
         self._clock = clock
 
     def check(self, payload: bytes) -> dict:
-        if len(payload) > self.max_bytes:
+        if len(payload) > self.max_bytes:  # before anything is parsed
             raise Rejected(f"command larger than {self.max_bytes} bytes")
+        if _nesting(payload) > MAX_DEPTH:
+            raise Rejected(f"nested deeper than {MAX_DEPTH} levels")
         try:
             cmd = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise Rejected("not valid JSON") from None
         if not isinstance(cmd, dict) or set(cmd) != {"id", "ts", "type", "args", "sig"}:
             raise Rejected("expected exactly the fields id, ts, type, args, sig")
         if not isinstance(cmd["id"], str) or not NONCE.match(cmd["id"]):
             raise Rejected("id: expected 8-64 letters, digits, '-' or '_'")
-        if not isinstance(cmd["ts"], (int, float)) or isinstance(cmd["ts"], bool):
-            raise Rejected("ts: expected a number")
+        if not isinstance(cmd["ts"], (int, float)) or isinstance(cmd["ts"], bool) or not math.isfinite(cmd["ts"]):
+            raise Rejected("ts: expected a finite number of seconds")
         if cmd["type"] not in TYPES:
             raise Rejected(f"type: expected one of {', '.join(TYPES)}")
-        if not isinstance(cmd["args"], dict) or not isinstance(cmd["sig"], str):
-            raise Rejected("args must be an object and sig a string")
+        if not isinstance(cmd["args"], dict) or not isinstance(cmd["sig"], str) or not SIGNATURE.match(cmd["sig"]):
+            raise Rejected("args must be an object and sig 64 hex digits")
         if not self.key:
             raise Rejected("cloud commands are not enabled on this box (no cloud.command_key)")
         expected = hmac.new(self.key.encode(), canonical(cmd), hashlib.sha256).hexdigest()
@@ -183,7 +206,10 @@ class CommandWorker:
         self._thread.join(timeout=2)
 
     def offer(self, payload: bytes, correlation: bytes | None) -> None:
-        """From paho's network thread: hand over, never block it."""
+        """From paho's network thread: hand over, never block it. An oversized payload is refused here,
+        so a flood of them cannot fill the queue (and the memory) before the gate sees them."""
+        if len(payload) > self.gate.max_bytes:  # refused by its size alone: only its head is kept
+            payload = _Oversized(payload[:HEAD_BYTES], len(payload))
         try:
             self._queue.put_nowait((payload, correlation))
         except queue.Full:  # a flood: the rest waits for the sender to try again
@@ -194,11 +220,14 @@ class CommandWorker:
             payload, correlation = item
             try:
                 self._handle(payload, correlation)
-            except Exception:  # one bad command must not end the worker
-                log.exception("cloud command handling failed")
+            except Exception as exc:  # one bad command must not end the worker; counted, one short line
+                self.counts["dropped"] += 1
+                self._rejection_log(f"not handled ({type(exc).__name__}: {str(exc)[:100]})")
 
     def _handle(self, payload: bytes, correlation: bytes | None) -> None:
         try:
+            if isinstance(payload, _Oversized):
+                raise Rejected(f"command larger than {self.gate.max_bytes} bytes ({payload.size})")
             cmd = self.gate.check(payload)
             result = self._execute(cmd)
         except Rejected as exc:
@@ -243,9 +272,26 @@ class CommandWorker:
 
 
 def _claimed_id(payload: bytes) -> str | None:
-    """The id a rejected command claims, when it is a plausible one: never echo arbitrary input."""
+    """The id a rejected command claims, when it is a plausible one: never echo arbitrary input.
+    Only a payload the gate could have parsed is parsed here."""
+    if isinstance(payload, _Oversized) or len(payload) > 64 * 1024 or _nesting(payload) > MAX_DEPTH:
+        m = CLAIMED_ID.search(bytes(payload[:HEAD_BYTES]))  # read, not parsed
+        return m.group(1).decode() if m else None
     try:
         claimed = json.loads(payload).get("id")
-    except (ValueError, UnicodeDecodeError, AttributeError):
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return None
     return claimed if isinstance(claimed, str) and NONCE.match(claimed) else None
+
+
+def _nesting(payload: bytes) -> int:
+    """How deep brackets nest in PAYLOAD, counted without parsing (strings' brackets count too: a
+    command has no reason to carry many)."""
+    deepest = level = 0
+    for byte in payload:
+        if byte in (0x5B, 0x7B):  # [ {
+            level += 1
+            deepest = max(deepest, level)
+        elif byte in (0x5D, 0x7D):
+            level -= 1
+    return deepest

@@ -46,7 +46,10 @@ class OnSite:
             s = self._state
             if s.on and s.expires is not None and self._clock() >= s.expires:
                 self._state = OnSiteState()
-                self._save()
+                try:
+                    self._save()
+                except OSError as exc:  # expired all the same; the file says so at the next start too
+                    log.warning("the end of on-site mode cannot be saved: %s", exc)
                 self.timeline.add("event", "onsite_ended", f"on-site mode expired (started by {s.channel})")
                 log.info("on-site mode expired")
                 changed = self._state
@@ -67,8 +70,13 @@ class OnSite:
             return current
         with self._lock:
             now = self._clock()
-            self._state = OnSiteState(True, now, channel, now + self.duration_s) if on else OnSiteState()
-            self._save()
+            new = OnSiteState(True, now, channel, now + self.duration_s) if on else OnSiteState()
+            try:  # saved first: on-site mode is never on in memory only
+                write_json(self._path, asdict(new), durable=True)
+            except OSError as exc:
+                raise ValueError(f"on-site mode not changed: it cannot be saved in {self._path.parent} "
+                                 f"({exc.strerror or exc})") from None
+            self._state = new
             state = OnSiteState(**asdict(self._state))
         if on:
             self.timeline.add("event", "onsite_started", f"on-site mode on (by {channel}) for "

@@ -18,6 +18,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STDERR_TAIL = 2048
+MAX_DEPTH = 32  # deeper hook output is refused: every later stage (redaction, the report) walks it
+
+
+def depth(obj, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply OBJ nests (iteratively: a deep document cannot exhaust the stack here)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        if isinstance(item, dict):
+            stack += [(v, level + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, level + 1) for v in item]
+    return deepest
 
 
 @dataclass
@@ -78,14 +94,23 @@ def run_hooks(folder: str | Path | None, env: dict[str, str] | None = None, time
             os.set_blocking(stream.fileno(), False)
             sel.register(stream, selectors.EVENT_READ, r)
 
+    # One deadline over the whole exchange, not over wait() alone: a hook that closes its output and
+    # hangs, or leaves a child holding its pipe, is killed with its whole process group at its time.
     open_streams = {id(r): 2 for r in running}
     while open_streams:
         now = time.monotonic()
         for r in running:
-            if id(r) in open_streams and now >= r.deadline and r.error is None:
-                r.error = f"did not finish within {min(timeout_s, deadline_s):g} s"
+            if id(r) in open_streams and now >= r.deadline:
+                if r.error is None:
+                    r.error = f"did not finish within {min(timeout_s, deadline_s):g} s"
                 _kill(r.proc)
-        nearest = min((r.deadline for r in running if id(r) in open_streams), default=now)
+                for stream in (r.proc.stdout, r.proc.stderr):  # stop waiting for an EOF that may never come
+                    if stream.fileno() in sel.get_map():
+                        sel.unregister(stream)
+                del open_streams[id(r)]
+        if not open_streams:
+            break
+        nearest = min(r.deadline for r in running if id(r) in open_streams)
         for key, _ in sel.select(timeout=max(0.01, min(nearest - now, 0.5))):
             r = key.data
             try:
@@ -111,11 +136,29 @@ def run_hooks(folder: str | Path | None, env: dict[str, str] | None = None, time
     sel.close()
 
     for r in running:
+        # Its output is closed; it gets what is left of its time to exit. Not reaped yet: while the
+        # hook is a zombie its process group id cannot be taken by anyone else, so the kill is safe.
+        if not _exited(r.proc, r.deadline):
+            r.error = r.error or f"closed its output but did not exit within {min(timeout_s, deadline_s):g} s"
+        _kill(r.proc)  # the group: no child of a hook outlives it, finished or not
         r.proc.wait()
         r.proc.stdout.close()
         r.proc.stderr.close()
         results[r.path.name] = _result(r)
     return dict(sorted(results.items()))
+
+
+def _exited(proc: subprocess.Popen, deadline: float) -> bool:
+    """Wait until PROC exits or DEADLINE passes, without reaping it."""
+    while True:
+        try:
+            if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -136,10 +179,14 @@ def _result(r: _Running) -> HookResult:
         try:
             output = json.loads(r.out)
         except ValueError as exc:
-            res.error = f"stdout is not valid JSON ({exc.msg} at character {exc.pos})"
+            res.error = f"stdout is not valid JSON ({getattr(exc, 'msg', exc)})"
+        except RecursionError:
+            res.error = f"stdout is nested deeper than {MAX_DEPTH} levels"
         else:
-            if isinstance(output, dict):
-                res.ok, res.output = True, output
-            else:
+            if not isinstance(output, dict):
                 res.error = "stdout is JSON but not an object"
+            elif depth(output) > MAX_DEPTH:
+                res.error = f"stdout is nested deeper than {MAX_DEPTH} levels"
+            else:
+                res.ok, res.output = True, output
     return res

@@ -188,7 +188,10 @@ class Outbox:
         now = self._clock()
         for entry in self.pending():
             entry.next_attempt = max(entry.next_attempt, now + random.uniform(0, jitter_s))
-            self.save(entry)
+            try:
+                self.save(entry)
+            except OSError as exc:  # a full disk: it is sent without the jitter, and the agent starts
+                log.warning("report %s: its delivery state cannot be saved: %s", entry.report_id, exc)
 
     def unpark(self, fingerprint: str) -> int:
         """Parked reports refused under other delivery settings get another chance; returns how many."""
@@ -196,6 +199,10 @@ class Outbox:
         for e in self.entries():
             if e.parked and e.parked_config != fingerprint:
                 e.parked, e.next_attempt = False, 0.0
-                self.save(e)
+                try:
+                    self.save(e)
+                except OSError as exc:
+                    log.warning("report %s stays refused for now: %s", e.report_id, exc)
+                    continue
                 n += 1
         return n

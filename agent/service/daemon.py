@@ -37,6 +37,24 @@ STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this 
 STATUS_INTERVAL_S = 30
 
 
+def guarded(job):
+    """JOB for the main loop: an error in it is logged (once per kind in a row) and the loop goes on."""
+    last: list[str] = [""]
+
+    def run():
+        try:
+            job()
+            last[0] = ""
+        except Exception as exc:  # a dead daemon helps nobody: the next run of the job may well work
+            what = f"{type(exc).__name__}: {exc}"
+            if what != last[0]:
+                log.error("the %s job failed: %s", getattr(job, "__name__", "periodic"), what)
+                log.debug("job failure", exc_info=True)
+            last[0] = what
+
+    return run
+
+
 class Daemon:
     def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
         self.cfg = cfg
@@ -143,10 +161,10 @@ class Daemon:
             self.events.apply(event)
         self.outbox.prepare_for_start(self.cfg.delivery_fingerprint(), self.cfg.outbox.startup_jitter_s)
         jobs = schedule.Scheduler()
-        jobs.every(self.cfg.poll.interval_s).seconds.do(self.poll)
-        jobs.every(STATUS_INTERVAL_S).seconds.do(self.publish_status)
-        jobs.every(1).seconds.do(self.auto_reports.tick)
-        jobs.every(10).seconds.do(self.onsite.state)  # ends an expired on-site session on time
+        jobs.every(self.cfg.poll.interval_s).seconds.do(guarded(self.poll))
+        jobs.every(STATUS_INTERVAL_S).seconds.do(guarded(self.publish_status))
+        jobs.every(1).seconds.do(guarded(self.auto_reports.tick))
+        jobs.every(10).seconds.do(guarded(self.onsite.state))  # ends an expired on-site session on time
         self.poll()
         control.start()
         self.desk.start()

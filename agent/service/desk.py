@@ -80,6 +80,9 @@ class ReportDesk:
             raise ValueError("too many reports are being built; try again in a minute") from None
         try:
             return done.result(timeout=timeout)
+        except TimeoutError:  # (an OSError too, so first) still being built: not an outbox failure
+            raise ValueError(f"the report was not ready within {timeout:g} s; it is still being made and "
+                             "is sent once it is") from None
         except OSError as exc:  # a full disk, a read-only state folder: say so, plainly
             raise ValueError(f"the report could not be stored in {self.outbox.folder}: "
                              f"{exc.strerror or exc}") from None

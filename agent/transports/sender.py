@@ -72,7 +72,7 @@ class Sender:
             entry.parked = exc.final
             entry.parked_config = self.fingerprint if exc.final else None
             entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
-            self.outbox.save(entry)
+            self._save(entry)
             if exc.final:
                 log.error("report %s parked: %s", entry.report_id, exc)
             else:
@@ -81,7 +81,11 @@ class Sender:
             entry.attempts += 1
             entry.last_error = None
             entry.receipt, entry.via = receipt.to_dict(), via
-            self.outbox.save(entry)
+            if not self._save(entry):
+                # Not lost: the report stays waiting on disk and is sent again; the backend knows it by
+                # its id (Idempotency-Key) and answers with the same case.
+                entry.receipt = None
+                return entry
             log.info("report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case,
                      receipt.priority)
             if self.on_delivered:
@@ -89,6 +93,16 @@ class Sender:
         with self._changed:
             self._changed.notify_all()
         return entry
+
+    def _save(self, entry: Entry) -> bool:
+        try:
+            self.outbox.save(entry)
+            return True
+        except OSError as exc:  # a full disk must not end the send thread
+            log.error("report %s: its delivery state cannot be saved (%s); it is tried again", entry.report_id,
+                      exc.strerror or exc)
+            entry.next_attempt = self._clock() + self.backend.retry_max_s
+            return False
 
     def drain(self) -> int:
         """When anything is due, send in strict order (high, medium, low; oldest first) until the backend
