@@ -307,8 +307,10 @@ class AgentConfig:
         return dataclasses.asdict(self)
 
     def secrets(self) -> list[str]:
-        """Every secret value in the configuration, for scrubbing by value."""
-        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key) if v]
+        """Every secret value in the configuration, for scrubbing by value: the passwords, tokens and keys,
+        and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
+        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
+                if v]
 
     def hook_env(self) -> dict[str, str]:
         d = self.device

@@ -115,9 +115,11 @@ def make_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot, outb
     wall, mono = time.time(), time.monotonic()
     report_id = new_report_id(wall)
     sections = collect_sections(cfg, box)
+    # What the outbox keeps and the page serves is scrubbed like the bundle: a subject can hold a secret.
+    scrub = Redactor(cfg.secrets())
     entry = Entry(report_id=report_id, priority=request.priority, on_site=request.on_site, created=wall,
-                  extra={"subject": request.subject, "reason": request.reason, "case_ref": request.case_ref,
-                         "request_id": request.request_id})
+                  extra={"subject": scrub.text(request.subject, "outbox"), "reason": request.reason,
+                         "case_ref": request.case_ref, "request_id": request.request_id})
     return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))
 
 

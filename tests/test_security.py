@@ -1,0 +1,321 @@
+"""The agent tried as an attacker would: a page on another origin, floods of idle connections, hooks that
+misbehave, hostile cloud payloads, kill -9 in the middle of a request, a full disk, and secrets in every
+encoding. Each attack is a test that stays; each counts what it tried."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import threading
+import time
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+import peers
+from agent.channels import control
+from agent.channels.cloud import CommandWorker, sign
+from agent.config import CloudConfig
+from agent.health.hooks import run_hooks
+
+KEY = "command-key-for-tests-0123456789"
+
+
+# --- the page ------------------------------------------------------------------------------------
+@pytest.fixture
+def page_agent(tmp_path, make_config, agent_process):
+    port = peers.free_port()
+    path = make_config(extra={"web": {"port": port}})
+    agent = agent_process(path)
+    peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
+    return {"agent": agent, "port": port, "config": path, "url": f"http://127.0.0.1:{port}"}
+
+
+def attacker_site(html: str) -> ThreadingHTTPServer:
+    """A page on another origin (another port), as the attacker's site would be."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def smuggled(port: int, path: str, body: dict) -> str:
+    """A request hidden in the body of a refused one, with the headers a cross-site page may not send."""
+    inner = json.dumps(body)
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Requested-With: diag-agent\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(inner)}\r\n\r\n{inner}")
+
+
+def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_agent, tmp_path, cli):
+    from playwright.sync_api import sync_playwright
+
+    port = page_agent["port"]
+    report = dict(peers.report_fields("Smuggled report from evil"), on_site=True)
+    attacks = [smuggled(port, "/api/onsite", {"on": True}), smuggled(port, "/api/report", report)]
+    html = "<html><body><script>\n" + "".join(
+        f"for (let i = 0; i < 5; i++) fetch('http://127.0.0.1:{port}/api/onsite', {{method: 'POST', mode: 'no-cors', "
+        f"keepalive: true, headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(a)}}});\n" for a in attacks
+    ) + f"""
+    for (const path of ['/api/onsite', '/api/report']) {{
+      const f = document.createElement('form'); f.method = 'POST'; f.enctype = 'text/plain';
+      f.action = 'http://127.0.0.1:{port}' + path; f.target = 'sink' + path.length;
+      const i = document.createElement('input'); i.name = '{{"on": true, "x": "'; i.value = '"}}'; f.appendChild(i);
+      const frame = document.createElement('iframe'); frame.name = f.target; document.body.appendChild(frame);
+      document.body.appendChild(f); f.submit();
+    }}
+    document.title = 'sent';
+    </script></body></html>"""
+    site = attacker_site(html)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{site.server_address[1]}/")
+            page.wait_for_function("document.title === 'sent'", timeout=15000)
+            time.sleep(2)  # the requests are in flight; nothing may come of them (checked below, twice)
+            browser.close()
+    finally:
+        site.shutdown()
+    for _ in range(2):
+        status = requests.get(page_agent["url"] + "/api/status", timeout=10).json()
+        assert status["onsite"]["on"] is False
+        assert requests.get(page_agent["url"] + "/api/reports", timeout=10).json()["reports"] == []
+        time.sleep(1)
+
+
+def test_1100_idle_connections_with_1024_files_do_not_end_the_daemon(page_agent):
+    agent = page_agent["agent"]
+    resource.prlimit(agent.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), max(hard, 4096)))
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(1100):
+            s = socket.socket()
+            s.settimeout(0.5)
+            try:
+                s.connect(("127.0.0.1", page_agent["port"]))
+            except OSError:
+                s.close()
+                continue
+            idle.append(s)
+        half_sent, refused = [], 0  # and the control socket: requests that never finish
+        for _ in range(100):
+            c = socket.socket(socket.AF_UNIX)
+            half_sent.append(c)
+            try:
+                c.connect(agent.info["control"])
+                c.sendall(b'{"command": "status"')
+            except OSError:  # refused at once past its bound: what it should do
+                refused += 1
+        held = 0
+        for c in half_sent:
+            c.settimeout(0.2)
+            try:
+                held += 0 if c.recv(200) is not None else 0  # a "busy" line or EOF: refused at once
+            except socket.timeout:
+                held += 1  # a handler waits for the rest of this request (until its read timeout)
+            except OSError:
+                pass
+        assert held <= 16, held
+        assert agent.alive()
+        answer = control.call(agent.info["control"], "status", timeout=15)
+        assert answer["ok"] or "too many control connections" in answer.get("error", "")
+        for c in half_sent:
+            c.close()
+    finally:
+        for s in idle:
+            s.close()
+    assert agent.alive()
+    # Once the flood is gone the page answers again, and the daemon never stopped.
+    r = peers.wait_for(lambda: _get(page_agent["url"] + "/api/status"), 30, "the page to answer again")
+    assert r["ok"] and control.call(agent.info["control"], "status")["ok"]
+    assert "Too many open files" not in agent.log.read_text() or agent.alive()
+
+
+def _get(url):
+    try:
+        return requests.get(url, timeout=2).json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+# --- hooks ---------------------------------------------------------------------------------------
+def hook(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+
+
+def marker_processes(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_hooks_that_hang_hold_pipes_fork_or_nest_end_at_their_deadline(tmp_path):
+    folder = tmp_path / "hooks"
+    folder.mkdir()
+    hook(folder, "closes_and_hangs", "exec >&- 2>&-\nexec sleep 101\n")
+    hook(folder, "child_holds_pipe", "sleep 102 &\necho '{}'\nexit 0\n")
+    hook(folder, "forks_background", "(sleep 103 >/dev/null 2>&1 &)\necho '{\"ok\": true}'\n")
+    hook(folder, "deep_json", "python3 -c \"print('[' * 5000 + ']' * 5000)\"\n")
+    hook(folder, "deep_object", "python3 -c \"print('{\\\"a\\\":' * 40 + '1' + '}' * 40)\"\n")
+    hook(folder, "fine", "echo '{\"version\": \"1\"}'\n")
+    started = time.monotonic()
+    results = run_hooks(folder, timeout_s=1.0, deadline_s=2.0)
+    took = time.monotonic() - started
+    assert took < 3.5, took  # the whole exchange within the deadline, not the children's lives
+    assert results["fine"].ok
+    assert not results["closes_and_hangs"].ok and "did not exit" in results["closes_and_hangs"].error
+    assert not results["child_holds_pipe"].ok and "did not finish" in results["child_holds_pipe"].error
+    assert "stdout is JSON but not an object" in results["deep_json"].error or \
+        "nested deeper" in results["deep_json"].error
+    assert "nested deeper than 32" in results["deep_object"].error
+    peers.wait_for(lambda: not any(marker_processes(f"sleep {n}") for n in (101, 102, 103)), 5,
+                   "no child of a hook to survive")
+
+
+def test_a_failing_hook_never_blocks_a_report(tmp_path, make_config, cli):
+    folder = tmp_path / "hooks"
+    folder.mkdir()
+    hook(folder, "closes_and_hangs", "exec >&- 2>&-\nexec sleep 104\n")
+    cfg = make_config(extra={"hooks": {"dir": str(folder), "timeout_s": 1.0, "deadline_s": 2.0}})
+    out = tmp_path / "r.tar.gz"
+    result = cli("report", "--config", cfg, *peers.report_argv("A hook hangs on this box"), "--out", out,
+                 timeout=30)
+    assert result.returncode == 0, result.stderr
+    from agent.report.bundle import read_bundle
+
+    manifest, _ = read_bundle(out.read_bytes())
+    assert any(f["section"] == "hooks/closes_and_hangs" for f in manifest["failed"])
+    peers.wait_for(lambda: not marker_processes("sleep 104"), 5, "the hook's process gone")
+
+
+# --- cloud commands ---------------------------------------------------------------------------------
+class Replies:
+    def __init__(self):
+        self.got, self.event = [], threading.Event()
+
+    def publish(self, name, payload, retain=False, properties=None, timeout=None, correlation=None):
+        self.got.append(json.loads(payload))
+        self.event.set()
+
+
+class NoDesk:
+    def submit(self, request, timeout=30.0):
+        return "20261126T000000Z-00000000"
+
+
+def raw_signed(body: dict, key: str = KEY) -> bytes:
+    """Sign a command the way the cloud does, but with fields a well-behaved cloud never sends."""
+    canonical = json.dumps({k: body[k] for k in ("args", "id", "ts", "type")}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode("utf-8", "surrogatepass")
+    return json.dumps(dict(body, sig=hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()),
+                      allow_nan=True).encode()
+
+
+def test_hostile_cloud_payloads_are_rejected_or_counted_never_a_traceback(tmp_path, caplog):
+    replies = Replies()
+    worker = CommandWorker(CloudConfig(command_key=KEY), str(tmp_path), NoDesk(), None, replies)
+    worker.start()
+    now = time.time()
+    good = sign(KEY, {"id": "good-command-01", "ts": now, "type": "ping", "args": {}})
+    payloads = {
+        "20 MB unsigned": b'{"id": "big-payload-01", "pad": "' + b"x" * (20 << 20) + b'"}',
+        "non-ASCII signature": json.dumps(dict(good, id="sig-nonascii-1", sig="é" * 64)).encode(),
+        "lone surrogate": json.dumps(dict(good, id="surrogate-0001", args={"x": "\ud800"})).encode(),
+        "deep nesting": b'{"id": "deep-nesting-01", "args": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+        "ts NaN, signed": raw_signed({"id": "nan-timestamp1", "ts": float("nan"), "type": "ping", "args": {}}),
+        "ts infinite, signed": raw_signed({"id": "inf-timestamp1", "ts": float("inf"), "type": "ping", "args": {}}),
+        "sig a number": json.dumps(dict(good, id="sig-a-number-1", sig=12345)).encode(),
+        "args a list": json.dumps(dict(good, id="args-a-list-01", args=[1, 2])).encode(),
+    }
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        for payload in payloads.values():
+            worker.offer(payload, None)
+        peers.wait_for(lambda: len(replies.got) >= len(payloads), 20, "an answer to every payload")
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+        worker.stop()
+    assert all(r["status"] == "rejected" for r in replies.got), replies.got
+    by_id = {r["id"]: r["reason"] for r in replies.got}
+    assert "larger than 8192 bytes" in by_id["big-payload-01"]
+    assert "finite number" in by_id["nan-timestamp1"] and "finite number" in by_id["inf-timestamp1"]
+    assert worker.counts["accepted"] == 0 and worker.counts["rejected"] == len(payloads)
+    assert peak < 24 << 20, peak  # the 20 MB payload itself, never a parsed copy of it
+    assert "Traceback" not in caplog.text
+
+
+# --- exactly once across kill -9 ----------------------------------------------------------------
+def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_config, cli, capsys):
+    intake_dir = tmp_path / "intake"
+    silent = socket.socket()  # a backend that takes the connection and never answers: the CLI keeps waiting
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(50)
+    cfg = make_config(backend={"url": f"https://127.0.0.1:{silent.getsockname()[1]}/api/v1/reports",
+                               "retry_base_s": 0.1, "retry_max_s": 0.5, "timeout_s": 20.0},
+                      extra={"report": {"wait_for_case_s": 30}})
+    outbox = tmp_path / "state" / "outbox"
+    kills, requests_made = 0, 0
+    for i in range(5):
+        agent = peers.start_agent(tmp_path / "run", cfg)
+        before = set(outbox.glob("*.json"))
+        proc = subprocess.Popen(peers.agent_argv() + ["report", "--config", str(cfg),
+                                                       *peers.report_argv(f"Killed while asking {i}")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(peers.ROOT)))
+        requests_made += 1
+        peers.wait_for(lambda: set(outbox.glob("*.json")) - before, 20, "the report accepted")
+        agent.proc.send_signal(signal.SIGKILL)
+        agent.proc.wait(10)
+        kills += 1
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "Nothing else was made" in err, out + err
+        assert len(set(outbox.glob("*.json")) - before) == 1  # the CLI did not build a second one
+        agent.stop()
+    silent.close()
+    intake = peers.start_intake(intake_dir, certs["cert"], certs["key"])
+    try:
+        data = json.loads(cfg.read_text())
+        data["backend"].update(url=intake.info["url"], ca_file=certs["ca"])
+        cfg.write_text(json.dumps(data))
+        agent = peers.start_agent(tmp_path / "run2", cfg)
+        try:
+            peers.wait_for(lambda: control.call(agent.info["control"], "status")["outbox"]["delivered"] == 5, 60,
+                           "every report delivered")
+        finally:
+            agent.stop()
+    finally:
+        intake.stop()
+    cases = json.loads((intake_dir / "intake" / "cases.json").read_text())
+    subjects = [c["subject"] for c in cases]
+    figures = {"kills": kills, "requests": requests_made, "cases": len(cases),
+               "duplicates": len(subjects) - len(set(subjects)), "lost": requests_made - len(set(subjects))}
+    with capsys.disabled():
+        print(f"\nkill -9 during CLI reports: {json.dumps(figures)}")
+    assert figures == {"kills": 5, "requests": 5, "cases": 5, "duplicates": 0, "lost": 0}
