@@ -261,6 +261,9 @@ def cmd_onsite(args) -> int:
 
     try:
         answer = control.call(control_socket_path(cfg), "onsite", {"action": args.action})
+        if not answer.get("ok"):
+            print(f"diag-agent: {answer.get('error')}", file=sys.stderr)
+            return EXIT_FAIL
         state = answer["onsite"]
     except control.NotRunning:
         from agent.channels.onsite import OnSite
@@ -269,7 +272,11 @@ def cmd_onsite(args) -> int:
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
         onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, Timeline())
         if args.action != "status":
-            onsite.set(args.action == "on", "cli")
+            try:
+                onsite.set(args.action == "on", "cli")
+            except ValueError as exc:
+                print(f"diag-agent: {exc}", file=sys.stderr)
+                return EXIT_FAIL
         state = onsite.to_dict()
     if state["on"]:
         print(f"on-site mode is ON (by {state['channel']}), ends in {state['remaining_s'] // 60} min")

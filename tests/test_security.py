@@ -319,3 +319,140 @@ def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_c
     with capsys.disabled():
         print(f"\nkill -9 during CLI reports: {json.dumps(figures)}")
     assert figures == {"kills": 5, "requests": 5, "cases": 5, "duplicates": 0, "lost": 0}
+
+
+# --- a full disk -------------------------------------------------------------------------------------
+@pytest.fixture
+def small_state(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(state)], check=True)
+    yield state
+    subprocess.run(["umount", "-l", str(state)])
+
+
+def fill(folder: Path) -> Path:
+    vfs = os.statvfs(folder)
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            f.write(b"\0" * (vfs.f_bavail * vfs.f_frsize))
+        except OSError:
+            pass  # full: that is the point
+    return filler
+
+
+def test_the_daemon_starts_on_a_full_disk_and_says_so(small_state, make_config, cli, agent_process):
+    cfg = make_config(extra={"report": {"wait_for_case_s": 0}})
+    agent = agent_process(cfg)
+    assert cli("report", "--config", cfg, *peers.report_argv("Waiting in the outbox")).returncode == 3
+    agent.stop()
+    fill(small_state)
+    agent = agent_process(cfg)  # starts: no restart loop under systemd
+    status = peers.wait_for(lambda: (s := json.loads(cli("status", "--json", "--config", cfg).stdout))
+                            and any(f["code"] == "disk_almost_full" for f in s["faults"]) and s, 30,
+                            "the full disk in status")
+    assert status["outbox"]["refused"] + status["outbox"]["accepted"] + status["outbox"]["sending"] == 1
+    check = cli("check", "--config", cfg)
+    assert "FAIL  Storage" in check.stdout
+    onsite = cli("onsite", "on", "--config", cfg)
+    assert "cannot be saved" in onsite.stderr + onsite.stdout and "Traceback" not in onsite.stderr
+    assert json.loads(cli("status", "--json", "--config", cfg).stdout)["onsite"]["on"] is False
+    assert agent.alive() and "Traceback" not in agent.log.read_text()
+
+
+def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, certs, make_config, cli,
+                                                      agent_process):
+    intake = peers.start_intake(tmp_path / "busy", certs["cert"], certs["key"],
+                                extra=["--refuse", "1", "--refuse-status", "503", "--retry-after", "4"])
+    try:
+        cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], "retry_base_s": 0.1,
+                                   "retry_max_s": 2.0}, extra={"report": {"wait_for_case_s": 0}})
+        agent = agent_process(cfg)
+        cli("report", "--config", cfg, *peers.report_argv("Receipt on a full disk"))
+        outbox = small_state / "outbox"
+        peers.wait_for(lambda: any(json.loads(p.read_text())["attempts"] == 1 for p in outbox.glob("*.json")), 10,
+                       "the first (refused) attempt")
+        filler = fill(small_state)  # the next attempt is delivered, and its receipt has no room
+        peers.wait_for(lambda: "delivery state cannot be saved" in agent.log.read_text(), 20, "the failed save")
+        assert agent.alive()
+        filler.unlink()
+        peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", cfg).stdout)["outbox"]["delivered"]
+                       == 1, 30, "the receipt kept")
+        cases = json.loads((tmp_path / "busy" / "intake" / "cases.json").read_text())
+        assert len(cases) == 1  # sent twice, one case: the backend knows the report by its id
+    finally:
+        intake.stop()
+
+
+# --- secrets in every encoding, everywhere -------------------------------------------------------------
+CANARY = {"mqtt": "Canary/Mqtt@Pass+7731", "token": "canary-web-token-99812345", "key": "canary-command-key-4411",
+          "env": "Canary-Vendor-Token-5566"}
+
+
+def encoded(secret: str) -> dict[str, str]:
+    from urllib.parse import quote
+
+    raw = secret.encode()
+    forms = {"plain": secret, "upper": secret.upper(), "hex": raw.hex(), "url": quote(secret, safe=""),
+             "json": json.dumps(secret)[1:-1]}
+    for pad in range(3):
+        forms[f"base64+{pad}"] = base64.b64encode(b"\0" * pad + raw).decode()[4 * (1 if pad else 0):
+                                                                              4 * ((pad + len(raw)) // 3)]
+    return forms
+
+
+def leaks(text: str) -> list[str]:
+    flat = text.replace("\r", "").replace("\n", "")
+    return [f"{name}/{form}" for name, secret in CANARY.items() for form, value in encoded(secret).items()
+            if value.lower() in text.lower() or (form == "plain" and value in flat)]
+
+
+def test_no_canary_secret_in_any_encoding_leaves_the_box(tmp_path, make_config, intake, certs, broker, cli,
+                                                         agent_process):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    for name in ("firmware_version", "firmware_logs"):
+        (hooks / name).symlink_to(peers.ROOT / "firmware_hooks" / name)
+    lines = [f"{form}: {value}" for s in CANARY.values() for form, value in encoded(s).items()]
+    lines += [f"split {s[:6]}\n{s[6:]}" for s in CANARY.values()]
+    lines += [f"password={CANARY['env']}", f"upload https://box:{CANARY['mqtt']}@h.example/x",
+              f"token https://{CANARY['token']}@h.example/"]
+    (tmp_path / "firmware.log").write_text("\n".join(lines) + "\n")
+    hook(hooks, "vendor", f"echo '{json.dumps({'note': lines[:12], 'env': '$VENDOR_TOKEN'})}'\n"
+                          "echo \"vendor login $VENDOR_TOKEN failed\" >&2\nexit 1\n")
+    port = peers.free_port()
+    cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                      mqtt={"enabled": True, "port": broker.info["port"], "username": "box",
+                            "password": CANARY["mqtt"]},
+                      extra={"hooks": {"dir": str(hooks), "env": {"VENDOR_TOKEN": CANARY["env"]}},
+                             "web": {"port": port, "token": CANARY["token"]}, "cloud": {"command_key": CANARY["key"]},
+                             "device": {"firmware_logs": [str(tmp_path / "firmware.log")],
+                                        "firmware_version_file": str(tmp_path / "firmware-version")}})
+    agent = agent_process(cfg)
+    result = cli("report", "--config", cfg, "--subject", f"My token {CANARY['env']} leaks",
+                 "--description", f"It says {base64.b64encode(CANARY['mqtt'].encode()).decode()} in the log",
+                 "--email", "owner@example.com")
+    assert result.returncode == 0, result.stderr
+    places = {"cli": result.stdout + result.stderr}
+    from agent.report.bundle import read_bundle
+
+    for bundle in (tmp_path / "intake-run" / "intake" / "bundles").glob("*.tar.gz"):
+        _, members = read_bundle(bundle.read_bytes())
+        for name, data in members.items():
+            places[f"bundle/{name}"] = data.decode("utf-8", "replace")
+    places["page api"] = requests.get(f"http://127.0.0.1:{port}/api/reports", timeout=10,
+                                      headers={"Authorization": f"Bearer {CANARY['token']}"}).text
+    places["status cli"] = cli("status", "--json", "--config", cfg).stdout
+    client, got = peers.subscriber(broker, "diag-agent/+/status")
+    try:
+        places["status topic"] = json.dumps(got.get(timeout=10))
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    for state in (tmp_path / "state" / "outbox").glob("*.json"):
+        places[f"outbox/{state.name}"] = state.read_text()
+    places["agent log"] = agent.log.read_text()
+    found = {where: leaks(text) for where, text in places.items() if leaks(text)}
+    assert not found, found
+    assert len(places) >= 15

@@ -72,7 +72,8 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     declared = hook_secrets(content)
     redactor = Redactor(cfg.secrets() + declared,
                         pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
-    content = {name: redactor.data(data, name) for name, data in content.items()}
+    content = {name: BY_NAME[name].redact(data, redactor) if hasattr(BY_NAME[name], "redact")
+               else redactor.data(data, name) for name, data in content.items()}
     request = copy.copy(request)
     for field in ("subject", "description", "email", "case_ref"):
         if getattr(request, field):

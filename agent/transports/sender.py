@@ -124,7 +124,11 @@ class Sender:
         """The send thread: drain whenever something is due or WAKE is set, until STOP."""
         while not stop.is_set():
             wake.clear()
-            self.drain()
+            try:
+                self.drain()
+            except Exception as exc:  # the send thread must outlive anything one drain meets
+                log.error("sending stopped for a moment: %s: %s", type(exc).__name__, exc)
+                wake.wait(timeout=5)
             wait = min((e.next_attempt for e in self.outbox.pending()), default=self._clock() + 60) - self._clock()
             wake.wait(timeout=min(max(wait, 0.05), 60))
 
@@ -133,7 +137,7 @@ class Sender:
         for entry in self.outbox.pending():
             if entry.next_attempt < until:
                 entry.next_attempt = until
-                self.outbox.save(entry)
+                self._save(entry)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""

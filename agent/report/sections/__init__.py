@@ -9,6 +9,7 @@ and may declare:
   CUT_ORDER, cut(data) -> note or None   how it shrinks when the report is over its size cap
              (sections are cut in CUT_ORDER; each cut halves something and says what)
   members(data) -> [Section]    its own bundle members instead of NAME.json
+  redact(data, redactor) -> data  its own way through the redactor (default: by key and by value)
 Redaction applies to every section alike (agent/report/redact.py). Adding a section is one new file here.
 """
 

@@ -40,6 +40,12 @@ def cut(logs: dict) -> str | None:
     return f"log {name}: oldest {len(lines) - keep} lines dropped, newest {keep} kept"
 
 
+def redact(logs: dict, redactor) -> dict:
+    """Each log scrubbed as one text, so a secret that a line break cuts in two is still found."""
+    return {name: lines if name == TRUNCATED else redactor.text("\n".join(lines), NAME).split("\n")
+            for name, lines in logs.items()}
+
+
 def members(logs: dict):
     from agent.report.bundle import Section
 
