@@ -135,7 +135,7 @@ def _report_standalone(cfg, request) -> dict:
 
     outbox = Outbox(outbox_dir(cfg))
     entry = make_report(cfg, request, one_shot(cfg), outbox)  # no daemon: no fault history
-    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.serial), None)
+    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), None)
     entry = Sender(cfg.backend, outbox, transports, cfg.delivery_fingerprint()).attempt(entry)
     return dict(describe(entry), receipt=entry.receipt)
 
@@ -367,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `diag-agent inspect X | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit stays quiet too
+        return EXIT_OK
     except Exception as exc:  # the last line of defence: one clear line, never a traceback
         logging.getLogger("agent").debug("unexpected error", exc_info=True)
         print(f"diag-agent: {type(exc).__name__}: {exc}", file=sys.stderr)

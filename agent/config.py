@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -20,16 +21,25 @@ def _check_port(port: int) -> None:
         raise ValueError(f"port: expected 1-65535, got {port}")
 
 
+# A box's identity names its MQTT topics and its reports: one safe topic level, never empty.
+TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
 @dataclass
 class DeviceIdentity:
     model: str = "unknown"
-    serial: str = "unknown"
-    order_number: str = ""
+    serial: str = ""
+    order_number: str = ""  # the box's identity when it has no serial number
     # Device facts the firmware hooks read (passed to them as environment variables).
     firmware_version_file: str = "/etc/wallbox/version"
     commissioning_protocol: str = "/var/lib/wallbox/commissioning.pdf"
     cloud_credentials_file: str = "/etc/wallbox/cloud.json"
     firmware_logs: list[str] = field(default_factory=lambda: ["/var/log/wallbox/firmware.log"])
+
+    @property
+    def identity(self) -> str:
+        """The serial number, else the order number: what topics and reports name the box by."""
+        return self.serial.strip() or self.order_number.strip()
 
 
 @dataclass
@@ -360,9 +370,11 @@ def load(path: str | Path) -> AgentConfig:
     d.firmware_logs = [_resolve(base, p) for p in d.firmware_logs]
     cfg.hooks.dir = _resolve(base, cfg.hooks.dir)
     for section in (cfg.backend, cfg.mqtt):
-        section.ca_file = _resolve(base, section.ca_file)
-        section.client_cert = _resolve(base, section.client_cert)
-        section.client_key = _resolve(base, section.client_key)
+        for key in ("ca_file", "client_cert", "client_key"):
+            value = _resolve(base, getattr(section, key))
+            setattr(section, key, value)
+            if value and not Path(value).is_file():  # found now, not as four tracebacks in `check` later
+                raise error_at(section, key, f"no such file: {value}")
     for bus in cfg.buses:
         bus.lock_file = _resolve(base, bus.lock_file)
     return cfg
@@ -371,6 +383,14 @@ def load(path: str | Path) -> AgentConfig:
 def _cross_check(cfg: AgentConfig) -> None:
     def fail(obj, key, problem):
         raise error_at(obj, key, problem)
+
+    d = cfg.device
+    if not d.identity:
+        where, key = (d, "serial") if hasattr(d, "_yaml_where") else (cfg, "device")
+        fail(where, key, "the box needs an identity: set device.serial (or, without one, device.order_number)")
+    if not TOPIC_LEVEL.match(d.identity):
+        fail(d, "serial" if d.serial else "order_number",
+             f"{d.identity!r} cannot name the box: use letters, digits, '-', '_' and '.' (at most 64)")
 
     names: set[str] = set()
     for bus in cfg.buses:

@@ -46,12 +46,13 @@ def load_file(path: Path | str, cls: type) -> Any:
         raise SchemaError(path, None, "", f"cannot read: {exc}") from None
     node = _compose(path, text)
     if node is None:
-        node = yaml.MappingNode("tag:yaml.org,2002:map", [])
+        raise SchemaError(path, None, "", f"the file is empty: expected a mapping of {cls.__name__} settings")
     return build(cls, node, path, "")
 
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
+def _line(node: yaml.Node) -> int | None:
+    mark = getattr(node, "start_mark", None)
+    return mark.line + 1 if mark is not None else None
 
 
 def _scalar(node: yaml.Node, path: Path, key: str) -> Any:

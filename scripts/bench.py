@@ -158,7 +158,7 @@ def outbox_throughput(config_path: Path, n: int = 50) -> float:
     Path(cfg.state_dir).mkdir(exist_ok=True)
     box = BoxSnapshot({}, collect_health(cfg, release_cache(cfg)))
     outbox = Outbox(Path(cfg.state_dir) / "outbox")
-    sender = Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.serial)])
+    sender = Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)])
     t0 = time.perf_counter()
     for i in range(n):
         make_report(cfg, BENCH_REQUEST(f"throughput {i}"), box, outbox)

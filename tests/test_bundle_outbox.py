@@ -11,6 +11,7 @@ import pytest
 
 from agent.report.bundle import BundleError, Section, read_bundle, write_bundle
 from agent.outbox import Entry, Outbox
+from conftest import ROOT
 
 MANIFEST = {"report_id": "20261125T080000Z-00000001", "created": {"wall": 1_795_000_000.0}}
 SECTIONS = [Section("readings.json", b'{"meter": {"voltage_l1": 230.1}}\n'), Section("software.json", b"{}\n")]
@@ -119,3 +120,21 @@ def test_a_crash_while_spooling_leaves_no_half_report(tmp_path):
     spool(box, entry("r5"))
     Outbox(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["r5.json", "r5.tar.gz"]
+
+
+def test_a_damaged_gzip_trailer_is_damage_and_a_closed_pipe_is_a_quiet_end(tmp_path, cli):
+    import subprocess
+    import sys
+
+    trailer = bytearray(bundle_bytes())
+    trailer[-6] ^= 0xFF  # the CRC-32 of the gzip trailer: a tar reader alone never reads it
+    bad = tmp_path / "trailer.tar.gz"
+    bad.write_bytes(bytes(trailer))
+    result = cli("inspect", bad)
+    assert result.returncode == 1 and "is damaged" in result.stderr and "incorrect data check" in result.stderr
+    good = tmp_path / "good.tar.gz"
+    good.write_bytes(bundle_bytes())
+    argv = " ".join(f"'{a}'" for a in [sys.executable, "-m", "agent", "inspect", str(good)])
+    # `true` reads nothing and is gone before the agent writes: every write meets a closed pipe.
+    piped = subprocess.run(f"{argv} | true", shell=True, capture_output=True, text=True, cwd=ROOT)
+    assert piped.returncode == 0 and piped.stderr == ""

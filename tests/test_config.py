@@ -88,3 +88,33 @@ def test_broken_profile_is_refused_with_its_file_and_line(tmp_path, cli):
     result = cli("check-config", tmp_path / "agent.yaml")
     assert result.returncode == 2
     assert f"{profiles / 'mymeter.yaml'}:4: values.volts.type: expected one of" in result.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "the file is empty: expected a mapping of AgentConfig settings"),
+    ("- a\n- b\n", ":1: expected a mapping of AgentConfig settings"),
+    ("state_dir: st\n", ":1: device: the box needs an identity"),
+    ("device: {serial: ''}\nstate_dir: st\n", "device.serial: the box needs an identity"),
+    ("device: {serial: 'box/1'}\nstate_dir: st\n", "device.serial: 'box/1' cannot name the box"),
+    ("device: {serial: S1}\nbackend: {url: 'https://x/api', ca_file: missing-ca.pem}\n",
+     ":2: backend.ca_file: no such file:"),
+    ("device: {serial: S1}\nmqtt:\n  enabled: true\n  client_cert: nowhere.pem\n", ":4: mqtt.client_cert: no such file:"),
+])
+def test_edges_of_a_configuration_exit_2_with_file_line_and_reason(tmp_path, cli, text, words):
+    path = tmp_path / "agent.yaml"
+    path.write_text(text)
+    result = cli("check-config", path)
+    assert result.returncode == 2 and str(path) in result.stderr and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_profile_is_refused_and_the_order_number_names_a_box_without_a_serial(tmp_path, cli):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "blank.yaml").write_text("")
+    path = tmp_path / "agent.yaml"
+    path.write_text("device: {order_number: ORD-77}\nprofiles_dir: profiles\nbuses: [{name: b, type: tcp}]\n"
+                    "devices: [{name: d, bus: b, profile: blank, unit: 1}]\n")
+    result = cli("check-config", path)
+    assert result.returncode == 2 and "blank.yaml: the file is empty" in result.stderr
+    path.write_text("device: {order_number: ORD-77}\n")
+    assert config.load(path).device.identity == "ORD-77"

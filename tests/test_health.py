@@ -186,3 +186,28 @@ def test_a_silent_meter_leaves_the_mains_supply_unjudged_never_passed(simulator,
     assert by_id["grid"]["status"] == "no_data" and "does not answer" in by_id["grid"]["detail"]
     assert "No meter answers" in by_id["grid"]["hint"]
     assert "NODATA Mains supply" in cli("check", "--config", cfg).stdout
+
+
+def test_a_refused_system_call_costs_its_one_value_not_the_section(tmp_path, mocker):
+    import errno
+
+    from agent.health.network import collect_network
+    from agent.health.system import collect_system
+
+    refused = OSError(errno.ENOSYS, "Function not implemented")
+    mocker.patch("psutil.net_if_stats", side_effect=refused)  # the ethtool ioctl, refused under emulation
+    network = collect_network("", None, None)
+    assert network["unavailable"]["net_if_stats"].startswith("OSError")
+    assert "lo" in network["interfaces"] and network["steps"]["link"]["detail"]
+    mocker.patch("psutil.virtual_memory", side_effect=PermissionError(errno.EPERM, "Operation not permitted"))
+    system = collect_system(str(tmp_path))
+    assert "memory" in system["unavailable"] and system["memory"]["used_percent"] is None
+    assert system["disk"]["used_percent"] >= 0 and system["load_average"] is not None
+    from agent.config import HealthConfig
+    from agent.watch.judge import judge_health
+
+    health = {"system": system, "network": network, "hooks": {},
+              "software": {"verdict": "unknown", "firmware_version": "2.4.1", "channel": "stable",
+                           "latest": {"version": None, "error": "offline"}}}
+    judged = {j.topic: j.status for j in judge_health(health, HealthConfig())}
+    assert judged["memory"] == "no_data" and judged["disk"] == "ok"

@@ -440,7 +440,7 @@ def test_no_canary_secret_in_any_encoding_leaves_the_box(tmp_path, make_config, 
                             "password": CANARY["mqtt"]},
                       extra={"hooks": {"dir": str(hooks), "env": {"VENDOR_TOKEN": CANARY["env"]}},
                              "web": {"port": port, "token": CANARY["token"]}, "cloud": {"command_key": CANARY["key"]},
-                             "device": {"firmware_logs": [str(tmp_path / "firmware.log")],
+                             "device": {"serial": "TEST-0001", "firmware_logs": [str(tmp_path / "firmware.log")],
                                         "firmware_version_file": str(tmp_path / "firmware-version")}})
     agent = agent_process(cfg)
     result = cli("report", "--config", cfg, "--subject", f"My token {CANARY['env']} leaks",

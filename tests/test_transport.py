@@ -20,7 +20,7 @@ def https_sender(cfg, outbox, **kw):
     """The daemon's sender with the HTTPS transport only."""
     from agent.transports.https import HttpsTransport
 
-    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.serial)], cfg.delivery_fingerprint(),
+    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)], cfg.delivery_fingerprint(),
                   **kw)
 
 

@@ -7,22 +7,25 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agent.health.network import collect_network
-from agent.health.software import ReleaseCache, collect_software
-from agent.health.system import collect_system
 from agent.config import AgentConfig
-from agent.health.hooks import run_hooks
 
 log = logging.getLogger(__name__)
 
 
-def release_cache(cfg: AgentConfig) -> ReleaseCache:
+def release_cache(cfg: AgentConfig):
+    from agent.health.software import ReleaseCache
+
     return ReleaseCache(cfg.releases_url(), Path(cfg.state_dir) / "releases.json", cfg.backend.ca_file,
                         cfg.software.refresh_s, timeout_s=cfg.network.connect_timeout_s)
 
 
-def collect_health(cfg: AgentConfig, releases: ReleaseCache, mqtt_connected: bool | None = None) -> dict:
+def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = None) -> dict:
     """Every health section at once; the hooks run in parallel while the rest is read."""
+    from agent.health.hooks import run_hooks
+    from agent.health.network import collect_network
+    from agent.health.software import collect_software
+    from agent.health.system import collect_system
+
     started = time.monotonic()
     h = cfg.hooks
     broker = (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.ca_file) if cfg.mqtt.enabled else None
@@ -44,11 +47,21 @@ def collect_health(cfg: AgentConfig, releases: ReleaseCache, mqtt_connected: boo
 
 # What a failed collector leaves, so that checks and reports still read every field they need.
 FALLBACK = {
-    "system": {"memory": {"used_percent": 0}, "disk": {"error": "not collected"}, "clock_synced": None},
+    "system": {"memory": {"used_percent": None}, "disk": {"error": "not collected"}, "clock_synced": None},
     "network": {"verdict": "unknown", "failed_step": None, "verdict_text": "unknown", "steps": {}},
     "software": {"firmware_version": "unknown", "channel": "stable", "verdict": "unknown",
                  "latest": {"version": None, "error": "not collected"}, "firmware_hook_error": None},
 }
+
+
+def probe(unavailable: dict, name: str, read, default=None):
+    """One probe of a collector: its value, or DEFAULT with the reason kept in UNAVAILABLE. A driver or
+    a sandbox that refuses one call (ENOSYS, EPERM) costs that one value, never its whole section."""
+    try:
+        return read()
+    except Exception as exc:
+        unavailable[name] = f"{type(exc).__name__}: {exc}"[:200]
+        return default
 
 
 def _guarded(name: str, collector, *args) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -18,14 +19,25 @@ VERDICT_TEXT = {
 }
 
 
-def interfaces() -> dict[str, dict]:
+def interfaces(missing: dict | None = None) -> dict[str, dict]:
+    """Every interface, probe by probe: without the ethtool ioctl (net_if_stats refused, e.g. ENOSYS) the
+    interfaces still come from sysfs, with their operstate as their link."""
     import psutil
 
-    stats, addrs, io = psutil.net_if_stats(), psutil.net_if_addrs(), psutil.net_io_counters(pernic=True)
+    from agent.health import probe
+
+    missing = {} if missing is None else missing
+    stats = probe(missing, "net_if_stats", psutil.net_if_stats)
+    addrs = probe(missing, "net_if_addrs", psutil.net_if_addrs, {})
+    io = probe(missing, "net_io_counters", lambda: psutil.net_io_counters(pernic=True), {})
+    if stats is None:
+        names = set(addrs) | set(probe(missing, "sysfs", lambda: os.listdir("/sys/class/net"), []))
+        stats = {n: None for n in sorted(names)}
     out = {}
     for name, st in stats.items():
-        entry = {"up": st.isup, "speed_mbps": st.speed or None, "mtu": st.mtu, "addresses": [], "mac": None,
-                 "operstate": _read(f"/sys/class/net/{name}/operstate")}
+        operstate = _read(f"/sys/class/net/{name}/operstate")
+        entry = {"up": st.isup if st else operstate in ("up", "unknown"), "speed_mbps": (st.speed or None) if st else None,
+                 "mtu": st.mtu if st else None, "addresses": [], "mac": None, "operstate": operstate}
         for a in addrs.get(name, []):
             if a.family == psutil.AF_LINK:
                 entry["mac"] = a.address
@@ -144,8 +156,11 @@ def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str,
                     timeout: float = 5.0, dns_timeout: float = 3.0, mqtt_connected: bool | None = None,
                     check_gateway: bool = True) -> dict:
     """Every step from link to TLS, and the verdict. BROKER is (host, port, tls, ca_file) or None."""
-    ifaces = interfaces()
-    route = default_gateway()
+    from agent.health import probe
+
+    missing: dict[str, str] = {}
+    ifaces = interfaces(missing)
+    route = probe(missing, "default_route", default_gateway)
     steps: dict[str, dict] = {}
     wanted = [n for n, i in ifaces.items() if n != "lo" and not n.startswith(("docker", "veth"))]
     linked = [n for n in wanted if ifaces[n]["up"] and ifaces[n]["operstate"] in ("up", "unknown", None)]
@@ -182,8 +197,9 @@ def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str,
         "steps": steps,
         "interfaces": ifaces,
         "default_route": {"interface": route[0], "gateway": route[1]} if route else None,
-        "wireless": wireless(),
+        "wireless": probe(missing, "wireless", wireless, {}),
         "mqtt_connected": mqtt_connected,
+        "unavailable": missing,
     }
     if broker:
         host, port, tls, ca = broker

@@ -85,10 +85,14 @@ def top_processes(n: int = 5) -> list[dict]:
 
 
 def collect_system(data_dir: str) -> dict:
+    """The box, probe by probe: a call the kernel or a sandbox refuses marks its one value unavailable."""
     import psutil
 
-    mem = psutil.virtual_memory()
-    swap = psutil.swap_memory()
+    from agent.health import probe
+
+    missing: dict[str, str] = {}
+    mem = probe(missing, "memory", psutil.virtual_memory)
+    swap = probe(missing, "swap", psutil.swap_memory)
     # The state folder may not exist yet: the partition it will live on is what counts.
     where = Path(data_dir)
     while not where.exists() and where != where.parent:
@@ -99,20 +103,21 @@ def collect_system(data_dir: str) -> dict:
                      "used_percent": disk.percent}
     except OSError as exc:
         disk_info = {"path": data_dir, "error": exc.strerror}
-    boot = psutil.boot_time()
-    temps = soc_temperatures()
+    boot = probe(missing, "boot_time", psutil.boot_time)
+    temps = probe(missing, "temperatures", soc_temperatures, {})
     return {
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average": probe(missing, "load_average", lambda: [round(x, 2) for x in os.getloadavg()]),
         "cpu_count": os.cpu_count(),
-        "cpu_percent": psutil.cpu_percent(interval=None),
+        "cpu_percent": probe(missing, "cpu_percent", lambda: psutil.cpu_percent(interval=None)),
         "memory": {"total_mb": mem.total >> 20, "available_mb": mem.available >> 20, "used_percent": mem.percent,
-                   "swap_used_percent": swap.percent},
+                   "swap_used_percent": swap.percent if swap else None} if mem else {"used_percent": None},
         "disk": disk_info,
         "temperatures_c": temps,
         "soc_temperature_c": max(temps.values()) if temps else None,
         "boot_time": boot,
-        "uptime_s": round(time.time() - boot),
-        "clock_synced": clock_synced(),
-        "recent_boots": recent_boots(),
-        "top_processes": top_processes(),
+        "uptime_s": round(time.time() - boot) if boot else None,
+        "clock_synced": probe(missing, "clock_synced", clock_synced),
+        "recent_boots": probe(missing, "recent_boots", recent_boots),
+        "top_processes": probe(missing, "top_processes", top_processes, []),
+        "unavailable": missing,
     }

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -49,11 +50,30 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section]) -> dict
     return manifest
 
 
+def _gunzip(data: bytes, most: int) -> bytes:
+    """The whole gzip stream, its trailer (CRC-32 and length) checked: a tar reader stops at the archive's
+    end marker and never reads it. At most MOST bytes come out (no gzip bomb fills the memory)."""
+    z = zlib.decompressobj(wbits=31)
+    try:
+        raw = z.decompress(data, most)
+        if z.unconsumed_tail:
+            raise BundleError(f"unpacks to more than {most} bytes")
+        raw += z.flush()
+    except zlib.error as exc:
+        raise BundleError(f"not a readable tar.gz: {exc}") from None
+    if not z.eof:
+        raise BundleError("not a readable tar.gz: the gzip stream is cut short")
+    if z.unused_data:
+        raise BundleError("not a readable tar.gz: bytes after the gzip stream")
+    return raw
+
+
 def read_bundle(data: bytes, max_member_bytes: int = 64 << 20) -> tuple[dict, dict[str, bytes]]:
     """Open a bundle and verify every section against the manifest; raise BundleError on damage."""
     members: dict[str, bytes] = {}
+    raw = _gunzip(data, max_member_bytes * 4)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for info in tar:
                 if not info.isfile() or "/" in info.name or info.name.startswith("."):
                     raise BundleError(f"unexpected member {info.name!r}")

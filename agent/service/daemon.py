@@ -69,10 +69,10 @@ class Daemon:
         if cfg.mqtt.enabled:
             from agent.transports.mqtt import MqttLink, MqttTransport
 
-            self.mqtt = MqttLink(cfg.mqtt, cfg.device.serial, self._cloud_command, self._send_wake.set)
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.identity, self._cloud_command, self._send_wake.set)
             mqtt_transport = MqttTransport(self.mqtt, cfg.backend.timeout_s)
         self.outbox = Outbox(outbox_dir(cfg))
-        transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.serial), mqtt_transport)
+        transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
         self.sender = Sender(cfg.backend, self.outbox, transports, cfg.delivery_fingerprint(),
                              on_delivered=self._delivered)
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
