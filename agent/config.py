@@ -336,16 +336,6 @@ class AgentConfig:
         relevant = {"backend": dataclasses.asdict(self.backend), "mqtt": dataclasses.asdict(self.mqtt)}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
-    def releases_url(self) -> str:
-        if self.software.releases_url:
-            return self.software.releases_url.rstrip("/")
-        if not self.backend.url:
-            return ""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.backend.url)
-        return f"{parts.scheme}://{parts.netloc}/api/v1/releases"
-
 
 def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
     if value is None or value == "":

@@ -16,7 +16,7 @@ from agent.health.software import ReleaseCache, version_key
 from agent.health.system import collect_system
 from agent.config import FaultConfig, HealthConfig
 from agent.watch.faults import FaultMonitor
-from agent.health import collect_health, release_cache
+from agent.health import collect_health, release_cache, releases_url
 from agent.watch.timeline import Timeline
 
 
@@ -65,7 +65,7 @@ def test_software_up_to_date_outdated_and_still_known_offline(tmp_path, box, cer
     newer = start_intake(tmp_path, certs, "stable=2.5.0")
     try:
         cfg = box(newer.info["url"])
-        cache = ReleaseCache(cfg.releases_url(), tmp_path / "releases.json", certs["ca"], refresh_s=0)
+        cache = ReleaseCache(releases_url(cfg), tmp_path / "releases.json", certs["ca"], refresh_s=0)
         assert collect_health(cfg, cache)["software"]["verdict"] == "outdated"
     finally:
         newer.stop()

@@ -12,10 +12,23 @@ from agent.config import AgentConfig
 log = logging.getLogger(__name__)
 
 
+def releases_url(cfg: AgentConfig) -> str:
+    """Where the newest version of each channel is published: software.releases_url, else the backend's
+    /api/v1/releases."""
+    if cfg.software.releases_url:
+        return cfg.software.releases_url.rstrip("/")
+    if not cfg.backend.url:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(cfg.backend.url)
+    return f"{parts.scheme}://{parts.netloc}/api/v1/releases"
+
+
 def release_cache(cfg: AgentConfig):
     from agent.health.software import ReleaseCache
 
-    return ReleaseCache(cfg.releases_url(), Path(cfg.state_dir) / "releases.json", cfg.backend.ca_file,
+    return ReleaseCache(releases_url(cfg), Path(cfg.state_dir) / "releases.json", cfg.backend.ca_file,
                         cfg.software.refresh_s, timeout_s=cfg.network.connect_timeout_s)
 
 
