@@ -38,7 +38,11 @@ def render_inspection(manifest: dict, summary: dict) -> str:
 
 def render_status(status: dict) -> str:
     out: list[str] = []
-    out.append(f"agent {status['agent_version']}, MQTT {'connected' if status['mqtt_connected'] else 'not connected'}")
+    mqtt = status.get("mqtt") or {}
+    link = f"connected (MQTT {mqtt.get('protocol')})" if status["mqtt_connected"] else "not connected"
+    if not status["mqtt_connected"] and mqtt.get("last_failure"):
+        link += f": {mqtt['last_failure']}"
+    out.append(f"agent {status['agent_version']}, MQTT {link if mqtt else 'off'}")
     onsite = status["onsite"]
     out.append(f"on-site mode: {'ON by ' + onsite['channel'] if onsite['on'] else 'off'}")
     if status["software"]:

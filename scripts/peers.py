@@ -161,6 +161,23 @@ def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None
     return peer
 
 
+def start_amqtt(workdir: Path) -> Peer:
+    """amqtt: a broker nobody here wrote that speaks MQTT 3.1.1 only (its own venv: its pins are its own)."""
+    venv = Path(os.environ.get("DIAG_AGENT_AMQTT_VENV", ROOT / ".venv-amqtt"))
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / f"amqtt-{port}.yaml"
+    conf.write_text(json.dumps({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+                                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                                            {"allow_anonymous": True}}}))
+    peer = spawn(f"amqtt-{port}", [str(venv / "bin" / "amqtt"), "-c", str(conf)], workdir)
+    peer.info = {"port": port}
+    wait_for(lambda: port_open(port) or not peer.alive(), 20, "amqtt to listen")
+    if not peer.alive():
+        raise PeerError(f"amqtt did not start; its log {peer.log} ends with:\n{peer.log_tail()}")
+    return peer
+
+
 def subscriber(broker: Peer, topic: str):
     """A fresh MQTT 5 client on TOPIC; returns it and a queue of the JSON payloads it receives."""
     import queue

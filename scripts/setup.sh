@@ -21,6 +21,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# amqtt, the MQTT 3.1.1-only broker the tests also run against, in a venv of its own: its pins (psutil,
+# websockets) are not the agent's business.
+AMQTT_VENV=${DIAG_AGENT_AMQTT_VENV:-$ROOT/.venv-amqtt}
+if [ ! -x "$AMQTT_VENV/bin/amqtt" ]; then
+  echo "setup: installing amqtt (a test broker) in $AMQTT_VENV"
+  python3 -m venv "$AMQTT_VENV"
+  "$AMQTT_VENV/bin/pip" install -q --disable-pip-version-check "amqtt>=0.11,<0.13"
+fi
+
 # Reinstall only when the dependencies change.
 stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then

@@ -321,3 +321,30 @@ def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(tmp_pat
     finally:
         intake.stop()
         broker.stop()
+
+
+def test_auto_reaches_a_broker_that_speaks_only_3_1_1_and_remembers_it(tmp_path, make_config, agent_process, cli):
+    amqtt = peers.start_amqtt(tmp_path / "amqtt")  # drops an MQTT 5 CONNECT without a CONNACK
+    try:
+        cfg = make_config(mqtt={"enabled": True, "port": amqtt.info["port"], "protocol": "auto"})
+        agent = agent_process(cfg)
+        status = peers.wait_for(lambda: (s := status_of(cli, cfg))["mqtt_connected"] and s, 40,
+                                "the agent connected to amqtt")
+        assert status["mqtt"]["protocol"] == "3.1.1"
+        log = agent.log.read_text()
+        assert log.count("trying MQTT 3.1.1") == 1 and "CONNECT" in log  # said once, with its reason
+        assert json.loads((tmp_path / "state" / "mqtt.json").read_text()) == {
+            f"127.0.0.1:{amqtt.info['port']}": "3.1.1"}
+        agent.stop()
+        seen = len(agent.log.read_text())  # both runs log to the same file
+        again = agent_process(cfg)  # remembered: 3.1.1 at once, no MQTT 5 attempt first
+        peers.wait_for(lambda: status_of(cli, cfg)["mqtt_connected"], 15, "the agent connected again")
+        assert "trying MQTT 3.1.1" not in again.log.read_text()[seen:]
+        assert "MQTT 3.1.1, connected" in cli("status", "--config", cfg).stdout or \
+            "connected (MQTT 3.1.1)" in cli("status", "--config", cfg).stdout
+    finally:
+        amqtt.stop()
+
+
+def status_of(cli, cfg) -> dict:
+    return json.loads(cli("status", "--json", "--config", cfg).stdout)

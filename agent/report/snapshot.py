@@ -18,6 +18,7 @@ class BoxSnapshot:
     buses: dict = field(default_factory=dict)
     outbox: dict | None = None  # report counts by state
     mqtt_connected: bool | None = None
+    mqtt_problem: str | None = None  # why the broker connection last failed, in words
     agent_log: list[str] = field(default_factory=list)
     scans: dict | None = None  # for the self-check: other unit ids that answer where a device is silent
 

@@ -69,7 +69,8 @@ class Daemon:
         if cfg.mqtt.enabled:
             from agent.transports.mqtt import MqttLink, MqttTransport
 
-            self.mqtt = MqttLink(cfg.mqtt, cfg.device.identity, self._cloud_command, self._send_wake.set)
+            self.mqtt = MqttLink(cfg.mqtt, cfg.device.identity, self._cloud_command, self._send_wake.set,
+                                 memory=Path(cfg.state_dir) / "mqtt.json")
             mqtt_transport = MqttTransport(self.mqtt, cfg.backend.timeout_s)
         self.outbox = Outbox(outbox_dir(cfg))
         transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
@@ -94,7 +95,8 @@ class Daemon:
     # --- what the parts tell each other -------------------------------------------------------
     def _channel_status(self) -> dict:
         return {"onsite": self.onsite.to_dict(), "auto_reports": self.auto_reports.to_dict(),
-                "commands": dict(self.commands.counts) if self.commands else None}
+                "commands": dict(self.commands.counts) if self.commands else None,
+                "mqtt": self.mqtt.state() if self.mqtt else None}
 
     def publish_status(self) -> None:
         if self.mqtt:

@@ -31,10 +31,12 @@ class StatusModel:
     def look(self, fresh: bool = True) -> BoxSnapshot:
         """Everything the box knows now; FRESH collects health now, else the latest snapshot is used."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
+        mqtt = self._extras().get("mqtt") or {}
         return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
                            timeline=self.timeline.to_list(), history=self.poller.history_dict(),
                            buses=self.poller.bus_status(), outbox=self.outbox.counts(),
-                           mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail())
+                           mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
+                           mqtt_problem=mqtt.get("last_failure"))
 
     def check(self, fresh: bool = True) -> dict:
         box = self.look(fresh)

@@ -20,11 +20,26 @@ from pathlib import Path
 from typing import Callable
 
 from agent.config import MqttConfig
+from agent.storage import read_json, write_json
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PACKET = 128 * 1024  # what managed brokers often allow when nobody says otherwise
 PACKET_OVERHEAD = 1024  # fixed header, topic and properties, generously
+
+
+def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
+    """A paho client with the box's TLS, credentials and last will ({"online": false} on its status)."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+    if cfg.tls:
+        c.tls_set(ca_certs=cfg.ca_file, certfile=cfg.client_cert, keyfile=cfg.client_key)
+    if cfg.username:
+        c.username_pw_set(cfg.username, cfg.password)
+    c.will_set(will_topic, json.dumps({"online": False}), qos=1, retain=True)
+    jitter_reconnect(c)
+    return c
 
 
 def jitter_reconnect(client) -> None:
@@ -40,6 +55,58 @@ def why_no_connection(cfg: MqttConfig) -> str:
     if why is None and cfg.tls:
         why = tls_check(cfg.host, cfg.port, cfg.ca_file, 5.0)
     return why or "the connection failed"
+
+
+class Negotiation:
+    """Which MQTT version to speak. With `protocol: auto`, MQTT 5 first; a broker that refuses it, closes the
+    connection without a CONNACK, or says nothing for CONNACK_WAIT_S after the CONNECT gets 3.1.1 (brokers
+    that speak only 3.1.1 do each of these). The version that worked is remembered per broker."""
+
+    CONNACK_WAIT_S = 10.0
+
+    def __init__(self, cfg: MqttConfig, memory: Path | None):
+        self.cfg, self.memory = cfg, memory
+        self.broker = f"{cfg.host}:{cfg.port}"
+        known = read_json(memory, {}) if memory else {}
+        self.v5 = known.get(self.broker) != "3.1.1" if cfg.protocol == "auto" else cfg.protocol == "5"
+        self.attempt = 0  # counts CONNECTs sent: a CONNACK timer belongs to one of them
+        self.last_failure: str | None = None
+
+    @property
+    def version(self) -> str:
+        return "5" if self.v5 else "3.1.1"
+
+    def may_fall_back(self) -> bool:
+        return self.v5 and self.cfg.protocol == "auto"
+
+    def opened(self, on_silence: Callable[[int], None]) -> None:
+        """A CONNECT goes out now: ON_SILENCE(attempt) runs if no CONNACK came within CONNACK_WAIT_S."""
+        self.attempt += 1
+        timer = threading.Timer(self.CONNACK_WAIT_S, on_silence, args=(self.attempt,))
+        timer.daemon = True
+        timer.start()
+
+    def failed(self, why: str, older_may_help: bool) -> bool:
+        """Say why once per reason; True when 3.1.1 is worth a try (and is what is spoken from now on)."""
+        if why != self.last_failure:
+            log.warning("MQTT broker %s: %s", self.broker, why)
+        self.last_failure = why
+        if older_may_help and self.may_fall_back():
+            log.warning("trying MQTT 3.1.1 with %s", self.broker)
+            self.v5 = False
+            return True
+        return False
+
+    def worked(self) -> None:
+        self.last_failure = None
+        if not self.memory or self.cfg.protocol != "auto":
+            return
+        known = read_json(self.memory, {})
+        if known.get(self.broker) != self.version:
+            try:
+                write_json(self.memory, dict(known, **{self.broker: self.version}))
+            except OSError as exc:
+                log.info("the MQTT version that worked is not remembered: %s", exc)
 
 
 class PubAcks:
@@ -88,7 +155,7 @@ class MqttLink:
     messages that come in (commands, and receipts for MqttTransport)."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[bytes, bytes | None], None] | None = None,
-                 on_connected: Callable[[], None] | None = None):
+                 on_connected: Callable[[], None] | None = None, memory: Path | None = None):
         self.cfg = cfg
         self.on_receipt: Callable[[str, bytes], None] | None = None
         self.base = f"{cfg.topic_prefix}/{device_id}"
@@ -97,8 +164,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._stopping = False
         self._status: dict = {}
-        self._last_failure: str | None = None
-        self._v5 = cfg.protocol != "3.1.1"
+        self.talk = Negotiation(cfg, memory)
         self.broker_max_packet: int | None = None
         self._acks = PubAcks()
 
@@ -109,9 +175,8 @@ class MqttLink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    @property
-    def speaks_v5(self) -> bool:
-        return self._v5
+    def state(self) -> dict:
+        return {"connected": self.connected, "protocol": self.talk.version, "last_failure": self.talk.last_failure}
 
     @property
     def max_report_bytes(self) -> int:
@@ -119,34 +184,33 @@ class MqttLink:
         return limit - PACKET_OVERHEAD
 
     def start(self) -> None:
-        import paho.mqtt.client as mqtt
-
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.base.replace("/", "-"),
-                        protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311)
-        if self.cfg.tls:
-            c.tls_set(ca_certs=self.cfg.ca_file, certfile=self.cfg.client_cert, keyfile=self.cfg.client_key)
-        if self.cfg.username:
-            c.username_pw_set(self.cfg.username, self.cfg.password)
-        c.will_set(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
-        jitter_reconnect(c)
+        c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"))
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
-        c.on_connect_fail = self._on_connect_fail
+        c.on_connect_fail, c.on_socket_open = self._on_connect_fail, self._on_socket_open
         c.on_publish, c.on_message = self._on_publish, self._on_message
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
 
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self.talk.opened(self._no_connack)
+
+    def _no_connack(self, attempt: int) -> None:
+        if attempt == self.talk.attempt and not self.connected and not self._stopping:
+            self._failed(f"no answer to the MQTT {self.talk.version} CONNECT within "
+                         f"{Negotiation.CONNACK_WAIT_S:g} s", older_may_help=True)
+
+    def _failed(self, why: str, older_may_help: bool = False) -> None:
+        if self.talk.failed(why, older_may_help):
+            threading.Thread(target=self._restart, daemon=True).start()
+
     def _on_connect(self, client, userdata, flags, reason, props) -> None:
         if reason.is_failure:
-            log.warning("MQTT broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, reason)
-            if self._v5 and self.cfg.protocol == "auto" and "protocol version" in str(reason).lower():
-                log.warning("the broker does not speak MQTT 5; falling back to 3.1.1")
-                self._v5 = False
-                threading.Thread(target=self._restart, daemon=True).start()
+            self._failed(f"the connection was refused: {reason}", "protocol version" in str(reason).lower())
             return
+        self.talk.worked()
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
-        log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, "5" if self._v5 else "3.1.1")
-        self._last_failure = None
+        log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, self.talk.version)
         client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1)])
         self._connected.set()
         self._publish_status()
@@ -154,10 +218,7 @@ class MqttLink:
             self.on_connected()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        why = why_no_connection(self.cfg)
-        if why != self._last_failure:  # once per reason
-            log.warning("cannot connect to the MQTT broker %s:%d: %s", self.cfg.host, self.cfg.port, why)
-            self._last_failure = why
+        self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
 
     def _restart(self) -> None:
         old, self._client = self._client, None
@@ -169,6 +230,10 @@ class MqttLink:
         if self._connected.is_set() and not self._stopping:
             log.warning("MQTT connection lost: %s", reason)
             jitter_reconnect(client)
+        elif not self._stopping and self.talk.attempt:  # closed before any CONNACK: what 3.1.1-only brokers do
+            self.talk.attempt += 1  # this attempt is over; its CONNACK timer must not act
+            self._failed(f"the broker closed the connection without answering the MQTT {self.talk.version} "
+                         f"CONNECT ({reason})", older_may_help=True)
         self._connected.clear()
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
 
@@ -189,7 +254,7 @@ class MqttLink:
         CORRELATION (MQTT 5) ties an answer to the message it answers."""
         if not self.connected:
             raise DeliveryError("not connected to the MQTT broker")
-        if correlation and self._v5 and properties is None:
+        if correlation and self.talk.v5 and properties is None:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
@@ -263,7 +328,7 @@ class MqttTransport:
         if len(bundle) > self.link.max_report_bytes:
             raise DeliveryError(f"{len(bundle)} bytes do not fit the broker's packet limit", final=False)
         props = None
-        if self.link.speaks_v5:
+        if self.link.talk.v5:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 

@@ -88,7 +88,7 @@ def run_checks(cfg: AgentConfig, box, language: str = "en") -> list[Check]:
         if box.mqtt_connected or (box.mqtt_connected is None and broker.get("ok")):
             b.add("broker", "pass", f"{cfg.mqtt.host}:{cfg.mqtt.port}")
         else:
-            b.add("broker", "warn", broker.get("detail", "not connected"))
+            b.add("broker", "warn", box.mqtt_problem or broker.get("detail", "not connected"))
     for topic in ("clock", "disk", "temperature", "power_supply", "memory"):
         b.judged(topic, box_health[topic])
 
