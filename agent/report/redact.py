@@ -31,6 +31,7 @@ SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|priv
 # key=value, key: value, "key": "value" in free text (logs, hook output), with a secret-like key.
 KEY_VALUE = re.compile(r"""(?P<key>["']?[\w.-]*(?:""" + SECRET_WORDS + r""")[\w.-]*["']?\s*[=:]\s*)"""
                        r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"']+)""", re.I)
+SECRET_WORD = re.compile(SECRET_WORDS, re.I)
 HARMLESS = {"yes", "no", "true", "false", "none", "null", "0", "1", "[redacted]", '""', "''", "set", "unset"}
 MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.I)
 IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
@@ -88,12 +89,14 @@ class Redactor:
             s, n = self._values.subn(MASK, s)
             if n:
                 self.counts[(where, "value")] += n
-        s, n = URL_USERINFO.subn(_mask_userinfo, s)
-        if n:
-            self.counts[(where, "url password")] += n
-        s, n = KEY_VALUE.subn(_mask_value, s)
-        if n:
-            self.counts[(where, "key=value")] += n
+        if "@" in s and "://" in s:  # cheap tests first: most strings are numbers, names and states
+            s, n = URL_USERINFO.subn(_mask_userinfo, s)
+            if n:
+                self.counts[(where, "url password")] += n
+        if ("=" in s or ":" in s) and SECRET_WORD.search(s):
+            s, n = KEY_VALUE.subn(_mask_value, s)
+            if n:
+                self.counts[(where, "key=value")] += n
         if self._pseudo_key is not None:
             s = self._pseudonymise(s, where)
         return s
