@@ -482,3 +482,33 @@ def test_the_page_listens_on_ipv6_loopback(make_config, agent_process):
             return None
 
     assert peers.wait_for(answers, 15, "the page on [::1]")["ok"]
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("https://user:pw/x@y@host.example/p", "https://user:[REDACTED]@host.example/p"),
+    ("token https://abcdef0123@host.example/", "token https://[REDACTED]@host.example/"),
+    ("password=hunter22 more", "password=[REDACTED] more"),
+    ('{"api_key": "xyz987"}', '{"api_key": "[REDACTED]"}'),
+    ("Authorization: Bearer abcdef123", "Authorization: [REDACTED]"),
+    ("cloud_credentials: yes", "cloud_credentials: yes"),
+    ("voltage: 230 V at https://host.example/a", "voltage: 230 V at https://host.example/a"),
+])
+def test_free_text_secrets_go_and_ordinary_text_stays(text, kept):
+    from agent.report.redact import Redactor
+
+    assert Redactor([]).text(text, "log") == kept
+
+
+def test_a_known_secret_goes_in_every_encoding_at_every_alignment():
+    from agent.report.redact import Redactor
+
+    secret = CANARY["mqtt"]
+    redactor = Redactor([secret])
+    for pre in range(6):
+        for post in range(3):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                blob = encode(b"p" * pre + secret.encode() + b"s" * post).decode()
+                assert not leaks(redactor.text(blob, "x")), (pre, post)
+    for form, value in encoded(secret).items():
+        assert not leaks(redactor.text(f"before {value} after", "x")), form
+    assert not leaks(redactor.text(f"wrapped {secret[:5]}\n{secret[5:]} line", "x"))

@@ -26,11 +26,11 @@ SECRET_KEY = re.compile(r"(password|passwd|passphrase|secret|token|(^|[_-])(api[
 # Keys that contain those words but name no secret: they name a file, or say yes or no.
 NOT_SECRET = {"cloud_credentials_file", "cloud_credentials", "secrets_declared", "key_file"}
 # Everything between scheme:// and the last @ before the host is user information, whatever it holds.
-URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^\s@]*)@(?=[^\s@/?#]+)", re.I)
+URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)(\S*)@(?=[^\s@/?#]+(?:[/?#\s]|$))", re.I)
 SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|psk|credential|auth"
 # key=value, key: value, "key": "value" in free text (logs, hook output), with a secret-like key.
 KEY_VALUE = re.compile(r"""(?P<key>["']?[\w.-]*(?:""" + SECRET_WORDS + r""")[\w.-]*["']?\s*[=:]\s*)"""
-                       r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"']+)""", re.I)
+                       r"""(?P<value>"[^"\n]*"|'[^'\n]*'|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&"']+)""", re.I)
 SECRET_WORD = re.compile(SECRET_WORDS, re.I)
 HARMLESS = {"yes", "no", "true", "false", "none", "null", "0", "1", "[redacted]", '""', "''", "set", "unset"}
 MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.I)
