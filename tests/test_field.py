@@ -187,3 +187,32 @@ def test_a_car_resting_in_state_b_and_a_short_dip_raise_nothing_but_a_real_fault
     model.faults.add("no_current")  # the car asks (state C), 16 A offered, nothing flows: a real fault
     snapshot, raised, _ = run_cycles(cfg, 70, clock, step=5.0)
     assert "cannot_charge" in raised
+
+
+def test_a_device_that_answers_as_another_model_is_a_wrong_profile_not_a_pass(tcp_field, make_config, cli):
+    f, port = tcp_field((105, "sdm630", Behaviour()))
+    cfg = make_config(buses=[tcp_bus(port)], devices=[{"name": "evse", "bus": "field", "profile": "evse_din",
+                                                       "unit": 105}])
+    snapshot, raised, _ = run_cycles(cfg, 3)
+    assert snapshot["evse"]["reachable"] and not snapshot["evse"]["values"] and not raised
+    checks = {c["id"]: c for c in json.loads(cli("check", "--json", "--config", cfg).stdout)["checks"]}
+    item = checks["device_charge_controller:evse"]
+    assert item["status"] == "fail" and "not as the configured profile (evse_din)" in item["hint"]
+    assert checks["grid"]["status"] == "no_data" and "No device that measures the mains" in checks["grid"]["hint"]
+
+
+def test_charging_is_never_passed_while_nothing_measures_the_current():
+    from agent.config import FaultConfig
+    from agent.watch.judge import judge_devices
+
+    evse = {"model": "EVSE", "unit": 1, "kind": "charge_controller", "reachable": True, "consecutive_failures": 0,
+            "last_error": None, "iec_state": "C", "has_vehicle_state": True, "measures_mains": False,
+            "values": {"actual_current": {"value": 16}, "vehicle_state": {"value": 3}}}
+    meter = {"model": "SDM630", "unit": 105, "kind": "meter", "reachable": False, "consecutive_failures": 1,
+             "last_error": "no answer", "answer": "timeout", "has_vehicle_state": False, "measures_mains": True,
+             "values": {}}
+    (charging,) = [j for j in judge_devices({"evse": evse, "meter": meter}, FaultConfig()) if j.topic == "charging"]
+    assert charging.status == "no_data" and charging.fault is None
+    meter.update(reachable=True, values={"current_l1": {"value": 15.8}})
+    (charging,) = [j for j in judge_devices({"evse": evse, "meter": meter}, FaultConfig()) if j.topic == "charging"]
+    assert charging.status == "ok"

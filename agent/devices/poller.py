@@ -186,7 +186,8 @@ class ModbusPoller:
                     cycle = "all"
                 elif self.cycles % bus.slow_every == 0:
                     cycle = "slow"
-                used += self._poll_device(bus, dev, cycle)
+                # A plan left empty (all its values unsupported) reads nothing, and nothing failed.
+                used += self._poll_device(bus, dev, cycle) if dev.plans[cycle] else 0.0
             bus.bus_ms_last_cycle = used
         self.cycles += 1
 

@@ -73,9 +73,10 @@ def run_checks(cfg: AgentConfig, box, language: str = "en") -> list[Check]:
             status = worst(bad)
             b.judged(topic, Judgement(topic, "box", status, message, fill={"message": message[:1].upper() + message[1:]}),
                      pending=pending)
-        elif any(j.status == "no_data" for j in found) or not found:
-            detail = "; ".join(j.detail for j in found if j.status == "no_data") or "no device reads it"
-            b.add(topic, "no_data", detail, "none")
+        elif not found:  # nothing configured reads it: say so, not "it does not answer"
+            b.add(topic, "no_data", "no device reads it", "unconfigured")
+        elif any(j.status == "no_data" for j in found):
+            b.add(topic, "no_data", "; ".join(j.detail for j in found if j.status == "no_data"), "none")
         else:
             b.add(topic, "pass", found[0].detail if len(found) == 1 else "in range")
 

@@ -59,6 +59,9 @@ ANSWER_HINTS = {"timeout": "fail", "gateway": "gateway", "connection": "connecti
 
 def _reachability(name: str, dev: dict, c: FaultConfig, scan: dict | None = None) -> Judgement:
     where = f"{dev['model']}, unit {dev['unit']}"
+    if dev["reachable"] and not dev["values"]:  # it answers, but with none of its profile's values
+        return Judgement("device", name, "fail", f"{where}: answers, but none of this model's values",
+                         variant="wrong_profile", fill={"unit": dev["unit"], "profile": dev.get("profile")})
     if dev["reachable"]:
         missing = dev.get("unsupported") or {}
         detail = where + (f"; not offered by this device: {', '.join(sorted(missing))}" if missing else "")
@@ -111,8 +114,11 @@ def _charging(name: str, dev: dict, c: FaultConfig, currents: list[float]) -> Ju
     # offers at least the minimum; in state B the car may rest (battery full, charging scheduled).
     offered = _value(dev, "actual_current")
     offered = _value(dev, "configured_current") if offered is None else offered
-    if (state in ("C", "D") and offered is not None and offered >= c.charging_enabled_min_a
-            and currents and max(currents) < c.no_current_below_a):
+    should_flow = state in ("C", "D") and offered is not None and offered >= c.charging_enabled_min_a
+    if should_flow and not currents:  # current should flow, and nothing measures it: unjudged, never ok
+        return Judgement("charging", name, "no_data", f"the car charges (state {state}) but no current reading "
+                         "comes in: the meter does not answer")
+    if should_flow and max(currents) < c.no_current_below_a:
         return Judgement("charging", name, "fail", f"the car asks to charge (state {state}), charging enabled "
                          f"at {offered:g} A, but no current flows", "cannot_charge")
     return Judgement("charging", name, "ok", f"no charging fault (vehicle state {state})")
