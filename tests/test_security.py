@@ -74,18 +74,20 @@ def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_
     port = page_agent["port"]
     report = dict(peers.report_fields("Smuggled report from evil"), on_site=True)
     attacks = [smuggled(port, "/api/onsite", {"on": True}), smuggled(port, "/api/report", report)]
-    html = "<html><body><script>\n" + "".join(
-        f"for (let i = 0; i < 5; i++) fetch('http://127.0.0.1:{port}/api/onsite', {{method: 'POST', mode: 'no-cors', "
-        f"keepalive: true, headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(a)}}});\n" for a in attacks
+    # Every request's answer is awaited in the page (one promise per fetch), so once the
+    # title says "answered" the agent has handled them all: no waiting by the clock.
+    html = "<html><body><script>\nconst done = [];\n" + "".join(
+        f"for (let i = 0; i < 5; i++) done.push(fetch('http://127.0.0.1:{port}/api/onsite', {{method: 'POST', "
+        f"mode: 'no-cors', keepalive: true, headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(a)}}}));\n"
+        for a in attacks
     ) + f"""
-    for (const path of ['/api/onsite', '/api/report']) {{
-      const f = document.createElement('form'); f.method = 'POST'; f.enctype = 'text/plain';
-      f.action = 'http://127.0.0.1:{port}' + path; f.target = 'sink' + path.length;
-      const i = document.createElement('input'); i.name = '{{"on": true, "x": "'; i.value = '"}}'; f.appendChild(i);
-      const frame = document.createElement('iframe'); frame.name = f.target; document.body.appendChild(frame);
-      document.body.appendChild(f); f.submit();
-    }}
-    document.title = 'sent';
+    // What a cross-site <form> sends (a "simple" request: text/plain or urlencoded), as fetches so each
+    // answer can be awaited.
+    for (const path of ['/api/onsite', '/api/report'])
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded'])
+        done.push(fetch('http://127.0.0.1:{port}' + path, {{method: 'POST', mode: 'no-cors', credentials: 'include',
+          headers: {{'Content-Type': type}}, body: '{{"on": true, "x": "="}}'}}));
+    Promise.allSettled(done).then(() => {{ document.title = 'answered'; }});
     </script></body></html>"""
     site = attacker_site(html)
     try:
@@ -93,16 +95,13 @@ def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{site.server_address[1]}/")
-            page.wait_for_function("document.title === 'sent'", timeout=15000)
-            time.sleep(2)  # the requests are in flight; nothing may come of them (checked below, twice)
+            page.wait_for_function("document.title === 'answered'", timeout=20000)
             browser.close()
     finally:
         site.shutdown()
-    for _ in range(2):
-        status = requests.get(page_agent["url"] + "/api/status", timeout=10).json()
-        assert status["onsite"]["on"] is False
-        assert requests.get(page_agent["url"] + "/api/reports", timeout=10).json()["reports"] == []
-        time.sleep(1)
+    status = requests.get(page_agent["url"] + "/api/status", timeout=10).json()
+    assert status["onsite"]["on"] is False
+    assert requests.get(page_agent["url"] + "/api/reports", timeout=10).json()["reports"] == []
 
 
 def test_1100_idle_connections_with_1024_files_do_not_end_the_daemon(page_agent):

@@ -82,8 +82,8 @@ class Daemon:
                                    on_raise=self.auto_reports.fault_raised, on_clear=self.auto_reports.fault_cleared)
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
-        self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox,
-                                  self.log_ring, self.mqtt_connected, self._channel_status)
+        self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox, self.log_ring,
+                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt and self.mqtt.talk.last_failure)
         self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
                                self._accepted)
         self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake)

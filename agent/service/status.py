@@ -22,21 +22,21 @@ FAULT_FIELDS = ("code", "device", "severity", "category", "message")
 class StatusModel:
     def __init__(self, cfg: AgentConfig, poller: ModbusPoller, faults: FaultMonitor, timeline: Timeline,
                  health: HealthWatch, outbox: Outbox, log_ring: RingHandler,
-                 mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict]):
+                 mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict],
+                 mqtt_problem: Callable[[], str | None] = lambda: None):
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
         self.health, self.outbox, self.log_ring = health, outbox, log_ring
-        self._mqtt_connected = mqtt_connected
+        self._mqtt_connected, self._mqtt_problem = mqtt_connected, mqtt_problem
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
 
     def look(self, fresh: bool = True) -> BoxSnapshot:
         """Everything the box knows now; FRESH collects health now, else the latest snapshot is used."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
-        mqtt = self._extras().get("mqtt") or {}
         return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
                            timeline=self.timeline.to_list(), history=self.poller.history_dict(),
                            buses=self.poller.bus_status(), outbox=self.outbox.counts(),
                            mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
-                           mqtt_problem=mqtt.get("last_failure"))
+                           mqtt_problem=self._mqtt_problem())
 
     def check(self, fresh: bool = True) -> dict:
         box = self.look(fresh)
