@@ -131,10 +131,10 @@ class Outbox:
         waiting = [e for e in self.entries() if not e.delivered and not e.parked]
         return sorted(waiting, key=lambda e: (PRIORITY_RANK.get(e.priority, 9), e.created, e.report_id))
 
-    def counts(self) -> dict[str, int]:
-        """How many reports are in each state, and how many the quota evicted so far."""
+    def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
+        """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
         out = dict.fromkeys(STATES, 0)
-        for e in self.entries():
+        for e in self.entries() if entries is None else entries:
             out[e.state] += 1
         return dict(out, evicted=self.stats().get("evicted", 0))
 

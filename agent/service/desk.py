@@ -61,11 +61,8 @@ class ReportDesk:
     # --- asking -------------------------------------------------------------------------------
     def submit(self, request: ReportRequest, timeout: float = 30.0) -> str:
         """Queue a report; return its id once it is accepted (spooled durably). A request whose
-        request_id was accepted before is that report: its answer was lost, not the request."""
-        if request.request_id:
-            known = self.outbox.find(request_id=request.request_id)
-            if known is not None:
-                return known.report_id
+        request_id was accepted before is that report: its answer was lost, not the request (the
+        build thread looks it up, once, so two copies of it queued at once are one report too)."""
         return self._ask(request, False, timeout)
 
     def export(self, request: ReportRequest, timeout: float = 60.0) -> tuple[str, bytes]:

@@ -57,7 +57,8 @@ class StatusModel:
                 for b in self.cfg.buses if bus_name in (None, b.name)]
 
     def status(self) -> dict:
-        delivered = sorted((e for e in self.outbox.entries() if e.delivered), key=lambda e: e.created)
+        entries = self.outbox.entries()  # read once: the page asks every few seconds
+        delivered = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
         health = self.health.latest or {}
         return {
             "agent_version": __version__,
@@ -68,7 +69,7 @@ class StatusModel:
             **self._extras(),
             "network": health.get("network", {}).get("verdict_text"),
             "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
-            "outbox": self.outbox.counts(),
+            "outbox": self.outbox.counts(entries),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self._mqtt_connected()),
         }
