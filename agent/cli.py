@@ -114,7 +114,8 @@ def cmd_report(args) -> int:
         answer = _report_standalone(cfg, request)
     if answer.get("receipt"):
         receipt = answer["receipt"]
-        print(f"report {answer['report_id']} delivered: case {receipt['case']} ({receipt['priority']} priority)")
+        how = "added to case" if receipt.get("attached") else "delivered: case"
+        print(f"report {answer['report_id']} {how} {receipt['case']} ({receipt['priority']} priority)")
         return EXIT_OK
     if answer.get("state") == "refused":  # kept on the box, but not sent again until the settings change
         print(f"report {answer['report_id']} was {answer['note']}.")
@@ -354,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+    from agent.cli_cases import add_parsers
+
+    add_parsers(sub, common, load)
     return ap
 
 

@@ -11,9 +11,7 @@ from typing import Literal, Optional
 from agent.schema import SchemaError, error_at, load_file
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
-
-# A configuration or profile that cannot be used; the CLI exits with code 2.
-ConfigError = SchemaError
+ConfigError = SchemaError  # a configuration or profile that cannot be used; the CLI exits with code 2
 
 
 def _check_port(port: int) -> None:
@@ -259,6 +257,16 @@ class CloudConfig:
 
 
 @dataclass
+class SupportConfig:
+    """The case conversation: where a report taken away by hand goes, and how the box reads its cases."""
+    email: str = ""  # the support address the page shows next to a report's download
+    subject: str = "Wallbox {serial}: {subject} [report {report_id}]"  # on site: "ON SITE - " goes first
+    cases_url: str = ""  # the box's cases over HTTPS; empty: beside backend.url (.../devices/<id>/cases)
+    cases_refresh_s: float = 900.0  # MQTT brings changes at once; HTTPS is read this often, and after a delivery
+    max_cases: int = 50  # the box keeps the last state of this many cases
+
+
+@dataclass
 class AutoReportConfig:
     enabled: bool = True  # a new fault of severity error or worse sends a report by itself
     debounce_s: float = 60.0  # ... this long after it was raised, so that its company is in it
@@ -311,6 +319,7 @@ class AgentConfig:
     web: WebConfig = field(default_factory=WebConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     auto_report: AutoReportConfig = field(default_factory=AutoReportConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
 
     def as_dict(self) -> dict:
         """The whole configuration as data (for the report, which redacts it)."""
@@ -321,12 +330,6 @@ class AgentConfig:
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
         return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
                 if v]
-
-    def hook_env(self) -> dict[str, str]:
-        d = self.device
-        return {"FIRMWARE_VERSION_FILE": d.firmware_version_file, "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
-                "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file, "FIRMWARE_LOGS": ":".join(d.firmware_logs),
-                **self.hooks.env}
 
     def delivery_fingerprint(self) -> str:
         """Changes when anything that decides a delivery's fate changes: parked reports are retried then."""
@@ -354,9 +357,8 @@ def load(path: str | Path) -> AgentConfig:
     cfg.state_dir = _resolve(base, cfg.state_dir)
     cfg.profiles_dir = _resolve(base, cfg.profiles_dir)
     d = cfg.device
-    d.firmware_version_file = _resolve(base, d.firmware_version_file)
-    d.commissioning_protocol = _resolve(base, d.commissioning_protocol)
-    d.cloud_credentials_file = _resolve(base, d.cloud_credentials_file)
+    for key in ("firmware_version_file", "commissioning_protocol", "cloud_credentials_file"):
+        setattr(d, key, _resolve(base, getattr(d, key)))
     d.firmware_logs = [_resolve(base, p) for p in d.firmware_logs]
     cfg.hooks.dir = _resolve(base, cfg.hooks.dir)
     for section in (cfg.backend, cfg.mqtt):

@@ -90,3 +90,37 @@ def render_scans(scans: list[dict], cfg) -> str:
                 verdict = "answers, but not as a " + dev.profile + ": a wrong profile?"
             lines.append(f"  configured {dev.name} (unit {dev.unit}, {dev.profile}): {verdict}")
     return "\n".join(lines)
+
+
+def render_cases(view: dict) -> str:
+    """`diag-agent cases`: support's open questions first, then each case with its reports, then reports
+    that have no case yet (and how to take them away by hand)."""
+    out: list[str] = []
+    questions = view["open_questions"]
+    if questions:
+        out.append(f"support asks ({len(questions)} open):")
+        out += [f"  {q['case']} {q['id']}: {q['text']}\n    answer: diag-agent answer {q['case']} {q['id']} \"...\""
+                for q in questions]
+    by_id = {r["report_id"]: r for r in view["reports"]}
+    for case in view["cases"]:
+        state = case["state"] or "delivered"
+        out.append(f"{case['case']:<12} {state:<9} {case['priority']:<6} {case['subject'][:50]}  ({case['note']})")
+        for m in case["messages"][-3:]:
+            out.append(f"  support {m['id']}: {m['text'][:100]}{' (answered)' if m['answered'] else ''}")
+        for rid in case["box_reports"]:
+            r = by_id[rid]
+            out.append(f"  {r['kind']:<7} {rid} {r['state']}: {r['subject'][:60]}")
+    waiting = [r for r in view["reports"] if not r["case"]]
+    if waiting:
+        out.append("not in a case yet:")
+    for r in waiting:
+        out.append(f"  {r['kind']:<7} {r['report_id']} {r['state']}: {r['subject'][:60]}")
+        out.append(f"    {r['note']}")
+        ta = r["take_away"]
+        if ta and r["state"] == "refused":
+            out.append(f"    retry: diag-agent retry {r['report_id']}")
+        if ta and ta["email"]:
+            out.append(f"    by hand: mail {ta['file_name']} to {ta['email']}, subject \"{ta['subject']}\"")
+    if view.get("cases_error"):
+        out.append(f"(cases not read from the backend: {view['cases_error']})")
+    return "\n".join(out) or "no reports and no cases yet"

@@ -126,3 +126,16 @@ def agent_process(tmp_path):
     agents = Agents(tmp_path / "agent-run")
     yield agents
     agents.stop_all()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium (the system's), driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()

@@ -91,7 +91,7 @@ def test_intake_list_orders_by_priority_with_service_targets(tmp_path, intake, c
     out = subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list", "--store",
                           str(tmp_path / "intake-run" / "intake")], capture_output=True, text=True, check=True).stdout
     rows = out.splitlines()[1:]
-    assert [r.split()[1] for r in rows] == ["high", "medium", "low"]
+    assert [r.split()[2] for r in rows] == ["high", "medium", "low"]
     assert "Mon-Fri 08:00-16:00" in rows[0] and "within 1 working day" in rows[1] and "2-5 working days" in rows[2]
 
 

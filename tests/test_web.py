@@ -20,18 +20,6 @@ def page_rig(tmp_path, make_config, intake, certs, agent_process):
     return {"url": f"http://127.0.0.1:{port}", "config": path}
 
 
-@pytest.fixture
-def browser(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
 def test_fill_the_form_send_and_see_the_case_number(page_rig, browser, tmp_path):
     page = browser.new_page()
     page.goto(page_rig["url"])

@@ -12,7 +12,7 @@ import socketserver
 import threading
 from typing import Callable
 
-from agent.channels import Desk, EventSink, OnSiteSwitch, StatusSource
+from agent.channels import Conversation, Desk, EventSink, OnSiteSwitch, StatusSource
 from agent.report.request import check_request
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ def call(path: str, command: str, args: dict | None = None, timeout: float = 10.
 
 
 def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: EventSink,
-             wait_for_case_s: float) -> dict[str, Handler]:
-    """What the control socket answers: report, status, check, event, onsite, ping."""
+             wait_for_case_s: float, talk: Conversation) -> dict[str, Handler]:
+    """What the control socket answers: report, status, check, event, onsite, scan, cases, answer, retry, ping."""
     from agent.channels.events import check_event
 
     def report(args: dict) -> dict:
@@ -155,7 +155,8 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
         report_id = desk.submit(request)
         state = desk.wait(report_id, timeout=wait) or {}
         return {"ok": True, "report_id": report_id, "priority": state.get("priority"),
-                "receipt": {"case": state["case"], "priority": state["priority"], "report_id": report_id}
+                "receipt": {"case": state["case"], "priority": state["priority"], "report_id": report_id,
+                            "attached": state["attached"]}
                 if state.get("state") == "delivered" else None,
                 "state": state.get("state"), "note": state.get("note"), "error": state.get("error")}
 
@@ -182,4 +183,7 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
 
     return {"report": report, "status": lambda a: {"ok": True, **status.status()},
             "check": lambda a: {"ok": True, **status.check()}, "event": event, "onsite": onsite_cmd, "scan": scan,
+            "cases": lambda a: {"ok": True, **talk.view()}, "retry": lambda a: {"ok": True, "report": talk.retry(a.get("report_id"))},
+            "answer": lambda a: {"ok": True, **talk.answer(a.get("case"), a.get("question"), a.get("text"),
+                                                            a.get("with_report") is True)},
             "ping": lambda a: {"ok": True, "pid": os.getpid()}}

@@ -22,7 +22,9 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from agent.channels import Desk, OnSiteSwitch, StatusSource
+from agent.cases import CaseError
+from agent.cases.photos import MAX_BYTES as MAX_PHOTO
+from agent.channels import Conversation, Desk, OnSiteSwitch, StatusSource
 from agent.config import WebConfig
 from agent.report.request import RequestError, check_request
 
@@ -59,15 +61,18 @@ class Request:
         key = name.upper().replace("-", "_")
         return self.environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}", "")
 
-    def json_body(self) -> dict:
+    def raw_body(self, most: int) -> bytes:
         try:
             length = int(self.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             raise HTTPError(411, "Content-Length is required") from None
-        if not 0 <= length <= MAX_BODY:
-            raise HTTPError(413, f"at most {MAX_BODY} bytes")
+        if not 0 <= length <= most:
+            raise HTTPError(413, f"at most {most} bytes")
+        return self.environ["wsgi.input"].read(length)
+
+    def json_body(self) -> dict:
         try:
-            body = json.loads(self.environ["wsgi.input"].read(length) or b"{}")
+            body = json.loads(self.raw_body(MAX_BODY) or b"{}")
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise HTTPError(400, "not valid JSON") from None
         if not isinstance(body, dict):
@@ -78,8 +83,9 @@ class Request:
 class PageApp:
     """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
-    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int):
-        self.cfg, self.desk, self.onsite, self.status = cfg, desk, onsite, status
+    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int,
+                 talk: Conversation):
+        self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
         self.port = port
 
     def __call__(self, environ, start_response):
@@ -93,6 +99,9 @@ class PageApp:
             else:
                 self._guard(req, write=True)
                 raise HTTPError(405, "method not allowed")
+        except CaseError as exc:
+            status, headers = exc.status, [("Content-Type", "application/json")]
+            body = json.dumps({"ok": False, "error": str(exc)}).encode()
         except HTTPError as exc:
             obj = {"ok": False, "error": str(exc)}
             if exc.errors:
@@ -137,8 +146,9 @@ class PageApp:
                 raise HTTPError(403, "cross-site request refused")
             if req.header("X-Requested-With") != "diag-agent":
                 raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
-            if req.header("Content-Type").split(";")[0].strip() != "application/json":
-                raise HTTPError(415, "send JSON")
+            kind = req.header("Content-Type").split(";")[0].strip()
+            if kind != "application/json" and not (req.path == "/api/photo" and kind in ("image/jpeg", "image/png")):
+                raise HTTPError(415, "send JSON" + (" or a JPEG or PNG image" if req.path == "/api/photo" else ""))
 
     # --- routes ---------------------------------------------------------------------------
     @staticmethod
@@ -158,6 +168,8 @@ class PageApp:
             return self._json({"ok": True, **self.status.web_status()})
         if req.path == "/api/reports":
             return self._json({"ok": True, "reports": self.desk.list()})
+        if req.path == "/api/cases":
+            return self._json({"ok": True, **self.talk.view()})
         if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
             report_id = m.group(1)
             if not REPORT_ID.match(report_id):
@@ -167,7 +179,7 @@ class PageApp:
                 if bundle is None:
                     raise HTTPError(404, "no such report in the outbox")
                 return 200, [("Content-Type", "application/gzip"), (
-                    "Content-Disposition", f'attachment; filename="diag-report-{report_id}.tar.gz"')], bundle.read_bytes()
+                    "Content-Disposition", f'attachment; filename="{self.talk.file_name(report_id)}"')], bundle.read_bytes()
             state = self.desk.state(report_id)
             if state is None:
                 raise HTTPError(404, "no such report")
@@ -191,18 +203,27 @@ class PageApp:
                 raise HTTPError(422, "expected {\"on\": true or false}")
             self.onsite.set(body["on"], "local")
             return self._json({"ok": True, "onsite": self.onsite.to_dict()})
+        if req.path == "/api/answer":
+            body = req.json_body()
+            return self._json({"ok": True, **self.talk.answer(body.get("case"), body.get("question"), body.get("text"),
+                                                              body.get("with_report") is True)}, 202)
+        if req.path == "/api/retry":
+            return self._json({"ok": True, "report": self.talk.retry(req.json_body().get("report_id"))})
+        if req.path == "/api/photo":
+            return self._json({"ok": True, **self.talk.add_photo(
+                req.query.get("case", [None])[0], req.query.get("label", [None])[0], req.raw_body(MAX_PHOTO))}, 202)
         raise HTTPError(404, "not found")
 
 
 class WebServer:
-    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource):
+    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, talk: Conversation):
         from waitress.server import create_server
 
         listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
-        self.app = PageApp(cfg, desk, onsite, status, cfg.port)
+        self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk)
         self._server = create_server(
             self.app, listen=listen, threads=THREADS, connection_limit=CONNECTION_LIMIT,
-            channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_BODY,
+            channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_PHOTO,
             max_request_header_size=16 * 1024, asyncore_use_poll=True, ident="diag-agent",
             clear_untrusted_proxy_headers=True, expose_tracebacks=False)
         self.port = int(self._server.effective_port)

@@ -43,7 +43,7 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
     h = cfg.hooks
     broker = (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.ca_file) if cfg.mqtt.enabled else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hooks") as pool:
-        pending = pool.submit(run_hooks, h.dir, cfg.hook_env(), h.timeout_s, h.max_output_bytes, h.deadline_s)
+        pending = pool.submit(run_hooks, h.dir, hook_env(cfg), h.timeout_s, h.max_output_bytes, h.deadline_s)
         system = _guarded("system", collect_system, cfg.state_dir)
         network = _guarded("network", collect_network, cfg.backend.url, cfg.backend.ca_file, broker,
                            cfg.network.connect_timeout_s, cfg.network.dns_timeout_s, mqtt_connected,
@@ -84,3 +84,11 @@ def _guarded(name: str, collector, *args) -> dict:
     except Exception as exc:
         log.exception("the %s collector failed", name)
         return dict(FALLBACK[name], error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def hook_env(cfg: AgentConfig) -> dict[str, str]:
+    """What the hooks are told: where the firmware keeps its files, and hooks.env."""
+    d = cfg.device
+    return {"FIRMWARE_VERSION_FILE": d.firmware_version_file, "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
+            "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file, "FIRMWARE_LOGS": ":".join(d.firmware_logs),
+            **cfg.hooks.env}

@@ -66,12 +66,15 @@ class Entry:
 
 def describe(entry: Entry) -> dict:
     """A report as people see it (page, CLI, status): its state in the one vocabulary, and what it means."""
-    case = (entry.receipt or {}).get("case")
+    receipt = entry.receipt or {}
+    case, attached = receipt.get("case"), receipt.get("attached") is True
+    note = STATES[entry.state].format(error=entry.last_error or "no answer yet", case=case)
     return {"report_id": entry.report_id, "created": entry.created, "subject": entry.extra.get("subject", ""),
-            "reason": entry.extra.get("reason"), "priority": entry.priority, "on_site": entry.on_site,
-            "state": entry.state, "case": case, "error": None if entry.delivered else entry.last_error,
+            "kind": entry.extra.get("kind", "report"), "reason": entry.extra.get("reason"),
+            "priority": entry.priority, "on_site": entry.on_site, "state": entry.state, "case": case,
+            "attached": attached, "error": None if entry.delivered else entry.last_error,
             "attempts": entry.attempts, "via": entry.via,
-            "note": STATES[entry.state].format(error=entry.last_error or "no answer yet", case=case)}
+            "note": note + (" (added to the case it named)" if attached else "")}
 
 
 class Outbox:
@@ -192,6 +195,12 @@ class Outbox:
                 self.save(entry)
             except OSError as exc:  # a full disk: it is sent without the jitter, and the agent starts
                 log.warning("report %s: its delivery state cannot be saved: %s", entry.report_id, exc)
+
+    def retry(self, entry: Entry) -> None:
+        """A refused report, asked for again by a person (the backend's settings changed): sent next."""
+        entry.parked, entry.next_attempt = False, 0.0
+        self.save(entry)
+        log.info("report %s: retried by hand after it was refused (%s)", entry.report_id, entry.last_error)
 
     def unpark(self, fingerprint: str) -> int:
         """Parked reports refused under other delivery settings get another chance; returns how many."""

@@ -15,7 +15,7 @@ PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 # Who asked. A person typed the fields on the page or the command line; the other channels are the
 # agent's own or support's, and they write their subject and description themselves.
 PEOPLE = ("local", "cli")
-REASONS = PEOPLE + ("cloud", "cloud-follow-up", "button", "fault", "schedule", "ocpp")
+REASONS = PEOPLE + ("cloud", "cloud-follow-up", "follow-up", "button", "fault", "schedule", "ocpp")
 # One set of limits for every channel: (fewest, most) characters. Support needs a meaningful subject
 # and a description of the fault ("doesn't work" is not enough), and an address for the reply.
 LIMITS = {"subject": (15, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}

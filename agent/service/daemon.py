@@ -22,6 +22,7 @@ from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
 from agent.paths import control_socket_path, outbox_dir
 from agent.report.redact import SecretFilter
+from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
 from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
@@ -55,6 +56,16 @@ def guarded(job):
     return run
 
 
+def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
+    """The broker link and the MQTT transport over it, when MQTT is enabled."""
+    if not cfg.mqtt.enabled:
+        return None, None
+    from agent.transports.mqtt import MqttLink, MqttTransport
+
+    link = MqttLink(cfg.mqtt, cfg.device.identity, on_command, on_connected, memory=Path(cfg.state_dir) / "mqtt.json")
+    return link, MqttTransport(link, cfg.backend.timeout_s)
+
+
 class Daemon:
     def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
         self.cfg = cfg
@@ -65,13 +76,7 @@ class Daemon:
         self._send_wake = threading.Event()
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         self.timeline = Timeline()
-        self.mqtt = mqtt_transport = None
-        if cfg.mqtt.enabled:
-            from agent.transports.mqtt import MqttLink, MqttTransport
-
-            self.mqtt = MqttLink(cfg.mqtt, cfg.device.identity, self._cloud_command, self._send_wake.set,
-                                 memory=Path(cfg.state_dir) / "mqtt.json")
-            mqtt_transport = MqttTransport(self.mqtt, cfg.backend.timeout_s)
+        self.mqtt, mqtt_transport = mqtt_parts(cfg, self._cloud_command, self._send_wake.set)
         self.outbox = Outbox(outbox_dir(cfg))
         transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
         self.sender = Sender(cfg.backend, self.outbox, transports, cfg.delivery_fingerprint(),
@@ -87,6 +92,10 @@ class Daemon:
         self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
                                self._accepted)
         self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake)
+        self.conversation = Conversation(cfg, self.outbox, self.desk.submit, lambda: self.onsite.to_dict()["on"],
+                                         self._accepted, self.publish_status)
+        if self.mqtt:
+            self.mqtt.on_case = self.conversation.from_mqtt
         self.button = self.web = self.commands = None
 
     def mqtt_connected(self) -> bool | None:
@@ -96,7 +105,7 @@ class Daemon:
     def _channel_status(self) -> dict:
         return {"onsite": self.onsite.to_dict(), "auto_reports": self.auto_reports.to_dict(),
                 "commands": dict(self.commands.counts) if self.commands else None,
-                "mqtt": self.mqtt.state() if self.mqtt else None}
+                "mqtt": self.mqtt.state() if self.mqtt else None, "cases": self.conversation.counts()}
 
     def publish_status(self) -> None:
         if self.mqtt:
@@ -109,6 +118,7 @@ class Daemon:
                              on_site=entry.on_site, bytes=entry.size)
 
     def _delivered(self, entry) -> None:
+        self.conversation.refresh_soon()  # the case it landed in has news
         if self.mqtt:
             self.mqtt.notice("delivered", report_id=entry.report_id, case=entry.receipt["case"],
                              priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
@@ -139,7 +149,7 @@ class Daemon:
             from agent.channels.web import WebServer
 
             try:
-                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status)
+                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status, self.conversation)
                 self.web.start()
             except OSError as exc:
                 log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
@@ -156,7 +166,7 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg), handlers(
-            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s))
+            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
         for event in take_queued(self.cfg.state_dir):
@@ -172,6 +182,7 @@ class Daemon:
         self.desk.start()
         sending.start()
         self.health.start()
+        self.conversation.start()
         if self.mqtt:
             self.mqtt.start()
         self._start_channels()
@@ -199,7 +210,7 @@ class Daemon:
                 part.stop()
         self._send_wake.set()
         deadline = time.monotonic() + STOP_DEADLINE_S
-        for stop in (self.desk.stop, sending.join, self.health.stop):
+        for stop in (self.desk.stop, sending.join, self.health.stop, self.conversation.stop):
             stop(max(0.0, deadline - time.monotonic()))
         if self.mqtt:
             self.mqtt.stop()

@@ -20,11 +20,13 @@ class DeliveryError(Exception):
 
 @dataclass
 class Receipt:
-    """The backend's answer to a delivered report: the case it landed in, and its priority."""
+    """The backend's answer to a delivered report: the case it landed in (a case it names and the backend
+    knows: then ATTACHED), and the case's priority."""
 
     report_id: str
     case: str
     priority: str
+    attached: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,7 +39,8 @@ def parse_receipt(report_id: str, body: bytes | str, where: str) -> Receipt:
     """
     try:
         data = json.loads(body)
-        return Receipt(report_id=report_id, case=str(data["case"]), priority=str(data["priority"]))
+        return Receipt(report_id=report_id, case=str(data["case"]), priority=str(data["priority"]),
+                       attached=data.get("attached") is True)
     except (ValueError, KeyError, TypeError):
         shown = body[:200] if isinstance(body, str) else body[:200].decode("utf-8", "replace")
         raise DeliveryError(f"the backend's {where} answer has no case number: {shown!r}", final=True) from None

@@ -99,3 +99,30 @@ def _body_hint(resp) -> str:
         return str(resp.json().get("error", ""))[:200]
     except ValueError:
         return resp.text[:200].strip()
+
+
+def cases_url(backend: BackendConfig, configured: str, device_id: str) -> str:
+    """Where the box reads its cases: configured, or beside the upload URL (.../reports -> .../devices/ID/cases)."""
+    if configured or not backend.url.rstrip("/").endswith("/reports"):
+        return configured
+    return backend.url.rstrip("/")[: -len("reports")] + f"devices/{device_id}/cases"
+
+
+def fetch_cases(backend: BackendConfig, url: str, device_serial: str) -> list:
+    """The box's cases as the backend keeps them, read with the box's own credentials (its client
+    certificate, like the upload); DeliveryError when they cannot be read."""
+    import requests
+
+    cert = (backend.client_cert, backend.client_key) if backend.client_cert else None
+    try:
+        resp = requests.get(url, headers={"X-Device-Serial": device_serial}, verify=backend.ca_file or True,
+                            cert=cert, timeout=(backend.connect_timeout_s, backend.timeout_s))
+        cases = resp.json().get("cases") if resp.status_code == 200 else None
+    except (OSError, requests.exceptions.RequestException) as exc:
+        raise DeliveryError(f"cannot read the cases from {url}: {_reason(exc)}") from None
+    except (ValueError, AttributeError):
+        cases = None
+    if not isinstance(cases, list):
+        raise DeliveryError(f"the backend's cases at {url} are not readable: HTTP {resp.status_code} "
+                            f"{_body_hint(resp) if resp.status_code != 200 else ''}".strip())
+    return cases

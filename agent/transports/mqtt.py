@@ -151,13 +151,14 @@ class PubAcks:
 
 
 class MqttLink:
-    """The broker connection: publishes with PUBACKs checked, the retained status, notices, and the
-    messages that come in (commands, and receipts for MqttTransport)."""
+    """The broker connection: publishes with PUBACKs checked, the retained status, notices; what comes in
+    goes to its taker: commands, receipts (MqttTransport), case states (the case conversation)."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[bytes, bytes | None], None] | None = None,
                  on_connected: Callable[[], None] | None = None, memory: Path | None = None):
         self.cfg = cfg
         self.on_receipt: Callable[[str, bytes], None] | None = None
+        self.on_case: Callable[[bytes], None] | None = None  # a case's state, retained by the backend
         self.base = f"{cfg.topic_prefix}/{device_id}"
         self.on_command, self.on_connected = on_command, on_connected
         self._client = None
@@ -180,8 +181,7 @@ class MqttLink:
 
     @property
     def max_report_bytes(self) -> int:
-        limit = self.cfg.max_packet_bytes or self.broker_max_packet or DEFAULT_MAX_PACKET
-        return limit - PACKET_OVERHEAD
+        return (self.cfg.max_packet_bytes or self.broker_max_packet or DEFAULT_MAX_PACKET) - PACKET_OVERHEAD
 
     def start(self) -> None:
         c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"))
@@ -211,7 +211,7 @@ class MqttLink:
         self.talk.worked()
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
         log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, self.talk.version)
-        client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1)])
+        client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1), (self.topic("case/+"), 1)])
         self._connected.set()
         self._publish_status()
         if self.on_connected:
@@ -244,6 +244,9 @@ class MqttLink:
         if msg.topic.startswith(self.topic("receipt/")):
             if self.on_receipt:
                 self.on_receipt(msg.topic.rsplit("/", 1)[1], msg.payload)
+        elif msg.topic.startswith(self.topic("case/")):
+            if self.on_case:
+                self.on_case(msg.payload)
         elif msg.topic == self.topic("command") and self.on_command:
             self.on_command(msg.payload, getattr(getattr(msg, "properties", None), "CorrelationData", None))
 

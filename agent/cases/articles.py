@@ -1,0 +1,56 @@
+"""What the box says in a case besides reports: an answer to support's question, a photo. Each is a small
+bundle (manifest.json first, then its content) spooled in the outbox like a report, so it travels the same
+way: durably, exactly once by its id, with the priority of its case."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from agent.cases.photos import Photo
+from agent.config import AgentConfig
+from agent.outbox import Entry, Outbox
+from agent.report.bundle import Section, write_bundle
+from agent.report.redact import Redactor
+from agent.report.request import new_report_id
+
+MAX_ANSWER = 2000
+# The seed checklist: what support asks to see first when a box is opened.
+PHOTO_LABELS = {
+    "housing": "inside of the housing", "lid": "the lid, inside", "controller": "the controller computer",
+    "type_plate": "the type plate", "other": "another photo",
+}
+
+
+def _spool(cfg: AgentConfig, outbox: Outbox, kind: str, case: str, priority: str, on_site: bool,
+           subject: str, fields: dict, members: list[Section]) -> Entry:
+    wall = time.time()
+    report_id = new_report_id(wall)
+    d = cfg.device
+    manifest = {"report_id": report_id, "kind": kind, "case_ref": case, "priority": priority, "on_site": on_site,
+                "subject": subject, "trigger": kind,
+                "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
+                "created": {"wall": round(wall, 3),
+                            "wall_iso": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds"),
+                            "monotonic": round(time.monotonic(), 3)},
+                **fields}
+    entry = Entry(report_id=report_id, priority=priority, on_site=on_site, created=wall,
+                  extra={"subject": subject, "reason": kind, "case_ref": case, "kind": kind})
+    return outbox.spool(entry, lambda out: write_bundle(out, manifest, members))
+
+
+def answer(cfg: AgentConfig, outbox: Outbox, case: str, question: str, text: str, priority: str,
+           on_site: bool) -> Entry:
+    """Spool an answer to QUESTION of CASE. Secrets are scrubbed from it like from a report."""
+    text = Redactor(cfg.secrets()).text(text.strip(), "answer")[:MAX_ANSWER]
+    return _spool(cfg, outbox, "answer", case, priority, on_site, f"Answer to {question} on {case}",
+                  {"question": question, "text": text}, [Section("answer.txt", text.encode() + b"\n")])
+
+
+def photo(cfg: AgentConfig, outbox: Outbox, case: str, label: str, picture: Photo, priority: str,
+          on_site: bool) -> Entry:
+    """Spool a photo (already checked and stripped: cases/photos.py) for CASE."""
+    what = PHOTO_LABELS[label]
+    return _spool(cfg, outbox, "photo", case, priority, on_site, f"Photo for {case}: {what}",
+                  {"label": what, "width": picture.width, "height": picture.height, "removed": picture.removed},
+                  [Section(f"photo.{picture.kind}", picture.data)])

@@ -1,0 +1,117 @@
+"""The box's own record of its cases: the last state support published for each (state, priority,
+support's messages and questions), kept on disk and bounded, whatever the backend sends."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from pathlib import Path
+
+from agent.report.request import CASE_REF, PRIORITY_RANK
+from agent.storage import read_json, write_json
+
+log = logging.getLogger(__name__)
+# A case's state in one vocabulary, and what it means to the person at the box.
+STATES = {
+    "open": "support is working on it",
+    "waiting": "waiting for you: support asked something",
+    "solved": "solved; answer or send a report naming it to reopen it",
+    "reopened": "reopened; support is working on it again",
+}
+MAX_MESSAGES, MAX_TEXT, MAX_REPORTS = 30, 2000, 50
+MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
+
+
+class CaseStateError(ValueError):
+    """A case state the backend sent that the box cannot use; the message says what is wrong."""
+
+
+def check_state(data: object) -> dict:
+    """A case state from the backend, checked and cut to the box's bounds (it is shown on a page)."""
+    if not isinstance(data, dict):
+        raise CaseStateError("not a JSON object")
+    case, state, priority = data.get("case"), data.get("state"), data.get("priority")
+    if not isinstance(case, str) or not CASE_REF.match(case):
+        raise CaseStateError(f"case: not a case number: {str(case)[:70]!r}")
+    if state not in STATES:
+        raise CaseStateError(f"state: expected one of {', '.join(STATES)}")
+    if priority not in PRIORITY_RANK:
+        raise CaseStateError(f"priority: expected one of {', '.join(PRIORITY_RANK)}")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CaseStateError("version: expected a whole number")
+    messages = data.get("messages", [])
+    if not isinstance(messages, list):
+        raise CaseStateError("messages: expected a list")
+    out = []
+    for m in messages[-MAX_MESSAGES:]:
+        if not (isinstance(m, dict) and isinstance(m.get("id"), str) and MESSAGE_ID.match(m["id"])
+                and isinstance(m.get("text"), str) and m.get("kind") in ("question", "message")):
+            raise CaseStateError("messages: each needs an id, a kind (question or message) and a text")
+        at = m.get("at")
+        out.append({"id": m["id"], "kind": m["kind"], "text": m["text"][:MAX_TEXT],
+                    "at": at if isinstance(at, (int, float)) and math.isfinite(at) else None,
+                    "answered": m.get("answered") is True})
+    reports = [r for r in data.get("reports", []) if isinstance(r, str) and len(r) <= 64][-MAX_REPORTS:] \
+        if isinstance(data.get("reports"), list) else []
+    return {"case": case, "state": state, "priority": priority, "version": version, "messages": out,
+            "subject": str(data.get("subject", ""))[:120], "reports": reports}
+
+
+class CaseBook:
+    """STATE/cases.json: the newest state of each case (by the backend's version number), at most MAX_CASES,
+    and the questions the box has answered that the backend has not yet counted."""
+
+    def __init__(self, state_dir: str | Path, max_cases: int):
+        self.path = Path(state_dir) / "cases.json"
+        self.max_cases = max_cases
+        self._lock = threading.Lock()
+        saved = read_json(self.path, {})
+        self._cases: dict[str, dict] = {}
+        for raw in saved.get("cases", []) if isinstance(saved, dict) else []:
+            try:
+                state = check_state(raw)
+                self._cases[state["case"]] = dict(state, seen=raw.get("seen", 0))
+            except CaseStateError as exc:
+                log.warning("a saved case state is unreadable (%s); it is read again from the backend", exc)
+        self._answered: set[str] = set(saved.get("answered", [])) if isinstance(saved, dict) else set()
+
+    def apply(self, data: object, seen: float) -> bool:
+        """Take a case state from the backend; True when it changed what the box knows."""
+        state = check_state(data)
+        with self._lock:
+            known = self._cases.get(state["case"])
+            if known and known["version"] >= state["version"]:
+                return False
+            self._cases[state["case"]] = dict(state, seen=seen)
+            # The backend has counted an answer once it says so: the box need not remember it any longer.
+            self._answered -= {f"{state['case']}/{m['id']}" for m in state["messages"] if m["answered"]}
+            for gone in sorted(self._cases.values(), key=lambda c: c["seen"])[:-self.max_cases]:
+                del self._cases[gone["case"]]
+            self._save()
+        return True
+
+    def answered(self, case: str, question: str) -> None:
+        """The box sent an answer: the question is not shown as open while the answer travels."""
+        with self._lock:
+            self._answered.add(f"{case}/{question}")
+            self._save()
+
+    def _save(self) -> None:
+        write_json(self.path, {"cases": list(self._cases.values()), "answered": sorted(self._answered)})
+
+    def get(self, case: str) -> dict | None:
+        with self._lock:
+            return self._cases.get(case)
+
+    def cases(self) -> list[dict]:
+        """Every known case, newest first, its open questions marked (answered here counts as answered)."""
+        with self._lock:
+            out = []
+            for c in sorted(self._cases.values(), key=lambda c: -c["seen"]):
+                messages = [dict(m, answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered)
+                            for m in c["messages"]]
+                out.append(dict(c, messages=messages, note=STATES[c["state"]],
+                                open_questions=[m for m in messages if m["kind"] == "question" and not m["answered"]]))
+            return out

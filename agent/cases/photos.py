@@ -1,0 +1,136 @@
+"""A photo for a case, checked by its content and stripped of metadata before it leaves the box.
+
+The page scales photos down in the browser; the box trusts none of that. It accepts a real JPEG or PNG
+(read by structure, not by name or Content-Type), within size and pixel caps, and rewrites it without
+what a camera adds about the person: EXIF (GPS position, camera serial, time), XMP, IPTC, comments and
+PNG text chunks. The image data itself is copied byte for byte: no decoder runs on untrusted pixels
+here, nothing is re-compressed, and memory stays at the size of the file.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAX_BYTES = 8 << 20
+MAX_PIXELS = 40_000_000
+MAX_SIDE = 12_000
+# JPEG: keep JFIF (APP0), the colour profile (APP2 ICC_PROFILE) and Adobe's colour transform (APP14).
+KEEP_APP = {0xE0: b"JFIF", 0xE2: b"ICC_PROFILE", 0xEE: b"Adobe"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+
+
+class PhotoError(ValueError):
+    """Not a photo the box can send; the message is for the person who picked the file."""
+
+
+@dataclass
+class Photo:
+    kind: str  # "jpg" or "png"
+    width: int
+    height: int
+    data: bytes  # without metadata
+    removed: list[str]  # what was taken out, e.g. ["EXIF", "comment"]
+
+
+def clean_photo(data: bytes) -> Photo:
+    if len(data) > MAX_BYTES:
+        raise PhotoError(f"the photo is {len(data) // 1024} KiB; at most {MAX_BYTES >> 20} MiB")
+    if data.startswith(b"\xff\xd8"):
+        photo = _jpeg(data)
+    elif data.startswith(PNG_SIGNATURE):
+        photo = _png(data)
+    else:
+        raise PhotoError("not a JPEG or PNG image")
+    if not (0 < photo.width <= MAX_SIDE and 0 < photo.height <= MAX_SIDE) or photo.width * photo.height > MAX_PIXELS:
+        raise PhotoError(f"the photo is {photo.width}x{photo.height} pixels; at most {MAX_PIXELS // 1_000_000} "
+                         f"megapixels and {MAX_SIDE} pixels a side")
+    return photo
+
+
+def _jpeg(data: bytes) -> Photo:
+    out, removed = [b"\xff\xd8"], []
+    pos, size, scanning = 2, None, False
+    while True:
+        if scanning:  # entropy-coded data: copy up to the next marker that is not stuffing or a restart
+            nxt = pos
+            while True:
+                nxt = data.find(b"\xff", nxt)
+                if nxt < 0 or nxt + 1 >= len(data):
+                    raise PhotoError("a damaged JPEG: its image data has no end")
+                if data[nxt + 1] == 0 or 0xD0 <= data[nxt + 1] <= 0xD7 or data[nxt + 1] == 0xFF:
+                    nxt += 2 if data[nxt + 1] != 0xFF else 1
+                    continue
+                break
+            out.append(data[pos:nxt])
+            pos = nxt
+        if pos + 2 > len(data) or data[pos] != 0xFF:
+            raise PhotoError("a damaged JPEG: a segment is cut short")
+        marker = data[pos + 1]
+        if marker == 0xD9:  # the end; whatever a camera appends after it is not sent
+            out.append(b"\xff\xd9")
+            if pos + 2 < len(data):
+                removed.append("data after the image")
+            break
+        if pos + 4 > len(data):
+            raise PhotoError("a damaged JPEG: a segment is cut short")
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        end = pos + 2 + length
+        if length < 2 or end > len(data):
+            raise PhotoError("a damaged JPEG: a segment is longer than the file")
+        body = data[pos + 4:end]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame: the image's size
+            if len(body) < 5:
+                raise PhotoError("a damaged JPEG: its frame header is cut short")
+            height, width = struct.unpack(">HH", body[1:5])
+            size = (width, height)
+        if (0xE0 <= marker <= 0xEF and not body.startswith(KEEP_APP.get(marker, b"\0none"))) or marker == 0xFE:
+            removed.append("comment" if marker == 0xFE else _app_name(marker, body))
+        else:
+            out.append(data[pos:end])
+        if marker == 0xDA:
+            if size is None:
+                raise PhotoError("a damaged JPEG: image data before its frame header")
+            scanning = True
+        pos = end
+    if size is None:
+        raise PhotoError("a damaged JPEG: no image in it")
+    return Photo("jpg", size[0], size[1], b"".join(out), sorted(set(removed)))
+
+
+def _app_name(marker: int, body: bytes) -> str:
+    if body.startswith(b"Exif\0"):
+        return "EXIF"
+    if body.startswith(b"http://ns.adobe.com/xap/") or body.startswith(b"http://ns.adobe.com/xmp"):
+        return "XMP"
+    return "IPTC" if marker == 0xED else f"APP{marker - 0xE0}"
+
+
+def _png(data: bytes) -> Photo:
+    out, removed = [PNG_SIGNATURE], []
+    pos, size = len(PNG_SIGNATURE), None
+    while True:
+        if pos + 12 > len(data):
+            raise PhotoError("a damaged PNG: it ends before its IEND chunk")
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise PhotoError("a damaged PNG: a chunk is longer than the file")
+        if zlib.crc32(data[pos + 4:end - 4]) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise PhotoError(f"a damaged PNG: the {kind.decode('latin-1')!r} chunk fails its checksum")
+        if size is None:
+            if kind != b"IHDR" or length != 13:
+                raise PhotoError("a damaged PNG: it does not start with its header")
+            size = struct.unpack(">II", data[pos + 8:pos + 16])
+        if kind in PNG_DROP:
+            removed.append(kind.decode())
+        else:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    if pos < len(data):
+        removed.append("data after the image")
+    return Photo("png", size[0], size[1], b"".join(out), sorted(set(removed)))

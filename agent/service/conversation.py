@@ -1,0 +1,151 @@
+"""The case conversation on the box: what support says about the box's cases comes in (MQTT at once,
+HTTPS now and then), and what the box says back (answers, photos, a fresh report) goes out through the
+outbox. The page, the CLI and the status topic read it here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Callable
+
+from agent.cases import CaseError, articles
+from agent.cases.book import CaseBook, CaseStateError
+from agent.cases.view import case_view, file_name
+from agent.cases.photos import PhotoError, clean_photo
+from agent.config import AgentConfig
+from agent.outbox import Outbox, describe
+from agent.report.request import RequestError, check_request, fit
+from agent.transports.base import DeliveryError
+from agent.transports.https import cases_url, fetch_cases
+
+log = logging.getLogger(__name__)
+
+
+class Conversation:
+    """SUBMIT queues a report (the desk's); ON_SITE says whether an installer is at the box; SENT hears of
+    every answer or photo spooled; CHANGED of every case state that changed."""
+
+    def __init__(self, cfg: AgentConfig, outbox: Outbox, submit: Callable, on_site: Callable[[], bool],
+                 sent: Callable[[object], None], changed: Callable[[], None]):
+        self.cfg, self.outbox, self._submit, self._on_site = cfg, outbox, submit, on_site
+        self._sent, self._changed = sent, changed
+        self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
+        self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
+        self.last_error: str | None = None
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cases", daemon=True)
+
+    # --- what support says ----------------------------------------------------------------------
+    def from_mqtt(self, payload: bytes) -> None:
+        """A retained case state (paho's thread: cheap, and never raises)."""
+        if not payload:
+            return  # a retained message cleared by the backend
+        try:
+            self._take(json.loads(payload))
+        except (ValueError, CaseStateError) as exc:
+            log.warning("a case state from MQTT is not usable: %s", exc)
+
+    def _take(self, state: object) -> None:
+        if self.book.apply(state, time.time()):
+            log.info("case %s: %s", state["case"], state["state"])
+            self._changed()
+
+    def refresh_soon(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self.url:
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for state in fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity):
+                    try:
+                        self._take(state)
+                    except CaseStateError as exc:
+                        log.warning("a case state from %s is not usable: %s", self.url, exc)
+                self.last_error = None
+            except DeliveryError as exc:
+                if str(exc) != self.last_error:
+                    log.info("%s", exc)
+                self.last_error = str(exc)
+            self._wake.wait(self.cfg.support.cases_refresh_s)
+            self._wake.clear()
+
+    # --- what the page and the CLI show ---------------------------------------------------------
+    def file_name(self, report_id: str) -> str:
+        return file_name(self.cfg, report_id)
+
+    def view(self) -> dict:
+        return case_view(self.cfg, self.outbox, self.book, self.last_error)
+
+    def counts(self) -> dict:
+        """For the status topic."""
+        view = self.book.cases()
+        return {"open_questions": sum(len(c["open_questions"]) for c in view if c["state"] != "solved"),
+                "waiting_for_you": sum(c["state"] == "waiting" for c in view)}
+
+    # --- what the box says back -----------------------------------------------------------------
+    def _case(self, case: object) -> dict:
+        known = self.book.get(case) if isinstance(case, str) else None
+        if known is None:
+            raise CaseError(f"no case {str(case)[:70]!r} on this box", 404)
+        return known
+
+    def _priority(self, case: dict) -> tuple[str, bool]:
+        on_site = self._on_site()
+        return ("high" if on_site else case["priority"]), on_site
+
+    def answer(self, case: object, question: object, text: object, with_report: bool = False) -> dict:
+        known = self._case(case)
+        if not any(m["id"] == question and m["kind"] == "question" for m in known["messages"]):
+            raise CaseError(f"case {known['case']} has no question {str(question)[:40]!r}")
+        if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
+            raise CaseError(f"the answer needs 2 to {articles.MAX_ANSWER} characters")
+        priority, on_site = self._priority(known)
+        entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site)
+        self.book.answered(known["case"], question)
+        self._sent(entry)
+        out = {"answer": entry.report_id}
+        if with_report:
+            try:
+                request = check_request({"subject": f"Fresh report for {known['case']}", "case_ref": known["case"],
+                                         "description": fit(f"Sent with the answer to {question}: {text}", "description"),
+                                         "on_site": on_site}, "follow-up")
+            except RequestError as exc:
+                raise CaseError(str(exc)) from None
+            out["report"] = self._submit(request)
+        return out
+
+    def add_photo(self, case: object, label: object, data: bytes) -> dict:
+        known = self._case(case)
+        if label not in articles.PHOTO_LABELS:
+            raise CaseError(f"label: one of {', '.join(articles.PHOTO_LABELS)}")
+        try:
+            picture = clean_photo(data)
+        except PhotoError as exc:
+            raise CaseError(str(exc)) from None
+        priority, on_site = self._priority(known)
+        entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site)
+        self._sent(entry)
+        return {"photo": entry.report_id, "width": picture.width, "height": picture.height,
+                "bytes": len(picture.data), "removed": picture.removed}
+
+    def retry(self, report_id: object) -> dict:
+        entry = self.outbox.load(report_id) if isinstance(report_id, str) and len(report_id) <= 64 else None
+        if entry is None:
+            raise CaseError(f"no report {str(report_id)[:70]!r} on this box", 404)
+        if entry.state != "refused":
+            raise CaseError(f"report {entry.report_id} is {entry.state}; only a refused one is retried", 409)
+        self.outbox.retry(entry)
+        self._sent(entry)
+        return describe(self.outbox.load(entry.report_id) or entry)
