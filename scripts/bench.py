@@ -213,6 +213,34 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
     return times
 
 
+def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tuple[list[float], list[float]]:
+    """Support asks a question at the intake: seconds until the box's page API has it, and until headless
+    Chromium at phone width shows it on the page (which refreshes every 3 s)."""
+    from argparse import Namespace
+
+    from playwright.sync_api import sync_playwright
+
+    import requests
+    from support_intake import _support_action
+
+    to_box, to_page = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(page_url)
+        for i in range(runs):
+            text = f"Bench question {i}: is the RCD in the distribution board on?"
+            t0 = time.perf_counter()
+            _support_action(Namespace(store=store), {"action": "ask", "case": case, "text": text})
+            peers.wait_for(lambda: any(q["text"] == text for q in requests.get(
+                f"{page_url}api/cases", timeout=5).json()["open_questions"]), 30, "the question on the box", 0.01)
+            to_box.append(time.perf_counter() - t0)
+            page.wait_for_selector(f"#questions:has-text('Bench question {i}:')", timeout=30_000)
+            to_page.append(time.perf_counter() - t0)
+        browser.close()
+    return to_box, to_page
+
+
 def report_child(config_path: str) -> None:
     """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
     from agent.devices.history import History
@@ -267,7 +295,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         running.append(broker)
         sim = peers.start_simulator(work)
         running.append(sim)
-        intake = peers.start_intake(work, certs["cert"], certs["key"])
+        intake = peers.start_intake(work, certs["cert"], certs["key"], mqtt_port=broker.info["port"])
         running.append(intake)
         (work / "firmware-version").write_text("2.4.1\n")
         config = peers.write_agent_config(
@@ -291,6 +319,8 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         report = report_figures(config)
         throughput = outbox_throughput(config)
         button = button_to_case(work, sim.info["tcp_port"], intake.info["url"], certs["ca"])
+        web = json.loads(config.read_text())["web"]["port"]
+        to_box, to_page = question_to_page(work / "intake", f"http://127.0.0.1:{web}/", answer["receipt"]["case"])
         # Resident memory after the polling window, counted from the agent's start.
         time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
         status = control.call(agent.info["control"], "status")
@@ -301,6 +331,8 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             **report,
             "outbox_reports_per_s": throughput,
             "button_to_case_s": round(statistics.median(button), 4),
+            "question_to_box_s": round(statistics.median(to_box), 4),
+            "question_to_page_s": round(statistics.median(to_page), 4),
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],

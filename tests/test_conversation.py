@@ -8,6 +8,7 @@ import json
 import smtplib
 import subprocess
 import sys
+from datetime import datetime, timezone
 from email.message import EmailMessage
 
 import pytest
@@ -150,6 +151,15 @@ def test_a_box_that_was_off_reads_the_question_when_it_starts(rig, tmp_path):
     rig["start"]()  # MQTT: the retained state of the case waits on the broker
     view = peers.wait_for(lambda: page_api(rig["port"], "/api/cases")["open_questions"], 15, "the question")
     assert view[0]["text"].startswith("Which firmware") and view[0]["case"] == "CASE-000001"
+    # The case chase, on the intake's clock set ahead: one reminder after 3 working days, closed after 6.
+    asked = intake_case(tmp_path, "CASE-000001")["articles"][-1]["at"]
+    later = lambda days: datetime.fromtimestamp(asked + days * 86400, timezone.utc).isoformat()  # noqa: E731
+    assert intake_cmd(tmp_path, "chase", "--now", later(5)).strip() == "CASE-000001: reminded"
+    peers.wait_for(lambda: "Reminder" in page_api(rig["port"], "/api/cases")["cases"][0]["messages"][-1]["text"],
+                   15, "the reminder on the box")
+    assert intake_cmd(tmp_path, "chase", "--now", later(12)).strip() == "CASE-000001: solved presumptively"
+    peers.wait_for(lambda: page_api(rig["port"], "/api/cases")["cases"][0]["state"] == "solved", 15, "solved")
+    assert page_api(rig["port"], "/api/cases")["open_questions"] == []  # a solved case asks nothing
 
 
 def test_a_box_without_mqtt_reads_its_cases_over_https(rig, tmp_path):
@@ -199,13 +209,27 @@ def test_a_refused_report_is_retried_from_the_cli(tmp_path, certs, make_config, 
         again = cli("retry", report_id, "--config", path)
         assert again.returncode == 0 and report_id in again.stdout
         peers.wait_for(lambda: all_cases(tmp_path), 20, "the case after the retry")
+        # The page's Retry button asks the same of the API.
+        intake.stop()
+        intake = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"],
+                                    extra=["--refuse", "1", "--refuse-status", "403"])
+        path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                           extra={"web": {"port": json.loads(path.read_text())["web"]["port"]}})
+        agent_process.stop_all()
+        agent_process(path)
+        out = cli("report", "--subject", "Charging stops after a minute", "--description", peers.REPORT_DESCRIPTION,
+                  "--email", peers.REPORT_EMAIL, "--config", path)
+        page = f"http://127.0.0.1:{json.loads(path.read_text())['web']['port']}"
+        r = requests.post(f"{page}/api/retry", json={"report_id": out.stdout.split()[1]}, headers=WEB, timeout=10)
+        assert r.status_code == 200 and r.json()["report"]["state"] == "sending"  # tried before: sent again now
+        peers.wait_for(lambda: len(all_cases(tmp_path)) == 2, 20, "the second case after the page's retry")
         assert cli("retry", report_id, "--config", path).returncode == 1  # not refused any more
         assert cli("retry", "20260101T000000Z-00000000", "--config", path).stderr.startswith("diag-agent: no report")
     finally:
         intake.stop()
 
 
-def test_a_report_mailed_by_hand_and_uploaded_later_is_one_case(rig, tmp_path, cli):
+def test_a_report_mailed_by_hand_and_uploaded_later_is_one_case(rig, tmp_path, cli, browser):
     closed = f"https://127.0.0.1:{peers.free_port()}/api/v1/reports"  # the network is down
     rig["config"] = rig["configure"](backend={"url": closed}, mqtt=False)
     agent = rig["start"]()
@@ -217,6 +241,10 @@ def test_a_report_mailed_by_hand_and_uploaded_later_is_one_case(rig, tmp_path, c
     assert away["file_name"] == f"diag-report-TEST-0001-{report['report_id']}.tar.gz"
     got = requests.get(f"http://127.0.0.1:{rig['port']}/api/reports/{report['report_id']}/bundle", timeout=10)
     assert away["file_name"] in got.headers["Content-Disposition"]
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"http://127.0.0.1:{rig['port']}/")
+    page.wait_for_selector(f"#take-away:has-text('{SUPPORT}')")
+    assert f'the subject "{away["subject"]}"' in page.text_content("#take-away")
 
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = "installer@example.com", away["email"], away["subject"]

@@ -150,6 +150,16 @@ class PubAcks:
                 self._waiting.pop(mid, None)
 
 
+def correlation_properties(correlation: bytes):
+    """MQTT 5 PUBLISH properties that tie an answer to the message it answers."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.CorrelationData = correlation[:64]
+    return properties
+
+
 class MqttLink:
     """The broker connection: publishes with PUBACKs checked, the retained status, notices; what comes in
     goes to its taker: commands, receipts (MqttTransport), case states (the case conversation)."""
@@ -161,9 +171,9 @@ class MqttLink:
         self.on_case: Callable[[bytes], None] | None = None  # a case's state, retained by the backend
         self.base = f"{cfg.topic_prefix}/{device_id}"
         self.on_command, self.on_connected = on_command, on_connected
-        self._client = None
-        self._connected = threading.Event()
-        self._stopping = False
+        self._client, self._stopping = None, False
+        # CONNACK and SUBACK: only both let commands, receipts and case states in; only both are "connected".
+        self._connected, self._subscribed = threading.Event(), threading.Event()
         self._status: dict = {}
         self.talk = Negotiation(cfg, memory)
         self.broker_max_packet: int | None = None
@@ -174,7 +184,7 @@ class MqttLink:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._connected.is_set() and self._subscribed.is_set()
 
     def state(self) -> dict:
         return {"connected": self.connected, "protocol": self.talk.version, "last_failure": self.talk.last_failure}
@@ -187,7 +197,7 @@ class MqttLink:
         c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"))
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_connect_fail, c.on_socket_open = self._on_connect_fail, self._on_socket_open
-        c.on_publish, c.on_message = self._on_publish, self._on_message
+        c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
@@ -196,7 +206,7 @@ class MqttLink:
         self.talk.opened(self._no_connack)
 
     def _no_connack(self, attempt: int) -> None:
-        if attempt == self.talk.attempt and not self.connected and not self._stopping:
+        if attempt == self.talk.attempt and not self._connected.is_set() and not self._stopping:
             self._failed(f"no answer to the MQTT {self.talk.version} CONNECT within "
                          f"{Negotiation.CONNACK_WAIT_S:g} s", older_may_help=True)
 
@@ -211,8 +221,11 @@ class MqttLink:
         self.talk.worked()
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
         log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, self.talk.version)
-        client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1), (self.topic("case/+"), 1)])
         self._connected.set()
+        client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1), (self.topic("case/+"), 1)])
+
+    def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:
+        self._subscribed.set()
         self._publish_status()
         if self.on_connected:
             self.on_connected()
@@ -235,6 +248,7 @@ class MqttLink:
             self._failed(f"the broker closed the connection without answering the MQTT {self.talk.version} "
                          f"CONNECT ({reason})", older_may_help=True)
         self._connected.clear()
+        self._subscribed.clear()
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
 
     def _on_publish(self, client, userdata, mid, reason, props) -> None:
@@ -258,11 +272,7 @@ class MqttLink:
         if not self.connected:
             raise DeliveryError("not connected to the MQTT broker")
         if correlation and self.talk.v5 and properties is None:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.CorrelationData = correlation[:64]
+            properties = correlation_properties(correlation)
         # paho may call back (on_publish, on_disconnect) from inside publish(): no lock of ours held here.
         info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
         if info.rc != 0:
