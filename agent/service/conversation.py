@@ -10,10 +10,9 @@ import threading
 import time
 from typing import Callable
 
-from agent.cases import CaseError, articles
+from agent.cases import CaseError
 from agent.cases.book import CaseBook, CaseStateError
 from agent.cases.view import case_view, file_name
-from agent.cases.photos import PhotoError, clean_photo
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
 from agent.report.request import RequestError, check_request, fit
@@ -106,6 +105,8 @@ class Conversation:
         return ("high" if on_site else case["priority"]), on_site
 
     def answer(self, case: object, question: object, text: object, with_report: bool = False) -> dict:
+        from agent.cases import articles  # the box's answers are rare: their code is loaded when one comes
+
         known = self._case(case)
         if not any(m["id"] == question and m["kind"] == "question" for m in known["messages"]):
             raise CaseError(f"case {known['case']} has no question {str(question)[:40]!r}")
@@ -127,6 +128,9 @@ class Conversation:
         return out
 
     def add_photo(self, case: object, label: object, data: bytes) -> dict:
+        from agent.cases import articles
+        from agent.cases.photos import PhotoError, clean_photo
+
         known = self._case(case)
         if label not in articles.PHOTO_LABELS:
             raise CaseError(f"label: one of {', '.join(articles.PHOTO_LABELS)}")
