@@ -211,3 +211,19 @@ def test_a_refused_system_call_costs_its_one_value_not_the_section(tmp_path, moc
                            "latest": {"version": None, "error": "offline"}}}
     judged = {j.topic: j.status for j in judge_health(health, HealthConfig())}
     assert judged["memory"] == "no_data" and judged["disk"] == "ok"
+
+
+def test_the_clock_state_is_read_where_the_sandbox_refuses_adjtimex(tmp_path, mocker, monkeypatch):
+    from agent.health import system
+
+    mocker.patch.object(system, "_adjtimex", return_value=None)  # ProtectClock=yes: EPERM even for reading
+    flag = tmp_path / "synchronized"
+    mocker.patch.object(system, "TIMESYNC_FLAG", flag)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no timedatectl at all
+    assert system.clock_synced() is None
+    fake = tmp_path / "timedatectl"
+    fake.write_text("#!/bin/sh\n[ \"$*\" = 'show --property=NTPSynchronized --value' ] && echo no\n")
+    fake.chmod(0o755)
+    assert system.clock_synced() is False  # timedated's word, from outside the sandbox
+    flag.touch()
+    assert system.clock_synced() is True  # systemd-timesyncd has synchronised
