@@ -227,3 +227,12 @@ def test_the_clock_state_is_read_where_the_sandbox_refuses_adjtimex(tmp_path, mo
     assert system.clock_synced() is False  # timedated's word, from outside the sandbox
     flag.touch()
     assert system.clock_synced() is True  # systemd-timesyncd has synchronised
+
+
+def test_a_serial_port_that_cannot_be_opened_gets_the_adapters_hint_not_the_gateways(make_config, cli, tmp_path):
+    path = make_config(buses=[{"name": "rs485", "type": "rtu", "device": str(tmp_path / "ttyUSB9"), "timeout_s": 0.2}],
+                       devices=[{"name": "meter", "bus": "rs485", "profile": "sdm630", "unit": 105}])
+    checks = json.loads(cli("check", "--json", "--config", path).stdout)["checks"]
+    meter = next(c for c in checks if c["id"] == "device_meter:meter")
+    assert meter["status"] == "fail" and "serial port cannot be opened" in meter["hint"]
+    assert "TCP gateway" not in meter["hint"]

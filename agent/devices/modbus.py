@@ -74,9 +74,19 @@ class Garbled(_Retryable):
 
 
 class ConnectionFailed(_Retryable):
-    """The TCP gateway refused or dropped the connection, or the serial port cannot be opened."""
+    """The TCP gateway refused or dropped the connection."""
 
     kind = "connection"
+
+
+class PortFailed(ConnectionFailed):
+    """The serial port cannot be opened: the USB RS-485 adapter is missing, renamed, or held by another program."""
+
+    kind = "port"
+
+
+def cannot_connect(bus, message: str) -> ConnectionFailed:
+    return (ConnectionFailed if bus.type == "tcp" else PortFailed)(message)
 
 
 class ModbusLink:
@@ -105,7 +115,7 @@ class ModbusLink:
             return self._client
         wait = self._reconnect_at - self._clock()
         if wait > 0:
-            raise ConnectionFailed(f"cannot connect to {self.describe()} (next try in {wait:.0f} s)")
+            raise cannot_connect(self.bus, f"cannot connect to {self.describe()} (next try in {wait:.0f} s)")
         # Imported here: commands that never touch the bus start faster without it.
         from pymodbus import client as mc
 
@@ -126,7 +136,7 @@ class ModbusLink:
             self._backoff = min(self.RECONNECT_MAX_S, max(1.0, self._backoff * 2))
             self._reconnect_at = self._clock() + self._backoff * random.uniform(0.8, 1.2)
             what = "the connection was refused or the host is unreachable" if b.type == "tcp" else "cannot open it"
-            raise ConnectionFailed(f"cannot connect to {self.describe()}: {what}")
+            raise cannot_connect(b, f"cannot connect to {self.describe()}: {what}")
         self._backoff, self._client = 0.0, client
         return client
 

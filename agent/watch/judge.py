@@ -54,7 +54,7 @@ def judge_devices(snapshot: dict, c: FaultConfig, scans: dict | None = None) -> 
 
 
 # Why a device was not heard, as the wire said it (devices/modbus.py), and which hint explains it.
-ANSWER_HINTS = {"timeout": "fail", "gateway": "gateway", "connection": "connection", "noise": "noise"}
+ANSWER_HINTS = {"timeout": "fail", "gateway": "gateway", "connection": "connection", "port": "port", "noise": "noise"}
 
 
 def _reachability(name: str, dev: dict, c: FaultConfig, scan: dict | None = None) -> Judgement:
