@@ -13,6 +13,11 @@ have mbpoll || need+=(mbpoll)
 have openssl || need+=(openssl)
 have systemd-analyze || need+=(systemd)
 have chromium || need+=(chromium)  # the tests render report.html and drive the local page
+# The checks on the real thing: Debian ARM roots under qemu-user, the unit under a booted systemd.
+have debootstrap || need+=(debootstrap)
+have qemu-arm-static || need+=(qemu-user-static)
+have update-binfmts || need+=(binfmt-support)
+have systemd-nspawn || need+=(systemd-container)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -1,0 +1,41 @@
+"""Debian 12 roots for the checks on the real thing (ARM boards under qemu-user, a booted systemd): built by
+scripts/debian_root.sh (cached), with this checkout copied in where an image build would put it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import peers
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def make_root(arch: str, where: Path) -> Path:
+    built = subprocess.run(["bash", str(peers.ROOT / "scripts" / "debian_root.sh"), arch, str(where)],
+                           capture_output=True, text=True, timeout=2400)
+    assert built.returncode == 0, built.stderr[-3000:]
+    # The source as a checkout holds it (no venvs, no caches).
+    shutil.copytree(peers.ROOT, where / "src", ignore=shutil.ignore_patterns(
+        ".venv*", ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build"))
+    return where
+
+
+class Chroot:
+    """A root with /proc, /sys and /dev bound in, as an image builder sets it up; commands run in it as root."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.mounts: list[Path] = []
+        for what, how in (("proc", ["-t", "proc", "proc"]), ("sys", ["--rbind", "/sys"]), ("dev", ["--rbind", "/dev"])):
+            subprocess.run(["mount", *how, str(path / what)], check=True)
+            self.mounts.append(path / what)
+
+    def run(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(["chroot", str(self.path), "/bin/bash", "-c", command], capture_output=True, text=True,
+                              timeout=timeout, env={"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/root"})
+
+    def close(self) -> None:
+        for target in reversed(self.mounts):
+            subprocess.run(["umount", "-R", "-l", str(target)], check=False)
