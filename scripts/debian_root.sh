@@ -37,12 +37,14 @@ if [ ! -s "$TARBALL" ]; then
   debootstrap --arch="$ARCH" --variant=minbase --include="$INCLUDE" bookworm "$build" "$MIRROR" >"$build.log" 2>&1 \
     || { tail -20 "$build.log" >&2; rm -rf "$build"; exit 1; }
   rm -rf "$build"/var/cache/apt/archives/*.deb
+  chmod 0755 "$build"
   tar -C "$build" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
   rm -rf "$build" "$build.log"
 fi
 rm -rf "$DIR"
 mkdir -p "$DIR"
 tar -C "$DIR" -xf "$TARBALL"
+chmod 0755 "$DIR"  # its / : mktemp made the build folder 0700, and users in it must get through /
 cp /etc/resolv.conf "$DIR/etc/resolv.conf"  # pip inside reaches the package registry by name
 # The host's trust (a proxy's CA, say) and pip settings (an index mirror) apply inside too.
 cp /etc/ssl/certs/ca-certificates.crt "$DIR/etc/ssl/certs/ca-certificates.crt"
