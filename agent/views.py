@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def render_inspection(manifest: dict, summary: dict) -> str:
+    if manifest.get("kind") in ("answer", "photo"):
+        return _render_article(manifest)
     sw, created = manifest.get("software", {}), manifest.get("created", {})
     lines = [
         f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
@@ -33,6 +35,25 @@ def render_inspection(manifest: dict, summary: dict) -> str:
     ):
         lines.append(f"{title:<9} {len(items) or 'none'}")
         lines += [f"  {fmt(i)}" for i in items]
+    return "\n".join(lines)
+
+
+def _render_article(manifest: dict) -> str:
+    """An answer or a photo for a case (agent/cases/articles.py): what it says, and where it goes."""
+    device = manifest.get("device", {})
+    lines = [f"{manifest['kind']:<9} {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, "
+             "every checksum OK)",
+             f"device    {device.get('model')}  serial {device.get('serial')}",
+             f"created   {manifest.get('created', {}).get('wall_iso')}",
+             f"case      {manifest.get('case_ref')}  priority {manifest.get('priority')}  "
+             f"on-site {'yes' if manifest.get('on_site') else 'no'}",
+             f"subject   {manifest.get('subject')}"]
+    if manifest["kind"] == "answer":
+        lines.append(f"answer    to {manifest.get('question')}: {manifest.get('text')}")
+    else:
+        lines.append(f"photo     {manifest.get('label')}, {manifest.get('width')}x{manifest.get('height')} px, "
+                     f"removed: {', '.join(manifest.get('removed') or []) or 'nothing'}")
+    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
     return "\n".join(lines)
 
 

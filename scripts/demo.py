@@ -8,6 +8,7 @@ Run it through scripts/demo.sh, which installs what it needs first.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,24 @@ def main() -> int:
         print("\n$ support_intake.py list")
         subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list",
                         "--store", str(work / "intake")], check=True)
-        bundles = sorted((work / "intake" / "bundles").glob("*.tar.gz"))
+        case = next((w for w in result.stdout.split() if w.startswith("CASE-")), None)
+        if case:  # the case conversation: support asks, the box shows it, the installer answers
+            intake_cmd = [sys.executable, str(peers.SCRIPTS / "support_intake.py")]
+            print(f"\n$ support_intake.py ask {case} 'Is the RCD in the distribution board switched on?'")
+            subprocess.run(intake_cmd + ["ask", "--store", str(work / "intake"), case,
+                                         "Is the RCD in the distribution board switched on?"], check=True)
+            peers.wait_for(lambda: "support asks" in agent_cmd("cases").stdout, 15, "the question on the box")
+            print("\n$ diag-agent cases")
+            print(agent_cmd("cases").stdout.rstrip())
+            question = json.loads(agent_cmd("cases", "--json").stdout)["open_questions"][0]["id"]
+            print(f"\n$ diag-agent answer {case} {question} 'Yes, and it does not trip.'")
+            print(agent_cmd("answer", case, question, "Yes, and it does not trip.").stdout.rstrip())
+            peers.wait_for(lambda: "answer " in subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"),
+                           case], capture_output=True, text=True).stdout, 15, "the answer in the case")
+            print(f"\n$ support_intake.py show {case}")
+            subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"), case], check=True)
+        report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
+        bundles = sorted((work / "intake" / "bundles").glob(f"{report_id}*.tar.gz"))
         if bundles:
             print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
             subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")],

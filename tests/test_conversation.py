@@ -117,6 +117,9 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     assert len(all_cases(tmp_path)) == 1
     answer = next(a for a in case["articles"] if a["kind"] == "answer")
     assert answer["question"] == "Q2" and answer["text"].startswith("Yes, the RCD is on")
+    stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{answer['report_id']}.tar.gz"
+    shown = cli("inspect", stored).stdout
+    assert "case      CASE-000001" in shown and "answer    to Q2: Yes, the RCD is on" in shown
     from PIL import Image
 
     for a in (a for a in case["articles"] if a["kind"] == "photo"):
