@@ -132,12 +132,12 @@ def _report_standalone(cfg, request) -> dict:
     from agent.report.build import make_report
     from agent.report.snapshot import one_shot
     from agent.transports.https import HttpsTransport
-    from agent.transports.sender import Sender, choose_transports
+    from agent.transports.sender import Sender, choose_transports, fingerprint
 
     outbox = Outbox(outbox_dir(cfg))
     entry = make_report(cfg, request, one_shot(cfg), outbox)  # no daemon: no fault history
     transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), None)
-    entry = Sender(cfg.backend, outbox, transports, cfg.delivery_fingerprint()).attempt(entry)
+    entry = Sender(cfg.backend, outbox, transports, fingerprint(cfg)).attempt(entry)
     return dict(describe(entry), receipt=entry.receipt)
 
 
@@ -198,7 +198,7 @@ def cmd_check(args) -> int:
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
     else:
-        print(checks.render([checks.Check(**c) for c in answer["checks"]]))
+        print(checks.render([checks.Check(**c) for c in answer["checks"]], cfg.language))
     return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
 
 
@@ -299,7 +299,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
     else:
-        print(render_status(status))
+        print(render_status(status, cfg.language))
     return EXIT_OK
 
 

@@ -320,6 +320,8 @@ class AgentConfig:
     cloud: CloudConfig = field(default_factory=CloudConfig)
     auto_report: AutoReportConfig = field(default_factory=AutoReportConfig)
     support: SupportConfig = field(default_factory=SupportConfig)
+    language: str = "en"  # of the page, the hints, the status lines and report.html: a file in agent/lang/
+    timezone: str = "UTC"  # times shown to people are in this zone, with its offset; the data stays in UTC
 
     def as_dict(self) -> dict:
         """The whole configuration as data (for the report, which redacts it)."""
@@ -330,14 +332,6 @@ class AgentConfig:
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
         return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
                 if v]
-
-    def delivery_fingerprint(self) -> str:
-        """Changes when anything that decides a delivery's fate changes: parked reports are retried then."""
-        import hashlib
-        import json
-
-        relevant = {"backend": dataclasses.asdict(self.backend), "mqtt": dataclasses.asdict(self.mqtt)}
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
@@ -389,6 +383,10 @@ def _cross_check(cfg: AgentConfig) -> None:
         if bus.name in names:
             fail(bus, "name", f"bus {bus.name!r} is defined twice")
         names.add(bus.name)
+    from agent.lang import locale_problems
+
+    for key, problem in locale_problems(cfg.language, cfg.timezone):
+        fail(cfg, key, problem)
     if cfg.backend.transport == "mqtt" and not cfg.mqtt.enabled:
         fail(cfg.backend, "transport", "mqtt needs mqtt.enabled: true")
     seen: set[str] = set()

@@ -57,35 +57,37 @@ def _render_article(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def render_status(status: dict) -> str:
+def render_status(status: dict, language: str = "en") -> str:
+    from agent.lang import load
+
+    w = load(language)["status"]
     out: list[str] = []
     mqtt = status.get("mqtt") or {}
-    link = f"connected (MQTT {mqtt.get('protocol')})" if status["mqtt_connected"] else "not connected"
+    link = w["mqtt_connected"].format(protocol=mqtt.get("protocol")) if status["mqtt_connected"] else w["mqtt_not_connected"]
     if not status["mqtt_connected"] and mqtt.get("last_failure"):
         link += f": {mqtt['last_failure']}"
-    out.append(f"agent {status['agent_version']}, MQTT {link if mqtt else 'off'}")
+    out.append(w["agent"].format(version=status["agent_version"], link=link if mqtt else w["mqtt_off"]))
     onsite = status["onsite"]
-    out.append(f"on-site mode: {'ON by ' + onsite['channel'] if onsite['on'] else 'off'}")
+    out.append(w["onsite_on"].format(channel=onsite["channel"]) if onsite["on"] else w["onsite_off"])
     if status["software"]:
-        out.append(f"firmware {status['software']['firmware_version']}: {status['software']['verdict']}")
+        out.append(w["firmware"].format(version=status["software"]["firmware_version"],
+                                        verdict=status["software"]["verdict"]))
     if status["network"]:
-        out.append(f"network: {status['network']}")
+        out.append(w["network"].format(verdict=status["network"]))
     for name, dev in status["devices"].items():
-        out.append(f"device {name}: {'ok' if dev['reachable'] else 'not answering: ' + str(dev['last_error'])}")
+        out.append(w["device_ok"].format(name=name) if dev["reachable"]
+                   else w["device_silent"].format(name=name, error=dev["last_error"]))
     for name, bus in status["buses"].items():
         if bus["budget_note"]:
-            out.append(f"bus {name}: {bus['budget_note']}")
-    for fault in status["faults"]:
-        out.append(f"FAULT {fault['code']} ({fault['severity']}, {fault['category']}) on {fault['device']}: "
-                   f"{fault['message']}")
-    if not status["faults"]:
-        out.append("no active faults")
+            out.append(w["bus"].format(name=name, note=bus["budget_note"]))
+    out += [w["fault"].format(**f) for f in status["faults"]] or [w["no_faults"]]
     ob = status["outbox"]
-    out.append(f"outbox: {ob['accepted'] + ob['sending']} waiting, {ob['refused']} refused, {ob['delivered']} delivered, "
-               f"{ob['evicted']} evicted over its quota")
+    out.append(w["outbox"].format(waiting=ob["accepted"] + ob["sending"], refused=ob["refused"],
+                                  delivered=ob["delivered"], evicted=ob["evicted"]))
     if status["last_receipt"]:
-        r = status["last_receipt"]
-        out.append(f"last receipt: case {r['case']} for report {r['report_id']} ({r['priority']} priority)")
+        out.append(w["last_receipt"].format(**status["last_receipt"]))
+    if (status.get("cases") or {}).get("open_questions"):
+        out.append(w["questions"].format(n=status["cases"]["open_questions"]))
     return "\n".join(out)
 
 

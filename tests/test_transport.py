@@ -13,14 +13,14 @@ import peers
 from agent import config
 from agent.report.bundle import Section, write_bundle
 from agent.outbox import Entry, Outbox
-from agent.transports.sender import Sender
+from agent.transports.sender import Sender, fingerprint
 
 
 def https_sender(cfg, outbox, **kw):
     """The daemon's sender with the HTTPS transport only."""
     from agent.transports.https import HttpsTransport
 
-    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)], cfg.delivery_fingerprint(),
+    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)], fingerprint(cfg),
                   **kw)
 
 

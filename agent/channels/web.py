@@ -84,9 +84,9 @@ class PageApp:
     """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
     def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int,
-                 talk: Conversation):
+                 talk: Conversation, locale: tuple[str, str] = ("en", "UTC")):
         self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
-        self.port = port
+        self.port, self.locale = port, locale  # the box's language and time zone
 
     def __call__(self, environ, start_response):
         req = Request(environ)
@@ -170,6 +170,13 @@ class PageApp:
             return self._json({"ok": True, "reports": self.desk.list()})
         if req.path == "/api/cases":
             return self._json({"ok": True, **self.talk.view()})
+        if req.path == "/api/words":  # the page's words: asked for, else the browser's choice, else the box's
+            from agent.lang import languages, load, pick
+
+            asked = req.query.get("lang", [""])[0]
+            language = asked if asked in languages() else pick(req.header("Accept-Language"), self.locale[0])
+            return self._json({"ok": True, "language": language, "languages": languages(), "timezone": self.locale[1],
+                               "words": load(language)["page"]})
         if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
             report_id = m.group(1)
             if not REPORT_ID.match(report_id):
@@ -216,11 +223,12 @@ class PageApp:
 
 
 class WebServer:
-    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, talk: Conversation):
+    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, talk: Conversation,
+                 locale: tuple[str, str] = ("en", "UTC")):
         from waitress.server import create_server
 
         listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
-        self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk)
+        self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk, locale)
         self._server = create_server(
             self.app, listen=listen, threads=THREADS, connection_limit=CONNECTION_LIMIT,
             channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_PHOTO,

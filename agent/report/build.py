@@ -93,7 +93,7 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
         if note_over_cap:
             cuts.append({"what": "nothing more to cut", "why": f"still {out.tell()} bytes, over the cap"})
         manifest = dict(base, cuts=list(cuts), max_bytes=cfg.report.max_bytes)
-        page = render(manifest, summary, content)
+        page = render(manifest, summary, content, cfg.language, cfg.timezone)
         out.seek(0)
         out.truncate()
         return write_bundle(out, manifest, [Section("summary.json", to_json(summary)),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import time
 from typing import Iterable
 
 from agent.devices.history import decode_buckets, decode_raw
+from agent.lang import load, when
 
 CHARTS = (  # title, unit, value names (first device that has them), step drawing for states
     ("Voltage", "V", ("voltage_l1", "voltage_l2", "voltage_l3"), False),
@@ -35,8 +35,8 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def _ts(wall: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(wall)) if wall else "?"
+def _ts(wall: float | None, zone: str = "UTC", seconds: bool = True) -> str:
+    return when(wall, zone, seconds) if wall else "?"
 
 
 def _table(headers: Iterable[str], rows: Iterable[Iterable], classes: Iterable[str] | None = None) -> str:
@@ -55,11 +55,11 @@ def series_points(entry: dict) -> list[tuple[float, float]]:
 
 
 def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], events: list[dict],
-          step: bool) -> str:
+          step: bool, zone: str = "UTC") -> str:
     """An inline SVG line chart over time, with fault events marked on the time axis."""
     pts = [p for line in lines.values() for p in line]
     if not pts:
-        return f"<p class='meta'>{_e(title)}: no history</p>"
+        return f"<p class='meta'>{_e(title)}: -</p>"
     t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
     v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
     if v1 - v0 < 1e-9:
@@ -78,8 +78,8 @@ def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], ev
              "fill='none' stroke='#ccc'/>",
              f"<text x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>",
              f"<text x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>",
-             f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0)}</text>",
-             f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1)} UTC</text>"]
+             f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
+             f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>"]
     for i, (name, line) in enumerate(lines.items()):
         line = _per_pixel(line, x)
         coords = []
@@ -123,78 +123,87 @@ def _chart_lines(history: dict, names: tuple[str, ...]) -> dict[str, list]:
     return {}
 
 
-def render(manifest: dict, summary: dict, sections: dict) -> str:
-    """The page: checklist and faults first, then charts, then the sections as tables."""
+def render(manifest: dict, summary: dict, sections: dict, language: str = "en", zone: str = "UTC") -> str:
+    """The page: checklist and faults first, then charts, then the sections as tables; its words in LANGUAGE
+    (agent/lang/), its times in ZONE with the offset (the sections' data stays in UTC)."""
+    w = load(language)["report"]
+    yes_no = {True: w["yes"], False: w["no"]}
     faults = sections.get("faults", {})
     events = faults.get("timeline", [])
     checks = sections.get("checks", {}).get("checks", [])
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-           f"<title>System report {_e(manifest['report_id'])}</title><style>{CSS}</style></head><body>",
+    created = manifest["created"]
+    out = [f"<!DOCTYPE html><html lang='{_e(language)}'><head><meta charset='utf-8'>"
+           f"<title>{_e(w['title'].format(id=manifest['report_id']))}</title><style>{CSS}</style></head><body>",
            f"<h1>{_e(summary.get('model'))} {_e(summary.get('serial'))}: {_e(manifest.get('subject') or 'report')}</h1>",
-           f"<p class='meta'>Report {_e(manifest['report_id'])}, {_e(manifest['created']['wall_iso'])} "
-           f"(clock {'synchronised' if manifest['created'].get('clock_synced') else 'NOT synchronised'}), "
-           f"trigger {_e(manifest.get('trigger'))}, priority <b>{_e(manifest.get('priority'))}</b>"
-           f"{', ON SITE' if manifest.get('on_site') else ''}.</p>"]
+           "<p class='meta'>" + w["meta"].format(
+               id=_e(manifest["report_id"]), created=_e(_ts(created["wall"], zone)), trigger=_e(manifest.get("trigger")),
+               clock=w["clock_synced"] if created.get("clock_synced") else w["clock_not_synced"],
+               priority=_e(manifest.get("priority")), on_site=w["on_site"] if manifest.get("on_site") else "")
+           + " " + _e(w["times"].format(zone=zone, offset=_ts(created["wall"], zone)[-6:])) + "</p>"]
     if manifest.get("description"):
         out.append(f"<p>{_e(manifest['description'])}</p>")
-    out.append("<h2>Support checklist</h2>")
-    out.append(_table(("question", "answer"), [
-        ("Model / serial / order", f"{summary.get('model')} / {summary.get('serial')} / {summary.get('order_number') or '-'}"),
-        ("Software", f"{summary.get('firmware_version')} ({summary.get('software_verdict')}; newest "
-                     f"{summary.get('latest_version') or 'unknown'})"),
-        ("Commissioning protocol", "yes" if summary.get("commissioning_protocol") else "no"),
-        ("Cloud credentials set up", "yes" if summary.get("cloud_credentials") else "no"),
-        ("Previous case", summary.get("previous_case") or "-"),
-        ("On site", "yes" if summary.get("on_site") else "no"),
-        ("Network", summary.get("network")),
-        ("Self-check", f"{summary.get('self_check', {}).get('result')} "
-                       f"({', '.join(f'{n} {s}' for s, n in summary.get('self_check', {}).get('counts', {}).items())})"),
-        ("Contact", summary.get("email") or "-"),
+    out.append(f"<h2>{_e(w['checklist'])}</h2>")
+    out.append(_table((w["question"], w["answer"]), [
+        (w["model_serial_order"], f"{summary.get('model')} / {summary.get('serial')} / {summary.get('order_number') or '-'}"),
+        (w["software"], w["software_value"].format(version=summary.get("firmware_version"),
+                                                   verdict=summary.get("software_verdict"),
+                                                   latest=summary.get("latest_version") or w["unknown"])),
+        (w["commissioning"], yes_no[bool(summary.get("commissioning_protocol"))]),
+        (w["cloud_credentials"], yes_no[bool(summary.get("cloud_credentials"))]),
+        (w["previous_case"], summary.get("previous_case") or "-"),
+        (w["on_site_q"], yes_no[bool(summary.get("on_site"))]),
+        (w["network"], summary.get("network")),
+        (w["self_check"], f"{summary.get('self_check', {}).get('result')} "
+                          f"({', '.join(f'{n} {s}' for s, n in summary.get('self_check', {}).get('counts', {}).items())})"),
+        (w["contact"], summary.get("email") or "-"),
     ]))
-    out.append("<h2>Active faults</h2>")
+    out.append(f"<h2>{_e(w['active_faults'])}</h2>")
     active = faults.get("active", [])
-    out.append(_table(("since (UTC)", "code", "severity", "category", "where", "message"),
-                      [(_ts(f["since_wall"]), f["code"], f["severity"], f["category"], f["device"], f["message"])
-                       for f in active], [f["severity"] for f in active]) if active else "<p class='pass'>none</p>")
+    out.append(_table((w["since"], w["code"], w["severity"], w["category"], w["where"], w["message"]),
+                      [(_ts(f["since_wall"], zone), f["code"], f["severity"], f["category"], f["device"], f["message"])
+                       for f in active], [f["severity"] for f in active]) if active
+               else f"<p class='pass'>{_e(w['none'])}</p>")
     failing = [c for c in checks if c["status"] != "pass"]
     if failing:
-        out.append("<h2>Self-check: what does not pass</h2>")
-        out.append(_table(("", "check", "detail", "hint"), [(c["status"].upper(), c["title"], c["detail"], c["hint"])
-                                                         for c in failing], [c["status"] for c in failing]))
-    out.append("<h2>Charts</h2>")
+        out.append(f"<h2>{_e(w['failing'])}</h2>")
+        out.append(_table(("", w["check"], w["detail"], w["hint"]), [(c["status"].upper(), c["title"], c["detail"],
+                                                                      c["hint"]) for c in failing],
+                          [c["status"] for c in failing]))
+    out.append(f"<h2>{_e(w['charts'])}</h2>")
     history = sections.get("history", {})
     for title, unit, names, step in CHARTS:
-        out.append(chart(title, unit, _chart_lines(history, names), events, step))
-    out.append("<h2>Current readings</h2>")
+        out.append(chart(w["chart_titles"].get(title, title), unit, _chart_lines(history, names), events, step, zone))
+    out.append(f"<h2>{_e(w['readings'])}</h2>")
     rows = [(dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
             for dev, d in sections.get("readings", {}).items() for n, v in d.get("values", {}).items()]
     rows += [(dev, n, "-", "", why, "") for dev, d in sections.get("readings", {}).items()
              for n, why in (d.get("unsupported") or {}).items()]
-    out.append(_table(("device", "value", "reading", "unit", "meaning", "age (s)"), rows))
-    out.append("<h2>Event timeline</h2>")
-    out.append(_table(("time (UTC)", "event", "code", "where", "message"),
-                      [(_ts(e["wall"]), e["kind"], e["code"], e.get("device") or "", e["message"])
-                       for e in reversed(events)]) if events else "<p>no events</p>")
-    out.append("<h2>Self-check</h2>")
-    out.append(_table(("", "check", "detail"), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
+    out.append(_table((w["device"], w["value"], w["reading"], w["unit"], w["meaning"], w["age"]), rows))
+    out.append(f"<h2>{_e(w['timeline'])}</h2>")
+    out.append(_table((w["time"], w["event"], w["code"], w["where"], w["message"]),
+                      [(_ts(e["wall"], zone), e["kind"], e["code"], e.get("device") or "", e["message"])
+                       for e in reversed(events)]) if events else f"<p>{_e(w['no_events'])}</p>")
+    out.append(f"<h2>{_e(w['all_checks'])}</h2>")
+    out.append(_table(("", w["check"], w["detail"]), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
                       [c["status"] for c in checks]))
     network = sections.get("network", {})
-    out.append("<h2>Network</h2>")
-    out.append(_table(("step", "ok", "detail"), [(k, "yes" if v["ok"] else "NO", v["detail"])
-                                                 for k, v in network.get("steps", {}).items()]))
+    out.append(f"<h2>{_e(w['network'])}</h2>")
+    out.append(_table((w["step"], w["ok"], w["detail"]), [(k, w["yes"] if v["ok"] else w["NO"], v["detail"])
+                                                          for k, v in network.get("steps", {}).items()]))
     system = sections.get("system", {})
-    out.append("<h2>System</h2>")
+    out.append(f"<h2>{_e(w['system'])}</h2>")
     out.append(_table(("", ""), [
-        ("load", system.get("load_average")), ("memory used %", system.get("memory", {}).get("used_percent")),
-        ("disk used %", system.get("disk", {}).get("used_percent")), ("SoC °C", system.get("soc_temperature_c")),
-        ("uptime (h)", round(system.get("uptime_s", 0) / 3600, 1)), ("clock synchronised", system.get("clock_synced")),
+        (w["load"], system.get("load_average")), (w["memory"], system.get("memory", {}).get("used_percent")),
+        (w["disk"], system.get("disk", {}).get("used_percent")), (w["soc"], system.get("soc_temperature_c")),
+        (w["uptime"], round(system.get("uptime_s", 0) / 3600, 1)), (w["clock"], system.get("clock_synced")),
     ]))
-    out.append("<h2>Firmware hooks</h2>")
+    out.append(f"<h2>{_e(w['hooks'])}</h2>")
     hooks = sections.get("hooks", {})
-    out.append(_table(("hook", "ok", "error", "time (s)"), [(n, "yes" if h["ok"] else "NO", h.get("error") or "",
-                                                             h.get("duration_s")) for n, h in hooks.items()]))
+    out.append(_table((w["hook"], w["ok"], w["error"], w["seconds"]),
+                      [(n, w["yes"] if h["ok"] else w["NO"], h.get("error") or "", h.get("duration_s"))
+                       for n, h in hooks.items()]))
     cuts = manifest.get("cuts", [])
     if cuts:
-        out.append("<p class='warn'>Cut to fit the size cap: " + _e("; ".join(c["what"] for c in cuts)) + "</p>")
+        out.append("<p class='warn'>" + _e(w["cut"]) + _e("; ".join(c["what"] for c in cuts)) + "</p>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -29,7 +29,7 @@ from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
-from agent.transports.sender import Sender, choose_transports
+from agent.transports.sender import Sender, choose_transports, fingerprint
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 
@@ -72,14 +72,13 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
-        self.stop_event = threading.Event()
-        self._send_wake = threading.Event()
+        self.stop_event, self._send_wake = threading.Event(), threading.Event()
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         self.timeline = Timeline()
         self.mqtt, mqtt_transport = mqtt_parts(cfg, self._cloud_command, self._send_wake.set)
         self.outbox = Outbox(outbox_dir(cfg))
         transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
-        self.sender = Sender(cfg.backend, self.outbox, transports, cfg.delivery_fingerprint(),
+        self.sender = Sender(cfg.backend, self.outbox, transports, fingerprint(cfg),
                              on_delivered=self._delivered)
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
@@ -149,7 +148,8 @@ class Daemon:
             from agent.channels.web import WebServer
 
             try:
-                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status, self.conversation)
+                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status, self.conversation,
+                                     (cfg.language, cfg.timezone))
                 self.web.start()
             except OSError as exc:
                 log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
@@ -171,7 +171,7 @@ class Daemon:
                                    daemon=True)
         for event in take_queued(self.cfg.state_dir):
             self.events.apply(event)
-        self.outbox.prepare_for_start(self.cfg.delivery_fingerprint(), self.cfg.outbox.startup_jitter_s)
+        self.outbox.prepare_for_start(fingerprint(self.cfg), self.cfg.outbox.startup_jitter_s)
         jobs = schedule.Scheduler()
         jobs.every(self.cfg.poll.interval_s).seconds.do(guarded(self.poll))
         jobs.every(STATUS_INTERVAL_S).seconds.do(guarded(self.publish_status))

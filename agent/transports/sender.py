@@ -154,3 +154,14 @@ class Sender:
                 if left <= 0:
                     return entry
                 self._changed.wait(left)
+
+
+def fingerprint(cfg) -> str:
+    """Changes when anything that decides a delivery's fate changes (backend, MQTT): parked reports are
+    retried then."""
+    import dataclasses
+    import hashlib
+    import json
+
+    relevant = {"backend": dataclasses.asdict(cfg.backend), "mqtt": dataclasses.asdict(cfg.mqtt)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,18 +1,13 @@
 """The self-check: the judgements (watch/judge.py) as a checklist, pass / warn / fail / no data, each
-with a plain-language hint from watch/hints/."""
+with a plain-language hint in the box's language (agent/lang/)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from pathlib import Path
-
-import yaml
 
 from agent.config import AgentConfig
 from agent.watch.judge import RANK, Judgement, judge_devices, judge_health, worst
 
-HINTS_DIR = Path(__file__).resolve().parent / "hints"
 STATUS_ORDER = {"pass": 0, "no_data": 1, "warn": 2, "fail": 3}
 SHOWN = {"ok": "pass", "no_data": "no_data", "warn": "warn", "fail": "fail"}  # a judgement's status in the list
 
@@ -26,9 +21,11 @@ class Check:
     hint: str
 
 
-@lru_cache(maxsize=4)
 def load_hints(language: str = "en") -> dict:
-    return yaml.safe_load((HINTS_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+    """The self-check's titles and hints in LANGUAGE (agent/lang/)."""
+    from agent.lang import load
+
+    return load(language)
 
 
 class _Builder:
@@ -52,9 +49,10 @@ class _Builder:
         self.add(check_id, status, j.detail, j.variant or status, name, **j.fill)
 
 
-def run_checks(cfg: AgentConfig, box, language: str = "en") -> list[Check]:
-    """The checklist from a BoxSnapshot: device readings, health, active faults, the outbox."""
-    b = _Builder(language)
+def run_checks(cfg: AgentConfig, box, language: str | None = None) -> list[Check]:
+    """The checklist from a BoxSnapshot: device readings, health, active faults, the outbox; in LANGUAGE,
+    else the box's."""
+    b = _Builder(language or cfg.language)
     health = box.health
     active = {(f["code"], f["device"]) for f in box.faults}
     devices = judge_devices(box.readings, cfg.faults, box.scans)
@@ -130,10 +128,9 @@ def to_dict(checks: list[Check]) -> dict:
     return {"result": overall(checks), "counts": counts, "checks": [asdict(c) for c in checks]}
 
 
-def render(checks: list[Check]) -> str:
+def render(checks: list[Check], language: str = "en") -> str:
     counts = {s: sum(c.status == s for c in checks) for s in STATUS_ORDER}
-    lines = [f"diag-agent self-check: {counts['fail']} fail, {counts['warn']} warn, {counts['no_data']} no data, "
-             f"{counts['pass']} pass"]
+    lines = [load_hints(language)["status"]["check_head"].format(**counts)]
     for c in sorted(checks, key=lambda c: -STATUS_ORDER[c.status]):
         shown = "NODATA" if c.status == "no_data" else c.status.upper()
         lines.append(f"  {shown:<5} {c.title:<28} {c.detail}")

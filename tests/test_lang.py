@@ -1,0 +1,124 @@
+"""The installer's language and clock: English and German as data files (agent/lang/), times shown in the box's
+time zone with the offset, the page at a 360 px phone in German, report.html in German."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import peers
+from agent.lang import languages, load, pick, when
+
+
+def keys(d: dict, prefix: str = "") -> set[str]:
+    return {k2 for k, v in d.items() for k2 in (keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k})}
+
+
+def test_german_says_everything_english_says_with_the_same_placeholders():
+    import yaml
+
+    from agent.lang import FOLDER
+
+    english = yaml.safe_load((FOLDER / "en.yaml").read_text())
+    german = yaml.safe_load((FOLDER / "de.yaml").read_text())
+    assert keys(english) == keys(german)
+    for key in keys(english):
+        en_text = key.split(".")
+        e, g = english, german
+        for part in en_text:
+            e, g = e[part], g[part]
+        assert set(re.findall(r"{\w+}", str(e))) == set(re.findall(r"{\w+}", str(g))), key
+
+
+def test_a_missing_word_falls_back_to_english(tmp_path, monkeypatch):
+    import agent.lang as lang
+
+    (tmp_path / "en.yaml").write_text((lang.FOLDER / "en.yaml").read_text())
+    (tmp_path / "xx.yaml").write_text("page:\n  title: Xx\n")
+    monkeypatch.setattr(lang, "FOLDER", tmp_path)
+    lang.load.cache_clear()
+    try:
+        assert languages() == ["en", "xx"]  # a third language is one file
+        assert load("xx")["page"]["title"] == "Xx" and load("xx")["page"]["retry"] == "Retry"
+    finally:
+        lang.load.cache_clear()
+
+
+@pytest.mark.parametrize("header, default, chosen", [
+    ("de-DE,de;q=0.9,en;q=0.8", "en", "de"),
+    ("fr-FR,fr;q=0.9,en;q=0.5", "de", "en"),
+    ("fr-FR", "de", "de"),
+    ("en;q=0.3,de;q=0.7", "en", "de"),
+    ("", "de", "de"),
+    ("de;q=bad,en", "de", "en"),
+])
+def test_the_page_follows_the_browsers_choice_where_it_can(header, default, chosen):
+    assert pick(header, default) == chosen
+
+
+def test_times_are_shown_in_the_box_zone_with_the_offset():
+    winter, summer = 1795680000.0, 1782900000.0  # 2026-11-26 and 2026-07-01, UTC
+    assert when(winter, "Europe/Berlin") == "2026-11-26 09:00:00 +01:00"
+    assert when(summer, "Europe/Berlin").endswith("+02:00")
+    assert when(winter, "UTC", seconds=False) == "2026-11-26 08:00 +00:00"
+
+
+@pytest.mark.parametrize("key, value, said", [("language", "fr", "language: expected one of de, en"),
+                                             ("timezone", "Mars/Base", "not a time zone name")])
+def test_an_unknown_language_or_zone_is_a_config_error(make_config, cli, key, value, said):
+    path = make_config(extra={key: value})
+    out = cli("check-config", path)
+    assert out.returncode == 2 and said in out.stderr and "agent.yaml" in out.stderr, out.stderr
+
+
+def test_the_cli_speaks_the_box_language(make_config, cli, sim_bus):
+    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), extra={"language": "de"})
+    out = cli("check", "--config", path).stdout
+    assert out.startswith("diag-agent Selbstprüfung:") and "Zähler meter" in out and "Uhrzeit" in out
+
+
+def test_a_german_box_at_360_px_and_its_german_report(tmp_path, make_config, agent_process, intake, certs, sim_bus,
+                                                      browser, cli):
+    port = peers.free_port()
+    path = make_config(buses=[sim_bus], devices=peers.sim_devices(),
+                       backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+                       extra={"language": "de", "timezone": "Europe/Berlin", "web": {"port": port},
+                              "support": {"email": "support@example.com"}})
+    agent_process(path)
+    peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
+    sent = cli("report", "--subject", "Laden bricht nach einer Minute ab", "--description",
+               "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.", "--email", "besitzer@example.com",
+               "--config", path)
+    assert "CASE-000001" in sent.stdout, sent.stdout + sent.stderr
+
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="de-DE")
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.wait_for_selector("h1:has-text('Wallbox-Diagnose')")
+    page.wait_for_selector("#reports td:has-text('Fall CASE-000001')")
+    assert page.text_content("#onsite-toggle") == "Vor-Ort-Modus starten"
+    created = page.text_content("#reports td")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+1", created), created  # Berlin in November
+    wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 360)"
+                         ".map(e => e.tagName + '#' + e.id + '.' + e.className)")
+    assert wide == [], "wider than a 360 px phone"
+    page.screenshot(path=str(tmp_path / "page-de-360.png"), full_page=True)
+    english = browser.new_page(viewport={"width": 360, "height": 740}, locale="en-GB")
+    english.goto(f"http://127.0.0.1:{port}/")
+    english.wait_for_selector("h1:has-text('Wallbox diagnostics')")  # the browser's choice wins where we have it
+
+    bundle = tmp_path / "bericht.tar.gz"
+    assert cli("report", "--subject", "Laden bricht nach einer Minute ab", "--description",
+               "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.", "--email", "besitzer@example.com",
+               "--out", bundle, "--config", path).returncode == 0
+    assert cli("inspect", bundle, "--html", tmp_path / "bericht.html").returncode == 0
+    html = (tmp_path / "bericht.html").read_text()
+    assert "<html lang='de'>" in html and "Support-Checkliste" in html and "Zeiten in Europe/Berlin (+01:00)" in html
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+01:00", html)
+    report = browser.new_page(viewport={"width": 1000, "height": 1400})
+    report.goto((tmp_path / "bericht.html").as_uri())
+    report.screenshot(path=str(tmp_path / "report-de.png"), full_page=True)
+    status = cli("status", "--config", path).stdout
+    assert "Vor-Ort-Modus: aus" in status and "Letzte Quittung: Fall CASE-000001" in status
+    assert json.loads(cli("status", "--json", "--config", path).stdout)["outbox"]["delivered"] >= 1
