@@ -355,9 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    from agent.cli_cases import add_parsers
+    from agent import cli_cases, cli_ocpp
 
-    add_parsers(sub, common, load)
+    cli_cases.add_parsers(sub, common, load)
+    cli_ocpp.add_parsers(sub, common, load)
     return ap
 
 

@@ -139,8 +139,9 @@ def call(path: str, command: str, args: dict | None = None, timeout: float = 10.
 
 
 def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: EventSink,
-             wait_for_case_s: float, talk: Conversation) -> dict[str, Handler]:
-    """What the control socket answers: report, status, check, event, onsite, scan, cases, answer, retry, ping."""
+             wait_for_case_s: float, talk: Conversation, ocpp=None) -> dict[str, Handler]:
+    """What the control socket answers: report, status, check, event, onsite, scan, cases, answer, retry,
+    ocpp_log and ocpp_status (the OCPP delegate, channels/ocpp.py), ping."""
     from agent.channels.events import check_event
 
     def report(args: dict) -> dict:
@@ -186,4 +187,7 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
             "cases": lambda a: {"ok": True, **talk.view()}, "retry": lambda a: {"ok": True, "report": talk.retry(a.get("report_id"))},
             "answer": lambda a: {"ok": True, **talk.answer(a.get("case"), a.get("question"), a.get("text"),
                                                             a.get("with_report") is True)},
+            "ocpp_log": lambda a: {"ok": True, **ocpp.request(a)},
+            "ocpp_status": lambda a: {"ok": True, "events": ocpp.events(a["since"] if isinstance(a.get("since"), int)
+                                                                        and a["since"] >= 0 else 0)},
             "ping": lambda a: {"ok": True, "pid": os.getpid()}}

@@ -16,6 +16,7 @@ from agent import __version__
 from agent.channels.control import ControlServer, handlers
 from agent.channels.events import FirmwareEvents, take_queued
 from agent.channels.fault_reports import FaultReporter
+from agent.channels.ocpp import OcppDelegate
 from agent.channels.onsite import OnSite
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
@@ -68,8 +69,7 @@ def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
 
 class Daemon:
     def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
-        self.cfg = cfg
-        self.notifier = notifier or Notifier()
+        self.cfg, self.notifier = cfg, notifier or Notifier()
         self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.stop_event, self._send_wake = threading.Event(), threading.Event()
@@ -166,7 +166,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg), handlers(
-            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation))
+            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
+            OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file)))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
         for event in take_queued(self.cfg.state_dir):

@@ -1,0 +1,158 @@
+"""The OCPP delegate: the firmware owns the charge point's OCPP connection and hands the agent a CSMS's log
+request (1.6 GetDiagnostics, 2.0.1 GetLog and 1.6's security extension GetLog). The agent answers at once
+what the OCPP response needs (Accepted, Rejected, AcceptedCanceled when it cancels a running request; the file
+name), then builds the report, uploads it to the request's location with its retries and retry interval, and
+reports every status change with the request id, for the firmware to send as LogStatusNotification (or, for
+GetDiagnostics, DiagnosticsStatusNotification).
+
+Status words are the specifications': Uploading, Uploaded, UploadFailure, BadMessage, NotSupportedOperation,
+PermissionDenied, AcceptedCanceled (2.0.1 UploadLogStatusEnumType); 1.6 GetDiagnostics says Uploading,
+Uploaded, UploadFailed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from agent.report.request import ReportRequest
+from agent.transports.upload import Location, UploadError, parse_location, upload
+
+log = logging.getLogger(__name__)
+LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
+MAX_FILENAME = 255  # OCPP: filename is string[0..255]
+MAX_RETRIES, MAX_INTERVAL_S = 10, 3600
+FINAL = ("Uploaded", "UploadFailure", "UploadFailed", "BadMessage", "NotSupportedOperation", "PermissionDenied",
+         "AcceptedCanceled")
+
+
+@dataclass
+class LogRequest:
+    request_id: int
+    log_type: str
+    location: Location
+    oldest: float | None
+    latest: float | None
+    retries: int
+    retry_interval_s: float
+    diagnostics_16: bool  # 1.6 GetDiagnostics: its own status words, no request id on the wire
+
+
+def _time(value: object, name: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(f"{name}: expected an ISO 8601 time such as 2026-11-26T08:00:00Z") from None
+
+
+def check_log_request(fields: dict) -> LogRequest:
+    """A LogRequest from the firmware's fields (the OCPP request's, in its own names); ValueError naming the
+    field, or UploadError(BadMessage) for a location that cannot be one."""
+    known = {"request_id", "log_type", "location", "oldest", "latest", "retries", "retry_interval", "message"}
+    unknown = set(fields) - known
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    message = fields.get("message", "GetLog")
+    if message not in ("GetLog", "GetDiagnostics"):
+        raise ValueError("message: GetLog or GetDiagnostics")
+    rid = fields.get("request_id", 0 if message == "GetDiagnostics" else None)
+    if not isinstance(rid, int) or isinstance(rid, bool) or not 0 <= rid < 2**31:
+        raise ValueError("request_id: a whole number (the CSMS's requestId)")
+    log_type = fields.get("log_type", "DiagnosticsLog")
+    if log_type not in LOG_TYPES:
+        raise ValueError(f"log_type: {' or '.join(LOG_TYPES)}")
+    retries, interval = fields.get("retries", 0) or 0, fields.get("retry_interval", 60) or 0
+    for name, value, most in (("retries", retries, MAX_RETRIES), ("retry_interval", interval, MAX_INTERVAL_S)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= most:
+            raise ValueError(f"{name}: 0 to {most}")
+    oldest, latest = _time(fields.get("oldest"), "oldest"), _time(fields.get("latest"), "latest")
+    if oldest and latest and oldest > latest:
+        raise ValueError("oldest: after latest")
+    return LogRequest(rid, log_type, parse_location(fields.get("location")), oldest, latest, int(retries),
+                      float(interval), message == "GetDiagnostics")
+
+
+class OcppDelegate:
+    """EXPORT(ReportRequest) builds a bundle and sends nothing (the desk's); SLEEP waits between attempts (the
+    clock, injected in tests). One request at a time: a new one cancels the running one."""
+
+    def __init__(self, export: Callable[[ReportRequest], tuple[str, bytes]], identity: str,
+                 ca_file: str | None = None, deadline_s: float = 300.0,
+                 sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s)):
+        self._export, self.identity, self.ca_file, self.deadline_s = export, identity, ca_file, deadline_s
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._events: list[dict] = []  # every status change, in order; the CLI reads from an index on
+        self._running: tuple[LogRequest, threading.Event, threading.Thread] | None = None
+
+    def request(self, fields: dict) -> dict:
+        """The OCPP response, at once: {"status": Accepted | Rejected | AcceptedCanceled, "filename"?, "reason"?}."""
+        try:
+            req = check_log_request(fields)
+        except (ValueError, UploadError) as exc:
+            return {"status": "Rejected", "reason": str(exc)}
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kind = "security" if req.log_type == "SecurityLog" else "diagnostics"
+        filename = f"{self.identity}-{kind}-{stamp}-{req.request_id}.tar.gz"[:MAX_FILENAME]
+        with self._lock:
+            cancelled = self._running
+            stop = threading.Event()
+            worker = threading.Thread(target=self._run, args=(req, filename, stop), name="ocpp-log", daemon=True)
+            self._running = (req, stop, worker)
+        status = "Accepted"
+        if cancelled and cancelled[2].is_alive():
+            cancelled[1].set()
+            self._emit(cancelled[0], "AcceptedCanceled", "a newer request replaced it")
+            status = "AcceptedCanceled"
+        worker.start()
+        return {"status": status, "filename": filename}
+
+    def events(self, since: int = 0) -> list[dict]:
+        with self._lock:
+            return self._events[since:]
+
+    def _emit(self, req: LogRequest, status: str, info: str | None = None) -> None:
+        if req.diagnostics_16:  # DiagnosticsStatusNotification's words
+            status = {"UploadFailure": "UploadFailed"}.get(status, status)
+        event = {"request_id": req.request_id, "status": status, "at": time.time()}
+        if info:
+            event["info"] = info[:255]  # OCPP: additionalInfo / statusInfo are short
+        with self._lock:
+            self._events.append(event)
+            del self._events[:-200]  # bounded: the firmware reads them as they come
+        log.info("OCPP log request %d: %s%s", req.request_id, status, f" ({info})" if info else "")
+
+    def _run(self, req: LogRequest, filename: str, stop: threading.Event) -> None:
+        try:
+            report = ReportRequest(reason="ocpp", subject=f"OCPP {req.log_type} request {req.request_id}",
+                                   description="Requested by the charge point's management system over OCPP.",
+                                   details={"request_id": req.request_id, "log_type": req.log_type,
+                                            "oldest": req.oldest, "latest": req.latest})
+            _, data = self._export(report)
+        except Exception as exc:  # the report could not be made: the CSMS hears of it, the daemon goes on
+            self._emit(req, "UploadFailure", f"the report could not be made: {exc}")
+            return
+        for attempt in range(req.retries + 1):
+            if stop.is_set():
+                return
+            self._emit(req, "Uploading")  # once per attempt, never a flood
+            try:
+                upload(req.location, filename, data, self.deadline_s, self.ca_file)
+            except UploadError as exc:
+                last = exc
+                if exc.status != "UploadFailure" or attempt == req.retries:
+                    break
+                if self._sleep(stop, req.retry_interval_s):
+                    return  # cancelled while waiting
+                continue
+            if not stop.is_set():
+                self._emit(req, "Uploaded", f"{filename}, {len(data)} bytes")
+            return
+        if not stop.is_set():
+            self._emit(req, last.status, str(last))

@@ -1,0 +1,57 @@
+"""`diag-agent ocpp-log`: the firmware's side of the OCPP delegate (agent/channels/ocpp.py). It hands over a
+CSMS's GetLog or GetDiagnostics, prints the OCPP response as one JSON line at once, then one JSON line per
+status change until the request ends: what the firmware sends as LogStatusNotification."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from agent.channels.ocpp import FINAL
+
+
+def add_parsers(sub, common, load_config) -> None:
+    p = sub.add_parser("ocpp-log", parents=[common], help="for the firmware: answer an OCPP GetLog or GetDiagnostics")
+    p.add_argument("--message", choices=("GetLog", "GetDiagnostics"), default="GetLog")
+    p.add_argument("--request-id", type=int, default=None, help="the CSMS's requestId (GetLog)")
+    p.add_argument("--log-type", choices=("DiagnosticsLog", "SecurityLog"), default="DiagnosticsLog")
+    p.add_argument("--location", required=True, help="remoteLocation (GetLog) or location (GetDiagnostics)")
+    p.add_argument("--oldest", help="oldestTimestamp / startTime, ISO 8601")
+    p.add_argument("--latest", help="latestTimestamp / stopTime, ISO 8601")
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--retry-interval", type=int, default=60, help="seconds")
+    p.add_argument("--wait", type=float, default=900.0, help="give up following the request after this long")
+    p.set_defaults(func=lambda args: cmd_ocpp_log(args, load_config(args.config)))
+
+
+def cmd_ocpp_log(args, cfg) -> int:
+    from agent.channels import control
+    from agent.paths import control_socket_path
+
+    fields = {k: v for k, v in {"message": args.message, "request_id": args.request_id, "log_type": args.log_type,
+                                "location": args.location, "oldest": args.oldest, "latest": args.latest,
+                                "retries": args.retries, "retry_interval": args.retry_interval}.items()
+              if v is not None}
+    path = control_socket_path(cfg)
+    try:
+        since = len(control.call(path, "ocpp_status", {})["events"])
+        answer = control.call(path, "ocpp_log", fields)
+    except control.NotRunning:
+        print(json.dumps({"status": "Rejected", "reason": "the diag-agent daemon is not running"}), flush=True)
+        return 1
+    answer.pop("ok", None)
+    print(json.dumps(answer), flush=True)
+    if answer.get("status") == "Rejected":
+        return 1
+    rid, deadline = fields.get("request_id", 0), time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        events = control.call(path, "ocpp_status", {"since": since})["events"]
+        since += len(events)
+        for event in (e for e in events if e["request_id"] == rid):
+            print(json.dumps(event), flush=True)
+            if event["status"] in FINAL:
+                return 0 if event["status"] == "Uploaded" else 1
+        time.sleep(0.2)
+    print("diag-agent: the request did not end in time; the daemon goes on with it", file=sys.stderr)
+    return 3

@@ -1,0 +1,139 @@
+"""Uploads to a location someone else names (an OCPP CSMS's GetLog/GetDiagnostics `remoteLocation`): HTTP and
+HTTPS (PUT; POST where the URL's query says `method=post`), FTP and FTPS (explicit TLS, passive mode, a broken
+upload resumed where the server allows it). One attempt per call, within a deadline; the caller retries.
+
+Credentials in the URL (ftp://user:password@host/...) are used, never logged: every message names the
+location without them (`shown`)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+SCHEMES = ("http", "https", "ftp", "ftps")
+MAX_LOCATION = 512  # OCPP: remoteLocation is string[0..512]
+
+
+class UploadError(Exception):
+    """An upload that did not complete. STATUS is the OCPP upload status it means: UploadFailure (try again),
+    PermissionDenied (the server refused our credentials), NotSupportedOperation (it does not take uploads
+    this way), BadMessage (the location itself is wrong)."""
+
+    def __init__(self, message: str, status: str = "UploadFailure"):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Location:
+    scheme: str
+    host: str
+    port: int | None
+    path: str
+    user: str
+    password: str
+    method: str  # PUT or POST (HTTP)
+    url: str  # without the user information, for requests
+    shown: str  # what messages and logs may say
+
+
+def parse_location(url: object) -> Location:
+    """A checked upload location; UploadError(status BadMessage) when it cannot be one."""
+    if not isinstance(url, str) or not url or len(url) > MAX_LOCATION:
+        raise UploadError(f"the location must be a URL of at most {MAX_LOCATION} characters", "BadMessage")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UploadError(f"the location is not a URL: {exc}", "BadMessage") from None
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise UploadError(f"the location must be {', '.join(SCHEMES)}://host/...", "BadMessage")
+    if any(c in url for c in "\r\n\0"):
+        raise UploadError("the location holds control characters", "BadMessage")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc += f":{port}" if port else ""
+    method = "POST" if parse_qs(parts.query).get("method", [""])[0].lower() == "post" else "PUT"
+    clean = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    return Location(parts.scheme, parts.hostname, port, unquote(parts.path or "/"), unquote(parts.username or ""),
+                    unquote(parts.password or ""), method, clean, urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def upload(location: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None = None) -> None:
+    """Put DATA at LOCATION as FILENAME (appended when the location ends with '/'); raise UploadError."""
+    if location.scheme in ("http", "https"):
+        _http(location, filename, data, deadline_s, ca_file)
+    else:
+        _ftp(location, filename, data, deadline_s, ca_file)
+
+
+def _http(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None) -> None:
+    import requests
+
+    url = loc.url
+    if urlsplit(url).path.endswith("/"):
+        parts = urlsplit(url)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path + filename, parts.query, ""))
+    auth = (loc.user, loc.password) if loc.user else None
+    try:
+        resp = requests.request(loc.method, url, data=data, auth=auth, timeout=(min(10.0, deadline_s), deadline_s),
+                                verify=ca_file or True, headers={"Content-Type": "application/gzip"})
+    except requests.exceptions.RequestException as exc:
+        raise UploadError(f"{loc.shown}: {type(exc).__name__}") from None
+    if resp.status_code in (401, 403):
+        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}", "PermissionDenied")
+    if resp.status_code in (405, 501):
+        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}", "NotSupportedOperation")
+    if not 200 <= resp.status_code < 300:
+        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}")
+
+
+def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None) -> None:
+    """FTP or FTPS (explicit: AUTH TLS, then a protected data channel), passive mode. When the server already
+    holds part of the file (a broken earlier attempt), the rest is sent from there (REST), if it allows."""
+    import ftplib
+    import ssl
+
+    started = time.monotonic()
+    folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
+    try:
+        if loc.scheme == "ftps":
+            ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+            ftp = ftplib.FTP_TLS(context=ctx, timeout=min(30.0, deadline_s))
+        else:
+            ftp = ftplib.FTP(timeout=min(30.0, deadline_s))
+        with ftp:
+            ftp.connect(loc.host, loc.port or 21)
+            ftp.login(loc.user or "anonymous", loc.password or "anonymous@")
+            if loc.scheme == "ftps":
+                ftp.prot_p()
+            ftp.set_pasv(True)
+            if folder.strip("/"):
+                ftp.cwd(folder)
+            ftp.voidcmd("TYPE I")
+            offset = _remote_size(ftp, name)
+            if offset >= len(data):
+                offset = 0  # a stale or foreign file of that name: replace it whole
+            if time.monotonic() - started > deadline_s:
+                raise UploadError(f"{loc.shown}: no time left for the transfer")
+            ftp.storbinary(f"STOR {name}", io.BytesIO(data[offset:]), rest=offset or None)
+    except UploadError:
+        raise
+    except ftplib.error_perm as exc:
+        code = str(exc)[:3]
+        status = "PermissionDenied" if code in ("530", "550", "553") else "NotSupportedOperation" \
+            if code in ("500", "502", "504") else "UploadFailure"
+        raise UploadError(f"{loc.shown}: {str(exc)[:120]}", status) from None
+    except (ftplib.Error, OSError, EOFError, socket.timeout) as exc:
+        raise UploadError(f"{loc.shown}: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _remote_size(ftp, name: str) -> int:
+    import ftplib
+
+    try:
+        return ftp.size(name) or 0
+    except (ftplib.error_perm, ftplib.error_reply):  # no such file yet, or SIZE not offered
+        return 0
