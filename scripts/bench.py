@@ -241,6 +241,33 @@ def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tu
     return to_box, to_page
 
 
+def ocpp_request_to_uploaded(work: Path, config: Path, certs: dict, runs: int = 5) -> list[float]:
+    """A CSMS's GetLog (OCPP 2.0.1, the ocpp package over a websocket, our glue in the charge point) until the
+    CSMS hears Uploaded: the report built by the running agent and uploaded to a local FTPS server."""
+    import asyncio
+
+    from ocpp.v201 import call
+
+    from ocpp_peer import exchange
+
+    ftp = peers.spawn("ftp", [sys.executable, str(Path(__file__).resolve().parent / "ftp_target.py"), "--root",
+                              str(work), "--cert", certs["cert"], "--key", certs["key"]], work / "ftp", ready_line=True)
+    argv = peers.agent_argv() + ["ocpp-log", "--config", str(config)]
+    location = f"ftps://csms:upload-secret@127.0.0.1:{ftp.info['port']}/"
+    times = []
+    try:
+        for i in range(runs):
+            t0 = time.perf_counter()
+            answer, notified = asyncio.run(exchange("2.0.1", argv, lambda csms, i=i: csms.call(call.GetLog(
+                log={"remote_location": location}, log_type="DiagnosticsLog", request_id=i))))
+            if notified[-1]["status"] != "Uploaded":
+                raise RuntimeError(f"OCPP GetLog {i}: {answer}, {notified}")
+            times.append(time.perf_counter() - t0)
+    finally:
+        ftp.stop()
+    return times
+
+
 def report_child(config_path: str) -> None:
     """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
     from agent.devices.history import History
@@ -321,6 +348,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         button = button_to_case(work, sim.info["tcp_port"], intake.info["url"], certs["ca"])
         web = json.loads(config.read_text())["web"]["port"]
         to_box, to_page = question_to_page(work / "intake", f"http://127.0.0.1:{web}/", answer["receipt"]["case"])
+        ocpp = ocpp_request_to_uploaded(work / "ocpp", config, certs)
         # Resident memory after the polling window, counted from the agent's start.
         time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
         status = control.call(agent.info["control"], "status")
@@ -333,6 +361,7 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             "button_to_case_s": round(statistics.median(button), 4),
             "question_to_box_s": round(statistics.median(to_box), 4),
             "question_to_page_s": round(statistics.median(to_page), 4),
+            "ocpp_request_to_uploaded_s": round(statistics.median(ocpp), 4),
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],

@@ -60,10 +60,14 @@ import psutil, yaml  # noqa: F401  (both import: the compiled parts are there)
 print("install: " + ", ".join(f"{n} {md.version(n)}" for n in ("diag-agent", "psutil", "PyYAML", "paho-mqtt", "pymodbus")))
 EOF
 install -m 0644 "$SRC/README.md" "$PREFIX/README.md"
-# The shipped firmware hooks; a firmware that brings its own replaces them here.
-mkdir -p "$PREFIX/hooks"
-install -m 0755 "$SRC"/firmware_hooks/* "$PREFIX/hooks/"
+# The shipped firmware hooks; a firmware that brings its own replaces them here. hooks/ocpp/ holds the glue
+# for an OCPP charge point (a Python module, not a hook: not executable).
+mkdir -p "$PREFIX/hooks/ocpp"
+for hook in "$SRC"/firmware_hooks/*; do
+  [ -f "$hook" ] && install -m 0755 "$hook" "$PREFIX/hooks/"
+done
 chmod 0644 "$PREFIX/hooks/README.md"
+install -m 0644 "$SRC"/firmware_hooks/ocpp/*.py "$PREFIX/hooks/ocpp/"
 
 mkdir -p "$ETC/profiles"
 if [ -e "$ETC/agent.yaml" ]; then

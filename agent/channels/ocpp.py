@@ -27,7 +27,7 @@ LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
 MAX_FILENAME = 255  # OCPP: filename is string[0..255]
 MAX_RETRIES, MAX_INTERVAL_S = 10, 3600
 FINAL = ("Uploaded", "UploadFailure", "UploadFailed", "BadMessage", "NotSupportedOperation", "PermissionDenied",
-         "AcceptedCanceled")
+         "AcceptedCanceled", "Idle")
 
 
 @dataclass
@@ -118,8 +118,9 @@ class OcppDelegate:
             return self._events[since:]
 
     def _emit(self, req: LogRequest, status: str, info: str | None = None) -> None:
-        if req.diagnostics_16:  # DiagnosticsStatusNotification's words
-            status = {"UploadFailure": "UploadFailed"}.get(status, status)
+        if req.diagnostics_16:  # DiagnosticsStatusNotification knows Uploading, Uploaded, UploadFailed, Idle only
+            status = status if status in ("Uploading", "Uploaded") else "Idle" if status == "AcceptedCanceled" \
+                else "UploadFailed"
         event = {"request_id": req.request_id, "status": status, "at": time.time()}
         if info:
             event["info"] = info[:255]  # OCPP: additionalInfo / statusInfo are short

@@ -1,0 +1,80 @@
+"""A CSMS and a charge point built on the `ocpp` package, talking over a real websocket on loopback: the charge
+point carries our glue (firmware_hooks/ocpp/charge_point.py). For the tests and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from pathlib import Path
+
+GLUE = Path(__file__).resolve().parent.parent / "firmware_hooks" / "ocpp" / "charge_point.py"
+
+
+def glue():
+    spec = importlib.util.spec_from_file_location("diag_agent_ocpp", GLUE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Seen(logging.Handler):
+    """The OCPP messages as the CSMS's side logged them."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        if record.getMessage().startswith("csms:"):
+            self.lines.append(record.getMessage())
+
+
+async def exchange(version: str, agent_argv: list[str], ask, timeout: float = 60):
+    """Run a CSMS and a charge point with our glue (AGENT_ARGV: how it calls `diag-agent ocpp-log`); ASK(csms)
+    sends the request. Returns the answer and the notifications, in order, as the CSMS received them."""
+    import websockets
+    from ocpp.routing import on
+
+    if version == "2.0.1":
+        from ocpp.v201 import ChargePoint, call_result
+        base, notification = glue().DiagnosticsV201, "LogStatusNotification"
+    else:
+        from ocpp.v16 import ChargePoint, call_result
+        base, notification = glue().DiagnosticsV16, "DiagnosticsStatusNotification"
+    notified: list[dict] = []
+    finished = asyncio.Event()
+
+    class Csms(ChargePoint):
+        @on(notification)
+        async def _seen(self, status, request_id=None, **_):
+            notified.append({"status": status, "request_id": request_id})
+            if status not in ("Uploading",):
+                finished.set()
+            return getattr(call_result, notification)()
+
+    class Box(base, ChargePoint):
+        diag_agent = agent_argv
+
+    connected: asyncio.Queue = asyncio.Queue()
+
+    async def serve(ws):
+        csms = Csms("csms", ws)
+        await connected.put(csms)
+        try:
+            await csms.start()
+        except websockets.exceptions.ConnectionClosed:  # the charge point hung up: the exchange is over
+            pass
+
+    subprotocol = "ocpp2.0.1" if version == "2.0.1" else "ocpp1.6"
+    async with websockets.serve(serve, "127.0.0.1", 0, subprotocols=[subprotocol]) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with websockets.connect(f"ws://127.0.0.1:{port}/WB-0001", subprotocols=[subprotocol]) as ws:
+            box = Box("WB-0001", ws)
+            runner = asyncio.ensure_future(box.start())
+            csms = await asyncio.wait_for(connected.get(), 10)
+            answer = await ask(csms)
+            await asyncio.wait_for(finished.wait(), timeout)
+            await asyncio.wait_for(box.diag_settle(), 10)
+            runner.cancel()
+    return answer, notified

@@ -1,0 +1,93 @@
+"""A CSMS and a charge point built on the `ocpp` package, over a real websocket: the charge point carries our
+glue (firmware_hooks/ocpp/charge_point.py), the CSMS asks for the log (2.0.1 GetLog, 1.6 GetDiagnostics), and
+sees the answer and every status notification while the running agent uploads its report to an FTPS server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import peers
+from test_ocpp import SECRET, ftp_target  # noqa: F401  (the FTP(S) server fixture)
+
+from ocpp_peer import Seen, exchange, glue  # noqa: E402
+
+
+@pytest.fixture
+def agent_argv(make_config, sim_bus, certs, agent_process):
+    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), backend={"ca_file": certs["ca"]})
+    agent_process(path)
+    return peers.agent_argv() + ["ocpp-log", "--config", str(path)]
+
+
+def test_a_csms_gets_the_log_over_ocpp_2_0_1(agent_argv, ftp_target, tmp_path, cli):  # noqa: F811
+    from ocpp.v201 import call
+
+    ftp, folder = ftp_target(tls=True)
+    seen = Seen()
+    logging.getLogger("ocpp").addHandler(seen)
+    logging.getLogger("ocpp").setLevel(logging.INFO)
+    location = f"ftps://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/"
+    try:
+        answer, notified = asyncio.run(exchange("2.0.1", agent_argv, lambda csms: csms.call(call.GetLog(
+            log={"remote_location": location, "oldest_timestamp": "2026-01-01T00:00:00Z"}, log_type="DiagnosticsLog",
+            request_id=77, retries=1, retry_interval=5))))
+    finally:
+        logging.getLogger("ocpp").removeHandler(seen)
+    assert answer.status == "Accepted" and answer.filename.endswith("-77.tar.gz")
+    assert notified == [{"status": "Uploading", "request_id": 77}, {"status": "Uploaded", "request_id": 77}]
+    assert cli("inspect", folder / answer.filename).returncode == 0
+    (tmp_path / "exchange-2.0.1.txt").write_text("\n".join(seen.lines))
+    assert any('"GetLog"' in line for line in seen.lines)
+
+
+def test_a_csms_gets_diagnostics_over_ocpp_1_6_and_a_bad_location_is_refused(agent_argv, ftp_target,  # noqa: F811
+                                                                            tmp_path, cli):
+    from ocpp.v16 import call
+
+    ftp, folder = ftp_target(tls=False)
+    seen = Seen()
+    logging.getLogger("ocpp").addHandler(seen)
+    logging.getLogger("ocpp").setLevel(logging.INFO)
+    try:
+        answer, notified = asyncio.run(exchange("1.6", agent_argv, lambda csms: csms.call(call.GetDiagnostics(
+            location=f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/", retries=0))))
+    finally:
+        logging.getLogger("ocpp").removeHandler(seen)
+    assert answer.file_name and [n["status"] for n in notified] == ["Uploading", "Uploaded"]
+    assert cli("inspect", folder / answer.file_name).returncode == 0
+    (tmp_path / "exchange-1.6.txt").write_text("\n".join(seen.lines))
+
+    async def refused():
+        from ocpp.v201 import call as call201
+
+        return await asyncio.wait_for(_ask_once("2.0.1", agent_argv, call201.GetLog(
+            log={"remote_location": "gopher://nowhere/"}, log_type="DiagnosticsLog", request_id=5)), 30)
+
+    assert asyncio.run(refused()).status == "Rejected"
+
+
+async def _ask_once(version, agent_argv, message):
+    """One request whose answer ends it (no notifications follow a Rejected)."""
+    import websockets
+    from ocpp.v201 import ChargePoint
+
+    class Box(glue().DiagnosticsV201, ChargePoint):
+        diag_agent = agent_argv
+
+    got: asyncio.Queue = asyncio.Queue()
+
+    async def serve(ws):
+        csms = ChargePoint("csms", ws)
+        asyncio.ensure_future(csms.start())
+        await got.put(await csms.call(message))
+
+    async with websockets.serve(serve, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with websockets.connect(f"ws://127.0.0.1:{port}/WB-0001", subprotocols=["ocpp2.0.1"]) as ws:
+            runner = asyncio.ensure_future(Box("WB-0001", ws).start())
+            answer = await got.get()
+            runner.cancel()
+            return answer
