@@ -82,7 +82,7 @@ def test_getlog_to_ftps_resumes_a_broken_upload_and_the_file_is_our_report(box, 
     ftp, folder = ftp_target(tls=True, drop_after=4096)
     code, lines, agent = box("--request-id", "42", "--location",
                              f"ftps://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/", "--retries", "2",
-                             "--retry-interval", "0")
+                             "--retry-interval", "0", "--oldest", "2026-01-01T00:00:00Z")
     answer, *events = lines
     assert answer["status"] == "Accepted" and answer["filename"].startswith("TEST-0001-diagnostics-")
     assert [e["status"] for e in events] == ["Uploading", "Uploading", "Uploaded"] and code == 0, lines
@@ -90,6 +90,10 @@ def test_getlog_to_ftps_resumes_a_broken_upload_and_the_file_is_our_report(box, 
     uploaded = folder / answer["filename"]
     shown = cli("inspect", uploaded)
     assert shown.returncode == 0 and "every checksum OK" in shown.stdout and "trigger ocpp" in shown.stdout
+    from agent.report.bundle import read_bundle
+
+    manifest, _ = read_bundle(uploaded.read_bytes())
+    assert manifest["window"] == {"oldest": "2026-01-01T00:00:00+00:00", "latest": None}
     # The link broke after 4096 bytes; the second attempt sent only the rest (REST), not the whole file again.
     stored = re.findall(r"STOR \S+ completed=(\d) bytes=(\d+)", ftp.log.read_text())
     assert stored == [("0", "4096"), ("1", str(uploaded.stat().st_size - 4096))], stored
@@ -156,3 +160,21 @@ def test_1_6_getdiagnostics_says_uploadfailed_and_credentials_never_show():
     assert SECRET not in json.dumps(events)
     with pytest.raises(UploadError, match="at most 512"):
         parse_location("ftp://h/" + "x" * 520)
+
+
+def test_the_report_is_cut_to_the_requests_time_window():
+    from agent.devices.history import decode_buckets, decode_raw, encode_buckets, encode_raw
+    from agent.report.sections import faults, history, logs
+
+    t = 1795680000.0  # 2026-11-26 08:00:00 UTC
+    series = {"meter": {"voltage_l1": {"buckets": encode_buckets([(t - 7200, 229, 230, 231, 60), (t - 60, 228, 230, 232, 60)]),
+                                       "raw": encode_raw([(t - 3000, 230.0), (t - 30, 229.0)])}}}
+    cut = history.window(series, t - 3600, t)
+    assert [b[0] for b in decode_buckets(cut["meter"]["voltage_l1"]["buckets"])] == [t - 60]
+    assert [p[0] for p in decode_raw(cut["meter"]["voltage_l1"]["raw"])] == [t - 3000, t - 30]
+    events = {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 7200}, {"wall": t - 10}, {"wall": t + 10}]}
+    assert faults.window(events, t - 3600, t) == {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 10}]}
+    lines = {"agent": ["2026-11-26 06:00:00,001 INFO old", "2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it",
+                       "2026-11-26 08:30:00,000 INFO after"], "_truncated_by_hook": ["note"]}
+    assert logs.window(lines, t - 3600, t) == {"agent": ["2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it"],
+                                               "_truncated_by_hook": ["note"]}

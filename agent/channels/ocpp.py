@@ -133,8 +133,8 @@ class OcppDelegate:
         try:
             report = ReportRequest(reason="ocpp", subject=f"OCPP {req.log_type} request {req.request_id}",
                                    description="Requested by the charge point's management system over OCPP.",
-                                   details={"request_id": req.request_id, "log_type": req.log_type,
-                                            "oldest": req.oldest, "latest": req.latest})
+                                   details={"request_id": req.request_id, "log_type": req.log_type},
+                                   window=(req.oldest, req.latest) if req.oldest or req.latest else None)
             _, data = self._export(report)
         except Exception as exc:  # the report could not be made: the CSMS hears of it, the daemon goes on
             self._emit(req, "UploadFailure", f"the report could not be made: {exc}")

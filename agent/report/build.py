@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import secrets as random_secrets
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,6 +70,9 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
           wall: float, mono: float) -> dict:
     """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes."""
     content = copy.deepcopy(sections)
+    if request.window:  # history, timeline and logs of that window only (sections/*.window)
+        content = {name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
+                   for name, data in content.items()}
     declared = hook_secrets(content)
     redactor = Redactor(cfg.secrets() + declared,
                         pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
@@ -82,6 +86,9 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     base = make_manifest(cfg, request, report_id, software, wall, mono, content["system"].get("clock_synced"))
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
+    if request.window:
+        base["window"] = {k: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+                          for k, t in zip(("oldest", "latest"), request.window)}
     if request.sections:  # support asked for these only; the summary and the page still see everything
         base["sections_requested"] = sorted(request.sections)
 

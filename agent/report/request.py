@@ -48,6 +48,8 @@ class ReportRequest:
     details: dict = field(default_factory=dict)  # what triggered it, e.g. the fault and its repeats
     # The asker's own id for this request: asked again (its answer was lost), it is the same report.
     request_id: Optional[str] = None
+    # Only this time window (oldest, latest; Unix seconds, either may be None): an OCPP log request's.
+    window: Optional[tuple] = None
 
     @property
     def priority(self) -> Priority:

@@ -42,3 +42,13 @@ def merge_pairs(buckets: list[tuple]) -> list[tuple]:
     if len(buckets) % 2:
         out.append(buckets[-1])
     return out
+
+
+def window(history: dict, oldest: float | None, latest: float | None) -> dict:
+    """Only the buckets and samples from OLDEST to LATEST (an OCPP log request's time window)."""
+    from agent.devices.history import decode_buckets, decode_raw, encode_buckets, encode_raw
+
+    inside = lambda t: (oldest is None or t >= oldest) and (latest is None or t <= latest)  # noqa: E731
+    return {dev: {name: {"buckets": encode_buckets([b for b in decode_buckets(e["buckets"]) if inside(b[0])]),
+                         "raw": encode_raw([p for p in decode_raw(e["raw"]) if inside(p[0])])}
+                  for name, e in values.items()} for dev, values in history.items()}

@@ -3,6 +3,7 @@ one text member each; cut first, oldest lines first, when a report is over its s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 NAME, ORDER = "logs", 110
@@ -51,3 +52,28 @@ def members(logs: dict):
 
     return [Section(f"log-{name}.txt", ("\n".join(lines) + "\n").encode() if lines else b"")
             for name, lines in logs.items() if name != TRUNCATED]
+
+
+STAMP = re.compile(r"^\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")
+
+
+def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
+    """The lines from OLDEST to LATEST by the time each line starts with (logging's and syslog-like ISO
+    stamps, read as UTC); a line without one belongs to the line before it (a traceback, a wrapped message)."""
+    from datetime import datetime, timezone
+
+    out: dict = {}
+    for name, lines in logs.items():
+        if name == TRUNCATED:
+            out[name] = lines
+            continue
+        keep, inside = [], True
+        for line in lines:
+            m = STAMP.match(line)
+            if m:
+                t = datetime.fromisoformat(m.group(1).replace("T", " ")).replace(tzinfo=timezone.utc).timestamp()
+                inside = (oldest is None or t >= oldest) and (latest is None or t <= latest)
+            if inside:
+                keep.append(line)
+        out[name] = keep
+    return out
