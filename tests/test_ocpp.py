@@ -178,3 +178,58 @@ def test_the_report_is_cut_to_the_requests_time_window():
                        "2026-11-26 08:30:00,000 INFO after"], "_truncated_by_hook": ["note"]}
     assert logs.window(lines, t - 3600, t) == {"agent": ["2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it"],
                                                "_truncated_by_hook": ["note"]}
+
+
+def test_the_security_log_is_bounded_windowed_and_notices_clock_jumps(tmp_path, make_config):
+    from agent.config import load
+    from agent.watch import security
+
+    now = [1795680000.0]
+    sec = security.SecurityLog(tmp_path, clock=lambda: now[0])
+    for _ in range(security.PER_KIND_PER_HOUR + 20):  # a flood of refusals: counted, not written line by line
+        sec.record("page_token_refused", "no valid token")
+    assert len(sec.events()) == security.PER_KIND_PER_HOUR
+    now[0] += 3601
+    sec.record("page_token_refused", "no valid token")
+    assert sec.events()[-1]["before_this"] == "20 more not written"
+    sec.check_clock(mono=100.0)
+    now[0] += 10 + 3600  # the wall clock moved an hour more than the monotonic one: an NTP step, a hand
+    sec.check_clock(mono=110.0)
+    assert sec.events()[-1]["kind"] == "clock_jump" and "+3600 s" in sec.events()[-1]["message"]
+    assert [e["kind"] for e in sec.events(oldest=now[0] - 1)] == ["clock_jump"]
+    cfg = load(make_config())
+    sec.config_loaded(cfg)
+    sec.config_loaded(cfg)  # the same configuration again: nothing new
+    cfg.poll.interval_s = 7
+    sec.config_loaded(cfg)
+    assert [e["message"] for e in sec.events() if e["kind"] == "config_changed"] == [
+        "first start with this configuration", "the configuration differs from the one last run"]
+    big = security.SecurityLog(tmp_path / "big", clock=lambda: now[0])
+    (tmp_path / "big").mkdir()
+    for i in range(4000):
+        big.record(f"kind{i}", "x" * 200)
+    assert big.path.stat().st_size <= security.MAX_BYTES and big.events()[-1]["kind"] == "kind3999"
+
+
+def test_a_securitylog_request_uploads_the_security_events(make_config, agent_process, cli, https_target, certs):
+    from agent.report.bundle import read_bundle
+
+    port, got = https_target
+    token = "page-token-CANARY-0123456789"
+    path = make_config(backend={"ca_file": certs["ca"]}, extra={"web": {"port": peers.free_port(), "token": token}})
+    agent_process(path)
+    web = json.loads(path.read_text())["web"]["port"]
+    peers.wait_for(lambda: peers.port_open(web), 10, "the local page")
+    import requests
+
+    assert requests.get(f"http://127.0.0.1:{web}/api/status", timeout=5).status_code == 401
+    assert cli("event", "updated", "--version", "2.5.0", "--config", path).returncode == 0
+    out = cli("ocpp-log", "--request-id", "9", "--log-type", "SecurityLog", "--location",
+              f"https://127.0.0.1:{port}/sec/", "--config", path)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0]["filename"].startswith("TEST-0001-security-") and lines[-1]["status"] == "Uploaded", lines
+    manifest, members = read_bundle(got[-1][2])
+    events = json.loads(members["security-log.json"])
+    assert manifest["kind"] == "security_log" and {"config_changed", "page_token_refused", "firmware_updated"} <= {
+        e["kind"] for e in events}
+    assert all("CANARY" not in data.decode() for data in members.values())  # the token is never in it

@@ -166,10 +166,13 @@ class CommandGate:
 class RejectionLog:
     """One log line per rejected command, but no flood: past 10 a minute, a count instead."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 security: Callable[[str, str], None] = lambda kind, message: None):
         self._clock, self._minute, self._count, self._suppressed = clock, 0.0, 0, 0
+        self._security = security  # the security log (watch/security.py) keeps each, bounded by itself
 
     def __call__(self, reason: str) -> None:
+        self._security("cloud_command_rejected", reason)
         now = self._clock()
         if now - self._minute >= 60:
             if self._suppressed:
@@ -186,12 +189,12 @@ class CommandWorker:
     """Takes commands off paho's network thread, one at a time, and answers each on <base>/reply."""
 
     def __init__(self, cfg: CloudConfig, state_dir: str, desk: Desk, onsite: OnSiteSwitch, replier: Replier,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, security: Callable[[str, str], None] = lambda k, m: None):
         self.desk, self.onsite, self.replier = desk, onsite, replier
         nonces = NonceStore(Path(state_dir) / "nonces.json", cfg.max_skew_s, clock)
         self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)
         self._queue: "queue.Queue[tuple[bytes, object] | None]" = queue.Queue(maxsize=200)
-        self._rejection_log = RejectionLog()
+        self._rejection_log = RejectionLog(security=security)
         self.counts = {"accepted": 0, "rejected": 0, "dropped": 0}
         self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
 

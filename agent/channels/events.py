@@ -76,8 +76,9 @@ def take_queued(state_dir: str) -> list[dict]:
 class FirmwareEvents:
     """The event sink: a firmware fault is raised or cleared; an update is noted and looked at now."""
 
-    def __init__(self, faults: FaultMonitor, timeline: Timeline, on_update: Callable[[], None]):
-        self.faults, self.timeline, self.on_update = faults, timeline, on_update
+    def __init__(self, faults: FaultMonitor, timeline: Timeline, on_update: Callable[[], None],
+                 security: Callable[[str, str], None] = lambda kind, message: None):
+        self.faults, self.timeline, self.on_update, self.security = faults, timeline, on_update, security
 
     def apply(self, event: dict) -> None:
         if event["type"] == "fault":
@@ -88,4 +89,5 @@ class FirmwareEvents:
         else:
             self.timeline.add("event", "firmware_updated", f"firmware updated to {event['version']}")
             log.info("firmware announced an update to %s", event["version"])
+            self.security("firmware_updated", f"firmware updated to {event['version']}")
             self.on_update()

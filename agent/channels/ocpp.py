@@ -84,8 +84,11 @@ class OcppDelegate:
 
     def __init__(self, export: Callable[[ReportRequest], tuple[str, bytes]], identity: str,
                  ca_file: str | None = None, deadline_s: float = 300.0,
-                 sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s)):
+                 sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s),
+                 security: Callable[[tuple], tuple[str, bytes]] | None = None):
+        """SECURITY(window) builds the SecurityLog's bundle (the daemon's security log, report/build.py)."""
         self._export, self.identity, self.ca_file, self.deadline_s = export, identity, ca_file, deadline_s
+        self._security = security
         self._sleep = sleep
         self._lock = threading.Lock()
         self._events: list[dict] = []  # every status change, in order; the CLI reads from an index on
@@ -131,14 +134,28 @@ class OcppDelegate:
 
     def _run(self, req: LogRequest, filename: str, stop: threading.Event) -> None:
         try:
-            report = ReportRequest(reason="ocpp", subject=f"OCPP {req.log_type} request {req.request_id}",
-                                   description="Requested by the charge point's management system over OCPP.",
-                                   details={"request_id": req.request_id, "log_type": req.log_type},
-                                   window=(req.oldest, req.latest) if req.oldest or req.latest else None)
-            _, data = self._export(report)
+            if req.log_type == "SecurityLog":
+                if self._security is None:
+                    self._emit(req, "NotSupportedOperation", "this box keeps no security log")
+                    return
+                _, data = self._security((req.oldest, req.latest))
+            else:
+                data = self._diagnostics(req)
         except Exception as exc:  # the report could not be made: the CSMS hears of it, the daemon goes on
             self._emit(req, "UploadFailure", f"the report could not be made: {exc}")
             return
+        self._upload(req, filename, data, stop)
+
+    def _diagnostics(self, req: LogRequest) -> bytes:
+        """The DiagnosticsLog: our report, of the request's time window when it gives one."""
+        report = ReportRequest(reason="ocpp", subject=f"OCPP {req.log_type} request {req.request_id}",
+                               description="Requested by the charge point's management system over OCPP.",
+                               details={"request_id": req.request_id, "log_type": req.log_type},
+                               window=(req.oldest, req.latest) if req.oldest or req.latest else None)
+        return self._export(report)[1]
+
+    def _upload(self, req: LogRequest, filename: str, data: bytes, stop: threading.Event) -> None:
+        last: UploadError | None = None
         for attempt in range(req.retries + 1):
             if stop.is_set():
                 return

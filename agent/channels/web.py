@@ -20,6 +20,7 @@ import re
 import threading
 from http import HTTPStatus
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from agent.cases import CaseError
@@ -84,9 +85,10 @@ class PageApp:
     """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
     def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int,
-                 talk: Conversation, locale: tuple[str, str] = ("en", "UTC")):
+                 talk: Conversation, locale: tuple[str, str] = ("en", "UTC"),
+                 security: Callable[[str, str], None] = lambda kind, message: None):
         self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
-        self.port, self.locale = port, locale  # the box's language and time zone
+        self.port, self.locale, self.security = port, locale, security  # the box's language and time zone
 
     def __call__(self, environ, start_response):
         req = Request(environ)
@@ -139,6 +141,8 @@ class PageApp:
             # A loopback page answers only to its own names: no DNS rebinding into it.
             raise HTTPError(403, "unexpected Host")
         if not self._authorised(req):
+            self.security("page_token_refused", f"the local page refused a request from "
+                                                f"{req.environ.get('REMOTE_ADDR', '?')}: no valid token")
             raise HTTPError(401, "a token is needed")
         if write:
             origin = req.header("Origin")
@@ -224,11 +228,11 @@ class PageApp:
 
 class WebServer:
     def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, talk: Conversation,
-                 locale: tuple[str, str] = ("en", "UTC")):
+                 locale: tuple[str, str] = ("en", "UTC"), security: Callable[[str, str], None] = lambda k, m: None):
         from waitress.server import create_server
 
         listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
-        self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk, locale)
+        self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk, locale, security)
         self._server = create_server(
             self.app, listen=listen, threads=THREADS, connection_limit=CONNECTION_LIMIT,
             channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_PHOTO,

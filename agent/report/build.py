@@ -140,3 +140,25 @@ def export_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot) ->
     buffer = io.BytesIO()
     build(buffer, cfg, request, collect_sections(cfg, box), report_id, wall, mono)
     return report_id, buffer.getvalue()
+
+
+def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> tuple[str, bytes]:
+    """The SecurityLog an OCPP GetLog asks for: the security events of WINDOW (watch/security.py), scrubbed like
+    a report, as a bundle of its own (manifest first, then security-log.json)."""
+    import io
+
+    from agent.report.bundle import Section, to_json
+
+    wall = time.time()
+    report_id = new_report_id(wall)
+    scrub = Redactor(cfg.secrets())
+    d = cfg.device
+    manifest = {"report_id": report_id, "kind": "security_log", "trigger": "ocpp",
+                "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
+                "created": {"wall": round(wall, 3),
+                            "wall_iso": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")},
+                "window": {k: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+                           for k, t in zip(("oldest", "latest"), window)}, "events": len(events)}
+    buffer = io.BytesIO()
+    write_bundle(buffer, manifest, [Section("security-log.json", to_json(scrub.data(events, "security")))])
+    return report_id, buffer.getvalue()

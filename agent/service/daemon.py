@@ -31,7 +31,9 @@ from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
 from agent.transports.sender import Sender, choose_transports, fingerprint
+from agent.report.build import export_security_log
 from agent.watch.faults import FaultMonitor
+from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,29 @@ def guarded(job):
             last[0] = what
 
     return run
+
+
+def start_channels(d: "Daemon") -> None:
+    """The button, the local page and cloud commands, each as configured; what cannot start says why."""
+    cfg = d.cfg
+    if cfg.button.enabled:
+        from agent.channels.button import ButtonChannel
+
+        d.button = ButtonChannel(cfg.button, d.desk, d.onsite, cfg.report.wait_for_case_s, d.pin_factory)
+    if cfg.web.enabled:
+        from agent.channels.web import WebServer
+
+        try:
+            d.web = WebServer(cfg.web, d.desk, d.onsite, d.status, d.conversation, (cfg.language, cfg.timezone),
+                              d.security.record)
+            d.web.start()
+        except OSError as exc:
+            log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
+    if d.mqtt is not None:
+        from agent.channels.cloud import CommandWorker
+
+        d.commands = CommandWorker(cfg.cloud, cfg.state_dir, d.desk, d.onsite, d.mqtt, security=d.security.record)
+        d.commands.start()
 
 
 def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
@@ -90,7 +115,8 @@ class Daemon:
                                   self.mqtt_connected, self._channel_status, lambda: self.mqtt and self.mqtt.talk.last_failure)
         self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
                                self._accepted)
-        self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake)
+        self.security = SecurityLog(cfg.state_dir)
+        self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake, self.security.record)
         self.conversation = Conversation(cfg, self.outbox, self.desk.submit, lambda: self.onsite.to_dict()["on"],
                                          self._accepted, self.publish_status)
         if self.mqtt:
@@ -137,28 +163,6 @@ class Daemon:
         self.faults.evaluate(self.poller.snapshot())
 
     # --- start and stop -------------------------------------------------------------------------
-    def _start_channels(self) -> None:
-        cfg = self.cfg
-        if cfg.button.enabled:
-            from agent.channels.button import ButtonChannel
-
-            self.button = ButtonChannel(cfg.button, self.desk, self.onsite, cfg.report.wait_for_case_s,
-                                        self.pin_factory)
-        if cfg.web.enabled:
-            from agent.channels.web import WebServer
-
-            try:
-                self.web = WebServer(cfg.web, self.desk, self.onsite, self.status, self.conversation,
-                                     (cfg.language, cfg.timezone))
-                self.web.start()
-            except OSError as exc:
-                log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
-        if self.mqtt is not None:
-            from agent.channels.cloud import CommandWorker
-
-            self.commands = CommandWorker(cfg.cloud, cfg.state_dir, self.desk, self.onsite, self.mqtt)
-            self.commands.start()
-
     def run(self, handle_signals: bool = True) -> int:
         import schedule
 
@@ -167,7 +171,8 @@ class Daemon:
                 signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg), handlers(
             self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
-            OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file)))
+            OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
+                         security=lambda window: export_security_log(self.cfg, self.security.events(*window), window))))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
         for event in take_queued(self.cfg.state_dir):
@@ -178,15 +183,17 @@ class Daemon:
         jobs.every(STATUS_INTERVAL_S).seconds.do(guarded(self.publish_status))
         jobs.every(1).seconds.do(guarded(self.auto_reports.tick))
         jobs.every(10).seconds.do(guarded(self.onsite.state))  # ends an expired on-site session on time
+        jobs.every(10).seconds.do(guarded(self.security.check_clock))
+        self.security.config_loaded(self.cfg)
         self.poll()
         control.start()
         self.desk.start()
         sending.start()
         self.health.start()
         self.conversation.start()
+        start_channels(self)  # before the broker: a command that comes at once finds its worker
         if self.mqtt:
             self.mqtt.start()
-        self._start_channels()
         log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
                  len(self.poller.devices), len(self.outbox.pending()))
         self.notifier.ready()
