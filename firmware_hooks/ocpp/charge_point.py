@@ -80,10 +80,10 @@ def _window(log_parameters: dict) -> dict:
             "latest": log_parameters.get("latest_timestamp")}
 
 
-def _v201():
-    from ocpp.v201 import call, call_result
+def _get_log(call, call_result):
+    """GetLog as 2.0.1 and 1.6's security extension both have it (their own message classes)."""
 
-    class DiagnosticsV201(_Delegate):
+    class GetLogDelegate(_Delegate):
         @on("GetLog")
         async def _diag_get_log(self, log, log_type, request_id, retries=None, retry_interval=None, **_):
             answer = await self._diag_start({"message": "GetLog", "request_id": request_id, "log_type": log_type,
@@ -96,13 +96,22 @@ def _v201():
                 await self.call(call.LogStatusNotification(status=event["status"], request_id=request_id))
             self._diag_spawn(request_id, notify)
 
+    return GetLogDelegate
+
+
+def _v201():
+    from ocpp.v201 import call, call_result
+
+    class DiagnosticsV201(_get_log(call, call_result)):
+        pass
+
     return DiagnosticsV201
 
 
 def _v16():
     from ocpp.v16 import call, call_result
 
-    class DiagnosticsV16(_Delegate):
+    class DiagnosticsV16(_get_log(call, call_result)):
         @on("GetDiagnostics")
         async def _diag_get_diagnostics(self, location, retries=None, retry_interval=None, start_time=None,
                                         stop_time=None, **_):
@@ -117,18 +126,6 @@ def _v16():
             async def notify(event):
                 await self.call(call.DiagnosticsStatusNotification(status=event["status"]))
             self._diag_spawn(0, notify)
-
-        @on("GetLog")
-        async def _diag_get_log(self, log, log_type, request_id, retries=None, retry_interval=None, **_):
-            answer = await self._diag_start({"message": "GetLog", "request_id": request_id, "log_type": log_type,
-                                             "retries": retries, "retry_interval": retry_interval, **_window(log)})
-            return call_result.GetLog(status=answer["status"], filename=answer.get("filename"))
-
-        @after("GetLog")
-        async def _diag_after_get_log(self, request_id, **_):
-            async def notify(event):
-                await self.call(call.LogStatusNotification(status=event["status"], request_id=request_id))
-            self._diag_spawn(request_id, notify)
 
     return DiagnosticsV16
 
