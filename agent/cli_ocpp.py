@@ -21,6 +21,9 @@ def add_parsers(sub, common, load_config) -> None:
     p.add_argument("--latest", help="latestTimestamp / stopTime, ISO 8601")
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--retry-interval", type=int, default=60, help="seconds")
+    p.add_argument("--filename", help="upload under this name (the one the firmware already gave the CSMS)")
+    p.add_argument("--plain", action="store_true",
+                   help="print the status words alone, one a line (EVerest's diagnostics_uploader.sh contract)")
     p.add_argument("--wait", type=float, default=900.0, help="give up following the request after this long")
     p.set_defaults(func=lambda args: cmd_ocpp_log(args, load_config(args.config)))
 
@@ -31,7 +34,8 @@ def cmd_ocpp_log(args, cfg) -> int:
 
     fields = {k: v for k, v in {"message": args.message, "request_id": args.request_id, "log_type": args.log_type,
                                 "location": args.location, "oldest": args.oldest, "latest": args.latest,
-                                "retries": args.retries, "retry_interval": args.retry_interval}.items()
+                                "retries": args.retries, "retry_interval": args.retry_interval,
+                                "filename": args.filename}.items()
               if v is not None}
     path = control_socket_path(cfg)
     try:
@@ -41,15 +45,18 @@ def cmd_ocpp_log(args, cfg) -> int:
         print(json.dumps({"status": "Rejected", "reason": "the diag-agent daemon is not running"}), flush=True)
         return 1
     answer.pop("ok", None)
-    print(json.dumps(answer), flush=True)
+    if not args.plain:
+        print(json.dumps(answer), flush=True)
     if answer.get("status") == "Rejected":
+        if args.plain:
+            print("BadMessage", flush=True)
         return 1
     rid, deadline = fields.get("request_id", 0), time.monotonic() + args.wait
     while time.monotonic() < deadline:
         events = control.call(path, "ocpp_status", {"since": since})["events"]
         since += len(events)
         for event in (e for e in events if e["request_id"] == rid):
-            print(json.dumps(event), flush=True)
+            print(event["status"] if args.plain else json.dumps(event), flush=True)
             if event["status"] in FINAL:
                 return 0 if event["status"] == "Uploaded" else 1
         time.sleep(0.2)

@@ -68,6 +68,7 @@ for hook in "$SRC"/firmware_hooks/*; do
 done
 chmod 0644 "$PREFIX/hooks/README.md"
 install -m 0644 "$SRC"/firmware_hooks/ocpp/*.py "$PREFIX/hooks/ocpp/"
+install -m 0755 "$SRC"/firmware_hooks/ocpp/*.sh "$PREFIX/hooks/ocpp/"
 
 mkdir -p "$ETC/profiles"
 if [ -e "$ETC/agent.yaml" ]; then

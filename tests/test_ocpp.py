@@ -233,3 +233,28 @@ def test_a_securitylog_request_uploads_the_security_events(make_config, agent_pr
     assert manifest["kind"] == "security_log" and {"config_changed", "page_token_refused", "firmware_updated"} <= {
         e["kind"] for e in events}
     assert all("CANARY" not in data.decode() for data in members.values())  # the token is never in it
+
+
+def test_everest_runs_our_uploader_as_its_diagnostics_uploader(make_config, sim_bus, agent_process, ftp_target, cli,
+                                                               tmp_path):
+    """EVerest's System module: diagnostics_uploader.sh CONSTANTS LOCATION FILE_NAME FILE_PATH, one status word a
+    line on stdout (modules/System/main/systemImpl.cpp); FILE_NAME is what it already told the CSMS."""
+    import os
+
+    path = make_config(buses=[sim_bus], devices=peers.sim_devices())
+    agent_process(path)
+    ftp, folder = ftp_target(tls=False)
+    placeholder = tmp_path / "diagnostics-2026-11-26T06:20:00.000ZAbC123"
+    placeholder.write_text('{"diagnostics":{"key":"value"}}')
+    script = peers.ROOT / "firmware_hooks" / "ocpp" / "everest_diagnostics_uploader.sh"
+    env = dict(os.environ, DIAG_AGENT=" ".join(peers.agent_argv()), DIAG_AGENT_CONFIG=str(path),
+               PYTHONPATH=str(peers.ROOT))
+
+    def everest(location):
+        return subprocess.run(["sh", str(script), "/usr/libexec/everest/modules/System/constants.env", location,
+                               placeholder.name, str(placeholder)], capture_output=True, text=True, env=env, timeout=120)
+
+    run = everest(f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/")
+    assert run.stdout.split() == ["Uploading", "Uploaded"], run.stdout + run.stderr
+    assert cli("inspect", folder / placeholder.name).returncode == 0  # our report, under EVerest's name
+    assert everest("gopher://nowhere/").stdout.split() == ["BadMessage"]

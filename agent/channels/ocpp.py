@@ -13,6 +13,7 @@ Uploaded, UploadFailed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from agent.transports.upload import Location, UploadError, parse_location, uploa
 log = logging.getLogger(__name__)
 LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
 MAX_FILENAME = 255  # OCPP: filename is string[0..255]
+FILENAME = re.compile(r"^[A-Za-z0-9._:+-]{1,255}$")
 MAX_RETRIES, MAX_INTERVAL_S = 10, 3600
 FINAL = ("Uploaded", "UploadFailure", "UploadFailed", "BadMessage", "NotSupportedOperation", "PermissionDenied",
          "AcceptedCanceled", "Idle")
@@ -40,6 +42,7 @@ class LogRequest:
     retries: int
     retry_interval_s: float
     diagnostics_16: bool  # 1.6 GetDiagnostics: its own status words, no request id on the wire
+    filename: str | None = None  # the name the firmware already gave the CSMS (EVerest does), else ours
 
 
 def _time(value: object, name: str) -> float | None:
@@ -54,7 +57,8 @@ def _time(value: object, name: str) -> float | None:
 def check_log_request(fields: dict) -> LogRequest:
     """A LogRequest from the firmware's fields (the OCPP request's, in its own names); ValueError naming the
     field, or UploadError(BadMessage) for a location that cannot be one."""
-    known = {"request_id", "log_type", "location", "oldest", "latest", "retries", "retry_interval", "message"}
+    known = {"request_id", "log_type", "location", "oldest", "latest", "retries", "retry_interval", "message",
+             "filename"}
     unknown = set(fields) - known
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -71,11 +75,14 @@ def check_log_request(fields: dict) -> LogRequest:
     for name, value, most in (("retries", retries, MAX_RETRIES), ("retry_interval", interval, MAX_INTERVAL_S)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= most:
             raise ValueError(f"{name}: 0 to {most}")
+    name = fields.get("filename")
+    if name is not None and not (isinstance(name, str) and FILENAME.match(name)):
+        raise ValueError(f"filename: letters, digits and . _ : + - only, at most {MAX_FILENAME}")
     oldest, latest = _time(fields.get("oldest"), "oldest"), _time(fields.get("latest"), "latest")
     if oldest and latest and oldest > latest:
         raise ValueError("oldest: after latest")
     return LogRequest(rid, log_type, parse_location(fields.get("location")), oldest, latest, int(retries),
-                      float(interval), message == "GetDiagnostics")
+                      float(interval), message == "GetDiagnostics", name)
 
 
 class OcppDelegate:
@@ -102,7 +109,7 @@ class OcppDelegate:
             return {"status": "Rejected", "reason": str(exc)}
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         kind = "security" if req.log_type == "SecurityLog" else "diagnostics"
-        filename = f"{self.identity}-{kind}-{stamp}-{req.request_id}.tar.gz"[:MAX_FILENAME]
+        filename = req.filename or f"{self.identity}-{kind}-{stamp}-{req.request_id}.tar.gz"[:MAX_FILENAME]
         with self._lock:
             cancelled = self._running
             stop = threading.Event()
