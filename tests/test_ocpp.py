@@ -258,3 +258,46 @@ def test_everest_runs_our_uploader_as_its_diagnostics_uploader(make_config, sim_
     assert run.stdout.split() == ["Uploading", "Uploaded"], run.stdout + run.stderr
     assert cli("inspect", folder / placeholder.name).returncode == 0  # our report, under EVerest's name
     assert everest("gopher://nowhere/").stdout.split() == ["BadMessage"]
+
+
+def test_no_attempt_starts_after_the_total_deadline_and_every_status_is_passed_on():
+    now = [0.0]
+    heard: list[dict] = []
+
+    def wait(stop, seconds):  # the injected clock: waiting moves it
+        now[0] += seconds
+        return False
+
+    delegate = OcppDelegate(export, "BOX-1", deadline_s=2, sleep=wait, clock=lambda: now[0], total_deadline_s=100,
+                            on_event=heard.append)
+    delegate.request({"request_id": 3, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 10,
+                      "retry_interval": 60})
+    events = peers.wait_for(lambda: (e := delegate.events()) and e[-1]["status"] != "Uploading" and e, 20, "the end")
+    assert [e["status"] for e in events] == ["Uploading"] * 2 + ["UploadFailure"]  # at 0 s and 60 s; 120 s > 100 s
+    assert "total deadline of 100 s" in events[-1]["info"] and heard == events
+
+
+def test_the_firmware_can_subscribe_to_the_statuses_over_mqtt(make_config, sim_bus, broker, agent_process, cli,
+                                                              ftp_target):
+    import queue
+
+    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), mqtt={"enabled": True, "port": broker.info["port"]})
+    agent_process(path)
+    peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", path).stdout)["mqtt_connected"], 15, "MQTT")
+    client, got = peers.subscriber(broker, "diag-agent/TEST-0001/notice")
+    try:
+        ftp, _ = ftp_target(tls=False)
+        out = cli("ocpp-log", "--request-id", "12", "--location", f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/",
+                  "--config", path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        seen = []
+        while not seen or seen[-1] != "Uploaded":
+            notice = got.get(timeout=15)
+            if notice.get("event") == "ocpp_log" and notice["request_id"] == 12:
+                seen.append(notice["status"])
+        assert seen == ["Uploading", "Uploaded"]
+    except queue.Empty:
+        raise AssertionError("no ocpp_log notice on MQTT") from None
+    finally:
+        client.loop_stop()
+        client.disconnect()

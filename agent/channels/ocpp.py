@@ -92,10 +92,14 @@ class OcppDelegate:
     def __init__(self, export: Callable[[ReportRequest], tuple[str, bytes]], identity: str,
                  ca_file: str | None = None, deadline_s: float = 300.0,
                  sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s),
-                 security: Callable[[tuple], tuple[str, bytes]] | None = None):
-        """SECURITY(window) builds the SecurityLog's bundle (the daemon's security log, report/build.py)."""
+                 security: Callable[[tuple], tuple[str, bytes]] | None = None,
+                 on_event: Callable[[dict], None] = lambda event: None, total_deadline_s: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic):
+        """SECURITY(window) builds the SecurityLog's bundle (the daemon's security log, report/build.py); ON_EVENT
+        hears every status change (the daemon publishes it as an MQTT notice); no attempt starts after
+        TOTAL_DEADLINE_S from the request (on CLOCK)."""
         self._export, self.identity, self.ca_file, self.deadline_s = export, identity, ca_file, deadline_s
-        self._security = security
+        self._security, self._on_event, self.total_deadline_s, self._clock = security, on_event, total_deadline_s, clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._events: list[dict] = []  # every status change, in order; the CLI reads from an index on
@@ -137,6 +141,10 @@ class OcppDelegate:
         with self._lock:
             self._events.append(event)
             del self._events[:-200]  # bounded: the firmware reads them as they come
+        try:
+            self._on_event(event)
+        except Exception as exc:  # a subscriber's failure is not the upload's
+            log.info("OCPP status event not passed on: %s", exc)
         log.info("OCPP log request %d: %s%s", req.request_id, status, f" ({info})" if info else "")
 
     def _run(self, req: LogRequest, filename: str, stop: threading.Event) -> None:
@@ -163,9 +171,14 @@ class OcppDelegate:
 
     def _upload(self, req: LogRequest, filename: str, data: bytes, stop: threading.Event) -> None:
         last: UploadError | None = None
+        started = self._clock()
         for attempt in range(req.retries + 1):
             if stop.is_set():
                 return
+            if attempt and self._clock() - started > self.total_deadline_s:
+                last = UploadError(f"{last}; no further attempt after the total deadline of "
+                                   f"{self.total_deadline_s:g} s")
+                break
             self._emit(req, "Uploading")  # once per attempt, never a flood
             try:
                 upload(req.location, filename, data, self.deadline_s, self.ca_file)

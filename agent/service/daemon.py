@@ -172,7 +172,8 @@ class Daemon:
         control = ControlServer(control_socket_path(self.cfg), handlers(
             self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
             OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
-                         security=lambda window: export_security_log(self.cfg, self.security.events(*window), window))))
+                         security=lambda window: export_security_log(self.cfg, self.security.events(*window), window),
+                         on_event=lambda e: self.mqtt and self.mqtt.notice("ocpp_log", **e))))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
         for event in take_queued(self.cfg.state_dir):
