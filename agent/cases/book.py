@@ -12,13 +12,18 @@ from agent.report.request import CASE_REF, PRIORITY_RANK
 from agent.storage import read_json, write_json
 
 log = logging.getLogger(__name__)
-# A case's state in one vocabulary, and what it means to the person at the box.
-STATES = {
-    "open": "support is working on it",
-    "waiting": "waiting for you: support asked something",
-    "solved": "solved; answer or send a report naming it to reopen it",
-    "reopened": "reopened; support is working on it again",
-}
+
+
+def _notes() -> dict[str, str]:
+    from agent.lang import load
+
+    return dict(load("en")["page"]["case_notes"])
+
+
+# A case's state in one vocabulary, and what it means to the person at the box (agent/lang/, case_notes;
+# "delivered" there is the box's word for a case support has not spoken of yet, not a state it sends).
+NOTES = _notes()
+STATES = {k: v for k, v in NOTES.items() if k != "delivered"}
 MAX_MESSAGES, MAX_TEXT, MAX_REPORTS = 30, 2000, 50
 MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
 

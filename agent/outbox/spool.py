@@ -25,14 +25,17 @@ from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_
 log = logging.getLogger(__name__)
 
 State = Literal["accepted", "sending", "delivered", "refused"]
-# What each state means to the person looking at it, and what they can do.
-STATES: dict[str, str] = {
-    "accepted": "saved on the box; it is sent next",
-    "sending": "not delivered yet ({error}); the box keeps trying by itself",
-    "delivered": "delivered: case {case}",
-    "refused": ("refused by the backend ({error}); it is not sent again as it is. Check the backend settings "
-                "and retry it, or download it and send it by e-mail"),
-}
+
+
+def _notes() -> dict[str, str]:
+    from agent.lang import load
+
+    return dict(load("en")["page"]["state_notes"])
+
+
+# What each state means to the person looking at it, and what they can do: written once, in agent/lang/
+# (the page shows the same words in the browser's language).
+STATES: dict[str, str] = _notes()
 
 
 @dataclass
