@@ -39,7 +39,7 @@ def cmd_ocpp_log(args, cfg) -> int:
               if v is not None}
     path = control_socket_path(cfg)
     try:
-        since = len(control.call(path, "ocpp_status", {})["events"])
+        since = control.call(path, "ocpp_status", {})["next"]
         answer = control.call(path, "ocpp_log", fields)
     except control.NotRunning:
         print(json.dumps({"status": "Rejected", "reason": "the diag-agent daemon is not running"}), flush=True)
@@ -53,8 +53,8 @@ def cmd_ocpp_log(args, cfg) -> int:
         return 1
     rid, deadline = fields.get("request_id", 0), time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        events = control.call(path, "ocpp_status", {"since": since})["events"]
-        since += len(events)
+        got = control.call(path, "ocpp_status", {"since": since})
+        events, since = got["events"], got["next"]
         for event in (e for e in events if e["request_id"] == rid):
             print(event["status"] if args.plain else json.dumps(event), flush=True)
             if event["status"] in FINAL:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import peers
-from agent.channels.ocpp import OcppDelegate
+from agent.channels.ocpp import OcppDelegate, check_log_request
 from agent.transports.upload import UploadError, parse_location
 
 SECRET = "upload-secret"
@@ -130,7 +130,7 @@ def test_an_unreachable_location_fails_after_its_retries_on_the_injected_clock()
     answer = delegate.request({"request_id": 5, "location": f"ftp://127.0.0.1:{closed}/", "retries": 2,
                                "retry_interval": 30})
     assert answer["status"] == "Accepted"
-    events = peers.wait_for(lambda: (e := delegate.events()) and e[-1]["status"] == "UploadFailure" and e, 20,
+    events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] == "UploadFailure" and e, 20,
                             "the failure")
     assert [e["status"] for e in events] == ["Uploading"] * 3 + ["UploadFailure"] and waited == [30.0, 30.0]
     assert "ConnectionRefusedError" in events[-1]["info"]
@@ -141,10 +141,10 @@ def test_a_second_request_cancels_the_first(ftp_target):
     delegate = OcppDelegate(export, "BOX-1", deadline_s=5, sleep=lambda stop, s: stop.wait(60))
     first = delegate.request({"request_id": 1, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 5,
                               "retry_interval": 60})
-    peers.wait_for(lambda: any(e["status"] == "Uploading" for e in delegate.events()), 10, "the first attempt")
+    peers.wait_for(lambda: any(e["status"] == "Uploading" for e in delegate.events()[0]), 10, "the first attempt")
     second = delegate.request({"request_id": 2, "location": f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/"})
     assert first["status"] == "Accepted" and second["status"] == "AcceptedCanceled"
-    events = peers.wait_for(lambda: (e := delegate.events()) and e[-1]["status"] == "Uploaded" and e, 20, "upload")
+    events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] == "Uploaded" and e, 20, "upload")
     assert [(e["request_id"], e["status"]) for e in events] == [(1, "Uploading"), (1, "AcceptedCanceled"),
                                                                 (2, "Uploading"), (2, "Uploaded")]
     assert (folder / second["filename"]).read_bytes() == export(None)[1]
@@ -153,7 +153,7 @@ def test_a_second_request_cancels_the_first(ftp_target):
 def test_1_6_getdiagnostics_says_uploadfailed_and_credentials_never_show():
     delegate = OcppDelegate(export, "BOX-1", deadline_s=2, sleep=lambda stop, s: False)
     delegate.request({"message": "GetDiagnostics", "location": f"ftp://u:{SECRET}@127.0.0.1:{peers.free_port()}/"})
-    events = peers.wait_for(lambda: (e := delegate.events()) and e[-1]["status"] != "Uploading" and e, 20, "failure")
+    events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] != "Uploading" and e, 20, "failure")
     assert events[-1]["status"] == "UploadFailed" and events[-1]["request_id"] == 0
     assert SECRET not in json.dumps(events)
     with pytest.raises(UploadError, match="at most 512"):
@@ -270,7 +270,7 @@ def test_no_attempt_starts_after_the_total_deadline_and_every_status_is_passed_o
                             on_event=heard.append)
     delegate.request({"request_id": 3, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 10,
                       "retry_interval": 60})
-    events = peers.wait_for(lambda: (e := delegate.events()) and e[-1]["status"] != "Uploading" and e, 20, "the end")
+    events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] != "Uploading" and e, 20, "the end")
     assert [e["status"] for e in events] == ["Uploading"] * 2 + ["UploadFailure"]  # at 0 s and 60 s; 120 s > 100 s
     assert "total deadline of 100 s" in events[-1]["info"] and heard == events
 
@@ -299,3 +299,13 @@ def test_the_firmware_can_subscribe_to_the_statuses_over_mqtt(make_config, sim_b
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_a_reader_counting_on_loses_nothing_when_old_statuses_are_let_go():
+    delegate = OcppDelegate(export, "BOX-1")
+    req = check_log_request({"request_id": 1, "location": "ftp://127.0.0.1/"})
+    for i in range(250):
+        delegate._emit(req, "Uploading", str(i))
+    events, following = delegate.events(240)
+    assert [e["info"] for e in events] == [str(i) for i in range(240, 250)] and following == 250
+    assert delegate.events(following) == ([], 250)

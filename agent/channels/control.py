@@ -188,6 +188,6 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
             "answer": lambda a: {"ok": True, **talk.answer(a.get("case"), a.get("question"), a.get("text"),
                                                             a.get("with_report") is True)},
             "ocpp_log": lambda a: {"ok": True, **ocpp.request(a)},
-            "ocpp_status": lambda a: {"ok": True, "events": ocpp.events(a["since"] if isinstance(a.get("since"), int)
-                                                                        and a["since"] >= 0 else 0)},
+            "ocpp_status": lambda a: dict(zip(("ok", "events", "next"), (True, *ocpp.events(
+                a["since"] if isinstance(a.get("since"), int) and a["since"] >= 0 else 0)))),
             "ping": lambda a: {"ok": True, "pid": os.getpid()}}

@@ -102,7 +102,8 @@ class OcppDelegate:
         self._security, self._on_event, self.total_deadline_s, self._clock = security, on_event, total_deadline_s, clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._events: list[dict] = []  # every status change, in order; the CLI reads from an index on
+        self._events: list[dict] = []  # the newest status changes, in order; the CLI reads on from a count
+        self._dropped = 0  # how many older ones the bound let go: a count stays a count
         self._running: tuple[LogRequest, threading.Event, threading.Thread] | None = None
 
     def request(self, fields: dict) -> dict:
@@ -127,9 +128,10 @@ class OcppDelegate:
         worker.start()
         return {"status": status, "filename": filename}
 
-    def events(self, since: int = 0) -> list[dict]:
+    def events(self, since: int = 0) -> tuple[list[dict], int]:
+        """The status changes after the first SINCE ever made, and the count to ask from next time."""
         with self._lock:
-            return self._events[since:]
+            return self._events[max(0, since - self._dropped):], self._dropped + len(self._events)
 
     def _emit(self, req: LogRequest, status: str, info: str | None = None) -> None:
         if req.diagnostics_16:  # DiagnosticsStatusNotification knows Uploading, Uploaded, UploadFailed, Idle only
@@ -140,7 +142,9 @@ class OcppDelegate:
             event["info"] = info[:255]  # OCPP: additionalInfo / statusInfo are short
         with self._lock:
             self._events.append(event)
-            del self._events[:-200]  # bounded: the firmware reads them as they come
+            if len(self._events) > 200:  # bounded: the firmware reads them as they come
+                self._dropped += len(self._events) - 200
+                del self._events[:-200]
         try:
             self._on_event(event)
         except Exception as exc:  # a subscriber's failure is not the upload's
