@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from agent.schema import SchemaError, error_at, load_file
+from agent.watch.recorder import RecorderSettings
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
 ConfigError = SchemaError  # a configuration or profile that cannot be used; the CLI exits with code 2
@@ -306,6 +307,7 @@ class AgentConfig:
     poll: PollConfig = field(default_factory=PollConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     history: HistorySettings = field(default_factory=HistorySettings)
+    recorder: RecorderSettings = field(default_factory=RecorderSettings)  # agent/watch/recorder.py
     hooks: HooksConfig = field(default_factory=HooksConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     software: SoftwareConfig = field(default_factory=SoftwareConfig)

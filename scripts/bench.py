@@ -7,17 +7,26 @@ report_e2e_s      median of 5: a report request on the daemon's control socket t
                   coming back from the HTTPS intake (collect, bundle, spool with fsync, upload, receipt)
 collect_all_s     median of 5: every report section collected once (a Modbus poll of every device, the
                   firmware hooks, system, network, software, the self-check)
-report_build_s    median of 5: building a report with 24 h of history at the default poll rates (5 s,
-                  slow values every 12th cycle) from the simulator's model: sections, redaction,
-                  summary, report.html, tar.gz, spooled with fsync (health collected beforehand)
+report_build_s    median of 5: building a report with 24 h of history at 1 Hz (slow values every 12th
+                  cycle) from the simulator's model: sections, redaction, summary, report.html,
+                  tar.gz, spooled with fsync (health collected beforehand)
 report_bytes      its compressed size
 report_build_peak_rss_kb  the peak resident memory of a process holding that history and building
+                  (report_build_steady_rss_kb before the builds; report_build_peak_over_steady_kb)
 outbox_reports_per_s  50 reports spooled into the outbox (fsync, rename) and then delivered over
                   HTTPS on loopback, one at a time, divided by the time it all took
 button_to_case_s  median of 5: a long press of the button (gpiozero mock pin, hold time 0.5 s, included)
                   to the case number from the HTTPS intake
-agent_rss_kb      the daemon's resident memory after polling the simulator at 1 Hz with MQTT connected
-                  for agent_rss_window_s seconds (30 s; 10 s with --quick)
+agent_rss_kb      the daemon's resident memory after polling the simulator (SDM630 + EVSE) at 1 Hz for
+                  agent_rss_window_s seconds (30 s; 10 s with --quick), MQTT connected, the page on
+agent_cpu_percent_1hz  its CPU time over the second half of that window, in per cent of one core
+agent_rss_after_first_report_kb, agent_rss_after_100_reports_kb  the same daemon after its first and its
+                  100th report (each delivered to the HTTPS intake); 20 with --quick
+state_bytes_per_day  what the daemon writes into its state folder in a day of steady 1 Hz polling without
+                  faults or reports: the writes in a window of agent_rss_window_s (strace, every write to a
+                  file under the state folder) scaled to a day, plus the flight recorder's hourly history
+                  checkpoint at its size for 24 h of 1 Hz history (state_checkpoint_bytes)
+recorder_window_after_restart  true when a report after a kill -9 shows the fault window recorded before it
 false_faults_24h  faults raised in 24 simulated hours of normal field life (scripts/field_day.py: the real poller
                   and fault rules on an injected clock against the field corpus); the target is 0. With
                   --quick, false_faults_2h
@@ -269,7 +278,10 @@ def ocpp_request_to_uploaded(work: Path, config: Path, certs: dict, runs: int = 
 
 
 def report_child(config_path: str) -> None:
-    """In a process of its own, so its peak memory is the build's: hold 24 h of history, build 5 reports."""
+    """In a process of its own, so its memory is the build's: hold 24 h of history at 1 Hz (the fast values;
+    slow ones every 12th cycle), then build 5 reports; the peak is taken from the steady size before them."""
+    import io
+
     from agent.devices.history import History
     from agent.devices.poller import ModbusPoller
     from agent.config import load
@@ -277,29 +289,41 @@ def report_child(config_path: str) -> None:
     from agent.outbox import Outbox
     from agent.report.build import make_report
     from agent.report.snapshot import BoxSnapshot
+    from agent.service.memory import give_back, settle
+    from agent.watch.recorder import write_checkpoint
 
+    settle()
     cfg = load(config_path)
     cfg.state_dir = str(Path(config_path).parent / "report-bench-state")
     Path(cfg.state_dir).mkdir(exist_ok=True)
     history = History()
-    units = fill_history(history, 24)
+    history.units = fill_history(history, 24, interval_s=1.0)
     poller = ModbusPoller.from_config(cfg)
     poller.poll_once()
     readings = poller.snapshot()
     poller.close()
     health = collect_health(cfg, release_cache(cfg))
     outbox = Outbox(Path(cfg.state_dir) / "outbox")
+    checkpoint = io.BytesIO()
+    write_checkpoint(checkpoint, history.freeze(), time.time(), "bench")
+    give_back()
+    status = lambda key: int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()  # noqa: E731
+                                  if line.startswith(key + ":")))
+    steady = status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak counts from here
     times, sizes = [], []
     for i in range(5):
         t0 = time.perf_counter()
-        box = BoxSnapshot(readings, health, history=history.to_dict(units))
+        box = BoxSnapshot(readings, health, history=history.freeze())
         entry = make_report(cfg, BENCH_REQUEST(f"bench {i}"), box, outbox)
         times.append(time.perf_counter() - t0)
         sizes.append(entry.size)
-    status = Path("/proc/self/status").read_text()
-    peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        give_back()  # as the daemon's desk does after each report
+    peak = status("VmHWM")
     print(json.dumps({"report_build_s": round(statistics.median(times), 4), "report_bytes": sizes[-1],
-                      "report_build_peak_rss_kb": peak}))
+                      "report_build_steady_rss_kb": steady, "report_build_peak_rss_kb": peak,
+                      "report_build_peak_over_steady_kb": peak - steady,
+                      "state_checkpoint_bytes": len(checkpoint.getvalue())}))
 
 
 def report_figures(config_path: Path) -> dict:
@@ -310,7 +334,49 @@ def report_figures(config_path: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def rig_figures(work: Path, rss_window_s: float) -> dict:
+def state_writes(pid: int, state: Path, seconds: float) -> int:
+    """Bytes PID writes to files under STATE within SECONDS, counted by strace from the system calls."""
+    import re
+
+    log = state.parent / "strace.log"
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e", "trace=write,pwrite64,writev,pwritev", "-o", str(log),
+                               "-p", str(pid)], stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    tracer.terminate()
+    tracer.wait(10)
+    total, inside = 0, re.compile(r"^\d+\s+\w+\(\d+<(?P<path>[^>]*)>.*\)\s+=\s+(?P<n>\d+)$")
+    for line in log.read_text(errors="replace").splitlines():
+        m = inside.match(line)
+        if m and m["path"].startswith(str(state.resolve())):
+            total += int(m["n"])
+    return total
+
+
+def recorder_after_kill(work: Path, config: Path, agent) -> dict:
+    """A firmware fault, its window on disk, kill -9, a new start: does the report show the window?"""
+    from agent.channels import control
+    from agent.devices.history import decode_raw
+    from agent.report.bundle import read_bundle
+
+    control.call(agent.info["control"], "event", {"type": "fault", "code": "bench_kill", "message": "bench"})
+    index = work / "state" / "recorder" / "windows" / "index.json"
+    entry = peers.wait_for(lambda: index.exists() and next(
+        (e for e in json.loads(index.read_text()) if e["code"] == "bench_kill"), None), 20, "the fault window")
+    agent.proc.kill()
+    agent.proc.wait()
+    again = peers.start_agent(work, config)
+    out = work / "after-kill.tar.gz"
+    subprocess.run(peers.agent_argv() + ["report", *peers.report_argv("after kill"), "--out", str(out), "--config", str(config)],
+                   check=True, capture_output=True, env=dict(__import__("os").environ, PYTHONPATH=str(peers.ROOT)))
+    members = read_bundle(out.read_bytes())[1]
+    windows = json.loads(members["recorder.json"])["windows"]
+    mine = next((w for w in windows if w["code"] == "bench_kill" and w["earlier_run"]), None)
+    shown = bool(mine) and decode_raw(json.loads(members[mine["member"]])["series"]["meter"]["voltage_l1"]["raw"])[0][0] \
+        < entry["raised"]
+    return {"shown": shown, "agent": again}
+
+
+def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
     import psutil
 
     from agent.channels import control
@@ -332,16 +398,26 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             mqtt={"enabled": True, "port": broker.info["port"]}, poll_interval_s=1.0)
         agent = peers.start_agent(work, config)
         running.append(agent)
+        proc = psutil.Process(agent.proc.pid)
 
-        started = time.monotonic()
-        times = []
-        for i in range(5):
+        # The steady daemon: memory after the window at 1 Hz; CPU and state writes over its second half.
+        half = rss_window_s / 2
+        time.sleep(half)
+        cpu0, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+        written = state_writes(agent.proc.pid, work / "state", half)
+        cpu_percent = round(100 * (sum(proc.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0), 2)
+        status = control.call(agent.info["control"], "status")
+        rss_kb = proc.memory_info().rss // 1024
+
+        times, after = [], []
+        for i in range(reports):
             t0 = time.perf_counter()
             answer = control.call(agent.info["control"], "report", dict(peers.report_fields(f"bench {i}"), wait_s=30),
                                   timeout=60)
             times.append(time.perf_counter() - t0)
             if not (answer.get("receipt") or {}).get("case"):
                 raise RuntimeError(f"report {i} got no case: {answer}")
+            after.append(proc.memory_info().rss // 1024)
         collect_times = collect_all(config)
         report = report_figures(config)
         throughput = outbox_throughput(config)
@@ -349,12 +425,11 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
         web = json.loads(config.read_text())["web"]["port"]
         to_box, to_page = question_to_page(work / "intake", f"http://127.0.0.1:{web}/", answer["receipt"]["case"])
         ocpp = ocpp_request_to_uploaded(work / "ocpp", config, certs)
-        # Resident memory after the polling window, counted from the agent's start.
-        time.sleep(max(0.0, rss_window_s - (time.monotonic() - started)))
-        status = control.call(agent.info["control"], "status")
-        rss_kb = psutil.Process(agent.proc.pid).memory_info().rss // 1024
+        window_after_restart = recorder_after_kill(work, config, agent)
+        running.append(window_after_restart.pop("agent"))
+        per_day = round(written * 86400 / half + report["state_checkpoint_bytes"] * 86400 / 3600)
         return {
-            "report_e2e_s": round(statistics.median(times), 4),
+            "report_e2e_s": round(statistics.median(times[:5]), 4),
             "collect_all_s": round(statistics.median(collect_times), 4),
             **report,
             "outbox_reports_per_s": throughput,
@@ -365,6 +440,12 @@ def rig_figures(work: Path, rss_window_s: float) -> dict:
             "agent_rss_kb": rss_kb,
             "agent_rss_window_s": rss_window_s,
             "agent_rss_mqtt_connected": status["mqtt_connected"],
+            "agent_cpu_percent_1hz": cpu_percent,
+            "agent_rss_after_first_report_kb": after[0],
+            f"agent_rss_after_{reports}_reports_kb": after[-1],
+            "state_bytes_per_day": per_day,
+            "state_bytes_in_window": written,
+            "recorder_window_after_restart": window_after_restart["shown"],
         }
     finally:
         for peer in reversed(running):
@@ -387,7 +468,7 @@ def main() -> int:
     figures.update(field_day.figures(2.0 if args.quick else 24.0))
     work = Path(tempfile.mkdtemp(prefix="diag-agent-bench-"))
     try:
-        figures.update(rig_figures(work, rss_window_s=10.0 if args.quick else 30.0))
+        figures.update(rig_figures(work, rss_window_s=10.0 if args.quick else 30.0, reports=20 if args.quick else 100))
     finally:
         if args.keep:
             print(f"kept: {work}", file=sys.stderr)

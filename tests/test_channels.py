@@ -105,7 +105,7 @@ def test_without_gpio_the_button_is_off_with_one_log_line(rig_cfg, caplog):
     with InProcess(rig_cfg()) as daemon:
         assert daemon.button is not None and not daemon.button.panel.available
     lines = [r.getMessage() for r in caplog.records if r.name == "agent.channels.button"]
-    assert lines == ["no GPIO on this machine (BadPinFactory): the button is off"]
+    assert lines == ["no GPIO chip on this machine: the button is off"]
 
 
 def test_on_site_mode_persists_and_ends_by_itself(tmp_path, rig_cfg, cli, agent_process):

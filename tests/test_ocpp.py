@@ -161,14 +161,15 @@ def test_1_6_getdiagnostics_says_uploadfailed_and_credentials_never_show():
 
 
 def test_the_report_is_cut_to_the_requests_time_window():
-    from agent.devices.history import decode_buckets, decode_raw, encode_buckets, encode_raw
+    from agent.devices.history import History, HistoryConfig, decode_buckets, decode_raw
     from agent.report.sections import faults, history, logs
 
     t = 1795680000.0  # 2026-11-26 08:00:00 UTC
-    series = {"meter": {"voltage_l1": {"buckets": encode_buckets([(t - 7200, 229, 230, 231, 60), (t - 60, 228, 230, 232, 60)]),
-                                       "raw": encode_raw([(t - 3000, 230.0), (t - 30, 229.0)])}}}
-    cut = history.window(series, t - 3600, t)
-    assert [b[0] for b in decode_buckets(cut["meter"]["voltage_l1"]["buckets"])] == [t - 60]
+    recorded = History(HistoryConfig(raw_seconds=5))  # two raw samples at 5 s; the older ones as buckets
+    for wall in (t - 7200, t - 5000, t - 3000, t - 30):
+        recorded.add("meter", "voltage_l1", 230.0, wall - t + 7200, wall, 5.0)
+    cut = history.window(recorded.freeze(), t - 6000, t).to_dict()
+    assert [b[0] for b in decode_buckets(cut["meter"]["voltage_l1"]["buckets"])] == [t - 5000]
     assert [p[0] for p in decode_raw(cut["meter"]["voltage_l1"]["raw"])] == [t - 3000, t - 30]
     events = {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 7200}, {"wall": t - 10}, {"wall": t + 10}]}
     assert faults.window(events, t - 3600, t) == {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 10}]}

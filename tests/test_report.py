@@ -117,7 +117,7 @@ def test_over_the_cap_oldest_log_lines_go_first_then_history_resolution(tmp_path
         for n in range(12):
             history.add("meter", f"value_{n}", round(noise.uniform(200, 260), 3), t, 1.79e9 + t, 5.0)
     log = [f"2026-11-25 08:{i // 60 % 60:02d}:{i % 60:02d} line {i} {'x' * (i * 31 % 50)}" for i in range(20_000)]
-    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), history=history.to_dict(), agent_log=log))
+    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), history=history.freeze(), agent_log=log))
     out = io.BytesIO()
     manifest = build(out, cfg, ReportRequest(subject="cap"), sections, "20261125T080000Z-00000001", 1.79e9, 5.0)
     assert out.tell() <= 20_000
@@ -210,7 +210,7 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
                  "mono": 3000.0, "device": "meter", "severity": "error", "category": "hardware"}]
     faults = [{"code": "phase_lost", "device": "meter", "severity": "error", "category": "hardware",
                "message": "phase L3 has no voltage", "since_wall": 1.79e9 + 3000, "since_mono": 3000.0}]
-    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), faults, timeline, history.to_dict()))
+    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), faults, timeline, history.freeze()))
     out = io.BytesIO()
     build(out, cfg, ReportRequest(subject="charts"), sections, "20261125T080000Z-00000005", 1.79e9 + 8000, 9.0)
     page = members_of(out.getvalue())["report.html"].decode()

@@ -21,43 +21,54 @@ class HistoryConfig:
 
 
 class Series:
-    def __init__(self, raw_capacity: int, buckets: int, bucket_s: float):
-        self.bucket_s = bucket_s
-        self._raw_mono, self._raw_wall = array("d", bytes(8 * raw_capacity)), array("d", bytes(8 * raw_capacity))
-        self._raw_val = array("d", bytes(8 * raw_capacity))
+    """One value's rings. Raw: wall time and value (16 bytes a sample). Buckets: the monotonic bucket number,
+    the wall second of the first sample, min and max as float32 (reports show four significant digits),
+    the sum as a double, the count (26 bytes a bucket): half the memory of doubles throughout."""
+
+    def __init__(self, raw_capacity: int, buckets: int, bucket_s: float, period_s: float = 0.0):
+        self.bucket_s, self.period_s = bucket_s, period_s
+        self._raw_wall, self._raw_val = array("d", bytes(8 * raw_capacity)), array("d", bytes(8 * raw_capacity))
         self._raw_head = self._raw_count = 0
-        self._b_index = array("q", bytes(8 * buckets))
-        self._b_wall = array("d", bytes(8 * buckets))
-        self._b_min, self._b_max = array("d", bytes(8 * buckets)), array("d", bytes(8 * buckets))
-        self._b_sum, self._b_n = array("d", bytes(8 * buckets)), array("L", bytes(array("L").itemsize * buckets))
+        self._b_index, self._b_wall = array("i", bytes(4 * buckets)), array("I", bytes(4 * buckets))
+        self._b_min, self._b_max = array("f", bytes(4 * buckets)), array("f", bytes(4 * buckets))
+        self._b_sum, self._b_n = array("d", bytes(8 * buckets)), array("H", bytes(2 * buckets))
         self._b_head, self._b_count = -1, 0
 
     def add(self, value: float, mono: float, wall: float) -> None:
-        cap = len(self._raw_val)
-        self._raw_mono[self._raw_head], self._raw_wall[self._raw_head] = mono, wall
-        self._raw_val[self._raw_head] = value
-        self._raw_head = (self._raw_head + 1) % cap
-        self._raw_count = min(self._raw_count + 1, cap)
-
+        self.add_raw(wall, value)
         index = math.floor(mono / self.bucket_s)
         h = self._b_head
         if h < 0 or self._b_index[h] != index:
-            h = self._b_head = (h + 1) % len(self._b_index)
-            self._b_count = min(self._b_count + 1, len(self._b_index))
-            self._b_index[h], self._b_wall[h] = index, wall
+            h = self._next_bucket(index, wall)
             self._b_min[h] = self._b_max[h] = value
-            self._b_sum[h], self._b_n[h] = 0.0, 0
         self._b_min[h] = min(self._b_min[h], value)
         self._b_max[h] = max(self._b_max[h], value)
         self._b_sum[h] += value
-        self._b_n[h] += 1
+        self._b_n[h] = min(self._b_n[h] + 1, 65535)
 
-    def raw(self) -> list[tuple[float, float, float]]:
-        """(monotonic, wall, value), oldest first."""
+    def add_raw(self, wall: float, value: float) -> None:
+        cap = len(self._raw_val)
+        self._raw_wall[self._raw_head], self._raw_val[self._raw_head] = wall, value
+        self._raw_head = (self._raw_head + 1) % cap
+        self._raw_count = min(self._raw_count + 1, cap)
+
+    def _next_bucket(self, index: int, wall: float) -> int:
+        h = self._b_head = (self._b_head + 1) % len(self._b_index)
+        self._b_count = min(self._b_count + 1, len(self._b_index))
+        self._b_index[h], self._b_wall[h] = index, max(0, min(int(wall), 2**32 - 1))
+        self._b_sum[h], self._b_n[h] = 0.0, 0
+        return h
+
+    def add_bucket(self, wall: float, low: float, mean: float, high: float, n: int) -> None:
+        """A bucket restored from an earlier run; its number can never equal one of this run's (those are >= 0)."""
+        h = self._next_bucket(-1 - self._b_count, wall)
+        self._b_min[h], self._b_max[h], self._b_sum[h], self._b_n[h] = low, high, mean * n, min(n, 65535)
+
+    def raw(self) -> list[tuple[float, float]]:
+        """(wall, value), oldest first."""
         cap = len(self._raw_val)
         start = (self._raw_head - self._raw_count) % cap
-        idx = [(start + i) % cap for i in range(self._raw_count)]
-        return [(self._raw_mono[i], self._raw_wall[i], self._raw_val[i]) for i in idx]
+        return [(self._raw_wall[i], self._raw_val[i]) for i in ((start + k) % cap for k in range(self._raw_count))]
 
     def buckets(self) -> list[tuple[float, float, float, float, int]]:
         """(wall time of the bucket's first sample, min, mean, max, samples), oldest first."""
@@ -66,8 +77,21 @@ class Series:
         out = []
         for i in ((start + k) % cap for k in range(self._b_count)):
             n = self._b_n[i]
-            out.append((self._b_wall[i], self._b_min[i], self._b_sum[i] / n if n else math.nan, self._b_max[i], n))
+            out.append((float(self._b_wall[i]), self._b_min[i], self._b_sum[i] / n if n else math.nan,
+                        self._b_max[i], n))
         return out
+
+    def encoded(self, unit: str = "", thin: int = 0, merge: int = 0, inside=None) -> dict:
+        """This series as the report has it: raw samples (every 2**THIN-th), and the buckets (2**MERGE merged)
+        from before the first raw sample; INSIDE, when given, keeps the times it is true for."""
+        raw = self.raw()[:: 2**thin]
+        first_raw = raw[0][0] if raw else math.inf
+        buckets = [b for b in self.buckets() if b[0] < first_raw]  # buckets cover what the raw do not
+        for _ in range(merge):
+            buckets = merge_pairs(buckets)
+        if inside is not None:
+            raw, buckets = [p for p in raw if inside(p[0])], [b for b in buckets if inside(b[0])]
+        return {"buckets": encode_buckets(buckets), "raw": encode_raw(raw), "unit": unit}
 
 
 class History:
@@ -77,33 +101,142 @@ class History:
         self.config = config
         self._series: dict[tuple[str, str], Series] = {}
         self._lock = threading.Lock()
+        self.units: dict[tuple[str, str], str] = {}  # (device, value) -> unit, from the devices' profiles
+
+    def _get(self, device: str, name: str, period_s: float) -> Series:
+        series = self._series.get((device, name))
+        if series is None:
+            c = self.config
+            series = self._series[(device, name)] = Series(
+                raw_capacity=max(2, math.ceil(c.raw_seconds / max(period_s, 0.1)) + 1),
+                buckets=math.ceil(c.window_s / c.bucket_s) + 1, bucket_s=c.bucket_s, period_s=period_s)
+        return series
 
     def add(self, device: str, name: str, value: float, mono: float, wall: float, period_s: float) -> None:
-        key = (device, name)
         with self._lock:
-            series = self._series.get(key)
-            if series is None:
-                c = self.config
-                series = self._series[key] = Series(
-                    raw_capacity=max(2, math.ceil(c.raw_seconds / max(period_s, 0.1)) + 1),
-                    buckets=math.ceil(c.window_s / c.bucket_s) + 1, bucket_s=c.bucket_s)
-            series.add(float(value), mono, wall)
+            self._get(device, name, period_s).add(float(value), mono, wall)
 
-    def to_dict(self, units: dict[tuple[str, str], str] | None = None) -> dict:
-        """The whole history as compact JSON-able data (see encode_raw and encode_buckets)."""
+    def restore(self, device: str, name: str, period_s: float, block: dict, oldest: float) -> None:
+        """Put back a series from a checkpoint of an earlier run (encoded as in a report), before any new sample."""
+        with self._lock:
+            series = self._get(device, name, period_s)
+            for b in decode_buckets(block.get("buckets", {})):
+                if b[0] >= oldest and b[4]:
+                    series.add_bucket(*b)
+            for wall, value in decode_raw(block.get("raw", {})):
+                if wall >= oldest:
+                    series.add_raw(wall, value)
+
+    def recent(self, devices: list[str] | None, since: float) -> dict:
+        """The raw samples from SINCE (wall time) of DEVICES (all, when none of them is polled: a firmware
+        or a box fault): {device: {name: {unit, raw}}}."""
         out: dict = {}
         with self._lock:
+            known = {d for d, _ in self._series}
+            wanted = set(devices or ()) & known or known
             for (device, name), s in sorted(self._series.items()):
-                raw = [(w, v) for _, w, v in s.raw()]
-                first_raw = raw[0][0] if raw else math.inf
-                # Buckets cover what the raw samples do not: the window beyond the last hour.
-                buckets = [b for b in s.buckets() if b[0] < first_raw]
-                out.setdefault(device, {})[name] = {"unit": (units or {}).get((device, name), ""),
-                                                    "raw": encode_raw(raw), "buckets": encode_buckets(buckets)}
+                if device in wanted:
+                    raw = [p for p in s.raw() if p[0] >= since]
+                    out.setdefault(device, {})[name] = {"unit": self.units.get((device, name), ""),
+                                                        "raw": encode_raw(raw)}
         return out
+
+    def freeze(self, units: dict[tuple[str, str], str] | None = None, earlier_until: float | None = None) -> "Frozen":
+        """A copy that the poller does not change any more, for one report (about 1.5 MB at 1 Hz)."""
+        with self._lock:
+            copies = {key: _copy(s) for key, s in sorted(self._series.items())}
+        return Frozen(copies, units or self.units, earlier_until)
+
+    def to_dict(self, units: dict[tuple[str, str], str] | None = None) -> dict:
+        return self.freeze(units).to_dict()
 
     def __len__(self) -> int:
         return len(self._series)
+
+
+def _copy(s: Series) -> Series:
+    c = Series.__new__(Series)
+    c.__dict__ = {k: (v[:] if isinstance(v, array) else v) for k, v in s.__dict__.items()}
+    return c
+
+
+class Frozen:
+    """The history as one report sees it: encoded series by series as it is written (never all at once),
+    thinned or merged when the report is over its size cap, cut to a time window for an OCPP request."""
+
+    def __init__(self, series: dict, units: dict, earlier_until: float | None = None):
+        self._series, self._units = series, units
+        self.earlier_until = earlier_until  # samples up to then come from before the agent's last restart
+        self.thin = self.merge = 0
+        self.inside = None
+
+    def __bool__(self) -> bool:
+        return bool(self._series)
+
+    def __deepcopy__(self, memo) -> "Frozen":
+        c = Frozen(self._series, self._units, self.earlier_until)
+        c.thin, c.merge, c.inside = self.thin, self.merge, self.inside
+        return c
+
+    def devices(self) -> list[str]:
+        return sorted({d for d, _ in self._series})
+
+    def names(self, device: str) -> list[str]:
+        return [n for d, n in self._series if d == device]
+
+    def series(self, device: str, name: str) -> dict:
+        s = self._series[(device, name)]
+        return s.encoded(self._units.get((device, name), ""), self.thin, self.merge, self.inside)
+
+    def items(self):
+        """(device, name, encoded series), in the report's order."""
+        for device, name in self._series:
+            yield device, name, self.series(device, name)
+
+    def write_json(self, f) -> None:
+        """The report's history.json, written series by series (compact JSON, keys sorted)."""
+        import json
+
+        f.write(b"{")
+        for i, device in enumerate(self.devices()):
+            f.write(b"," if i else b"")
+            f.write(json.dumps(device).encode() + b":{")
+            for j, name in enumerate(sorted(self.names(device))):
+                body = json.dumps(self.series(device, name), separators=(",", ":"), sort_keys=True)
+                f.write((b"," if j else b"") + json.dumps(name).encode() + b":" + body.encode())
+            f.write(b"}")
+        f.write(b"}\n")
+
+    def to_dict(self) -> dict:
+        out: dict = {}
+        for device, name, block in self.items():
+            out.setdefault(device, {})[name] = block
+        return out
+
+    def raw_blocks(self):
+        """(device, name, period_s, every raw sample and every bucket): what a checkpoint keeps."""
+        for (device, name), s in self._series.items():
+            yield device, name, s.period_s, {"raw": encode_raw(s.raw()), "buckets": encode_buckets(s.buckets())}
+
+    def counts(self) -> tuple[int, int]:
+        """The most raw samples and the most buckets of any series, as the report has them now."""
+        most_raw = most_buckets = 0
+        for _, _, block in self.items():
+            most_raw = max(most_raw, len(block["raw"]["v"]))
+            most_buckets = max(most_buckets, len(block["buckets"]["n"]))
+        return most_raw, most_buckets
+
+
+def merge_pairs(buckets: list[tuple]) -> list[tuple]:
+    """Two neighbouring buckets as one: lowest low, weighted mean, highest high, summed counts."""
+    out = []
+    for i in range(0, len(buckets) - 1, 2):
+        (w, lo1, m1, hi1, n1), (_, lo2, m2, hi2, n2) = buckets[i], buckets[i + 1]
+        n = n1 + n2
+        out.append((w, min(lo1, lo2), (m1 * n1 + m2 * n2) / n if n else m1, max(hi1, hi2), n))
+    if len(buckets) % 2:
+        out.append(buckets[-1])
+    return out
 
 
 # The report's encoding: columns, times as a start and deltas (0.1 s), bucket statistics to four

@@ -157,6 +157,8 @@ class ModbusPoller:
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.buses = buses
         self.interval_s = interval_s
+        if history is not None:  # the units for reports and the recorder's windows
+            history.units = {(d.name, n): s.unit for d in self.devices for n, s in d.profile.values.items()}
         self.history = history
         self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
@@ -290,12 +292,6 @@ class ModbusPoller:
         return {b.config.name: {"slow_every": b.slow_every, "budget_note": b.budget_note,
                                 "bus_ms_last_cycle": round(b.bus_ms_last_cycle, 1), "busy_skips": b.busy_skips}
                 for b in self.buses}
-
-    def history_dict(self) -> dict:
-        if self.history is None:
-            return {}
-        units = {(d.name, n): s.unit for d in self.devices for n, s in d.profile.values.items()}
-        return self.history.to_dict(units)
 
     def close(self) -> None:
         for bus in self.buses:

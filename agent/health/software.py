@@ -55,13 +55,15 @@ class ReleaseCache:
     def _fetch(self, channel: str, cache: dict, now: float) -> str | None:
         if not self.url:
             return "no releases URL (software.releases_url or backend.url)"
-        import requests
+        from agent.transports.http import HttpError, Tls, request
 
         try:
-            resp = requests.get(f"{self.url}/{channel}", verify=self.ca_file or True, timeout=self.timeout_s)
-            resp.raise_for_status()
+            resp = request("GET", f"{self.url}/{channel}", tls=Tls(self.ca_file or None),
+                           connect_timeout_s=self.timeout_s, timeout_s=self.timeout_s)
+            if resp.status != 200:
+                return f"newest version not fetched: HTTP {resp.status}"
             version = str(resp.json()["version"])
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        except (HttpError, ValueError, KeyError, TypeError) as exc:
             return f"newest version not fetched: {str(exc)[:160]}"
         cache[channel] = {"version": version, "fetched": now}
         self._save(cache)

@@ -7,9 +7,11 @@ import hashlib
 import io
 import json
 import tarfile
+import os
+import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -23,8 +25,24 @@ class BundleError(Exception):
 
 @dataclass
 class Section:
+    """A bundle member: its bytes, or WRITE, which streams them into a file when the bundle is written
+    (the history of a day at 1 Hz is never held in memory as one piece)."""
+
     name: str  # file name inside the bundle, e.g. "readings.json"
-    data: bytes
+    data: bytes = b""
+    write: Callable[[BinaryIO], None] | None = None
+
+
+class _Counted:
+    """A file that hashes and counts what goes through it."""
+
+    def __init__(self, f):
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
 
 
 def to_json(obj, compact: bool = False) -> bytes:
@@ -34,20 +52,45 @@ def to_json(obj, compact: bool = False) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, default=str).encode() + b"\n"
 
 
-def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section]) -> dict:
-    """Write the bundle to OUT; the same inputs give the same bytes. Returns the full manifest."""
-    manifest = dict(manifest, schema_version=SCHEMA_VERSION, sections=[
-        {"name": s.name, "bytes": len(s.data), "sha256": hashlib.sha256(s.data).hexdigest()} for s in sections
-    ])
-    mtime = int(manifest.get("created", {}).get("wall", 0))
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for name, data in [(MANIFEST, to_json(manifest))] + [(s.name, s.data) for s in sections]:
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(data), mtime, 0o644
-                info.uname = info.gname = "diag-agent"
-                tar.addfile(info, io.BytesIO(data))
-    return manifest
+def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch: str | None = None) -> dict:
+    """Write the bundle to OUT; the same inputs give the same bytes. Returns the full manifest.
+
+    Streamed members are written once to unnamed files in SCRATCH (by default beside OUT), their sizes and
+    checksums taken on the way, so the manifest can come first; then each is copied into the tar."""
+    scratch = scratch or (os.path.dirname(out.name) if isinstance(getattr(out, "name", None), str) else None)
+    files, listed = [], []
+    try:
+        for s in sections:
+            if s.write is None:
+                listed.append({"name": s.name, "bytes": len(s.data), "sha256": hashlib.sha256(s.data).hexdigest()})
+                continue
+            f = tempfile.TemporaryFile(dir=scratch)
+            files.append(f)
+            counted = _Counted(f)
+            s.write(counted)
+            listed.append({"name": s.name, "bytes": counted.size, "sha256": counted.sha.hexdigest()})
+        manifest = dict(manifest, schema_version=SCHEMA_VERSION, sections=listed)
+        mtime = int(manifest.get("created", {}).get("wall", 0))
+        streamed = iter(files)
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                for name, size, source in [(MANIFEST, None, to_json(manifest))] + [
+                        (s.name, entry["bytes"], s.data if s.write is None else next(streamed))
+                        for s, entry in zip(sections, listed)]:
+                    info = tarfile.TarInfo(name)
+                    info.mtime, info.mode = mtime, 0o644
+                    info.uname = info.gname = "diag-agent"
+                    if isinstance(source, bytes):
+                        info.size = len(source)
+                        source = io.BytesIO(source)
+                    else:
+                        info.size = size
+                        source.seek(0)
+                    tar.addfile(info, source)
+        return manifest
+    finally:
+        for f in files:
+            f.close()
 
 
 def _gunzip(data: bytes, most: int) -> bytes:

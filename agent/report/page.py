@@ -115,12 +115,34 @@ def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
     return out
 
 
-def _chart_lines(history: dict, names: tuple[str, ...]) -> dict[str, list]:
-    for device, values in history.items():
-        found = {f"{device} {n}": series_points(values[n]) for n in names if n in values}
+def _chart_lines(history, names: tuple[str, ...]) -> dict[str, list]:
+    """The first device that has NAMES; HISTORY is the report's frozen history (or empty)."""
+    for device in history.devices() if history else []:
+        found = {f"{device} {n}": series_points(history.series(device, n)) for n in names if n in history.names(device)}
         if found:
             return found
     return {}
+
+
+def _recorder(recorded: dict, w: dict, zone: str) -> list[str]:
+    """The flight recorder: how the last run ended, history from before the restart, fault windows on disk."""
+    if not recorded:
+        return []
+    out = [f"<h2>{_e(w['recorder'])}</h2>"]
+    stop = recorded.get("last_stop")
+    if stop:
+        seen = _ts(stop["last_sign_of_life"], zone) if stop.get("last_sign_of_life") else "-"
+        out.append(f"<p class='{'pass' if stop['kind'] == 'orderly' else 'warn'}'>"
+                   f"{_e(w['last_stop'].format(words=stop['words'], at=seen))}</p>")
+    if recorded.get("earlier_history_until"):
+        out.append(f"<p>{_e(w['earlier_history'].format(at=_ts(recorded['earlier_history_until'], zone)))}</p>")
+    rows = [(_ts(x["raised"], zone), x["code"], x.get("device") or "",
+             f"-{x['before_s']:.0f} s .. +{x['after_s']:.0f} s" + ("" if x.get("complete") else f" ({w['incomplete']})")
+             + (f" ({w['before_restart']})" if x.get("earlier_run") else ""), f"fault-window-{i + 1}.json")
+            for i, x in enumerate(recorded.get("windows") or [])]
+    out.append(_table((w["time"], w["code"], w["where"], w["window"], w["member"]), rows) if rows
+               else f"<p>{_e(w['no_windows'])}</p>")
+    return out
 
 
 def render(manifest: dict, summary: dict, sections: dict, language: str = "en", zone: str = "UTC") -> str:
@@ -181,8 +203,10 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     out.append(_table((w["device"], w["value"], w["reading"], w["unit"], w["meaning"], w["age"]), rows))
     out.append(f"<h2>{_e(w['timeline'])}</h2>")
     out.append(_table((w["time"], w["event"], w["code"], w["where"], w["message"]),
-                      [(_ts(e["wall"], zone), e["kind"], e["code"], e.get("device") or "", e["message"])
+                      [(_ts(e["wall"], zone), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
+                        e["code"], e.get("device") or "", e["message"])
                        for e in reversed(events)]) if events else f"<p>{_e(w['no_events'])}</p>")
+    out += _recorder(sections.get("recorder") or {}, w, zone)
     out.append(f"<h2>{_e(w['all_checks'])}</h2>")
     out.append(_table(("", w["check"], w["detail"]), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
                       [c["status"] for c in checks]))

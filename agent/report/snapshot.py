@@ -20,6 +20,7 @@ class BoxSnapshot:
     mqtt_connected: bool | None = None
     mqtt_problem: str | None = None  # why the broker connection last failed, in words
     agent_log: list[str] = field(default_factory=list)
+    recorder: dict = field(default_factory=dict)  # the flight recorder's: last stop, fault windows on disk
     scans: dict | None = None  # for the self-check: other unit ids that answer where a device is silent
 
 

@@ -31,8 +31,8 @@ from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
 from agent.transports.sender import Sender, choose_transports, fingerprint
-from agent.report.build import export_security_log
 from agent.watch.faults import FaultMonitor
+from agent.watch.recorder import Recorder
 from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
 
@@ -57,6 +57,18 @@ def guarded(job):
             last[0] = what
 
     return run
+
+
+def each(*callbacks):
+    """One callback that calls CALLBACKS in order (those that are None are left out)."""
+    return lambda *args: [callback(*args) for callback in callbacks if callback]
+
+
+def security_log(cfg: AgentConfig, security: SecurityLog, window: tuple) -> tuple[str, bytes]:
+    """The OCPP SecurityLog of WINDOW as a bundle (the report pipeline loads on first use)."""
+    from agent.report.build import export_security_log
+
+    return export_security_log(cfg, security.events(*window), window)
 
 
 def start_channels(d: "Daemon") -> None:
@@ -107,12 +119,17 @@ class Daemon:
                              on_delivered=self._delivered)
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
+        self.recorder = Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) \
+            if cfg.recorder.enabled else None
         self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health,
-                                   on_raise=self.auto_reports.fault_raised, on_clear=self.auto_reports.fault_cleared)
+                                   on_raise=each(self.recorder and self.recorder.fault_raised,  # its window first:
+                                                 self.auto_reports.fault_raised),  # the report then has it
+                                   on_clear=self.auto_reports.fault_cleared)
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
         self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox, self.log_ring,
-                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt and self.mqtt.talk.last_failure)
+                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt and self.mqtt.talk.last_failure,
+                                  self.recorder.report_data if self.recorder else dict)
         self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
                                self._accepted)
         self.security = SecurityLog(cfg.state_dir)
@@ -166,20 +183,28 @@ class Daemon:
     def run(self, handle_signals: bool = True) -> int:
         import schedule
 
+        from agent.service.memory import settle
+
+        settle()  # before the threads start
+
         if handle_signals:  # only the main thread may; tests run a daemon on another one
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
         control = ControlServer(control_socket_path(self.cfg), handlers(
             self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
             OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
-                         security=lambda window: export_security_log(self.cfg, self.security.events(*window), window),
+                         security=lambda window: security_log(self.cfg, self.security, window),
                          on_event=lambda e: self.mqtt and self.mqtt.notice("ocpp_log", **e))))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
+        if self.recorder:  # first: the last stop's event and the timeline and history from before it
+            self.recorder.start(catch_abort=handle_signals)
         for event in take_queued(self.cfg.state_dir):
             self.events.apply(event)
         self.outbox.prepare_for_start(fingerprint(self.cfg), self.cfg.outbox.startup_jitter_s)
         jobs = schedule.Scheduler()
+        if self.recorder:
+            jobs.every(1).seconds.do(guarded(self.recorder.tick))
         jobs.every(self.cfg.poll.interval_s).seconds.do(guarded(self.poll))
         jobs.every(STATUS_INTERVAL_S).seconds.do(guarded(self.publish_status))
         jobs.every(1).seconds.do(guarded(self.auto_reports.tick))
@@ -223,5 +248,7 @@ class Daemon:
             stop(max(0.0, deadline - time.monotonic()))
         if self.mqtt:
             self.mqtt.stop()
+        if self.recorder:
+            self.recorder.stop(max(0.5, deadline - time.monotonic()))
         self.poller.close()
         logging.getLogger().removeHandler(self.log_ring)

@@ -14,7 +14,6 @@ from typing import Callable
 
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, describe
-from agent.report.build import export_report, make_report
 from agent.report.request import ReportRequest
 from agent.report.snapshot import BoxSnapshot
 from agent.transports.sender import Sender
@@ -102,31 +101,43 @@ class ReportDesk:
         return path if self.outbox.load(report_id) is not None and path.exists() else None
 
     # --- building -----------------------------------------------------------------------------
+    def _build(self, request: ReportRequest, export: bool, done: Future) -> Entry | None:
+        """The report spooled (its entry), or None when DONE is settled otherwise (exported, known, failed)."""
+        from agent.report.build import export_report, make_report  # the pipeline loads with the first report
+
+        try:
+            known = self.outbox.find(request_id=request.request_id) if request.request_id and not export else None
+            if known is not None:  # the same request twice in the queue: one report
+                done.set_result(known.report_id)
+                return None
+            box = self._look()
+            # One place decides priority (report/request.py); here it learns what the box knows.
+            request = replace(request, on_site=request.on_site or self._onsite()).with_faults(box.faults)
+            if export:
+                done.set_result(export_report(self.cfg, request, box))
+                return None
+            entry = make_report(self.cfg, request, box, self.outbox)
+        except Exception as exc:
+            log.error("report could not be built: %s", exc)
+            log.debug("report build failure", exc_info=True)
+            done.set_exception(exc)
+            return None
+        done.set_result(entry.report_id)
+        return entry
+
     def _work(self) -> None:
+        from agent.service.memory import give_back
+
         background_priority()
         while not self._stop.is_set():
             try:
                 request, export, done = self._requests.get(timeout=0.5)
             except queue.Empty:
                 continue
-            try:
-                known = self.outbox.find(request_id=request.request_id) if request.request_id and not export else None
-                if known is not None:  # the same request twice in the queue: one report
-                    done.set_result(known.report_id)
-                    continue
-                box = self._look()
-                # One place decides priority (report/request.py); here it learns what the box knows.
-                request = replace(request, on_site=request.on_site or self._onsite()).with_faults(box.faults)
-                if export:
-                    done.set_result(export_report(self.cfg, request, box))
-                    continue
-                entry = make_report(self.cfg, request, box, self.outbox)
-            except Exception as exc:
-                log.error("report could not be built: %s", exc)
-                log.debug("report build failure", exc_info=True)
-                done.set_exception(exc)
+            entry = self._build(request, export, done)
+            give_back()  # the build's buffers go back to the board, not into the heap's fragments
+            if entry is None:
                 continue
-            done.set_result(entry.report_id)
             try:
                 self.outbox.enforce_quota(self.cfg.outbox.max_bytes, self.cfg.outbox.max_reports)
                 self._on_accepted(entry)

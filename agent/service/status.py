@@ -23,23 +23,32 @@ class StatusModel:
     def __init__(self, cfg: AgentConfig, poller: ModbusPoller, faults: FaultMonitor, timeline: Timeline,
                  health: HealthWatch, outbox: Outbox, log_ring: RingHandler,
                  mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict],
-                 mqtt_problem: Callable[[], str | None] = lambda: None):
+                 mqtt_problem: Callable[[], str | None] = lambda: None, recorded: Callable[[], dict] = dict):
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
         self.health, self.outbox, self.log_ring = health, outbox, log_ring
         self._mqtt_connected, self._mqtt_problem = mqtt_connected, mqtt_problem
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
+        self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk
 
-    def look(self, fresh: bool = True) -> BoxSnapshot:
-        """Everything the box knows now; FRESH collects health now, else the latest snapshot is used."""
+    def look(self, fresh: bool = True, history: bool = True) -> BoxSnapshot:
+        """Everything the box knows now; FRESH collects health now, else the latest snapshot is used.
+        HISTORY freezes a copy of the history (a report's; the self-check does without)."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
         return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
-                           timeline=self.timeline.to_list(), history=self.poller.history_dict(),
+                           timeline=self.timeline.to_list(),
+                           history=self._history() if history else {}, recorder=self._recorded() if history else {},
                            buses=self.poller.bus_status(), outbox=self.outbox.counts(),
                            mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
                            mqtt_problem=self._mqtt_problem())
 
+    def _history(self):
+        """The history frozen for one report (agent/devices/history.Frozen), or {} without one."""
+        if self.poller.history is None:
+            return {}
+        return self.poller.history.freeze(earlier_until=self._recorded().get("earlier_history_until"))
+
     def check(self, fresh: bool = True) -> dict:
-        box = self.look(fresh)
+        box = self.look(fresh, history=False)
         if fresh:  # asked for by a person: where a device is silent, see which unit ids do answer
             from agent.devices.scan import quick_scans
 

@@ -33,9 +33,9 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
-def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str, session=None) -> Receipt:
+def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str) -> Receipt:
     """POST the bundle; return the case receipt or raise DeliveryError."""
-    import requests  # only the sending path pays for it
+    from agent.transports import http
 
     if not backend.url:
         raise DeliveryError("no backend URL is configured (backend.url)", final=True)
@@ -46,35 +46,30 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         "Content-Digest": content_digest(body),
         "X-Device-Serial": device_serial,
     }
-    http = session or requests
-    cert = (backend.client_cert, backend.client_key) if backend.client_cert else None
     try:
-        resp = http.post(backend.url, data=body, headers=headers, verify=backend.ca_file or True, cert=cert,
-                         timeout=(backend.connect_timeout_s, backend.timeout_s))
-    except requests.exceptions.SSLError as exc:
-        if "certificate verify failed" in str(exc):
-            raise DeliveryError(f"the backend's TLS certificate was not accepted ({_reason(exc)}); "
+        resp = http.request("POST", backend.url, body, headers, tls(backend), backend.connect_timeout_s,
+                            backend.timeout_s)
+    except http.HttpError as exc:
+        if exc.tls and "certificate verify failed" in str(exc):
+            raise DeliveryError(f"the backend's TLS certificate was not accepted ({exc}); "
                                 "check backend.ca_file and the backend address") from None
-        raise DeliveryError("the TLS handshake with the backend failed; if it requires a client certificate, "
-                            "check backend.client_cert and backend.client_key") from None
-    except OSError as exc:  # e.g. the client certificate file cannot be read
-        raise DeliveryError(f"cannot upload: {exc}") from None
-    except requests.exceptions.RequestException as exc:
-        raise DeliveryError(f"backend not reachable: {_reason(exc)}") from None
-    if resp.status_code in (200, 201):
-        return parse_receipt(report_id, resp.content, f"HTTP {resp.status_code}")
-    retry_after = _retry_after(resp.headers.get("Retry-After"))
-    message = f"the backend refused the report: HTTP {resp.status_code} {_body_hint(resp)}"
-    final = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
+        if exc.tls:
+            raise DeliveryError(f"the TLS handshake with the backend failed ({exc}); if it requires a client "
+                                "certificate, check backend.client_cert and backend.client_key") from None
+        raise DeliveryError(f"backend not reachable: {exc}") from None
+    if resp.status in (200, 201):
+        return parse_receipt(report_id, resp.body, f"HTTP {resp.status}")
+    retry_after = _retry_after(resp.headers.get("retry-after"))
+    message = f"the backend refused the report: HTTP {resp.status} {_body_hint(resp)}"
+    final = 400 <= resp.status < 500 and resp.status not in (408, 429)
     raise DeliveryError(message, final=final, retry_after=retry_after)
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("certificate verify failed", "Connection refused", "timed out", "Name or service not known"):
-        if marker in text:
-            return marker
-    return text[:200]
+def tls(backend: BackendConfig):
+    """The backend's TLS settings: its CA (else the system's) and the box's client certificate."""
+    from agent.transports.http import Tls
+
+    return Tls(backend.ca_file or None, backend.client_cert or None, backend.client_key or None)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -97,8 +92,8 @@ def _retry_after(value: str | None) -> float | None:
 def _body_hint(resp) -> str:
     try:
         return str(resp.json().get("error", ""))[:200]
-    except ValueError:
-        return resp.text[:200].strip()
+    except (ValueError, AttributeError):
+        return resp.body[:200].decode(errors="replace").strip()
 
 
 def cases_url(backend: BackendConfig, configured: str, device_id: str) -> str:
@@ -111,18 +106,17 @@ def cases_url(backend: BackendConfig, configured: str, device_id: str) -> str:
 def fetch_cases(backend: BackendConfig, url: str, device_serial: str) -> list:
     """The box's cases as the backend keeps them, read with the box's own credentials (its client
     certificate, like the upload); DeliveryError when they cannot be read."""
-    import requests
+    from agent.transports import http
 
-    cert = (backend.client_cert, backend.client_key) if backend.client_cert else None
     try:
-        resp = requests.get(url, headers={"X-Device-Serial": device_serial}, verify=backend.ca_file or True,
-                            cert=cert, timeout=(backend.connect_timeout_s, backend.timeout_s))
-        cases = resp.json().get("cases") if resp.status_code == 200 else None
-    except (OSError, requests.exceptions.RequestException) as exc:
-        raise DeliveryError(f"cannot read the cases from {url}: {_reason(exc)}") from None
+        resp = http.request("GET", url, headers={"X-Device-Serial": device_serial}, tls=tls(backend),
+                            connect_timeout_s=backend.connect_timeout_s, timeout_s=backend.timeout_s)
+        cases = resp.json().get("cases") if resp.status == 200 else None
+    except http.HttpError as exc:
+        raise DeliveryError(f"cannot read the cases from {url}: {exc}") from None
     except (ValueError, AttributeError):
         cases = None
     if not isinstance(cases, list):
-        raise DeliveryError(f"the backend's cases at {url} are not readable: HTTP {resp.status_code} "
-                            f"{_body_hint(resp) if resp.status_code != 200 else ''}".strip())
+        raise DeliveryError(f"the backend's cases at {url} are not readable: HTTP {resp.status} "
+                            f"{_body_hint(resp) if resp.status != 200 else ''}".strip())
     return cases

@@ -118,11 +118,14 @@ class PubAcks:
         self._early: dict[int, object] = {}  # PUBACKs that arrived before their waiter
 
     def resolve(self, mid: int, reason) -> None:
+        # Only the words of a failure are kept: a paho ReasonCode carries a 4 KB dict of names, and every
+        # status publish (which nobody waits for) left one here; that was the daemon's growth per report.
+        reason = str(reason) if getattr(reason, "is_failure", False) else None
         with self._lock:
             waiter = self._waiting.get(mid)
             if waiter is None:
                 self._early[mid] = reason
-                while len(self._early) > 1000:  # status publishes nobody waits for
+                while len(self._early) > 64:  # status publishes nobody waits for
                     self._early.pop(next(iter(self._early)))
                 return
         waiter[1] = reason
@@ -134,8 +137,8 @@ class PubAcks:
                 waiter[1] = reason
                 waiter[0].set()
 
-    def wait(self, mid: int, timeout: float):
-        """The PUBACK's reason code; DeliveryError when none comes within TIMEOUT."""
+    def wait(self, mid: int, timeout: float) -> str | None:
+        """None for a PUBACK that accepts, else why not; DeliveryError when none comes within TIMEOUT."""
         waiter = [threading.Event(), None]
         with self._lock:
             if mid in self._early:
@@ -277,10 +280,10 @@ class MqttLink:
         info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
         if info.rc != 0:
             raise DeliveryError(f"MQTT publish failed: {info.rc}")
-        reason = self._acks.wait(info.mid, timeout or self.cfg.publish_timeout_s)
+        refused = self._acks.wait(info.mid, timeout or self.cfg.publish_timeout_s)
         # paho completes the publish even for a PUBACK with a failure reason code: check it.
-        if reason == "connection lost" or getattr(reason, "is_failure", False):
-            raise DeliveryError(f"the broker refused the publish: {reason}")
+        if refused:
+            raise DeliveryError(f"the broker refused the publish: {refused}")
 
     def notice(self, event: str, **fields) -> None:
         """Best effort: a notice that cannot go out now is not worth a retry (the status topic catches up)."""

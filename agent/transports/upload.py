@@ -11,7 +11,7 @@ import io
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 SCHEMES = ("http", "https", "ftp", "ftps")
 MAX_LOCATION = 512  # OCPP: remoteLocation is string[0..512]
@@ -36,7 +36,7 @@ class Location:
     user: str
     password: str
     method: str  # PUT or POST (HTTP)
-    url: str  # without the user information, for requests
+    url: str  # without the user information (the HTTP client is given it apart)
     shown: str  # what messages and logs may say
 
 
@@ -70,24 +70,27 @@ def upload(location: Location, filename: str, data: bytes, deadline_s: float, ca
 
 
 def _http(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None) -> None:
-    import requests
+    from agent.transports.http import HttpError, Tls, request
 
     url = loc.url
     if urlsplit(url).path.endswith("/"):
         parts = urlsplit(url)
         url = urlunsplit((parts.scheme, parts.netloc, parts.path + filename, parts.query, ""))
-    auth = (loc.user, loc.password) if loc.user else None
+    if loc.user:  # back into the URL, where the client makes Basic authentication of it
+        parts = urlsplit(url)
+        url = urlunsplit((parts.scheme, f"{quote(loc.user, safe='')}:{quote(loc.password, safe='')}@{parts.netloc}",
+                          parts.path, parts.query, ""))
     try:
-        resp = requests.request(loc.method, url, data=data, auth=auth, timeout=(min(10.0, deadline_s), deadline_s),
-                                verify=ca_file or True, headers={"Content-Type": "application/gzip"})
-    except requests.exceptions.RequestException as exc:
-        raise UploadError(f"{loc.shown}: {type(exc).__name__}") from None
-    if resp.status_code in (401, 403):
-        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}", "PermissionDenied")
-    if resp.status_code in (405, 501):
-        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}", "NotSupportedOperation")
-    if not 200 <= resp.status_code < 300:
-        raise UploadError(f"{loc.shown}: HTTP {resp.status_code}")
+        resp = request(loc.method, url, data, {"Content-Type": "application/gzip"}, Tls(ca_file),
+                       min(10.0, deadline_s), deadline_s)
+    except HttpError as exc:
+        raise UploadError(f"{loc.shown}: {exc}") from None
+    if resp.status in (401, 403):
+        raise UploadError(f"{loc.shown}: HTTP {resp.status}", "PermissionDenied")
+    if resp.status in (405, 501):
+        raise UploadError(f"{loc.shown}: HTTP {resp.status}", "NotSupportedOperation")
+    if not 200 <= resp.status < 300:
+        raise UploadError(f"{loc.shown}: HTTP {resp.status}")
 
 
 def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None) -> None:

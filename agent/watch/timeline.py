@@ -19,6 +19,7 @@ class Event:
     device: Optional[str] = None
     severity: Optional[str] = None
     category: Optional[str] = None
+    earlier_run: bool = False  # read back from the flight recorder: it happened before the agent's last start
 
 
 class Timeline:
@@ -27,12 +28,30 @@ class Timeline:
         self._events: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._clock, self._wall = clock, wall
+        self.capacity = capacity
+        self.on_add: Callable[[Event], None] | None = None  # the flight recorder writes each event down
 
     def add(self, kind: str, code: str, message: str, **fields) -> Event:
         event = Event(kind, code, message, self._wall(), self._clock(), **fields)
         with self._lock:
             self._events.append(event)
+        if self.on_add is not None:
+            self.on_add(event)
         return event
+
+    def restore(self, events: list[dict]) -> None:
+        """Events of earlier runs (the recorder's), before this run's; their monotonic times meant another boot."""
+        names = Event.__dataclass_fields__
+        with self._lock:
+            mine = list(self._events)
+            self._events.clear()
+            for e in events:
+                try:
+                    fields = {k: v for k, v in e.items() if k in names}
+                    self._events.append(Event(**dict(fields, mono=None, earlier_run=True)))
+                except TypeError:
+                    continue  # not an event (a damaged line): the rest still count
+            self._events.extend(mine)
 
     def to_list(self) -> list[dict]:
         with self._lock:

@@ -1,0 +1,106 @@
+"""The one HTTP(S) client of the agent, on the standard library (http.client and ssl).
+
+`requests` cost the daemon about 7 MB resident (urllib3, charset_normalizer, idna, certifi, email) for
+three small exchanges: upload a report, read the cases, read the newest release. ssl is loaded anyway
+(asyncio, paho), so this costs next to nothing. Certificates are checked against backend.ca_file, else
+the system's store (Debian's ca-certificates, kept current by apt).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+MAX_BODY = 4 << 20  # an answer larger than this is not one of ours
+
+
+class HttpError(Exception):
+    """No answer came; the message is the reason in a few words ("certificate verify failed", ...)."""
+
+    def __init__(self, reason: str, tls: bool = False):
+        super().__init__(reason)
+        self.tls = tls  # the TLS handshake failed (certificate or client certificate)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict = field(default_factory=dict)  # names in lower case
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+def request(method: str, url: str, body: bytes | None = None, headers: dict | None = None, tls: Tls = Tls(),
+            connect_timeout_s: float = 10.0, timeout_s: float = 30.0) -> Response:
+    """One exchange with a fresh connection; user:password in URL becomes Basic authentication."""
+    import http.client
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+    headers = dict(headers or {})
+    if parts.username:
+        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(user).decode()
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout_s,
+                                               context=_context(tls))
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout_s)
+        try:
+            conn.connect()
+            conn.sock.settimeout(timeout_s)  # the connect deadline is shorter than an upload's
+            conn.request(method, target, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read(MAX_BODY + 1)
+            return Response(resp.status, data[:MAX_BODY], {k.lower(): v for k, v in resp.getheaders()})
+        finally:
+            conn.close()
+    except HttpError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure of the exchange is "no answer", said in words
+        raise _no_answer(exc) from None
+
+
+def _context(tls: Tls):
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else ssl.create_default_context()
+        if tls.client_cert:
+            ctx.load_cert_chain(tls.client_cert, tls.client_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise HttpError(f"cannot read the TLS files: {getattr(exc, 'strerror', None) or exc}", tls=True) from None
+    return ctx
+
+
+def _no_answer(exc: Exception) -> HttpError:
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return HttpError(f"certificate verify failed ({exc.verify_message})", tls=True)
+    if isinstance(exc, ssl.SSLError):
+        return HttpError(f"TLS handshake failed ({exc.reason or exc})", tls=True)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return HttpError("timed out")
+    if isinstance(exc, socket.gaierror):
+        return HttpError("Name or service not known")
+    if isinstance(exc, ConnectionRefusedError):
+        return HttpError("Connection refused")
+    if isinstance(exc, OSError) and exc.strerror:
+        return HttpError(exc.strerror)
+    return HttpError(f"{type(exc).__name__}: {str(exc)[:160]}")

@@ -1,0 +1,328 @@
+"""The flight recorder: what the box saw before a power cut, a watchdog restart or a crash survives it.
+
+In STATE/recorder/ (each file written whole and synced, as the outbox does, except the timeline's appends,
+which are synced line by line and read back up to the last whole line):
+  run.json            this run: its boot, when it started, and at an orderly stop `clean: true`
+  abort.txt           the threads' stacks, written by faulthandler on SIGABRT (systemd's watchdog) or SIGSEGV
+  timeline.jsonl      every timeline event as it happens
+  history.ckpt.gz     the last hour at full rate and the day's buckets, every `checkpoint_s` and at stop
+  windows/            for each fault, its devices' full-rate readings from `fault_before_s` before it to
+                      `fault_after_s` after it: written the moment it is raised, again when complete
+At start the last stop is judged (orderly, watchdog, power loss, crash) and becomes an event of its own;
+the timeline and the history come back, marked as from before the restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from agent.storage import read_json, write_atomic, write_json
+
+log = logging.getLogger(__name__)
+TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
+
+
+@dataclass
+class RecorderSettings:
+    enabled: bool = True
+    checkpoint_s: float = 3600.0  # the history's checkpoint: ~180 KB at 1 Hz, so ~4.3 MB a day at hourly
+    fault_before_s: float = 300.0
+    fault_after_s: float = 120.0
+    fault_windows: int = 20  # the newest kept; older ones go, and so does any over windows_max_bytes
+    windows_max_bytes: int = 2_000_000
+
+    def validate(self) -> None:
+        if not 600 <= self.checkpoint_s <= 86400:
+            raise ValueError(f"checkpoint_s: expected 600-86400 seconds (an SD card's wear), got {self.checkpoint_s}")
+        for key in ("fault_before_s", "fault_after_s"):
+            if not 0 <= getattr(self, key) <= 3600:
+                raise ValueError(f"{key}: expected 0-3600 seconds (the raw history holds an hour)")
+        if not 1 <= self.fault_windows <= 200:
+            raise ValueError(f"fault_windows: expected 1-200, got {self.fault_windows}")
+        if not 100_000 <= self.windows_max_bytes <= 50_000_000:
+            raise ValueError(f"windows_max_bytes: expected 100000-50000000, got {self.windows_max_bytes}")
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def judge_last_stop(previous: dict | None, abort_dump: str, boot: str) -> tuple[str, str] | None:
+    """(kind, words) for how the last run ended, or None on the first start."""
+    if not previous:
+        return None
+    if previous.get("clean"):
+        return "orderly", "the agent was stopped in order"
+    if abort_dump.strip():  # faulthandler's words: "Fatal Python error: Aborted" is systemd's watchdog
+        current = abort_dump.split("Current thread", 1)[-1]  # its frames follow, the innermost first
+        where = [line.strip() for line in current.splitlines() if line.strip().startswith("File ")]
+        at = f"; it was at {where[0]}" if where else ""
+        if "Aborted" in abort_dump:
+            return "watchdog", f"the agent hung and systemd's watchdog ended it (SIGABRT){at}"
+        return "crash", f"the agent crashed ({abort_dump.strip().splitlines()[0][:120]}){at}"
+    if previous.get("boot_id") and boot and previous["boot_id"] != boot:
+        return "power_loss", "the box restarted without the agent stopping: a power cut, a brown-out or a hard reset"
+    return "crash", "the agent ended without stopping: killed (kill -9, the kernel's out-of-memory killer) or crashed"
+
+
+class WindowStore:
+    """The fault windows on disk: one gzip'ed JSON each, and index.json (newest last) within the quota."""
+
+    def __init__(self, folder: Path, keep: int, max_bytes: int):
+        self.folder, self.keep, self.max_bytes = folder, keep, max_bytes
+        self._lock = threading.Lock()
+
+    def write(self, record: dict, series: dict) -> None:
+        import gzip
+
+        body = json.dumps(dict(record, series=series), separators=(",", ":"), sort_keys=True).encode()
+        write_atomic(self.folder / record["file"], lambda f: f.write(gzip.compress(body, 6)))
+        with self._lock:
+            index = [e for e in self.index() if e["file"] != record["file"]] + [record]
+            index.sort(key=lambda e: e["raised"])
+            sizes = {e["file"]: _size(self.folder / e["file"]) for e in index}
+            while len(index) > self.keep or (len(index) > 1 and sum(sizes[e["file"]] for e in index) > self.max_bytes):
+                (self.folder / index.pop(0)["file"]).unlink(missing_ok=True)
+            write_json(self.folder / "index.json", index, durable=True)
+
+    def index(self) -> list[dict]:
+        return read_json(self.folder / "index.json", [])
+
+    def listing(self, run: str | None) -> list[dict]:
+        """The windows for a report: each with its path and whether an earlier run recorded it."""
+        return [dict(e, earlier_run=e.get("run") != run, path=str(self.folder / e["file"]))
+                for e in self.index() if (self.folder / e["file"]).is_file()]
+
+
+class Recorder:
+    """HISTORY and TIMELINE are the daemon's. Writes go through one thread, so a checkpoint on a slow SD card
+    never holds up the polling loop."""
+
+    def __init__(self, cfg: RecorderSettings, state_dir: str, history, timeline,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self.cfg, self.history, self.timeline = cfg, history, timeline
+        self.folder = Path(state_dir) / "recorder"
+        self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)
+        self._clock, self._wall = clock, wall
+        self.run = self.earlier_until = self.last_stop = None
+        self._jobs: queue.Queue = queue.Queue(maxsize=64)
+        self._open_windows: dict[str, dict] = {}  # file -> entry, until complete
+        self._checkpoint_due = clock() + cfg.checkpoint_s
+        self._writer = threading.Thread(target=self._write_loop, name="recorder", daemon=True)
+        self.skipped_windows = 0
+
+    # --- start and stop ---------------------------------------------------------------------------
+    def start(self, catch_abort: bool = True) -> None:
+        try:
+            self.windows.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("the flight recorder has no folder %s: %s", self.folder, exc.strerror or exc)
+        previous = read_json(self.folder / "run.json", None)
+        abort_path = self.folder / "abort.txt"
+        last = judge_last_stop(previous, _tail(abort_path), boot_id())
+        self.timeline.restore(read_timeline(self.folder / "timeline.jsonl", self.timeline.capacity))
+        self.earlier_until = restore_history(self.folder / "history.ckpt.gz", self.history, self._wall())
+        if last:
+            self.last_stop = {"kind": last[0], "words": last[1], "run": previous.get("run"),
+                              "last_sign_of_life": last_sign_of_life(self.folder)}
+            self.timeline.add("event", f"last_stop_{last[0]}", f"last stop: {last[1]}", category="system",
+                              severity="info" if last[0] == "orderly" else "warning")
+        now = self._wall()
+        self.run = f"{int(now)}-{os.getpid()}"
+        self._mark_run({"run": self.run, "boot_id": boot_id(), "pid": os.getpid(), "started": now, "clean": False})
+        if catch_abort:
+            self._abort_file = catch_fatal_signals(abort_path)
+        self.timeline.on_add = self._append_event
+        self._writer.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Write the history once more and mark the stop as orderly."""
+        if not self._writer.is_alive():
+            return
+        self._checkpoint()
+        self._jobs.put(None)
+        self._writer.join(timeout)
+        self._mark_run(dict(read_json(self.folder / "run.json", {}), clean=True, stopped=self._wall()))
+
+    def _mark_run(self, run: dict) -> None:
+        try:
+            write_json(self.folder / "run.json", run, durable=True)
+        except OSError as exc:  # a full card: the next start will judge this stop a crash, and the log says why
+            log.error("the flight recorder cannot note the run in %s: %s", self.folder, exc.strerror or exc)
+
+    # --- what happens while running -----------------------------------------------------------------
+    def tick(self) -> None:
+        """From the main loop: complete the fault windows that are due; checkpoint when it is time."""
+        now = self._clock()
+        for name, entry in list(self._open_windows.items()):
+            if now >= entry["_due"]:
+                del self._open_windows[name]
+                self._window(entry, complete=True)
+        if now >= self._checkpoint_due:
+            self._checkpoint_due = now + self.cfg.checkpoint_s
+            self._checkpoint()
+
+    def fault_raised(self, fault) -> None:
+        """FaultMonitor's on_raise: the readings before it are on disk at once, the rest follow."""
+        if any(e["code"] == fault.code and e["device"] == fault.device for e in self._open_windows.values()):
+            self.skipped_windows += 1  # the same fault flapping inside its own window: one window is enough
+            return
+        raised = self._wall()
+        entry = {"file": f"{int(raised * 1000)}-{_safe(fault.code)}-{_safe(fault.device or 'box')}.json.gz",
+                 "code": fault.code, "device": fault.device, "severity": fault.severity, "message": fault.message,
+                 "raised": raised, "before_s": self.cfg.fault_before_s, "after_s": self.cfg.fault_after_s,
+                 "run": self.run, "_due": self._clock() + self.cfg.fault_after_s}
+        self._open_windows[entry["file"]] = entry
+        self._window(entry, complete=False)
+
+    def report_data(self) -> dict:
+        """The recorder's part of a report: this run, the last stop, the windows (newest last) as files."""
+        return {"run": self.run, "last_stop": self.last_stop, "earlier_history_until": self.earlier_until,
+                "checkpoint_s": self.cfg.checkpoint_s, "windows": self.windows.listing(self.run),
+                "windows_skipped": self.skipped_windows}
+
+    # --- the writer -----------------------------------------------------------------------------------
+    def _submit(self, job: Callable[[], None]) -> None:
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            log.warning("the recorder is behind its writes (a slow SD card?): one write skipped")
+
+    def _write_loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except OSError as exc:  # a full or failing card: the recorder waits for better times
+                log.error("the flight recorder cannot write to %s: %s", self.folder, exc.strerror or exc)
+            finally:
+                self._jobs.task_done()
+
+    def _checkpoint(self) -> None:
+        frozen = self.history.freeze()  # a quick copy here; encoding and writing on the writer's thread
+        saved = self._wall()
+        self._submit(lambda: write_atomic(self.folder / "history.ckpt.gz",
+                                          lambda f: write_checkpoint(f, frozen, saved, self.run)))
+
+    def _window(self, entry: dict, complete: bool) -> None:
+        series = self.history.recent([entry["device"]], entry["raised"] - entry["before_s"])
+        record = {k: v for k, v in entry.items() if not k.startswith("_")}
+        record.update(complete=complete, written=self._wall())
+        self._submit(lambda: self.windows.write(record, series))
+
+    def _append_event(self, event) -> None:
+        """Timeline's on_add: one line, synced (events are rare; each may be the last thing the box says)."""
+        from dataclasses import asdict
+
+        line = json.dumps(dict(asdict(event), run=self.run), separators=(",", ":")).encode() + b"\n"
+        self._submit(lambda: append_line(self.folder / "timeline.jsonl", line, self.timeline.capacity))
+
+
+# --- files, written and read back ---------------------------------------------------------------------
+def append_line(path: Path, line: bytes, keep: int) -> None:
+    """LINE at the end of PATH, synced; past TIMELINE_MAX_BYTES the file is first cut to its KEEP newest lines."""
+    if _size(path) > TIMELINE_MAX_BYTES:
+        lines = [x for x in path.read_bytes().splitlines(keepends=True)[-keep:] if x.endswith(b"\n")]
+        write_atomic(path, lambda f: f.writelines(lines))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, line)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_timeline(path: Path, keep: int) -> list[dict]:
+    """The events of earlier runs; a line cut short by a power cut (the last one) is left out."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    events = []
+    for line in data.splitlines(keepends=True)[-keep:]:
+        try:
+            if line.endswith(b"\n"):
+                events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+def write_checkpoint(f, frozen, saved: float, run: str | None) -> None:
+    """The history as gzip'ed JSON lines: a header, one series a line (as a report encodes it), an end mark."""
+    import gzip
+
+    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=9, mtime=int(saved)) as gz:
+        gz.write(json.dumps({"saved": saved, "run": run}).encode() + b"\n")
+        for device, name, period_s, block in frozen.raw_blocks():
+            gz.write(json.dumps({"device": device, "name": name, "period_s": period_s, "block": block},
+                                separators=(",", ":")).encode() + b"\n")
+        gz.write(b'{"end":true}\n')
+
+
+def restore_history(path: Path, history, now: float) -> float | None:
+    """Put the checkpoint back into HISTORY, one series at a time; when it was saved, or None."""
+    import gzip
+
+    oldest = now - history.config.window_s
+    try:
+        with gzip.open(path, "rb") as f:
+            header = json.loads(f.readline())
+            for line in f:  # never the whole day as Python numbers at once
+                entry = json.loads(line)
+                if "end" in entry:
+                    return header["saved"]
+                history.restore(entry["device"], entry["name"], entry["period_s"], entry["block"], oldest)
+        raise ValueError("no end mark")
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        log.warning("the history checkpoint %s is not readable (%s): the history starts empty", path, exc)
+        return None
+
+
+def catch_fatal_signals(path: Path):
+    """faulthandler writes every thread's stack to PATH on SIGABRT (systemd's watchdog), SIGSEGV, SIGBUS..."""
+    import faulthandler
+
+    try:
+        f = open(path, "w")  # kept open for the process's life: written from a signal handler
+        faulthandler.enable(file=f, all_threads=True)
+        return f
+    except OSError as exc:
+        log.error("no record of a hang or a crash can be kept in %s: %s", path, exc.strerror or exc)
+        return None
+
+
+def last_sign_of_life(folder: Path) -> float | None:
+    times = [p.stat().st_mtime for p in (folder / "history.ckpt.gz", folder / "timeline.jsonl", folder / "run.json")
+             if p.exists()]
+    return max(times) if times else None
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-8192:]
+    except OSError:
+        return ""
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:48]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
