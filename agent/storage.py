@@ -27,8 +27,8 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: b
     in the same folder will) the folder after it, so the new version survives a power cut once this
     returns; without it the file is still never half-written.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    path = os.fspath(path)  # strings, not Path objects: pathlib interns the name of every file it parses
+    tmp = path + TMP_SUFFIX
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -37,10 +37,13 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: b
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     if durable and sync_folder:
-        fsync_dir(path.parent)
+        fsync_dir(os.path.dirname(path) or ".")
 
 
 def read_json(path: str | Path, default):

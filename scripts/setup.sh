@@ -18,6 +18,11 @@ have debootstrap || need+=(debootstrap)
 have qemu-arm-static || need+=(qemu-user-static)
 have update-binfmts || need+=(binfmt-support)
 have systemd-nspawn || need+=(systemd-container)
+# The power-cut test puts the state folder on an ext4 image behind a loop device; the bench counts the
+# daemon's writes to its state folder with strace.
+have mkfs.ext4 || need+=(e2fsprogs)
+have losetup || need+=(mount)
+have strace || need+=(strace)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -230,3 +230,10 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
     result = chromium(f"--screenshot={shot}", "--window-size=1000,1400", f"--user-data-dir={tmp_path / 'chrome'}",
                       f"file://{html}")
     assert result.returncode == 0 and shot.stat().st_size > 20_000
+
+
+def test_section_names_are_known_without_loading_the_sections():
+    from agent.report import sections
+
+    assert sorted(m.NAME for m in sections.SECTIONS) == list(sections.SECTION_NAMES)
+    assert all(m.__name__.rsplit(".", 1)[1] == m.NAME for m in sections.SECTIONS)

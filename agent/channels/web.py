@@ -34,7 +34,7 @@ PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 16 * 1024
 REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 # Bounds that keep a flood of clients from taking the box's file descriptors or memory.
-THREADS, CONNECTION_LIMIT, IDLE_TIMEOUT_S = 4, 64, 15
+THREADS, CONNECTION_LIMIT, IDLE_TIMEOUT_S = 2, 64, 15  # two: a page and an API call at once
 SECURITY_HEADERS = [
     ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),

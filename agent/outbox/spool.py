@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -112,12 +113,14 @@ class Outbox:
         return entry
 
     def save(self, entry: Entry) -> None:
-        write_json(self.folder / f"{entry.report_id}.json", asdict(entry), durable=True)
+        write_json(os.path.join(self.folder, entry.report_id + ".json"), asdict(entry), durable=True)
 
+    # Plain strings, not Path objects: pathlib interns every name it parses, and every status (the page
+    # asks every 3 s) reads every entry; the interned table grew with the reports the outbox had seen.
     def load(self, report_id: str) -> Entry | None:
         try:
-            raw = json.loads((self.folder / f"{report_id}.json").read_text())
-            return Entry(**raw)
+            with open(os.path.join(self.folder, report_id + ".json"), "rb") as f:
+                return Entry(**json.loads(f.read()))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
@@ -125,7 +128,7 @@ class Outbox:
             return None
 
     def entries(self) -> list[Entry]:
-        out = [self.load(p.name[: -len(".json")]) for p in self.folder.glob("*.json")]
+        out = [self.load(name[: -len(".json")]) for name in os.listdir(self.folder) if name.endswith(".json")]
         return [e for e in out if e is not None]
 
     def find(self, request_id: str) -> Entry | None:

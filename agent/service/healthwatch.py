@@ -45,10 +45,13 @@ class HealthWatch:
         self._thread.join(timeout)
 
     def _work(self) -> None:
+        from agent.service.memory import give_back
+
         while not self._stop.is_set():
             try:
                 self.collect()
             except Exception:  # a collector bug must not end health watching for good
                 log.exception("health collection failed")
+            give_back()  # the hooks' output and the probes' buffers go back to the board
             self._wake.wait(timeout=self.cfg.health.interval_s)
             self._wake.clear()

@@ -34,7 +34,11 @@ def settle() -> None:
 
 
 def give_back() -> None:
-    """After a report: free pages at the heaps' ends and inside them go back to the kernel."""
+    """After a report: the build's garbage collected now (not when it has pinned fresh arenas), and free
+    pages at the heaps' ends and inside them handed back to the kernel."""
+    import gc
+
+    gc.collect()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -25,5 +25,13 @@ def _discover() -> list[ModuleType]:
     return sorted(found, key=lambda m: m.ORDER)
 
 
-SECTIONS: list[ModuleType] = _discover()
-SECTION_NAMES: tuple[str, ...] = tuple(m.NAME for m in SECTIONS)
+# A section's NAME is its module's name (tests/test_report.py holds that true), so the names are known
+# without loading the modules: a request is checked long before the first report needs them.
+SECTION_NAMES: tuple[str, ...] = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)))
+
+
+def __getattr__(name: str):
+    if name == "SECTIONS":  # loaded with the first report (PEP 562)
+        globals()["SECTIONS"] = _discover()
+        return globals()["SECTIONS"]
+    raise AttributeError(name)
