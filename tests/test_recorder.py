@@ -129,6 +129,8 @@ def test_timeline_and_history_come_back_after_a_restart_marked_as_earlier(tmp_pa
     raw = decode_raw(again.freeze().series("meter", "voltage_l1")["raw"])
     assert len(raw) == 31 and raw[0][1] == 231.0 and raw[-1][1] == 229.0
     rec2.stop()
+    written = (tmp_path / "recorder/timeline.jsonl").read_bytes().splitlines()
+    assert json.loads(written[-1])["code"] == "last_stop_orderly"  # the judgement is itself written down
 
 
 def agent_config(make_config, sim_bus, state: str):

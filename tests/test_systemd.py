@@ -116,11 +116,25 @@ def test_the_shipped_unit_under_a_booted_systemd(container, tmp_path):
                    and u["MainPID"] not in ("0", frozen) and u["ActiveState"] == "active", 60, "a restart by the watchdog")
     assert "Watchdog timeout" in box.sh("journalctl -u diag-agent --no-pager -o cat").stdout
 
+    def last_stop() -> str | None:
+        """The newest last-stop event the flight recorder wrote down (STATE/recorder/timeline.jsonl)."""
+        lines = box.sh("cat /var/lib/diag-agent/recorder/timeline.jsonl").stdout.splitlines()
+        codes = [json.loads(line)["code"] for line in lines if line.strip()]
+        return next((c for c in reversed(codes) if c.startswith("last_stop_")), None)
+
+    # The restarted agent says how the last run ended: systemd's SIGABRT reaches the frozen agent once it is
+    # continued (faulthandler: "Aborted", a watchdog), or SIGKILL comes first (a crash); never orderly.
+    shown["after_watchdog"] = peers.wait_for(last_stop, 20, "the last stop's event")
+    assert shown["after_watchdog"] in ("last_stop_watchdog", "last_stop_crash")
+
     # A clean stop, well within TimeoutStopSec.
     t0 = time.monotonic()
     assert box.sh("systemctl stop diag-agent").returncode == 0
     shown["stop_s"] = round(time.monotonic() - t0, 2)
     after = box.unit("ActiveState", "Result")
     assert after == {"ActiveState": "inactive", "Result": "success"} and shown["stop_s"] < 5
+    assert box.sh("systemctl start diag-agent").returncode == 0
+    peers.wait_for(lambda: last_stop() == "last_stop_orderly", 30, "an orderly last stop after systemctl stop")
+    box.sh("systemctl stop diag-agent")
     shown["security"] = box.sh("systemd-analyze security diag-agent --no-pager | tail -1").stdout.strip()
     (tmp_path / "systemd-check.json").write_text(json.dumps(shown, indent=1))

@@ -133,17 +133,17 @@ class Recorder:
         last = judge_last_stop(previous, _tail(abort_path), boot_id())
         self.timeline.restore(read_timeline(self.folder / "timeline.jsonl", self.timeline.capacity))
         self.earlier_until = restore_history(self.folder / "history.ckpt.gz", self.history, self._wall())
+        now = self._wall()
+        self.run = f"{int(now)}-{os.getpid()}"
+        self.timeline.on_add = self._append_event  # from here every event is written down, this one first
         if last:
             self.last_stop = {"kind": last[0], "words": last[1], "run": previous.get("run"),
                               "last_sign_of_life": last_sign_of_life(self.folder)}
             self.timeline.add("event", f"last_stop_{last[0]}", f"last stop: {last[1]}", category="system",
                               severity="info" if last[0] == "orderly" else "warning")
-        now = self._wall()
-        self.run = f"{int(now)}-{os.getpid()}"
         self._mark_run({"run": self.run, "boot_id": boot_id(), "pid": os.getpid(), "started": now, "clean": False})
         if catch_abort:
             self._abort_file = catch_fatal_signals(abort_path)
-        self.timeline.on_add = self._append_event
         self._writer.start()
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -234,8 +234,11 @@ def append_line(path: Path, line: bytes, keep: int) -> None:
     if _size(path) > TIMELINE_MAX_BYTES:
         lines = [x for x in path.read_bytes().splitlines(keepends=True)[-keep:] if x.endswith(b"\n")]
         write_atomic(path, lambda f: f.writelines(lines))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
+        end = os.fstat(fd).st_size
+        if end and os.pread(fd, 1, end - 1) != b"\n":  # a line a power cut left unfinished: start afresh
+            line = b"\n" + line
         os.write(fd, line)
         os.fdatasync(fd)
     finally:
