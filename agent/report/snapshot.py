@@ -14,7 +14,7 @@ class BoxSnapshot:
     health: dict  # hooks, system, network, software (agent.health.collect_health)
     faults: list[dict] = field(default_factory=list)  # active faults
     timeline: list[dict] = field(default_factory=list)
-    history: dict = field(default_factory=dict)
+    history: object = field(default_factory=dict)  # the history frozen for a report (devices/history.Frozen), or {}
     buses: dict = field(default_factory=dict)
     outbox: dict | None = None  # report counts by state
     mqtt_connected: bool | None = None
