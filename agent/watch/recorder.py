@@ -151,7 +151,10 @@ class Recorder:
         if not self._writer.is_alive():
             return
         self._checkpoint()
-        self._jobs.put(None)
+        try:
+            self._jobs.put(None, timeout=timeout)  # a card that no longer takes writes must not hold up the stop
+        except queue.Full:
+            log.error("the flight recorder's last writes did not finish within %.0f s", timeout)
         self._writer.join(timeout)
         self._mark_run(dict(read_json(self.folder / "run.json", {}), clean=True, stopped=self._wall()))
 
