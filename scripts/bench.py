@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -367,7 +368,7 @@ def recorder_after_kill(work: Path, config: Path, agent) -> dict:
     again = peers.start_agent(work, config)
     out = work / "after-kill.tar.gz"
     subprocess.run(peers.agent_argv() + ["report", *peers.report_argv("after kill"), "--out", str(out), "--config", str(config)],
-                   check=True, capture_output=True, env=dict(__import__("os").environ, PYTHONPATH=str(peers.ROOT)))
+                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(peers.ROOT)))
     members = read_bundle(out.read_bytes())[1]
     windows = json.loads(members["recorder.json"])["windows"]
     mine = next((w for w in windows if w["code"] == "bench_kill" and w["earlier_run"]), None)

@@ -222,10 +222,9 @@ class Frozen:
 
     def counts(self) -> tuple[int, int]:
         """The most raw samples and the most buckets of any series, as the report has them now."""
-        most_raw = most_buckets = 0
-        for _, _, block in self.items():
-            most_raw = max(most_raw, len(block["raw"]["v"]))
-            most_buckets = max(most_buckets, len(block["buckets"]["n"]))
+        step = 2**self.thin
+        most_raw = max((-(-s._raw_count // step) for s in self._series.values()), default=0)
+        most_buckets = max((-(-s._b_count // 2**self.merge) for s in self._series.values()), default=0)
         return most_raw, most_buckets
 
 

@@ -9,12 +9,14 @@ mmap threshold (large buffers are mapped and unmapped whole), and a trim after e
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 
 log = logging.getLogger(__name__)
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
 
 
+@functools.cache
 def _libc():
     try:
         libc = ctypes.CDLL(None)

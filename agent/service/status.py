@@ -34,18 +34,19 @@ class StatusModel:
         """Everything the box knows now; FRESH collects health now, else the latest snapshot is used.
         HISTORY freezes a copy of the history (a report's; the self-check does without)."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
+        recorded = self._recorded() if history else {}
         return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
                            timeline=self.timeline.to_list(),
-                           history=self._history() if history else {}, recorder=self._recorded() if history else {},
+                           history=self._history(recorded) if history else {}, recorder=recorded,
                            buses=self.poller.bus_status(), outbox=self.outbox.counts(),
                            mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
                            mqtt_problem=self._mqtt_problem())
 
-    def _history(self):
+    def _history(self, recorded: dict):
         """The history frozen for one report (agent/devices/history.Frozen), or {} without one."""
         if self.poller.history is None:
             return {}
-        return self.poller.history.freeze(earlier_until=self._recorded().get("earlier_history_until"))
+        return self.poller.history.freeze(earlier_until=recorded.get("earlier_history_until"))
 
     def check(self, fresh: bool = True) -> dict:
         box = self.look(fresh, history=False)

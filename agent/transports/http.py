@@ -12,7 +12,7 @@ import base64
 import json
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 MAX_BODY = 4 << 20  # an answer larger than this is not one of ours
 
@@ -43,17 +43,16 @@ class Tls:
 
 
 def request(method: str, url: str, body: bytes | None = None, headers: dict | None = None, tls: Tls = Tls(),
-            connect_timeout_s: float = 10.0, timeout_s: float = 30.0) -> Response:
-    """One exchange with a fresh connection; user:password in URL becomes Basic authentication."""
+            connect_timeout_s: float = 10.0, timeout_s: float = 30.0, auth: tuple[str, str] | None = None) -> Response:
+    """One exchange with a fresh connection; AUTH (user, password) goes as Basic authentication."""
     import http.client
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
     headers = dict(headers or {})
-    if parts.username:
-        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(user).decode()
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         if parts.scheme == "https":

@@ -11,7 +11,7 @@ import io
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 SCHEMES = ("http", "https", "ftp", "ftps")
 MAX_LOCATION = 512  # OCPP: remoteLocation is string[0..512]
@@ -36,7 +36,7 @@ class Location:
     user: str
     password: str
     method: str  # PUT or POST (HTTP)
-    url: str  # without the user information (the HTTP client is given it apart)
+    url: str  # without the user information (given to the HTTP client apart, as auth)
     shown: str  # what messages and logs may say
 
 
@@ -76,13 +76,9 @@ def _http(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file:
     if urlsplit(url).path.endswith("/"):
         parts = urlsplit(url)
         url = urlunsplit((parts.scheme, parts.netloc, parts.path + filename, parts.query, ""))
-    if loc.user:  # back into the URL, where the client makes Basic authentication of it
-        parts = urlsplit(url)
-        url = urlunsplit((parts.scheme, f"{quote(loc.user, safe='')}:{quote(loc.password, safe='')}@{parts.netloc}",
-                          parts.path, parts.query, ""))
     try:
         resp = request(loc.method, url, data, {"Content-Type": "application/gzip"}, Tls(ca_file),
-                       min(10.0, deadline_s), deadline_s)
+                       min(10.0, deadline_s), deadline_s, auth=(loc.user, loc.password) if loc.user else None)
     except HttpError as exc:
         raise UploadError(f"{loc.shown}: {exc}") from None
     if resp.status in (401, 403):
