@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from agent import __version__
 from agent.config import DEFAULT_PATH, ConfigError, load
-from agent.views import render_inspection, render_scans, render_status
+from agent.views import render_inspection, render_status
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
@@ -24,8 +25,11 @@ def setup_logging(level: str = "info", secrets: list[str] | None = None) -> None
     fmt = "%(levelname)s %(name)s: %(message)s"
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
+    from agent.service.logring import UtcFormatter
+
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr, force=True)
     for handler in logging.getLogger().handlers:
+        handler.setFormatter(UtcFormatter(fmt))
         handler.addFilter(SecretFilter(secrets or []))
 
 
@@ -38,6 +42,10 @@ def cmd_check_config(args) -> int:
     from agent.devices.poller import open_buses
 
     open_buses(cfg)  # every profile named must load too
+    from agent.config import warnings
+
+    for warning in warnings(cfg):  # loads and runs, but something will not work as the installer expects
+        print(f"diag-agent: warning: {args.path}: {warning}", file=sys.stderr)
     print(f"{args.path}: OK ({len(cfg.buses)} buses, {len(cfg.devices)} devices)")
     return EXIT_OK
 
@@ -202,34 +210,6 @@ def cmd_check(args) -> int:
     return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
 
 
-def cmd_scan(args) -> int:
-    cfg = _config(args)
-    from agent.channels import control
-    from agent.devices.scan import parse_units, scan_bus, to_dict
-    from agent.paths import control_socket_path
-
-    buses = [b for b in cfg.buses if args.bus in (None, b.name)]
-    if not buses:
-        known = ", ".join(b.name for b in cfg.buses) or "none configured"
-        print(f"diag-agent: scan: no bus named {args.bus!r} (buses: {known})", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        units = parse_units(args.units)
-    except ValueError as exc:
-        print(f"diag-agent: scan: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    ask = {"bus": args.bus, "units": args.units, "budget_s": args.budget, "timeout_s": args.timeout}
-    try:  # through the daemon when it runs: a serial bus is then never opened twice
-        scans = control.call(control_socket_path(cfg), "scan", ask, timeout=args.budget * len(buses) + 60)["scans"]
-    except control.NotRunning:
-        scans = [to_dict(scan_bus(b, units, cfg.profiles_dir, args.budget, args.timeout)) for b in buses]
-    if args.json:
-        print(json.dumps(scans, indent=2))
-    else:
-        print(render_scans(scans, cfg))
-    return EXIT_OK if any(s["found"] for s in scans) else EXIT_FAIL
-
-
 def cmd_event(args) -> int:
     cfg = _config(args)
     from agent.channels import control
@@ -334,13 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("scan", parents=[common], help="which unit ids answer on a bus, and which profiles fit")
-    p.add_argument("--bus", help="one bus by name (default: every bus)")
-    p.add_argument("--units", default="1-247", help="unit ids, e.g. 1-247 or 1,105 (default 1-247)")
-    p.add_argument("--timeout", type=float, default=0.2, help="seconds to wait for each unit id (default 0.2)")
-    p.add_argument("--budget", type=float, default=120.0, help="seconds the scan of one bus may take (default 120)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_scan)
     p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
     p.add_argument("type", choices=("fault", "clear", "updated"))
     p.add_argument("--code", help="fault code (fault, clear)")
@@ -355,10 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    from agent import cli_cases, cli_ocpp
+    from agent import cli_cases, cli_ocpp, cli_scan
 
     cli_cases.add_parsers(sub, common, load)
     cli_ocpp.add_parsers(sub, common, load)
+    cli_scan.add_parsers(sub, common, load)
     return ap
 
 

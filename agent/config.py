@@ -8,16 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from agent.schema import SchemaError, error_at, load_file
+from agent.schema import REQUIRED, SchemaError, error_at, load_file, number
 from agent.watch.recorder import RecorderSettings
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
 ConfigError = SchemaError  # a configuration or profile that cannot be used; the CLI exits with code 2
-
-
-def _check_port(port: int) -> None:
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port: expected 1-65535, got {port}")
 
 
 # A box's identity names its MQTT topics and its reports: one safe topic level, never empty.
@@ -46,27 +41,22 @@ class BusConfig:
     name: str
     type: Literal["tcp", "rtu"]
     host: str = "127.0.0.1"
-    port: int = 502
+    port: int = number(502, 1, 65535)
     device: str = "/dev/ttyUSB0"
-    baudrate: int = 9600
+    baudrate: int = number(9600, 1200, 115200, 'baud')
     parity: Literal["N", "E", "O"] = "N"
-    stopbits: int = 1
-    timeout_s: float = 1.0
-    retries: int = 1
+    stopbits: int = number(1, 1, 2)
+    timeout_s: float = number(1.0, 0.05, 30, 's')
+    retries: int = number(1, 0, 10)
     # The firmware polls the same RS-485 bus: share an advisory lock with it, and keep to a budget.
     lock_file: Optional[str] = None
-    lock_wait_s: float = 2.0
-    pause_ms: int = 0  # at least this long between any two requests on this bus
-    budget_percent: float = 5.0  # of the bus's time at its baud rate; serial buses only
+    lock_wait_s: float = number(2.0, 0, 60, 's')
+    pause_ms: int = number(0, 0, 10_000, 'ms')  # at least this long between any two requests on this bus
+    budget_percent: float = number(5.0, 0.1, 100, '%')  # of the bus's time at its baud rate; serial buses only
 
     def validate(self) -> None:
-        if not 0 < self.budget_percent <= 100:
-            raise ValueError(f"budget_percent: expected more than 0 and at most 100, got {self.budget_percent}")
-        _check_port(self.port)
         if self.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
             raise ValueError(f"baudrate: expected a standard rate such as 9600, got {self.baudrate}")
-        if not 0.05 <= self.timeout_s <= 30:
-            raise ValueError(f"timeout_s: expected 0.05-30 seconds, got {self.timeout_s}")
 
 
 @dataclass
@@ -74,41 +64,36 @@ class DeviceConfig:
     name: str
     bus: str
     profile: str
-    unit: int
+    unit: int = number(REQUIRED, 0, 255, '', 'a Modbus unit id')
 
-    def validate(self) -> None:
-        if not 0 <= self.unit <= 255:
-            raise ValueError(f"unit: expected a Modbus unit id 0-255, got {self.unit}")
 
 
 @dataclass
 class PollConfig:
-    interval_s: float = 5.0
+    interval_s: float = number(5.0, 0.2, 3600, 's')
 
-    def validate(self) -> None:
-        if not 0.2 <= self.interval_s <= 3600:
-            raise ValueError(f"interval_s: expected 0.2-3600 seconds, got {self.interval_s}")
 
 
 @dataclass
 class FaultConfig:
-    unreachable_after_cycles: int = 3
-    voltage_min_v: float = 207.0  # EN 50160: 230 V -10 %
-    voltage_max_v: float = 253.0  # ... +10 %
-    lost_phase_below_v: float = 50.0
-    supply_phases: int = 3  # 1 for a single-phase supply: L2 and L3 are then not judged
-    frequency_min_hz: float = 49.5
-    frequency_max_hz: float = 50.5
-    charging_enabled_min_a: float = 6.0
-    no_current_below_a: float = 0.5
-    cannot_charge_after_s: float = 300.0
-    firmware_change_hold_s: float = 3600.0
-    raise_after_s: float = 10.0  # a condition must hold this long before the fault is raised ...
-    clear_after_s: float = 30.0  # ... and be gone this long before it is cleared
+    unreachable_after_cycles: int = number(3, 1, 1000, 'cycles')
+    voltage_min_v: float = number(207.0, 100, 300, 'V')  # EN 50160: 230 V -10 %
+    voltage_max_v: float = number(253.0, 100, 300, 'V')  # ... +10 %
+    lost_phase_below_v: float = number(50.0, 0, 200, 'V')
+    supply_phases: int = number(3, 1, 3)  # 1 for a single-phase supply: L2 and L3 are then not judged
+    frequency_min_hz: float = number(49.5, 40, 70, 'Hz')
+    frequency_max_hz: float = number(50.5, 40, 70, 'Hz')
+    charging_enabled_min_a: float = number(6.0, 0, 80, 'A')
+    # Below this no current flows: an SDM630 (class 1, Ib 10 A) starts registering at 0.4 % of Ib, 40 mA;
+    # a car conditioning its full battery draws 0.3 A and more, which is charging (README, "Hold times").
+    no_current_below_a: float = number(0.05, 0.001, 5, 'A')
+    cannot_charge_after_s: float = number(300.0, 10, 86400, 's')
+    firmware_change_hold_s: float = number(3600.0, 0, 30 * 86400, 's')
+    # a condition must hold this long before the fault is raised ...
+    raise_after_s: float = number(10.0, 0, 3600, 's')
+    clear_after_s: float = number(30.0, 0, 3600, 's')  # ... and be gone this long before it is cleared
 
     def validate(self) -> None:
-        if self.unreachable_after_cycles < 1:
-            raise ValueError("unreachable_after_cycles: expected 1 or more")
         if self.supply_phases not in (1, 3):
             raise ValueError(f"supply_phases: expected 1 or 3, got {self.supply_phases}")
         if self.voltage_min_v >= self.voltage_max_v:
@@ -119,35 +104,25 @@ class FaultConfig:
 
 @dataclass
 class HistorySettings:
-    bucket_s: float = 60.0  # min/mean/max per bucket ...
-    window_h: float = 24.0  # ... over this window; the last hour is kept at full rate
+    bucket_s: float = number(60.0, 1, 3600, 's')  # min/mean/max per bucket ...
+    window_h: float = number(24.0, 1, 168, 'h')  # ... over this window; the last hour is kept at full rate
 
-    def validate(self) -> None:
-        if not 1 <= self.bucket_s <= 3600:
-            raise ValueError(f"bucket_s: expected 1-3600 seconds, got {self.bucket_s}")
-        if not 1 <= self.window_h <= 168:
-            raise ValueError(f"window_h: expected 1-168 hours, got {self.window_h}")
 
 
 @dataclass
 class HooksConfig:
     dir: Optional[str] = "/opt/diag-agent/hooks"
-    timeout_s: float = 10.0
-    max_output_bytes: int = 1 << 20
-    deadline_s: float = 20.0
+    timeout_s: float = number(10.0, 0.1, 300, 's')
+    max_output_bytes: int = number(1 << 20, 1024, 64 << 20, 'bytes')
+    deadline_s: float = number(20.0, 1, 3600, 's')
     env: dict[str, str] = field(default_factory=dict)
 
-    def validate(self) -> None:
-        if not 0.1 <= self.timeout_s <= 300:
-            raise ValueError(f"timeout_s: expected 0.1-300 seconds, got {self.timeout_s}")
-        if self.max_output_bytes < 1024:
-            raise ValueError(f"max_output_bytes: expected at least 1024, got {self.max_output_bytes}")
 
 
 @dataclass
 class NetworkConfig:
-    connect_timeout_s: float = 5.0
-    dns_timeout_s: float = 3.0
+    connect_timeout_s: float = number(5.0, 0.5, 60, 's')
+    dns_timeout_s: float = number(3.0, 0.5, 60, 's')
     # Ask the gateway for ARP when the kernel has no fresh entry (one UDP datagram to its port 9).
     check_gateway: bool = True
 
@@ -157,7 +132,7 @@ class SoftwareConfig:
     # Where the newest version of each channel is published: GET {releases_url}/{channel}.
     # Empty: the backend's /api/v1/releases.
     releases_url: str = ""
-    refresh_s: float = 6 * 3600.0
+    refresh_s: float = number(6 * 3600.0, 600, 7 * 86400, 's')
 
     def validate(self) -> None:
         if self.releases_url and not self.releases_url.startswith("https://"):
@@ -166,17 +141,19 @@ class SoftwareConfig:
 
 @dataclass
 class HealthConfig:
-    interval_s: float = 60.0  # system, network, software and hooks, off the polling path
-    disk_warn_percent: float = 90.0
-    disk_fail_percent: float = 98.0
-    soc_warn_c: float = 75.0
-    soc_fail_c: float = 85.0
-    memory_warn_percent: float = 90.0
-    hook_failures_before_fault: int = 3
+    interval_s: float = number(60.0, 5, 86400, 's')  # system, network, software and hooks, off the polling path
+    disk_warn_percent: float = number(90.0, 1, 100, '%')
+    disk_fail_percent: float = number(98.0, 1, 100, '%')
+    soc_warn_c: float = number(75.0, 30, 150, '°C')
+    soc_fail_c: float = number(85.0, 30, 150, '°C')
+    memory_warn_percent: float = number(90.0, 1, 100, '%')
+    hook_failures_before_fault: int = number(3, 1, 1000)
 
     def validate(self) -> None:
-        if not 5 <= self.interval_s <= 86400:
-            raise ValueError(f"interval_s: expected 5-86400 seconds, got {self.interval_s}")
+        if self.disk_warn_percent >= self.disk_fail_percent:
+            raise ValueError("disk_warn_percent: must be below disk_fail_percent")
+        if self.soc_warn_c >= self.soc_fail_c:
+            raise ValueError("soc_warn_c: must be below soc_fail_c")
 
 
 @dataclass
@@ -185,67 +162,68 @@ class BackendConfig:
     ca_file: Optional[str] = None
     client_cert: Optional[str] = None  # mutual TLS: the box's certificate ...
     client_key: Optional[str] = None  # ... and its key
-    connect_timeout_s: float = 5.0
-    timeout_s: float = 30.0  # connect plus the whole answer
-    retry_base_s: float = 5.0
-    retry_max_s: float = 600.0
+    connect_timeout_s: float = number(5.0, 0.5, 120, 's')
+    timeout_s: float = number(30.0, 1, 3600, 's')  # connect plus the whole answer
+    retry_base_s: float = number(5.0, 0.1, 3600, 's')
+    retry_max_s: float = number(600.0, 1, 86400, 's')
     # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
     transport: Literal["auto", "https", "mqtt"] = "auto"
 
     def validate(self) -> None:
         if self.url and not self.url.startswith("https://"):
             raise ValueError(f"url: expected an https:// address, got {self.url!r}")
+        if self.retry_base_s > self.retry_max_s:
+            raise ValueError("retry_base_s: must not be above retry_max_s")
 
 
 @dataclass
 class MqttConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 1883
+    port: int = number(1883, 1, 65535)
     tls: bool = False
     ca_file: Optional[str] = None
     username: Optional[str] = None
     password: Optional[str] = None
     topic_prefix: str = "diag-agent"
-    keepalive_s: int = 30
+    keepalive_s: int = number(30, 5, 3600, 's')
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
     protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, falling back to 3.1.1
-    max_packet_bytes: int = 0  # 0: what the broker announces (MQTT 5), else 128 KiB
-    publish_timeout_s: float = 30.0
+    # 0: what the broker announces (MQTT 5), else 128 KiB
+    max_packet_bytes: int = number(0, 0, 268_435_455, 'bytes')
+    publish_timeout_s: float = number(30.0, 1, 600, 's')
 
     def validate(self) -> None:
-        _check_port(self.port)
+        if 0 < self.max_packet_bytes < 1024:
+            raise ValueError(f"max_packet_bytes: 0 (what the broker says) or at least 1024, got {self.max_packet_bytes}")
 
 
 @dataclass
 class OnSiteConfig:
-    duration_s: float = 4 * 3600.0  # on-site mode ends by itself after this long
+    duration_s: float = number(4 * 3600.0, 60, 7 * 86400, 's')  # on-site mode ends by itself after this long
 
-    def validate(self) -> None:
-        if not 60 <= self.duration_s <= 7 * 86400:
-            raise ValueError(f"duration_s: expected 60 seconds to 7 days, got {self.duration_s}")
 
 
 @dataclass
 class ButtonConfig:
     enabled: bool = True
-    pin: int = 17  # BCM numbering; the button pulls it to ground
-    led_pin: Optional[int] = 27
+    pin: int = number(17, 0, 53, '', 'a BCM GPIO number')  # BCM numbering; the button pulls it to ground
+    led_pin: Optional[int] = number(27, 0, 53, '', 'a BCM GPIO number')
     pull_up: bool = True
-    long_press_s: float = 3.0  # a short press toggles on-site mode; holding this long sends a report
-    bounce_s: float = 0.05
+    # a short press toggles on-site mode; holding this long sends a report
+    long_press_s: float = number(3.0, 0.1, 30, 's')
+    bounce_s: float = number(0.05, 0, 1, 's')
 
 
 @dataclass
 class WebConfig:
     enabled: bool = True
     host: str = "127.0.0.1"  # a LAN address needs a token
-    port: int = 8088
+    port: int = number(8088, 1, 65535)
     token: Optional[str] = None
 
     def validate(self) -> None:
-        _check_port(self.port)
         if self.host not in ("127.0.0.1", "localhost", "::1") and not (self.token and len(self.token) >= 16):
             raise ValueError("token: a page on a LAN address needs a token of at least 16 characters")
 
@@ -253,8 +231,8 @@ class WebConfig:
 @dataclass
 class CloudConfig:
     command_key: Optional[str] = None  # the per-device HMAC key; without it cloud commands are refused
-    max_skew_s: float = 300.0  # a command's timestamp may be this far from the box's clock
-    max_command_bytes: int = 8192
+    max_skew_s: float = number(300.0, 10, 86400, 's')  # a command's timestamp may be this far from the box's clock
+    max_command_bytes: int = number(8192, 256, 1 << 20, 'bytes')
 
 
 @dataclass
@@ -263,37 +241,65 @@ class SupportConfig:
     email: str = ""  # the support address the page shows next to a report's download
     subject: str = "Wallbox {serial}: {subject} [report {report_id}]"  # on site: "ON SITE - " goes first
     cases_url: str = ""  # the box's cases over HTTPS; empty: beside backend.url (.../devices/<id>/cases)
-    cases_refresh_s: float = 900.0  # MQTT brings changes at once; HTTPS is read this often, and after a delivery
-    max_cases: int = 50  # the box keeps the last state of this many cases
+    # MQTT brings changes at once; HTTPS is read this often, and after a delivery
+    cases_refresh_s: float = number(900.0, 30, 86400, 's')
+    max_cases: int = number(50, 1, 1000)  # the box keeps the last state of this many cases
+
+    def validate(self) -> None:
+        problem = placeholder_problem(self.subject, SUBJECT_PLACEHOLDERS)
+        if problem:
+            raise ValueError(f"subject: {problem}")
+
+
+SUBJECT_PLACEHOLDERS = ("serial", "subject", "report_id")  # what support.subject may name (cases/view.py fills them)
+
+
+def placeholder_problem(template: str, known: tuple[str, ...]) -> str | None:
+    """None when TEMPLATE is a format string naming only KNOWN placeholders, else what is wrong."""
+    import string
+
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return f"not a usable template ({exc}); write a literal brace as {{{{ or }}}}"
+    if any(spec or conv for _, spec, conv in fields):  # a width of 10**9 is a way to fill the memory
+        return "a placeholder takes no format or conversion here: write it bare, as {serial}"
+    names = [name for name, _, _ in fields]
+    wrong = [n for n in names if n not in known]
+    if wrong:
+        return (f"unknown placeholder {{{wrong[0]}}}; the placeholders are "
+                + ", ".join("{" + k + "}" for k in known))
+    return None
 
 
 @dataclass
 class AutoReportConfig:
     enabled: bool = True  # a new fault of severity error or worse sends a report by itself
-    debounce_s: float = 60.0  # ... this long after it was raised, so that its company is in it
-    per_code_interval_s: float = 6 * 3600.0  # at most one report per fault code in this time
-    daily_cap: int = 5  # and at most this many fault reports a day
+    # ... this long after it was raised, so that its company is in it
+    debounce_s: float = number(60.0, 0, 3600, 's')
+    # at most one report per fault code in this time
+    per_code_interval_s: float = number(6 * 3600.0, 0, 7 * 86400, 's')
+    daily_cap: int = number(5, 0, 100)  # and at most this many fault reports a day
 
 
 @dataclass
 class OutboxConfig:
-    max_bytes: int = 50_000_000  # over either quota the oldest delivered reports go first, then the
-    max_reports: int = 200  # oldest low- and medium-priority ones; never high priority or on-site
-    startup_jitter_s: float = 30.0  # reports found at start wait a random part of this (fleet manners)
+    # over either quota the oldest delivered reports go first, then the
+    max_bytes: int = number(50_000_000, 1_000_000, 10_000_000_000, 'bytes')
+    # oldest low- and medium-priority ones; never high priority or on-site
+    max_reports: int = number(200, 1, 100_000)
+    # reports found at start wait a random part of this (fleet manners)
+    startup_jitter_s: float = number(30.0, 0, 3600, 's')
 
 
 @dataclass
 class ReportConfig:
-    max_bytes: int = 1_000_000  # compressed; over it, oldest log lines go first, then history resolution
-    wait_for_case_s: float = 30.0
+    # compressed; over it, oldest log lines go first, then history resolution
+    max_bytes: int = number(1_000_000, 20_000, 100_000_000, 'bytes')
+    wait_for_case_s: float = number(30.0, 0, 600, 's')
     pseudonymise: bool = False  # MAC and IP addresses and vehicle ids become consistent pseudonyms
-    agent_log_lines: int = 500  # the agent's own newest log lines kept for reports
+    agent_log_lines: int = number(500, 0, 100_000)  # the agent's own newest log lines kept for reports
 
-    def validate(self) -> None:
-        if self.max_bytes < 20_000:
-            raise ValueError(f"max_bytes: expected at least 20000, got {self.max_bytes}")
-        if not 0 <= self.agent_log_lines <= 100_000:
-            raise ValueError(f"agent_log_lines: expected 0-100000, got {self.agent_log_lines}")
 
 
 @dataclass
@@ -334,6 +340,24 @@ class AgentConfig:
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
         return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
                 if v]
+
+
+MQTT_DEFAULT_PACKET = 128 * 1024  # what managed brokers often allow when nobody says (transports/mqtt.py)
+
+
+def warnings(cfg: AgentConfig) -> list[str]:
+    """What a configuration that loads will still not do well, in words (check-config and the daemon's start)."""
+    out = []
+    if cfg.mqtt.enabled and not cfg.backend.url:
+        limit = cfg.mqtt.max_packet_bytes or MQTT_DEFAULT_PACKET
+        if cfg.report.max_bytes > limit:
+            out.append(f"backend.url: MQTT is the only way to the backend, and reports of up to report.max_bytes "
+                       f"({cfg.report.max_bytes} bytes) do not fit the broker's packet limit ({limit} bytes"
+                       f"{'' if cfg.mqtt.max_packet_bytes else ', assumed: mqtt.max_packet_bytes sets it'}): "
+                       "such reports are refused. Set backend.url, or report.max_bytes below the limit")
+    if not cfg.mqtt.enabled and not cfg.backend.url:
+        out.append("backend.url: no way to the backend (no backend.url, MQTT off): reports wait on the box")
+    return out
 
 
 def _resolve(base: Path, value: Optional[str]) -> Optional[str]:

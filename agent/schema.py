@@ -20,6 +20,34 @@ class SchemaError(Exception):
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
+def number(default, lo: float, hi: float, unit: str = "", why: str = ""):
+    """A numeric setting and the range the agent can live with: a value outside it is refused at load with
+    the file, line and key (every number in a configuration or a profile has one; tests/test_config.py holds
+    that). UNIT and WHY go into the message."""
+    meta = {"range": (lo, hi), "unit": unit, "why": why}
+    return dataclasses.field(metadata=meta) if default is REQUIRED else dataclasses.field(default=default, metadata=meta)
+
+
+REQUIRED = dataclasses.MISSING  # number(REQUIRED, ...): a setting without a default
+
+
+def _in_range(f: dataclasses.Field, value: Any) -> str | None:
+    """None when VALUE of field F is within its declared range, else the problem in words."""
+    bounds = f.metadata.get("range")
+    if bounds is None or value is None:
+        return None
+    lo, hi = bounds
+    if lo <= value <= hi:
+        return None
+    unit = f.metadata.get("unit")
+    why = f.metadata.get("why")
+    return (f"expected {_n(lo)}-{_n(hi)}{' ' + unit if unit else ''}, got {_n(value)}" + (f" ({why})" if why else ""))
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (a silent override hides typos)."""
 
@@ -91,10 +119,14 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
         key_tp, val_tp = typing.get_args(tp)
         if not isinstance(node, yaml.MappingNode):
             raise SchemaError(path, _line(node), key, "expected a mapping")
-        out = {}
+        out, lines = {}, {}
         for k_node, v_node in node.value:
             k = build(key_tp, k_node, path, key)
-            out[k] = build(val_tp, v_node, path, f"{key}.{k}" if key else str(k))
+            sub = f"{key}.{k}" if key else str(k)
+            if k in out:  # a second API_KEY must not silently replace the first
+                raise SchemaError(path, _line(k_node), sub, f"given twice (first on line {lines[k]})")
+            lines[k] = _line(k_node)
+            out[k] = build(val_tp, v_node, path, sub)
         return out
     value = _scalar(node, path, key)
     if origin is Literal:
@@ -130,6 +162,9 @@ def _build_dataclass(cls: type, node: yaml.Node, path: Path, key: str) -> Any:
             known = ", ".join(sorted(fields))
             raise SchemaError(path, _line(k_node), sub, f"unknown key (known keys: {known})")
         given[name] = build(hints[name], v_node, path, sub)
+        problem = _in_range(fields[name], given[name])
+        if problem:
+            raise SchemaError(path, _line(v_node), sub, problem)
     for name, f in fields.items():
         if name not in given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SchemaError(path, _line(node), f"{key}.{name}" if key else name, "required key is missing")

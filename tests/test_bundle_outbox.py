@@ -96,12 +96,14 @@ def test_spooled_report_survives_a_restart_and_keeps_its_state(tmp_path):
     read_bundle(box.bundle_path("r1").read_bytes())
 
 
-def test_pending_order_is_priority_then_age(tmp_path):
+def test_pending_order_is_priority_then_the_order_accepted_whatever_the_clock_said(tmp_path):
     box = Outbox(tmp_path)
-    for rid, prio, created in [("a", "low", 1), ("b", "high", 5), ("c", "medium", 2), ("d", "high", 3),
+    # "e" is accepted last, after the clock stepped back (an NTP step): its stamp is the oldest, its place last.
+    for rid, prio, created in [("a", "low", 1), ("b", "high", 5), ("c", "medium", 2), ("d", "high", 6),
                                ("e", "low", 0)]:
         spool(box, entry(rid, prio, created))
-    assert [e.report_id for e in box.pending()] == ["d", "b", "c", "e", "a"]
+    assert [e.report_id for e in box.pending()] == ["b", "d", "c", "a", "e"]
+    assert [e.seq for e in box.pending()] == [2, 4, 3, 1, 5]
 
 
 def test_a_crash_while_spooling_leaves_no_half_report(tmp_path):

@@ -95,7 +95,7 @@ def test_cannot_charge_when_the_car_waits_and_no_current_flows(rig):
     assert "cannot_charge" not in cycle(100.0)
     assert "cannot_charge" in cycle(25.0)  # held for cannot_charge_after_s (120 s)
     (fault,) = [f for f in rig["monitor"].active_list() if f["code"] == "cannot_charge"]
-    assert "charging enabled at 16 A, but no current flows" in fault["message"]
+    assert "charging enabled at 16 A, but the meter measures no current (at most 0.00 A" in fault["message"]
     inject(rig, "no_current", on=False)
     # Current flows again (or the car leaves): cleared once that has held for clear_after_s. The
     # simulated session may be in its 8 s "vehicle present, not yet charging" phase: wait it out.

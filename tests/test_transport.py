@@ -323,7 +323,8 @@ def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(tmp_pat
         broker.stop()
 
 
-def test_auto_reaches_a_broker_that_speaks_only_3_1_1_and_remembers_it(tmp_path, make_config, agent_process, cli):
+def test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_again(tmp_path, make_config,
+                                                                                     agent_process, cli):
     amqtt = peers.start_amqtt(tmp_path / "amqtt")  # drops an MQTT 5 CONNECT without a CONNACK
     try:
         cfg = make_config(mqtt={"enabled": True, "port": amqtt.info["port"], "protocol": "auto"})
@@ -333,18 +334,95 @@ def test_auto_reaches_a_broker_that_speaks_only_3_1_1_and_remembers_it(tmp_path,
         assert status["mqtt"]["protocol"] == "3.1.1"
         log = agent.log.read_text()
         assert log.count("trying MQTT 3.1.1") == 1 and "CONNECT" in log  # said once, with its reason
-        assert json.loads((tmp_path / "state" / "mqtt.json").read_text()) == {
-            f"127.0.0.1:{amqtt.info['port']}": "3.1.1"}
+        learned = json.loads((tmp_path / "state" / "mqtt.json").read_text())[f"127.0.0.1:{amqtt.info['port']}"]
+        assert learned["version"] == "3.1.1" and abs(learned["since"] - time.time()) < 120
         agent.stop()
         seen = len(agent.log.read_text())  # both runs log to the same file
-        again = agent_process(cfg)  # remembered: 3.1.1 at once, no MQTT 5 attempt first
-        peers.wait_for(lambda: status_of(cli, cfg)["mqtt_connected"], 15, "the agent connected again")
-        assert "trying MQTT 3.1.1" not in again.log.read_text()[seen:]
-        assert "MQTT 3.1.1, connected" in cli("status", "--config", cfg).stdout or \
-            "connected (MQTT 3.1.1)" in cli("status", "--config", cfg).stdout
+        again = agent_process(cfg)  # a fallback is not for ever: MQTT 5 is tried first at every start
+        peers.wait_for(lambda: status_of(cli, cfg)["mqtt_connected"], 40, "the agent connected again")
+        assert again.log.read_text()[seen:].count("trying MQTT 3.1.1") == 1
     finally:
+        amqtt.stop()
+
+
+def test_the_daily_reprobe_tries_mqtt_5_again_and_falls_back_within_seconds(tmp_path):
+    from agent.config import MqttConfig
+    from agent.transports.mqtt import MqttLink, Negotiation
+
+    amqtt = peers.start_amqtt(tmp_path / "amqtt")
+    link = MqttLink(MqttConfig(enabled=True, port=amqtt.info["port"]), "BOX-1", memory=tmp_path / "mqtt.json")
+    Negotiation.CONNACK_WAIT_S = 3.0
+    try:
+        link.start()
+        peers.wait_for(lambda: link.connected and link.talk.version == "3.1.1", 30, "3.1.1 after the fallback")
+        link.reprobe()  # the calendar job at 03:17 in the box's zone
+        peers.wait_for(lambda: link.talk.attempt >= 3, 15, "a new CONNECT after the re-probe")
+        peers.wait_for(lambda: link.connected and link.talk.version == "3.1.1", 30, "3.1.1 again")
+        assert link.talk.not_authorized is False
+    finally:
+        Negotiation.CONNACK_WAIT_S = 10.0
+        link.stop()
         amqtt.stop()
 
 
 def status_of(cli, cfg) -> dict:
     return json.loads(cli("status", "--json", "--config", cfg).stdout)
+
+
+@pytest.mark.parametrize("protocol", ["auto", "3.1.1"])
+def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol(tmp_path, make_config,
+                                                                                   agent_process, cli, protocol):
+    passwords = tmp_path / "passwd"
+    passwords.write_text("box:right-password\n")
+    subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
+    broker = peers.start_mosquitto(tmp_path / "broker", f"allow_anonymous false\npassword_file {passwords}\n")
+    try:
+        mqtt = {"enabled": True, "port": broker.info["port"], "protocol": protocol, "username": "box",
+                "password": "wrong-password"}
+        cfg = make_config(mqtt=mqtt)
+        agent = agent_process(cfg)
+        status = peers.wait_for(lambda: (s := status_of(cli, cfg))["mqtt"]["last_failure"] and s, 30,
+                                "the broker's refusal")
+        assert status["mqtt"]["last_failure"].startswith("not authorized")
+        assert status["mqtt"]["not_authorized"] is True
+        assert status["mqtt"]["protocol"] == ("5" if protocol == "auto" else "3.1.1")
+        check = json.loads(cli("check", "--json", "--config", cfg).stdout)
+        (broker_check,) = [c for c in check["checks"] if c["id"] == "broker"]
+        assert broker_check["status"] == "fail" and "mqtt.password" in broker_check["hint"]
+        human = cli("status", "--config", cfg).stdout
+        assert "not authorized" in human
+        log = agent.log.read_text()
+        assert "not authorized" in log and "trying MQTT 3.1.1" not in log
+        assert "wrong-password" not in log + human + json.dumps(check)
+        agent.stop()
+        # Fixed: the next start speaks MQTT 5 with this broker (nothing remembered a fallback).
+        cfg = make_config(mqtt=dict(mqtt, password="right-password"))
+        agent_process(cfg)
+        fixed = peers.wait_for(lambda: (s := status_of(cli, cfg))["mqtt_connected"] and s, 30, "connected")
+        assert fixed["mqtt"]["protocol"] == ("5" if protocol == "auto" else "3.1.1")
+        assert fixed["mqtt"]["last_failure"] is None
+    finally:
+        broker.stop()
+
+
+def test_a_report_no_transport_can_carry_is_refused_with_the_reason_and_check_config_warns(tmp_path, make_config,
+                                                                                          agent_process, cli):
+    broker = peers.start_mosquitto(tmp_path / "broker", "max_packet_size 4096\n")  # announced in the CONNACK
+    try:
+        cfg = make_config(backend={"transport": "mqtt", **fast_retries()},
+                          mqtt={"enabled": True, "port": broker.info["port"]},
+                          extra={"report": {"wait_for_case_s": 5}})
+        checked = cli("check-config", cfg)
+        assert checked.returncode == 0 and "warning" in checked.stderr and "backend.url" in checked.stderr
+        agent_process(cfg)
+        peers.wait_for(lambda: status_of(cli, cfg)["mqtt_connected"], 15, "the agent on the broker")
+        cli("report", "--config", cfg, *peers.report_argv("too large for this broker"))
+        outbox = peers.wait_for(lambda: (s := status_of(cli, cfg)["outbox"])["refused"] == 1 and s, 20,
+                                "the report refused")
+        assert outbox["sending"] == 0 and outbox["accepted"] == 0  # not retried for ever
+        cases = json.loads(cli("cases", "--json", "--config", cfg).stdout)
+        (report,) = cases["reports"]
+        assert report["state"] == "refused" and "no configured transport can carry" in report["error"]
+        assert "packet limit (4096 bytes" in report["error"]
+    finally:
+        broker.stop()

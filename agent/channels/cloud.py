@@ -26,6 +26,7 @@ from agent.report.request import RequestError, check_request
 from agent.report.sections import SECTION_NAMES
 from agent.storage import read_json, write_json
 from agent.transports.base import DeliveryError
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
@@ -66,7 +67,7 @@ def sign(key: str, command: dict) -> dict:
 class NonceStore:
     """Nonces seen within the time window, persisted so a restart does not reopen the door to replays."""
 
-    def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = wall_clock):
         self.path, self.window_s, self._clock = path, window_s, clock
         self._lock = threading.Lock()
         self._seen: dict[str, float] = read_json(path, {})
@@ -127,7 +128,7 @@ class CommandGate:
     """Turns raw MQTT payloads into checked commands, or Rejected with a reason."""
 
     def __init__(self, key: str | None, nonces: NonceStore, max_skew_s: float, max_bytes: int,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = wall_clock):
         self.key, self.nonces, self.max_skew_s, self.max_bytes = key, nonces, max_skew_s, max_bytes
         self._clock = clock
 
@@ -189,7 +190,7 @@ class CommandWorker:
     """Takes commands off paho's network thread, one at a time, and answers each on <base>/reply."""
 
     def __init__(self, cfg: CloudConfig, state_dir: str, desk: Desk, onsite: OnSiteSwitch, replier: Replier,
-                 clock: Callable[[], float] = time.time, security: Callable[[str, str], None] = lambda k, m: None):
+                 clock: Callable[[], float] = wall_clock, security: Callable[[str, str], None] = lambda k, m: None):
         self.desk, self.onsite, self.replier = desk, onsite, replier
         nonces = NonceStore(Path(state_dir) / "nonces.json", cfg.max_skew_s, clock)
         self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)

@@ -13,6 +13,7 @@ from typing import Callable
 from agent.config import AutoReportConfig
 from agent.report.request import LIMITS, RequestError, ReportRequest, check_request, fit
 from agent.storage import read_json, write_json
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 FAULT_FIELDS = ("code", "device", "severity", "category", "message")
@@ -24,7 +25,7 @@ class FaultReporter:
     reported survive a restart: a fault that is still there after a restart is the same fault."""
 
     def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = wall_clock):
         self.cfg, self.submit, self._clock = cfg, submit, clock
         self._path = Path(state_dir) / "auto_reports.json"
         self._lock = threading.Lock()

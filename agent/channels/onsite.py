@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from agent.storage import read_json, write_json
 from agent.watch.timeline import Timeline
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 CHANNELS = ("button", "local", "cli", "cloud")
@@ -26,7 +27,7 @@ class OnSiteState:
 
 class OnSite:
     def __init__(self, state_dir: str, duration_s: float, timeline: Timeline,
-                 clock: Callable[[], float] = time.time, on_change: Callable[[OnSiteState], None] | None = None):
+                 clock: Callable[[], float] = wall_clock, on_change: Callable[[OnSiteState], None] | None = None):
         self._path = Path(state_dir) / "onsite.json"
         self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
         self.on_change = on_change

@@ -178,25 +178,28 @@ class ModbusLink:
                                   f"{self.bus.lock_wait_s:g} s by another master") from None
                 time.sleep(0.01)
 
-    def read(self, unit: int, function: str, address: int, count: int) -> list[int]:
+    def read(self, unit: int, function: str, address: int, count: int, timeout_s: float | None = None,
+             retries: int | None = None) -> list[int]:
         """Read COUNT registers at ADDRESS from UNIT; raise ModbusError on anything but a full reply.
+        TIMEOUT_S and RETRIES, when given, hold for this request only (a scan's short questions on the
+        poller's own serial link, which keeps its settings for polling).
 
         Retries happen here, not in pymodbus: its own retry can take a late reply to the first try as
         the answer to the next request. After any failure the connection is dropped, so a late
         reply dies with the old socket instead of answering the wrong request.
         """
         error: _Retryable | None = None
-        for _ in range(self.bus.retries + 1):
+        for _ in range((self.bus.retries if retries is None else retries) + 1):
             try:
                 with self._bus_turn():
                     self.requests += 1
-                    return self._read_once(unit, function, address, count)
+                    return self._read_once(unit, function, address, count, timeout_s or self.bus.timeout_s)
             except _Retryable as exc:
                 self.close()
                 error = exc
         raise error
 
-    def _read_once(self, unit: int, function: str, address: int, count: int) -> list[int]:
+    def _read_once(self, unit: int, function: str, address: int, count: int, timeout_s: float) -> list[int]:
         from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
         client = self._connect()
@@ -204,11 +207,12 @@ class ModbusLink:
         where = f"unit {unit} on {self.describe()}"
         self._received = 0
         try:
-            reply = call(address, count=count, device_id=unit)
+            with _timeout(client, timeout_s):
+                reply = call(address, count=count, device_id=unit)
         except ModbusIOException:
             if self._received:
                 raise Garbled(f"{where}: the reply was garbled (bad CRC or a short frame): noise on the bus") from None
-            raise NoAnswer(f"{where}: no answer within {self.bus.timeout_s:g} s") from None
+            raise NoAnswer(f"{where}: no answer within {timeout_s:g} s") from None
         except ConnectionException as exc:
             raise ConnectionFailed(f"{where}: the connection broke ({_short(exc)})") from None
         except ModbusException as exc:
@@ -239,6 +243,27 @@ class ModbusLink:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
         self._lock_fd = None
+
+
+@contextlib.contextmanager
+def _timeout(client, seconds: float):
+    """SECONDS as the reply timeout of one request (pymodbus 3.11 reads comm_params; a serial port has its own)."""
+    params = client.comm_params
+    before = params.timeout_connect
+    port = getattr(client, "socket", None)
+    serial_before = getattr(port, "timeout", None) if port is not None and hasattr(port, "baudrate") else None
+    if seconds == before:
+        yield
+        return
+    params.timeout_connect = seconds
+    if serial_before is not None:
+        port.timeout = seconds
+    try:
+        yield
+    finally:
+        params.timeout_connect = before
+        if serial_before is not None and client.socket is port:
+            port.timeout = serial_before
 
 
 def _short(exc: Exception) -> str:

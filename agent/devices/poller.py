@@ -16,6 +16,7 @@ from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan
 from agent.devices.profiles import Profile, load_profile
 from agent.devices.reading import Outcome, PlanReader
 from agent.schema import error_at
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class ModbusPoller:
     """Reads every device in turn; a failing device is recorded, never fatal."""
 
     def __init__(self, buses: list[Bus], interval_s: float = 5.0, history: History | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock):
         self.buses = buses
         self.interval_s = interval_s
         if history is not None:  # the units for reports and the recorder's windows

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from agent.config import BusConfig
 from agent.devices.modbus import DeviceException, ModbusError, ModbusLink
@@ -46,11 +47,11 @@ def parse_units(text: str) -> list[int]:
     return sorted(units)
 
 
-def probe(link: ModbusLink, unit: int, probes: list[tuple[str, int]]) -> str | None:
+def probe(link: ModbusLink, unit: int, probes: list[tuple[str, int]], timeout_s: float) -> str | None:
     """Does UNIT answer at all? Any reply counts, an exception included; silence is None."""
     for function, address in probes:
         try:
-            link.read(unit, function, address, 1)
+            link.read(unit, function, address, 1, timeout_s=timeout_s, retries=0)
             return "values"
         except DeviceException as exc:
             how = f"exception {exc.code}"
@@ -59,18 +60,20 @@ def probe(link: ModbusLink, unit: int, probes: list[tuple[str, int]]) -> str | N
     return how
 
 
-def fits(link: ModbusLink, unit: int, profiles_dir: str, baudrate: int) -> list[dict]:
-    """Every shipped profile whose fast values this unit answers with plausible numbers, best first."""
+def fits(link: ModbusLink, unit: int, profiles_dir: str, baudrate: int, timeout_s: float) -> list[dict]:
+    """Every shipped profile whose fast values this unit answers with plausible numbers, best first.
+    An answer of zeros everywhere fits nothing: emulators and gateways answer unmapped registers so."""
     out = []
     for name in available_profiles(profiles_dir):
         profile = load_profile(profiles_dir, name)
         fast = [n for n, s in profile.values.items() if s.poll == "fast"]
-        good = 0
+        good, anything = 0, False
         for req in plan_reads(profile, fast, baudrate):
             try:
-                registers = link.read(unit, req.function, req.address, req.count)
+                registers = link.read(unit, req.function, req.address, req.count, timeout_s=timeout_s, retries=0)
             except ModbusError:
                 continue
+            anything = anything or any(registers)
             for value in req.values:
                 spec = profile.values[value]
                 try:
@@ -78,34 +81,42 @@ def fits(link: ModbusLink, unit: int, profiles_dir: str, baudrate: int) -> list[
                     good += 1
                 except DecodeError:
                     pass
-        score = good / len(fast) if fast else 0.0
+        score = good / len(fast) if fast and anything else 0.0
         if score >= FIT_AT_LEAST:
             out.append({"profile": name, "model": profile.model, "score": round(score, 2)})
     return sorted(out, key=lambda f: -f["score"])
 
 
 def scan_bus(bus: BusConfig, units: list[int], profiles_dir: str, budget_s: float = 60.0,
-             timeout_s: float | None = None, link: ModbusLink | None = None) -> ScanResult:
-    """Ask each unit id once (a short TIMEOUT_S each, the bus's own by default), then fit profiles."""
+             timeout_s: float | None = None, link: ModbusLink | None = None, configured: list[int] = (),
+             progress: Callable[[dict], None] | None = None) -> ScanResult:
+    """Ask each unit id once (a short TIMEOUT_S each, the bus's own by default), then fit profiles.
+    CONFIGURED unit ids are always asked, first, whatever UNITS says and however the budget goes: a scan
+    must never call the working meter silent without asking it. LINK: the poller's, shared (its own
+    settings stay for polling; the scan's timeout holds per request). PROGRESS gets
+    {"bus", "asked", "total", "found"} after each unit id."""
     started = time.monotonic()
-    quick = replace(bus, timeout_s=timeout_s or bus.timeout_s, retries=0)
+    timeout_s = timeout_s or bus.timeout_s
     own = link is None
-    link = link or ModbusLink(quick)
+    link = link or ModbusLink(replace(bus, timeout_s=timeout_s, retries=0))
+    units = list(dict.fromkeys([*sorted(configured), *units]))
     # The cheapest questions most devices answer: a meter's first input register, a controller's holding one.
     probes = sorted({(s.function, s.address) for name in available_profiles(profiles_dir)
                      for s in list(load_profile(profiles_dir, name).values.values())[:1]})
     found, stopped, asked = [], None, 0
     try:
         for unit in units:
-            if time.monotonic() - started > budget_s:
+            if time.monotonic() - started > budget_s and asked >= len(configured):
                 stopped = f"time budget of {budget_s:g} s used after {asked} unit ids"
                 break
             asked += 1
-            how = probe(link, unit, probes)
+            how = probe(link, unit, probes, timeout_s)
             if how is not None:
                 found.append(Found(unit, how))
+            if progress:
+                progress({"bus": bus.name, "asked": asked, "total": len(units), "found": len(found)})
         for f in found:
-            f.fits = fits(link, f.unit, profiles_dir, bus.baudrate)
+            f.fits = fits(link, f.unit, profiles_dir, bus.baudrate, timeout_s)
     finally:
         if own:
             link.release()
@@ -124,9 +135,9 @@ def quick_scans(buses: dict[str, BusConfig], readings: dict, profiles_dir: str,
     silent = {d["bus"] for d in readings.values() if not d["reachable"] and d.get("answer") in ("timeout", "gateway")}
     for name in sorted(silent):
         bus = buses[name]
-        units = sorted(set(QUICK_UNITS) | {d["unit"] for d in readings.values() if d["bus"] == name and d["unit"]})
+        mine = [d["unit"] for d in readings.values() if d["bus"] == name and d["unit"]]
         link = (links or {}).get(name) if bus.type == "rtu" else None
-        result = scan_bus(bus, units, profiles_dir, QUICK_BUDGET_S, QUICK_TIMEOUT_S, link)
+        result = scan_bus(bus, QUICK_UNITS, profiles_dir, QUICK_BUDGET_S, QUICK_TIMEOUT_S, link, configured=mine)
         out[name] = to_dict(result)
     return out
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.storage import read_json, write_json
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class ReleaseCache:
     """The newest version per channel from the backend, cached on disk, still answering offline."""
 
     def __init__(self, url: str, cache_file: str | Path, ca_file: str | None, refresh_s: float,
-                 timeout_s: float = 5.0, clock=time.time):
+                 timeout_s: float = 5.0, clock=wall_clock):
         self.url, self.cache_file, self.ca_file = url, Path(cache_file), ca_file
         self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
 

@@ -22,6 +22,7 @@ from typing import BinaryIO, Callable, Literal, Optional
 
 from agent.report.request import PRIORITY_RANK
 from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_json
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Entry:
     receipt: Optional[dict] = None
     via: Optional[str] = None  # the transport that delivered it
     extra: dict = field(default_factory=dict)
+    # The order reports were accepted in: the wall clock may step back between two reports, this never does.
+    seq: int = 0
 
     @property
     def delivered(self) -> bool:
@@ -82,7 +85,7 @@ def describe(entry: Entry) -> dict:
 
 
 class Outbox:
-    def __init__(self, folder: str | Path, clock: Callable[[], float] = time.time):
+    def __init__(self, folder: str | Path, clock: Callable[[], float] = wall_clock):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._clock = clock
@@ -106,6 +109,7 @@ class Outbox:
     def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], None]) -> Entry:
         """Write the bundle and then its state; once this returns, the report is accepted."""
         target = self.bundle_path(entry.report_id)
+        entry.seq = max((e.seq for e in self.entries()), default=0) + 1
         write_atomic(target, write_bundle, sync_folder=False)  # save() below syncs the folder for both
         entry.size = target.stat().st_size
         self.save(entry)
@@ -138,7 +142,7 @@ class Outbox:
     def pending(self) -> list[Entry]:
         """Undelivered reports in sending order: high, medium, low; oldest first within each."""
         waiting = [e for e in self.entries() if not e.delivered and not e.parked]
-        return sorted(waiting, key=lambda e: (PRIORITY_RANK.get(e.priority, 9), e.created, e.report_id))
+        return sorted(waiting, key=lambda e: (PRIORITY_RANK.get(e.priority, 9), e.seq, e.created, e.report_id))
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
@@ -146,10 +150,6 @@ class Outbox:
         for e in self.entries() if entries is None else entries:
             out[e.state] += 1
         return dict(out, evicted=self.stats().get("evicted", 0))
-
-    def due(self) -> list[Entry]:
-        now = self._clock()
-        return [e for e in self.pending() if e.next_attempt <= now]
 
     def remove(self, entry: Entry) -> None:
         """State first: a bundle without its state is cleaned up at the next start; the reverse is never seen."""
@@ -162,10 +162,10 @@ class Outbox:
         priority, oldest first. High-priority and on-site reports are never evicted."""
         entries = self.entries()
         total, count = sum(e.size for e in entries), len(entries)
-        order = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
+        order = sorted((e for e in entries if e.delivered), key=lambda e: (e.seq, e.created))
         for priority in ("low", "medium"):
             order += sorted((e for e in entries if not e.delivered and e.priority == priority and not e.on_site),
-                            key=lambda e: e.created)
+                            key=lambda e: (e.seq, e.created))
         evicted = []
         for e in order:
             if total <= max_bytes and count <= max_reports:

@@ -35,6 +35,11 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
+def _hours(seconds, w: dict) -> str:
+    """A duration in hours, or the word for a value no collector could read."""
+    return f"{seconds / 3600:.1f}" if isinstance(seconds, (int, float)) else w["not_read"]
+
+
 def _ts(wall: float | None, zone: str = "UTC", seconds: bool = True) -> str:
     return when(wall, zone, seconds) if wall else "?"
 
@@ -203,7 +208,8 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     out.append(_table((w["device"], w["value"], w["reading"], w["unit"], w["meaning"], w["age"]), rows))
     out.append(f"<h2>{_e(w['timeline'])}</h2>")
     out.append(_table((w["time"], w["event"], w["code"], w["where"], w["message"]),
-                      [(_ts(e["wall"], zone), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
+                      [(_ts(e["wall"], zone) + (f" ({w['clock_not_set']})" if e.get("clock_set") is False
+                                                 and not e.get("corrected") else ""), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
                         e["code"], e.get("device") or "", e["message"])
                        for e in reversed(events)]) if events else f"<p>{_e(w['no_events'])}</p>")
     out += _recorder(sections.get("recorder") or {}, w, zone)
@@ -219,7 +225,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     out.append(_table(("", ""), [
         (w["load"], system.get("load_average")), (w["memory"], system.get("memory", {}).get("used_percent")),
         (w["disk"], system.get("disk", {}).get("used_percent")), (w["soc"], system.get("soc_temperature_c")),
-        (w["uptime"], round(system.get("uptime_s", 0) / 3600, 1)), (w["clock"], system.get("clock_synced")),
+        (w["uptime"], _hours(system.get("uptime_s"), w)), (w["clock"], system.get("clock_synced")),
     ]))
     out.append(f"<h2>{_e(w['hooks'])}</h2>")
     hooks = sections.get("hooks", {})

@@ -63,8 +63,7 @@ class ReportRequest:
         serious = [f for f in active if f["severity"] in ("error", "critical")]
         return replace(self,
                        hardware_fault=self.hardware_fault or any(f["category"] == "hardware" for f in serious),
-                       cannot_charge=self.cannot_charge or any(f["code"] in ("cannot_charge", "vehicle_failure")
-                                                               for f in active))
+                       cannot_charge=self.cannot_charge or any(f["category"] == "charging" for f in serious))
 
 
 def check_request(fields: dict, reason: str, details: dict | None = None) -> ReportRequest:

@@ -26,6 +26,7 @@ from agent.report.redact import SecretFilter
 from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
 from agent.service.healthwatch import HealthWatch
+from agent.service.jobs import Jobs
 from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
@@ -39,6 +40,8 @@ from agent.watch.timeline import Timeline
 log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
 STATUS_INTERVAL_S = 30
+ALIVE_WITHIN_S = 10.0  # the 1 s jobs must have run this lately for the watchdog to be fed
+REPROBE_AT = "03:17"  # local time of the box's zone: a quiet hour for a wallbox's broker link
 
 
 def guarded(job):
@@ -111,7 +114,7 @@ class Daemon:
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.stop_event, self._send_wake = threading.Event(), threading.Event()
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
-        self.timeline = Timeline()
+        self.timeline = Timeline(clock_set=lambda: self.clock_set())
         self.mqtt, mqtt_transport = mqtt_parts(cfg, self._cloud_command, self._send_wake.set)
         self.outbox = Outbox(outbox_dir(cfg))
         transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
@@ -139,6 +142,7 @@ class Daemon:
         if self.mqtt:
             self.mqtt.on_case = self.conversation.from_mqtt
         self.button = self.web = self.commands = None
+        self.jobs: Jobs | None = None  # the main loop's, made by run()
 
     def mqtt_connected(self) -> bool | None:
         return self.mqtt.connected if self.mqtt else None
@@ -147,7 +151,8 @@ class Daemon:
     def _channel_status(self) -> dict:
         return {"onsite": self.onsite.to_dict(), "auto_reports": self.auto_reports.to_dict(),
                 "commands": dict(self.commands.counts) if self.commands else None,
-                "mqtt": self.mqtt.state() if self.mqtt else None, "cases": self.conversation.counts()}
+                "mqtt": self.mqtt.state() if self.mqtt else None, "cases": self.conversation.counts(),
+                "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None}
 
     def publish_status(self) -> None:
         if self.mqtt:
@@ -175,14 +180,26 @@ class Daemon:
         if self.commands is not None:  # from paho's network thread: the worker takes it from here
             self.commands.offer(payload, correlation)
 
+    def clock_set(self) -> bool | None:
+        """Whether NTP has set the clock, as the last health round saw it."""
+        health = getattr(self, "health", None)  # events come in while the parts are still being made
+        return ((health and health.latest or {}).get("system") or {}).get("clock_synced")
+
+    def check_clock(self) -> None:
+        jump = self.security.check_clock()
+        if jump is not None:
+            fixed = self.timeline.clock_stepped(jump)
+            self.timeline.add("event", "clock_step", f"the clock stepped {jump:+.0f} s"
+                              + (f"; {fixed} events stamped before it was set were put right" if fixed else ""))
+            self.health.wake()  # its clock_synced is news now
+            self._send_wake.set()  # a report that waited for the clock may go now
+
     def poll(self) -> None:
         self.poller.poll_once()
         self.faults.evaluate(self.poller.snapshot())
 
     # --- start and stop -------------------------------------------------------------------------
     def run(self, handle_signals: bool = True) -> int:
-        import schedule
-
         from agent.service.memory import settle
 
         settle()  # before the threads start
@@ -202,14 +219,17 @@ class Daemon:
         for event in take_queued(self.cfg.state_dir):
             self.events.apply(event)
         self.outbox.prepare_for_start(fingerprint(self.cfg), self.cfg.outbox.startup_jitter_s)
-        jobs = schedule.Scheduler()
+        jobs = Jobs(zone=self.cfg.timezone)
         if self.recorder:
-            jobs.every(1).seconds.do(guarded(self.recorder.tick))
-        jobs.every(self.cfg.poll.interval_s).seconds.do(guarded(self.poll))
-        jobs.every(STATUS_INTERVAL_S).seconds.do(guarded(self.publish_status))
-        jobs.every(1).seconds.do(guarded(self.auto_reports.tick))
-        jobs.every(10).seconds.do(guarded(self.onsite.state))  # ends an expired on-site session on time
-        jobs.every(10).seconds.do(guarded(self.security.check_clock))
+            jobs.every(1, "recorder", guarded(self.recorder.tick))
+        jobs.every(self.cfg.poll.interval_s, "poll", guarded(self.poll), first_in=self.cfg.poll.interval_s)
+        jobs.every(STATUS_INTERVAL_S, "status", guarded(self.publish_status))
+        jobs.every(1, "fault_reports", guarded(self.auto_reports.tick))
+        jobs.every(10, "onsite", guarded(self.onsite.state))  # ends an expired on-site session on time
+        jobs.every(10, "clock", guarded(self.check_clock))
+        if self.mqtt:  # a protocol fallback is not for ever: MQTT 5 is tried again once a day, at night
+            jobs.daily_at(REPROBE_AT, guarded(self.mqtt.reprobe))
+        self.jobs = jobs
         self.security.config_loaded(self.cfg)
         self.poll()
         control.start()
@@ -222,15 +242,18 @@ class Daemon:
             self.mqtt.start()
         log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
                  len(self.poller.devices), len(self.outbox.pending()))
+        from agent.config import warnings
+
+        for warning in warnings(self.cfg):
+            log.warning("configuration: %s", warning)
         self.notifier.ready()
         tick = min(1.0, self.notifier.watchdog_interval or 1.0)
         try:
             while not self.stop_event.is_set():
                 jobs.run_pending()
-                # The watchdog is fed from this loop, so a hung job is caught by systemd.
-                self.notifier.watchdog()
-                idle = jobs.idle_seconds
-                self.stop_event.wait(min(max(idle if idle is not None else tick, 0.05), tick))
+                if jobs.alive(ALIVE_WITHIN_S):  # fed only while jobs really run, not while the loop just turns
+                    self.notifier.watchdog()
+                self.stop_event.wait(min(max(jobs.idle_seconds(), 0.05), tick))
         finally:
             self._stop(control, sending)
         return 0

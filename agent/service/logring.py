@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
+
+
+class UtcFormatter(logging.Formatter):
+    """Every stamp the agent writes is UTC and says so (2026-10-25T01:00:00.123Z): a box's zone and its
+    summer time must not make its own log lines fall outside a window around now."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
 
 class RingHandler(logging.Handler):
@@ -26,7 +36,7 @@ class RingHandler(logging.Handler):
     def attach(cls, capacity: int, scrub: logging.Filter) -> "RingHandler":
         """A ring on the root logger, its lines scrubbed like every other log line."""
         ring = cls(capacity)
-        ring.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ring.setFormatter(UtcFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ring.addFilter(scrub)
         logging.getLogger().addHandler(ring)
         return ring

@@ -29,6 +29,7 @@ class StatusModel:
         self._mqtt_connected, self._mqtt_problem = mqtt_connected, mqtt_problem
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
         self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk
+        self._scan_progress: dict = {}  # a bus scan under way: {"bus", "asked", "total", "found"}
 
     def look(self, fresh: bool = True, history: bool = True) -> BoxSnapshot:
         """Everything the box knows now; FRESH collects health now, else the latest snapshot is used.
@@ -62,9 +63,17 @@ class StatusModel:
         from agent.devices.scan import scan_bus, to_dict as scan_dict
 
         links = {b.config.name: b.link for b in self.poller.buses}
-        return [scan_dict(scan_bus(b, units, self.cfg.profiles_dir, budget_s, timeout_s,
-                                   links.get(b.name) if b.type == "rtu" else None))
-                for b in self.cfg.buses if bus_name in (None, b.name)]
+        out = []
+        try:
+            for b in self.cfg.buses:
+                if bus_name in (None, b.name):
+                    mine = [d.unit for d in self.cfg.devices if d.bus == b.name]
+                    out.append(scan_dict(scan_bus(b, units, self.cfg.profiles_dir, budget_s, timeout_s,
+                                                  links.get(b.name) if b.type == "rtu" else None, mine,
+                                                  progress=self._scan_progress.update)))
+        finally:
+            self._scan_progress.clear()
+        return out
 
     def status(self) -> dict:
         entries = self.outbox.entries()  # read once: the page asks every few seconds
@@ -82,6 +91,7 @@ class StatusModel:
             "outbox": self.outbox.counts(entries),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self._mqtt_connected()),
+            "scan": dict(self._scan_progress) or None,
         }
 
     def web_status(self) -> dict:

@@ -10,12 +10,16 @@ from typing import Protocol
 
 class DeliveryError(Exception):
     """A report did not reach the backend. `final` means retrying the same bytes cannot help;
-    `retry_after` is the backend's own word on when to come back (seconds)."""
+    `retry_after` is the backend's own word on when to come back (seconds); `cannot_carry`, this transport
+    can never carry these bytes (another may); `clock`, the box's clock is behind the backend's certificate:
+    nothing but a set clock helps, so the report waits for it without counting an attempt."""
 
-    def __init__(self, message: str, final: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, final: bool = False, retry_after: float | None = None,
+                 cannot_carry: bool = False, clock: bool = False):
         super().__init__(message)
         self.final = final
         self.retry_after = retry_after
+        self.cannot_carry, self.clock = cannot_carry, clock
 
 
 @dataclass

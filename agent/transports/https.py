@@ -50,6 +50,10 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         resp = http.request("POST", backend.url, body, headers, tls(backend), backend.connect_timeout_s,
                             backend.timeout_s)
     except http.HttpError as exc:
+        if exc.tls and "not yet valid" in str(exc):  # a Pi without a real-time clock, before NTP
+            raise DeliveryError("the box's clock is behind the backend's certificate (it is not yet valid by "
+                                "the box's time): the report waits until the clock is set by NTP",
+                                clock=True) from None
         if exc.tls and "certificate verify failed" in str(exc):
             raise DeliveryError(f"the backend's TLS certificate was not accepted ({exc}); "
                                 "check backend.ca_file and the backend address") from None

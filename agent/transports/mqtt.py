@@ -16,15 +16,15 @@ import json
 import logging
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
-from agent.config import MqttConfig
+from agent.config import MQTT_DEFAULT_PACKET as DEFAULT_MAX_PACKET, MqttConfig
 from agent.storage import read_json, write_json
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_PACKET = 128 * 1024  # what managed brokers often allow when nobody says otherwise
 PACKET_OVERHEAD = 1024  # fixed header, topic and properties, generously
 
 
@@ -57,24 +57,40 @@ def why_no_connection(cfg: MqttConfig) -> str:
     return why or "the connection failed"
 
 
+# CONNACK reason codes that refuse the box's credentials (MQTT 5: 0x86, 0x87; paho maps 3.1.1's 4 and 5 to them).
+NOT_AUTHORIZED = (134, 135)
+NOT_AUTHORIZED_TEXT = ("not authorized: the broker refused the box's user name, password or certificate "
+                       "(mqtt.username, mqtt.password, mqtt.client_cert)")
+
+
 class Negotiation:
-    """Which MQTT version to speak. With `protocol: auto`, MQTT 5 first; a broker that refuses it, closes the
-    connection without a CONNACK, or says nothing for CONNACK_WAIT_S after the CONNECT gets 3.1.1 (brokers
-    that speak only 3.1.1 do each of these). The version that worked is remembered per broker."""
+    """Which MQTT version to speak. With `protocol: auto`, MQTT 5 first; a broker that refuses the version,
+    closes the connection without a CONNACK, or says nothing for CONNACK_WAIT_S after the CONNECT gets 3.1.1
+    (brokers that speak only 3.1.1 do each of these). A broker that answers with a refusal (credentials) is
+    never a reason to change protocol.
+
+    The fallback is a choice about a peer, and peers change (the broker is upgraded): it is re-examined at
+    every start (MQTT 5 is tried first again) and once a day (`MqttLink.reprobe`). MEMORY records what was
+    learned and when, for the status and the report; it never decides the next start's protocol."""
 
     CONNACK_WAIT_S = 10.0
 
     def __init__(self, cfg: MqttConfig, memory: Path | None):
         self.cfg, self.memory = cfg, memory
         self.broker = f"{cfg.host}:{cfg.port}"
-        known = read_json(memory, {}) if memory else {}
-        self.v5 = known.get(self.broker) != "3.1.1" if cfg.protocol == "auto" else cfg.protocol == "5"
+        self.v5 = cfg.protocol != "3.1.1"
         self.attempt = 0  # counts CONNECTs sent: a CONNACK timer belongs to one of them
+        self.answered = 0  # the attempt a CONNACK (even a refusing one) came for
         self.last_failure: str | None = None
+        self.not_authorized = False
 
     @property
     def version(self) -> str:
         return "5" if self.v5 else "3.1.1"
+
+    @property
+    def fell_back(self) -> bool:
+        return self.cfg.protocol == "auto" and not self.v5
 
     def may_fall_back(self) -> bool:
         return self.v5 and self.cfg.protocol == "auto"
@@ -85,6 +101,14 @@ class Negotiation:
         timer = threading.Timer(self.CONNACK_WAIT_S, on_silence, args=(self.attempt,))
         timer.daemon = True
         timer.start()
+
+    def refused(self, reason) -> bool:
+        """A CONNACK that refuses: say why; True when 3.1.1 is worth a try (only a refused protocol version)."""
+        self.answered = self.attempt
+        self.not_authorized = getattr(reason, "value", None) in NOT_AUTHORIZED
+        if self.not_authorized:
+            return self.failed(NOT_AUTHORIZED_TEXT + f" ({reason})", older_may_help=False)
+        return self.failed(f"the connection was refused: {reason}", "protocol version" in str(reason).lower())
 
     def failed(self, why: str, older_may_help: bool) -> bool:
         """Say why once per reason; True when 3.1.1 is worth a try (and is what is spoken from now on)."""
@@ -97,16 +121,26 @@ class Negotiation:
             return True
         return False
 
-    def worked(self) -> None:
-        self.last_failure = None
+    def worked(self, now: float) -> None:
+        self.answered = self.attempt
+        self.last_failure, self.not_authorized = None, False
         if not self.memory or self.cfg.protocol != "auto":
             return
         known = read_json(self.memory, {})
-        if known.get(self.broker) != self.version:
+        mine = known.get(self.broker)
+        if not isinstance(mine, dict) or mine.get("version") != self.version:
             try:
-                write_json(self.memory, dict(known, **{self.broker: self.version}))
+                write_json(self.memory, dict(known, **{self.broker: {"version": self.version, "since": round(now)}}))
             except OSError as exc:
-                log.info("the MQTT version that worked is not remembered: %s", exc)
+                log.info("the MQTT version that worked is not written down: %s", exc)
+
+    def reprobe(self) -> bool:
+        """Once a day: after a fallback, MQTT 5 is worth another try (True: reconnect now)."""
+        if not self.fell_back:
+            return False
+        log.info("MQTT broker %s: trying MQTT 5 again (3.1.1 was fallen back to)", self.broker)
+        self.v5 = True
+        return True
 
 
 class PubAcks:
@@ -190,7 +224,14 @@ class MqttLink:
         return self._connected.is_set() and self._subscribed.is_set()
 
     def state(self) -> dict:
-        return {"connected": self.connected, "protocol": self.talk.version, "last_failure": self.talk.last_failure}
+        return {"connected": self.connected, "protocol": self.talk.version, "last_failure": self.talk.last_failure,
+                "not_authorized": self.talk.not_authorized}
+
+    def reprobe(self) -> None:
+        """The daily calendar job: after a fallback to 3.1.1, reconnect with MQTT 5 once (it falls back again
+        within seconds if the broker still cannot)."""
+        if self._client is not None and not self._stopping and self.talk.reprobe():
+            threading.Thread(target=self._restart, daemon=True).start()  # the main loop does not wait on paho
 
     @property
     def max_report_bytes(self) -> int:
@@ -219,9 +260,10 @@ class MqttLink:
 
     def _on_connect(self, client, userdata, flags, reason, props) -> None:
         if reason.is_failure:
-            self._failed(f"the connection was refused: {reason}", "protocol version" in str(reason).lower())
+            if self.talk.refused(reason):
+                threading.Thread(target=self._restart, daemon=True).start()
             return
-        self.talk.worked()
+        self.talk.worked(time.time())
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
         log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, self.talk.version)
         self._connected.set()
@@ -246,7 +288,8 @@ class MqttLink:
         if self._connected.is_set() and not self._stopping:
             log.warning("MQTT connection lost: %s", reason)
             jitter_reconnect(client)
-        elif not self._stopping and self.talk.attempt:  # closed before any CONNACK: what 3.1.1-only brokers do
+        elif not self._stopping and self.talk.attempt and self.talk.answered != self.talk.attempt:
+            # Closed before any CONNACK: what 3.1.1-only brokers do (after a refusing CONNACK it is the refusal)
             self.talk.attempt += 1  # this attempt is over; its CONNACK timer must not act
             self._failed(f"the broker closed the connection without answering the MQTT {self.talk.version} "
                          f"CONNECT ({reason})", older_may_help=True)
@@ -342,7 +385,10 @@ class MqttTransport:
     def send_report(self, report_id: str, bundle: bytes, timeout: float) -> Receipt:
         """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
         if len(bundle) > self.link.max_report_bytes:
-            raise DeliveryError(f"{len(bundle)} bytes do not fit the broker's packet limit", final=False)
+            limit = self.link.max_report_bytes + PACKET_OVERHEAD
+            raise DeliveryError(f"the report ({len(bundle)} bytes) does not fit the broker's packet limit "
+                                f"({limit} bytes; mqtt.max_packet_bytes sets it when the broker does not say)",
+                                cannot_carry=True)
         props = None
         if self.link.talk.v5:
             from paho.mqtt.packettypes import PacketTypes

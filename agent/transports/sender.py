@@ -11,8 +11,11 @@ from typing import Callable
 from agent.config import BackendConfig
 from agent.outbox import Entry, Outbox
 from agent.transports.base import DeliveryError, Receipt, Transport
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_MAX_S = 6 * 3600.0  # a backend's Retry-After is honoured up to this long
+CLOCK_WAIT_S = 30.0  # a report waiting for the clock to be set looks again this often
 
 
 def choose_transports(backend: BackendConfig, https: Transport | None, mqtt: Transport | None) -> list[Transport]:
@@ -28,7 +31,7 @@ class Sender:
     """Drains the outbox through TRANSPORTS; FINGERPRINT names the delivery settings a refusal was made under."""
 
     def __init__(self, backend: BackendConfig, outbox: Outbox, transports: list[Transport], fingerprint: str = "",
-                 clock: Callable[[], float] = time.time, rng: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = wall_clock, rng: Callable[[], float] = random.random,
                  on_delivered: Callable[[Entry], None] | None = None):
         self.backend, self.outbox, self.transports = backend, outbox, transports
         self.fingerprint = fingerprint
@@ -41,7 +44,16 @@ class Sender:
         """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After."""
         b = self.backend
         delay = self._rng() * min(b.retry_max_s, b.retry_base_s * 2 ** max(attempts - 1, 0))
-        return max(delay, retry_after or 0.0)
+        return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
+
+    @property
+    def horizon(self) -> float:
+        """The furthest ahead a report is ever scheduled. A next attempt further away than this was set by a
+        clock that has since gone back (an NTP step, a boot with a stale time): it is due now, not in days."""
+        return max(self.backend.retry_max_s, RETRY_AFTER_MAX_S, 3600.0) + 60.0
+
+    def _due_at(self, entry: Entry, now: float) -> float:
+        return now if entry.next_attempt > now + self.horizon else entry.next_attempt
 
     def _deliver(self, entry: Entry) -> tuple[Receipt, str]:
         """One try: each transport in turn until one gives a receipt. A report too large for the broker
@@ -49,6 +61,7 @@ class Sender:
         if not self.transports:
             raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
         path, problems, retry_after = self.outbox.bundle_path(entry.report_id), [], None
+        cannot_carry = clock = 0
         for transport in self.transports:
             try:
                 if not transport.ready():
@@ -60,13 +73,25 @@ class Sender:
                 name = transport.name.upper()
                 problems.append(f"{name}: {exc}" if len(self.transports) > 1 else str(exc))
                 retry_after = exc.retry_after or retry_after
-        raise DeliveryError("; ".join(problems), retry_after=retry_after)
+                cannot_carry, clock = cannot_carry + exc.cannot_carry, clock + exc.clock
+        if cannot_carry == len(self.transports):  # waiting cannot help: say so instead of trying for ever
+            raise DeliveryError("no configured transport can carry this report (" + "; ".join(problems) +
+                                "): set backend.url so that large reports go by HTTPS", final=True)
+        raise DeliveryError("; ".join(problems), retry_after=retry_after, clock=clock > 0)
 
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
         try:
             receipt, via = self._deliver(entry)
         except DeliveryError as exc:
+            if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
+                entry.last_error = str(exc)
+                entry.next_attempt = self._clock() + CLOCK_WAIT_S
+                self._save(entry)
+                log.warning("report %s waits for the clock: %s", entry.report_id, exc)
+                with self._changed:
+                    self._changed.notify_all()
+                return entry
             entry.attempts += 1
             entry.last_error = str(exc)
             entry.parked = exc.final
@@ -109,19 +134,26 @@ class Sender:
         fails; then the whole queue waits out the backoff together. Returns how many were delivered."""
         delivered = 0
         with self._lock:
-            if not self.outbox.due():
+            now = self._clock()
+            if not any(self._due_at(e, now) <= now for e in self.outbox.pending()):
                 return 0
             for entry in self.outbox.pending():
                 entry = self.attempt(entry)
                 if entry.delivered:
                     delivered += 1
-                elif not entry.parked:
+                elif not entry.parked:  # the backend is down: the queue waits with its head
                     self._hold_queue(entry.next_attempt)
                     break
         return delivered
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
-        """The send thread: drain whenever something is due or WAKE is set, until STOP."""
+        """The send thread: drain whenever something is due or WAKE is set, until STOP.
+
+        What ends a report's retries: a receipt; a refusal that is final (the backend's 4xx, a report no
+        transport can carry), parked until the settings change or a person retries; eviction by the outbox's
+        quota (low and medium priority only). Nothing else: the waits between tries are bounded by
+        retry_max_s (Retry-After by RETRY_AFTER_MAX_S), and this loop looks again at least once a minute, so
+        a clock step in either direction neither stalls nor bursts it."""
         while not stop.is_set():
             wake.clear()
             try:
@@ -129,7 +161,8 @@ class Sender:
             except Exception as exc:  # the send thread must outlive anything one drain meets
                 log.error("sending stopped for a moment: %s: %s", type(exc).__name__, exc)
                 wake.wait(timeout=5)
-            wait = min((e.next_attempt for e in self.outbox.pending()), default=self._clock() + 60) - self._clock()
+            now = self._clock()
+            wait = min((self._due_at(e, now) for e in self.outbox.pending()), default=now + 60) - now
             wake.wait(timeout=min(max(wait, 0.05), 60))
 
     def _hold_queue(self, until: float) -> None:

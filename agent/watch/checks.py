@@ -87,7 +87,11 @@ def run_checks(cfg: AgentConfig, box, language: str | None = None) -> list[Check
         if box.mqtt_connected or (box.mqtt_connected is None and broker.get("ok")):
             b.add("broker", "pass", f"{cfg.mqtt.host}:{cfg.mqtt.port}")
         else:
-            b.add("broker", "warn", box.mqtt_problem or broker.get("detail", "not connected"))
+            problem = box.mqtt_problem or broker.get("detail", "not connected")
+            if problem.startswith("not authorized"):  # no waiting helps: a person must fix the credentials
+                b.add("broker", "fail", problem, "not_authorized")
+            else:
+                b.add("broker", "warn", problem)
     for topic in ("clock", "disk", "temperature", "power_supply", "memory"):
         b.judged(topic, box_health[topic])
 

@@ -13,6 +13,7 @@ from agent.config import FaultConfig, HealthConfig
 from agent.storage import read_json, write_json
 from agent.watch.judge import judge_devices, judge_health
 from agent.watch.timeline import Timeline
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class FaultMonitor:
     and be gone clear_after_s to clear it, so a flickering reading does not flap."""
 
     def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock,
                  health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None,
                  on_clear: Callable[[Fault], None] | None = None):
         self.cfg, self.timeline = cfg, timeline
@@ -70,6 +71,7 @@ class FaultMonitor:
         self._versions_path = Path(state_dir) / "firmware_versions.json" if state_dir else None
         self._versions: dict[str, object] = read_json(self._versions_path, {}) if self._versions_path else {}
         self._changed: dict[str, tuple[float, str]] = {}
+        self._kinds: dict[str, str] = {}  # device name -> meter | charge_controller
 
     def _save_versions(self) -> None:
         if not self._versions_path:
@@ -93,6 +95,7 @@ class FaultMonitor:
     def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
         """Every device rule's condition that holds right now: {(code, device): message}."""
         found = {(j.fault, j.subject): j.detail for j in judge_devices(snapshot, self.cfg) if j.fault}
+        self._kinds = {name: dev["kind"] for name, dev in snapshot.items()}
         for name, dev in snapshot.items():
             if dev["reachable"]:
                 self._firmware(name, dev, found)
@@ -174,6 +177,8 @@ class FaultMonitor:
         code, device = key
         if severity is None:
             severity, category, _ = RULES[code]
+            if code == "device_unreachable" and self._kinds.get(device) == "charge_controller":
+                category = "charging"  # without its controller the box cannot charge at all; a silent meter can
         self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
         self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
         log.warning("fault raised: %s on %s: %s", code, device, message)

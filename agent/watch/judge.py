@@ -118,9 +118,12 @@ def _charging(name: str, dev: dict, c: FaultConfig, currents: list[float]) -> Ju
     if should_flow and not currents:  # current should flow, and nothing measures it: unjudged, never ok
         return Judgement("charging", name, "no_data", f"the car charges (state {state}) but no current reading "
                          "comes in: the meter does not answer")
+    # Any current the meter resolves is charging, however little: a full car resting in state C draws
+    # 0.3-0.45 A for battery conditioning. Only no current at all, with current offered, is a fault.
     if should_flow and max(currents) < c.no_current_below_a:
         return Judgement("charging", name, "fail", f"the car asks to charge (state {state}), charging enabled "
-                         f"at {offered:g} A, but no current flows", "cannot_charge")
+                         f"at {offered:g} A, but the meter measures no current (at most {max(currents):.2f} A "
+                         f"on any phase, below {c.no_current_below_a:g} A)", "cannot_charge")
     return Judgement("charging", name, "ok", f"no charging fault (vehicle state {state})")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.storage import read_json, write_atomic, write_json
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
@@ -110,7 +111,7 @@ class Recorder:
     never holds up the polling loop."""
 
     def __init__(self, cfg: RecorderSettings, state_dir: str, history, timeline,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock):
         self.cfg, self.history, self.timeline = cfg, history, timeline
         self.folder = Path(state_dir) / "recorder"
         self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.storage import read_json, write_atomic, write_json
+from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 256 * 1024  # over it, the older half goes
@@ -22,7 +23,7 @@ CLOCK_JUMP_S = 60.0
 
 
 class SecurityLog:
-    def __init__(self, state_dir: str | Path, clock: Callable[[], float] = time.time):
+    def __init__(self, state_dir: str | Path, clock: Callable[[], float] = wall_clock):
         self.path = Path(state_dir) / "security.log"
         self._clock = clock
         self._lock = threading.Lock()
@@ -86,11 +87,15 @@ class SecurityLog:
             except OSError as exc:
                 log.warning("the configuration's fingerprint is not kept: %s", exc)
 
-    def check_clock(self, mono: float | None = None) -> None:
-        """Called now and then: the wall clock moved against the monotonic one (a set clock, an NTP step)."""
+    def check_clock(self, mono: float | None = None) -> float | None:
+        """Called now and then: the wall clock moved against the monotonic one (a set clock, an NTP step);
+        returns the jump, or None."""
         wall, mono = self._clock(), time.monotonic() if mono is None else mono
+        jump = None
         if self._last is not None:
-            jump = (wall - self._last[0]) - (mono - self._last[1])
-            if abs(jump) > CLOCK_JUMP_S:
-                self.record("clock_jump", f"the clock jumped {jump:+.0f} s")
+            moved = (wall - self._last[0]) - (mono - self._last[1])
+            if abs(moved) > CLOCK_JUMP_S:
+                self.record("clock_jump", f"the clock jumped {moved:+.0f} s")
+                jump = moved
         self._last = (wall, mono)
+        return jump

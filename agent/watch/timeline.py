@@ -7,6 +7,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
+from agent.clock import wall as wall_clock
 
 
 @dataclass
@@ -20,19 +21,25 @@ class Event:
     severity: Optional[str] = None
     category: Optional[str] = None
     earlier_run: bool = False  # read back from the flight recorder: it happened before the agent's last start
+    # Was the wall clock set (NTP) when this happened? False: WALL is the clock of a box without a real-time
+    # clock before NTP (the time of its last shutdown); it is put right when the clock steps, else shown
+    # as "clock not set". None: nobody could tell.
+    clock_set: Optional[bool] = None
+    corrected: bool = False  # WALL was put right by the step of the clock that set it
 
 
 class Timeline:
     def __init__(self, capacity: int = 1000, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = wall_clock, clock_set: Callable[[], Optional[bool]] = lambda: None):
         self._events: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
-        self._clock, self._wall = clock, wall
+        self._clock, self._wall, self._clock_set = clock, wall, clock_set
         self.capacity = capacity
         self.on_add: Callable[[Event], None] | None = None  # the flight recorder writes each event down
 
     def add(self, kind: str, code: str, message: str, **fields) -> Event:
-        event = Event(kind, code, message, self._wall(), self._clock(), **fields)
+        event = Event(kind, code, message, self._wall(), self._clock(), **dict({"clock_set": self._clock_set()},
+                                                                                **fields))
         with self._lock:
             self._events.append(event)
         if self.on_add is not None:
@@ -52,6 +59,16 @@ class Timeline:
                 except TypeError:
                     continue  # not an event (a damaged line): the rest still count
             self._events.extend(mine)
+
+    def clock_stepped(self, jump: float) -> int:
+        """The wall clock stepped by JUMP seconds: this run's events stamped before the clock was set get
+        their right time (they are in the ring in the order they happened, whatever their stamps say)."""
+        n = 0
+        with self._lock:
+            for e in self._events:
+                if e.mono is not None and e.clock_set is False and not e.corrected:
+                    e.wall, e.corrected, n = e.wall + jump, True, n + 1
+        return n
 
     def to_list(self) -> list[dict]:
         with self._lock:

@@ -54,14 +54,29 @@ def members(logs: dict):
             for name, lines in logs.items() if name != TRUNCATED]
 
 
-STAMP = re.compile(r"^\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")
+# An ISO stamp at the start of a line, with its fraction and its offset when it has them (ours end in Z).
+STAMP = re.compile(r"^\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:[.,]\d+)?(Z|[+-]\d\d:?\d\d)?")
+
+
+def stamp_time(line: str) -> float | None:
+    """The Unix time LINE starts with; a stamp without an offset is read as UTC."""
+    from datetime import datetime
+
+    m = STAMP.match(line)
+    if not m:
+        return None
+    offset = m.group(2) or "Z"
+    offset = "+00:00" if offset == "Z" else offset if ":" in offset else offset[:3] + ":" + offset[3:]
+    try:
+        return datetime.fromisoformat(m.group(1).replace(" ", "T") + offset).timestamp()
+    except ValueError:
+        return None
 
 
 def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
     """The lines from OLDEST to LATEST by the time each line starts with (logging's and syslog-like ISO
-    stamps, read as UTC); a line without one belongs to the line before it (a traceback, a wrapped message)."""
-    from datetime import datetime, timezone
-
+    stamps; UTC unless the stamp names its offset); a line without one belongs to the line before it (a
+    traceback, a wrapped message)."""
     out: dict = {}
     for name, lines in logs.items():
         if name == TRUNCATED:
@@ -69,9 +84,8 @@ def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
             continue
         keep, inside = [], True
         for line in lines:
-            m = STAMP.match(line)
-            if m:
-                t = datetime.fromisoformat(m.group(1).replace("T", " ")).replace(tzinfo=timezone.utc).timestamp()
+            t = stamp_time(line)
+            if t is not None:
                 inside = (oldest is None or t >= oldest) and (latest is None or t <= latest)
             if inside:
                 keep.append(line)
