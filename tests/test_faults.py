@@ -120,3 +120,40 @@ def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
     # ... but an update while it was down is a change.
     cfg_snapshot["evse"]["values"]["firmware_version"]["value"] = 20
     assert "changed from 19 to 20" in fresh.conditions(cfg_snapshot)[("firmware_changed", "evse")]
+
+
+def device(kind: str, reachable: bool = True, **values) -> dict:
+    """One device as the poller's snapshot has it."""
+    return {"kind": kind, "reachable": reachable, "model": kind, "unit": 1, "bus": "b", "profile": kind,
+            "consecutive_failures": 0 if reachable else 5, "last_error": None if reachable else "no answer",
+            "answer": None if reachable else "timeout", "measures_mains": kind == "meter",
+            "has_vehicle_state": kind == "charge_controller", "iec_state": values.pop("iec_state", None),
+            "values": {k: {"value": v} for k, v in values.items()}}
+
+
+@pytest.mark.parametrize("amps, fault", [(0.35, False), (0.06, False), (0.0, True), (0.04, True)])
+def test_a_car_drawing_any_current_the_meter_resolves_is_charging(amps, fault):
+    from agent.watch.judge import judge_devices
+
+    snapshot = {"meter": device("meter", voltage_l1=230.0, voltage_l2=230.0, voltage_l3=230.0, current_l1=amps,
+                                current_l2=0.0, current_l3=0.0),
+                "evse": device("charge_controller", iec_state="C", actual_current=16)}
+    (charging,) = [j for j in judge_devices(snapshot, FaultConfig()) if j.topic == "charging"]
+    assert (charging.fault == "cannot_charge") is fault, charging.detail
+    if fault:
+        assert f"at most {amps:.2f} A" in charging.detail  # says what was measured
+
+
+@pytest.mark.parametrize("silent, priority", [("evse", "medium"), ("meter", "low")])
+def test_a_silent_charge_controller_is_a_charging_problem_and_a_silent_meter_stays_low(tmp_path, silent, priority):
+    from agent.report.request import ReportRequest
+
+    clock = Clock()
+    monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=1), Timeline(), str(tmp_path), clock=clock)
+    snapshot = {"meter": device("meter", reachable=silent != "meter", voltage_l1=230.0, voltage_l2=230.0,
+                                voltage_l3=230.0),
+                "evse": device("charge_controller", reachable=silent != "evse", iec_state="A", actual_current=0)}
+    monitor.evaluate(snapshot)
+    (fault,) = [f for f in monitor.active_list() if f["code"] == "device_unreachable"]
+    assert fault["device"] == silent
+    assert ReportRequest(subject="x").with_faults(monitor.active_list()).priority == priority

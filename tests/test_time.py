@@ -255,3 +255,35 @@ def test_a_clock_step_neither_stalls_nor_reorders_the_outbox(tmp_path, jump):
     assert sent == ["r1", "r2"], "a report that waits for a clock that went back, or out of order"
     sender.drain()
     assert sent == ["r1", "r2"], "a report sent twice"
+
+
+def test_events_stamped_before_the_clock_was_set_are_put_right_when_it_steps():
+    from agent.watch.timeline import Timeline
+
+    wall, clock_set = [1_700_000_000.0], [False]
+    timeline = Timeline(wall=lambda: wall[0], clock_set=lambda: clock_set[0])
+    timeline.add("event", "boot", "started with the time of the last shutdown")
+    wall[0] += 400 * 86400  # NTP: the real time is 400 days later
+    clock_set[0] = True
+    assert timeline.clock_stepped(400 * 86400) == 1
+    timeline.add("event", "after", "stamped by a set clock")
+    assert timeline.clock_stepped(-3600) == 0  # a set clock's stamps were right when made: left alone
+    first, second = timeline.to_list()
+    assert first["corrected"] and first["wall"] == 1_700_000_000.0 + 400 * 86400
+    assert not second["corrected"] and second["clock_set"] is True
+
+
+def test_log_lines_are_stamped_in_utc_and_the_window_reads_any_offset():
+    import logging
+
+    from agent.report.sections.logs import stamp_time, window
+    from agent.service.logring import UtcFormatter
+
+    record = logging.LogRecord("agent", logging.INFO, __file__, 1, "hello", None, None)
+    record.created = DST_END_2026
+    record.msecs = 0
+    line = UtcFormatter("%(asctime)s %(message)s").format(record)
+    assert line == "2026-10-25T01:00:00.000Z hello"
+    assert stamp_time(line) == stamp_time("2026-10-25 03:00:00+02:00 fw") == DST_END_2026
+    logs = {"agent": [line, "  a wrapped line", "2026-10-25T03:00:00.000Z later"]}
+    assert window(logs, DST_END_2026 - 60, DST_END_2026 + 60)["agent"] == [line, "  a wrapped line"]

@@ -22,7 +22,7 @@ class ValueSpec:
     word_order: Literal["big", "little"] = "big"
     length: Optional[int] = number(None, 1, MAX_REGISTERS, "registers")  # for strings only
     scale: float = 1.0
-    mask: Optional[int] = None  # keep only these bits of the raw value (before scaling)
+    mask: Optional[int] = number(None, 1, 2**64 - 1)  # keep only these bits of the raw value (before scaling)
     unit: str = ""
     poll: Literal["fast", "slow", "once"] = "fast"
     enum: dict[int, str] = field(default_factory=dict)

@@ -32,8 +32,8 @@ def collect_sections(cfg: AgentConfig, box: BoxSnapshot) -> dict[str, object]:
 def hook_secrets(sections: dict) -> list[str]:
     """Values the hooks declare secret; the declaration itself never reaches the report."""
     found = []
-    for result in sections["hooks"].values():
-        output = result.get("output") or {}
+    for result in (sections.get("hooks") or {}).values():
+        output = (result.get("output") if isinstance(result, dict) else None) or {}
         declared = output.pop("secrets", None)
         if isinstance(declared, list):
             found += [s for s in declared if isinstance(s, str)]
@@ -82,8 +82,8 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     for field in ("subject", "description", "email", "case_ref"):
         if getattr(request, field):
             setattr(request, field, redactor.text(getattr(request, field), "manifest"))
-    software = {k: content["software"].get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
-    base = make_manifest(cfg, request, report_id, software, wall, mono, content["system"].get("clock_synced"))
+    software = {k: (content.get("software") or {}).get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
+    base = make_manifest(cfg, request, report_id, software, wall, mono, (content.get("system") or {}).get("clock_synced"))
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
     if request.window:

@@ -35,6 +35,23 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
+def _dig(data, *keys):
+    """DATA[k1][k2]..., or None where a level is missing or is not a mapping."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _shown(value, w: dict):
+    return w["not_read"] if value is None else value
+
+
+def _yes(value, w: dict) -> str:
+    return w["yes"] if value is True else w["NO"] if value is False else w["not_read"]
+
+
 def _hours(seconds, w: dict) -> str:
     """A duration in hours, or the word for a value no collector could read."""
     return f"{seconds / 3600:.1f}" if isinstance(seconds, (int, float)) else w["not_read"]
@@ -216,22 +233,20 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     out.append(f"<h2>{_e(w['all_checks'])}</h2>")
     out.append(_table(("", w["check"], w["detail"]), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
                       [c["status"] for c in checks]))
-    network = sections.get("network", {})
+    # What the collectors gave: any value may be missing (a probe failed); it shows as "not read".
     out.append(f"<h2>{_e(w['network'])}</h2>")
-    out.append(_table((w["step"], w["ok"], w["detail"]), [(k, w["yes"] if v["ok"] else w["NO"], v["detail"])
-                                                          for k, v in network.get("steps", {}).items()]))
-    system = sections.get("system", {})
+    out.append(_table((w["step"], w["ok"], w["detail"]),
+                      [(k, _yes(_dig(v, "ok"), w), _shown(_dig(v, "detail"), w))
+                       for k, v in (_dig(sections, "network", "steps") or {}).items()]))
     out.append(f"<h2>{_e(w['system'])}</h2>")
-    out.append(_table(("", ""), [
-        (w["load"], system.get("load_average")), (w["memory"], system.get("memory", {}).get("used_percent")),
-        (w["disk"], system.get("disk", {}).get("used_percent")), (w["soc"], system.get("soc_temperature_c")),
-        (w["uptime"], _hours(system.get("uptime_s"), w)), (w["clock"], system.get("clock_synced")),
-    ]))
+    out.append(_table(("", ""), [(w[label], _shown(_dig(sections, "system", *keys), w)) for label, keys in (
+        ("load", ("load_average",)), ("memory", ("memory", "used_percent")), ("disk", ("disk", "used_percent")),
+        ("soc", ("soc_temperature_c",)), ("clock", ("clock_synced",)))]
+        + [(w["uptime"], _hours(_dig(sections, "system", "uptime_s"), w))]))
     out.append(f"<h2>{_e(w['hooks'])}</h2>")
-    hooks = sections.get("hooks", {})
     out.append(_table((w["hook"], w["ok"], w["error"], w["seconds"]),
-                      [(n, w["yes"] if h["ok"] else w["NO"], h.get("error") or "", h.get("duration_s"))
-                       for n, h in hooks.items()]))
+                      [(n, _yes(_dig(h, "ok"), w), _dig(h, "error") or "", _shown(_dig(h, "duration_s"), w))
+                       for n, h in (_dig(sections, "hooks") or {}).items()]))
     cuts = manifest.get("cuts", [])
     if cuts:
         out.append("<p class='warn'>" + _e(w["cut"]) + _e("; ".join(c["what"] for c in cuts)) + "</p>")

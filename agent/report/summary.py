@@ -33,7 +33,8 @@ def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, soft
 
 def make_summary(cfg: AgentConfig, request: ReportRequest, sections: dict) -> dict:
     """The support checklist, answered: what remote support asks first."""
-    sw, hooks, checks = sections["software"], sections["hooks"], sections["checks"]
+    # A collector's value may be missing (None, or no key): the summary then says so by a None.
+    sw, hooks, checks = sections.get("software") or {}, sections.get("hooks") or {}, sections["checks"]
 
     def hook_says(name, field):
         h = hooks.get(name) or {}
@@ -47,7 +48,7 @@ def make_summary(cfg: AgentConfig, request: ReportRequest, sections: dict) -> di
         "cloud_credentials": hook_says("cloud_credentials", "configured"),
         "previous_case": request.case_ref, "on_site": request.on_site, "priority": request.priority,
         "subject": request.subject, "description": request.description, "email": request.email,
-        "network": sections["network"].get("verdict_text"),
+        "network": (sections.get("network") or {}).get("verdict_text"),
         "active_faults": [{k: f[k] for k in ("code", "severity", "category", "device", "message")}
                           for f in sections["faults"]["active"]],
         "self_check": {"result": checks["result"], "counts": checks["counts"],
@@ -59,7 +60,8 @@ def failed_sections(content: dict) -> list[dict]:
     """Sections or hooks that failed or timed out, and why."""
     out = [{"section": name, "why": data["error"]} for name, data in content.items()
            if isinstance(data, dict) and isinstance(data.get("error"), str)]
-    for name, h in content["hooks"].items():
+    for name, h in (content.get("hooks") or {}).items():
+        h = h if isinstance(h, dict) else {"error": "no result"}  # a hook whose result went missing failed
         if not h.get("ok"):
             timed_out = "did not finish" in (h.get("error") or "")
             out.append({"section": f"hooks/{name}", "why": h.get("error"), "timed_out": timed_out})

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from agent.schema import number
 from agent.storage import read_json, write_atomic, write_json
 from agent.clock import wall as wall_clock
 
@@ -34,22 +35,12 @@ TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest ev
 @dataclass
 class RecorderSettings:
     enabled: bool = True
-    checkpoint_s: float = 3600.0  # the history's checkpoint: ~180 KB at 1 Hz, so ~4.3 MB a day at hourly
-    fault_before_s: float = 300.0
-    fault_after_s: float = 120.0
-    fault_windows: int = 20  # the newest kept; older ones go, and so does any over windows_max_bytes
-    windows_max_bytes: int = 2_000_000
-
-    def validate(self) -> None:
-        if not 600 <= self.checkpoint_s <= 86400:
-            raise ValueError(f"checkpoint_s: expected 600-86400 seconds (an SD card's wear), got {self.checkpoint_s}")
-        for key in ("fault_before_s", "fault_after_s"):
-            if not 0 <= getattr(self, key) <= 3600:
-                raise ValueError(f"{key}: expected 0-3600 seconds (the raw history holds an hour)")
-        if not 1 <= self.fault_windows <= 200:
-            raise ValueError(f"fault_windows: expected 1-200, got {self.fault_windows}")
-        if not 100_000 <= self.windows_max_bytes <= 50_000_000:
-            raise ValueError(f"windows_max_bytes: expected 100000-50000000, got {self.windows_max_bytes}")
+    # The history's checkpoint: ~180 KB at 1 Hz, so ~4.3 MB a day at hourly.
+    checkpoint_s: float = number(3600.0, 600, 86400, "s", "an SD card's wear")
+    fault_before_s: float = number(300.0, 0, 3600, "s", "the raw history holds an hour")
+    fault_after_s: float = number(120.0, 0, 3600, "s", "the raw history holds an hour")
+    fault_windows: int = number(20, 1, 200)  # the newest kept; older ones go, and so does any over windows_max_bytes
+    windows_max_bytes: int = number(2_000_000, 100_000, 50_000_000, "bytes")
 
 
 def boot_id() -> str:
