@@ -196,7 +196,8 @@ class MqttConfig:
 
     def validate(self) -> None:
         if 0 < self.max_packet_bytes < 1024:
-            raise ValueError(f"max_packet_bytes: 0 (what the broker says) or at least 1024, got {self.max_packet_bytes}")
+            raise ValueError("max_packet_bytes: 0 (what the broker says) or at least 1024, "
+                             f"got {self.max_packet_bytes}")
 
 
 @dataclass

@@ -25,7 +25,9 @@ def number(default, lo: float, hi: float, unit: str = "", why: str = ""):
     the file, line and key (every number in a configuration or a profile has one; tests/test_config.py holds
     that). UNIT and WHY go into the message."""
     meta = {"range": (lo, hi), "unit": unit, "why": why}
-    return dataclasses.field(metadata=meta) if default is REQUIRED else dataclasses.field(default=default, metadata=meta)
+    if default is REQUIRED:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 REQUIRED = dataclasses.MISSING  # number(REQUIRED, ...): a setting without a default

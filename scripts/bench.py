@@ -84,18 +84,6 @@ def modbus_figures() -> dict:
     }
 
 
-def make_ca(folder: Path) -> dict:
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    paths = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
-    ca.cert_pem.write_to_path(str(paths["ca"]))
-    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
-    cert.private_key_pem.write_to_path(str(paths["key"]))
-    return {k: str(v) for k, v in paths.items()}
-
-
 def collect_all(config_path: Path, runs: int = 5) -> list[float]:
     """Every report section once: a Modbus poll of every device, hooks, system, network, software, checks."""
     from agent.devices.poller import ModbusPoller
@@ -382,7 +370,7 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
 
     from agent.channels import control
 
-    certs = make_ca(work)
+    certs = peers.make_certs(work)
     running = []
     try:
         broker = peers.start_mosquitto(work)

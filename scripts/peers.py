@@ -256,10 +256,29 @@ def agent_argv(python: str = sys.executable) -> list[str]:
     return [python, "-m", "agent"]
 
 
+def agent_env(**extra) -> dict:
+    """The environment `diag-agent` runs in from a checkout."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+
+
+def make_certs(folder: Path) -> dict:
+    """A throwaway CA (trustme) and a server certificate for 127.0.0.1: {"ca", "cert", "key"} paths."""
+    import trustme
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    paths = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    return {k: str(v) for k, v in paths.items()}
+
+
 def start_agent(workdir: Path, config: Path, python: str = sys.executable, env: dict | None = None) -> Peer:
     """`diag-agent run` as a real process; ready once its control socket answers."""
     peer = spawn("agent", agent_argv(python) + ["run", "--config", str(config)], workdir,
-                 env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})))
+                 env=agent_env(**(env or {})))
     sock = Path(json.loads(config.read_text()).get("state_dir", "state"))
     sock = (sock if sock.is_absolute() else config.parent / sock) / "control.sock"
 

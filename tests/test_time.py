@@ -287,3 +287,22 @@ def test_log_lines_are_stamped_in_utc_and_the_window_reads_any_offset():
     assert stamp_time(line) == stamp_time("2026-10-25 03:00:00+02:00 fw") == DST_END_2026
     logs = {"agent": [line, "  a wrapped line", "2026-10-25T03:00:00.000Z later"]}
     assert window(logs, DST_END_2026 - 60, DST_END_2026 + 60)["agent"] == [line, "  a wrapped line"]
+
+
+def test_soak_at_1_hz_with_reports_and_clock_steps(request):
+    """The soak (scripts/soak.py): a minute here, two hours with --long; its figures go to the log."""
+    import subprocess
+    import sys
+    import json as json_
+
+    minutes = 120 if request.config.getoption("--long") else 1.0
+    out = subprocess.run([sys.executable, str(peers.SCRIPTS / "soak.py"), "--minutes", str(minutes), "--period", "20",
+                          "--report-every", "25", "--step-every", "12"], capture_output=True, text=True,
+                         timeout=minutes * 60 + 120)
+    lines = [json_.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert lines and lines[-1].get("summary"), out.stdout + out.stderr
+    summary = lines[-1]
+    print(out.stdout)
+    assert summary["polls_per_min_min"] >= 45 and summary["polls_per_min_max"] <= 63, summary  # 1 Hz, no burst
+    assert summary["delivered"] >= 2 and summary["waiting"] == 0 and summary["clock_steps"] >= 4, summary
+    assert summary["log_tracebacks"] == 0

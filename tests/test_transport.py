@@ -371,7 +371,8 @@ def status_of(cli, cfg) -> dict:
 
 @pytest.mark.parametrize("protocol", ["auto", "3.1.1"])
 def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol(tmp_path, make_config,
-                                                                                   agent_process, cli, protocol):
+                                                                                   agent_process, cli, protocol,
+                                                                                   browser):
     passwords = tmp_path / "passwd"
     passwords.write_text("box:right-password\n")
     subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
@@ -391,6 +392,10 @@ def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_pro
         assert broker_check["status"] == "fail" and "mqtt.password" in broker_check["hint"]
         human = cli("status", "--config", cfg).stdout
         assert "not authorized" in human
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{json.loads(cfg.read_text())['web']['port']}/?lang=de")
+        peers.wait_for(lambda: "mqtt.password" in (page.text_content("#cloud") or ""), 10, "the page's cloud line")
+        assert page.text_content("#cloud").startswith("abgelehnt")  # in the reader's language
         log = agent.log.read_text()
         assert "not authorized" in log and "trying MQTT 3.1.1" not in log
         assert "wrong-password" not in log + human + json.dumps(check)

@@ -82,8 +82,9 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     for field in ("subject", "description", "email", "case_ref"):
         if getattr(request, field):
             setattr(request, field, redactor.text(getattr(request, field), "manifest"))
-    software = {k: (content.get("software") or {}).get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
-    base = make_manifest(cfg, request, report_id, software, wall, mono, (content.get("system") or {}).get("clock_synced"))
+    collected_software, system = content.get("software") or {}, content.get("system") or {}  # either may be missing
+    software = {k: collected_software.get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
+    base = make_manifest(cfg, request, report_id, software, wall, mono, system.get("clock_synced"))
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
     if request.window:

@@ -52,6 +52,12 @@ def _yes(value, w: dict) -> str:
     return w["yes"] if value is True else w["NO"] if value is False else w["not_read"]
 
 
+def _event_time(event: dict, w: dict, zone: str) -> str:
+    """When EVENT happened; "clock not set yet" where its stamp is a box's time before NTP, not put right."""
+    unset = event.get("clock_set") is False and not event.get("corrected")
+    return _ts(event["wall"], zone) + (f" ({w['clock_not_set']})" if unset else "")
+
+
 def _hours(seconds, w: dict) -> str:
     """A duration in hours, or the word for a value no collector could read."""
     return f"{seconds / 3600:.1f}" if isinstance(seconds, (int, float)) else w["not_read"]
@@ -225,8 +231,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     out.append(_table((w["device"], w["value"], w["reading"], w["unit"], w["meaning"], w["age"]), rows))
     out.append(f"<h2>{_e(w['timeline'])}</h2>")
     out.append(_table((w["time"], w["event"], w["code"], w["where"], w["message"]),
-                      [(_ts(e["wall"], zone) + (f" ({w['clock_not_set']})" if e.get("clock_set") is False
-                                                 and not e.get("corrected") else ""), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
+                      [(_event_time(e, w, zone), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
                         e["code"], e.get("device") or "", e["message"])
                        for e in reversed(events)]) if events else f"<p>{_e(w['no_events'])}</p>")
     out += _recorder(sections.get("recorder") or {}, w, zone)
