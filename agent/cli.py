@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 from agent import __version__
@@ -42,9 +41,9 @@ def cmd_check_config(args) -> int:
     from agent.devices.poller import open_buses
 
     open_buses(cfg)  # every profile named must load too
-    from agent.config import warnings
+    from agent.transports.sender import delivery_warnings
 
-    for warning in warnings(cfg):  # loads and runs, but something will not work as the installer expects
+    for warning in delivery_warnings(cfg):  # loads and runs, but something will not work as the installer expects
         print(f"diag-agent: warning: {args.path}: {warning}", file=sys.stderr)
     print(f"{args.path}: OK ({len(cfg.buses)} buses, {len(cfg.devices)} devices)")
     return EXIT_OK

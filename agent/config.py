@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from agent.schema import REQUIRED, SchemaError, error_at, load_file, number
+from agent.schema import REQUIRED, SchemaError, error_at, load_file, number, placeholder_problem
 from agent.watch.recorder import RecorderSettings
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
@@ -164,8 +164,8 @@ class BackendConfig:
     client_key: Optional[str] = None  # ... and its key
     connect_timeout_s: float = number(5.0, 0.5, 120, 's')
     timeout_s: float = number(30.0, 1, 3600, 's')  # connect plus the whole answer
-    retry_base_s: float = number(5.0, 0.1, 3600, 's')
-    retry_max_s: float = number(600.0, 1, 86400, 's')
+    retry_base_s: float = number(5.0, 0.01, 3600, 's')
+    retry_max_s: float = number(600.0, 0.1, 86400, 's')
     # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
     transport: Literal["auto", "https", "mqtt"] = "auto"
 
@@ -255,24 +255,6 @@ class SupportConfig:
 SUBJECT_PLACEHOLDERS = ("serial", "subject", "report_id")  # what support.subject may name (cases/view.py fills them)
 
 
-def placeholder_problem(template: str, known: tuple[str, ...]) -> str | None:
-    """None when TEMPLATE is a format string naming only KNOWN placeholders, else what is wrong."""
-    import string
-
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        return f"not a usable template ({exc}); write a literal brace as {{{{ or }}}}"
-    if any(spec or conv for _, spec, conv in fields):  # a width of 10**9 is a way to fill the memory
-        return "a placeholder takes no format or conversion here: write it bare, as {serial}"
-    names = [name for name, _, _ in fields]
-    wrong = [n for n in names if n not in known]
-    if wrong:
-        return (f"unknown placeholder {{{wrong[0]}}}; the placeholders are "
-                + ", ".join("{" + k + "}" for k in known))
-    return None
-
-
 @dataclass
 class AutoReportConfig:
     enabled: bool = True  # a new fault of severity error or worse sends a report by itself
@@ -341,24 +323,6 @@ class AgentConfig:
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
         return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
                 if v]
-
-
-MQTT_DEFAULT_PACKET = 128 * 1024  # what managed brokers often allow when nobody says (transports/mqtt.py)
-
-
-def warnings(cfg: AgentConfig) -> list[str]:
-    """What a configuration that loads will still not do well, in words (check-config and the daemon's start)."""
-    out = []
-    if cfg.mqtt.enabled and not cfg.backend.url:
-        limit = cfg.mqtt.max_packet_bytes or MQTT_DEFAULT_PACKET
-        if cfg.report.max_bytes > limit:
-            out.append(f"backend.url: MQTT is the only way to the backend, and reports of up to report.max_bytes "
-                       f"({cfg.report.max_bytes} bytes) do not fit the broker's packet limit ({limit} bytes"
-                       f"{'' if cfg.mqtt.max_packet_bytes else ', assumed: mqtt.max_packet_bytes sets it'}): "
-                       "such reports are refused. Set backend.url, or report.max_bytes below the limit")
-    if not cfg.mqtt.enabled and not cfg.backend.url:
-        out.append("backend.url: no way to the backend (no backend.url, MQTT off): reports wait on the box")
-    return out
 
 
 def _resolve(base: Path, value: Optional[str]) -> Optional[str]:

@@ -191,3 +191,21 @@ def error_at(obj: Any, field: str, problem: str) -> SchemaError:
     """A SchemaError pointing at FIELD of an object that build() made."""
     path, key, line, lines = getattr(obj, "_yaml_where", ("(defaults)", "", None, {}))
     return SchemaError(path, lines.get(field, line), f"{key}.{field}" if key else field, problem)
+
+
+def placeholder_problem(template: str, known: tuple[str, ...]) -> str | None:
+    """None when TEMPLATE is a format string naming only KNOWN placeholders, else what is wrong."""
+    import string
+
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return f"not a usable template ({exc}); write a literal brace as {{{{ or }}}}"
+    if any(spec or conv for _, spec, conv in fields):  # a width of 10**9 is a way to fill the memory
+        return "a placeholder takes no format or conversion here: write it bare, as {serial}"
+    names = [name for name, _, _ in fields]
+    wrong = [n for n in names if n not in known]
+    if wrong:
+        return (f"unknown placeholder {{{wrong[0]}}}; the placeholders are "
+                + ", ".join("{" + k + "}" for k in known))
+    return None

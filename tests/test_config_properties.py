@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import peers
 from agent import config
-from agent.devices.profiles import Profile, ValueSpec
+from agent.devices.profiles import Profile
 from agent.schema import SchemaError
 
 # Numbers that are free by design: a profile's plausible range and scale are the device's own units.

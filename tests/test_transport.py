@@ -347,7 +347,7 @@ def test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_
 
 def test_the_daily_reprobe_tries_mqtt_5_again_and_falls_back_within_seconds(tmp_path):
     from agent.config import MqttConfig
-    from agent.transports.mqtt import MqttLink, Negotiation
+    from agent.transports.mqtt import MqttLink, Negotiation, reprobe
 
     amqtt = peers.start_amqtt(tmp_path / "amqtt")
     link = MqttLink(MqttConfig(enabled=True, port=amqtt.info["port"]), "BOX-1", memory=tmp_path / "mqtt.json")
@@ -355,7 +355,7 @@ def test_the_daily_reprobe_tries_mqtt_5_again_and_falls_back_within_seconds(tmp_
     try:
         link.start()
         peers.wait_for(lambda: link.connected and link.talk.version == "3.1.1", 30, "3.1.1 after the fallback")
-        link.reprobe()  # the calendar job at 03:17 in the box's zone
+        reprobe(link)  # the calendar job at 03:17 in the box's zone
         peers.wait_for(lambda: link.talk.attempt >= 3, 15, "a new CONNECT after the re-probe")
         peers.wait_for(lambda: link.connected and link.talk.version == "3.1.1", 30, "3.1.1 again")
         assert link.talk.not_authorized is False

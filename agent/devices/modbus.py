@@ -178,18 +178,13 @@ class ModbusLink:
                                   f"{self.bus.lock_wait_s:g} s by another master") from None
                 time.sleep(0.01)
 
-    def read(self, unit: int, function: str, address: int, count: int, timeout_s: float | None = None,
-             retries: int | None = None) -> list[int]:
-        """Read COUNT registers at ADDRESS from UNIT; raise ModbusError on anything but a full reply.
-        TIMEOUT_S and RETRIES, when given, hold for this request only (a scan's short questions on the
-        poller's own serial link, which keeps its settings for polling).
-
-        Retries happen here, not in pymodbus: its own retry can take a late reply to the first try as
-        the answer to the next request. After any failure the connection is dropped, so a late
-        reply dies with the old socket instead of answering the wrong request.
-        """
+    def read(self, unit: int, function: str, address: int, count: int, timeout_s=None, retries=None) -> list[int]:
+        """Read COUNT registers at ADDRESS from UNIT; raise ModbusError on anything but a full reply. TIMEOUT_S
+        and RETRIES hold for this request only (a scan's, on the poller's own serial link). Retries happen here,
+        not in pymodbus: its own retry can take a late reply to the first try as the answer to the next request.
+        After any failure the connection is dropped, so a late reply dies with the old socket."""
         error: _Retryable | None = None
-        for _ in range((self.bus.retries if retries is None else retries) + 1):
+        for _ in range((self.bus.retries if retries is None else retries) + 1):  # a scan asks once
             try:
                 with self._bus_turn():
                     self.requests += 1

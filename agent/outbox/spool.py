@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Literal, Optional

@@ -31,7 +31,7 @@ from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
-from agent.transports.sender import Sender, choose_transports, fingerprint
+from agent.transports.sender import Sender, choose_transports, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
 from agent.watch.recorder import Recorder
 from agent.watch.security import SecurityLog
@@ -95,6 +95,34 @@ def start_channels(d: "Daemon") -> None:
 
         d.commands = CommandWorker(cfg.cloud, cfg.state_dir, d.desk, d.onsite, d.mqtt, security=d.security.record)
         d.commands.start()
+
+
+def main_jobs(d: "Daemon") -> Jobs:
+    """The main loop's jobs: what keeps the box alive on the monotonic clock, the daily ones in its zone."""
+    jobs = Jobs(zone=d.cfg.timezone)
+    if d.recorder:
+        jobs.every(1, "recorder", guarded(d.recorder.tick))
+    jobs.every(d.cfg.poll.interval_s, "poll", guarded(d.poll), first_in=d.cfg.poll.interval_s)
+    jobs.every(STATUS_INTERVAL_S, "status", guarded(d.publish_status))
+    jobs.every(1, "fault_reports", guarded(d.auto_reports.tick))
+    jobs.every(10, "onsite", guarded(d.onsite.state))  # ends an expired on-site session on time
+    jobs.every(10, "clock", guarded(lambda: clock_check(d)))
+    if d.mqtt:  # a protocol fallback is not for ever: MQTT 5 is tried again once a day, at night
+        from agent.transports.mqtt import reprobe
+
+        jobs.daily_at(REPROBE_AT, guarded(lambda: reprobe(d.mqtt)))
+    return jobs
+
+
+def clock_check(d: "Daemon") -> None:
+    """A step of the wall clock: written down, earlier stamps put right, and who waited for the clock woken."""
+    jump = d.security.check_clock()
+    if jump is not None:
+        fixed = d.timeline.clock_stepped(jump)
+        d.timeline.add("event", "clock_step", f"the clock stepped {jump:+.0f} s"
+                       + (f"; {fixed} events stamped before it was set were put right" if fixed else ""))
+        d.health.wake()  # its clock_synced is news now
+        d._send_wake.set()  # a report that waited for the clock may go now
 
 
 def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
@@ -185,15 +213,6 @@ class Daemon:
         health = getattr(self, "health", None)  # events come in while the parts are still being made
         return ((health and health.latest or {}).get("system") or {}).get("clock_synced")
 
-    def check_clock(self) -> None:
-        jump = self.security.check_clock()
-        if jump is not None:
-            fixed = self.timeline.clock_stepped(jump)
-            self.timeline.add("event", "clock_step", f"the clock stepped {jump:+.0f} s"
-                              + (f"; {fixed} events stamped before it was set were put right" if fixed else ""))
-            self.health.wake()  # its clock_synced is news now
-            self._send_wake.set()  # a report that waited for the clock may go now
-
     def poll(self) -> None:
         self.poller.poll_once()
         self.faults.evaluate(self.poller.snapshot())
@@ -219,17 +238,7 @@ class Daemon:
         for event in take_queued(self.cfg.state_dir):
             self.events.apply(event)
         self.outbox.prepare_for_start(fingerprint(self.cfg), self.cfg.outbox.startup_jitter_s)
-        jobs = Jobs(zone=self.cfg.timezone)
-        if self.recorder:
-            jobs.every(1, "recorder", guarded(self.recorder.tick))
-        jobs.every(self.cfg.poll.interval_s, "poll", guarded(self.poll), first_in=self.cfg.poll.interval_s)
-        jobs.every(STATUS_INTERVAL_S, "status", guarded(self.publish_status))
-        jobs.every(1, "fault_reports", guarded(self.auto_reports.tick))
-        jobs.every(10, "onsite", guarded(self.onsite.state))  # ends an expired on-site session on time
-        jobs.every(10, "clock", guarded(self.check_clock))
-        if self.mqtt:  # a protocol fallback is not for ever: MQTT 5 is tried again once a day, at night
-            jobs.daily_at(REPROBE_AT, guarded(self.mqtt.reprobe))
-        self.jobs = jobs
+        self.jobs = jobs = main_jobs(self)
         self.security.config_loaded(self.cfg)
         self.poll()
         control.start()
@@ -242,9 +251,7 @@ class Daemon:
             self.mqtt.start()
         log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
                  len(self.poller.devices), len(self.outbox.pending()))
-        from agent.config import warnings
-
-        for warning in warnings(self.cfg):
+        for warning in delivery_warnings(self.cfg):
             log.warning("configuration: %s", warning)
         self.notifier.ready()
         tick = min(1.0, self.notifier.watchdog_interval or 1.0)

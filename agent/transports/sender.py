@@ -27,6 +27,23 @@ def choose_transports(backend: BackendConfig, https: Transport | None, mqtt: Tra
     return [by_name[n] for n in names if by_name[n] is not None]
 
 
+def delivery_warnings(cfg) -> list[str]:
+    """What a configuration that loads will still not do well, in words (check-config and the daemon's start)."""
+    from agent.transports.mqtt import DEFAULT_MAX_PACKET
+
+    out = []
+    if cfg.mqtt.enabled and not cfg.backend.url:
+        limit = cfg.mqtt.max_packet_bytes or DEFAULT_MAX_PACKET
+        if cfg.report.max_bytes > limit:
+            out.append(f"backend.url: MQTT is the only way to the backend, and reports of up to report.max_bytes "
+                       f"({cfg.report.max_bytes} bytes) do not fit the broker's packet limit ({limit} bytes"
+                       f"{'' if cfg.mqtt.max_packet_bytes else ', assumed: mqtt.max_packet_bytes sets it'}): "
+                       "such reports are refused. Set backend.url, or report.max_bytes below the limit")
+    if not cfg.mqtt.enabled and not cfg.backend.url:
+        out.append("backend.url: no way to the backend (no backend.url, MQTT off): reports wait on the box")
+    return out
+
+
 class Sender:
     """Drains the outbox through TRANSPORTS; FINGERPRINT names the delivery settings a refusal was made under."""
 
