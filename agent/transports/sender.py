@@ -1,4 +1,11 @@
-"""Drain the outbox: one delivery attempt per due report, backoff with full jitter, receipts kept."""
+"""Drain the outbox: one delivery attempt per due report, backoff with full jitter, receipts kept.
+
+What ends a report's retries: a receipt; a refusal that is final (the backend's 4xx, a report no transport
+can carry), parked until the settings change or a person retries; eviction by the outbox's quota (low and
+medium priority only). Nothing else: the waits between tries are bounded by retry_max_s (Retry-After by
+RETRY_AFTER_MAX_S), and the send thread looks again at least once a minute, so a clock step in either
+direction neither stalls nor bursts it. A report waiting for the clock counts no attempt.
+"""
 
 from __future__ import annotations
 
@@ -63,14 +70,11 @@ class Sender:
         delay = self._rng() * min(b.retry_max_s, b.retry_base_s * 2 ** max(attempts - 1, 0))
         return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
 
-    @property
-    def horizon(self) -> float:
-        """The furthest ahead a report is ever scheduled. A next attempt further away than this was set by a
-        clock that has since gone back (an NTP step, a boot with a stale time): it is due now, not in days."""
-        return max(self.backend.retry_max_s, RETRY_AFTER_MAX_S, 3600.0) + 60.0
-
     def _due_at(self, entry: Entry, now: float) -> float:
-        return now if entry.next_attempt > now + self.horizon else entry.next_attempt
+        """When ENTRY is due. Further ahead than the sender ever schedules (a clock that has since gone back:
+        an NTP step, a boot with a stale time) is now, not in days."""
+        horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
+        return now if entry.next_attempt > now + horizon else entry.next_attempt
 
     def _deliver(self, entry: Entry) -> tuple[Receipt, str]:
         """One try: each transport in turn until one gives a receipt. A report too large for the broker
@@ -101,24 +105,20 @@ class Sender:
         try:
             receipt, via = self._deliver(entry)
         except DeliveryError as exc:
-            if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
-                entry.last_error = str(exc)
-                entry.next_attempt = self._clock() + CLOCK_WAIT_S
-                self._save(entry)
-                log.warning("report %s waits for the clock: %s", entry.report_id, exc)
-                with self._changed:
-                    self._changed.notify_all()
-                return entry
-            entry.attempts += 1
             entry.last_error = str(exc)
-            entry.parked = exc.final
-            entry.parked_config = self.fingerprint if exc.final else None
-            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
-            self._save(entry)
-            if exc.final:
-                log.error("report %s parked: %s", entry.report_id, exc)
+            if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
+                entry.next_attempt = self._clock() + CLOCK_WAIT_S
+                log.warning("report %s waits for the clock: %s", entry.report_id, exc)
             else:
-                log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
+                entry.attempts += 1
+                entry.parked = exc.final
+                entry.parked_config = self.fingerprint if exc.final else None
+                entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
+                if exc.final:
+                    log.error("report %s parked: %s", entry.report_id, exc)
+                else:
+                    log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
+            self._save(entry)
         else:
             entry.attempts += 1
             entry.last_error = None
@@ -164,13 +164,8 @@ class Sender:
         return delivered
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
-        """The send thread: drain whenever something is due or WAKE is set, until STOP.
-
-        What ends a report's retries: a receipt; a refusal that is final (the backend's 4xx, a report no
-        transport can carry), parked until the settings change or a person retries; eviction by the outbox's
-        quota (low and medium priority only). Nothing else: the waits between tries are bounded by
-        retry_max_s (Retry-After by RETRY_AFTER_MAX_S), and this loop looks again at least once a minute, so
-        a clock step in either direction neither stalls nor bursts it."""
+        """The send thread: drain whenever something is due or WAKE is set, until STOP (what ends a report's
+        retries: the module's docstring)."""
         while not stop.is_set():
             wake.clear()
             try:

@@ -39,6 +39,12 @@ RULES = {
 SEVERITIES = ("info", "warning", "error", "critical")
 
 
+def fault_category(code: str, kind: str | None) -> str:
+    """A fault's category: a silent charge controller is a charging problem (without it nothing charges; a box
+    with a silent meter still can, so that stays communication)."""
+    return "charging" if code == "device_unreachable" and kind == "charge_controller" else RULES[code][1]
+
+
 @dataclass
 class Fault:
     code: str
@@ -176,9 +182,7 @@ class FaultMonitor:
                category: str | None = None) -> None:
         code, device = key
         if severity is None:
-            severity, category, _ = RULES[code]
-            if code == "device_unreachable" and self._kinds.get(device) == "charge_controller":
-                category = "charging"  # without its controller the box cannot charge at all; a silent meter can
+            severity, category = RULES[code][0], fault_category(code, self._kinds.get(device))
         self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
         self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
         log.warning("fault raised: %s on %s: %s", code, device, message)
