@@ -271,6 +271,8 @@ def test_events_stamped_before_the_clock_was_set_are_put_right_when_it_steps():
     first, second = timeline.to_list()
     assert first["corrected"] and first["wall"] == 1_700_000_000.0 + 400 * 86400
     assert not second["corrected"] and second["clock_set"] is True
+    # Each carries its monotonic time and the boot it was read in.
+    assert first["boot"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip() and first["mono"] > 0
 
 
 def test_log_lines_are_stamped_in_utc_and_the_window_reads_any_offset():

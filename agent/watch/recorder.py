@@ -26,7 +26,7 @@ from typing import Callable
 
 from agent.schema import number
 from agent.storage import read_json, write_atomic, write_json
-from agent.clock import wall as wall_clock
+from agent.clock import boot_id, wall as wall_clock
 
 log = logging.getLogger(__name__)
 TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
@@ -41,13 +41,6 @@ class RecorderSettings:
     fault_after_s: float = number(120.0, 0, 3600, "s", "the raw history holds an hour")
     fault_windows: int = number(20, 1, 200)  # the newest kept; older ones go, and so does any over windows_max_bytes
     windows_max_bytes: int = number(2_000_000, 100_000, 50_000_000, "bytes")
-
-
-def boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
 
 
 def judge_last_stop(previous: dict | None, abort_dump: str, boot: str) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
-from agent.clock import wall as wall_clock
+from agent.clock import boot_id, wall as wall_clock
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Event:
     # as "clock not set". None: nobody could tell.
     clock_set: Optional[bool] = None
     corrected: bool = False  # WALL was put right by the step of the clock that set it
+    boot: Optional[str] = None  # the boot MONO was read in (another boot's monotonic times are not comparable)
 
 
 class Timeline:
@@ -34,12 +35,13 @@ class Timeline:
         self._events: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._clock, self._wall, self._clock_set = clock, wall, clock_set
+        self._boot = boot_id()
         self.capacity = capacity
         self.on_add: Callable[[Event], None] | None = None  # the flight recorder writes each event down
 
     def add(self, kind: str, code: str, message: str, **fields) -> Event:
-        event = Event(kind, code, message, self._wall(), self._clock(), **dict({"clock_set": self._clock_set()},
-                                                                                **fields))
+        event = Event(kind, code, message, self._wall(), self._clock(),
+                      **dict({"clock_set": self._clock_set(), "boot": self._boot}, **fields))
         with self._lock:
             self._events.append(event)
         if self.on_add is not None:
