@@ -87,8 +87,8 @@ def main() -> int:
     steps = [6 * 3600.0, -3600.0, None, 0.0]  # None: to ten seconds before the end of summer time
     proc = psutil.Process(agent.proc.pid)
     started = last = time.monotonic()
-    next_report, next_step, step_i = started + 30, started + args.step_every, 0
-    before, lines = None, []
+    next_report, next_step, step_i = started + 10, started + args.step_every, 0
+    before, lines, final = None, [], None
     try:
         peers.wait_for(lambda: answers(config), 30, "the soaked daemon")
         before, cpu_before = status(config), proc.cpu_times()
@@ -118,6 +118,9 @@ def main() -> int:
                 lines.append(line)
                 before, cpu_before, last = s, cpu, now
             time.sleep(0.5)
+        # The reports made are delivered before the end is told: a report still on its way is not lost.
+        final = peers.wait_for(lambda: (f := status(config))["outbox"]["accepted"] + f["outbox"]["sending"] == 0
+                               and f, 60, "the last reports delivered")
     finally:
         agent.stop()
         intake.stop()
@@ -128,7 +131,8 @@ def main() -> int:
                           "rss_kb_last": lines[-1]["rss_kb"], "rss_kb_max": max(ln["rss_kb"] for ln in lines),
                           "cpu_percent_mean": round(sum(ln["cpu_percent"] for ln in lines) / len(lines), 2),
                           "polls_per_min_min": min(polls), "polls_per_min_max": max(polls),
-                          "delivered": lines[-1]["delivered"], "waiting": lines[-1]["waiting"],
+                          "delivered": final["outbox"]["delivered"],
+                          "waiting": final["outbox"]["accepted"] + final["outbox"]["sending"],
                           "clock_steps": step_i, "log_tracebacks": agent.log.read_text().count("Traceback")}),
               flush=True)
     return 0
