@@ -8,8 +8,9 @@ import math
 import threading
 from pathlib import Path
 
-from agent.report.request import CASE_REF, PRIORITY_RANK
+from agent.report.request import CASE_REF
 from agent.storage import read_json, write_json
+from agent.vocab import CASE_STATES_SENT, CaseState, Priority
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +18,12 @@ log = logging.getLogger(__name__)
 def _notes() -> dict[str, str]:
     from agent.lang import load
 
-    return dict(load("en")["page"]["case_notes"])
+    words = load("en")["page"]["case_notes"]
+    return {state: words[state] for state in CaseState}
 
 
-# A case's state in one vocabulary, and what it means to the person at the box (agent/lang/, case_notes;
-# "delivered" there is the box's word for a case support has not spoken of yet, not a state it sends).
+# What a case's state (agent/vocab.py) means to the person at the box, in the log's language (agent/lang/).
 NOTES = _notes()
-STATES = {k: v for k, v in NOTES.items() if k != "delivered"}
 MAX_MESSAGES, MAX_TEXT, MAX_REPORTS = 30, 2000, 50
 MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
 
@@ -39,10 +39,10 @@ def check_state(data: object) -> dict:
     case, state, priority = data.get("case"), data.get("state"), data.get("priority")
     if not isinstance(case, str) or not CASE_REF.match(case):
         raise CaseStateError(f"case: not a case number: {str(case)[:70]!r}")
-    if state not in STATES:
-        raise CaseStateError(f"state: expected one of {', '.join(STATES)}")
-    if priority not in PRIORITY_RANK:
-        raise CaseStateError(f"priority: expected one of {', '.join(PRIORITY_RANK)}")
+    if state not in CASE_STATES_SENT:
+        raise CaseStateError(f"state: expected one of {', '.join(CASE_STATES_SENT)}")
+    if priority not in tuple(Priority):
+        raise CaseStateError(f"priority: expected one of {', '.join(Priority)}")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise CaseStateError("version: expected a whole number")
@@ -117,6 +117,6 @@ class CaseBook:
             for c in sorted(self._cases.values(), key=lambda c: -c["seen"]):
                 messages = [dict(m, answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered)
                             for m in c["messages"]]
-                out.append(dict(c, messages=messages, note=STATES[c["state"]],
+                out.append(dict(c, messages=messages, note=NOTES[c["state"]],
                                 open_questions=[m for m in messages if m["kind"] == "question" and not m["answered"]]))
             return out

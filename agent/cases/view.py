@@ -4,6 +4,7 @@ questions first, and how a report that cannot be sent is taken away by hand."""
 from __future__ import annotations
 
 from agent.cases.book import NOTES, CaseBook
+from agent.vocab import CaseState
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, describe
 
@@ -31,7 +32,7 @@ def case_view(cfg: AgentConfig, outbox: Outbox, book: CaseBook, cases_error: str
         if r["case"] and r["case"] not in known:
             known.add(r["case"])
             cases.append({"case": r["case"], "state": None, "priority": r["priority"], "subject": r["subject"],
-                          "messages": [], "open_questions": [], "note": NOTES["delivered"]})
+                          "messages": [], "open_questions": [], "note": NOTES[CaseState.NOT_HEARD]})
     for c in cases:
         c["box_reports"] = [r["report_id"] for r in reports if r["case"] == c["case"]]
     questions = [dict(q, case=c["case"]) for c in cases if c["state"] != "solved" for q in c["open_questions"]]

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 from agent.storage import write_json
-from agent.watch.faults import SEVERITIES, FaultMonitor
+from agent.vocab import FaultCategory, Severity
+from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-CATEGORIES = ("hardware", "charging", "communication", "system", "software")
 
 
 def check_event(args: dict) -> dict:
@@ -34,10 +34,10 @@ def check_event(args: dict) -> dict:
         message, severity, category = args.get("message"), args.get("severity", "error"), args.get("category", "hardware")
         if not isinstance(message, str) or not 1 <= len(message.strip()) <= 500:
             raise ValueError("message: expected 1-500 characters")
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity: expected one of {', '.join(SEVERITIES)}")
-        if category not in CATEGORIES:
-            raise ValueError(f"category: expected one of {', '.join(CATEGORIES)}")
+        if severity not in tuple(Severity):
+            raise ValueError(f"severity: expected one of {', '.join(Severity)}")
+        if category not in tuple(FaultCategory):
+            raise ValueError(f"category: expected one of {', '.join(FaultCategory)}")
         event.update(message=message.strip(), severity=severity, category=category)
     if kind == "updated":
         version = args.get("version")

@@ -13,6 +13,7 @@ from typing import Callable
 from agent.config import AutoReportConfig
 from agent.report.request import LIMITS, RequestError, ReportRequest, check_request, fit
 from agent.storage import read_json, write_json
+from agent.vocab import Severity
 from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class FaultReporter:
 
     def fault_raised(self, fault) -> None:
         """Called as a fault is raised (FaultMonitor's on_raise)."""
-        if not self.cfg.enabled or fault.severity not in ("error", "critical"):
+        if not self.cfg.enabled or Severity(fault.severity) < Severity.ERROR:
             return
         key = f"{fault.code}|{fault.device}"
         with self._lock:

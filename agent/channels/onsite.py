@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from agent.storage import read_json, write_json
+from agent.vocab import ONSITE_CHANNELS
 from agent.watch.timeline import Timeline
 from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
-CHANNELS = ("button", "local", "cli", "cloud")
 
 
 @dataclass
@@ -63,8 +63,8 @@ class OnSite:
         return self.state().on
 
     def set(self, on: bool, channel: str) -> OnSiteState:
-        if channel not in CHANNELS:
-            raise ValueError(f"channel: expected one of {', '.join(CHANNELS)}")
+        if channel not in ONSITE_CHANNELS:
+            raise ValueError(f"channel: expected one of {', '.join(ONSITE_CHANNELS)}")
         current = self.state()
         if current.on == on:
             return current

@@ -17,26 +17,29 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Literal, Optional
+from typing import BinaryIO, Callable, Optional
 
-from agent.report.request import PRIORITY_RANK
 from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_json
 from agent.clock import wall as wall_clock
+from agent.vocab import Priority, ReportState
 
 log = logging.getLogger(__name__)
-
-State = Literal["accepted", "sending", "delivered", "refused"]
-
 
 def _notes() -> dict[str, str]:
     from agent.lang import load
 
-    return dict(load("en")["page"]["state_notes"])
+    words = load("en")["page"]["state_notes"]
+    return {state: words[state] for state in ReportState}
 
 
 # What each state means to the person looking at it, and what they can do: written once, in agent/lang/
 # (the page shows the same words in the browser's language).
-STATES: dict[str, str] = _notes()
+NOTES: dict[str, str] = _notes()
+
+
+def _rank(priority: str) -> int:
+    """PRIORITY's urgency; a word the box does not know (an old state file) goes last."""
+    return Priority(priority).rank if priority in tuple(Priority) else -1
 
 
 @dataclass
@@ -62,19 +65,19 @@ class Entry:
         return self.receipt is not None
 
     @property
-    def state(self) -> State:
+    def state(self) -> ReportState:
         if self.delivered:
-            return "delivered"
+            return ReportState.DELIVERED
         if self.parked:
-            return "refused"
-        return "sending" if self.attempts else "accepted"
+            return ReportState.REFUSED
+        return ReportState.SENDING if self.attempts else ReportState.ACCEPTED
 
 
 def describe(entry: Entry) -> dict:
     """A report as people see it (page, CLI, status): its state in the one vocabulary, and what it means."""
     receipt = entry.receipt or {}
     case, attached = receipt.get("case"), receipt.get("attached") is True
-    note = STATES[entry.state].format(error=entry.last_error or "no answer yet", case=case)
+    note = NOTES[entry.state].format(error=entry.last_error or "no answer yet", case=case)
     return {"report_id": entry.report_id, "created": entry.created, "subject": entry.extra.get("subject", ""),
             "kind": entry.extra.get("kind", "report"), "reason": entry.extra.get("reason"),
             "priority": entry.priority, "on_site": entry.on_site, "state": entry.state, "case": case,
@@ -141,11 +144,11 @@ class Outbox:
     def pending(self) -> list[Entry]:
         """Undelivered reports in sending order: high, medium, low; oldest first within each."""
         waiting = [e for e in self.entries() if not e.delivered and not e.parked]
-        return sorted(waiting, key=lambda e: (PRIORITY_RANK.get(e.priority, 9), e.seq, e.created, e.report_id))
+        return sorted(waiting, key=lambda e: (-_rank(e.priority), e.seq, e.created, e.report_id))
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
-        out = dict.fromkeys(STATES, 0)
+        out = dict.fromkeys(ReportState, 0)
         for e in self.entries() if entries is None else entries:
             out[e.state] += 1
         return dict(out, evicted=self.stats().get("evicted", 0))
@@ -162,7 +165,7 @@ class Outbox:
         entries = self.entries()
         total, count = sum(e.size for e in entries), len(entries)
         order = sorted((e for e in entries if e.delivered), key=lambda e: (e.seq, e.created))
-        for priority in ("low", "medium"):
+        for priority in (Priority.LOW, Priority.MEDIUM):
             order += sorted((e for e in entries if not e.delivered and e.priority == priority and not e.on_site),
                             key=lambda e: (e.seq, e.created))
         evicted = []

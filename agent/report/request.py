@@ -7,15 +7,10 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal, Optional
+from typing import Optional
 
-Priority = Literal["high", "medium", "low"]
-PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
+from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
 
-# Who asked. A person typed the fields on the page or the command line; the other channels are the
-# agent's own or support's, and they write their subject and description themselves.
-PEOPLE = ("local", "cli")
-REASONS = PEOPLE + ("cloud", "cloud-follow-up", "follow-up", "button", "fault", "schedule", "ocpp")
 # One set of limits for every channel: (fewest, most) characters. Support needs a meaningful subject
 # and a description of the fault ("doesn't work" is not enough), and an address for the reply.
 LIMITS = {"subject": (15, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
@@ -36,7 +31,7 @@ class RequestError(ValueError):
 
 @dataclass
 class ReportRequest:
-    reason: str = "cli"  # one of REASONS
+    reason: str = Reason.CLI
     subject: str = ""
     description: str = ""
     email: str = ""
@@ -60,23 +55,23 @@ class ReportRequest:
 
     def with_faults(self, active: list[dict]) -> "ReportRequest":
         """This request with the box's active faults counted in (they raise its priority)."""
-        serious = [f for f in active if f["severity"] in ("error", "critical")]
+        serious = [f for f in active if f["severity"] in tuple(Severity) and Severity(f["severity"]) >= Severity.ERROR]
         return replace(self,
-                       hardware_fault=self.hardware_fault or any(f["category"] == "hardware" for f in serious),
-                       cannot_charge=self.cannot_charge or any(f["category"] == "charging" for f in serious))
+                       hardware_fault=self.hardware_fault or any(f["category"] == FaultCategory.HARDWARE for f in serious),
+                       cannot_charge=self.cannot_charge or any(f["category"] == FaultCategory.CHARGING for f in serious))
 
 
 def check_request(fields: dict, reason: str, details: dict | None = None) -> ReportRequest:
     """A ReportRequest from untrusted FIELDS, or RequestError listing every field that is wrong.
 
-    Every channel comes through here with the same limits. Where a person asks (REASONS in PEOPLE),
+    Every channel comes through here with the same limits. Where a person asks (a Reason in PEOPLE),
     subject, description and e-mail are required; the other channels fill in their own subject and
     description before they call this.
     """
     from agent.report.sections import SECTION_NAMES as sections
 
-    if reason not in REASONS:
-        raise RequestError({"reason": f"expected one of {', '.join(REASONS)}"})
+    if reason not in tuple(Reason):
+        raise RequestError({"reason": f"expected one of {', '.join(Reason)}"})
     errors: dict[str, str] = {}
     unknown = set(fields) - set(FIELDS)
     if unknown:
@@ -121,13 +116,17 @@ def fit(text: str, name: str) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def decide_priority(on_site: bool, hardware_fault: bool, cannot_charge: bool) -> Priority:
-    """On-site help is high; a hardware defect or a box that cannot charge is medium; the rest low."""
+def decide_priority(on_site: bool, hardware_fault: bool = False, cannot_charge: bool = False,
+                    at_least: str = Priority.LOW) -> Priority:
+    """The one decision of a priority. On-site help is high; a hardware defect or a box that cannot charge
+    is medium; the rest low. AT_LEAST: a floor, e.g. the case's own priority for what the box adds to it."""
     if on_site:
-        return "high"
-    if hardware_fault or cannot_charge:
-        return "medium"
-    return "low"
+        found = Priority.HIGH
+    elif hardware_fault or cannot_charge:
+        found = Priority.MEDIUM
+    else:
+        found = Priority.LOW
+    return max(found, Priority(at_least))
 
 
 def new_report_id(wall: float | None = None) -> str:

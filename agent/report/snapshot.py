@@ -19,6 +19,7 @@ class BoxSnapshot:
     outbox: dict | None = None  # report counts by state
     mqtt_connected: bool | None = None
     mqtt_problem: str | None = None  # why the broker connection last failed, in words
+    mqtt_not_authorized: bool = False  # the broker refused the box's credentials
     agent_log: list[str] = field(default_factory=list)
     recorder: dict = field(default_factory=dict)  # the flight recorder's: last stop, fault windows on disk
     scans: dict | None = None  # for the self-check: other unit ids that answer where a device is silent

@@ -101,8 +101,10 @@ class Conversation:
         return known
 
     def _priority(self, case: dict) -> tuple[str, bool]:
+        from agent.report.request import decide_priority
+
         on_site = self._on_site()
-        return ("high" if on_site else case["priority"]), on_site
+        return decide_priority(on_site, at_least=case["priority"]), on_site
 
     def answer(self, case: object, question: object, text: object, with_report: bool = False) -> dict:
         from agent.cases import articles  # the box's answers are rare: their code is loaded when one comes

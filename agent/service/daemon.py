@@ -159,7 +159,7 @@ class Daemon:
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
         self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox, self.log_ring,
-                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt and self.mqtt.talk.last_failure,
+                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt.state() if self.mqtt else {},
                                   self.recorder.report_data if self.recorder else dict)
         self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
                                self._accepted)

@@ -23,10 +23,10 @@ class StatusModel:
     def __init__(self, cfg: AgentConfig, poller: ModbusPoller, faults: FaultMonitor, timeline: Timeline,
                  health: HealthWatch, outbox: Outbox, log_ring: RingHandler,
                  mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict],
-                 mqtt_problem: Callable[[], str | None] = lambda: None, recorded: Callable[[], dict] = dict):
+                 mqtt_state: Callable[[], dict] = dict, recorded: Callable[[], dict] = dict):
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
         self.health, self.outbox, self.log_ring = health, outbox, log_ring
-        self._mqtt_connected, self._mqtt_problem = mqtt_connected, mqtt_problem
+        self._mqtt_connected, self._mqtt_state = mqtt_connected, mqtt_state  # the link's state()
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
         self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk
         self._scan_progress: dict = {}  # a bus scan under way: {"bus", "asked", "total", "found"}
@@ -36,12 +36,14 @@ class StatusModel:
         HISTORY freezes a copy of the history (a report's; the self-check does without)."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
         recorded = self._recorded() if history else {}
+        link = self._mqtt_state()
         return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
                            timeline=self.timeline.to_list(),
                            history=self._history(recorded) if history else {}, recorder=recorded,
                            buses=self.poller.bus_status(), outbox=self.outbox.counts(),
                            mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
-                           mqtt_problem=self._mqtt_problem())
+                           mqtt_problem=link.get("last_failure"),
+                           mqtt_not_authorized=bool(link.get("not_authorized")))
 
     def _history(self, recorded: dict):
         """The history frozen for one report (agent/devices/history.Frozen), or {} without one."""

@@ -1,4 +1,5 @@
-"""Fault rules: the judgements that name a fault (watch/judge.py), raised and cleared with a debounce."""
+"""The fault monitor: the judgements that name a fault (watch/judge.py) raised and cleared as the rule table
+(watch/rules.py) says, with a debounce."""
 
 from __future__ import annotations
 
@@ -11,39 +12,12 @@ from typing import Callable, Optional
 
 from agent.config import FaultConfig, HealthConfig
 from agent.storage import read_json, write_json
-from agent.watch.judge import judge_devices, judge_health
+from agent.watch.judge import judge_devices, judge_firmware, judge_health, judge_hooks
+from agent.watch.rules import RULES
 from agent.watch.timeline import Timeline
 from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
-
-# code: (severity, category, scope). Severity orders: info < warning < error < critical.
-# Device rules run after every poll, health rules after every health snapshot (health.interval_s).
-RULES = {
-    "device_unreachable": ("error", "communication", "device"),
-    "phase_lost": ("error", "hardware", "device"),
-    "voltage_out_of_band": ("warning", "hardware", "device"),
-    "frequency_out_of_band": ("warning", "hardware", "device"),
-    "vehicle_failure": ("critical", "charging", "device"),
-    "cannot_charge": ("error", "charging", "device"),
-    "firmware_changed": ("warning", "hardware", "device"),
-    "disk_almost_full": ("error", "system", "health"),
-    "soc_hot": ("error", "hardware", "health"),
-    "undervoltage": ("error", "hardware", "health"),
-    "memory_pressure": ("warning", "system", "health"),
-    "clock_not_synced": ("warning", "system", "health"),
-    "network_not_functional": ("error", "communication", "health"),
-    "software_outdated": ("warning", "software", "health"),
-    "hook_failing": ("warning", "software", "health"),
-}
-SEVERITIES = ("info", "warning", "error", "critical")
-
-
-def fault_category(code: str, kind: str | None) -> str:
-    """A fault's category: a silent charge controller is a charging problem (without it nothing charges; a box
-    with a silent meter still can, so that stays communication)."""
-    return "charging" if code == "device_unreachable" and kind == "charge_controller" else RULES[code][1]
-
 
 @dataclass
 class Fault:
@@ -90,13 +64,11 @@ class FaultMonitor:
     # --- conditions: the judgements that name a fault --------------------------------------------
     def health_conditions(self, health: dict) -> dict[tuple[str, str], str]:
         """The box's own conditions from a health snapshot: {(code, "box" or hook name): message}."""
-        found = {(j.fault, j.subject): j.detail for j in judge_health(health, self.health_cfg) if j.fault}
         for name, result in health["hooks"].items():
             self._hook_failures[name] = 0 if result.ok else self._hook_failures.get(name, 0) + 1
-            if self._hook_failures[name] >= self.health_cfg.hook_failures_before_fault:
-                found[("hook_failing", name)] = (f"hook {name} failed {self._hook_failures[name]} times in a row: "
-                                                 f"{result.error}")
-        return found
+        judged = judge_health(health, self.health_cfg) + judge_hooks(health["hooks"], self._hook_failures,
+                                                                     self.health_cfg)
+        return {(j.fault, j.subject): j.detail for j in judged if j.fault}
 
     def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
         """Every device rule's condition that holds right now: {(code, device): message}."""
@@ -108,6 +80,7 @@ class FaultMonitor:
         return found
 
     def _firmware(self, name: str, dev: dict, found: dict) -> None:
+        """Notice a new firmware version (remembered across restarts); the judge says if it names a fault."""
         if dev["kind"] != "charge_controller" or "firmware_version" not in dev["values"]:
             return
         version = dev["values"]["firmware_version"]["value"]
@@ -118,21 +91,11 @@ class FaultMonitor:
                                        if known is not None else f"firmware version reads {version}")
             self._versions[name] = version
             self._save_versions()
-        since = self._changed.get(name)
-        if since and self._clock() - since[0] < self.cfg.firmware_change_hold_s:
-            found[("firmware_changed", name)] = since[1]
+        j = judge_firmware(name, self._changed.get(name), self._clock(), self.cfg)
+        if j.fault:
+            found[(j.fault, name)] = j.detail
 
-    # --- debounce ----------------------------------------------------------------------------
-    def _raise_delay(self, code: str) -> float:
-        if code == "cannot_charge":
-            return self.cfg.cannot_charge_after_s
-        if code in ("device_unreachable", "firmware_changed") or RULES[code][2] == "health":
-            return 0.0  # counted in cycles already, an event in itself, or sampled only once a minute
-        return self.cfg.raise_after_s
-
-    def _clear_delay(self, code: str) -> float:
-        return 0.0 if code == "firmware_changed" or RULES[code][2] == "health" else self.cfg.clear_after_s
-
+    # --- debounce (the hold and clear times are the rule table's) ---------------------------------
     def evaluate(self, snapshot: dict) -> None:
         """Run the device rules on a poller snapshot."""
         self._apply(self.conditions(snapshot), "device")
@@ -149,16 +112,16 @@ class FaultMonitor:
                 start = self._true_since.setdefault(key, now)
                 if key in self.active:
                     self.active[key].message = message
-                elif now - start >= self._raise_delay(key[0]):
+                elif now - start >= RULES[key[0]].raise_after(self.cfg):
                     self._raise(key, message, now)
             for key in list(self._true_since):
-                if key in found or RULES.get(key[0], ("", "", "firmware"))[2] != scope:
+                if key in found or (key[0] not in RULES or RULES[key[0]].scope != scope):
                     continue
                 if key not in self.active:
                     del self._true_since[key]
                     continue
                 gone = self._false_since.setdefault(key, now)
-                if now - gone >= self._clear_delay(key[0]):
+                if now - gone >= RULES[key[0]].clear_after(self.cfg):
                     self._clear(key)
 
     def firmware_fault(self, code: str, message: str, severity: str = "error", category: str = "hardware") -> None:
@@ -182,7 +145,7 @@ class FaultMonitor:
                category: str | None = None) -> None:
         code, device = key
         if severity is None:
-            severity, category = RULES[code][0], fault_category(code, self._kinds.get(device))
+            severity, category = RULES[code].severity, RULES[code].category_for(self._kinds.get(device))
         self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
         self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
         log.warning("fault raised: %s on %s: %s", code, device, message)
