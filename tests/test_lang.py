@@ -32,6 +32,28 @@ def test_german_says_everything_english_says_with_the_same_placeholders():
         assert set(re.findall(r"{\w+}", str(e))) == set(re.findall(r"{\w+}", str(g))), key
 
 
+# Each vocabulary of agent/vocab.py and where its members have words in every language.
+VOCABULARIES = {"ReportState": ("report_states", "state_notes"), "CaseState": ("case_states", "case_notes"),
+                "Status": ("results",), "Priority": ("priorities",), "Severity": ("severities",),
+                "FaultCategory": ("categories",), "FaultCode": ("fault_titles",), "Channel": ("channels",),
+                "Reason": ("reasons",)}
+
+
+@pytest.mark.parametrize("language", languages())
+@pytest.mark.parametrize("vocabulary", sorted(VOCABULARIES))
+def test_every_member_of_every_vocabulary_has_words_and_no_word_defines_one(language, vocabulary):
+    import yaml
+
+    import agent.vocab as vocab
+    from agent.lang import FOLDER
+
+    members = {str(m) for m in getattr(vocab, vocabulary)}
+    page = yaml.safe_load((FOLDER / f"{language}.yaml").read_text())["page"]
+    for group in VOCABULARIES[vocabulary]:
+        assert set(page[group]) == members, f"{language}.yaml page.{group}"
+        assert all(isinstance(w, str) and w.strip() for w in page[group].values()), f"{language}.yaml page.{group}"
+
+
 def test_a_missing_word_falls_back_to_english(tmp_path, monkeypatch):
     import agent.lang as lang
 
