@@ -279,7 +279,7 @@ def report_child(config_path: str) -> None:
     from agent.report.build import make_report
     from agent.report.snapshot import BoxSnapshot
     from agent.service.memory import give_back, settle
-    from agent.watch.recorder import write_checkpoint
+    from agent.recorder import write_checkpoint
 
     settle()
     cfg = load(config_path)

@@ -207,3 +207,32 @@ def test_a_refused_report_is_called_refused_everywhere(tmp_path, certs, make_con
         assert outbox["status"] == "fail" and "refused" in outbox["hint"] and "network works" not in outbox["hint"]
     finally:
         intake.stop()
+
+
+def test_every_thread_the_daemon_starts_is_named_and_gone_after_its_stop(tmp_path, rig):
+    """Each part owns its threads and stops them: after run() returns, none of them is left behind (a
+    thread that outlives the daemon writes to a state folder nobody watches)."""
+    import threading
+
+    from agent.config import load
+    from agent.report.request import check_request
+    from agent.service.daemon import Daemon
+
+    before = set(threading.enumerate())
+    daemon = Daemon(load(rig["config"]))
+    runner = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, name="test-daemon")
+    runner.start()
+    try:
+        peers.wait_for(lambda: daemon.mqtt.connected, 20, "the MQTT link up")
+        request = check_request({"subject": "Threads after the stop", "description": "A report while every "
+                                 "part runs, so each has started its threads."}, "schedule")
+        report_id = daemon.desk.submit(request)
+        peers.wait_for(lambda: (daemon.desk.state(report_id) or {}).get("state") == "delivered", 30, "delivered")
+        started = {t.name for t in set(threading.enumerate()) - before}
+        assert {"send", "health", "report", "commands", "web", "control", "fault-calls"} <= started, started
+    finally:
+        daemon.stop_event.set()
+        runner.join(15)
+    assert not runner.is_alive()
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive() and t is not runner]
+    assert left == [], f"threads left after the stop: {left}"

@@ -17,7 +17,8 @@ import pytest
 
 from agent.devices.history import History, decode_raw
 from agent.report.bundle import read_bundle
-from agent.watch.recorder import Recorder, RecorderSettings, judge_last_stop
+from agent.config import RecorderConfig as RecorderSettings
+from agent.recorder import Recorder, judge_last_stop
 from agent.watch.timeline import Timeline
 import peers
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from agent.report.request import CASE_REF
 from agent.storage import read_json, write_json
 from agent.vocab import CASE_STATES_SENT, CaseState, Priority
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class CaseBook:
     and the questions the box has answered that the backend has not yet counted."""
 
     def __init__(self, state_dir: str | Path, max_cases: int):
-        self.path = Path(state_dir) / "cases.json"
+        self.path = state_path(state_dir, "cases")
         self.max_cases = max_cases
         self._lock = threading.Lock()
         saved = read_json(self.path, {})

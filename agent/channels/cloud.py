@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import math
-import queue
 import re
 import threading
 import time
@@ -27,6 +26,8 @@ from agent.report.sections import SECTION_NAMES
 from agent.storage import read_json, write_json
 from agent.transports.base import DeliveryError
 from agent.clock import wall as wall_clock
+from agent.worker import Worker
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
@@ -192,41 +193,37 @@ class CommandWorker:
     def __init__(self, cfg: CloudConfig, state_dir: str, desk: Desk, onsite: OnSiteSwitch, replier: Replier,
                  clock: Callable[[], float] = wall_clock, security: Callable[[str, str], None] = lambda k, m: None):
         self.desk, self.onsite, self.replier = desk, onsite, replier
-        nonces = NonceStore(Path(state_dir) / "nonces.json", cfg.max_skew_s, clock)
+        nonces = NonceStore(state_path(state_dir, "nonces"), cfg.max_skew_s, clock)
         self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)
-        self._queue: "queue.Queue[tuple[bytes, object] | None]" = queue.Queue(maxsize=200)
+        self._work = Worker("commands", maxsize=200, say_full=False)
         self._rejection_log = RejectionLog(security=security)
         self.counts = {"accepted": 0, "rejected": 0, "dropped": 0}
-        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+        self._counts_lock = threading.Lock()  # paho's thread counts drops, the worker the rest
+
+    def _count(self, what: str) -> None:
+        with self._counts_lock:
+            self.counts[what] += 1
 
     def start(self) -> None:
-        self._thread.start()
+        self._work.start()
 
     def stop(self) -> None:
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
-        self._thread.join(timeout=2)
+        self._work.stop(timeout=2)
 
     def offer(self, payload: bytes, correlation: bytes | None) -> None:
         """From paho's network thread: hand over, never block it. An oversized payload is refused here,
         so a flood of them cannot fill the queue (and the memory) before the gate sees them."""
         if len(payload) > self.gate.max_bytes:  # refused by its size alone: only its head is kept
             payload = _Oversized(payload[:HEAD_BYTES], len(payload))
-        try:
-            self._queue.put_nowait((payload, correlation))
-        except queue.Full:  # a flood: the rest waits for the sender to try again
-            self.counts["dropped"] += 1
+        if not self._work.submit(self._run, payload, correlation):  # a flood: the rest waits for the sender to try again
+            self._count("dropped")
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            payload, correlation = item
-            try:
-                self._handle(payload, correlation)
-            except Exception as exc:  # one bad command must not end the worker; counted, one short line
-                self.counts["dropped"] += 1
-                self._rejection_log(f"not handled ({type(exc).__name__}: {str(exc)[:100]})")
+    def _run(self, payload: bytes, correlation: bytes | None) -> None:
+        try:
+            self._handle(payload, correlation)
+        except Exception as exc:  # one bad command must not end the worker; counted, one short line
+            self._count("dropped")
+            self._rejection_log(f"not handled ({type(exc).__name__}: {str(exc)[:100]})")
 
     def _handle(self, payload: bytes, correlation: bytes | None) -> None:
         try:
@@ -235,11 +232,11 @@ class CommandWorker:
             cmd = self.gate.check(payload)
             result = self._execute(cmd)
         except Rejected as exc:
-            self.counts["rejected"] += 1
+            self._count("rejected")
             self._rejection_log(str(exc))
             self._reply({"id": _claimed_id(payload), "status": "rejected", "reason": str(exc)}, correlation)
             return
-        self.counts["accepted"] += 1
+        self._count("accepted")
         log.info("cloud command %s (%s) accepted", cmd["type"], cmd["id"])
         self._reply({"id": cmd["id"], "status": "accepted", "result": result}, correlation)
 

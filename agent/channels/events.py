@@ -14,6 +14,7 @@ from agent.storage import write_json
 from agent.vocab import FaultCategory, Severity
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -48,7 +49,7 @@ def check_event(args: dict) -> dict:
 
 
 def queue_dir(state_dir: str) -> Path:
-    return Path(state_dir) / "events"
+    return state_path(state_dir, "events")
 
 
 def queue_event(state_dir: str, event: dict) -> Path:

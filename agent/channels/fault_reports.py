@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
@@ -15,6 +14,8 @@ from agent.report.request import LIMITS, RequestError, ReportRequest, check_requ
 from agent.storage import read_json, write_json
 from agent.vocab import Severity
 from agent.clock import wall as wall_clock
+from agent.worker import Worker
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 FAULT_FIELDS = ("code", "device", "severity", "category", "message")
@@ -28,8 +29,10 @@ class FaultReporter:
     def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
                  clock: Callable[[], float] = wall_clock):
         self.cfg, self.submit, self._clock = cfg, submit, clock
-        self._path = Path(state_dir) / "auto_reports.json"
+        self._path = state_path(state_dir, "auto_reports")
         self._lock = threading.Lock()
+        # One report at a time, off the polling thread; a burst of faults queues (bounded), never a thread each.
+        self._work = Worker("fault-report", maxsize=max(4, cfg.daily_cap))
         self.state = read_json(self._path, {})
         for key, default in (("last_by_code", {}), ("day", ""), ("sent_today", 0), ("suppressed", 0),
                              ("pending", {}), ("open", {})):
@@ -95,7 +98,10 @@ class FaultReporter:
             if batch:
                 self._save()
         for p in batch:
-            threading.Thread(target=self._send, args=(p,), name="fault-report", daemon=True).start()
+            self._work.start().submit(self._send, p)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._work.stop(timeout)
 
     @staticmethod
     def request_for(p: dict) -> ReportRequest:

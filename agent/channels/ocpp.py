@@ -128,6 +128,15 @@ class OcppDelegate:
         worker.start()
         return {"status": status, "filename": filename}
 
+    def stop(self, timeout: float = 2.0) -> None:
+        """At the daemon's stop: the upload under way is told to stop, and waited for within TIMEOUT (the CSMS
+        asks again; a half upload is the server's to drop)."""
+        with self._lock:
+            running = self._running
+        if running and running[2].is_alive():
+            running[1].set()
+            running[2].join(timeout)
+
     def events(self, since: int = 0) -> tuple[list[dict], int]:
         """The status changes after the first SINCE ever made, and the count to ask from next time."""
         with self._lock:

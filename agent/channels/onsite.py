@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
 from agent.storage import read_json, write_json
 from agent.vocab import ONSITE_CHANNELS
 from agent.watch.timeline import Timeline
 from agent.clock import wall as wall_clock
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class OnSiteState:
 class OnSite:
     def __init__(self, state_dir: str, duration_s: float, timeline: Timeline,
                  clock: Callable[[], float] = wall_clock, on_change: Callable[[OnSiteState], None] | None = None):
-        self._path = Path(state_dir) / "onsite.json"
+        self._path = state_path(state_dir, "onsite")
         self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
         self.on_change = on_change
         self._lock = threading.Lock()

@@ -252,5 +252,11 @@ class WebServer:
         self._thread.start()
         log.info("local page on http://%s:%d/", self.app.cfg.host, self.port)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close the listening socket and every open connection, end waitress's worker threads and the loop."""
         self._server.close()
+        for channel in list(self._server._map.values()):  # the loop runs while any connection is open
+            channel.close()
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def releases_url(cfg: AgentConfig) -> str:
 def release_cache(cfg: AgentConfig):
     from agent.health.software import ReleaseCache
 
-    return ReleaseCache(releases_url(cfg), Path(cfg.state_dir) / "releases.json", cfg.backend.ca_file,
+    return ReleaseCache(releases_url(cfg), state_path(cfg.state_dir, "releases"), cfg.backend.ca_file,
                         cfg.software.refresh_s, timeout_s=cfg.network.connect_timeout_s)
 
 

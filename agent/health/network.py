@@ -107,7 +107,7 @@ def resolve(host: str, timeout: float) -> list[str] | None:
         except OSError:
             result.append(None)
 
-    t = threading.Thread(target=run, daemon=True)
+    t = threading.Thread(target=run, name="resolve", daemon=True)  # left behind if getaddrinfo hangs
     t.start()
     t.join(timeout)
     return result[0] if result else None

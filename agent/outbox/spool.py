@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import random
+import threading
+from functools import wraps
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
@@ -22,6 +24,7 @@ from typing import BinaryIO, Callable, Optional
 from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_json
 from agent.clock import wall as wall_clock
 from agent.vocab import Priority, ReportState
+from agent.paths import STATE
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +89,26 @@ def describe(entry: Entry) -> dict:
             "note": note + (" (added to the case it named)" if attached else "")}
 
 
+def _locked(method):
+    """One writer at a time: the desk, the sender, the page and the quota all change the outbox."""
+
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Outbox:
+    """Safe to call from any thread: every change holds the outbox's lock; readers see whole files only."""
+
     def __init__(self, folder: str | Path, clock: Callable[[], float] = wall_clock):
+        self._lock = threading.RLock()
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._clock = clock
-        self._stats_path = self.folder.parent / "outbox-stats.json"
+        self._stats_path = self.folder.parent / STATE["outbox_stats"]
         self._clean_up()
 
     def _clean_up(self) -> None:
@@ -108,6 +125,7 @@ class Outbox:
     def bundle_path(self, report_id: str) -> Path:
         return self.folder / f"{report_id}.tar.gz"
 
+    @_locked
     def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], None]) -> Entry:
         """Write the bundle and then its state; once this returns, the report is accepted."""
         target = self.bundle_path(entry.report_id)
@@ -118,6 +136,7 @@ class Outbox:
         log.info("accepted report %s (%s priority, %d bytes)", entry.report_id, entry.priority, entry.size)
         return entry
 
+    @_locked
     def save(self, entry: Entry) -> None:
         write_json(os.path.join(self.folder, entry.report_id + ".json"), asdict(entry), durable=True)
 
@@ -153,12 +172,14 @@ class Outbox:
             out[e.state] += 1
         return dict(out, evicted=self.stats().get("evicted", 0))
 
+    @_locked
     def remove(self, entry: Entry) -> None:
         """State first: a bundle without its state is cleaned up at the next start; the reverse is never seen."""
         (self.folder / f"{entry.report_id}.json").unlink(missing_ok=True)
         self.bundle_path(entry.report_id).unlink(missing_ok=True)
         fsync_dir(self.folder)
 
+    @_locked
     def enforce_quota(self, max_bytes: int, max_reports: int) -> list[Entry]:
         """Evict until both quotas hold: delivered reports oldest first, then undelivered low, then medium
         priority, oldest first. High-priority and on-site reports are never evicted."""
@@ -190,6 +211,7 @@ class Outbox:
     def stats(self) -> dict:
         return read_json(self._stats_path, {})
 
+    @_locked
     def prepare_for_start(self, fingerprint: str, jitter_s: float) -> None:
         """At the daemon's start: refused reports get another chance under new delivery settings, and
         waiting ones are spread over JITTER_S (10,000 boxes back after a power cut must not all send at once)."""
@@ -204,12 +226,14 @@ class Outbox:
             except OSError as exc:  # a full disk: it is sent without the jitter, and the agent starts
                 log.warning("report %s: its delivery state cannot be saved: %s", entry.report_id, exc)
 
+    @_locked
     def retry(self, entry: Entry) -> None:
         """A refused report, asked for again by a person (the backend's settings changed): sent next."""
         entry.parked, entry.next_attempt = False, 0.0
         self.save(entry)
         log.info("report %s: retried by hand after it was refused (%s)", entry.report_id, entry.last_error)
 
+    @_locked
     def unpark(self, fingerprint: str) -> int:
         """Parked reports refused under other delivery settings get another chance; returns how many."""
         n = 0

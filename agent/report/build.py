@@ -7,7 +7,6 @@ import copy
 import secrets as random_secrets
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import BinaryIO
 
 from agent.config import AgentConfig
@@ -20,6 +19,7 @@ from agent.report.sections import SECTIONS
 from agent.report.snapshot import BoxSnapshot
 from agent.report.summary import failed_sections, make_manifest, make_summary
 from agent.storage import create_once
+from agent.paths import state_path
 
 BY_NAME = {m.NAME: m for m in SECTIONS}
 
@@ -42,7 +42,7 @@ def hook_secrets(sections: dict) -> list[str]:
 
 def pseudonym_key(state_dir: str) -> bytes:
     """A per-device random key: the same identifier gets the same pseudonym in every report of this box."""
-    return create_once(Path(state_dir) / "pseudonym.key", lambda: random_secrets.token_bytes(32))
+    return create_once(state_path(state_dir, "pseudonym_key"), lambda: random_secrets.token_bytes(32))
 
 
 def _members(content: dict, wanted: list[str]) -> list[Section]:

@@ -21,7 +21,7 @@ from agent.channels.onsite import OnSite
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
-from agent.paths import control_socket_path, outbox_dir
+from agent.paths import control_socket_path, outbox_dir, state_path
 from agent.report.redact import SecretFilter
 from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
@@ -33,9 +33,10 @@ from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
 from agent.transports.sender import Sender, choose_transports, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
-from agent.watch.recorder import Recorder
+from agent.recorder import Recorder
 from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
+from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
@@ -65,6 +66,25 @@ def guarded(job):
 def each(*callbacks):
     """One callback that calls CALLBACKS in order (those that are None are left out)."""
     return lambda *args: [callback(*args) for callback in callbacks if callback]
+
+
+def fault_monitor(cfg: AgentConfig, timeline: Timeline, calls: Worker, recorder: Recorder | None,
+                  auto_reports: FaultReporter) -> FaultMonitor:
+    """The fault monitor, its news handed to CALLS: what a raised or cleared fault sets off writes to the SD
+    card (a fault window, the fault reports' state), never on the polling thread, and in order."""
+    raised = each(recorder and recorder.fault_raised,  # its window first: the report then has it
+                  auto_reports.fault_raised)
+    return FaultMonitor(cfg.faults, timeline, cfg.state_dir, health=cfg.health,
+                        on_raise=lambda f: calls.submit(raised, f),
+                        on_clear=lambda f: calls.submit(auto_reports.fault_cleared, f))
+
+
+def tell(link, event: str, **fields) -> None:
+    """An MQTT notice, when the box has a broker link (paho is loaded only then)."""
+    if link is not None:
+        from agent.transports.mqtt import notice
+
+        notice(link, event, **fields)
 
 
 def security_log(cfg: AgentConfig, security: SecurityLog, window: tuple) -> tuple[str, bytes]:
@@ -131,7 +151,7 @@ def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
         return None, None
     from agent.transports.mqtt import MqttLink, MqttTransport
 
-    link = MqttLink(cfg.mqtt, cfg.device.identity, on_command, on_connected, memory=Path(cfg.state_dir) / "mqtt.json")
+    link = MqttLink(cfg.mqtt, cfg.device.identity, on_command, on_connected, memory=state_path(cfg.state_dir, "mqtt"))
     return link, MqttTransport(link, cfg.backend.timeout_s)
 
 
@@ -152,10 +172,8 @@ class Daemon:
         self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
         self.recorder = Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) \
             if cfg.recorder.enabled else None
-        self.faults = FaultMonitor(cfg.faults, self.timeline, cfg.state_dir, health=cfg.health,
-                                   on_raise=each(self.recorder and self.recorder.fault_raised,  # its window first:
-                                                 self.auto_reports.fault_raised),  # the report then has it
-                                   on_clear=self.auto_reports.fault_cleared)
+        self.fault_calls = Worker("fault-calls", maxsize=256)
+        self.faults = fault_monitor(cfg, self.timeline, self.fault_calls, self.recorder, self.auto_reports)
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
         self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox, self.log_ring,
@@ -188,16 +206,14 @@ class Daemon:
 
     def _accepted(self, entry) -> None:
         self._send_wake.set()
-        if self.mqtt:
-            self.mqtt.notice("accepted", report_id=entry.report_id, priority=entry.priority,
-                             on_site=entry.on_site, bytes=entry.size)
+        tell(self.mqtt, "accepted", report_id=entry.report_id, priority=entry.priority,
+             on_site=entry.on_site, bytes=entry.size)
 
     def _delivered(self, entry) -> None:
         self.conversation.refresh_soon()  # the case it landed in has news
-        if self.mqtt:
-            self.mqtt.notice("delivered", report_id=entry.report_id, case=entry.receipt["case"],
-                             priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
-            self.publish_status()
+        tell(self.mqtt, "delivered", report_id=entry.report_id, case=entry.receipt["case"],
+             priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
+        self.publish_status()
 
     def _onsite_changed(self, state) -> None:
         if self.button is not None:
@@ -226,15 +242,17 @@ class Daemon:
         if handle_signals:  # only the main thread may; tests run a daemon on another one
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
+        self.ocpp = OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
+                                 security=lambda window: security_log(self.cfg, self.security, window),
+                                 on_event=lambda e: tell(self.mqtt, "ocpp_log", **e))
         control = ControlServer(control_socket_path(self.cfg), handlers(
             self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
-            OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
-                         security=lambda window: security_log(self.cfg, self.security, window),
-                         on_event=lambda e: self.mqtt and self.mqtt.notice("ocpp_log", **e))))
+            self.ocpp))
         sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
                                    daemon=True)
         if self.recorder:  # first: the last stop's event and the timeline and history from before it
             self.recorder.start(catch_abort=handle_signals)
+        self.fault_calls.start()
         for event in take_queued(self.cfg.state_dir):
             self.events.apply(event)
         self.outbox.prepare_for_start(fingerprint(self.cfg), self.cfg.outbox.startup_jitter_s)
@@ -274,7 +292,8 @@ class Daemon:
                 part.stop()
         self._send_wake.set()
         deadline = time.monotonic() + STOP_DEADLINE_S
-        for stop in (self.desk.stop, sending.join, self.health.stop, self.conversation.stop):
+        for stop in (self.ocpp.stop, self.health.stop, self.fault_calls.stop, self.auto_reports.stop, self.desk.stop, sending.join,
+                     self.conversation.stop):
             stop(max(0.0, deadline - time.monotonic()))
         if self.mqtt:
             self.mqtt.stop()

@@ -23,6 +23,7 @@ from typing import Callable
 from agent.config import MqttConfig
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
 from agent.transports.mqtt_version import Negotiation
+from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PACKET = 128 * 1024  # what managed brokers often allow when nobody says otherwise
@@ -123,6 +124,8 @@ class MqttLink:
         self.on_case: Callable[[bytes], None] | None = None  # a case's state, retained by the backend
         self.on_command, self.on_connected = on_command, on_connected
         self._client, self._stopping, self._status = None, False, {}
+        # Restarts leave paho's thread (which cannot stop itself); one runs, one more may wait, the rest merge.
+        self._restarts = Worker("mqtt-restart", maxsize=1, say_full=False)
         # CONNACK and SUBACK: only both let commands, receipts and case states in; only both are "connected".
         self._connected, self._subscribed = threading.Event(), threading.Event()
         self.talk = Negotiation(cfg, memory)
@@ -147,14 +150,13 @@ class MqttLink:
     def start(self) -> None:
         c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"))
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
-        c.on_connect_fail, c.on_socket_open = self._on_connect_fail, self._on_socket_open
-        c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
+        c.on_connect_fail = lambda client, userdata: self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
+        c.on_socket_open = lambda client, userdata, sock: self.talk.opened(self._no_connack)
+        c.on_publish = lambda client, userdata, mid, reason, props: self._acks.resolve(mid, reason)
+        c.on_message, c.on_subscribe = self._on_message, self._on_subscribe
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
-
-    def _on_socket_open(self, client, userdata, sock) -> None:
-        self.talk.opened(self._no_connack)
 
     def _no_connack(self, attempt: int) -> None:
         if attempt == self.talk.attempt and not self._connected.is_set() and not self._stopping:
@@ -163,12 +165,12 @@ class MqttLink:
 
     def _failed(self, why: str, older_may_help: bool = False) -> None:
         if self.talk.failed(why, older_may_help):
-            threading.Thread(target=self._restart, daemon=True).start()
+            self.restart_soon()
 
     def _on_connect(self, client, userdata, flags, reason, props) -> None:
         if reason.is_failure:
             if self.talk.refused(reason):
-                threading.Thread(target=self._restart, daemon=True).start()
+                self.restart_soon()
             return
         self.talk.worked(time.time())
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
@@ -182,10 +184,17 @@ class MqttLink:
         if self.on_connected:
             self.on_connected()
 
-    def _on_connect_fail(self, client, userdata) -> None:
-        self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
+    @property
+    def running(self) -> bool:
+        return self._client is not None and not self._stopping
+
+    def restart_soon(self) -> None:  # connect anew (a fallback, a re-probe), on the link's own thread
+        if not self._stopping:
+            self._restarts.start().submit(self._restart)
 
     def _restart(self) -> None:
+        if not self.running:
+            return
         old, self._client = self._client, None
         old.loop_stop()
         old.disconnect()
@@ -202,9 +211,6 @@ class MqttLink:
         self._connected.clear()
         self._subscribed.clear()
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
-
-    def _on_publish(self, client, userdata, mid, reason, props) -> None:
-        self._acks.resolve(mid, reason)
 
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic.startswith(self.topic("receipt/")):
@@ -234,14 +240,6 @@ class MqttLink:
         if refused:
             raise DeliveryError(f"the broker refused the publish: {refused}")
 
-    def notice(self, event: str, **fields) -> None:
-        """Best effort: a notice that cannot go out now is not worth a retry (the status topic catches up)."""
-        if self.connected:
-            try:
-                self.publish("notice", json.dumps({"event": event, **fields}), timeout=5)
-            except DeliveryError as exc:
-                log.info("report notice not published: %s", exc)
-
     def publish_status(self, status: dict) -> None:
         self._status = dict(status, online=True)
         if self.connected:
@@ -251,9 +249,10 @@ class MqttLink:
         self._client.publish(self.topic("status"), json.dumps(self._status or {"online": True}), qos=1, retain=True)
 
     def stop(self) -> None:
-        if self._client is None:
-            return
         self._stopping = True
+        if self._client is None:
+            self._restarts.stop(2.0)
+            return
         if self.connected:
             info = self._client.publish(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
             try:
@@ -262,13 +261,24 @@ class MqttLink:
                 pass
         self._client.disconnect()
         self._client.loop_stop()
+        self._restarts.stop(2.0)
+        self.talk.cancel()
+
+
+def notice(link: MqttLink | None, event: str, **fields) -> None:
+    """Best effort: a notice that cannot go out now is not worth a retry (the status topic catches up)."""
+    if link is not None and link.connected:
+        try:
+            link.publish("notice", json.dumps({"event": event, **fields}), timeout=5)
+        except DeliveryError as exc:
+            log.info("report notice not published: %s", exc)
 
 
 def reprobe(link: MqttLink) -> None:
     """The daily calendar job: after a fallback to 3.1.1, reconnect with MQTT 5 once (it falls back again within
     seconds if the broker still cannot). The main loop does not wait on paho: the restart has its own thread."""
-    if link._client is not None and not link._stopping and link.talk.reprobe():
-        threading.Thread(target=link._restart, daemon=True).start()
+    if link.running and link.talk.reprobe():
+        link.restart_soon()
 
 
 class MqttTransport:

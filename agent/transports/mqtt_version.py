@@ -38,6 +38,7 @@ class Negotiation:
         self.answered = 0  # the attempt a CONNACK (even a refusing one) came for
         self.last_failure: str | None = None
         self.not_authorized = False
+        self._timer: threading.Timer | None = None  # the CONNACK wait of the attempt under way
 
     @property
     def version(self) -> str:
@@ -53,13 +54,21 @@ class Negotiation:
     def opened(self, on_silence: Callable[[int], None]) -> None:
         """A CONNECT goes out now: ON_SILENCE(attempt) runs if no CONNACK came within CONNACK_WAIT_S."""
         self.attempt += 1
-        timer = threading.Timer(self.CONNACK_WAIT_S, on_silence, args=(self.attempt,))
-        timer.daemon = True
-        timer.start()
+        self.cancel()
+        self._timer = threading.Timer(self.CONNACK_WAIT_S, on_silence, args=(self.attempt,))
+        self._timer.name, self._timer.daemon = "mqtt-connack-wait", True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """No CONNACK is waited for any more: it came, or the link stops."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def refused(self, reason) -> bool:
         """A CONNACK that refuses: say why; True when 3.1.1 is worth a try (only a refused protocol version)."""
         self.answered = self.attempt
+        self.cancel()
         self.not_authorized = getattr(reason, "value", None) in NOT_AUTHORIZED
         if self.not_authorized:
             return self.failed(NOT_AUTHORIZED_TEXT + f" ({reason})", older_may_help=False)
@@ -78,6 +87,7 @@ class Negotiation:
 
     def worked(self, now: float) -> None:
         self.answered = self.attempt
+        self.cancel()
         self.last_failure, self.not_authorized = None, False
         if not self.memory or self.cfg.protocol != "auto":
             return

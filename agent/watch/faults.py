@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
 from agent.config import FaultConfig, HealthConfig
@@ -16,6 +15,7 @@ from agent.watch.judge import judge_devices, judge_firmware, judge_health, judge
 from agent.watch.rules import RULES
 from agent.watch.timeline import Timeline
 from agent.clock import wall as wall_clock
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class FaultMonitor:
         self._false_since: dict[tuple[str, str], float] = {}
         self.active: dict[tuple[str, str], Fault] = {}
         # Firmware versions survive restarts, so an update while the agent was down is noticed.
-        self._versions_path = Path(state_dir) / "firmware_versions.json" if state_dir else None
+        self._versions_path = state_path(state_dir, "firmware_versions") if state_dir else None
         self._versions: dict[str, object] = read_json(self._versions_path, {}) if self._versions_path else {}
         self._changed: dict[str, tuple[float, str]] = {}
         self._kinds: dict[str, str] = {}  # device name -> meter | charge_controller
@@ -105,7 +105,7 @@ class FaultMonitor:
         self._apply(self.health_conditions(health), "health")
 
     def _apply(self, found: dict[tuple[str, str], str], scope: str) -> None:
-        now = self._clock()
+        now, told = self._clock(), []
         with self._lock:
             for key, message in found.items():
                 self._false_since.pop(key, None)
@@ -113,7 +113,7 @@ class FaultMonitor:
                 if key in self.active:
                     self.active[key].message = message
                 elif now - start >= RULES[key[0]].raise_after(self.cfg):
-                    self._raise(key, message, now)
+                    told.append(self._raise(key, message, now))
             for key in list(self._true_since):
                 if key in found or (key[0] not in RULES or RULES[key[0]].scope != scope):
                     continue
@@ -122,7 +122,8 @@ class FaultMonitor:
                     continue
                 gone = self._false_since.setdefault(key, now)
                 if now - gone >= RULES[key[0]].clear_after(self.cfg):
-                    self._clear(key)
+                    told.append(self._clear(key))
+        self._tell(told)
 
     def firmware_fault(self, code: str, message: str, severity: str = "error", category: str = "hardware") -> None:
         """A fault the firmware reports itself (`diag-agent event fault`): active until it clears it."""
@@ -132,35 +133,43 @@ class FaultMonitor:
                 self.active[key].message = message
                 return
             self._true_since[key] = self._clock()
-            self._raise(key, message, self._clock(), severity, category)
+            told = [self._raise(key, message, self._clock(), severity, category)]
+        self._tell(told)
 
     def firmware_clear(self, code: str) -> bool:
         with self._lock:
             if (code, "firmware") not in self.active:
                 return False
-            self._clear((code, "firmware"))
-            return True
+            told = [self._clear((code, "firmware"))]
+        self._tell(told)
+        return True
 
     def _raise(self, key: tuple[str, str], message: str, now: float, severity: str | None = None,
-               category: str | None = None) -> None:
+               category: str | None = None) -> tuple[str, Fault]:
         code, device = key
         if severity is None:
             severity, category = RULES[code].severity, RULES[code].category_for(self._kinds.get(device))
-        self.active[key] = Fault(code, device, severity, category, message, self._wall(), now)
-        self.timeline.add("raised", code, message, device=device, severity=severity, category=category)
-        log.warning("fault raised: %s on %s: %s", code, device, message)
-        if self.on_raise:
-            self.on_raise(self.active[key])
+        self.active[key] = Fault(code, device, severity, str(category), message, self._wall(), now)
+        return "raised", replace(self.active[key])
 
-    def _clear(self, key: tuple[str, str]) -> None:
-        fault = self.active.pop(key)
+    def _clear(self, key: tuple[str, str]) -> tuple[str, Fault]:
         self._true_since.pop(key, None)
         self._false_since.pop(key, None)
-        self.timeline.add("cleared", fault.code, f"cleared: {fault.message}", device=fault.device,
-                          severity=fault.severity, category=fault.category)
-        log.info("fault cleared: %s on %s", fault.code, fault.device)
-        if self.on_clear:
-            self.on_clear(fault)
+        return "cleared", self.active.pop(key)
+
+    def _tell(self, told: list[tuple[str, Fault]]) -> None:
+        """The timeline, the log and the callbacks hear of each change after the lock is released: a
+        callback that is slow (or asks for the active faults) never holds up polling or a reader."""
+        for what, f in told:
+            message = f.message if what == "raised" else f"cleared: {f.message}"
+            self.timeline.add(what, f.code, message, device=f.device, severity=f.severity, category=f.category)
+            if what == "raised":
+                log.warning("fault raised: %s on %s: %s", f.code, f.device, f.message)
+            else:
+                log.info("fault cleared: %s on %s", f.code, f.device)
+            callback = self.on_raise if what == "raised" else self.on_clear
+            if callback:
+                callback(f)
 
     def active_list(self) -> list[dict]:
         with self._lock:

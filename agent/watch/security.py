@@ -15,6 +15,7 @@ from typing import Callable
 
 from agent.storage import read_json, write_atomic, write_json
 from agent.clock import wall as wall_clock
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 256 * 1024  # over it, the older half goes
@@ -24,7 +25,7 @@ CLOCK_JUMP_S = 60.0
 
 class SecurityLog:
     def __init__(self, state_dir: str | Path, clock: Callable[[], float] = wall_clock):
-        self.path = Path(state_dir) / "security.log"
+        self.path = state_path(state_dir, "security_log")
         self._clock = clock
         self._lock = threading.Lock()
         self._written: dict[str, list[float]] = {}

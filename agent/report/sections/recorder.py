@@ -1,4 +1,4 @@
-"""Section recorder: the flight recorder's evidence (agent/watch/recorder.py): how the agent's last run
+"""Section recorder: the flight recorder's evidence (agent/recorder/flight.py): how the agent's last run
 ended, from when the history comes from before the restart, and each fault window on disk as a member of
 its own (fault-window-N.json: the full-rate readings around the fault), oldest first. The oldest
 windows go when the report is over its size cap, after the history's resolution."""

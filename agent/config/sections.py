@@ -1,18 +1,13 @@
-"""The agent's configuration: one YAML file loaded into typed objects with defaults."""
+"""The configuration's sections: one typed dataclass each, with defaults and limits (agent/schema.py), each
+handed to the part that uses it (its slice of the configuration)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Optional
 
-from agent.schema import REQUIRED, SchemaError, error_at, load_file, number, placeholder_problem
-from agent.watch.recorder import RecorderSettings
-
-DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
-ConfigError = SchemaError  # a configuration or profile that cannot be used; the CLI exits with code 2
+from agent.schema import REQUIRED, number, placeholder_problem
 
 
 # A box's identity names its MQTT topics and its reports: one safe topic level, never empty.
@@ -286,104 +281,13 @@ class ReportConfig:
 
 
 @dataclass
-class AgentConfig:
-    device: DeviceIdentity = field(default_factory=DeviceIdentity)
-    state_dir: str = "/var/lib/diag-agent"
-    profiles_dir: str = "profiles"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    buses: list[BusConfig] = field(default_factory=list)
-    devices: list[DeviceConfig] = field(default_factory=list)
-    poll: PollConfig = field(default_factory=PollConfig)
-    faults: FaultConfig = field(default_factory=FaultConfig)
-    history: HistorySettings = field(default_factory=HistorySettings)
-    recorder: RecorderSettings = field(default_factory=RecorderSettings)  # agent/watch/recorder.py
-    hooks: HooksConfig = field(default_factory=HooksConfig)
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    software: SoftwareConfig = field(default_factory=SoftwareConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
-    outbox: OutboxConfig = field(default_factory=OutboxConfig)
-    onsite: OnSiteConfig = field(default_factory=OnSiteConfig)
-    button: ButtonConfig = field(default_factory=ButtonConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    cloud: CloudConfig = field(default_factory=CloudConfig)
-    auto_report: AutoReportConfig = field(default_factory=AutoReportConfig)
-    support: SupportConfig = field(default_factory=SupportConfig)
-    language: str = "en"  # of the page, the hints, the status lines and report.html: a file in agent/lang/
-    timezone: str = "UTC"  # times shown to people are in this zone, with its offset; the data stays in UTC
+class RecorderConfig:
+    """The flight recorder's (agent/recorder/)."""
 
-    def as_dict(self) -> dict:
-        """The whole configuration as data (for the report, which redacts it)."""
-        return dataclasses.asdict(self)
-
-    def secrets(self) -> list[str]:
-        """Every secret value in the configuration, for scrubbing by value: the passwords, tokens and keys,
-        and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
-        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
-                if v]
-
-
-def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
-    if value is None or value == "":
-        return value
-    p = Path(value)
-    return str(p if p.is_absolute() else (base / p).resolve())
-
-
-def load(path: str | Path) -> AgentConfig:
-    """Load and check the configuration at PATH; raise ConfigError naming file, line and key."""
-    path = Path(path)
-    cfg = load_file(path, AgentConfig)
-    _cross_check(cfg)
-    # Relative paths are relative to the config file, so a checkout runs as it is.
-    base = path.resolve().parent
-    cfg.state_dir = _resolve(base, cfg.state_dir)
-    cfg.profiles_dir = _resolve(base, cfg.profiles_dir)
-    d = cfg.device
-    for key in ("firmware_version_file", "commissioning_protocol", "cloud_credentials_file"):
-        setattr(d, key, _resolve(base, getattr(d, key)))
-    d.firmware_logs = [_resolve(base, p) for p in d.firmware_logs]
-    cfg.hooks.dir = _resolve(base, cfg.hooks.dir)
-    for section in (cfg.backend, cfg.mqtt):
-        for key in ("ca_file", "client_cert", "client_key"):
-            value = _resolve(base, getattr(section, key))
-            setattr(section, key, value)
-            if value and not Path(value).is_file():  # found now, not as four tracebacks in `check` later
-                raise error_at(section, key, f"no such file: {value}")
-    for bus in cfg.buses:
-        bus.lock_file = _resolve(base, bus.lock_file)
-    return cfg
-
-
-def _cross_check(cfg: AgentConfig) -> None:
-    def fail(obj, key, problem):
-        raise error_at(obj, key, problem)
-
-    d = cfg.device
-    if not d.identity:
-        where, key = (d, "serial") if hasattr(d, "_yaml_where") else (cfg, "device")
-        fail(where, key, "the box needs an identity: set device.serial (or, without one, device.order_number)")
-    if not TOPIC_LEVEL.match(d.identity):
-        fail(d, "serial" if d.serial else "order_number",
-             f"{d.identity!r} cannot name the box: use letters, digits, '-', '_' and '.' (at most 64)")
-
-    names: set[str] = set()
-    for bus in cfg.buses:
-        if bus.name in names:
-            fail(bus, "name", f"bus {bus.name!r} is defined twice")
-        names.add(bus.name)
-    from agent.lang import locale_problems
-
-    for key, problem in locale_problems(cfg.language, cfg.timezone):
-        fail(cfg, key, problem)
-    if cfg.backend.transport == "mqtt" and not cfg.mqtt.enabled:
-        fail(cfg.backend, "transport", "mqtt needs mqtt.enabled: true")
-    seen: set[str] = set()
-    for dev in cfg.devices:
-        if dev.bus not in names:
-            fail(dev, "bus", f"no bus named {dev.bus!r} (buses: {', '.join(sorted(names)) or 'none'})")
-        if dev.name in seen:
-            fail(dev, "name", f"device {dev.name!r} is defined twice")
-        seen.add(dev.name)
+    enabled: bool = True
+    # The history's checkpoint: ~180 KB at 1 Hz, so ~4.3 MB a day at hourly.
+    checkpoint_s: float = number(3600.0, 600, 86400, "s", "an SD card's wear")
+    fault_before_s: float = number(300.0, 0, 3600, "s", "the raw history holds an hour")
+    fault_after_s: float = number(120.0, 0, 3600, "s", "the raw history holds an hour")
+    fault_windows: int = number(20, 1, 200)  # the newest kept; older ones go, and so does any over windows_max_bytes
+    windows_max_bytes: int = number(2_000_000, 100_000, 50_000_000, "bytes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from agent.views import render_cases
+from agent.cli.views import render_cases
 
 EXIT_OK, EXIT_FAIL = 0, 1
 

@@ -20,27 +20,16 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from agent.schema import number
 from agent.storage import read_json, write_atomic, write_json
 from agent.clock import boot_id, wall as wall_clock
+from agent.config import RecorderConfig
+from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
-
-
-@dataclass
-class RecorderSettings:
-    enabled: bool = True
-    # The history's checkpoint: ~180 KB at 1 Hz, so ~4.3 MB a day at hourly.
-    checkpoint_s: float = number(3600.0, 600, 86400, "s", "an SD card's wear")
-    fault_before_s: float = number(300.0, 0, 3600, "s", "the raw history holds an hour")
-    fault_after_s: float = number(120.0, 0, 3600, "s", "the raw history holds an hour")
-    fault_windows: int = number(20, 1, 200)  # the newest kept; older ones go, and so does any over windows_max_bytes
-    windows_max_bytes: int = number(2_000_000, 100_000, 50_000_000, "bytes")
 
 
 def judge_last_stop(previous: dict | None, abort_dump: str, boot: str) -> tuple[str, str] | None:
@@ -94,10 +83,10 @@ class Recorder:
     """HISTORY and TIMELINE are the daemon's. Writes go through one thread, so a checkpoint on a slow SD card
     never holds up the polling loop."""
 
-    def __init__(self, cfg: RecorderSettings, state_dir: str, history, timeline,
+    def __init__(self, cfg: RecorderConfig, state_dir: str, history, timeline,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock):
         self.cfg, self.history, self.timeline = cfg, history, timeline
-        self.folder = Path(state_dir) / "recorder"
+        self.folder = state_path(state_dir, "recorder")
         self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)
         self._clock, self._wall = clock, wall
         self.run = self.earlier_until = self.last_stop = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.config import DEFAULT_PATH, ConfigError, load
-from agent.views import render_inspection, render_status
+from agent.cli.views import render_inspection, render_status
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    from agent import cli_cases, cli_ocpp, cli_scan
+    from agent.cli import cases as cli_cases, ocpp as cli_ocpp, scan as cli_scan
 
     cli_cases.add_parsers(sub, common, load)
     cli_ocpp.add_parsers(sub, common, load)

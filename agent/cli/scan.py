@@ -62,7 +62,7 @@ def _with_progress(call, progress, say):
 def cmd_scan(args, load_config) -> int:
     cfg = load_config(args.config)
     from agent.channels import control
-    from agent.views import render_scans
+    from agent.cli.views import render_scans
     from agent.devices.scan import parse_units, scan_bus, to_dict
     from agent.paths import control_socket_path
 

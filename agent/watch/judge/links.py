@@ -1,0 +1,85 @@
+"""The agent's own links and inputs: the backend and the broker, the hooks and what they report, the
+charge controller's firmware version, and the reports waiting in the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.config import FaultConfig, HealthConfig
+from agent.vocab import FaultCode, Status
+from agent.watch.judge.verdict import Judgement
+
+
+def judge_hooks(hooks: dict, in_a_row: dict[str, int], h: HealthConfig) -> list[Judgement]:
+    """Each firmware hook: did it answer now; one that failed HOOK_FAILURES_BEFORE_FAULT times in a row
+    (IN_A_ROW, counted by the fault monitor) names a fault."""
+    out = []
+    for name, result in hooks.items():
+        if result.ok:
+            out.append(Judgement("hook", name, Status.PASS, "answers"))
+            continue
+        failures = in_a_row.get(name, 1)
+        fault = FaultCode.HOOK_FAILING if failures >= h.hook_failures_before_fault else None
+        out.append(Judgement("hook", name, Status.WARN, f"hook {name} failed {failures} times in a row: "
+                             f"{result.error}", fault))
+    return out
+
+
+def judge_firmware(name: str, change: tuple[float, str] | None, now: float, c: FaultConfig) -> Judgement:
+    """A charge controller's firmware version: a change (when, in words) seen less than
+    firmware_change_hold_s ago names a fault, so the report after an update says so."""
+    if change and now - change[0] < c.firmware_change_hold_s:
+        return Judgement("firmware", name, Status.WARN, change[1], FaultCode.FIRMWARE_CHANGED)
+    return Judgement("firmware", name, Status.PASS, "unchanged")
+
+
+# --- the agent's own connections and inputs ------------------------------------------------------
+@dataclass(frozen=True)
+class Links:
+    """What the self-check knows of the agent's ways out: the backend's address, the MQTT link."""
+
+    backend_url: str = ""
+    mqtt_enabled: bool = False
+    mqtt_where: str = ""  # host:port
+    mqtt_connected: bool | None = None  # None: no daemon runs, the health probe says
+    mqtt_not_authorized: bool = False  # the broker refused the credentials: no waiting helps
+    mqtt_problem: str | None = None
+
+
+def judge_links(links: Links, health: dict, outbox: dict | None) -> list[Judgement]:
+    """The backend and the broker, the commissioning protocol and cloud credentials the hooks report,
+    the hooks themselves, and the reports waiting in the outbox."""
+    out = []
+    if not links.backend_url:
+        out.append(Judgement("network", "box", Status.WARN, "backend.url is empty", variant="unconfigured"))
+    if links.mqtt_enabled:
+        broker = health["network"].get("broker", {})
+        if links.mqtt_connected or (links.mqtt_connected is None and broker.get("ok")):
+            out.append(Judgement("broker", "box", Status.PASS, links.mqtt_where))
+        else:
+            problem = links.mqtt_problem or broker.get("detail", "not connected")
+            out.append(Judgement("broker", "box", Status.FAIL if links.mqtt_not_authorized else Status.WARN,
+                                 problem, variant="not_authorized" if links.mqtt_not_authorized else None))
+    hooks = health["hooks"]
+    for topic, key in (("commissioning", "present"), ("cloud_credentials", "configured")):
+        result = hooks.get(topic)
+        yes = bool(result is not None and result.ok and result.output.get(key))
+        detail = "yes" if yes else ("no" if result is not None and result.ok else "hook missing or failed")
+        out.append(Judgement(topic, "box", Status.PASS if yes else Status.WARN, detail))
+    failed = sorted(n for n, r in hooks.items() if not r.ok)
+    out.append(Judgement("hooks", "box", Status.WARN if failed else Status.PASS,
+                         ", ".join(failed) or f"{len(hooks)} hooks ok", fill={"names": ", ".join(failed)}))
+    if outbox is not None:
+        out.append(_outbox(outbox))
+    return out
+
+
+def _outbox(counts: dict) -> Judgement:
+    """Reports on the box that have no case yet, in the outbox's own words (agent/outbox)."""
+    waiting, refused = counts["accepted"] + counts["sending"], counts["refused"]
+    detail, fill = f"{waiting} waiting, {refused} refused", {"waiting": waiting, "refused": refused}
+    if refused:
+        return Judgement("outbox", "box", Status.FAIL, detail, variant="refused", fill=fill)
+    if waiting:
+        return Judgement("outbox", "box", Status.WARN, detail, variant="waiting", fill=fill)
+    return Judgement("outbox", "box", Status.PASS, detail)
