@@ -15,6 +15,7 @@ STATE = {
     "recorder": "recorder",  # recorder/: the timeline file, checkpoints and fault windows
     "events": "events",  # channels/events.py: firmware events queued while the daemon is down
     "security_log": "security.log",  # watch/security.py: the OCPP security log
+    "config_seen": "config-seen.json",  # watch/security.py: the fingerprint of the configuration last run
     "cases": "cases.json",  # cases/book.py: what support published of each case
     "pseudonym_key": "pseudonym.key",  # report/build.py: the key that pseudonymises identifiers
     "nonces": "nonces.json",  # channels/cloud.py: command nonces seen (replays are refused)

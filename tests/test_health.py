@@ -196,7 +196,7 @@ def test_a_refused_system_call_costs_its_one_value_not_the_section(tmp_path, moc
 
     refused = OSError(errno.ENOSYS, "Function not implemented")
     mocker.patch("psutil.net_if_stats", side_effect=refused)  # the ethtool ioctl, refused under emulation
-    network = collect_network("", None, None)
+    network = collect_network("", (), None)
     assert network["unavailable"]["net_if_stats"].startswith("OSError")
     assert "lo" in network["interfaces"] and network["steps"]["link"]["detail"]
     mocker.patch("psutil.virtual_memory", side_effect=PermissionError(errno.EPERM, "Operation not permitted"))

@@ -17,28 +17,28 @@ from conftest import ROOT
 
 
 def test_backend_reachable_over_verified_tls_is_functional(intake, certs):
-    net = collect_network(intake.info["url"], certs["ca"], None, timeout=2, check_gateway=False)
+    net = collect_network(intake.info["url"], (certs["ca"],), None, timeout=2, check_gateway=False)
     assert net["verdict"] == "functional" and net["failed_step"] is None
     assert net["steps"]["backend_tls"]["ok"]
 
 
 def test_a_closed_port_is_backend_unreachable():
-    net = collect_network(f"https://127.0.0.1:{peers.free_port()}/api", None, None, timeout=2, check_gateway=False)
+    net = collect_network(f"https://127.0.0.1:{peers.free_port()}/api", (), None, timeout=2, check_gateway=False)
     assert net["failed_step"] == "backend_tcp"
     assert net["verdict_text"] == "not functional: backend unreachable"
     assert "Connection refused" in net["steps"]["backend_tcp"]["detail"]
 
 
 def test_a_certificate_from_another_ca_is_tls_refused(intake, certs):
-    net = collect_network(intake.info["url"], certs["wrong_ca"], None, timeout=2, check_gateway=False)
+    net = collect_network(intake.info["url"], (certs["wrong_ca"],), None, timeout=2, check_gateway=False)
     assert net["failed_step"] == "backend_tls"
     assert "certificate not accepted" in net["steps"]["backend_tls"]["detail"]
 
 
 def test_the_broker_is_checked_too(broker):
-    net = collect_network("", None, ("127.0.0.1", broker.info["port"], False, None), check_gateway=False)
+    net = collect_network("", (), ("127.0.0.1", broker.info["port"], False, ()), check_gateway=False)
     assert net["broker"]["ok"]
-    net = collect_network("", None, ("127.0.0.1", peers.free_port(), False, None), check_gateway=False)
+    net = collect_network("", (), ("127.0.0.1", peers.free_port(), False, ()), check_gateway=False)
     assert not net["broker"]["ok"]
 
 
@@ -72,7 +72,7 @@ class Namespaces:
 
     def run(self, ns, backend_url, check_gateway=True) -> dict:
         code = ("import json, sys; from agent.health.network import collect_network; "
-                f"print(json.dumps(collect_network({backend_url!r}, None, None, timeout=1, dns_timeout=2, "
+                f"print(json.dumps(collect_network({backend_url!r}, (), None, timeout=1, dns_timeout=2, "
                 f"check_gateway={check_gateway})))")
         out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True,
                              text=True, timeout=30, env=dict(os.environ, PYTHONPATH=str(ROOT)))

@@ -5,9 +5,9 @@ way: durably, exactly once by its id, with the priority of its case."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from agent.cases.photos import Photo
+from agent.clock import utc_iso
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
 from agent.report.bundle import Section, write_bundle
@@ -31,7 +31,7 @@ def _spool(cfg: AgentConfig, outbox: Outbox, kind: str, case: str, priority: str
                 "subject": subject, "trigger": kind,
                 "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
                 "created": {"wall": round(wall, 3),
-                            "wall_iso": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds"),
+                            "wall_iso": utc_iso(wall),
                             "monotonic": round(time.monotonic(), 3)},
                 **fields}
     entry = Entry(report_id=report_id, priority=priority, on_site=on_site, created=wall,

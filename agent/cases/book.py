@@ -8,10 +8,10 @@ import math
 import threading
 from pathlib import Path
 
-from agent.report.request import CASE_REF
-from agent.storage import read_json, write_json
-from agent.vocab import CASE_STATES_SENT, CaseState, Priority
 from agent.paths import state_path
+from agent.report.request import CASE_REF
+from agent.storage import StateFile
+from agent.vocab import CASE_STATES_SENT, CaseState, Priority
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,18 @@ class CaseBook:
     and the questions the box has answered that the backend has not yet counted."""
 
     def __init__(self, state_dir: str | Path, max_cases: int):
-        self.path = state_path(state_dir, "cases")
+        self._file = StateFile(state_path(state_dir, "cases"), {"cases": [], "answered": []})
         self.max_cases = max_cases
         self._lock = threading.Lock()
-        saved = read_json(self.path, {})
+        saved = self._file.load()
         self._cases: dict[str, dict] = {}
-        for raw in saved.get("cases", []) if isinstance(saved, dict) else []:
+        for raw in saved["cases"]:
             try:
                 state = check_state(raw)
                 self._cases[state["case"]] = dict(state, seen=raw.get("seen", 0))
             except CaseStateError as exc:
                 log.warning("a saved case state is unreadable (%s); it is read again from the backend", exc)
-        self._answered: set[str] = set(saved.get("answered", [])) if isinstance(saved, dict) else set()
+        self._answered: set[str] = {a for a in saved["answered"] if isinstance(a, str)}
 
     def apply(self, data: object, seen: float) -> bool:
         """Take a case state from the backend; True when it changed what the box knows."""
@@ -105,7 +105,7 @@ class CaseBook:
             self._save()
 
     def _save(self) -> None:
-        write_json(self.path, {"cases": list(self._cases.values()), "answered": sorted(self._answered)})
+        self._file.save({"cases": list(self._cases.values()), "answered": sorted(self._answered)})
 
     def get(self, case: str) -> dict | None:
         with self._lock:

@@ -4,9 +4,9 @@ questions first, and how a report that cannot be sent is taken away by hand."""
 from __future__ import annotations
 
 from agent.cases.book import NOTES, CaseBook
-from agent.vocab import CaseState
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, describe
+from agent.vocab import CaseState
 
 
 def file_name(cfg: AgentConfig, report_id: str) -> str:

@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Callable
 
 from agent.channels import Desk, OnSiteSwitch, Replier
+from agent.clock import wall as wall_clock
 from agent.config import CloudConfig
+from agent.paths import state_path
 from agent.report.request import RequestError, check_request
 from agent.report.sections import SECTION_NAMES
-from agent.storage import read_json, write_json
+from agent.ratelimit import RateLimit
+from agent.storage import StateFile
 from agent.transports.base import DeliveryError
-from agent.clock import wall as wall_clock
 from agent.worker import Worker
-from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 TYPES = ("report", "more_data", "onsite", "ping")
@@ -69,9 +70,9 @@ class NonceStore:
     """Nonces seen within the time window, persisted so a restart does not reopen the door to replays."""
 
     def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = wall_clock):
-        self.path, self.window_s, self._clock = path, window_s, clock
+        self._file, self.window_s, self._clock = StateFile(path, durable=True), window_s, clock
         self._lock = threading.Lock()
-        self._seen: dict[str, float] = read_json(path, {})
+        self._seen: dict[str, float] = {n: t for n, t in self._file.load().items() if isinstance(t, (int, float))}
 
     def add(self, nonce: str, ts: float) -> bool:
         """Record NONCE; False when it was seen before."""
@@ -84,7 +85,7 @@ class NonceStore:
                 raise Rejected("too many commands in the time window")
             self._seen[nonce] = ts
             try:  # a nonce that cannot be kept could be replayed after a restart: refuse instead
-                write_json(self.path, self._seen, durable=True)
+                self._file.save(self._seen)
             except OSError as exc:
                 del self._seen[nonce]
                 raise Rejected(f"the box cannot record the command ({exc.strerror or exc})") from None
@@ -170,21 +171,15 @@ class RejectionLog:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  security: Callable[[str, str], None] = lambda kind, message: None):
-        self._clock, self._minute, self._count, self._suppressed = clock, 0.0, 0, 0
+        self._limit = RateLimit(10, 60.0, clock)
         self._security = security  # the security log (watch/security.py) keeps each, bounded by itself
 
     def __call__(self, reason: str) -> None:
         self._security("cloud_command_rejected", reason)
-        now = self._clock()
-        if now - self._minute >= 60:
-            if self._suppressed:
-                log.warning("%d more cloud commands rejected in the last minute", self._suppressed)
-            self._minute, self._count, self._suppressed = now, 0, 0
-        self._count += 1
-        if self._count <= 10:
-            log.warning("cloud command rejected: %s", reason)
-        else:
-            self._suppressed += 1
+        allowed, skipped = self._limit.allow()
+        if allowed:
+            more = f" ({skipped} more rejected before this one, not logged)" if skipped else ""
+            log.warning("cloud command rejected: %s%s", reason, more)
 
 
 class CommandWorker:

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from agent.paths import state_path
 from agent.storage import write_json
 from agent.vocab import FaultCategory, Severity
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
-from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -9,16 +9,20 @@ import time
 from types import SimpleNamespace
 from typing import Callable
 
-from agent.config import AutoReportConfig
-from agent.report.request import LIMITS, RequestError, ReportRequest, check_request, fit
-from agent.storage import read_json, write_json
-from agent.vocab import Severity
 from agent.clock import wall as wall_clock
-from agent.worker import Worker
+from agent.config import AutoReportConfig
 from agent.paths import state_path
+from agent.report.request import LIMITS, ReportRequest, RequestError, check_request, fit
+from agent.storage import StateFile
+from agent.vocab import Severity
+from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 FAULT_FIELDS = ("code", "device", "severity", "category", "message")
+
+
+# What survives a restart: the limits' counts, the decisions waiting out their debounce, the faults reported.
+STATE_DEFAULTS = {"last_by_code": {}, "day": "", "sent_today": 0, "suppressed": 0, "pending": {}, "open": {}}
 
 
 class FaultReporter:
@@ -29,14 +33,11 @@ class FaultReporter:
     def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
                  clock: Callable[[], float] = wall_clock):
         self.cfg, self.submit, self._clock = cfg, submit, clock
-        self._path = state_path(state_dir, "auto_reports")
+        self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True)
         self._lock = threading.Lock()
         # One report at a time, off the polling thread; a burst of faults queues (bounded), never a thread each.
         self._work = Worker("fault-report", maxsize=max(4, cfg.daily_cap))
-        self.state = read_json(self._path, {})
-        for key, default in (("last_by_code", {}), ("day", ""), ("sent_today", 0), ("suppressed", 0),
-                             ("pending", {}), ("open", {})):
-            self.state.setdefault(key, default)
+        self.state = self._file.load()
 
     @property
     def pending(self) -> dict[str, dict]:
@@ -44,7 +45,7 @@ class FaultReporter:
 
     def _save(self) -> None:
         try:
-            write_json(self._path, self.state, durable=True)
+            self._file.save(self.state)
         except OSError as exc:  # a full disk: the decision stands in memory, the limits still hold
             log.warning("cannot save the fault reports' state: %s", exc)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from agent.clock import utc_compact
 from agent.report.request import ReportRequest
 from agent.transports.upload import Location, UploadError, parse_location, upload
 
@@ -112,7 +113,7 @@ class OcppDelegate:
             req = check_log_request(fields)
         except (ValueError, UploadError) as exc:
             return {"status": "Rejected", "reason": str(exc)}
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = utc_compact()
         kind = "security" if req.log_type == "SecurityLog" else "diagnostics"
         filename = req.filename or f"{self.identity}-{kind}-{stamp}-{req.request_id}.tar.gz"[:MAX_FILENAME]
         with self._lock:

@@ -7,11 +7,11 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from agent.storage import read_json, write_json
-from agent.vocab import ONSITE_CHANNELS
-from agent.watch.timeline import Timeline
 from agent.clock import wall as wall_clock
 from agent.paths import state_path
+from agent.storage import StateFile
+from agent.vocab import ONSITE_CHANNELS
+from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +27,14 @@ class OnSiteState:
 class OnSite:
     def __init__(self, state_dir: str, duration_s: float, timeline: Timeline,
                  clock: Callable[[], float] = wall_clock, on_change: Callable[[OnSiteState], None] | None = None):
-        self._path = state_path(state_dir, "onsite")
+        self._file = StateFile(state_path(state_dir, "onsite"), asdict(OnSiteState()), durable=True)
         self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
         self.on_change = on_change
         self._lock = threading.Lock()
-        try:
-            self._state = OnSiteState(**read_json(self._path, {}))
-        except TypeError:  # a state file from another version: start off
-            self._state = OnSiteState()
+        self._state = OnSiteState(**self._file.load())
 
     def _save(self) -> None:
-        write_json(self._path, asdict(self._state), durable=True)
+        self._file.save(asdict(self._state))
 
     def state(self) -> OnSiteState:
         """The current state; an expired session ends here, with its event."""
@@ -72,9 +69,9 @@ class OnSite:
             now = self._clock()
             new = OnSiteState(True, now, channel, now + self.duration_s) if on else OnSiteState()
             try:  # saved first: on-site mode is never on in memory only
-                write_json(self._path, asdict(new), durable=True)
+                self._file.save(asdict(new))
             except OSError as exc:
-                raise ValueError(f"on-site mode not changed: it cannot be saved in {self._path.parent} "
+                raise ValueError(f"on-site mode not changed: it cannot be saved in {self._file.path.parent} "
                                  f"({exc.strerror or exc})") from None
             self._state = new
             state = OnSiteState(**asdict(self._state))

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from agent import __version__
-from agent.config import DEFAULT_PATH, ConfigError, load
 from agent.cli.views import render_inspection, render_status
+from agent.config import DEFAULT_PATH, ConfigError, load
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
@@ -85,11 +85,11 @@ def _request_fields(args) -> dict:
 
 def cmd_report(args) -> int:
     cfg = _config(args)
+    import uuid
+
     from agent.channels import control
     from agent.paths import control_socket_path
     from agent.report.request import RequestError, check_request
-
-    import uuid
 
     # This run's own id: if the daemon takes the request and then goes away, it is never made twice.
     fields = dict(_request_fields(args), request_id=uuid.uuid4().hex)
@@ -327,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    from agent.cli import cases as cli_cases, ocpp as cli_ocpp, scan as cli_scan
+    from agent.cli import cases as cli_cases
+    from agent.cli import ocpp as cli_ocpp
+    from agent.cli import scan as cli_scan
 
     cli_cases.add_parsers(sub, common, load)
     cli_ocpp.add_parsers(sub, common, load)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from agent.schema import SchemaError, error_at, load_file
 from agent.config.sections import (  # noqa: F401  (every section is the package's to hand out)
+    TOPIC_LEVEL,
     AutoReportConfig,
     BackendConfig,
     BusConfig,
@@ -29,9 +29,9 @@ from agent.config.sections import (  # noqa: F401  (every section is the package
     ReportConfig,
     SoftwareConfig,
     SupportConfig,
-    TOPIC_LEVEL,
     WebConfig,
 )
+from agent.schema import SchemaError, error_at, load_file
 
 DEFAULT_PATH = "/etc/diag-agent/agent.yaml"
 ConfigError = SchemaError  # a configuration or profile that cannot be used; the CLI exits with code 2

@@ -9,7 +9,6 @@ from typing import Literal, Optional
 
 from agent.schema import REQUIRED, number, placeholder_problem
 
-
 # A box's identity names its MQTT topics and its reports: one safe topic level, never empty.
 TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

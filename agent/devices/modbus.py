@@ -7,10 +7,10 @@ import contextlib
 import fcntl
 import logging
 import os
-import random
 import threading
 import time
 
+from agent.retry import backoff, spread
 from agent.config import BusConfig
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ModbusLink:
         self._one_at_a_time = threading.Lock()
         self._lock_fd: int | None = None
         self._reconnect_at = 0.0
-        self._backoff = 0.0
+        self._failures = 0  # connections in a row that could not be opened
         self._last_request = 0.0
         self._received = 0  # bytes heard during the current request: silence and noise differ here
         self.requests = 0
@@ -133,11 +133,11 @@ class ModbusLink:
         if not client.connect():
             client.close()
             # Back off with jitter, so a box (or a fleet) does not hammer a dead gateway.
-            self._backoff = min(self.RECONNECT_MAX_S, max(1.0, self._backoff * 2))
-            self._reconnect_at = self._clock() + self._backoff * random.uniform(0.8, 1.2)
+            self._failures += 1
+            self._reconnect_at = self._clock() + backoff(self._failures, 1.0, self.RECONNECT_MAX_S, spread(0.8, 1.2))
             what = "the connection was refused or the host is unreachable" if b.type == "tcp" else "cannot open it"
             raise cannot_connect(b, f"cannot connect to {self.describe()}: {what}")
-        self._backoff, self._client = 0.0, client
+        self._failures, self._client = 0, client
         return client
 
     def _heard(self, sending: bool, data: bytes) -> bytes:
@@ -195,7 +195,11 @@ class ModbusLink:
         raise error
 
     def _read_once(self, unit: int, function: str, address: int, count: int, timeout_s: float) -> list[int]:
-        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+        from pymodbus.exceptions import (
+            ConnectionException,
+            ModbusException,
+            ModbusIOException,
+        )
 
         client = self._connect()
         call = client.read_input_registers if function == "input" else client.read_holding_registers

@@ -9,14 +9,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from agent.retry import backoff
+from agent.clock import wall as wall_clock
 from agent.config import AgentConfig, BusConfig, ConfigError, DeviceConfig
 from agent.devices.history import History, HistoryConfig
 from agent.devices.modbus import ModbusError, ModbusLink
-from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan_reads, slice_for
+from agent.devices.planner import (
+    DecodeError,
+    ReadRequest,
+    bus_ms,
+    decode,
+    plan_reads,
+    slice_for,
+)
 from agent.devices.profiles import Profile, load_profile
 from agent.devices.reading import Outcome, PlanReader
 from agent.schema import error_at
-from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +60,7 @@ class Device:
     unsupported: dict[str, str] = field(default_factory=dict)  # value -> why (not offered by this device)
     recheck_at: float = 0.0  # when to forget what was found unsupported and plan afresh
     once_due: float = 0.0  # when to read the "once" values (again)
-    once_backoff: float = ONCE_RETRY_S
+    once_failures: int = 0  # full cycles in a row that left a "once" value unread
     noise: int = 0  # garbled replies since start
     busy_answers: int = 0  # exception 6 answers since start
 
@@ -67,8 +75,8 @@ class Device:
         if not missing:
             self.once_due = math.inf
             return
-        self.once_due = now + self.once_backoff
-        self.once_backoff = min(ONCE_RETRY_MAX_S, self.once_backoff * 2)
+        self.once_failures += 1
+        self.once_due = now + backoff(self.once_failures, ONCE_RETRY_S, ONCE_RETRY_MAX_S)
 
     def learn(self, out: Outcome, baudrate: int, now: float) -> None:
         """Plan around what the device does not offer, and read refused blocks in the parts that worked."""

@@ -15,7 +15,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.devices.modbus import EXCEPTIONS, BusBusy, DeviceException, Garbled, ModbusError, ModbusLink
+from agent.devices.modbus import (
+    EXCEPTIONS,
+    BusBusy,
+    DeviceException,
+    Garbled,
+    ModbusError,
+    ModbusLink,
+)
 from agent.devices.planner import ReadRequest, bus_ms, plan_reads
 from agent.devices.profiles import Profile
 

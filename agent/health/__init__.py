@@ -41,11 +41,12 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
 
     started = time.monotonic()
     h = cfg.hooks
-    broker = (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls, cfg.mqtt.ca_file) if cfg.mqtt.enabled else None
+    m, b = cfg.mqtt, cfg.backend
+    broker = (m.host, m.port, m.tls, (m.ca_file, m.client_cert, m.client_key)) if m.enabled else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hooks") as pool:
         pending = pool.submit(run_hooks, h.dir, hook_env(cfg), h.timeout_s, h.max_output_bytes, h.deadline_s)
         system = _guarded("system", collect_system, cfg.state_dir)
-        network = _guarded("network", collect_network, cfg.backend.url, cfg.backend.ca_file, broker,
+        network = _guarded("network", collect_network, b.url, (b.ca_file, b.client_cert, b.client_key), broker,
                            cfg.network.connect_timeout_s, cfg.network.dns_timeout_s, mqtt_connected,
                            cfg.network.check_gateway)
         hooks = pending.result()

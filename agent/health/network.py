@@ -122,9 +122,14 @@ def tcp_check(host: str, port: int, timeout: float) -> str | None:
         return exc.strerror or str(exc)
 
 
-def tls_check(host: str, port: int, ca_file: str | None, timeout: float) -> str | None:
-    """None when a verified TLS handshake completes, else why not."""
-    ctx = ssl.create_default_context(cafile=ca_file)
+def tls_check(host: str, port: int, timeout: float, files: tuple = ()) -> str | None:
+    """None when a verified TLS handshake completes (with the box's certificate, where it has one), else why not."""
+    from agent.tls import TlsFilesError, client_context
+
+    try:
+        ctx = client_context(*files)  # (ca_file, client_cert, client_key), as the transports use them
+    except TlsFilesError as exc:
+        return str(exc)
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=host):
@@ -152,10 +157,11 @@ def _endpoint(url: str, default_port: int) -> tuple[str, int] | None:
     return (parts.hostname, parts.port or default_port) if parts.hostname else None
 
 
-def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str, int, bool, str | None] | None,
+def collect_network(backend_url: str, backend_tls: tuple, broker: tuple[str, int, bool, tuple] | None,
                     timeout: float = 5.0, dns_timeout: float = 3.0, mqtt_connected: bool | None = None,
                     check_gateway: bool = True) -> dict:
-    """Every step from link to TLS, and the verdict. BROKER is (host, port, tls, ca_file) or None."""
+    """Every step from link to TLS, and the verdict. BACKEND_TLS and BROKER's last item are the TLS files
+    (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None."""
     from agent.health import probe
 
     missing: dict[str, str] = {}
@@ -184,7 +190,7 @@ def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str,
                         else f"{host} does not resolve"}
         err = tcp_check(host, port, timeout) if addrs else "not tried"
         steps["backend_tcp"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
-        err = tls_check(host, port, backend_ca, timeout) if steps["backend_tcp"]["ok"] else "not tried"
+        err = tls_check(host, port, timeout, backend_tls) if steps["backend_tcp"]["ok"] else "not tried"
         steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
     # A backend on this very box (loopback) needs no link, address or gateway.
     local = bool(endpoint) and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
@@ -202,9 +208,9 @@ def collect_network(backend_url: str, backend_ca: str | None, broker: tuple[str,
         "unavailable": missing,
     }
     if broker:
-        host, port, tls, ca = broker
+        host, port, tls, files = broker
         err = tcp_check(host, port, timeout)
         if err is None and tls:
-            err = tls_check(host, port, ca, timeout)
+            err = tls_check(host, port, timeout, files)
         result["broker"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
     return result

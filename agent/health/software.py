@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from agent import __version__
-from agent.storage import read_json, write_json
 from agent.clock import wall as wall_clock
+from agent.storage import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,11 @@ class ReleaseCache:
         self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
 
     def _load(self) -> dict:
-        return read_json(self.cache_file, {})
+        return StateFile(self.cache_file).load()
 
     def _save(self, data: dict) -> None:
         try:
-            write_json(self.cache_file, data)
+            StateFile(self.cache_file).save(data)
         except OSError as exc:
             log.warning("cannot cache the release information: %s", exc)
 

@@ -16,15 +16,15 @@ import logging
 import os
 import random
 import threading
-from functools import wraps
 from dataclasses import asdict, dataclass, field
+from functools import wraps
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
-from agent.storage import TMP_SUFFIX, fsync_dir, read_json, write_atomic, write_json
 from agent.clock import wall as wall_clock
-from agent.vocab import Priority, ReportState
 from agent.paths import STATE
+from agent.storage import TMP_SUFFIX, StateFile, fsync_dir, write_atomic, write_json
+from agent.vocab import Priority, ReportState
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Outbox:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._clock = clock
-        self._stats_path = self.folder.parent / STATE["outbox_stats"]
+        self._stats = StateFile(self.folder.parent / STATE["outbox_stats"], {"evicted": 0, "evicted_undelivered": 0})
         self._clean_up()
 
     def _clean_up(self) -> None:
@@ -200,16 +200,16 @@ class Outbox:
                         "delivered" if e.delivered else "undelivered", e.report_id, e.priority, e.size)
         if evicted:
             stats = self.stats()
-            stats["evicted"] = stats.get("evicted", 0) + len(evicted)
-            stats["evicted_undelivered"] = stats.get("evicted_undelivered", 0) + sum(not e.delivered for e in evicted)
-            write_json(self._stats_path, stats)
+            stats["evicted"] += len(evicted)
+            stats["evicted_undelivered"] += sum(not e.delivered for e in evicted)
+            self._stats.save(stats)
         if total > max_bytes or count > max_reports:
             log.warning("outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
                         "reports are left, and they are kept", count, total)
         return evicted
 
     def stats(self) -> dict:
-        return read_json(self._stats_path, {})
+        return self._stats.load()
 
     @_locked
     def prepare_for_start(self, fingerprint: str, jitter_s: float) -> None:

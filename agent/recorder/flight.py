@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from agent.storage import read_json, write_atomic, write_json
-from agent.clock import boot_id, wall as wall_clock
+from agent.clock import boot_id
+from agent.clock import wall as wall_clock
 from agent.config import RecorderConfig
 from agent.paths import state_path
+from agent.storage import append_line, read_json, read_lines, write_atomic, write_json
 
 log = logging.getLogger(__name__)
 TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
@@ -105,7 +106,7 @@ class Recorder:
         previous = read_json(self.folder / "run.json", None)
         abort_path = self.folder / "abort.txt"
         last = judge_last_stop(previous, _tail(abort_path), boot_id())
-        self.timeline.restore(read_timeline(self.folder / "timeline.jsonl", self.timeline.capacity))
+        self.timeline.restore(read_lines(self.folder / "timeline.jsonl", self.timeline.capacity))
         self.earlier_until = restore_history(self.folder / "history.ckpt.gz", self.history, self._wall())
         now = self._wall()
         self.run = f"{int(now)}-{os.getpid()}"
@@ -202,42 +203,10 @@ class Recorder:
         from dataclasses import asdict
 
         line = json.dumps(dict(asdict(event), run=self.run), separators=(",", ":")).encode() + b"\n"
-        self._submit(lambda: append_line(self.folder / "timeline.jsonl", line, self.timeline.capacity))
+        self._submit(lambda: append_line(self.folder / "timeline.jsonl", line, TIMELINE_MAX_BYTES, self.timeline.capacity))
 
 
 # --- files, written and read back ---------------------------------------------------------------------
-def append_line(path: Path, line: bytes, keep: int) -> None:
-    """LINE at the end of PATH, synced; past TIMELINE_MAX_BYTES the file is first cut to its KEEP newest lines."""
-    if _size(path) > TIMELINE_MAX_BYTES:
-        lines = [x for x in path.read_bytes().splitlines(keepends=True)[-keep:] if x.endswith(b"\n")]
-        write_atomic(path, lambda f: f.writelines(lines))
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        end = os.fstat(fd).st_size
-        if end and os.pread(fd, 1, end - 1) != b"\n":  # a line a power cut left unfinished: start afresh
-            line = b"\n" + line
-        os.write(fd, line)
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_timeline(path: Path, keep: int) -> list[dict]:
-    """The events of earlier runs; a line cut short by a power cut (the last one) is left out."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return []
-    events = []
-    for line in data.splitlines(keepends=True)[-keep:]:
-        try:
-            if line.endswith(b"\n"):
-                events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
-
-
 def write_checkpoint(f, frozen, saved: float, run: str | None) -> None:
     """The history as gzip'ed JSON lines: a header, one series a line (as a report encodes it), an end mark."""
     import gzip

@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import secrets as random_secrets
 import time
-from datetime import datetime, timezone
 from typing import BinaryIO
 
+from agent.clock import utc_iso
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
+from agent.paths import state_path
 from agent.report.bundle import Section, to_json, write_bundle
 from agent.report.page import render
 from agent.report.redact import Redactor
@@ -19,7 +20,6 @@ from agent.report.sections import SECTIONS
 from agent.report.snapshot import BoxSnapshot
 from agent.report.summary import failed_sections, make_manifest, make_summary
 from agent.storage import create_once
-from agent.paths import state_path
 
 BY_NAME = {m.NAME: m for m in SECTIONS}
 
@@ -88,7 +88,7 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
     if request.window:
-        base["window"] = {k: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+        base["window"] = {k: utc_iso(t) if t else None
                           for k, t in zip(("oldest", "latest"), request.window)}
     if request.sections:  # support asked for these only; the summary and the page still see everything
         base["sections_requested"] = sorted(request.sections)
@@ -157,8 +157,8 @@ def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> 
     manifest = {"report_id": report_id, "kind": "security_log", "trigger": "ocpp",
                 "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
                 "created": {"wall": round(wall, 3),
-                            "wall_iso": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")},
-                "window": {k: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+                            "wall_iso": utc_iso(wall)},
+                "window": {k: utc_iso(t) if t else None
                            for k, t in zip(("oldest", "latest"), window)}, "events": len(events)}
     buffer = io.BytesIO()
     write_bundle(buffer, manifest, [Section("security-log.json", to_json(scrub.data(events, "security")))])

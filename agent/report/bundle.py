@@ -6,8 +6,8 @@ import gzip
 import hashlib
 import io
 import json
-import tarfile
 import os
+import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass

@@ -15,9 +15,9 @@ import hmac
 import json
 import logging
 import re
-from urllib.parse import quote, quote_plus
 from collections import Counter
 from typing import Any, Iterable
+from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 # A key naming a secret: password, passwd, secret, token, key, psk, credential(s), auth(orization), ...

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
+from agent.clock import utc_compact
 from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
 
 # One set of limits for every channel: (fewest, most) characters. Support needs a meaningful subject
@@ -131,5 +131,4 @@ def decide_priority(on_site: bool, hardware_fault: bool = False, cannot_charge: 
 
 def new_report_id(wall: float | None = None) -> str:
     """Unique per device and sortable by creation time: 20261125T075200Z-<8 hex>."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if wall is None else wall))
-    return f"{stamp}-{os.urandom(4).hex()}"
+    return f"{utc_compact(wall)}-{os.urandom(4).hex()}"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+from agent.clock import utc_iso
 from agent.config import AgentConfig
 from agent.report.request import ReportRequest
 
@@ -24,7 +23,7 @@ def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, soft
         "case_ref": request.case_ref,
         "created": {
             "wall": round(wall, 3),
-            "wall_iso": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds"),
+            "wall_iso": utc_iso(wall),
             "monotonic": round(mono, 3),
             "clock_synced": clock_synced,
         },

@@ -107,7 +107,9 @@ class Conversation:
         return decide_priority(on_site, at_least=case["priority"]), on_site
 
     def answer(self, case: object, question: object, text: object, with_report: bool = False) -> dict:
-        from agent.cases import articles  # the box's answers are rare: their code is loaded when one comes
+        from agent.cases import (
+            articles,  # the box's answers are rare: their code is loaded when one comes
+        )
 
         known = self._case(case)
         if not any(m["id"] == question and m["kind"] == "question" for m in known["messages"]):

@@ -22,6 +22,7 @@ from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
 from agent.paths import control_socket_path, outbox_dir, state_path
+from agent.recorder import Recorder
 from agent.report.redact import SecretFilter
 from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
@@ -31,9 +32,13 @@ from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.https import HttpsTransport
-from agent.transports.sender import Sender, choose_transports, delivery_warnings, fingerprint
+from agent.transports.sender import (
+    Sender,
+    choose_transports,
+    delivery_warnings,
+    fingerprint,
+)
 from agent.watch.faults import FaultMonitor
-from agent.recorder import Recorder
 from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
 from agent.worker import Worker

@@ -103,7 +103,10 @@ class ReportDesk:
     # --- building -----------------------------------------------------------------------------
     def _build(self, request: ReportRequest, export: bool, done: Future) -> Entry | None:
         """The report spooled (its entry), or None when DONE is settled otherwise (exported, known, failed)."""
-        from agent.report.build import export_report, make_report  # the pipeline loads with the first report
+        from agent.report.build import (  # the pipeline loads with the first report
+            export_report,
+            make_report,
+        )
 
         try:
             known = self.outbox.find(request_id=request.request_id) if request.request_id and not export else None

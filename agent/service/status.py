@@ -62,7 +62,8 @@ class StatusModel:
 
     def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
         """The installer's scan through the running daemon: serial buses share the poller's link."""
-        from agent.devices.scan import scan_bus, to_dict as scan_dict
+        from agent.devices.scan import scan_bus
+        from agent.devices.scan import to_dict as scan_dict
 
         links = {b.config.name: b.link for b in self.poller.buses}
         out = []

@@ -76,15 +76,12 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict | No
 
 
 def _context(tls: Tls):
-    import ssl
+    from agent.tls import TlsFilesError, client_context
 
     try:
-        ctx = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else ssl.create_default_context()
-        if tls.client_cert:
-            ctx.load_cert_chain(tls.client_cert, tls.client_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise HttpError(f"cannot read the TLS files: {getattr(exc, 'strerror', None) or exc}", tls=True) from None
-    return ctx
+        return client_context(tls.ca_file, tls.client_cert, tls.client_key)
+    except TlsFilesError as exc:
+        raise HttpError(str(exc), tls=True) from None
 
 
 def _no_answer(exc: Exception) -> HttpError:

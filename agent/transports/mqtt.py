@@ -36,7 +36,9 @@ def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
 
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     if cfg.tls:
-        c.tls_set(ca_certs=cfg.ca_file, certfile=cfg.client_cert, keyfile=cfg.client_key)
+        from agent.tls import client_context
+
+        c.tls_set_context(client_context(cfg.ca_file, cfg.client_cert, cfg.client_key))
     if cfg.username:
         c.username_pw_set(cfg.username, cfg.password)
     c.will_set(will_topic, json.dumps({"online": False}), qos=1, retain=True)
@@ -55,7 +57,7 @@ def why_no_connection(cfg: MqttConfig) -> str:
 
     why = tcp_check(cfg.host, cfg.port, 5.0)
     if why is None and cfg.tls:
-        why = tls_check(cfg.host, cfg.port, cfg.ca_file, 5.0)
+        why = tls_check(cfg.host, cfg.port, 5.0, (cfg.ca_file, cfg.client_cert, cfg.client_key))
     return why or "the connection failed"
 
 

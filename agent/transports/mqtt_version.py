@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.config import MqttConfig
-from agent.storage import read_json, write_json
+from agent.storage import StateFile
 
 log = logging.getLogger("agent.transports.mqtt")  # its lines read as the broker link's
 
@@ -91,11 +91,11 @@ class Negotiation:
         self.last_failure, self.not_authorized = None, False
         if not self.memory or self.cfg.protocol != "auto":
             return
-        known = read_json(self.memory, {})
+        known = StateFile(self.memory).load()
         mine = known.get(self.broker)
         if not isinstance(mine, dict) or mine.get("version") != self.version:
             try:
-                write_json(self.memory, dict(known, **{self.broker: {"version": self.version, "since": round(now)}}))
+                StateFile(self.memory).save(dict(known, **{self.broker: {"version": self.version, "since": round(now)}}))
             except OSError as exc:
                 log.info("the MQTT version that worked is not written down: %s", exc)
 

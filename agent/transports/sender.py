@@ -15,10 +15,11 @@ import threading
 import time
 from typing import Callable
 
+from agent.retry import backoff
+from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
 from agent.outbox import Entry, Outbox
 from agent.transports.base import DeliveryError, Receipt, Transport
-from agent.clock import wall as wall_clock
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_MAX_S = 6 * 3600.0  # a backend's Retry-After is honoured up to this long
@@ -67,7 +68,7 @@ class Sender:
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After."""
         b = self.backend
-        delay = self._rng() * min(b.retry_max_s, b.retry_base_s * 2 ** max(attempts - 1, 0))
+        delay = backoff(attempts, b.retry_base_s, b.retry_max_s, self._rng)
         return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
 
     def _due_at(self, entry: Entry, now: float) -> float:

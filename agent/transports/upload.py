@@ -93,14 +93,14 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
     """FTP or FTPS (explicit: AUTH TLS, then a protected data channel), passive mode. When the server already
     holds part of the file (a broken earlier attempt), the rest is sent from there (REST), if it allows."""
     import ftplib
-    import ssl
+
+    from agent.tls import client_context
 
     started = time.monotonic()
     folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
     try:
         if loc.scheme == "ftps":
-            ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
-            ftp = ftplib.FTP_TLS(context=ctx, timeout=min(30.0, deadline_s))
+            ftp = ftplib.FTP_TLS(context=client_context(ca_file), timeout=min(30.0, deadline_s))
         else:
             ftp = ftplib.FTP(timeout=min(30.0, deadline_s))
         with ftp:

@@ -8,7 +8,14 @@ from dataclasses import asdict, dataclass
 
 from agent.config import AgentConfig
 from agent.vocab import Status
-from agent.watch.judge import Judgement, Links, judge_devices, judge_health, judge_links, worst
+from agent.watch.judge import (
+    Judgement,
+    Links,
+    judge_devices,
+    judge_health,
+    judge_links,
+    worst,
+)
 
 
 @dataclass

@@ -9,13 +9,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
+from agent.clock import wall as wall_clock
 from agent.config import FaultConfig, HealthConfig
-from agent.storage import read_json, write_json
+from agent.paths import state_path
+from agent.storage import StateFile
 from agent.watch.judge import judge_devices, judge_firmware, judge_health, judge_hooks
 from agent.watch.rules import RULES
 from agent.watch.timeline import Timeline
-from agent.clock import wall as wall_clock
-from agent.paths import state_path
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,16 @@ class FaultMonitor:
         self._false_since: dict[tuple[str, str], float] = {}
         self.active: dict[tuple[str, str], Fault] = {}
         # Firmware versions survive restarts, so an update while the agent was down is noticed.
-        self._versions_path = state_path(state_dir, "firmware_versions") if state_dir else None
-        self._versions: dict[str, object] = read_json(self._versions_path, {}) if self._versions_path else {}
+        self._versions_file = StateFile(state_path(state_dir, "firmware_versions")) if state_dir else None
+        self._versions: dict[str, object] = self._versions_file.load() if self._versions_file else {}
         self._changed: dict[str, tuple[float, str]] = {}
         self._kinds: dict[str, str] = {}  # device name -> meter | charge_controller
 
     def _save_versions(self) -> None:
-        if not self._versions_path:
+        if not self._versions_file:
             return
         try:
-            write_json(self._versions_path, self._versions)
+            self._versions_file.save(self._versions)
         except OSError as exc:
             log.warning("cannot save the known firmware versions: %s", exc)
 

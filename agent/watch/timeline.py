@@ -7,7 +7,9 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
-from agent.clock import boot_id, wall as wall_clock
+
+from agent.clock import boot_id
+from agent.clock import wall as wall_clock
 
 
 @dataclass

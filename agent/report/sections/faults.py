@@ -1,5 +1,9 @@
 """Section faults: the active faults and the event timeline (raised, cleared, firmware events)."""
 
+from __future__ import annotations
+
+from agent.clock import Window
+
 NAME, ORDER = "faults", 30
 
 
@@ -9,5 +13,5 @@ def collect(box, cfg):
 
 def window(faults: dict, oldest: float | None, latest: float | None) -> dict:
     """The events from OLDEST to LATEST; the faults active now stay (they are what the box is in)."""
-    inside = lambda t: (oldest is None or t >= oldest) and (latest is None or t <= latest)  # noqa: E731
-    return {"active": faults["active"], "timeline": [e for e in faults["timeline"] if inside(e.get("wall", 0))]}
+    inside = Window(oldest, latest)
+    return {"active": faults["active"], "timeline": [e for e in faults["timeline"] if e.get("wall", 0) in inside]}

@@ -6,6 +6,8 @@ series straight into the bundle: a day at 1 Hz never exists as Python lists all 
 
 from __future__ import annotations
 
+from agent.clock import Window
+
 NAME, ORDER = "history", 20
 CUT_ORDER = 2
 MIN_BUCKETS = 48
@@ -45,5 +47,5 @@ def members(history):
 def window(history, oldest: float | None, latest: float | None):
     """Only the buckets and samples from OLDEST to LATEST (an OCPP log request's time window)."""
     if history:
-        history.inside = lambda t: (oldest is None or t >= oldest) and (latest is None or t <= latest)
+        history.inside = Window(oldest, latest).__contains__
     return history

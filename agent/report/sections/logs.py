@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from agent.clock import Window
+
 NAME, ORDER = "logs", 110
 CUT_ORDER = 1
 MIN_LOG_LINES = 20  # cutting stops here; then history resolution goes
@@ -82,11 +84,11 @@ def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
         if name == TRUNCATED:
             out[name] = lines
             continue
-        keep, inside = [], True
+        keep, inside, span = [], True, Window(oldest, latest)
         for line in lines:
             t = stamp_time(line)
             if t is not None:
-                inside = (oldest is None or t >= oldest) and (latest is None or t <= latest)
+                inside = t in span
             if inside:
                 keep.append(line)
         out[name] = keep

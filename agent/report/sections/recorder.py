@@ -5,6 +5,8 @@ windows go when the report is over its size cap, after the history's resolution.
 
 from __future__ import annotations
 
+from agent.clock import Window
+
 NAME, ORDER = "recorder", 35
 CUT_ORDER = 3
 FIELDS = ("code", "device", "severity", "message", "raised", "before_s", "after_s", "complete", "earlier_run")
@@ -24,8 +26,8 @@ def cut(recorded: dict) -> str | None:
 
 
 def window(recorded: dict, oldest: float | None, latest: float | None) -> dict:
-    inside = lambda t: (oldest is None or t >= oldest) and (latest is None or t <= latest)  # noqa: E731
-    return dict(recorded, windows=[w for w in recorded.get("windows") or [] if inside(w["raised"])])
+    inside = Window(oldest, latest)
+    return dict(recorded, windows=[w for w in recorded.get("windows") or [] if w["raised"] in inside])
 
 
 def redact(recorded: dict, redactor) -> dict:
