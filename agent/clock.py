@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 
@@ -18,9 +19,9 @@ def wall() -> float:
 
 def utc_iso(t: float) -> str:
     """T as people and other programs read it: 2026-11-25T07:52:00+00:00."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def utc_compact(t: float | None = None) -> str:

@@ -7,7 +7,7 @@ link a narrower spread around it (a gateway back should be heard again soon); a 
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 
 def backoff(failures: int, base_s: float, most_s: float, jitter: Callable[[], float] | None = None) -> float:

@@ -43,7 +43,7 @@ def _in_range(f: dataclasses.Field, value: Any) -> str | None:
         return None
     unit = f.metadata.get("unit")
     why = f.metadata.get("why")
-    return (f"expected {_n(lo)}-{_n(hi)}{' ' + unit if unit else ''}, got {_n(value)}" + (f" ({why})" if why else ""))
+    return f"expected {_n(lo)}-{_n(hi)}{' ' + unit if unit else ''}, got {_n(value)}" + (f" ({why})" if why else "")
 
 
 def _n(x: float) -> str:
@@ -106,9 +106,9 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-            if len(options) < len(typing.get_args(tp)):
-                return None
+        null = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+        if null and len(options) < len(typing.get_args(tp)):
+            return None
         return build(options[0], node, path, key)
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(tp, node, path, key)
@@ -206,6 +206,5 @@ def placeholder_problem(template: str, known: tuple[str, ...]) -> str | None:
     names = [name for name, _, _ in fields]
     wrong = [n for n in names if n not in known]
     if wrong:
-        return (f"unknown placeholder {{{wrong[0]}}}; the placeholders are "
-                + ", ".join("{" + k + "}" for k in known))
+        return f"unknown placeholder {{{wrong[0]}}}; the placeholders are " + ", ".join("{" + k + "}" for k in known)
     return None

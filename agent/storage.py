@@ -7,8 +7,9 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
 log = logging.getLogger(__name__)
@@ -23,8 +24,9 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True,
-                 sync_folder: bool = True) -> None:
+def write_atomic(
+    path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True, sync_folder: bool = True
+) -> None:
     """Call WRITE on a temporary file next to PATH, then rename it into place.
 
     DURABLE fsyncs the file before the rename and (unless SYNC_FOLDER is false, because a later write

@@ -13,8 +13,9 @@ class TlsFilesError(OSError):
     """The CA, certificate or key file cannot be read or used; the message names what to fix."""
 
 
-def client_context(ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
-                   ) -> ssl.SSLContext:
+def client_context(
+    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
     """A verifying client context: the system's CAs, or CA_FILE; with CERT_FILE (and KEY_FILE), mutual TLS."""
     try:
         ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()

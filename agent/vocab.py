@@ -11,8 +11,9 @@ its members are written in, so "error or worse" is `severity >= Severity.ERROR`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Iterable, TypeVar
+from typing import TypeVar
 
 _E = TypeVar("_E", bound="Ordered")
 

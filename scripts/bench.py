@@ -73,8 +73,10 @@ def modbus_figures() -> dict:
         periodic = [n for n, s in profile.values.items() if s.poll != "once"]
         planned += plan_reads(profile, periodic)
         once += plan_reads(profile, [n for n in profile.values if n not in periodic])
-        naive += [ReadRequest(profile.values[n].function, profile.values[n].address, profile.values[n].words, [n])
-                  for n in periodic]
+        naive += [
+            ReadRequest(profile.values[n].function, profile.values[n].address, profile.values[n].words, [n])
+            for n in periodic
+        ]
     return {
         "modbus_requests_per_cycle": len(planned),
         "modbus_naive_requests_per_cycle": len(naive),
@@ -86,11 +88,12 @@ def modbus_figures() -> dict:
 
 def collect_all(config_path: Path, runs: int = 5) -> list[float]:
     """Every report section once: a Modbus poll of every device, hooks, system, network, software, checks."""
-    from agent.devices.poller import ModbusPoller
+    from agent.collect import Box
     from agent.config import load
+    from agent.devices.poller import ModbusPoller
     from agent.health import collect_health, release_cache
     from agent.report.build import collect_sections
-    from agent.report.snapshot import BoxSnapshot
+    from agent.watch.checks import judged
 
     cfg = load(config_path)
     cfg.state_dir = str(config_path.parent / "bench-state")
@@ -102,7 +105,7 @@ def collect_all(config_path: Path, runs: int = 5) -> list[float]:
         poller = ModbusPoller.from_config(cfg)
         try:
             poller.poll_once()
-            collect_sections(cfg, BoxSnapshot(poller.snapshot(), collect_health(cfg, cache)))
+            collect_sections(cfg, judged(cfg, Box(poller.snapshot(), collect_health(cfg, cache))))
         finally:
             poller.close()
         times.append(time.perf_counter() - t0)
@@ -112,6 +115,7 @@ def collect_all(config_path: Path, runs: int = 5) -> list[float]:
 def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int = 12) -> dict:
     """24 h of polling at the default rates, from the simulator's physical model on a fake clock."""
     import wallbox_sim
+
     from agent.devices.profiles import load_profile
 
     class FakeTime:
@@ -123,8 +127,10 @@ def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int
 
     wallbox_sim.time = FakeTime
     box = wallbox_sim.Wallbox()
-    profiles = {"meter": load_profile(peers.ROOT / "config/profiles", "sdm630"),
-                "evse": load_profile(peers.ROOT / "config/profiles", "evse_din")}
+    profiles = {
+        "meter": load_profile(peers.ROOT / "config/profiles", "sdm630"),
+        "evse": load_profile(peers.ROOT / "config/profiles", "evse_din"),
+    }
     codes = {letter: raw for raw, letter in profiles["evse"].vehicle_states.items()}
     wall0 = time.time() - hours * 3600 - 1000
     for step in range(int(hours * 3600 / interval_s)):
@@ -143,18 +149,19 @@ def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int
 
 def outbox_throughput(config_path: Path, n: int = 50) -> float:
     """Reports per second through the outbox: each spooled (fsync, rename) and delivered over HTTPS."""
+    from agent.collect import Box
     from agent.config import load
+    from agent.health import collect_health, release_cache
     from agent.outbox import Outbox
     from agent.report.build import make_report
-    from agent.report.snapshot import BoxSnapshot
-    from agent.health import collect_health, release_cache
     from agent.transports.https import HttpsTransport
     from agent.transports.sender import Sender
+    from agent.watch.checks import judged
 
     cfg = load(config_path)
     cfg.state_dir = str(config_path.parent / "outbox-bench-state")
     Path(cfg.state_dir).mkdir(exist_ok=True)
-    box = BoxSnapshot({}, collect_health(cfg, release_cache(cfg)))
+    box = judged(cfg, Box({}, collect_health(cfg, release_cache(cfg))))
     outbox = Outbox(Path(cfg.state_dir) / "outbox")
     sender = Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)])
     t0 = time.perf_counter()
@@ -180,10 +187,14 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
     folder.mkdir()
     (folder / "firmware-version").write_text("2.4.1\n")
     path = peers.write_agent_config(
-        folder / "agent.yaml", serial="BENCH-BUTTON", state_dir=str(folder / "state"),
-        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim_port}], devices=peers.sim_devices(),
+        folder / "agent.yaml",
+        serial="BENCH-BUTTON",
+        state_dir=str(folder / "state"),
+        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim_port}],
+        devices=peers.sim_devices(),
         backend={"url": intake_url, "ca_file": ca},
-        extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.5, "bounce_s": 0}})
+        extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.5, "bounce_s": 0}},
+    )
     factory = MockFactory()
     daemon = Daemon(load(path), pin_factory=factory)
     thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
@@ -202,6 +213,7 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
             def case():
                 new = [e for e in daemon.outbox.entries() if e.report_id not in before]
                 return new and new[0].delivered
+
             peers.wait_for(case, 30, "the button's case", interval=0.005)
             times.append(time.perf_counter() - t0)
             peers.wait_for(lambda: not daemon.button.panel.led.is_active or daemon.onsite.active, 10, "the LED at rest")
@@ -216,9 +228,8 @@ def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tu
     Chromium at phone width shows it on the page (which refreshes every 3 s)."""
     from argparse import Namespace
 
-    from playwright.sync_api import sync_playwright
-
     import requests
+    from playwright.sync_api import sync_playwright
     from support_intake import _support_action
 
     to_box, to_page = [], []
@@ -230,8 +241,14 @@ def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tu
             text = f"Bench question {i}: is the RCD in the distribution board on?"
             t0 = time.perf_counter()
             _support_action(Namespace(store=store), {"action": "ask", "case": case, "text": text})
-            peers.wait_for(lambda: any(q["text"] == text for q in requests.get(
-                f"{page_url}api/cases", timeout=5).json()["open_questions"]), 30, "the question on the box", 0.01)
+            peers.wait_for(
+                lambda: any(
+                    q["text"] == text for q in requests.get(f"{page_url}api/cases", timeout=5).json()["open_questions"]
+                ),
+                30,
+                "the question on the box",
+                0.01,
+            )
             to_box.append(time.perf_counter() - t0)
             page.wait_for_selector(f"#questions:has-text('Bench question {i}:')", timeout=30_000)
             to_page.append(time.perf_counter() - t0)
@@ -245,19 +262,38 @@ def ocpp_request_to_uploaded(work: Path, config: Path, certs: dict, runs: int = 
     import asyncio
 
     from ocpp.v201 import call
-
     from ocpp_peer import exchange
 
-    ftp = peers.spawn("ftp", [sys.executable, str(Path(__file__).resolve().parent / "ftp_target.py"), "--root",
-                              str(work), "--cert", certs["cert"], "--key", certs["key"]], work / "ftp", ready_line=True)
+    ftp = peers.spawn(
+        "ftp",
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "ftp_target.py"),
+            "--root",
+            str(work),
+            "--cert",
+            certs["cert"],
+            "--key",
+            certs["key"],
+        ],
+        work / "ftp",
+        ready_line=True,
+    )
     argv = peers.agent_argv() + ["ocpp-log", "--config", str(config)]
     location = f"ftps://csms:upload-secret@127.0.0.1:{ftp.info['port']}/"
     times = []
     try:
         for i in range(runs):
             t0 = time.perf_counter()
-            answer, notified = asyncio.run(exchange("2.0.1", argv, lambda csms, i=i: csms.call(call.GetLog(
-                log={"remote_location": location}, log_type="DiagnosticsLog", request_id=i))))
+            answer, notified = asyncio.run(
+                exchange(
+                    "2.0.1",
+                    argv,
+                    lambda csms, i=i: csms.call(
+                        call.GetLog(log={"remote_location": location}, log_type="DiagnosticsLog", request_id=i)
+                    ),
+                )
+            )
             if notified[-1]["status"] != "Uploaded":
                 raise RuntimeError(f"OCPP GetLog {i}: {answer}, {notified}")
             times.append(time.perf_counter() - t0)
@@ -271,15 +307,16 @@ def report_child(config_path: str) -> None:
     slow ones every 12th cycle), then build 5 reports; the peak is taken from the steady size before them."""
     import io
 
+    from agent.collect import Box
+    from agent.config import load
     from agent.devices.history import History
     from agent.devices.poller import ModbusPoller
-    from agent.config import load
     from agent.health import collect_health, release_cache
     from agent.outbox import Outbox
-    from agent.report.build import make_report
-    from agent.report.snapshot import BoxSnapshot
-    from agent.service.memory import give_back, settle
     from agent.recorder import write_checkpoint
+    from agent.report.build import make_report
+    from agent.service.memory import give_back, settle
+    from agent.watch.checks import judged
 
     settle()
     cfg = load(config_path)
@@ -296,28 +333,42 @@ def report_child(config_path: str) -> None:
     checkpoint = io.BytesIO()
     write_checkpoint(checkpoint, history.freeze(), time.time(), "bench")
     give_back()
-    status = lambda key: int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()  # noqa: E731
-                                  if line.startswith(key + ":")))
+    status = lambda key: int(
+        next(
+            line.split()[1]
+            for line in Path("/proc/self/status").read_text().splitlines()  # noqa: E731
+            if line.startswith(key + ":")
+        )
+    )
     steady = status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak counts from here
     times, sizes = [], []
     for i in range(5):
         t0 = time.perf_counter()
-        box = BoxSnapshot(readings, health, history=history.freeze())
+        box = judged(cfg, Box(readings, health, history=history.freeze()))
         entry = make_report(cfg, BENCH_REQUEST(f"bench {i}"), box, outbox)
         times.append(time.perf_counter() - t0)
         sizes.append(entry.size)
         give_back()  # as the daemon's desk does after each report
     peak = status("VmHWM")
-    print(json.dumps({"report_build_s": round(statistics.median(times), 4), "report_bytes": sizes[-1],
-                      "report_build_steady_rss_kb": steady, "report_build_peak_rss_kb": peak,
-                      "report_build_peak_over_steady_kb": peak - steady,
-                      "state_checkpoint_bytes": len(checkpoint.getvalue())}))
+    print(
+        json.dumps(
+            {
+                "report_build_s": round(statistics.median(times), 4),
+                "report_bytes": sizes[-1],
+                "report_build_steady_rss_kb": steady,
+                "report_build_peak_rss_kb": peak,
+                "report_build_peak_over_steady_kb": peak - steady,
+                "state_checkpoint_bytes": len(checkpoint.getvalue()),
+            }
+        )
+    )
 
 
 def report_figures(config_path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--report-child", str(config_path)], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, __file__, "--report-child", str(config_path)], capture_output=True, text=True, timeout=300
+    )
     if out.returncode != 0:
         raise RuntimeError(f"report bench failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout)
@@ -328,8 +379,10 @@ def state_writes(pid: int, state: Path, seconds: float) -> int:
     import re
 
     log = state.parent / "strace.log"
-    tracer = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e", "trace=write,pwrite64,writev,pwritev", "-o", str(log),
-                               "-p", str(pid)], stderr=subprocess.DEVNULL)
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-qq", "-y", "-e", "trace=write,pwrite64,writev,pwritev", "-o", str(log), "-p", str(pid)],
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(seconds)
     tracer.terminate()
     tracer.wait(10)
@@ -349,19 +402,29 @@ def recorder_after_kill(work: Path, config: Path, agent) -> dict:
 
     control.call(agent.info["control"], "event", {"type": "fault", "code": "bench_kill", "message": "bench"})
     index = work / "state" / "recorder" / "windows" / "index.json"
-    entry = peers.wait_for(lambda: index.exists() and next(
-        (e for e in json.loads(index.read_text()) if e["code"] == "bench_kill"), None), 20, "the fault window")
+    entry = peers.wait_for(
+        lambda: index.exists() and next((e for e in json.loads(index.read_text()) if e["code"] == "bench_kill"), None),
+        20,
+        "the fault window",
+    )
     agent.proc.kill()
     agent.proc.wait()
     again = peers.start_agent(work, config)
     out = work / "after-kill.tar.gz"
-    subprocess.run(peers.agent_argv() + ["report", *peers.report_argv("after kill"), "--out", str(out), "--config", str(config)],
-                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(peers.ROOT)))
+    subprocess.run(
+        peers.agent_argv() + ["report", *peers.report_argv("after kill"), "--out", str(out), "--config", str(config)],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(peers.ROOT)),
+    )
     members = read_bundle(out.read_bytes())[1]
     windows = json.loads(members["recorder.json"])["windows"]
     mine = next((w for w in windows if w["code"] == "bench_kill" and w["earlier_run"]), None)
-    shown = bool(mine) and decode_raw(json.loads(members[mine["member"]])["series"]["meter"]["voltage_l1"]["raw"])[0][0] \
+    shown = (
+        bool(mine)
+        and decode_raw(json.loads(members[mine["member"]])["series"]["meter"]["voltage_l1"]["raw"])[0][0]
         < entry["raised"]
+    )
     return {"shown": shown, "agent": again}
 
 
@@ -381,10 +444,14 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
         running.append(intake)
         (work / "firmware-version").write_text("2.4.1\n")
         config = peers.write_agent_config(
-            work / "agent.yaml", serial="BENCH-0001",
+            work / "agent.yaml",
+            serial="BENCH-0001",
             buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
-            devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-            mqtt={"enabled": True, "port": broker.info["port"]}, poll_interval_s=1.0)
+            devices=peers.sim_devices(),
+            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            mqtt={"enabled": True, "port": broker.info["port"]},
+            poll_interval_s=1.0,
+        )
         agent = peers.start_agent(work, config)
         running.append(agent)
         proc = psutil.Process(agent.proc.pid)
@@ -401,8 +468,9 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
         times, after = [], []
         for i in range(reports):
             t0 = time.perf_counter()
-            answer = control.call(agent.info["control"], "report", dict(peers.report_fields(f"bench {i}"), wait_s=30),
-                                  timeout=60)
+            answer = control.call(
+                agent.info["control"], "report", dict(peers.report_fields(f"bench {i}"), wait_s=30), timeout=60
+            )
             times.append(time.perf_counter() - t0)
             if not (answer.get("receipt") or {}).get("case"):
                 raise RuntimeError(f"report {i} got no case: {answer}")

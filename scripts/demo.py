@@ -20,18 +20,51 @@ import peers  # noqa: E402
 
 def make_ca(folder: Path) -> tuple[str, str, str]:
     """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
-    ca_key, ca, key, csr, cert = (str(folder / n) for n in ("ca.key", "ca.pem", "server.key", "server.csr",
-                                                              "server.pem"))
+    ca_key, ca, key, csr, cert = (
+        str(folder / n) for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
     ext = folder / "server.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                   "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+    ext.write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+    )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=diag-agent demo CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", ca_key, "-out", ca)
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        *ec,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=diag-agent demo CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-keyout",
+        ca_key,
+        "-out",
+        ca,
+    )
     run("openssl", "req", *ec, "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
-        "-extfile", str(ext), "-out", cert)
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        cert,
+    )
     return ca, cert, key
 
 
@@ -48,30 +81,37 @@ def main() -> int:
         running.append(broker)
         sim = peers.start_simulator(work)
         running.append(sim)
-        print(f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} "
-              "(SDM630 meter unit 105, EVSE DIN unit 1)")
+        print(
+            f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} "
+            "(SDM630 meter unit 105, EVSE DIN unit 1)"
+        )
         intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
         running.append(intake)
         print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
         # The box's own files, as the firmware would leave them.
         (work / "firmware-version").write_text("2.4.1 stable\n")
         (work / "commissioning.pdf").write_bytes(b"%PDF-1.4 commissioning protocol of the demo box\n")
-        (work / "firmware.log").write_text("".join(
-            f"2026-11-25 07:{m:02d}:00 controller: state C, 16 A offered\n" for m in range(60)))
+        (work / "firmware.log").write_text(
+            "".join(f"2026-11-25 07:{m:02d}:00 controller: state C, 16 A offered\n" for m in range(60))
+        )
         config = peers.write_agent_config(
-            work / "agent.yaml", serial="DEMO-000123",
+            work / "agent.yaml",
+            serial="DEMO-000123",
             buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
-            devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": ca},
+            devices=peers.sim_devices(),
+            backend={"url": intake.info["url"], "ca_file": ca},
             mqtt={"enabled": True, "port": broker.info["port"]},
-            extra={"faults": {"raise_after_s": 2, "clear_after_s": 10}})
+            extra={"faults": {"raise_after_s": 2, "clear_after_s": 10}},
+        )
         agent = peers.start_agent(work, config)
         running.append(agent)
         print(f"agent running (pid {agent.proc.pid}), config {config}")
         env = dict(peers.os.environ, PYTHONPATH=str(peers.ROOT))
 
         def agent_cmd(*words):
-            return subprocess.run(peers.agent_argv() + list(words) + ["--config", str(config)],
-                                  capture_output=True, text=True, env=env)
+            return subprocess.run(
+                peers.agent_argv() + list(words) + ["--config", str(config)], capture_output=True, text=True, env=env
+            )
 
         print("simulator: phase L3 lost (fault injected)")
         peers.simulator_command(sim, "fault", "lost_phase", "on")
@@ -79,35 +119,55 @@ def main() -> int:
         print("\n$ diag-agent status")
         print(agent_cmd("status").stdout.rstrip())
         print("\n$ diag-agent report --subject 'Charging stops after a minute' ...")
-        result = agent_cmd("report", "--subject", "Charging stops after a minute",
-                           "--description", "Demo report: the car stops charging after about a minute.",
-                           "--email", "installer@example.com")
+        result = agent_cmd(
+            "report",
+            "--subject",
+            "Charging stops after a minute",
+            "--description",
+            "Demo report: the car stops charging after about a minute.",
+            "--email",
+            "installer@example.com",
+        )
         print(result.stdout.strip() or result.stderr.strip())
         print("\n$ support_intake.py list")
-        subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list",
-                        "--store", str(work / "intake")], check=True)
+        subprocess.run(
+            [sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list", "--store", str(work / "intake")],
+            check=True,
+        )
         case = next((w for w in result.stdout.split() if w.startswith("CASE-")), None)
         if case:  # the case conversation: support asks, the box shows it, the installer answers
             intake_cmd = [sys.executable, str(peers.SCRIPTS / "support_intake.py")]
             print(f"\n$ support_intake.py ask {case} 'Is the RCD in the distribution board switched on?'")
-            subprocess.run(intake_cmd + ["ask", "--store", str(work / "intake"), case,
-                                         "Is the RCD in the distribution board switched on?"], check=True)
+            subprocess.run(
+                intake_cmd
+                + ["ask", "--store", str(work / "intake"), case, "Is the RCD in the distribution board switched on?"],
+                check=True,
+            )
             peers.wait_for(lambda: "support asks" in agent_cmd("cases").stdout, 15, "the question on the box")
             print("\n$ diag-agent cases")
             print(agent_cmd("cases").stdout.rstrip())
             question = json.loads(agent_cmd("cases", "--json").stdout)["open_questions"][0]["id"]
             print(f"\n$ diag-agent answer {case} {question} 'Yes, and it does not trip.'")
             print(agent_cmd("answer", case, question, "Yes, and it does not trip.").stdout.rstrip())
-            peers.wait_for(lambda: "answer " in subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"),
-                           case], capture_output=True, text=True).stdout, 15, "the answer in the case")
+            peers.wait_for(
+                lambda: (
+                    "answer "
+                    in subprocess.run(
+                        intake_cmd + ["show", "--store", str(work / "intake"), case], capture_output=True, text=True
+                    ).stdout
+                ),
+                15,
+                "the answer in the case",
+            )
             print(f"\n$ support_intake.py show {case}")
             subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"), case], check=True)
         report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
         bundles = sorted((work / "intake" / "bundles").glob(f"{report_id}*.tar.gz"))
         if bundles:
             print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
-            subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")],
-                           env=env)
+            subprocess.run(
+                peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")], env=env
+            )
         return result.returncode
     except (peers.PeerError, TimeoutError, subprocess.CalledProcessError) as exc:
         print(f"demo: {exc}", file=sys.stderr)

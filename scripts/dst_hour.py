@@ -23,8 +23,7 @@ import schedule  # noqa: E402
 
 from agent.service.jobs import Jobs  # noqa: E402
 
-START, CHANGE, END = (dt.datetime(2026, 10, 25, h, m, tzinfo=dt.timezone.utc).timestamp()
-                      for h, m in ((0, 30), (1, 0), (2, 0)))
+START, CHANGE, END = (dt.datetime(2026, 10, 25, h, m, tzinfo=dt.UTC).timestamp() for h, m in ((0, 30), (1, 0), (2, 0)))
 now = [START]
 
 
@@ -41,6 +40,7 @@ runs = {"schedule": 0, "jobs": 0}
 def counted(name):
     def job():
         runs[name] += now[0] >= CHANGE
+
     return job
 
 

@@ -26,8 +26,12 @@ from field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_tcp  # 
 POLL_S = 5.0  # the default poll.interval_s
 REQUESTS_PER_HOUR = 3600 / POLL_S * 3  # roughly: the meter's fast blocks per hour
 # Each real fault, and how long the rules may take to raise it: its hold time plus one poll.
-REAL_FAULTS = {"lost_phase": ("phase_lost", 10.0), "silent_meter_behind_gateway": ("device_unreachable", 15.0),
-               "vehicle_state_e": ("vehicle_failure", 10.0), "no_current_in_state_c": ("cannot_charge", 300.0)}
+REAL_FAULTS = {
+    "lost_phase": ("phase_lost", 10.0),
+    "silent_meter_behind_gateway": ("device_unreachable", 15.0),
+    "vehicle_state_e": ("vehicle_failure", 10.0),
+    "no_current_in_state_c": ("cannot_charge", 300.0),
+}
 
 
 class Clock:
@@ -46,21 +50,35 @@ def rig(work: Path, clock: Clock):
     from agent.watch.timeline import Timeline
 
     model = NormalLife(clock, start=0.0)
-    meter = Behaviour(missing=[("holding", 0xFC00, 0xFC01)], busy_every=997,
-                      garble_every=int(REQUESTS_PER_HOUR), behind_gateway=True)
+    meter = Behaviour(
+        missing=[("holding", 0xFC00, 0xFC01)], busy_every=997, garble_every=int(REQUESTS_PER_HOUR), behind_gateway=True
+    )
     evse = Behaviour(busy_every=1009)
     field = Field([FieldUnit(105, "sdm630", meter, model), FieldUnit(1, "evse_din", evse, model)])
     server = serve_tcp(field)
     (work / "firmware-version").write_text("2.4.1\n")
     path = peers.write_agent_config(
-        work / "agent.yaml", serial="FIELD-DAY", buses=[{"name": "field", "type": "tcp", "host": "127.0.0.1",
-                                                         "port": server.server_address[1], "timeout_s": 0.2,
-                                                         "retries": 0}],
-        devices=peers.sim_devices("field"), backend={}, poll_interval_s=POLL_S)
+        work / "agent.yaml",
+        serial="FIELD-DAY",
+        buses=[
+            {
+                "name": "field",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": server.server_address[1],
+                "timeout_s": 0.2,
+                "retries": 0,
+            }
+        ],
+        devices=peers.sim_devices("field"),
+        backend={},
+        poll_interval_s=POLL_S,
+    )
     cfg = config.load(path)
     raised: list[tuple[float, str, str]] = []
-    monitor = FaultMonitor(cfg.faults, Timeline(), clock=clock,
-                           on_raise=lambda f: raised.append((clock.now, f.code, f.message)))
+    monitor = FaultMonitor(
+        cfg.faults, Timeline(), clock=clock, on_raise=lambda f: raised.append((clock.now, f.code, f.message))
+    )
     poller = ModbusPoller.from_config(cfg, clock=clock)
     return server, model, meter, poller, monitor, raised
 
@@ -120,9 +138,12 @@ def figures(hours: float = 24.0) -> dict:
     count, raised = false_faults(hours)
     detected = true_faults()
     key = "false_faults_24h" if hours == 24 else f"false_faults_{hours:g}h"
-    return {key: count, "false_faults_seen": [f"{c}: {m}" for _, c, m in raised][:10],
-            "true_faults_detected": f"{sum(detected.values())}/{len(detected)}",
-            "true_faults": detected}
+    return {
+        key: count,
+        "false_faults_seen": [f"{c}: {m}" for _, c, m in raised][:10],
+        "true_faults_detected": f"{sum(detected.values())}/{len(detected)}",
+        "true_faults": detected,
+    }
 
 
 def main() -> int:

@@ -30,9 +30,9 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -99,14 +99,22 @@ class NormalLife:
             if n == 3 and "lost_phase" in self.faults:
                 volts = 0.0
             amps = 15.6 if flowing and volts > 0 else 0.0
-            v.update({f"voltage_l{n}": round(volts, 1), f"current_l{n}": amps,
-                      f"power_l{n}": round(volts * amps, 1)})
-        v.update({"total_power": round(sum(v[f"power_l{n}"] for n in (1, 2, 3)), 1),
-                  "frequency": round(50.0 + 0.05 * math.sin(t / 97.0), 2),
-                  "import_energy": round(1000 + t / 3600.0, 3), "total_energy": round(1000 + t / 3600.0, 3),
-                  "serial_number": 21034567, "configured_current": 16, "actual_current": offered,
-                  "vehicle_state": state, "firmware_version": 18, "evse_state": 2 if offered else 1,
-                  "cable_limit": 32 if state != "A" else 0})
+            v.update({f"voltage_l{n}": round(volts, 1), f"current_l{n}": amps, f"power_l{n}": round(volts * amps, 1)})
+        v.update(
+            {
+                "total_power": round(sum(v[f"power_l{n}"] for n in (1, 2, 3)), 1),
+                "frequency": round(50.0 + 0.05 * math.sin(t / 97.0), 2),
+                "import_energy": round(1000 + t / 3600.0, 3),
+                "total_energy": round(1000 + t / 3600.0, 3),
+                "serial_number": 21034567,
+                "configured_current": 16,
+                "actual_current": offered,
+                "vehicle_state": state,
+                "firmware_version": 18,
+                "evse_state": 2 if offered else 1,
+                "cable_limit": 32 if state != "A" else 0,
+            }
+        )
         return v
 
 
@@ -122,7 +130,7 @@ class Behaviour:
     behind_gateway: bool = False
 
     @classmethod
-    def parse(cls, words: list[str]) -> "Behaviour":
+    def parse(cls, words: list[str]) -> Behaviour:
         b = cls()
         for word in words:
             key, _, value = word.partition("=")

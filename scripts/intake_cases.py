@@ -18,9 +18,9 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 PRIORITIES = ("high", "medium", "low")
 STATES = ("open", "waiting", "solved", "reopened")  # "waiting": for the box (the page says "waiting for you")
@@ -31,7 +31,7 @@ PHOTO_TYPES = {"photo.jpg": "jpg", "photo.png": "png"}
 
 def working_days_between(start: float, end: float) -> int:
     """Whole working days (Mon-Fri) from START to END: Friday 15:00 -> Monday 15:00 is one."""
-    a, b = (datetime.fromtimestamp(t, timezone.utc) for t in (start, end))
+    a, b = (datetime.fromtimestamp(t, UTC) for t in (start, end))
     days, day = 0, a
     while day + timedelta(days=1) <= b:
         day += timedelta(days=1)
@@ -50,8 +50,13 @@ class CaseStore:
     """Cases on disk: cases.json (rewritten atomically), one stored bundle per article from a box, and the
     photos taken out of their bundles. ON_CHANGE(case) hears of every change a box must learn about."""
 
-    def __init__(self, folder: Path, on_change: Callable[[dict], None] = lambda case: None,
-                 clock: Callable[[], float] = time.time, chase_days: int = 3):
+    def __init__(
+        self,
+        folder: Path,
+        on_change: Callable[[dict], None] = lambda case: None,
+        clock: Callable[[], float] = time.time,
+        chase_days: int = 3,
+    ):
         self.folder = folder
         for sub in ("bundles", "photos"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -111,8 +116,12 @@ class CaseStore:
 
     @staticmethod
     def receipt(case: dict, article: dict) -> dict:
-        return {"case": case["case"], "priority": case["priority"], "report_id": article["report_id"],
-                "attached": article["attached"]}
+        return {
+            "case": case["case"],
+            "priority": case["priority"],
+            "report_id": article["report_id"],
+            "attached": article["attached"],
+        }
 
     def _file(self, manifest: dict, members: dict, body: bytes, report_id: str, transport: str):
         device = manifest.get("device") or {}
@@ -127,9 +136,18 @@ class CaseStore:
         case = next((c for c in self.cases if c["case"] == ref and c["box"] == box), None)
         now = self.clock()
         (self.folder / "bundles" / f"{report_id}.tar.gz").write_bytes(body)
-        article = {"kind": kind, "by": "box", "report_id": report_id, "at": now, "transport": transport,
-                   "deliveries": 1, "attached": case is not None, "on_site": on_site,
-                   "subject": str(manifest.get("subject", ""))[:120], "sha256": hashlib.sha256(body).hexdigest()}
+        article = {
+            "kind": kind,
+            "by": "box",
+            "report_id": report_id,
+            "at": now,
+            "transport": transport,
+            "deliveries": 1,
+            "attached": case is not None,
+            "on_site": on_site,
+            "subject": str(manifest.get("subject", ""))[:120],
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
         if kind == "answer":
             article.update(question=manifest.get("question"), text=str(manifest.get("text", ""))[:4000])
         if kind == "photo":
@@ -139,10 +157,24 @@ class CaseStore:
                 path.write_bytes(members[name])
                 article.update(file=str(path), label=str(manifest.get("label", ""))[:80], bytes=len(members[name]))
         if case is None:
-            case = {"case": f"CASE-{len(self.cases) + 1:06d}", "box": box, "serial": str(device.get("serial", "")),
-                    "state": "open", "priority": priority, "on_site": on_site, "subject": article["subject"],
-                    "case_ref": ref, "report_id": report_id, "received": now, "transport": transport,
-                    "deliveries": 0, "sha256": article["sha256"], "articles": [], "questions": 0, "version": 0}
+            case = {
+                "case": f"CASE-{len(self.cases) + 1:06d}",
+                "box": box,
+                "serial": str(device.get("serial", "")),
+                "state": "open",
+                "priority": priority,
+                "on_site": on_site,
+                "subject": article["subject"],
+                "case_ref": ref,
+                "report_id": report_id,
+                "received": now,
+                "transport": transport,
+                "deliveries": 0,
+                "sha256": article["sha256"],
+                "articles": [],
+                "questions": 0,
+                "version": 0,
+            }
             self.cases.append(case)
         else:
             self._attach(case, article, priority, on_site)
@@ -181,16 +213,23 @@ class CaseStore:
 
     def _say(self, case: dict, kind: str, text: str, at: float | None = None) -> dict:
         case["questions"] += kind == "question"
-        article = {"kind": kind, "by": "support", "id": f"{'Q' if kind == 'question' else 'M'}{len(case['articles']) + 1}",
-                   "text": text[:2000], "at": self.clock() if at is None else at}
+        article = {
+            "kind": kind,
+            "by": "support",
+            "id": f"{'Q' if kind == 'question' else 'M'}{len(case['articles']) + 1}",
+            "text": text[:2000],
+            "at": self.clock() if at is None else at,
+        }
         case["articles"].append(article)
         return article
 
     def ask(self, number: str, text: str) -> dict:
         """Support asks the box a question: the case waits for the box."""
+
         def change(case):
             self._say(case, "question", text)
             case["state"] = "waiting"
+
         return self._support(number, change)
 
     def tell(self, number: str, text: str) -> dict:
@@ -200,6 +239,7 @@ class CaseStore:
         def change(case):
             self._say(case, "message", why, at)
             case["state"] = "solved"
+
         return self._support(number, change)
 
     def chase(self, now: float | None = None) -> list[str]:
@@ -214,14 +254,25 @@ class CaseStore:
             asked = min(q["at"] for q in waiting)
             reminded = next((a["at"] for a in case["articles"] if a.get("reminder_for") == waiting[0]["id"]), None)
             if reminded is None and working_days_between(asked, now) >= self.chase_days:
+
                 def remind(c, qid=waiting[0]["id"]):
-                    self._say(c, "message", "Reminder: support is still waiting for your answer to the question "
-                                            "above. Without an answer the case will be closed.", now)["reminder_for"] = qid
+                    self._say(
+                        c,
+                        "message",
+                        "Reminder: support is still waiting for your answer to the question "
+                        "above. Without an answer the case will be closed.",
+                        now,
+                    )["reminder_for"] = qid
+
                 self._support(case["case"], remind)
                 done.append(f"{case['case']}: reminded")
             elif reminded is not None and working_days_between(reminded, now) >= self.chase_days:
-                self.solve(case["case"], f"Closed: no answer in {2 * self.chase_days} working days. Answer here "
-                                         "or send a report naming this case to reopen it.", now)
+                self.solve(
+                    case["case"],
+                    f"Closed: no answer in {2 * self.chase_days} working days. Answer here "
+                    "or send a report naming this case to reopen it.",
+                    now,
+                )
                 done.append(f"{case['case']}: solved presumptively")
         return done
 
@@ -229,8 +280,22 @@ class CaseStore:
     def state_for_box(self, case: dict) -> dict:
         """The case as its box sees it: state, priority, support's newest messages and questions."""
         said = [a for a in case["articles"] if a["by"] == "support"][-MESSAGES_TO_BOX:]
-        return {"case": case["case"], "state": case["state"], "priority": case["priority"],
-                "subject": case["subject"], "version": case["version"], "updated": self.clock(),
-                "reports": [a["report_id"] for a in case["articles"] if a["by"] == "box"][-50:],
-                "messages": [{"id": a["id"], "kind": a["kind"], "text": a["text"], "at": a["at"],
-                              "answered": bool(a.get("answered"))} for a in said]}
+        return {
+            "case": case["case"],
+            "state": case["state"],
+            "priority": case["priority"],
+            "subject": case["subject"],
+            "version": case["version"],
+            "updated": self.clock(),
+            "reports": [a["report_id"] for a in case["articles"] if a["by"] == "box"][-50:],
+            "messages": [
+                {
+                    "id": a["id"],
+                    "kind": a["kind"],
+                    "text": a["text"],
+                    "at": a["at"],
+                    "answered": bool(a.get("answered")),
+                }
+                for a in said
+            ],
+        }

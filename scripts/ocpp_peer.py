@@ -38,9 +38,11 @@ async def exchange(version: str, agent_argv: list[str], ask, timeout: float = 60
 
     if version == "2.0.1":
         from ocpp.v201 import ChargePoint, call_result
+
         base, notification = glue().DiagnosticsV201, "LogStatusNotification"
     else:
         from ocpp.v16 import ChargePoint, call_result
+
         base, notification = glue().DiagnosticsV16, "DiagnosticsStatusNotification"
     notified: list[dict] = []
     finished = asyncio.Event()

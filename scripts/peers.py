@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
@@ -82,14 +82,21 @@ class Peer:
             return ""
 
 
-def spawn(name: str, argv: list[str], workdir: Path, ready_line: bool = False, timeout: float = 20.0,
-          env: dict | None = None) -> Peer:
+def spawn(
+    name: str, argv: list[str], workdir: Path, ready_line: bool = False, timeout: float = 20.0, env: dict | None = None
+) -> Peer:
     """Start ARGV; with READY_LINE, wait for the JSON line it prints on stdout when it listens."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     with open(log, "ab") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE if ready_line else subprocess.DEVNULL, stderr=err,
-                                stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE if ready_line else subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=workdir,
+        )
     peer = Peer(name, proc, log)
     if ready_line:
         deadline = time.monotonic() + timeout
@@ -106,8 +113,13 @@ def spawn(name: str, argv: list[str], workdir: Path, ready_line: bool = False, t
     return peer
 
 
-def start_simulator(workdir: Path, tcp: bool = True, rtu: str | None = None, python: str = sys.executable,
-                    devices: list[str] | None = None) -> Peer:
+def start_simulator(
+    workdir: Path,
+    tcp: bool = True,
+    rtu: str | None = None,
+    python: str = sys.executable,
+    devices: list[str] | None = None,
+) -> Peer:
     """The simulated wallbox; DEVICES are UNIT:PROFILE pairs (default: SDM630 on 105, EVSE DIN on 1)."""
     argv = [python, str(SCRIPTS / "wallbox_sim.py"), "serve", "--control", str(workdir / "sim.sock")]
     for device in devices or []:
@@ -145,9 +157,11 @@ def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None
     conf = workdir / f"mosquitto-{port}.conf"
     # As root, mosquitto drops to its own user, which cannot read the test's files; keep the caller's.
     who = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\n{who}"
-                    + ("" if "allow_anonymous" in extra_conf or "password_file" in extra_conf
-                       else "allow_anonymous true\n") + extra_conf)
+    conf.write_text(
+        f"listener {port} 127.0.0.1\npersistence false\n{who}"
+        + ("" if "allow_anonymous" in extra_conf or "password_file" in extra_conf else "allow_anonymous true\n")
+        + extra_conf
+    )
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     peer = spawn(f"mosquitto-{port}", [binary, "-c", str(conf)], workdir)
     peer.info = {"port": port}
@@ -167,9 +181,14 @@ def start_amqtt(workdir: Path) -> Peer:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / f"amqtt-{port}.yaml"
-    conf.write_text(json.dumps({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-                                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                                            {"allow_anonymous": True}}}))
+    conf.write_text(
+        json.dumps(
+            {
+                "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            }
+        )
+    )
     peer = spawn(f"amqtt-{port}", [str(venv / "bin" / "amqtt"), "-c", str(conf)], workdir)
     peer.info = {"port": port}
     wait_for(lambda: port_open(port) or not peer.alive(), 20, "amqtt to listen")
@@ -193,25 +212,55 @@ def subscriber(broker: Peer, topic: str):
     return client, got
 
 
-def start_intake(workdir: Path, cert: str, key: str, mqtt_port: int | None = None,
-                 python: str = sys.executable, extra: list[str] | None = None) -> Peer:
-    argv = [python, str(SCRIPTS / "support_intake.py"), "serve", "--store", str(workdir / "intake"),
-            "--cert", cert, "--key", key, "--port", "0"]
+def start_intake(
+    workdir: Path,
+    cert: str,
+    key: str,
+    mqtt_port: int | None = None,
+    python: str = sys.executable,
+    extra: list[str] | None = None,
+) -> Peer:
+    argv = [
+        python,
+        str(SCRIPTS / "support_intake.py"),
+        "serve",
+        "--store",
+        str(workdir / "intake"),
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--port",
+        "0",
+    ]
     if mqtt_port:
         argv += ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(mqtt_port)]
     return spawn("intake", argv + (extra or []), workdir, ready_line=True)
 
 
-def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: list[dict], backend: dict,
-                       mqtt: dict | None = None, state_dir: str = "state", poll_interval_s: float = 1.0,
-                       version_file: str | None = None, extra: dict | None = None) -> Path:
+def write_agent_config(
+    path: Path,
+    *,
+    serial: str,
+    buses: list[dict],
+    devices: list[dict],
+    backend: dict,
+    mqtt: dict | None = None,
+    state_dir: str = "state",
+    poll_interval_s: float = 1.0,
+    version_file: str | None = None,
+    extra: dict | None = None,
+) -> Path:
     """An agent configuration for a test or demo rig (YAML is a superset of JSON)."""
     cfg = {
-        "device": {"model": "WB-22", "serial": serial,
-                   "firmware_version_file": version_file or str(path.parent / "firmware-version"),
-                   "commissioning_protocol": str(path.parent / "commissioning.pdf"),
-                   "cloud_credentials_file": str(path.parent / "cloud.json"),
-                   "firmware_logs": [str(path.parent / "firmware.log")]},
+        "device": {
+            "model": "WB-22",
+            "serial": serial,
+            "firmware_version_file": version_file or str(path.parent / "firmware-version"),
+            "commissioning_protocol": str(path.parent / "commissioning.pdf"),
+            "cloud_credentials_file": str(path.parent / "cloud.json"),
+            "firmware_logs": [str(path.parent / "firmware.log")],
+        },
         "hooks": {"dir": str(ROOT / "firmware_hooks")},
         # The rig's gateway is not ours to poke: only loopback and our own namespaces are.
         "network": {"check_gateway": False, "dns_timeout_s": 1.0, "connect_timeout_s": 2.0},
@@ -231,8 +280,10 @@ def write_agent_config(path: Path, *, serial: str, buses: list[dict], devices: l
 
 
 def sim_devices(bus: str = "sim") -> list[dict]:
-    return [{"name": "meter", "bus": bus, "profile": "sdm630", "unit": 105},
-            {"name": "evse", "bus": bus, "profile": "evse_din", "unit": 1}]
+    return [
+        {"name": "meter", "bus": bus, "profile": "sdm630", "unit": 105},
+        {"name": "evse", "bus": bus, "profile": "evse_din", "unit": 1},
+    ]
 
 
 REPORT_DESCRIPTION = "A report made by the test rig; the box itself is fine."
@@ -277,8 +328,7 @@ def make_certs(folder: Path) -> dict:
 
 def start_agent(workdir: Path, config: Path, python: str = sys.executable, env: dict | None = None) -> Peer:
     """`diag-agent run` as a real process; ready once its control socket answers."""
-    peer = spawn("agent", agent_argv(python) + ["run", "--config", str(config)], workdir,
-                 env=agent_env(**(env or {})))
+    peer = spawn("agent", agent_argv(python) + ["run", "--config", str(config)], workdir, env=agent_env(**(env or {})))
     sock = Path(json.loads(config.read_text()).get("state_dir", "state"))
     sock = (sock if sock.is_absolute() else config.parent / sock) / "control.sock"
 

@@ -49,8 +49,13 @@ def set_offset(path: Path, seconds: float) -> None:
 
 
 def status(config: Path) -> dict:
-    out = subprocess.run(peers.agent_argv() + ["status", "--json", "--config", str(config)], capture_output=True,
-                         text=True, timeout=30, env=peers.agent_env())
+    out = subprocess.run(
+        peers.agent_argv() + ["status", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=peers.agent_env(),
+    )
     return json.loads(out.stdout)
 
 
@@ -76,14 +81,22 @@ def main() -> int:
     intake = peers.start_intake(work / "intake", certs["cert"], certs["key"])
     (work / "firmware-version").write_text("2.4.1\n")
     config = peers.write_agent_config(
-        work / "agent.yaml", serial="SOAK-1", buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1",
-                                                      "port": sim.info["tcp_port"]}],
-        devices=peers.sim_devices(), poll_interval_s=1.0, backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-        extra={"timezone": "Europe/Berlin", "button": {"enabled": False}})
+        work / "agent.yaml",
+        serial="SOAK-1",
+        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
+        devices=peers.sim_devices(),
+        poll_interval_s=1.0,
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        extra={"timezone": "Europe/Berlin", "button": {"enabled": False}},
+    )
     offset = work / "offset"
     set_offset(offset, 0)
-    agent = peers.spawn("agent", [sys.executable, "-c", LAUNCHER, str(offset), "run", "--config", str(config)], work,
-                        env=dict(peers.agent_env(), TZ="Europe/Berlin"))
+    agent = peers.spawn(
+        "agent",
+        [sys.executable, "-c", LAUNCHER, str(offset), "run", "--config", str(config)],
+        work,
+        env=dict(peers.agent_env(), TZ="Europe/Berlin"),
+    )
     steps = [6 * 3600.0, -3600.0, None, 0.0]  # None: to ten seconds before the end of summer time
     proc = psutil.Process(agent.proc.pid)
     started = last = time.monotonic()
@@ -95,46 +108,71 @@ def main() -> int:
         while time.monotonic() - started < args.minutes * 60:
             now = time.monotonic()
             if now >= next_report:
-                subprocess.run(peers.agent_argv() + ["report", "--config", str(config)] + peers.report_argv("soak"),
-                               capture_output=True, timeout=120, env=peers.agent_env())
+                subprocess.run(
+                    peers.agent_argv() + ["report", "--config", str(config)] + peers.report_argv("soak"),
+                    capture_output=True,
+                    timeout=120,
+                    env=peers.agent_env(),
+                )
                 next_report += args.report_every
             if now >= next_step:
                 step = steps[step_i % len(steps)]
                 current = float(offset.read_text())
-                set_offset(offset, DST_END_2026 - 10 - time.time() if step is None else
-                           0.0 if step == 0.0 else current + step)
+                set_offset(
+                    offset, DST_END_2026 - 10 - time.time() if step is None else 0.0 if step == 0.0 else current + step
+                )
                 step_i, next_step = step_i + 1, next_step + args.step_every
             if now - last >= args.period:
                 s, cpu = status(config), proc.cpu_times()
                 minutes = (now - last) / 60
                 used = (cpu.user + cpu.system) - (cpu_before.user + cpu_before.system)
-                line = {"t_min": round((now - started) / 60, 1), "rss_kb": proc.memory_info().rss // 1024,
-                        "cpu_percent": round(100 * used / (now - last), 2),
-                        "jobs_per_min": {k: round((v - before["jobs"].get(k, 0)) / minutes, 1)
-                                         for k, v in s["jobs"].items()},
-                        "delivered": s["outbox"]["delivered"], "waiting": s["outbox"]["accepted"] + s["outbox"]["sending"],
-                        "faults": sorted(f["code"] for f in s["faults"]), "clock_offset_s": float(offset.read_text())}
+                line = {
+                    "t_min": round((now - started) / 60, 1),
+                    "rss_kb": proc.memory_info().rss // 1024,
+                    "cpu_percent": round(100 * used / (now - last), 2),
+                    "jobs_per_min": {
+                        k: round((v - before["jobs"].get(k, 0)) / minutes, 1) for k, v in s["jobs"].items()
+                    },
+                    "delivered": s["outbox"]["delivered"],
+                    "waiting": s["outbox"]["accepted"] + s["outbox"]["sending"],
+                    "faults": sorted(f["code"] for f in s["faults"]),
+                    "clock_offset_s": float(offset.read_text()),
+                }
                 print(json.dumps(line), flush=True)
                 lines.append(line)
                 before, cpu_before, last = s, cpu, now
             time.sleep(0.5)
         # The reports made are delivered before the end is told: a report still on its way is not lost.
-        final = peers.wait_for(lambda: (f := status(config))["outbox"]["accepted"] + f["outbox"]["sending"] == 0
-                               and f, 60, "the last reports delivered")
+        final = peers.wait_for(
+            lambda: (f := status(config))["outbox"]["accepted"] + f["outbox"]["sending"] == 0 and f,
+            60,
+            "the last reports delivered",
+        )
     finally:
         agent.stop()
         intake.stop()
         sim.stop()
     if lines:
         polls = [ln["jobs_per_min"].get("poll", 0) for ln in lines]
-        print(json.dumps({"summary": True, "minutes": round(args.minutes, 1), "rss_kb_first": lines[0]["rss_kb"],
-                          "rss_kb_last": lines[-1]["rss_kb"], "rss_kb_max": max(ln["rss_kb"] for ln in lines),
-                          "cpu_percent_mean": round(sum(ln["cpu_percent"] for ln in lines) / len(lines), 2),
-                          "polls_per_min_min": min(polls), "polls_per_min_max": max(polls),
-                          "delivered": final["outbox"]["delivered"],
-                          "waiting": final["outbox"]["accepted"] + final["outbox"]["sending"],
-                          "clock_steps": step_i, "log_tracebacks": agent.log.read_text().count("Traceback")}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "summary": True,
+                    "minutes": round(args.minutes, 1),
+                    "rss_kb_first": lines[0]["rss_kb"],
+                    "rss_kb_last": lines[-1]["rss_kb"],
+                    "rss_kb_max": max(ln["rss_kb"] for ln in lines),
+                    "cpu_percent_mean": round(sum(ln["cpu_percent"] for ln in lines) / len(lines), 2),
+                    "polls_per_min_min": min(polls),
+                    "polls_per_min_max": max(polls),
+                    "delivered": final["outbox"]["delivered"],
+                    "waiting": final["outbox"]["accepted"] + final["outbox"]["sending"],
+                    "clock_steps": step_i,
+                    "log_tracebacks": agent.log.read_text().count("Traceback"),
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

@@ -77,8 +77,14 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals)
             if self.path == "/api/v1/cases":
                 self._answer(200, {"cases": store.cases})
             elif self.path == "/api/v1/stats":
-                self._answer(200, {"cases": len(store.cases), "rejected": store.rejected,
-                                   "deliveries": sum(c["deliveries"] for c in store.cases)})
+                self._answer(
+                    200,
+                    {
+                        "cases": len(store.cases),
+                        "rejected": store.rejected,
+                        "deliveries": sum(c["deliveries"] for c in store.cases),
+                    },
+                )
             elif parts[:3] == ["api", "v1", "devices"] and len(parts) == 5 and parts[4] == "cases":
                 # The box reads its own cases (the real backend knows it by its client certificate).
                 self._answer(200, {"cases": [store.state_for_box(c) for c in store.of_box(parts[3])]})
@@ -94,8 +100,11 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals)
                     raise Rejected(404, "not found")
                 body = self._read_body()
                 if refusals.take():
-                    self._answer(refusals.status, {"error": "refused for the test"},
-                                 {"Retry-After": refusals.retry_after} if refusals.retry_after else None)
+                    self._answer(
+                        refusals.status,
+                        {"error": "refused for the test"},
+                        {"Retry-After": refusals.retry_after} if refusals.retry_after else None,
+                    )
                     return
                 receipt, new = store.accept(body, self.headers.get("Idempotency-Key", ""), "https")
                 self._answer(201 if new else 200, receipt)
@@ -129,8 +138,9 @@ class MqttSide:
         import paho.mqtt.client as mqtt
 
         self.store, self.prefix = store, prefix
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"intake-{os.getpid()}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"intake-{os.getpid()}", protocol=mqtt.MQTTv5
+        )
         self.client.on_connect, self.client.on_message = self._on_connect, self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
@@ -143,8 +153,12 @@ class MqttSide:
 
     def publish_case(self, case: dict) -> None:
         if case["box"]:
-            self.client.publish(f"{self.prefix}/{case['box']}/case/{case['case']}",
-                                json.dumps(self.store.state_for_box(case)), qos=1, retain=True)
+            self.client.publish(
+                f"{self.prefix}/{case['box']}/case/{case['case']}",
+                json.dumps(self.store.state_for_box(case)),
+                qos=1,
+                retain=True,
+            )
 
     def _on_message(self, c, userdata, msg):
         from paho.mqtt.packettypes import PacketTypes
@@ -211,8 +225,9 @@ def start_smtp(store: CaseStore, host: str, port: int):
 
 def serve(args) -> int:
     publishers: list = []
-    store = CaseStore(Path(args.store), on_change=lambda case: [p(case) for p in publishers],
-                      chase_days=args.chase_days)
+    store = CaseStore(
+        Path(args.store), on_change=lambda case: [p(case) for p in publishers], chase_days=args.chase_days
+    )
     releases = dict(r.split("=", 1) for r in args.release or ["stable=2.4.1"])
     refusals = Refusals(args.refuse, args.refuse_status, args.retry_after)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals))
@@ -243,8 +258,17 @@ def serve(args) -> int:
     threading.Thread(target=chase_now_and_then, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(json.dumps({"pid": os.getpid(), "port": port, "url": f"{url}/api/v1/reports",
-                      "smtp_port": smtp.port_in_use if smtp else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "port": port,
+                "url": f"{url}/api/v1/reports",
+                "smtp_port": smtp.port_in_use if smtp else None,
+            }
+        ),
+        flush=True,
+    )
     server.serve_forever()
     desk.shutdown()
     for part in (mqtt_side, smtp):
@@ -300,8 +324,9 @@ def _support_action(args, order: dict) -> dict:
             s.sendall(json.dumps(order).encode() + b"\n")
             answer = json.loads(s.makefile("rb").readline())
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"no intake is serving {args.store} ({exc}); start: support_intake.py serve --store "
-                         f"{args.store} ...") from None
+        raise SystemExit(
+            f"no intake is serving {args.store} ({exc}); start: support_intake.py serve --store {args.store} ..."
+        ) from None
     if "error" in answer:
         raise SystemExit(f"refused: {answer['error']}")
     return answer
@@ -345,11 +370,15 @@ def list_cases(args) -> int:
         print("no cases")
         return 0
     cases.sort(key=lambda c: (PRIORITIES.index(c["priority"]), c["received"]))
-    print(f"{'case':<12} {'state':<8} {'priority':<8} {'on-site':<7} {'received (UTC)':<17} {'subject':<40} "
-          "service target")
+    print(
+        f"{'case':<12} {'state':<8} {'priority':<8} {'on-site':<7} {'received (UTC)':<17} {'subject':<40} "
+        "service target"
+    )
     for c in cases:
-        print(f"{c['case']:<12} {c['state']:<8} {c['priority']:<8} {'yes' if c['on_site'] else 'no':<7} "
-              f"{_when(c['received']):<17} {c['subject'][:40]:<40} {SERVICE_TARGET[c['priority']]}")
+        print(
+            f"{c['case']:<12} {c['state']:<8} {c['priority']:<8} {'yes' if c['on_site'] else 'no':<7} "
+            f"{_when(c['received']):<17} {c['subject'][:40]:<40} {SERVICE_TARGET[c['priority']]}"
+        )
     return 0
 
 
@@ -367,14 +396,22 @@ def main(argv=None) -> int:
     s.add_argument("--mqtt-port", type=int, default=1883)
     s.add_argument("--topic-prefix", default="diag-agent")
     s.add_argument("--smtp-port", type=int, help="take bundles mailed to this port (0: any free one)")
-    s.add_argument("--chase-days", type=int, default=3,
-                   help="working days a question waits before a reminder, and as many more before the case closes")
+    s.add_argument(
+        "--chase-days",
+        type=int,
+        default=3,
+        help="working days a question waits before a reminder, and as many more before the case closes",
+    )
     s.add_argument("--chase-every-s", type=float, default=3600.0)
     s.add_argument("--refuse", type=int, default=0, help="refuse the first N uploads (for tests)")
     s.add_argument("--refuse-status", type=int, default=503)
     s.add_argument("--retry-after", help="Retry-After header on refused uploads")
-    s.add_argument("--release", action="append", metavar="CHANNEL=VERSION",
-                   help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1)")
+    s.add_argument(
+        "--release",
+        action="append",
+        metavar="CHANNEL=VERSION",
+        help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1)",
+    )
     for name in ("list", "show", "ask", "tell", "solve", "chase"):
         p = sub.add_parser(name)
         p.add_argument("--store", required=True)

@@ -34,8 +34,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-FAULTS = ("vehicle_failure", "lost_phase", "overvoltage", "frequency", "no_current", "firmware_update",
-          "meter_silent", "evse_silent", "garbled", "slow")
+FAULTS = (
+    "vehicle_failure",
+    "lost_phase",
+    "overvoltage",
+    "frequency",
+    "no_current",
+    "firmware_update",
+    "meter_silent",
+    "evse_silent",
+    "garbled",
+    "slow",
+)
 DEFAULT_DEVICES = ("105:sdm630", "1:evse_din")
 PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
 
@@ -98,43 +108,71 @@ class Wallbox:
             apparent = volts * amps
             self.energy_kwh[i] += power * dt / 3_600_000
             self.session_kwh += power * dt / 3_600_000
-            v.update({
-                f"voltage_l{n}": volts, f"current_l{n}": amps, f"power_l{n}": round(power, 1),
-                f"apparent_power_l{n}": round(apparent, 1),
-                f"reactive_power_l{n}": round(math.sqrt(max(apparent**2 - power**2, 0.0)), 1),
-                f"power_factor_l{n}": pf, f"import_energy_l{n}": round(self.energy_kwh[i], 3),
-                f"export_energy_l{n}": 0.0, f"voltage_thd_l{n}": round(1.8 + 0.1 * i, 1),
-            })
+            v.update(
+                {
+                    f"voltage_l{n}": volts,
+                    f"current_l{n}": amps,
+                    f"power_l{n}": round(power, 1),
+                    f"apparent_power_l{n}": round(apparent, 1),
+                    f"reactive_power_l{n}": round(math.sqrt(max(apparent**2 - power**2, 0.0)), 1),
+                    f"power_factor_l{n}": pf,
+                    f"import_energy_l{n}": round(self.energy_kwh[i], 3),
+                    f"export_energy_l{n}": 0.0,
+                    f"voltage_thd_l{n}": round(1.8 + 0.1 * i, 1),
+                }
+            )
         if flowing:
             self.charge_s += dt
         for a, b in ((1, 2), (2, 3), (3, 1)):
-            v[f"voltage_l{a}_l{b}"] = round(math.sqrt(v[f"voltage_l{a}"] ** 2 + v[f"voltage_l{b}"] ** 2
-                                                      + v[f"voltage_l{a}"] * v[f"voltage_l{b}"]), 1)
+            v[f"voltage_l{a}_l{b}"] = round(
+                math.sqrt(v[f"voltage_l{a}"] ** 2 + v[f"voltage_l{b}"] ** 2 + v[f"voltage_l{a}"] * v[f"voltage_l{b}"]),
+                1,
+            )
         total = sum(self.energy_kwh)
-        v.update({
-            "total_power": round(sum(v[f"power_l{n}"] for n in (1, 2, 3)), 1),
-            "total_apparent_power": round(sum(v[f"apparent_power_l{n}"] for n in (1, 2, 3)), 1),
-            "total_reactive_power": round(sum(v[f"reactive_power_l{n}"] for n in (1, 2, 3)), 1),
-            "total_power_factor": pf,
-            "frequency": round((50.8 if "frequency" in self.faults else 50.0) + self.rng.uniform(-0.03, 0.03), 2),
-            "import_energy": round(total, 3), "export_energy": 0.0, "total_energy": round(total, 3),
-            "total_reactive_energy": round(total * 0.05, 3), "import_reactive_energy": round(total * 0.05, 3),
-            "export_reactive_energy": 0.0, "voltage_thd_average": 1.9,
-            "voltage_line_average": round(sum(v[f"voltage_l{a}_l{b}"] for a, b in ((1, 2), (2, 3), (3, 1))) / 3, 1),
-            "neutral_current": 0.0, "resettable_total_energy": round(total - 1000, 3),
-            "resettable_import_energy": round(total - 1000, 3), "resettable_export_energy": 0.0,
-            "net_energy": round(total, 3), "serial_number": METER_SERIAL,
-        })
+        v.update(
+            {
+                "total_power": round(sum(v[f"power_l{n}"] for n in (1, 2, 3)), 1),
+                "total_apparent_power": round(sum(v[f"apparent_power_l{n}"] for n in (1, 2, 3)), 1),
+                "total_reactive_power": round(sum(v[f"reactive_power_l{n}"] for n in (1, 2, 3)), 1),
+                "total_power_factor": pf,
+                "frequency": round((50.8 if "frequency" in self.faults else 50.0) + self.rng.uniform(-0.03, 0.03), 2),
+                "import_energy": round(total, 3),
+                "export_energy": 0.0,
+                "total_energy": round(total, 3),
+                "total_reactive_energy": round(total * 0.05, 3),
+                "import_reactive_energy": round(total * 0.05, 3),
+                "export_reactive_energy": 0.0,
+                "voltage_thd_average": 1.9,
+                "voltage_line_average": round(sum(v[f"voltage_l{a}_l{b}"] for a, b in ((1, 2), (2, 3), (3, 1))) / 3, 1),
+                "neutral_current": 0.0,
+                "resettable_total_energy": round(total - 1000, 3),
+                "resettable_import_energy": round(total - 1000, 3),
+                "resettable_export_energy": 0.0,
+                "net_energy": round(total, 3),
+                "serial_number": METER_SERIAL,
+            }
+        )
         v["import_demand_power"] = v["total_power"]
         v["total_import_power"], v["total_export_power"] = v["total_power"], 0.0
-        v.update({
-            "configured_current": 16, "actual_current": offered, "vehicle_state": state,
-            "cable_limit": 32 if state != "A" else 0, "turn_off": 0,
-            "firmware_version": 19 if "firmware_update" in self.faults else 18,
-            "evse_state": 2 if offered else 1, "rcd_status": 1 if state == "E" else 0,
-            "current_after_boot": 16, "modbus_status": 1, "minimum_current": 6, "flags": 0,
-            "maximum_current": 32, "charge_time": int(self.charge_s), "session_energy": round(self.session_kwh, 3),
-        })
+        v.update(
+            {
+                "configured_current": 16,
+                "actual_current": offered,
+                "vehicle_state": state,
+                "cable_limit": 32 if state != "A" else 0,
+                "turn_off": 0,
+                "firmware_version": 19 if "firmware_update" in self.faults else 18,
+                "evse_state": 2 if offered else 1,
+                "rcd_status": 1 if state == "E" else 0,
+                "current_after_boot": 16,
+                "modbus_status": 1,
+                "minimum_current": 6,
+                "flags": 0,
+                "maximum_current": 32,
+                "charge_time": int(self.charge_s),
+                "session_energy": round(self.session_kwh, 3),
+            }
+        )
         self.values = v
 
 
@@ -230,6 +268,7 @@ def garble(box: Wallbox):
         if sending and "garbled" in box.faults and len(data) > 4:
             return data[:-3]
         return data
+
     return trace
 
 
@@ -245,8 +284,12 @@ async def handle_control(box: Wallbox, devices: list[SimDevice], reader, writer)
             reply = {"ok": True, "hold": box.hold}
         elif line == ["state"]:
             box.update()
-            reply = {"ok": True, "faults": sorted(box.faults), "hold": box.hold,
-                     "units": {str(d.unit): {"profile": d.profile_name, "values": d.served(box)} for d in devices}}
+            reply = {
+                "ok": True,
+                "faults": sorted(box.faults),
+                "hold": box.hold,
+                "units": {str(d.unit): {"profile": d.profile_name, "values": d.served(box)} for d in devices},
+            }
         else:
             reply = {"ok": False, "error": f"unknown command; try: fault {'|'.join(FAULTS)} on|off, hold on|off, state"}
         writer.write((json.dumps(reply) + "\n").encode())
@@ -275,13 +318,24 @@ async def serve(args) -> None:
     ready: dict = {"pid": os.getpid()}
     if args.tcp_port is not None:
         port = args.tcp_port or free_port()
-        servers.append(ModbusTcpServer(context, address=(args.host, port), ignore_missing_devices=True,
-                                       trace_packet=garble(box)))
+        servers.append(
+            ModbusTcpServer(context, address=(args.host, port), ignore_missing_devices=True, trace_packet=garble(box))
+        )
         ready["tcp_port"] = port
     if args.rtu:
-        servers.append(ModbusSerialServer(context, framer=FramerType.RTU, port=args.rtu, baudrate=args.baudrate,
-                                          bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
-                                          trace_packet=garble(box)))
+        servers.append(
+            ModbusSerialServer(
+                context,
+                framer=FramerType.RTU,
+                port=args.rtu,
+                baudrate=args.baudrate,
+                bytesize=8,
+                parity="N",
+                stopbits=1,
+                ignore_missing_devices=True,
+                trace_packet=garble(box),
+            )
+        )
         ready["rtu"] = args.rtu
     if not servers:
         raise SystemExit("wallbox_sim: give --tcp-port and/or --rtu")
@@ -327,8 +381,12 @@ def main(argv=None) -> int:
     s.add_argument("--baudrate", type=int, default=9600)
     s.add_argument("--control", help="unix socket for fault injection")
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--device", action="append", metavar="UNIT:PROFILE",
-                   help=f"a unit and the profile it answers with; repeatable (default {' '.join(DEFAULT_DEVICES)})")
+    s.add_argument(
+        "--device",
+        action="append",
+        metavar="UNIT:PROFILE",
+        help=f"a unit and the profile it answers with; repeatable (default {' '.join(DEFAULT_DEVICES)})",
+    )
     f = sub.add_parser("fault", help="inject or clear a fault")
     f.add_argument("--control", required=True)
     f.add_argument("name", choices=FAULTS)
@@ -344,8 +402,11 @@ def main(argv=None) -> int:
     if args.cmd == "serve":
         asyncio.run(serve(args))
         return 0
-    command = {"fault": lambda: f"fault {args.name} {args.onoff}", "hold": lambda: f"hold {args.onoff}",
-               "state": lambda: "state"}[args.cmd]()
+    command = {
+        "fault": lambda: f"fault {args.name} {args.onoff}",
+        "hold": lambda: f"hold {args.onoff}",
+        "state": lambda: "state",
+    }[args.cmd]()
     try:
         reply = control(args.control, command)
     except OSError as exc:

@@ -73,8 +73,14 @@ def intake(tmp_path, certs):
 
 @pytest.fixture
 def sim_bus(simulator):
-    return {"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"],
-            "timeout_s": 0.5, "retries": 0}
+    return {
+        "name": "sim",
+        "type": "tcp",
+        "host": "127.0.0.1",
+        "port": simulator.info["tcp_port"],
+        "timeout_s": 0.5,
+        "retries": 0,
+    }
 
 
 @pytest.fixture
@@ -97,9 +103,14 @@ def cli(tmp_path):
     """Run the real `diag-agent` command line; returns the CompletedProcess."""
 
     def run(*args, timeout=60, env=None):
-        return subprocess.run(peers.agent_argv() + [str(a) for a in args], capture_output=True, text=True,
-                              timeout=timeout, cwd=tmp_path,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})))
+        return subprocess.run(
+            peers.agent_argv() + [str(a) for a in args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
+        )
 
     return run
 
@@ -134,8 +145,17 @@ def browser(tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()

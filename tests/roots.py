@@ -13,12 +13,19 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def make_root(arch: str, where: Path) -> Path:
-    built = subprocess.run(["bash", str(peers.ROOT / "scripts" / "debian_root.sh"), arch, str(where)],
-                           capture_output=True, text=True, timeout=2400)
+    built = subprocess.run(
+        ["bash", str(peers.ROOT / "scripts" / "debian_root.sh"), arch, str(where)],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     # The source as a checkout holds it (no venvs, no caches).
-    shutil.copytree(peers.ROOT, where / "src", ignore=shutil.ignore_patterns(
-        ".venv*", ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build"))
+    shutil.copytree(
+        peers.ROOT,
+        where / "src",
+        ignore=shutil.ignore_patterns(".venv*", ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build"),
+    )
     return where
 
 
@@ -33,8 +40,13 @@ class Chroot:
             self.mounts.append(path / what)
 
     def run(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(["chroot", str(self.path), "/bin/bash", "-c", command], capture_output=True, text=True,
-                              timeout=timeout, env={"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/root"})
+        return subprocess.run(
+            ["chroot", str(self.path), "/bin/bash", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/root"},
+        )
 
     def close(self) -> None:
         for target in reversed(self.mounts):

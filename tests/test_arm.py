@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import peers
+import pytest
 from roots import Chroot, make_root
 
 MACHINE = {"armhf": "armv7l", "arm64": "aarch64"}
@@ -30,13 +29,19 @@ def test_install_and_a_report_on_arm(arch, tmp_path, simulator):
         assert (root / "etc/systemd/system/multi-user.target.wants/diag-agent.service").is_symlink()
         assert chroot.run("getent passwd diag-agent").returncode == 0
         # psutil and PyYAML are Debian's (compiled for this board), seen from the agent's venv.
-        where = chroot.run("/opt/diag-agent/venv/bin/python -c 'import psutil, yaml; print(psutil.__file__, yaml.__file__)'")
+        where = chroot.run(
+            "/opt/diag-agent/venv/bin/python -c 'import psutil, yaml; print(psutil.__file__, yaml.__file__)'"
+        )
         assert where.stdout.count("/usr/lib/python3/dist-packages/") == 2, where.stdout + where.stderr
 
         config = peers.write_agent_config(
-            root / "etc/diag-agent/test.yaml", serial=f"ARM-{arch}",
+            root / "etc/diag-agent/test.yaml",
+            serial=f"ARM-{arch}",
             buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"]}],
-            devices=peers.sim_devices(), backend={}, state_dir="/var/lib/diag-agent-test")
+            devices=peers.sim_devices(),
+            backend={},
+            state_dir="/var/lib/diag-agent-test",
+        )
         cfg = json.loads(config.read_text())
         for key in ("firmware_version_file", "commissioning_protocol", "cloud_credentials_file"):
             cfg["device"][key] = "/etc/diag-agent/" + Path(cfg["device"][key]).name
@@ -50,7 +55,8 @@ def test_install_and_a_report_on_arm(arch, tmp_path, simulator):
             "/opt/diag-agent/venv/bin/diag-agent report --subject 'A report made on an ARM board' "
             f"--description '{peers.REPORT_DESCRIPTION}' --email {peers.REPORT_EMAIL} "
             "--config /etc/diag-agent/test.yaml --out /root/report.tar.gz && "
-            "/opt/diag-agent/venv/bin/diag-agent inspect /root/report.tar.gz")
+            "/opt/diag-agent/venv/bin/diag-agent inspect /root/report.tar.gz"
+        )
         (tmp_path / f"report-{arch}.txt").write_text(report.stdout + report.stderr)
         assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
         assert "every checksum OK" in report.stdout and f"serial ARM-{arch}" in report.stdout

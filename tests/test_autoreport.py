@@ -28,8 +28,13 @@ def make(tmp_path, clock, **cfg):
         sent.append(request)
         done.set()
 
-    return FaultReporter(AutoReportConfig(debounce_s=60, per_code_interval_s=3600, daily_cap=2, **cfg),
-                         str(tmp_path), submit, clock), sent, done
+    return (
+        FaultReporter(
+            AutoReportConfig(debounce_s=60, per_code_interval_s=3600, daily_cap=2, **cfg), str(tmp_path), submit, clock
+        ),
+        sent,
+        done,
+    )
 
 
 def test_debounce_and_repeats_counted_into_the_pending_report(tmp_path):
@@ -44,11 +49,12 @@ def test_debounce_and_repeats_counted_into_the_pending_report(tmp_path):
     reporter.tick()
     assert done.wait(5)
     (request,) = sent
-    assert request.reason == "fault" and request.details == {"fault": "vehicle_failure", "device": "evse",
-                                                             "repeats": 1}
+    assert request.reason == "fault" and request.details == {"fault": "vehicle_failure", "device": "evse", "repeats": 1}
     assert "raised 1 more times" in request.description
-    assert request.with_faults([{"code": "vehicle_failure", "severity": "critical",
-                                 "category": "charging"}]).priority == "medium"
+    assert (
+        request.with_faults([{"code": "vehicle_failure", "severity": "critical", "category": "charging"}]).priority
+        == "medium"
+    )
 
 
 def test_rate_limit_and_daily_cap_hold_across_a_restart(tmp_path):

@@ -8,10 +8,10 @@ import os
 import tarfile
 
 import pytest
-
-from agent.report.bundle import BundleError, Section, read_bundle, write_bundle
-from agent.outbox import Entry, Outbox
 from conftest import ROOT
+
+from agent.outbox import Entry, Outbox
+from agent.report.bundle import BundleError, Section, read_bundle, write_bundle
 
 MANIFEST = {"report_id": "20261125T080000Z-00000001", "created": {"wall": 1_795_000_000.0}}
 SECTIONS = [Section("readings.json", b'{"meter": {"voltage_l1": 230.1}}\n'), Section("software.json", b"{}\n")]
@@ -99,8 +99,13 @@ def test_spooled_report_survives_a_restart_and_keeps_its_state(tmp_path):
 def test_pending_order_is_priority_then_the_order_accepted_whatever_the_clock_said(tmp_path):
     box = Outbox(tmp_path)
     # "e" is accepted last, after the clock stepped back (an NTP step): its stamp is the oldest, its place last.
-    for rid, prio, created in [("a", "low", 1), ("b", "high", 5), ("c", "medium", 2), ("d", "high", 6),
-                               ("e", "low", 0)]:
+    for rid, prio, created in [
+        ("a", "low", 1),
+        ("b", "high", 5),
+        ("c", "medium", 2),
+        ("d", "high", 6),
+        ("e", "low", 0),
+    ]:
         spool(box, entry(rid, prio, created))
     assert [e.report_id for e in box.pending()] == ["b", "d", "c", "a", "e"]
     assert [e.seq for e in box.pending()] == [2, 4, 3, 1, 5]

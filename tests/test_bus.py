@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 
 import peers
+
 from agent import config
 from agent.devices.poller import ModbusPoller, open_buses
 
@@ -25,22 +26,24 @@ def test_budget_reads_slow_values_less_often_and_says_so(make_config):
 
 
 def test_the_firmware_holding_the_bus_lock_skips_a_cycle_without_blaming_the_device(
-        tmp_path, simulator, sim_bus, make_config):
+    tmp_path, simulator, sim_bus, make_config
+):
     lock = tmp_path / "LCK..rs485"
-    cfg = config.load(make_config(buses=[dict(sim_bus, lock_file=str(lock), lock_wait_s=0.2)],
-                                  devices=peers.sim_devices()))
+    cfg = config.load(
+        make_config(buses=[dict(sim_bus, lock_file=str(lock), lock_wait_s=0.2)], devices=peers.sim_devices())
+    )
     poller = ModbusPoller.from_config(cfg)
     firmware = open(lock, "w")
     try:
         fcntl.flock(firmware, fcntl.LOCK_EX)  # the firmware's own poll holds the bus
         poller.poll_once()
         snapshot = poller.snapshot()
-        assert snapshot["meter"]["values"] == {} and snapshot["meter"]["consecutive_failures"] == 0
+        assert snapshot["meter"].values == {} and snapshot["meter"].consecutive_failures == 0
         assert poller.bus_status()["sim"]["busy_skips"] == 2
         fcntl.flock(firmware, fcntl.LOCK_UN)
         poller.poll_once()
         snapshot = poller.snapshot()
-        assert snapshot["meter"]["reachable"] and snapshot["evse"]["reachable"]
+        assert snapshot["meter"].reachable and snapshot["evse"].reachable
     finally:
         firmware.close()
         poller.close()

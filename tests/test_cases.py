@@ -6,25 +6,41 @@ from __future__ import annotations
 import io
 import json
 import struct
-from datetime import datetime, timezone
-
-import pytest
+from datetime import UTC, datetime
 
 import peers  # noqa: F401  (puts scripts/ on the path)
+import pytest
+from intake_cases import CaseStore, working_days_between
+
 from agent.cases.book import CaseBook, CaseStateError, check_state
 from agent.cases.photos import PhotoError, clean_photo
 from agent.report.bundle import Section, write_bundle
-from intake_cases import CaseStore, working_days_between
 
-FRIDAY_3PM = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc).timestamp()
+FRIDAY_3PM = datetime(2026, 11, 27, 15, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
 
 
-def bundle(report_id: str, box: str = "BOX-1", case_ref: str | None = None, priority: str = "low",
-           on_site: bool = False, trigger: str = "local", kind: str | None = None, extra: dict | None = None,
-           members: list[Section] | None = None) -> bytes:
-    manifest = {"report_id": report_id, "device": {"serial": box}, "priority": priority, "on_site": on_site,
-                "subject": f"subject of {report_id}", "case_ref": case_ref, "trigger": trigger, **(extra or {})}
+def bundle(
+    report_id: str,
+    box: str = "BOX-1",
+    case_ref: str | None = None,
+    priority: str = "low",
+    on_site: bool = False,
+    trigger: str = "local",
+    kind: str | None = None,
+    extra: dict | None = None,
+    members: list[Section] | None = None,
+) -> bytes:
+    manifest = {
+        "report_id": report_id,
+        "device": {"serial": box},
+        "priority": priority,
+        "on_site": on_site,
+        "subject": f"subject of {report_id}",
+        "case_ref": case_ref,
+        "trigger": trigger,
+        **(extra or {}),
+    }
     if kind:
         manifest["kind"] = kind
     out = io.BytesIO()
@@ -77,8 +93,13 @@ def test_a_question_makes_the_case_wait_and_its_answer_opens_it_again(store):
     state = store.state_for_box(store.get("CASE-000001"))
     assert state["state"] == "waiting" and state["messages"][-1]["kind"] == "question"
     qid = state["messages"][-1]["id"]
-    answer = bundle("a1", case_ref="CASE-000001", kind="answer", extra={"question": qid, "text": "Yes, it is on."},
-                    members=[Section("answer.txt", b"Yes, it is on.\n")])
+    answer = bundle(
+        "a1",
+        case_ref="CASE-000001",
+        kind="answer",
+        extra={"question": qid, "text": "Yes, it is on."},
+        members=[Section("answer.txt", b"Yes, it is on.\n")],
+    )
     receipt, _ = store.accept(answer, "a1", "https")
     assert receipt["attached"] and store.get("CASE-000001")["state"] == "open"
     assert store.state_for_box(store.get("CASE-000001"))["messages"][-1]["answered"] is True
@@ -102,8 +123,17 @@ def test_the_case_chase_reminds_once_then_solves_and_an_answer_reopens(store):
     assert store.get("CASE-000001")["state"] == "solved"
     assert store.chase(FRIDAY_3PM + 20 * DAY) == []
     qid = next(a["id"] for a in case["articles"] if a["kind"] == "question")
-    store.accept(bundle("a1", case_ref="CASE-000001", kind="answer", extra={"question": qid, "text": "here"},
-                        members=[Section("answer.txt", b"here\n")]), "a1", "https")
+    store.accept(
+        bundle(
+            "a1",
+            case_ref="CASE-000001",
+            kind="answer",
+            extra={"question": qid, "text": "here"},
+            members=[Section("answer.txt", b"here\n")],
+        ),
+        "a1",
+        "https",
+    )
     assert store.get("CASE-000001")["state"] == "reopened"
 
 
@@ -133,15 +163,18 @@ def test_an_answer_given_here_closes_the_question_before_the_backend_counts_it(t
     assert CaseBook(tmp_path, max_cases=5).cases()[0]["open_questions"] == []
 
 
-@pytest.mark.parametrize("bad, why", [
-    ("[]", "not a JSON object"),
-    (state(case="../../etc"), "case"),
-    (state(state="closed"), "state"),
-    (state(priority="urgent"), "priority"),
-    (state(version=True), "version"),
-    (state(messages=[{"id": "Q1", "kind": "question"}]), "messages"),
-    (state(messages=[{"id": "Q 1<script>", "kind": "question", "text": "x"}]), "messages"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("[]", "not a JSON object"),
+        (state(case="../../etc"), "case"),
+        (state(state="closed"), "state"),
+        (state(priority="urgent"), "priority"),
+        (state(version=True), "version"),
+        (state(messages=[{"id": "Q1", "kind": "question"}]), "messages"),
+        (state(messages=[{"id": "Q 1<script>", "kind": "question", "text": "x"}]), "messages"),
+    ],
+)
 def test_a_case_state_the_box_cannot_use_is_refused_with_the_reason(bad, why):
     with pytest.raises(CaseStateError, match=why):
         check_state(json.loads(bad) if isinstance(bad, str) else bad)
@@ -162,8 +195,9 @@ def camera_jpeg(progressive: bool = False) -> bytes:
     exif[0x010F] = "PhoneMaker"
     exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}
     out = io.BytesIO()
-    Image.new("RGB", (320, 240), (40, 90, 160)).save(out, "JPEG", exif=exif.tobytes(), comment=b"owner: Jane",
-                                                     progressive=progressive)
+    Image.new("RGB", (320, 240), (40, 90, 160)).save(
+        out, "JPEG", exif=exif.tobytes(), comment=b"owner: Jane", progressive=progressive
+    )
     return out.getvalue()
 
 
@@ -203,7 +237,7 @@ def test_what_is_not_a_sound_photo_is_refused_with_a_reason():
     with pytest.raises(PhotoError, match="damaged JPEG"):
         clean_photo(jpeg[: len(jpeg) // 2])
     sof = jpeg.index(b"\xff\xc0")  # the frame header: claim 20000 x 20000 pixels
-    huge = jpeg[:sof + 5] + struct.pack(">HH", 20000, 20000) + jpeg[sof + 9:]
+    huge = jpeg[: sof + 5] + struct.pack(">HH", 20000, 20000) + jpeg[sof + 9 :]
     with pytest.raises(PhotoError, match="megapixels"):
         clean_photo(huge)
     from PIL import Image

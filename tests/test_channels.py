@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-
-import pytest
+from itertools import pairwise
 
 import peers
+import pytest
+
 from agent import config
 from agent.service.daemon import Daemon
 
@@ -22,8 +23,15 @@ class InProcess:
 
     def __enter__(self):
         self.thread.start()
-        peers.wait_for(lambda: self.daemon.notifier is not None and self.daemon.button is not None
-                       or not self.daemon.cfg.button.enabled, 10, "the daemon's channels")
+        peers.wait_for(
+            lambda: (
+                self.daemon.notifier is not None
+                and self.daemon.button is not None
+                or not self.daemon.cfg.button.enabled
+            ),
+            10,
+            "the daemon's channels",
+        )
         return self.daemon
 
     def __exit__(self, *exc):
@@ -34,10 +42,12 @@ class InProcess:
 @pytest.fixture
 def rig_cfg(tmp_path, make_config, intake, certs):
     def make(**extra):
-        path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                           extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.3, "bounce_s": 0},
-                                  **extra})
+        path = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.3, "bounce_s": 0}, **extra},
+        )
         return config.load(path)
+
     return make
 
 
@@ -75,18 +85,25 @@ def test_button_short_press_toggles_on_site_and_long_press_sends_a_report(tmp_pa
 
 def led_on_periods(led) -> list[float]:
     """How long each "on" of the LED lasted, once the button's report and its pattern are over."""
-    peers.wait_for(lambda: not any(t.name == "button-report" for t in threading.enumerate()), 15,
-                   "the button's report and its LED pattern to finish")
+    peers.wait_for(
+        lambda: not any(t.name == "button-report" for t in threading.enumerate()),
+        15,
+        "the button's report and its LED pattern to finish",
+    )
     # MockPin.states: (seconds since the previous change, new state); an "off" entry ends an "on" period.
-    return [t for (_, was), (t, now) in zip(led.states, led.states[1:]) if was and not now]
+    return [t for (_, was), (t, now) in pairwise(led.states) if was and not now]
 
 
 def test_a_failed_button_report_flashes_short_and_stays_in_the_outbox(tmp_path, make_config):
     from gpiozero.pins.mock import MockFactory
 
-    path = make_config(backend={"url": f"https://127.0.0.1:{peers.free_port()}/api/v1/reports"},
-                       extra={"button": {"pin": 17, "led_pin": 27, "long_press_s": 0.2, "bounce_s": 0},
-                              "report": {"wait_for_case_s": 2}})
+    path = make_config(
+        backend={"url": f"https://127.0.0.1:{peers.free_port()}/api/v1/reports"},
+        extra={
+            "button": {"pin": 17, "led_pin": 27, "long_press_s": 0.2, "bounce_s": 0},
+            "report": {"wait_for_case_s": 2},
+        },
+    )
     factory = MockFactory()
     with InProcess(config.load(path), factory) as daemon:
         button, led = factory.pin(17), factory.pin(27)
@@ -128,23 +145,34 @@ def test_on_site_mode_persists_and_ends_by_itself(tmp_path, rig_cfg, cli, agent_
     assert "(low priority)" in result.stdout
 
 
-def test_a_new_error_fault_sends_a_report_once_within_its_limits(tmp_path, simulator, sim_bus, make_config, intake,
-                                                                certs, cli, agent_process):
-    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=0.5,
-                       backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                       extra={"faults": {"raise_after_s": 0, "clear_after_s": 0},
-                              "auto_report": {"debounce_s": 1, "per_code_interval_s": 3600, "daily_cap": 5}})
+def test_a_new_error_fault_sends_a_report_once_within_its_limits(
+    tmp_path, simulator, sim_bus, make_config, intake, certs, cli, agent_process
+):
+    path = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        poll_interval_s=0.5,
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        extra={
+            "faults": {"raise_after_s": 0, "clear_after_s": 0},
+            "auto_report": {"debounce_s": 1, "per_code_interval_s": 3600, "daily_cap": 5},
+        },
+    )
     agent = agent_process(path)
     peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
-    (case,) = peers.wait_for(lambda: [c for c in cases(tmp_path) if "vehicle_failure" in c["subject"]], 20,
-                             "a fault report")
+    (case,) = peers.wait_for(
+        lambda: [c for c in cases(tmp_path) if "vehicle_failure" in c["subject"]], 20, "a fault report"
+    )
     assert case["priority"] == "medium" and case["subject"] == "Fault vehicle_failure on evse"
     # The fault clears and comes back: within the rate limit there is no second report.
     peers.simulator_command(simulator, "fault", "vehicle_failure", "off")
     peers.wait_for(lambda: "vehicle_failure" not in cli("status", "--json", "--config", path).stdout, 10, "clear")
     peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
-    peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", path).stdout)["auto_reports"]
-                   ["suppressed"] == 1, 10, "the repeat suppressed")
+    peers.wait_for(
+        lambda: json.loads(cli("status", "--json", "--config", path).stdout)["auto_reports"]["suppressed"] == 1,
+        10,
+        "the repeat suppressed",
+    )
     # The limit survives a restart.
     agent.stop()
     state = json.loads((tmp_path / "state" / "auto_reports.json").read_text())

@@ -8,9 +8,9 @@ import threading
 import time
 import uuid
 
+import peers
 import pytest
 
-import peers
 from agent.channels.cloud import sign
 
 KEY = "device-key-CANARY-5577"
@@ -37,10 +37,18 @@ class Cloud:
         self.client.publish(f"{self.base}/command", payload, qos=qos)
         return {"id": claimed_id}
 
-    def send(self, kind: str, args: dict | None = None, key: str = KEY, ts: float | None = None,
-             nonce: str | None = None) -> dict:
-        cmd = sign(key, {"id": nonce or uuid.uuid4().hex, "ts": time.time() if ts is None else ts, "type": kind,
-                         "args": args or {}})
+    def send(
+        self, kind: str, args: dict | None = None, key: str = KEY, ts: float | None = None, nonce: str | None = None
+    ) -> dict:
+        cmd = sign(
+            key,
+            {
+                "id": nonce or uuid.uuid4().hex,
+                "ts": time.time() if ts is None else ts,
+                "type": kind,
+                "args": args or {},
+            },
+        )
         self.raw(json.dumps(cmd))
         return cmd
 
@@ -58,11 +66,17 @@ class Cloud:
 
 @pytest.fixture
 def cloud_rig(tmp_path, make_config, intake, certs, broker, agent_process, cli):
-    path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                       mqtt={"enabled": True, "port": broker.info["port"]}, extra={"cloud": {"command_key": KEY}})
+    path = make_config(
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        mqtt={"enabled": True, "port": broker.info["port"]},
+        extra={"cloud": {"command_key": KEY}},
+    )
     agent = agent_process(path)
-    peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", path).stdout)["mqtt_connected"], 10,
-                   "the agent on the broker")
+    peers.wait_for(
+        lambda: json.loads(cli("status", "--json", "--config", path).stdout)["mqtt_connected"],
+        10,
+        "the agent on the broker",
+    )
     cloud = Cloud(broker)
     yield {"cloud": cloud, "config": path, "agent": agent}
     cloud.close()
@@ -100,19 +114,33 @@ def test_more_data_attaches_to_the_case_and_on_site_and_ping_work(tmp_path, clou
     assert manifest["trigger"] == "cloud-follow-up" and "history.json" in members and "system.json" not in members
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda c: c.send("ping", key="not-the-key"), "bad signature"),
-    (lambda c: c.send("ping", ts=time.time() - 3600), "timestamp more than 300 s"),
-    (lambda c: c.send("reboot"), "type: expected one of"),
-    (lambda c: c.send("report", {"exec": "/bin/sh"}), "unknown args: exec"),
-    (lambda c: c.send("report", {"sections": ["/etc/shadow"]}), "args.sections"),
-    (lambda c: c.send("more_data", {}), "args.case_ref is required"),
-    (lambda c: c.raw(json.dumps({"id": "abcdefgh12", "ts": time.time(), "type": "ping", "args": {}}),
-                     claimed_id="abcdefgh12"), "exactly the fields"),
-    (lambda c: c.raw(json.dumps({"id": "abcdefgh13", "ts": 1, "type": "ping", "args": {}, "sig": "x" * 64,
-                                 "pad": "x" * 9000}), claimed_id="abcdefgh13"), "larger than 8192 bytes"),
-    (lambda c: c.raw(b"\xff\xfe not json"), "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda c: c.send("ping", key="not-the-key"), "bad signature"),
+        (lambda c: c.send("ping", ts=time.time() - 3600), "timestamp more than 300 s"),
+        (lambda c: c.send("reboot"), "type: expected one of"),
+        (lambda c: c.send("report", {"exec": "/bin/sh"}), "unknown args: exec"),
+        (lambda c: c.send("report", {"sections": ["/etc/shadow"]}), "args.sections"),
+        (lambda c: c.send("more_data", {}), "args.case_ref is required"),
+        (
+            lambda c: c.raw(
+                json.dumps({"id": "abcdefgh12", "ts": time.time(), "type": "ping", "args": {}}), claimed_id="abcdefgh12"
+            ),
+            "exactly the fields",
+        ),
+        (
+            lambda c: c.raw(
+                json.dumps(
+                    {"id": "abcdefgh13", "ts": 1, "type": "ping", "args": {}, "sig": "x" * 64, "pad": "x" * 9000}
+                ),
+                claimed_id="abcdefgh13",
+            ),
+            "larger than 8192 bytes",
+        ),
+        (lambda c: c.raw(b"\xff\xfe not json"), "not valid JSON"),
+    ],
+)
 def test_bad_commands_are_rejected_and_say_why(cloud_rig, make, reason):
     cloud = cloud_rig["cloud"]
     reply = cloud.reply_to(make(cloud)["id"])
@@ -127,8 +155,11 @@ def test_a_replayed_command_is_rejected_even_after_a_restart(cloud_rig, agent_pr
     assert "replayed" in cloud.reply_to(cmd["id"])["reason"]
     cloud_rig["agent"].stop()
     agent_process(cloud_rig["config"])
-    peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", cloud_rig["config"]).stdout)
-                   ["mqtt_connected"], 10, "the agent back on the broker")
+    peers.wait_for(
+        lambda: json.loads(cli("status", "--json", "--config", cloud_rig["config"]).stdout)["mqtt_connected"],
+        10,
+        "the agent back on the broker",
+    )
     cloud.raw(json.dumps(cmd))
     assert "replayed" in cloud.reply_to(cmd["id"])["reason"]
     assert "CANARY" not in cloud_rig["agent"].log.read_text()

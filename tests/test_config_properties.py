@@ -12,11 +12,11 @@ import io
 import json
 import typing
 
+import peers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import peers
 from agent import config
 from agent.devices.profiles import Profile
 from agent.schema import SchemaError
@@ -48,7 +48,9 @@ ALL_NUMBERS = list(numeric_fields(config.AgentConfig)) + list(numeric_fields(Pro
 
 
 def test_every_number_a_configuration_or_a_profile_holds_has_a_range_its_default_is_in():
-    unranged = [key for key, f, owner in ALL_NUMBERS if "range" not in f.metadata and (owner.__name__, f.name) not in FREE]
+    unranged = [
+        key for key, f, owner in ALL_NUMBERS if "range" not in f.metadata and (owner.__name__, f.name) not in FREE
+    ]
     assert unranged == []
     for key, f, _ in ALL_NUMBERS:
         lo, hi = f.metadata.get("range", (None, None))
@@ -57,8 +59,11 @@ def test_every_number_a_configuration_or_a_profile_holds_has_a_range_its_default
 
 
 # A top-level section and the YAML that puts VALUE at one of its numeric keys.
-SETTINGS = [(key, f) for key, f, owner in numeric_fields(config.AgentConfig)
-            if "range" in f.metadata and "." in key and not key.startswith(("buses", "devices"))]
+SETTINGS = [
+    (key, f)
+    for key, f, owner in numeric_fields(config.AgentConfig)
+    if "range" in f.metadata and "." in key and not key.startswith(("buses", "devices"))
+]
 
 
 def with_value(tmp_path, key: str, value) -> str:
@@ -74,9 +79,17 @@ def with_value(tmp_path, key: str, value) -> str:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(st.sampled_from(SETTINGS),
-       st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-                 st.booleans(), st.none(), st.lists(st.integers(), max_size=2)))
+@given(
+    st.sampled_from(SETTINGS),
+    st.one_of(
+        st.integers(-(10**12), 10**12),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=5),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=2),
+    ),
+)
 def test_any_value_at_any_numeric_key_loads_or_is_refused_naming_its_key(tmp_path, setting, value):
     key, f = setting
     path = with_value(tmp_path, key, value)
@@ -92,14 +105,17 @@ def test_any_value_at_any_numeric_key_loads_or_is_refused_naming_its_key(tmp_pat
     assert optional or (number and lo <= value <= hi), f"{key}: {value!r} was taken"
 
 
-@pytest.mark.parametrize("text, where", [
-    ("buses: [{name: b, type: tcp, retries: -1}]", "buses[0].retries: expected 0-10, got -1"),
-    ("support: {subject: 'Box {serial} {nonsense}'}", "support.subject: unknown placeholder {nonsense}"),
-    ("support: {subject: 'Box {serial:>999999999}'}", "support.subject: a placeholder takes no format"),
-    ("hooks:\n  env:\n    API_KEY: one\n    API_KEY: two", "hooks.env.API_KEY: given twice (first on line 5)"),
-    ("mqtt: {max_packet_bytes: 10}", "mqtt.max_packet_bytes: 0 (what the broker says) or at least 1024"),
-    ("health: {disk_warn_percent: 99, disk_fail_percent: 98}", "health.disk_warn_percent: must be below"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("buses: [{name: b, type: tcp, retries: -1}]", "buses[0].retries: expected 0-10, got -1"),
+        ("support: {subject: 'Box {serial} {nonsense}'}", "support.subject: unknown placeholder {nonsense}"),
+        ("support: {subject: 'Box {serial:>999999999}'}", "support.subject: a placeholder takes no format"),
+        ("hooks:\n  env:\n    API_KEY: one\n    API_KEY: two", "hooks.env.API_KEY: given twice (first on line 5)"),
+        ("mqtt: {max_packet_bytes: 10}", "mqtt.max_packet_bytes: 0 (what the broker says) or at least 1024"),
+        ("health: {disk_warn_percent: 99, disk_fail_percent: 98}", "health.disk_warn_percent: must be below"),
+    ],
+)
 def test_values_the_agent_cannot_live_with_are_refused(tmp_path, cli, text, where):
     path = tmp_path / "agent.yaml"
     path.write_text("device: {serial: PROP-1}\nstate_dir: state\n" + text + "\n")
@@ -108,11 +124,16 @@ def test_values_the_agent_cannot_live_with_are_refused(tmp_path, cli, text, wher
     assert where in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("values, problem", [
-    ("  power_l1: {address: 12, type: f32}\n  power_l1: {address: 14, type: f32}", "values.power_l1: given twice"),
-    ("  power_l1: {address: 12, type: f32}\n  power_l2: {address: 13, type: f32}",
-     "power_l2 reads registers that power_l1 reads already"),
-])
+@pytest.mark.parametrize(
+    "values, problem",
+    [
+        ("  power_l1: {address: 12, type: f32}\n  power_l1: {address: 14, type: f32}", "values.power_l1: given twice"),
+        (
+            "  power_l1: {address: 12, type: f32}\n  power_l2: {address: 13, type: f32}",
+            "power_l2 reads registers that power_l1 reads already",
+        ),
+    ],
+)
 def test_a_profile_with_a_value_twice_or_overlapping_registers_is_refused(tmp_path, values, problem):
     from agent.devices.profiles import load_profile
 
@@ -128,20 +149,41 @@ def test_a_profile_with_a_value_twice_or_overlapping_registers_is_refused(tmp_pa
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
     """The sections of a real report: the box's own health collectors, the simulator's readings."""
+    from agent.collect import Box
     from agent.health import collect_health, release_cache
     from agent.report.build import collect_sections
-    from agent.report.snapshot import BoxSnapshot
+    from agent.watch.checks import judged
 
     folder = tmp_path_factory.mktemp("missing")
     (folder / "firmware-version").write_text("2.4.1\n")
-    cfg = config.load(peers.write_agent_config(folder / "agent.yaml", serial="MISS-1", buses=[], devices=[],
-                                               backend={}))
+    cfg = config.load(
+        peers.write_agent_config(folder / "agent.yaml", serial="MISS-1", buses=[], devices=[], backend={})
+    )
     health = collect_health(cfg, release_cache(cfg), None)
-    faults = [{"code": "phase_lost", "device": "meter", "severity": "error", "category": "hardware",
-               "message": "phase L3 has no voltage", "since_wall": 1.79e9, "since_mono": 10.0}]
-    timeline = [{"kind": "raised", "code": "phase_lost", "message": "phase L3 has no voltage", "wall": 1.79e9,
-                 "mono": 10.0, "device": "meter", "severity": "error", "category": "hardware"}]
-    return cfg, collect_sections(cfg, BoxSnapshot({}, health, faults, timeline, {}))
+    faults = [
+        {
+            "code": "phase_lost",
+            "device": "meter",
+            "severity": "error",
+            "category": "hardware",
+            "message": "phase L3 has no voltage",
+            "since_wall": 1.79e9,
+            "since_mono": 10.0,
+        }
+    ]
+    timeline = [
+        {
+            "kind": "raised",
+            "code": "phase_lost",
+            "message": "phase L3 has no voltage",
+            "wall": 1.79e9,
+            "mono": 10.0,
+            "device": "meter",
+            "severity": "error",
+            "category": "hardware",
+        }
+    ]
+    return cfg, collect_sections(cfg, judged(cfg, Box({}, health, faults, timeline, {})))
 
 
 COLLECTED = ("system", "network", "software", "hooks", "readings")  # what the box's collectors gather
@@ -161,8 +203,8 @@ def leaves(data, path=()):
 def test_any_collector_value_missing_still_gives_a_whole_report_and_page(collected, data):
     import copy
 
-    from agent.report.bundle import read_bundle
     from agent.report.build import build
+    from agent.report.bundle import read_bundle
     from agent.report.request import ReportRequest
 
     cfg, sections = collected

@@ -8,13 +8,12 @@ import json
 import smtplib
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import peers
 import pytest
 import requests
-
-import peers
 from test_cases import camera_jpeg
 
 SUPPORT = "support@wallbox.example"
@@ -22,9 +21,20 @@ WEB = {"X-Requested-With": "diag-agent"}
 
 
 def intake_cmd(tmp_path, *args) -> str:
-    return subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), *args[:1], "--store",
-                           str(tmp_path / "intake-run" / "intake"), *args[1:]],
-                          capture_output=True, text=True, check=True, timeout=30).stdout
+    return subprocess.run(
+        [
+            sys.executable,
+            str(peers.SCRIPTS / "support_intake.py"),
+            *args[:1],
+            "--store",
+            str(tmp_path / "intake-run" / "intake"),
+            *args[1:],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
 
 
 def intake_case(tmp_path, number: str) -> dict:
@@ -43,14 +53,18 @@ def page_api(port: int, path: str) -> dict:
 @pytest.fixture
 def rig(tmp_path, certs, broker, make_config, agent_process, cli):
     """Intake with MQTT and SMTP, a daemon with MQTT and its page; `start()` (re)starts the daemon."""
-    intake = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"], mqtt_port=broker.info["port"],
-                                extra=["--smtp-port", "0"])
+    intake = peers.start_intake(
+        tmp_path / "intake-run", certs["cert"], certs["key"], mqtt_port=broker.info["port"], extra=["--smtp-port", "0"]
+    )
     port = peers.free_port()
     backend = {"url": intake.info["url"], "ca_file": certs["ca"]}
 
     def configure(backend=backend, mqtt=True):
-        return make_config(backend=backend, mqtt={"enabled": mqtt, "port": broker.info["port"]},
-                           extra={"web": {"port": port}, "support": {"email": SUPPORT}, "cloud": {"command_key": KEY}})
+        return make_config(
+            backend=backend,
+            mqtt={"enabled": mqtt, "port": broker.info["port"]},
+            extra={"web": {"port": port}, "support": {"email": SUPPORT}, "cloud": {"command_key": KEY}},
+        )
 
     rig = {"intake": intake, "port": port, "config": configure(), "configure": configure, "broker": broker}
 
@@ -60,8 +74,18 @@ def rig(tmp_path, certs, broker, make_config, agent_process, cli):
         return rig["agent"]
 
     def report(*extra):
-        return cli("report", "--subject", "Charging stops after a minute", "--description", peers.REPORT_DESCRIPTION,
-                   "--email", peers.REPORT_EMAIL, "--config", rig["config"], *extra)
+        return cli(
+            "report",
+            "--subject",
+            "Charging stops after a minute",
+            "--description",
+            peers.REPORT_DESCRIPTION,
+            "--email",
+            peers.REPORT_EMAIL,
+            "--config",
+            rig["config"],
+            *extra,
+        )
 
     rig.update(start=start, report=report)
     yield rig
@@ -84,8 +108,10 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     intake_cmd(tmp_path, "ask", "CASE-000001", "Please send a photo of the inside of the housing. Is the RCD on?")
     page.wait_for_selector("#questions:has-text('Is the RCD on?')", timeout=15_000)
     assert page.text_content("#cases .case .state") == "waiting for you"
-    wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 390)"
-                         ".map(e => e.tagName + '#' + e.id + '.' + e.className)")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 390)"
+        ".map(e => e.tagName + '#' + e.id + '.' + e.className)"
+    )
     assert wide == [], "wider than a phone's screen"  # no sideways scrolling on a phone
     page.screenshot(path=str(tmp_path / "1-question.png"), full_page=True)
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
@@ -101,11 +127,19 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     page.screenshot(path=str(tmp_path / "2-answered.png"), full_page=True)
 
     # The box checks and strips a photo itself, whatever a client sends: the camera's file, straight in.
-    r = requests.post(f"http://127.0.0.1:{port}/api/photo?case=CASE-000001&label=type_plate", data=camera_jpeg(),
-                      headers=dict(WEB, **{"Content-Type": "image/jpeg"}), timeout=10)
+    r = requests.post(
+        f"http://127.0.0.1:{port}/api/photo?case=CASE-000001&label=type_plate",
+        data=camera_jpeg(),
+        headers=dict(WEB, **{"Content-Type": "image/jpeg"}),
+        timeout=10,
+    )
     assert r.status_code == 202 and r.json()["removed"] == ["EXIF", "comment"], r.text
-    fake = requests.post(f"http://127.0.0.1:{port}/api/photo?case=CASE-000001&label=lid", data=b"GIF89a not a jpeg",
-                         headers=dict(WEB, **{"Content-Type": "image/jpeg"}), timeout=10)
+    fake = requests.post(
+        f"http://127.0.0.1:{port}/api/photo?case=CASE-000001&label=lid",
+        data=b"GIF89a not a jpeg",
+        headers=dict(WEB, **{"Content-Type": "image/jpeg"}),
+        timeout=10,
+    )
     assert fake.status_code == 422 and "not a JPEG or PNG" in fake.json()["error"]
 
     def arrived():
@@ -156,10 +190,13 @@ def test_a_box_that_was_off_reads_the_question_when_it_starts(rig, tmp_path):
     assert view[0]["text"].startswith("Which firmware") and view[0]["case"] == "CASE-000001"
     # The case chase, on the intake's clock set ahead: one reminder after 3 working days, closed after 6.
     asked = intake_case(tmp_path, "CASE-000001")["articles"][-1]["at"]
-    later = lambda days: datetime.fromtimestamp(asked + days * 86400, timezone.utc).isoformat()  # noqa: E731
+    later = lambda days: datetime.fromtimestamp(asked + days * 86400, UTC).isoformat()  # noqa: E731
     assert intake_cmd(tmp_path, "chase", "--now", later(5)).strip() == "CASE-000001: reminded"
-    peers.wait_for(lambda: "Reminder" in page_api(rig["port"], "/api/cases")["cases"][0]["messages"][-1]["text"],
-                   15, "the reminder on the box")
+    peers.wait_for(
+        lambda: "Reminder" in page_api(rig["port"], "/api/cases")["cases"][0]["messages"][-1]["text"],
+        15,
+        "the reminder on the box",
+    )
     assert intake_cmd(tmp_path, "chase", "--now", later(12)).strip() == "CASE-000001: solved presumptively"
     peers.wait_for(lambda: page_api(rig["port"], "/api/cases")["cases"][0]["state"] == "solved", 15, "solved")
     assert page_api(rig["port"], "/api/cases")["open_questions"] == []  # a solved case asks nothing
@@ -181,16 +218,28 @@ def test_more_data_from_support_attaches_to_the_case_it_names(rig, tmp_path):
 
     rig["start"]()
     rig["report"]()
-    peers.wait_for(lambda: json.loads(subprocess.run(peers.agent_argv() + ["status", "--json", "--config",
-                   str(rig["config"])], capture_output=True, text=True).stdout)["mqtt_connected"], 15, "MQTT")
+    peers.wait_for(
+        lambda: json.loads(
+            subprocess.run(
+                peers.agent_argv() + ["status", "--json", "--config", str(rig["config"])],
+                capture_output=True,
+                text=True,
+            ).stdout
+        )["mqtt_connected"],
+        15,
+        "MQTT",
+    )
     cloud = Cloud(rig["broker"])
     try:
         cmd = cloud.send("more_data", {"case_ref": "CASE-000001", "sections": ["logs"]}, key=KEY)
         assert cloud.reply_to(cmd["id"])["status"] == "accepted"
     finally:
         cloud.close()
-    case = peers.wait_for(lambda: (c := intake_case(tmp_path, "CASE-000001")) and len(c["articles"]) == 2 and c,
-                          30, "the follow-up in CASE-000001")
+    case = peers.wait_for(
+        lambda: (c := intake_case(tmp_path, "CASE-000001")) and len(c["articles"]) == 2 and c,
+        30,
+        "the follow-up in CASE-000001",
+    )
     assert case["articles"][1]["kind"] == "follow_up" and case["articles"][1]["attached"]
     assert len(all_cases(tmp_path)) == 1
     reports = page_api(rig["port"], "/api/cases")["reports"]
@@ -198,13 +247,23 @@ def test_more_data_from_support_attaches_to_the_case_it_names(rig, tmp_path):
 
 
 def test_a_refused_report_is_retried_from_the_cli(tmp_path, certs, make_config, agent_process, cli):
-    intake = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"],
-                                extra=["--refuse", "1", "--refuse-status", "403"])
+    intake = peers.start_intake(
+        tmp_path / "intake-run", certs["cert"], certs["key"], extra=["--refuse", "1", "--refuse-status", "403"]
+    )
     try:
         path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]})
         agent_process(path)
-        out = cli("report", "--subject", "Charging stops after a minute", "--description", peers.REPORT_DESCRIPTION,
-                  "--email", peers.REPORT_EMAIL, "--config", path)
+        out = cli(
+            "report",
+            "--subject",
+            "Charging stops after a minute",
+            "--description",
+            peers.REPORT_DESCRIPTION,
+            "--email",
+            peers.REPORT_EMAIL,
+            "--config",
+            path,
+        )
         assert out.returncode == 3 and "refused by the backend" in out.stdout
         listing = cli("cases", "--config", path).stdout
         report_id = out.stdout.split()[1]
@@ -214,14 +273,26 @@ def test_a_refused_report_is_retried_from_the_cli(tmp_path, certs, make_config, 
         peers.wait_for(lambda: all_cases(tmp_path), 20, "the case after the retry")
         # The page's Retry button asks the same of the API.
         intake.stop()
-        intake = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"],
-                                    extra=["--refuse", "1", "--refuse-status", "403"])
-        path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                           extra={"web": {"port": json.loads(path.read_text())["web"]["port"]}})
+        intake = peers.start_intake(
+            tmp_path / "intake-run", certs["cert"], certs["key"], extra=["--refuse", "1", "--refuse-status", "403"]
+        )
+        path = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            extra={"web": {"port": json.loads(path.read_text())["web"]["port"]}},
+        )
         agent_process.stop_all()
         agent_process(path)
-        out = cli("report", "--subject", "Charging stops after a minute", "--description", peers.REPORT_DESCRIPTION,
-                  "--email", peers.REPORT_EMAIL, "--config", path)
+        out = cli(
+            "report",
+            "--subject",
+            "Charging stops after a minute",
+            "--description",
+            peers.REPORT_DESCRIPTION,
+            "--email",
+            peers.REPORT_EMAIL,
+            "--config",
+            path,
+        )
         page = f"http://127.0.0.1:{json.loads(path.read_text())['web']['port']}"
         r = requests.post(f"{page}/api/retry", json={"report_id": out.stdout.split()[1]}, headers=WEB, timeout=10)
         assert r.status_code == 200 and r.json()["report"]["state"] == "sending"  # tried before: sent again now
@@ -262,8 +333,11 @@ def test_a_report_mailed_by_hand_and_uploaded_later_is_one_case(rig, tmp_path, c
     agent.stop()  # the network is back
     rig["config"] = rig["configure"](mqtt=False)
     rig["start"]()
-    delivered = peers.wait_for(lambda: [r for r in page_api(rig["port"], "/api/cases")["reports"]
-                                        if r["state"] == "delivered"], 30, "the upload")
+    delivered = peers.wait_for(
+        lambda: [r for r in page_api(rig["port"], "/api/cases")["reports"] if r["state"] == "delivered"],
+        30,
+        "the upload",
+    )
     assert delivered[0]["case"] == case["case"]
     (again,) = all_cases(tmp_path)
     assert again["deliveries"] == 2 and len(again["articles"]) == 1

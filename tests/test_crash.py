@@ -8,9 +8,9 @@ import random
 import signal
 import threading
 
+import peers
 import requests
 
-import peers
 from agent.channels import control
 from agent.report.bundle import BundleError, read_bundle
 
@@ -18,9 +18,10 @@ from agent.report.bundle import BundleError, read_bundle
 def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, make_config, request, intake):
     kills_wanted = 500 if request.config.getoption("--long") else 50
     (tmp_path / "hooks").mkdir()  # no hooks: the kills should land in building, spooling and sending
-    cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], "retry_base_s": 0.05,
-                               "retry_max_s": 0.5},
-                      extra={"hooks": {"dir": str(tmp_path / "hooks")}, "health": {"interval_s": 3600}})
+    cfg = make_config(
+        backend={"url": intake.info["url"], "ca_file": certs["ca"], "retry_base_s": 0.05, "retry_max_s": 0.5},
+        extra={"hooks": {"dir": str(tmp_path / "hooks")}, "health": {"interval_s": 3600}},
+    )
     rng = random.Random(20261125)
     accepted: set[str] = set()
     kills = 0
@@ -31,8 +32,9 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
         def submit():
             while not stop.is_set():
                 try:
-                    answer = control.call(agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0),
-                                          timeout=10)
+                    answer = control.call(
+                        agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0), timeout=10
+                    )
                 except (OSError, TimeoutError, control.NotRunning, control.NoAnswer, ValueError):
                     return  # killed mid-call: this one was never accepted
                 if answer.get("ok"):
@@ -53,9 +55,11 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
     # One last, undisturbed run drains the outbox.
     agent = peers.start_agent(tmp_path / "crash", cfg)
     try:
+
         def drained():
             status = control.call(agent.info["control"], "status")
             return status["outbox"]["accepted"] + status["outbox"]["sending"] == 0 and status
+
         status = peers.wait_for(drained, 120, "the outbox to drain", interval=0.2)
     finally:
         agent.stop()
@@ -73,10 +77,16 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
         except BundleError:
             damaged += 1
     outbox = tmp_path / "state" / "outbox"
-    counts = {"kills": kills, "accepted": len(accepted), "delivered": len(set(by_id) & accepted),
-              "cases": len(cases), "duplicate_cases": sum(n - 1 for n in by_id.values()),
-              "redeliveries": stats["deliveries"] - len(cases), "damaged": damaged,
-              "parked": status["outbox"]["refused"]}
+    counts = {
+        "kills": kills,
+        "accepted": len(accepted),
+        "delivered": len(set(by_id) & accepted),
+        "cases": len(cases),
+        "duplicate_cases": sum(n - 1 for n in by_id.values()),
+        "redeliveries": stats["deliveries"] - len(cases),
+        "damaged": damaged,
+        "parked": status["outbox"]["refused"],
+    }
     print("crash test:", json.dumps(counts))
     assert kills == kills_wanted and len(accepted) > kills_wanted // 2
     assert accepted <= set(by_id), f"lost: {sorted(accepted - set(by_id))[:5]}"

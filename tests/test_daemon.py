@@ -7,19 +7,23 @@ import queue
 import signal
 import socket
 import time
-
-import pytest
+from itertools import pairwise
 
 import peers
+import pytest
+
 from agent.report.bundle import read_bundle
 
 
 @pytest.fixture
 def rig(tmp_path, simulator, sim_bus, intake, broker, certs, make_config):
     peers.simulator_command(simulator, "hold", "on")
-    config = make_config(buses=[sim_bus], devices=peers.sim_devices(),
-                         backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                         mqtt={"enabled": True, "port": broker.info["port"]})
+    config = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        mqtt={"enabled": True, "port": broker.info["port"]},
+    )
     return {"config": config, "simulator": simulator, "intake": intake, "broker": broker}
 
 
@@ -27,6 +31,7 @@ def retained_status(broker, serial="TEST-0001", want=None, timeout=10.0) -> dict
     """Read the retained status topic as a fresh subscriber would, until it matches WANT."""
     client, got = peers.subscriber(broker, f"diag-agent/{serial}/status")
     try:
+
         def matching():
             try:
                 status = got.get(timeout=0.2)
@@ -42,8 +47,16 @@ def retained_status(broker, serial="TEST-0001", want=None, timeout=10.0) -> dict
 
 def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_path, rig, agent_process, cli):
     agent = agent_process(rig["config"])
-    result = cli("report", "--config", rig["config"], *peers.report_argv("Car stops charging"),
-                 "--description", "Stops after one minute", "--email", "owner@example.com")
+    result = cli(
+        "report",
+        "--config",
+        rig["config"],
+        *peers.report_argv("Car stops charging"),
+        "--description",
+        "Stops after one minute",
+        "--email",
+        "owner@example.com",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "delivered: case CASE-000001 (low priority)" in result.stdout
     report_id = result.stdout.split()[1]
@@ -65,10 +78,15 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
 
 
 def test_faults_reach_status_and_the_report_carries_history_and_timeline(
-        tmp_path, simulator, sim_bus, intake, certs, make_config, agent_process, cli):
-    config = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=0.5,
-                         backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                         extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}})
+    tmp_path, simulator, sim_bus, intake, certs, make_config, agent_process, cli
+):
+    config = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        poll_interval_s=0.5,
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}},
+    )
     agent_process(config)
     peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
 
@@ -115,12 +133,13 @@ def test_systemd_notify_and_a_clean_stop_on_sigterm(tmp_path, rig, agent_process
     def received(text, count=1):
         try:
             messages.append((time.monotonic(), notify.recv(4096).decode()))
-        except socket.timeout:
+        except TimeoutError:
             pass
         return sum(m == text for _, m in messages) >= count
 
-    agent = agent_process(rig["config"], env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
-                                              "WATCHDOG_USEC": "400000"})
+    agent = agent_process(
+        rig["config"], env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
+    )
     peers.wait_for(lambda: received("READY=1"), 10, "READY=1")
     peers.wait_for(lambda: received("WATCHDOG=1", count=3), 10, "watchdog pings")
     retained_status(rig["broker"], want={"online": True})
@@ -144,6 +163,7 @@ def test_watchdog_pings_come_from_the_main_loop(tmp_path, simulator, sim_bus, ma
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(0.1)
     agent_process(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})
+
     def longest_silence(seconds) -> float:
         """Listen for SECONDS; the longest time without a WATCHDOG=1, the window's ends included."""
         start = time.monotonic()
@@ -153,10 +173,10 @@ def test_watchdog_pings_come_from_the_main_loop(tmp_path, simulator, sim_bus, ma
             try:
                 if notify.recv(4096) == b"WATCHDOG=1":
                     pings.append(time.monotonic())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         pings.append(end)
-        return max(b - a for a, b in zip(pings, pings[1:]))
+        return max(b - a for a, b in pairwise(pings))
 
     assert longest_silence(1.0) < 0.5
     peers.simulator_command(simulator, "fault", "slow", "on")  # every reply now takes 1.5 s
@@ -165,9 +185,14 @@ def test_watchdog_pings_come_from_the_main_loop(tmp_path, simulator, sim_bus, ma
 
 
 def test_report_out_goes_through_the_running_daemon_with_its_faults_history_and_timeline(
-        tmp_path, simulator, sim_bus, make_config, agent_process, cli):
-    config = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=0.5,
-                         extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}})
+    tmp_path, simulator, sim_bus, make_config, agent_process, cli
+):
+    config = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        poll_interval_s=0.5,
+        extra={"faults": {"raise_after_s": 0, "clear_after_s": 0}},
+    )
     agent_process(config)
     peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
     peers.wait_for(lambda: "vehicle_failure" in cli("status", "--config", config).stdout, 15, "the fault in status")
@@ -189,11 +214,14 @@ def test_a_refused_report_is_called_refused_everywhere(tmp_path, certs, make_con
     from agent.channels import control
 
     port = peers.free_port()
-    intake = peers.start_intake(tmp_path / "strict", certs["cert"], certs["key"],
-                                extra=["--refuse", "1", "--refuse-status", "403"])
+    intake = peers.start_intake(
+        tmp_path / "strict", certs["cert"], certs["key"], extra=["--refuse", "1", "--refuse-status", "403"]
+    )
     try:
-        cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                          extra={"report": {"wait_for_case_s": 5}, "web": {"port": port}})
+        cfg = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            extra={"report": {"wait_for_case_s": 5}, "web": {"port": port}},
+        )
         agent = agent_process(cfg)
         result = cli("report", "--config", cfg, *peers.report_argv("Will be refused"))
         assert "refused by the backend" in result.stdout and "goes out when" not in result.stdout
@@ -224,8 +252,13 @@ def test_every_thread_the_daemon_starts_is_named_and_gone_after_its_stop(tmp_pat
     runner.start()
     try:
         peers.wait_for(lambda: daemon.mqtt.connected, 20, "the MQTT link up")
-        request = check_request({"subject": "Threads after the stop", "description": "A report while every "
-                                 "part runs, so each has started its threads."}, "schedule")
+        request = check_request(
+            {
+                "subject": "Threads after the stop",
+                "description": "A report while every part runs, so each has started its threads.",
+            },
+            "schedule",
+        )
         report_id = daemon.desk.submit(request)
         peers.wait_for(lambda: (daemon.desk.state(report_id) or {}).get("state") == "delivered", 30, "delivered")
         started = {t.name for t in set(threading.enumerate()) - before}

@@ -7,18 +7,24 @@ import queue
 import subprocess
 import sys
 
+import peers
 import pytest
 import requests
 
-import peers
-from agent.report.bundle import Section, write_bundle
 from agent.config import BackendConfig
+from agent.report.bundle import Section, write_bundle
 from agent.transports.https import DeliveryError, content_digest, upload
 
 
 def make_bundle(path, report_id, priority="low", on_site=False, subject="test"):
-    manifest = {"report_id": report_id, "priority": priority, "on_site": on_site, "subject": subject,
-                "device": {"serial": "TEST-0001"}, "created": {"wall": 1_795_000_000}}
+    manifest = {
+        "report_id": report_id,
+        "priority": priority,
+        "on_site": on_site,
+        "subject": subject,
+        "device": {"serial": "TEST-0001"},
+        "created": {"wall": 1_795_000_000},
+    }
     with open(path, "wb") as f:
         write_bundle(f, manifest, [Section("readings.json", b"{}\n")])
     return path
@@ -59,12 +65,15 @@ def test_report_with_a_wrong_ca_stays_in_the_outbox_with_exit_3(tmp_path, intake
     assert len(spooled) == 1
 
 
-@pytest.mark.parametrize("tamper, status, message", [
-    ("digest", 400, "Content-Digest does not match"),
-    ("no-key", 400, "Idempotency-Key"),
-    ("damaged", 422, "damaged bundle"),
-    ("other-id", 422, "does not match the Idempotency-Key"),
-])
+@pytest.mark.parametrize(
+    "tamper, status, message",
+    [
+        ("digest", 400, "Content-Digest does not match"),
+        ("no-key", 400, "Idempotency-Key"),
+        ("damaged", 422, "damaged bundle"),
+        ("other-id", 422, "does not match the Idempotency-Key"),
+    ],
+)
 def test_intake_refuses_what_does_not_verify(tmp_path, intake, certs, tamper, status, message):
     body = make_bundle(tmp_path / "r.tar.gz", "20261125T080000Z-cccccccc").read_bytes()
     headers = {"Idempotency-Key": "20261125T080000Z-cccccccc", "Content-Type": "application/gzip"}
@@ -88,8 +97,18 @@ def test_intake_list_orders_by_priority_with_service_targets(tmp_path, intake, c
     for i, (prio, on_site) in enumerate([("low", False), ("high", True), ("medium", False)]):
         rid = f"20261125T08000{i}Z-0000000{i}"
         upload(backend, rid, make_bundle(tmp_path / f"{i}.tar.gz", rid, prio, on_site, f"subject {prio}"), "T")
-    out = subprocess.run([sys.executable, str(peers.SCRIPTS / "support_intake.py"), "list", "--store",
-                          str(tmp_path / "intake-run" / "intake")], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(peers.SCRIPTS / "support_intake.py"),
+            "list",
+            "--store",
+            str(tmp_path / "intake-run" / "intake"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = out.splitlines()[1:]
     assert [r.split()[2] for r in rows] == ["high", "medium", "low"]
     assert "Mon-Fri 08:00-16:00" in rows[0] and "within 1 working day" in rows[1] and "2-5 working days" in rows[2]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import peers
 import pytest
 
-import peers
 from agent import config
-from agent.devices.poller import ModbusPoller
 from agent.config import FaultConfig
+from agent.devices.poller import ModbusPoller
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 
@@ -25,8 +25,12 @@ def rig(tmp_path, simulator, sim_bus, make_config):
     """A poller on the real simulator and a fault monitor whose clock the test moves."""
     cfg = config.load(make_config(buses=[dict(sim_bus, timeout_s=0.3)], devices=peers.sim_devices()))
     clock, timeline = Clock(), Timeline()
-    monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=2, cannot_charge_after_s=120,
-                                       firmware_change_hold_s=600), timeline, str(tmp_path), clock=clock)
+    monitor = FaultMonitor(
+        FaultConfig(unreachable_after_cycles=2, cannot_charge_after_s=120, firmware_change_hold_s=600),
+        timeline,
+        str(tmp_path),
+        clock=clock,
+    )
     poller = ModbusPoller.from_config(cfg)
 
     def cycle(seconds=5.0):
@@ -43,12 +47,15 @@ def inject(rig, fault, on=True):
     peers.simulator_command(rig["sim"], "fault", fault, "on" if on else "off")
 
 
-@pytest.mark.parametrize("fault, code, device, category", [
-    ("vehicle_failure", "vehicle_failure", "evse", "charging"),
-    ("lost_phase", "phase_lost", "meter", "hardware"),
-    ("overvoltage", "voltage_out_of_band", "meter", "hardware"),
-    ("frequency", "frequency_out_of_band", "meter", "hardware"),
-])
+@pytest.mark.parametrize(
+    "fault, code, device, category",
+    [
+        ("vehicle_failure", "vehicle_failure", "evse", "charging"),
+        ("lost_phase", "phase_lost", "meter", "hardware"),
+        ("overvoltage", "voltage_out_of_band", "meter", "hardware"),
+        ("frequency", "frequency_out_of_band", "meter", "hardware"),
+    ],
+)
 def test_fault_raised_after_its_debounce_and_cleared_after_its_own(rig, fault, code, device, category):
     cycle = rig["cycle"]
     assert code not in cycle()
@@ -113,31 +120,51 @@ def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
     assert "firmware_changed" not in cycle(301.0)  # then it has been noticed long enough
     # A new monitor (an agent restart) remembers 19 and does not raise again ...
     fresh = FaultMonitor(FaultConfig(), Timeline(), str(tmp_path))
-    cfg_snapshot = {"evse": {"kind": "charge_controller", "reachable": True, "consecutive_failures": 0,
-                             "model": "m", "unit": 1, "last_error": None, "iec_state": "A",
-                             "values": {"firmware_version": {"value": 19}}}}
-    assert fresh.conditions(cfg_snapshot) == {}
+    assert fresh.conditions({"evse": device("charge_controller", iec_state="A", firmware_version=19)}) == {}
     # ... but an update while it was down is a change.
-    cfg_snapshot["evse"]["values"]["firmware_version"]["value"] = 20
-    assert "changed from 19 to 20" in fresh.conditions(cfg_snapshot)[("firmware_changed", "evse")]
+    changed = fresh.conditions({"evse": device("charge_controller", iec_state="A", firmware_version=20)})
+    assert "changed from 19 to 20" in changed[("firmware_changed", "evse")]
 
 
-def device(kind: str, reachable: bool = True, **values) -> dict:
-    """One device as the poller's snapshot has it."""
-    return {"kind": kind, "reachable": reachable, "model": kind, "unit": 1, "bus": "b", "profile": kind,
-            "consecutive_failures": 0 if reachable else 5, "last_error": None if reachable else "no answer",
-            "answer": None if reachable else "timeout", "measures_mains": kind == "meter",
-            "has_vehicle_state": kind == "charge_controller", "iec_state": values.pop("iec_state", None),
-            "values": {k: {"value": v} for k, v in values.items()}}
+def device(kind: str, reachable: bool = True, **values):
+    """One device as the poller's snapshot has it (agent/collect DeviceState)."""
+    from agent.collect import MAINS_VALUES, DeviceState, Reading
+
+    iec_state = values.pop("iec_state", None)
+    offers = set(MAINS_VALUES) if kind == "meter" else {"vehicle_state", "actual_current"}
+    return DeviceState(
+        name=kind,
+        model=kind,
+        kind=kind,
+        profile=kind,
+        unit=1,
+        bus="b",
+        reachable=reachable,
+        consecutive_failures=0 if reachable else 5,
+        last_error=None if reachable else "no answer",
+        answer=None if reachable else "timeout",
+        offers=frozenset(offers | set(values)),
+        values={k: Reading(v, "", 0.0, 0.0) for k, v in values.items()},
+        iec_state=iec_state,
+    )
 
 
 @pytest.mark.parametrize("amps, fault", [(0.35, False), (0.06, False), (0.0, True), (0.04, True)])
 def test_a_car_drawing_any_current_the_meter_resolves_is_charging(amps, fault):
     from agent.watch.judge import judge_devices
 
-    snapshot = {"meter": device("meter", voltage_l1=230.0, voltage_l2=230.0, voltage_l3=230.0, current_l1=amps,
-                                current_l2=0.0, current_l3=0.0),
-                "evse": device("charge_controller", iec_state="C", actual_current=16)}
+    snapshot = {
+        "meter": device(
+            "meter",
+            voltage_l1=230.0,
+            voltage_l2=230.0,
+            voltage_l3=230.0,
+            current_l1=amps,
+            current_l2=0.0,
+            current_l3=0.0,
+        ),
+        "evse": device("charge_controller", iec_state="C", actual_current=16),
+    }
     (charging,) = [j for j in judge_devices(snapshot, FaultConfig()) if j.topic == "charging"]
     assert (charging.fault == "cannot_charge") is fault, charging.detail
     if fault:
@@ -150,9 +177,10 @@ def test_a_silent_charge_controller_is_a_charging_problem_and_a_silent_meter_sta
 
     clock = Clock()
     monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=1), Timeline(), str(tmp_path), clock=clock)
-    snapshot = {"meter": device("meter", reachable=silent != "meter", voltage_l1=230.0, voltage_l2=230.0,
-                                voltage_l3=230.0),
-                "evse": device("charge_controller", reachable=silent != "evse", iec_state="A", actual_current=0)}
+    snapshot = {
+        "meter": device("meter", reachable=silent != "meter", voltage_l1=230.0, voltage_l2=230.0, voltage_l3=230.0),
+        "evse": device("charge_controller", reachable=silent != "evse", iec_state="A", actual_current=0),
+    }
     monitor.evaluate(snapshot)
     (fault,) = [f for f in monitor.active_list() if f["code"] == "device_unreachable"]
     assert fault["device"] == silent

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import peers
+import pytest
+from field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_rtu, serve_tcp
+
 from agent import config
 from agent.devices.poller import ModbusPoller
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
-from field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_rtu, serve_tcp
 
 SERIAL = ("holding", 0xFC00, 0xFC01)  # the SDM630's serial number, missing on many clones
 
@@ -75,20 +75,20 @@ def run_cycles(cfg_path, n: int, clock: Clock | None = None, step: float = 5.0, 
 
 
 def tcp_bus(port, **kw):
-    return dict({"name": "field", "type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.3,
-                 "retries": 0}, **kw)
+    return dict(
+        {"name": "field", "type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.3, "retries": 0}, **kw
+    )
 
 
-def test_a_meter_without_the_serial_register_answers_everything_else_and_raises_nothing(
-        tcp_field, make_config, cli):
+def test_a_meter_without_the_serial_register_answers_everything_else_and_raises_nothing(tcp_field, make_config, cli):
     f, port = tcp_field((105, "sdm630", Behaviour(missing=[SERIAL])))
     cfg = make_config(buses=[tcp_bus(port)], devices=devices())
     snapshot, raised, requests = run_cycles(cfg, 30)
     meter = snapshot["meter"]
-    assert meter["reachable"] and not raised
-    assert list(meter["unsupported"]) == ["serial_number"]
-    assert "not offered by this device (exception 2" in meter["unsupported"]["serial_number"]
-    assert meter["values"]["voltage_l1"]["value"] > 200 and "serial_number" not in meter["values"]
+    assert meter.reachable and not raised
+    assert list(meter.unsupported) == ["serial_number"]
+    assert "not offered by this device (exception 2" in meter.unsupported["serial_number"]
+    assert meter.values["voltage_l1"].value > 200 and "serial_number" not in meter.values
     # Found once, then planned around: 4 blocks a cycle, and the missing register asked for twice at start.
     assert requests <= 30 * 4 + 3
     poll = cli("poll", "--once", "--config", cfg)
@@ -103,21 +103,21 @@ def test_a_device_that_takes_ten_registers_at_a_time_is_read_in_smaller_blocks(t
     f, port = tcp_field((105, "sdm630", Behaviour(max_block=10)))
     snapshot, raised, _ = run_cycles(make_config(buses=[tcp_bus(port)], devices=devices()), 5)
     meter = snapshot["meter"]
-    assert meter["reachable"] and not raised and not meter["unsupported"]
-    assert meter["values"]["voltage_l1"]["value"] > 200 and meter["values"]["serial_number"]["value"] == 21034567
+    assert meter.reachable and not raised and not meter.unsupported
+    assert meter.values["voltage_l1"].value > 200 and meter.values["serial_number"].value == 21034567
 
 
 def test_a_silent_unit_behind_a_gateway_is_told_apart_from_a_dead_gateway(tcp_field, make_config, cli):
     f, port = tcp_field((105, "sdm630", Behaviour(silent=True, behind_gateway=True)))
     cfg = make_config(buses=[tcp_bus(port)], devices=devices())
     snapshot, raised, _ = run_cycles(cfg, 4)
-    assert not snapshot["meter"]["reachable"] and snapshot["meter"]["answer"] == "gateway"
+    assert not snapshot["meter"].reachable and snapshot["meter"].answer == "gateway"
     assert raised == ["device_unreachable"]  # silent for real: the fault is true
     check = cli("check", "--config", cfg)
     assert "The Modbus gateway answers, but the meter behind it does not" in check.stdout
     dead = make_config(buses=[tcp_bus(peers.free_port())], devices=devices())
     snapshot, _, _ = run_cycles(dead, 1)
-    assert snapshot["meter"]["answer"] == "connection"
+    assert snapshot["meter"].answer == "connection"
     assert "The Modbus TCP gateway cannot be reached" in cli("check", "--config", dead).stdout
 
 
@@ -144,12 +144,11 @@ def test_garbled_rtu_frames_are_noise_not_a_dead_meter(tmp_path, make_config):
     stop = threading.Event()
     try:
         serve_rtu(field((105, "sdm630", Behaviour(garble_every=3))), device_end, stop)
-        bus = {"name": "field", "type": "rtu", "device": agent_end, "baudrate": 115200, "timeout_s": 0.3,
-               "retries": 0}
+        bus = {"name": "field", "type": "rtu", "device": agent_end, "baudrate": 115200, "timeout_s": 0.3, "retries": 0}
         snapshot, raised, _ = run_cycles(make_config(buses=[bus], devices=devices()), 12)
         meter = snapshot["meter"]
-        assert meter["reachable"] and not raised and meter["noise"] >= 3
-        assert meter["values"]["voltage_l1"]["value"] > 200
+        assert meter.reachable and not raised and meter.noise >= 3
+        assert meter.values["voltage_l1"].value > 200
     finally:
         stop.set()
         socat.stop()
@@ -160,17 +159,17 @@ def test_a_late_reply_is_a_timeout_and_never_answers_the_next_request(tcp_field,
     f, port = tcp_field((105, "sdm630", late))
     cfg = make_config(buses=[tcp_bus(port)], devices=devices())
     snapshot, _, _ = run_cycles(cfg, 1)
-    assert not snapshot["meter"]["reachable"] and snapshot["meter"]["answer"] == "timeout"
+    assert not snapshot["meter"].reachable and snapshot["meter"].answer == "timeout"
     late.late_s = 0.0
     snapshot, raised, _ = run_cycles(cfg, 2)
-    assert snapshot["meter"]["reachable"] and 200 < snapshot["meter"]["values"]["voltage_l1"]["value"] < 260
+    assert snapshot["meter"].reachable and 200 < snapshot["meter"].values["voltage_l1"].value < 260
 
 
 def test_a_busy_device_now_and_then_is_still_there(tcp_field, make_config):
     f, port = tcp_field((105, "sdm630", Behaviour(busy_every=4)), (1, "evse_din", Behaviour(busy_every=3)))
     snapshot, raised, _ = run_cycles(make_config(buses=[tcp_bus(port)], devices=devices(evse_unit=1)), 30)
-    assert not raised and snapshot["meter"]["reachable"] and snapshot["evse"]["reachable"]
-    assert snapshot["meter"]["busy_answers"] >= 5 and not snapshot["meter"]["unsupported"]
+    assert not raised and snapshot["meter"].reachable and snapshot["evse"].reachable
+    assert snapshot["meter"].busy_answers >= 5 and not snapshot["meter"].unsupported
 
 
 def test_a_car_resting_in_state_b_and_a_short_dip_raise_nothing_but_a_real_fault_does(tcp_field, make_config):
@@ -180,7 +179,7 @@ def test_a_car_resting_in_state_b_and_a_short_dip_raise_nothing_but_a_real_fault
     cfg = make_config(buses=[tcp_bus(port)], devices=devices(evse_unit=1))
     clock.now = 19 * 3600  # plugged in at 18:00, resting in B with 16 A offered until 01:00
     snapshot, raised, _ = run_cycles(cfg, 100, clock, step=5.0)  # 500 s > cannot_charge_after_s
-    assert snapshot["evse"]["iec_state"] == "B" and not raised
+    assert snapshot["evse"].iec_state == "B" and not raised
     clock.now = 43200 - 20  # noon: the two-second dip to 200 V, polled at 1 Hz
     snapshot, raised, _ = run_cycles(cfg, 60, clock, step=1.0)
     assert not raised
@@ -191,10 +190,11 @@ def test_a_car_resting_in_state_b_and_a_short_dip_raise_nothing_but_a_real_fault
 
 def test_a_device_that_answers_as_another_model_is_a_wrong_profile_not_a_pass(tcp_field, make_config, cli):
     f, port = tcp_field((105, "sdm630", Behaviour()))
-    cfg = make_config(buses=[tcp_bus(port)], devices=[{"name": "evse", "bus": "field", "profile": "evse_din",
-                                                       "unit": 105}])
+    cfg = make_config(
+        buses=[tcp_bus(port)], devices=[{"name": "evse", "bus": "field", "profile": "evse_din", "unit": 105}]
+    )
     snapshot, raised, _ = run_cycles(cfg, 3)
-    assert snapshot["evse"]["reachable"] and not snapshot["evse"]["values"] and not raised
+    assert snapshot["evse"].reachable and not snapshot["evse"].values and not raised
     checks = {c["id"]: c for c in json.loads(cli("check", "--json", "--config", cfg).stdout)["checks"]}
     item = checks["device_charge_controller:evse"]
     assert item["status"] == "fail" and "not as the configured profile (evse_din)" in item["hint"]
@@ -202,17 +202,15 @@ def test_a_device_that_answers_as_another_model_is_a_wrong_profile_not_a_pass(tc
 
 
 def test_charging_is_never_passed_while_nothing_measures_the_current():
+    from test_faults import device
+
     from agent.config import FaultConfig
     from agent.watch.judge import judge_devices
 
-    evse = {"model": "EVSE", "unit": 1, "kind": "charge_controller", "reachable": True, "consecutive_failures": 0,
-            "last_error": None, "iec_state": "C", "has_vehicle_state": True, "measures_mains": False,
-            "values": {"actual_current": {"value": 16}, "vehicle_state": {"value": 3}}}
-    meter = {"model": "SDM630", "unit": 105, "kind": "meter", "reachable": False, "consecutive_failures": 1,
-             "last_error": "no answer", "answer": "timeout", "has_vehicle_state": False, "measures_mains": True,
-             "values": {}}
+    evse = device("charge_controller", iec_state="C", actual_current=16, vehicle_state=3)
+    meter = device("meter", reachable=False)
     (charging,) = [j for j in judge_devices({"evse": evse, "meter": meter}, FaultConfig()) if j.topic == "charging"]
     assert charging.status == "no_data" and charging.fault is None
-    meter.update(reachable=True, values={"current_l1": {"value": 15.8}})
+    meter = device("meter", current_l1=15.8)
     (charging,) = [j for j in judge_devices({"evse": evse, "meter": meter}, FaultConfig()) if j.topic == "charging"]
-    assert charging.status == "ok"
+    assert charging.status == "pass"

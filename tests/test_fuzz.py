@@ -9,11 +9,11 @@ import socket
 import time
 import uuid
 
-import requests
-
 import peers
-from agent.channels.cloud import sign
+import requests
 from test_cloud import KEY, Cloud
+
+from agent.channels.cloud import sign
 
 N = 2000
 
@@ -42,14 +42,20 @@ def mutations(rng: random.Random, n: int):
             yield bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
         else:  # deep nesting and junk JSON
             depth = rng.randrange(1, 200)
-            yield ("[" * depth + "]" * depth).encode() if rng.random() < 0.5 else json.dumps(
-                {"id": rng.choice(odd_values), "args": rng.choice(odd_values)}).encode()
+            yield (
+                ("[" * depth + "]" * depth).encode()
+                if rng.random() < 0.5
+                else json.dumps({"id": rng.choice(odd_values), "args": rng.choice(odd_values)}).encode()
+            )
 
 
 def bad_http(rng: random.Random, base: str, port: int, n: int) -> dict:
     """Malformed requests to the local page; each would change something if the guards let it through."""
-    good = {"subject": "Charging stops after a minute", "description": "It stops after one minute, every time.",
-            "email": "owner@example.com"}
+    good = {
+        "subject": "Charging stops after a minute",
+        "description": "It stops after one minute, every time.",
+        "email": "owner@example.com",
+    }
     counts: dict = {}
     session = requests.Session()
     for i in range(n):
@@ -57,19 +63,32 @@ def bad_http(rng: random.Random, base: str, port: int, n: int) -> dict:
         if kind == 0:  # a valid form without the header a cross-site page cannot send
             r = session.post(f"{base}/api/report", json=good, timeout=10)
         elif kind == 1:  # the header, but a broken body
-            body = json.dumps(good)[: rng.randrange(1, 60)] if rng.random() < 0.5 else bytes(
-                rng.randrange(256) for _ in range(rng.randrange(1, 200)))
-            r = session.post(f"{base}/api/report", data=body, timeout=10,
-                             headers={"Content-Type": "application/json", "X-Requested-With": "diag-agent"})
+            body = (
+                json.dumps(good)[: rng.randrange(1, 60)]
+                if rng.random() < 0.5
+                else bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+            )
+            r = session.post(
+                f"{base}/api/report",
+                data=body,
+                timeout=10,
+                headers={"Content-Type": "application/json", "X-Requested-With": "diag-agent"},
+            )
         elif kind == 2:  # the header, a body with one field guaranteed wrong
             field = rng.choice(["subject", "description", "email", "on_site", "extra"])
             body = dict(good, **{field: rng.choice([None, 1, "", "x" * 600, [], {"a": 1}])})
-            r = session.post(f"{base}/api/report", json=body, timeout=10,
-                             headers={"X-Requested-With": "diag-agent"})
+            r = session.post(f"{base}/api/report", json=body, timeout=10, headers={"X-Requested-With": "diag-agent"})
         elif kind == 3:  # odd paths and methods
             method = rng.choice(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "POST"])
-            path = rng.choice(["/api/reports/../../etc/passwd", "/api/reports/%00", "/" + "a" * 3000,
-                               "/api/onsite?on=true", "/api/reports/20261125T080000Z-zzzzzzzz/bundle"])
+            path = rng.choice(
+                [
+                    "/api/reports/../../etc/passwd",
+                    "/api/reports/%00",
+                    "/" + "a" * 3000,
+                    "/api/onsite?on=true",
+                    "/api/reports/20261125T080000Z-zzzzzzzz/bundle",
+                ]
+            )
             r = session.request(method, base + path, timeout=10)
         else:  # raw garbage on the socket
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -86,9 +105,11 @@ def bad_http(rng: random.Random, base: str, port: int, n: int) -> dict:
 
 def test_fuzzing_the_channels(tmp_path, make_config, intake, certs, broker, agent_process, cli):
     web_port = peers.free_port()
-    path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                       mqtt={"enabled": True, "port": broker.info["port"]},
-                       extra={"cloud": {"command_key": KEY}, "web": {"port": web_port}})
+    path = make_config(
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        mqtt={"enabled": True, "port": broker.info["port"]},
+        extra={"cloud": {"command_key": KEY}, "web": {"port": web_port}},
+    )
     agent = agent_process(path)
     peers.wait_for(lambda: peers.port_open(web_port), 10, "the local page")
 
@@ -108,6 +129,7 @@ def test_fuzzing_the_channels(tmp_path, make_config, intake, certs, broker, agen
                 def caught_up(n=sent):
                     c = status()["commands"]
                     return c["rejected"] + c["dropped"] >= n
+
                 peers.wait_for(caught_up, 30, "the agent to work through the commands", interval=0.2)
         http = bad_http(rng, f"http://127.0.0.1:{web_port}", web_port, N)
         assert agent.alive()
@@ -121,16 +143,38 @@ def test_fuzzing_the_channels(tmp_path, make_config, intake, certs, broker, agen
         cmd = cloud.send("report", {"subject": "genuine after the storm"})
         reply = peers.wait_for(lambda: _reply(cloud, cmd["id"]), 60, "the genuine command's reply")
         assert reply["status"] == "accepted"
-        r = requests.post(f"http://127.0.0.1:{web_port}/api/report", timeout=30,
-                          json={"subject": "Genuine from the page after fuzzing",
-                                "description": "A real person sends a real report.", "email": "a@example.com"},
-                          headers={"X-Requested-With": "diag-agent"})
+        r = requests.post(
+            f"http://127.0.0.1:{web_port}/api/report",
+            timeout=30,
+            json={
+                "subject": "Genuine from the page after fuzzing",
+                "description": "A real person sends a real report.",
+                "email": "a@example.com",
+            },
+            headers={"X-Requested-With": "diag-agent"},
+        )
         assert r.status_code == 202
-        peers.wait_for(lambda: len(json.loads((tmp_path / "intake-run/intake/cases.json").read_text())) == 2
-                       if (tmp_path / "intake-run/intake/cases.json").exists() else False, 30, "two genuine cases")
+        peers.wait_for(
+            lambda: (
+                len(json.loads((tmp_path / "intake-run/intake/cases.json").read_text())) == 2
+                if (tmp_path / "intake-run/intake/cases.json").exists()
+                else False
+            ),
+            30,
+            "two genuine cases",
+        )
         commands = status()["commands"]
-        print("fuzz:", json.dumps({"mqtt_sent": N, "http_sent": N, "http_status": {str(k): v for k, v in
-                                   http.items()}, "commands": commands}))
+        print(
+            "fuzz:",
+            json.dumps(
+                {
+                    "mqtt_sent": N,
+                    "http_sent": N,
+                    "http_status": {str(k): v for k, v in http.items()},
+                    "commands": commands,
+                }
+            ),
+        )
         assert commands["accepted"] == 1 and commands["rejected"] + commands["dropped"] >= N
         assert commands["rejected"] >= 0.9 * N  # most went through the gate, not just the flood guard
         assert "Traceback" not in agent.log.read_text()

@@ -6,24 +6,24 @@ import json
 import os
 from collections import namedtuple
 
+import peers
 import pytest
 
-import peers
 from agent import config
-from agent.report.snapshot import BoxSnapshot
-from agent.watch.checks import run_checks
+from agent.collect import Box
+from agent.config import FaultConfig, HealthConfig
+from agent.health import collect_health, release_cache, releases_url
 from agent.health.software import ReleaseCache, version_key
 from agent.health.system import collect_system
-from agent.config import FaultConfig, HealthConfig
+from agent.watch.checks import run_checks
 from agent.watch.faults import FaultMonitor
-from agent.health import collect_health, release_cache, releases_url
 from agent.watch.timeline import Timeline
 
 
 def test_system_collector_on_this_machine(tmp_path):
     s = collect_system(str(tmp_path))
     assert s["cpu_count"] >= 1 and len(s["load_average"]) == 3
-    assert 0 < s["memory"]["total_mb"] and 0 <= s["memory"]["used_percent"] <= 100
+    assert s["memory"]["total_mb"] > 0 and 0 <= s["memory"]["used_percent"] <= 100
     assert s["disk"]["path"] == str(tmp_path) and 0 <= s["disk"]["used_percent"] <= 100
     assert s["uptime_s"] > 0 and s["boot_time"] < s["boot_time"] + s["uptime_s"]
     assert s["clock_synced"] in (True, False, None)
@@ -105,9 +105,14 @@ def test_health_rules_for_a_full_disk_a_hot_soc_undervoltage_and_a_failing_hook(
         health = collect_health(cfg, release_cache(cfg))
         monitor.evaluate_health(health)
     codes = {(f["code"], f["device"]) for f in monitor.active_list()}
-    assert {("disk_almost_full", "box"), ("soc_hot", "box"), ("undervoltage", "box"), ("clock_not_synced", "box"),
-            ("hook_failing", "broken")} <= codes
-    checks = {c.id: c for c in run_checks(cfg, BoxSnapshot({}, health, monitor.active_list()))}
+    assert {
+        ("disk_almost_full", "box"),
+        ("soc_hot", "box"),
+        ("undervoltage", "box"),
+        ("clock_not_synced", "box"),
+        ("hook_failing", "broken"),
+    } <= codes
+    checks = {c.id: c for c in run_checks(cfg, Box({}, health, monitor.active_list()))}
     assert checks["disk"].status == "fail" and "99 % full" in checks["disk"].hint
     assert checks["temperature"].status == "fail" and checks["power_supply"].status == "fail"
     assert checks["hooks"].status == "warn" and "broken" in checks["hooks"].hint
@@ -128,11 +133,13 @@ def test_network_and_outdated_software_are_health_faults(tmp_path, box, certs):
     assert net["message"] == "not functional: backend unreachable"
 
 
-def test_check_prints_the_list_and_fails_on_a_silent_meter(simulator, sim_bus, intake, certs, make_config, cli,
-                                                          tmp_path):
+def test_check_prints_the_list_and_fails_on_a_silent_meter(
+    simulator, sim_bus, intake, certs, make_config, cli, tmp_path
+):
     (tmp_path / "firmware-version").write_text("2.4.1\n")
-    cfg = make_config(buses=[sim_bus], devices=peers.sim_devices(),
-                      backend={"url": intake.info["url"], "ca_file": certs["ca"]})
+    cfg = make_config(
+        buses=[sim_bus], devices=peers.sim_devices(), backend={"url": intake.info["url"], "ca_file": certs["ca"]}
+    )
     ok = cli("check", "--json", "--config", cfg)
     data = json.loads(ok.stdout)
     assert ok.returncode == (1 if data["result"] == "fail" else 0)
@@ -150,16 +157,30 @@ def test_hints_cover_every_check_outcome():
     from agent.watch.checks import load_hints
 
     hints = load_hints("en")
-    for check_id in ("software", "device_meter", "device_charge_controller", "charging", "grid", "network",
-                     "broker", "clock", "disk", "temperature", "power_supply", "memory", "commissioning",
-                     "cloud_credentials", "hooks", "outbox"):
+    for check_id in (
+        "software",
+        "device_meter",
+        "device_charge_controller",
+        "charging",
+        "grid",
+        "network",
+        "broker",
+        "clock",
+        "disk",
+        "temperature",
+        "power_supply",
+        "memory",
+        "commissioning",
+        "cloud_credentials",
+        "hooks",
+        "outbox",
+    ):
         assert check_id in hints["titles"] and hints[check_id]["pass"]
 
 
 def test_firmware_events_reach_the_daemon_or_wait_for_it(tmp_path, make_config, cli, agent_process):
     cfg = make_config()
-    queued = cli("event", "fault", "--code", "RCD_TRIPPED", "--message", "RCD tripped while charging",
-                 "--config", cfg)
+    queued = cli("event", "fault", "--code", "RCD_TRIPPED", "--message", "RCD tripped while charging", "--config", cfg)
     assert queued.returncode == 3 and "queued" in queued.stdout
     bad = cli("event", "fault", "--code", "bad code!", "--message", "x", "--config", cfg)
     assert bad.returncode == 2 and "code: expected" in bad.stderr
@@ -206,9 +227,17 @@ def test_a_refused_system_call_costs_its_one_value_not_the_section(tmp_path, moc
     from agent.config import HealthConfig
     from agent.watch.judge import judge_health
 
-    health = {"system": system, "network": network, "hooks": {},
-              "software": {"verdict": "unknown", "firmware_version": "2.4.1", "channel": "stable",
-                           "latest": {"version": None, "error": "offline"}}}
+    health = {
+        "system": system,
+        "network": network,
+        "hooks": {},
+        "software": {
+            "verdict": "unknown",
+            "firmware_version": "2.4.1",
+            "channel": "stable",
+            "latest": {"version": None, "error": "offline"},
+        },
+    }
     judged = {j.topic: j.status for j in judge_health(health, HealthConfig())}
     assert judged["memory"] == "no_data" and judged["disk"] == "pass"
 
@@ -230,8 +259,10 @@ def test_the_clock_state_is_read_where_the_sandbox_refuses_adjtimex(tmp_path, mo
 
 
 def test_a_serial_port_that_cannot_be_opened_gets_the_adapters_hint_not_the_gateways(make_config, cli, tmp_path):
-    path = make_config(buses=[{"name": "rs485", "type": "rtu", "device": str(tmp_path / "ttyUSB9"), "timeout_s": 0.2}],
-                       devices=[{"name": "meter", "bus": "rs485", "profile": "sdm630", "unit": 105}])
+    path = make_config(
+        buses=[{"name": "rs485", "type": "rtu", "device": str(tmp_path / "ttyUSB9"), "timeout_s": 0.2}],
+        devices=[{"name": "meter", "bus": "rs485", "profile": "sdm630", "unit": 105}],
+    )
     checks = json.loads(cli("check", "--json", "--config", path).stdout)["checks"]
     meter = next(c for c in checks if c["id"] == "device_meter:meter")
     assert meter["status"] == "fail" and "serial port cannot be opened" in meter["hint"]

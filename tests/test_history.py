@@ -5,10 +5,10 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+from conftest import ROOT
 
 from agent.devices.history import History, HistoryConfig, decode_buckets, decode_raw
 from agent.devices.profiles import load_profile
-from conftest import ROOT
 
 PROFILES = ROOT / "config" / "profiles"
 
@@ -23,8 +23,12 @@ def feed(history, values, start, hours, period=5.0):
 
 
 def test_memory_after_24_hours_is_no_larger_than_after_one():
-    values = [(dev, n) for dev, prof in (("meter", "sdm630"), ("evse", "evse_din"))
-              for n, s in load_profile(PROFILES, prof).values.items() if s.poll != "once"][:10]
+    values = [
+        (dev, n)
+        for dev, prof in (("meter", "sdm630"), ("evse", "evse_din"))
+        for n, s in load_profile(PROFILES, prof).values.items()
+        if s.poll != "once"
+    ][:10]
     history = History()
     tracemalloc.start()
     try:

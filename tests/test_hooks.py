@@ -7,9 +7,9 @@ import os
 import subprocess
 
 import pytest
+from conftest import ROOT
 
 from agent.health.hooks import find_hooks, run_hooks
-from conftest import ROOT
 
 SHIPPED = ROOT / "firmware_hooks"
 
@@ -58,14 +58,24 @@ def test_hooks_get_only_the_configured_environment(tmp_path):
 
 
 def shipped(name, **env):
-    out = subprocess.run([str(SHIPPED / name), "collect"], capture_output=True, text=True, timeout=10,
-                         env={"PATH": os.environ["PATH"], **env})
+    out = subprocess.run(
+        [str(SHIPPED / name), "collect"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env={"PATH": os.environ["PATH"], **env},
+    )
     return out.returncode, json.loads(out.stdout) if out.returncode == 0 else out.stderr
 
 
 def test_shipped_hooks_are_all_found():
-    assert [p.name for p in find_hooks(SHIPPED)] == ["cloud_credentials", "commissioning", "firmware_logs",
-                                                    "firmware_version", "pi_throttling"]
+    assert [p.name for p in find_hooks(SHIPPED)] == [
+        "cloud_credentials",
+        "commissioning",
+        "firmware_logs",
+        "firmware_version",
+        "pi_throttling",
+    ]
 
 
 def test_shipped_firmware_version_hook(tmp_path):
@@ -81,8 +91,12 @@ def test_shipped_commissioning_and_credentials_hooks_say_yes_or_no_only(tmp_path
     (tmp_path / "c.pdf").write_bytes(b"%PDF-1.4 protocol")
     assert shipped("commissioning", COMMISSIONING_PROTOCOL=str(tmp_path / "c.pdf"))[1]["present"] is True
     (tmp_path / "cloud.json").write_text('{"user": "owner", "password": "CANARY-cloud-secret"}')
-    out = subprocess.run([str(SHIPPED / "cloud_credentials"), "collect"], capture_output=True, text=True,
-                         env={"PATH": os.environ["PATH"], "CLOUD_CREDENTIALS_FILE": str(tmp_path / "cloud.json")})
+    out = subprocess.run(
+        [str(SHIPPED / "cloud_credentials"), "collect"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "CLOUD_CREDENTIALS_FILE": str(tmp_path / "cloud.json")},
+    )
     assert json.loads(out.stdout) == {"configured": True}
     assert "CANARY" not in out.stdout + out.stderr
     assert shipped("cloud_credentials", CLOUD_CREDENTIALS_FILE=str(tmp_path / "nope"))[1] == {"configured": False}
@@ -97,12 +111,17 @@ def test_shipped_log_hook_keeps_the_newest_lines_within_its_limits(tmp_path):
     assert out["files"][str(tmp_path / "gone.log")] == {"error": "No such file or directory"}
 
 
-@pytest.mark.parametrize("raw, now, occurred", [("0x50005", True, True), ("0x50000", False, True),
-                                                 ("0x0", False, False)])
+@pytest.mark.parametrize(
+    "raw, now, occurred", [("0x50005", True, True), ("0x50000", False, True), ("0x0", False, False)]
+)
 def test_shipped_throttling_hook_reads_vcgencmd(tmp_path, raw, now, occurred):
     hook(tmp_path, "vcgencmd", f"echo throttled={raw}")
-    out = subprocess.run([str(SHIPPED / "pi_throttling"), "collect"], capture_output=True, text=True,
-                         env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    out = subprocess.run(
+        [str(SHIPPED / "pi_throttling"), "collect"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}"},
+    )
     data = json.loads(out.stdout)
     assert data["available"] and data["undervoltage_now"] is now and data["undervoltage_occurred"] is occurred
 

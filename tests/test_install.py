@@ -9,8 +9,9 @@ from conftest import ROOT
 
 
 def install(root):
-    return subprocess.run(["bash", str(ROOT / "scripts" / "install.sh"), "--root", str(root)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install.sh"), "--root", str(root)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_install_stages_venv_config_profiles_and_an_enabled_unit(tmp_path):
@@ -49,6 +50,12 @@ def test_systemd_analyze_accepts_the_unit(tmp_path):
     staged.write_text(unit.replace("/opt/diag-agent", str(tmp_path / "opt/diag-agent")))
     result = subprocess.run(["systemd-analyze", "verify", str(staged)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
-    for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=diag-agent",
-                 "DeviceAllow=char-ttyUSB rw", "SupplementaryGroups=dialout"):
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "StateDirectory=diag-agent",
+        "DeviceAllow=char-ttyUSB rw",
+        "SupplementaryGroups=dialout",
+    ):
         assert line in unit

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
+import peers
 import pytest
 
-import peers
 from agent.lang import languages, load, pick, when
 
 
@@ -33,10 +33,17 @@ def test_german_says_everything_english_says_with_the_same_placeholders():
 
 
 # Each vocabulary of agent/vocab.py and where its members have words in every language.
-VOCABULARIES = {"ReportState": ("report_states", "state_notes"), "CaseState": ("case_states", "case_notes"),
-                "Status": ("results",), "Priority": ("priorities",), "Severity": ("severities",),
-                "FaultCategory": ("categories",), "FaultCode": ("fault_titles",), "Channel": ("channels",),
-                "Reason": ("reasons",)}
+VOCABULARIES = {
+    "ReportState": ("report_states", "state_notes"),
+    "CaseState": ("case_states", "case_notes"),
+    "Status": ("results",),
+    "Priority": ("priorities",),
+    "Severity": ("severities",),
+    "FaultCategory": ("categories",),
+    "FaultCode": ("fault_titles",),
+    "Channel": ("channels",),
+    "Reason": ("reasons",),
+}
 
 
 @pytest.mark.parametrize("language", languages())
@@ -68,14 +75,17 @@ def test_a_missing_word_falls_back_to_english(tmp_path, monkeypatch):
         lang.load.cache_clear()
 
 
-@pytest.mark.parametrize("header, default, chosen", [
-    ("de-DE,de;q=0.9,en;q=0.8", "en", "de"),
-    ("fr-FR,fr;q=0.9,en;q=0.5", "de", "en"),
-    ("fr-FR", "de", "de"),
-    ("en;q=0.3,de;q=0.7", "en", "de"),
-    ("", "de", "de"),
-    ("de;q=bad,en", "de", "en"),
-])
+@pytest.mark.parametrize(
+    "header, default, chosen",
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "en", "de"),
+        ("fr-FR,fr;q=0.9,en;q=0.5", "de", "en"),
+        ("fr-FR", "de", "de"),
+        ("en;q=0.3,de;q=0.7", "en", "de"),
+        ("", "de", "de"),
+        ("de;q=bad,en", "de", "en"),
+    ],
+)
 def test_the_page_follows_the_browsers_choice_where_it_can(header, default, chosen):
     assert pick(header, default) == chosen
 
@@ -87,8 +97,10 @@ def test_times_are_shown_in_the_box_zone_with_the_offset():
     assert when(winter, "UTC", seconds=False) == "2026-11-26 08:00 +00:00"
 
 
-@pytest.mark.parametrize("key, value, said", [("language", "fr", "language: expected one of de, en"),
-                                             ("timezone", "Mars/Base", "not a time zone name")])
+@pytest.mark.parametrize(
+    "key, value, said",
+    [("language", "fr", "language: expected one of de, en"), ("timezone", "Mars/Base", "not a time zone name")],
+)
 def test_an_unknown_language_or_zone_is_a_config_error(make_config, cli, key, value, said):
     path = make_config(extra={key: value})
     out = cli("check-config", path)
@@ -101,18 +113,34 @@ def test_the_cli_speaks_the_box_language(make_config, cli, sim_bus):
     assert out.startswith("diag-agent Selbstprüfung:") and "Zähler meter" in out and "Uhrzeit" in out
 
 
-def test_a_german_box_at_360_px_and_its_german_report(tmp_path, make_config, agent_process, intake, certs, sim_bus,
-                                                      browser, cli):
+def test_a_german_box_at_360_px_and_its_german_report(
+    tmp_path, make_config, agent_process, intake, certs, sim_bus, browser, cli
+):
     port = peers.free_port()
-    path = make_config(buses=[sim_bus], devices=peers.sim_devices(),
-                       backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                       extra={"language": "de", "timezone": "Europe/Berlin", "web": {"port": port},
-                              "support": {"email": "support@example.com"}})
+    path = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        extra={
+            "language": "de",
+            "timezone": "Europe/Berlin",
+            "web": {"port": port},
+            "support": {"email": "support@example.com"},
+        },
+    )
     agent_process(path)
     peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
-    sent = cli("report", "--subject", "Laden bricht nach einer Minute ab", "--description",
-               "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.", "--email", "besitzer@example.com",
-               "--config", path)
+    sent = cli(
+        "report",
+        "--subject",
+        "Laden bricht nach einer Minute ab",
+        "--description",
+        "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.",
+        "--email",
+        "besitzer@example.com",
+        "--config",
+        path,
+    )
     assert "CASE-000001" in sent.stdout, sent.stdout + sent.stderr
 
     page = browser.new_page(viewport={"width": 360, "height": 740}, locale="de-DE")
@@ -122,8 +150,10 @@ def test_a_german_box_at_360_px_and_its_german_report(tmp_path, make_config, age
     assert page.text_content("#onsite-toggle") == "Vor-Ort-Modus starten"
     created = page.text_content("#reports td")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+1", created), created  # Berlin in November
-    wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 360)"
-                         ".map(e => e.tagName + '#' + e.id + '.' + e.className)")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 360)"
+        ".map(e => e.tagName + '#' + e.id + '.' + e.className)"
+    )
     assert wide == [], "wider than a 360 px phone"
     page.screenshot(path=str(tmp_path / "page-de-360.png"), full_page=True)
     english = browser.new_page(viewport={"width": 360, "height": 740}, locale="en-GB")
@@ -131,9 +161,22 @@ def test_a_german_box_at_360_px_and_its_german_report(tmp_path, make_config, age
     english.wait_for_selector("h1:has-text('Wallbox diagnostics')")  # the browser's choice wins where we have it
 
     bundle = tmp_path / "bericht.tar.gz"
-    assert cli("report", "--subject", "Laden bricht nach einer Minute ab", "--description",
-               "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.", "--email", "besitzer@example.com",
-               "--out", bundle, "--config", path).returncode == 0
+    assert (
+        cli(
+            "report",
+            "--subject",
+            "Laden bricht nach einer Minute ab",
+            "--description",
+            "Das Auto lädt eine Minute lang und hört dann auf, jedes Mal.",
+            "--email",
+            "besitzer@example.com",
+            "--out",
+            bundle,
+            "--config",
+            path,
+        ).returncode
+        == 0
+    )
     assert cli("inspect", bundle, "--html", tmp_path / "bericht.html").returncode == 0
     html = (tmp_path / "bericht.html").read_text()
     assert "<html lang='de'>" in html and "Support-Checkliste" in html and "Zeiten in Europe/Berlin (+01:00)" in html

@@ -10,8 +10,12 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 STAGES = ("channels", "devices", "health", "watch", "recorder", "report", "outbox", "transports", "service", "cli")
 MAX_MODULE_LINES, MAX_CLASS_LINES = 400, 150
 # The one module that may import each library whose API moves or that is costly to load.
-ONE_HOME = {"paho": {"transports/mqtt.py"}, "pymodbus": {"devices/modbus.py"}, "waitress": {"channels/web.py"},
-            "gpiozero": {"channels/button.py"}}
+ONE_HOME = {
+    "paho": {"transports/mqtt.py"},
+    "pymodbus": {"devices/modbus.py"},
+    "waitress": {"channels/web.py"},
+    "gpiozero": {"channels/button.py"},
+}
 
 
 def modules() -> dict[str, ast.Module]:

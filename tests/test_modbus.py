@@ -6,12 +6,11 @@ import json
 import subprocess
 import sys
 
+import peers
 import pytest
 
-import peers
 from agent import config
 from agent.devices.poller import ModbusPoller
-
 
 ALL_PROFILES = {"evse_din": 1, "ev_cc": 2, "sdm630": 105, "sdm72_v1": 4, "sdm72_v2": 5, "sdm120": 6, "em24": 7}
 
@@ -21,7 +20,7 @@ def served(sim, unit):
 
 
 def values_of(snapshot, device):
-    return {name: v["value"] for name, v in snapshot[device]["values"].items()}
+    return {name: v.value for name, v in snapshot[device].values.items()}
 
 
 def assert_matches(read: dict, served_values: dict, profile) -> None:
@@ -74,10 +73,10 @@ def test_every_shipped_profile_reads_what_the_simulator_serves(every_profile, ma
     devices = [{"name": p, "bus": "sim", "profile": p, "unit": u} for p, u in ALL_PROFILES.items()]
     snapshot = poll(make_config(buses=[bus], devices=devices))
     for name, unit in ALL_PROFILES.items():
-        assert snapshot[name]["reachable"], (name, snapshot[name]["last_error"])
-        assert snapshot[name]["value_errors"] == {}, name
+        assert snapshot[name].reachable, (name, snapshot[name].last_error)
+        assert snapshot[name].value_errors == {}, name
         assert_matches(values_of(snapshot, name), served(every_profile, unit), load_profile(profiles_dir, name))
-    assert snapshot["ev_cc"]["values"]["vehicle_state"]["label"].startswith(("A:", "B:", "C:"))
+    assert snapshot["ev_cc"].values["vehicle_state"].label.startswith(("A:", "B:", "C:"))
 
 
 def test_tcp_values_equal_what_the_simulator_serves(simulator, sim_bus, make_config):
@@ -88,18 +87,23 @@ def test_tcp_values_equal_what_the_simulator_serves(simulator, sim_bus, make_con
     profiles = peers.ROOT / "config" / "profiles"
     assert_matches(values_of(snapshot, "meter"), served(simulator, 105), load_profile(profiles, "sdm630"))
     assert_matches(values_of(snapshot, "evse"), served(simulator, 1), load_profile(profiles, "evse_din"))
-    assert snapshot["evse"]["values"]["vehicle_state"]["label"].startswith(("A:", "B:", "C:"))
-    assert snapshot["meter"]["values"]["voltage_l1"]["unit"] == "V"
+    assert snapshot["evse"].values["vehicle_state"].label.startswith(("A:", "B:", "C:"))
+    assert snapshot["meter"].values["voltage_l1"].unit == "V"
 
 
 def test_rtu_values_equal_what_the_simulator_serves(rtu_simulator, make_config):
     from agent.devices.profiles import load_profile
 
     peers.simulator_command(rtu_simulator, "hold", "on")
-    bus = {"name": "rs485", "type": "rtu", "device": rtu_simulator.info["agent_port"], "baudrate": 9600,
-           "timeout_s": 1.0}
+    bus = {
+        "name": "rs485",
+        "type": "rtu",
+        "device": rtu_simulator.info["agent_port"],
+        "baudrate": 9600,
+        "timeout_s": 1.0,
+    }
     snapshot = poll(make_config(buses=[bus], devices=peers.sim_devices("rs485")))
-    assert snapshot["meter"]["reachable"] and snapshot["evse"]["reachable"]
+    assert snapshot["meter"].reachable and snapshot["evse"].reachable
     profiles = peers.ROOT / "config" / "profiles"
     assert_matches(values_of(snapshot, "meter"), served(rtu_simulator, 105), load_profile(profiles, "sdm630"))
     assert_matches(values_of(snapshot, "evse"), served(rtu_simulator, 1), load_profile(profiles, "evse_din"))
@@ -110,16 +114,48 @@ def test_mbpoll_reads_the_same_values(simulator):
     peers.simulator_command(simulator, "hold", "on")
     meter, evse = served(simulator, 105), served(simulator, 1)
     port = str(simulator.info["tcp_port"])
-    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", port, "-a", "105", "-t", "3:float", "-B", "-0", "-r", "0",
-                          "-c", "6", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20).stdout
-    read = {int(line.split(":")[0].strip("[]")): float(line.split(":")[1]) for line in out.splitlines()
-            if line.startswith("[")}
+    out = subprocess.run(
+        [
+            "mbpoll",
+            "-m",
+            "tcp",
+            "-p",
+            port,
+            "-a",
+            "105",
+            "-t",
+            "3:float",
+            "-B",
+            "-0",
+            "-r",
+            "0",
+            "-c",
+            "6",
+            "-1",
+            "127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout
+    read = {
+        int(line.split(":")[0].strip("[]")): float(line.split(":")[1])
+        for line in out.splitlines()
+        if line.startswith("[")
+    }
     assert read[0] == pytest.approx(meter["voltage_l1"], rel=1e-6)
     assert read[4] == pytest.approx(meter["voltage_l3"], rel=1e-6)
-    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", port, "-a", "1", "-t", "4", "-0", "-r", "1000", "-c", "8",
-                          "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20).stdout
-    read = {int(line.split(":")[0].strip("[]")): int(line.split(":")[1]) for line in out.splitlines()
-            if line.startswith("[")}
+    out = subprocess.run(
+        ["mbpoll", "-m", "tcp", "-p", port, "-a", "1", "-t", "4", "-0", "-r", "1000", "-c", "8", "-1", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout
+    read = {
+        int(line.split(":")[0].strip("[]")): int(line.split(":")[1])
+        for line in out.splitlines()
+        if line.startswith("[")
+    }
     assert read[1002] == evse["vehicle_state"]
     assert read[1005] == evse["firmware_version"] == 18
 
@@ -129,24 +165,24 @@ def test_garbled_and_slow_replies_are_recorded_and_polling_goes_on(simulator, si
     peers.simulator_command(simulator, "fault", "garbled", "on")
     snapshot = poll(cfg)
     # Every reply garbled: not reachable, and told apart from silence (noise on the bus, not a dead device).
-    assert not snapshot["meter"]["reachable"] and "garbled" in snapshot["meter"]["last_error"]
-    assert snapshot["meter"]["answer"] == "noise"
+    assert not snapshot["meter"].reachable and "garbled" in snapshot["meter"].last_error
+    assert snapshot["meter"].answer == "noise"
     peers.simulator_command(simulator, "fault", "garbled", "off")
     peers.simulator_command(simulator, "fault", "slow", "on")
     poller = ModbusPoller.from_config(config.load(cfg))
     try:
         poller.poll_once()
-        assert not poller.snapshot()["evse"]["reachable"]
-        assert poller.snapshot()["evse"]["answer"] == "timeout"
+        assert not poller.snapshot()["evse"].reachable
+        assert poller.snapshot()["evse"].answer == "timeout"
         peers.simulator_command(simulator, "fault", "slow", "off")
         peers.simulator_command(simulator, "hold", "on")
         poller.poll_once()  # a late reply to the slow read must not be taken for this one
         snapshot = poller.snapshot()
     finally:
         poller.close()
-    assert snapshot["meter"]["reachable"] and snapshot["evse"]["reachable"]
+    assert snapshot["meter"].reachable and snapshot["evse"].reachable
     evse = served(simulator, 1)
-    assert {n: v["value"] for n, v in snapshot["evse"]["values"].items()} == {n: evse[n] for n in snapshot["evse"]["values"]}
+    assert {n: v.value for n, v in snapshot["evse"].values.items()} == {n: evse[n] for n in snapshot["evse"].values}
 
 
 def test_injected_faults_show_in_the_readings(simulator, sim_bus, make_config):
@@ -154,13 +190,12 @@ def test_injected_faults_show_in_the_readings(simulator, sim_bus, make_config):
     peers.simulator_command(simulator, "fault", "vehicle_failure", "on")
     peers.simulator_command(simulator, "fault", "lost_phase", "on")
     snapshot = poll(cfg)
-    assert snapshot["evse"]["values"]["vehicle_state"]["value"] == 5
-    assert snapshot["meter"]["values"]["voltage_l3"]["value"] == 0.0
-    assert snapshot["meter"]["values"]["voltage_l1"]["value"] > 200
+    assert snapshot["evse"].values["vehicle_state"].value == 5
+    assert snapshot["meter"].values["voltage_l3"].value == 0.0
+    assert snapshot["meter"].values["voltage_l1"].value > 200
 
 
-def test_a_silent_meter_is_recorded_its_values_age_and_the_controller_is_still_read(
-        simulator, sim_bus, make_config):
+def test_a_silent_meter_is_recorded_its_values_age_and_the_controller_is_still_read(simulator, sim_bus, make_config):
     poller = ModbusPoller.from_config(config.load(make_config(buses=[sim_bus], devices=peers.sim_devices())))
     try:
         poller.poll_once()
@@ -169,10 +204,10 @@ def test_a_silent_meter_is_recorded_its_values_age_and_the_controller_is_still_r
         snapshot = poller.snapshot()
     finally:
         poller.close()
-    assert snapshot["meter"]["reachable"] is False
-    assert "unit 105" in snapshot["meter"]["last_error"]
-    assert snapshot["meter"]["values"]["voltage_l1"]["age_s"] >= 0.5  # the last good value, with its age
-    assert snapshot["evse"]["reachable"] is True
+    assert snapshot["meter"].reachable is False
+    assert "unit 105" in snapshot["meter"].last_error
+    assert snapshot["meter"].values["voltage_l1"].age_s >= 0.5  # the last good value, with its age
+    assert snapshot["evse"].reachable is True
 
 
 def test_a_dead_gateway_is_retried_with_backoff_and_recovers_by_itself(tmp_path, make_config):
@@ -182,15 +217,19 @@ def test_a_dead_gateway_is_retried_with_backoff_and_recovers_by_itself(tmp_path,
     sim = None
     try:
         poller.poll_once()
-        assert "cannot connect" in poller.snapshot()["meter"]["last_error"]
+        assert "cannot connect" in poller.snapshot()["meter"].last_error
         poller.poll_once()  # within the backoff: no new connection attempt
-        assert "next try in" in poller.snapshot()["meter"]["last_error"]
-        sim = peers.spawn("late-sim", [sys.executable, str(peers.SCRIPTS / "wallbox_sim.py"), "serve",
-                                       "--tcp-port", str(port)], tmp_path, ready_line=True)
+        assert "next try in" in poller.snapshot()["meter"].last_error
+        sim = peers.spawn(
+            "late-sim",
+            [sys.executable, str(peers.SCRIPTS / "wallbox_sim.py"), "serve", "--tcp-port", str(port)],
+            tmp_path,
+            ready_line=True,
+        )
 
         def recovered():
             poller.poll_once()
-            return poller.snapshot()["meter"]["reachable"]
+            return poller.snapshot()["meter"].reachable
 
         peers.wait_for(recovered, 10, "the poller to reconnect", interval=0.2)
     finally:
@@ -213,5 +252,6 @@ def test_a_modbus_host_that_does_not_answer_gives_one_line_and_exit_1(make_confi
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert any(line.startswith("diag-agent: device meter did not answer: cannot connect to 127.0.0.1:")
-               for line in lines), lines
+    assert any(
+        line.startswith("diag-agent: device meter did not answer: cannot connect to 127.0.0.1:") for line in lines
+    ), lines

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import uuid
 
-import pytest
-
 import peers
-from agent.health.network import collect_network
+import pytest
 from conftest import ROOT
+
+from agent.health.network import collect_network
 
 
 def test_backend_reachable_over_verified_tls_is_functional(intake, certs):
@@ -66,16 +66,24 @@ class Namespaces:
 
     def veth(self, a, b):
         left, right = f"va{self.tag}", f"vb{self.tag}"
-        subprocess.run(["ip", "link", "add", left, "netns", a, "type", "veth", "peer", "name", right, "netns", b],
-                       check=True)
+        subprocess.run(
+            ["ip", "link", "add", left, "netns", a, "type", "veth", "peer", "name", right, "netns", b], check=True
+        )
         return left, right
 
     def run(self, ns, backend_url, check_gateway=True) -> dict:
-        code = ("import json, sys; from agent.health.network import collect_network; "
-                f"print(json.dumps(collect_network({backend_url!r}, (), None, timeout=1, dns_timeout=2, "
-                f"check_gateway={check_gateway})))")
-        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True,
-                             text=True, timeout=30, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        code = (
+            "import json, sys; from agent.health.network import collect_network; "
+            f"print(json.dumps(collect_network({backend_url!r}, (), None, timeout=1, dns_timeout=2, "
+            f"check_gateway={check_gateway})))"
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 

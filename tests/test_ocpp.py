@@ -12,9 +12,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import peers
 import pytest
 
-import peers
 from agent.channels.ocpp import OcppDelegate, check_log_request
 from agent.transports.upload import UploadError, parse_location
 
@@ -26,8 +26,16 @@ def ftp_target(tmp_path, certs):
     def start(tls: bool = True, drop_after: int = 0):
         root = tmp_path / "ftp-root"
         (root / "logs").mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, str(peers.SCRIPTS / "ftp_target.py"), "--root", str(root), "--password", SECRET,
-                "--drop-after", str(drop_after)]
+        argv = [
+            sys.executable,
+            str(peers.SCRIPTS / "ftp_target.py"),
+            "--root",
+            str(root),
+            "--password",
+            SECRET,
+            "--drop-after",
+            str(drop_after),
+        ]
         if tls:
             argv += ["--cert", certs["cert"], "--key", certs["key"]]
         peer = peers.spawn("ftp", argv, tmp_path / "ftp-run", ready_line=True)
@@ -80,9 +88,18 @@ def box(make_config, sim_bus, certs, agent_process, cli):
 
 def test_getlog_to_ftps_resumes_a_broken_upload_and_the_file_is_our_report(box, ftp_target, cli, tmp_path):
     ftp, folder = ftp_target(tls=True, drop_after=4096)
-    code, lines, agent = box("--request-id", "42", "--location",
-                             f"ftps://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/", "--retries", "2",
-                             "--retry-interval", "0", "--oldest", "2026-01-01T00:00:00Z")
+    code, lines, agent = box(
+        "--request-id",
+        "42",
+        "--location",
+        f"ftps://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/",
+        "--retries",
+        "2",
+        "--retry-interval",
+        "0",
+        "--oldest",
+        "2026-01-01T00:00:00Z",
+    )
     answer, *events = lines
     assert answer["status"] == "Accepted" and answer["filename"].startswith("TEST-0001-diagnostics-")
     assert [e["status"] for e in events] == ["Uploading", "Uploading", "Uploaded"] and code == 0, lines
@@ -111,8 +128,9 @@ def test_https_put_and_post_and_a_1_6_getdiagnostics(box, https_target):
     assert post_method == "POST" and post_path == "/diag?method=post"
 
 
-@pytest.mark.parametrize("location", ["gopher://127.0.0.1/x", "not a url", "ftp://127.0.0.1/" + "x" * 600,
-                                      "https:///nohost"])
+@pytest.mark.parametrize(
+    "location", ["gopher://127.0.0.1/x", "not a url", "ftp://127.0.0.1/" + "x" * 600, "https:///nohost"]
+)
 def test_a_location_that_cannot_be_one_is_rejected_at_once(box, location):
     code, lines, _ = box("--request-id", "1", "--location", location)
     assert code == 1 and lines == [{"status": "Rejected", "reason": lines[0]["reason"]}]
@@ -124,14 +142,17 @@ def export(_request):
 
 def test_an_unreachable_location_fails_after_its_retries_on_the_injected_clock():
     waited: list[float] = []
-    delegate = OcppDelegate(export, "BOX-1", deadline_s=5,
-                            sleep=lambda stop, s: waited.append(s) or False)  # the clock: no real waiting
+    delegate = OcppDelegate(
+        export, "BOX-1", deadline_s=5, sleep=lambda stop, s: waited.append(s) or False
+    )  # the clock: no real waiting
     closed = peers.free_port()
-    answer = delegate.request({"request_id": 5, "location": f"ftp://127.0.0.1:{closed}/", "retries": 2,
-                               "retry_interval": 30})
+    answer = delegate.request(
+        {"request_id": 5, "location": f"ftp://127.0.0.1:{closed}/", "retries": 2, "retry_interval": 30}
+    )
     assert answer["status"] == "Accepted"
-    events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] == "UploadFailure" and e, 20,
-                            "the failure")
+    events = peers.wait_for(
+        lambda: (e := delegate.events()[0]) and e[-1]["status"] == "UploadFailure" and e, 20, "the failure"
+    )
     assert [e["status"] for e in events] == ["Uploading"] * 3 + ["UploadFailure"] and waited == [30.0, 30.0]
     assert "ConnectionRefusedError" in events[-1]["info"]
 
@@ -139,14 +160,19 @@ def test_an_unreachable_location_fails_after_its_retries_on_the_injected_clock()
 def test_a_second_request_cancels_the_first(ftp_target):
     ftp, folder = ftp_target(tls=False)
     delegate = OcppDelegate(export, "BOX-1", deadline_s=5, sleep=lambda stop, s: stop.wait(60))
-    first = delegate.request({"request_id": 1, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 5,
-                              "retry_interval": 60})
+    first = delegate.request(
+        {"request_id": 1, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 5, "retry_interval": 60}
+    )
     peers.wait_for(lambda: any(e["status"] == "Uploading" for e in delegate.events()[0]), 10, "the first attempt")
     second = delegate.request({"request_id": 2, "location": f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/"})
     assert first["status"] == "Accepted" and second["status"] == "AcceptedCanceled"
     events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] == "Uploaded" and e, 20, "upload")
-    assert [(e["request_id"], e["status"]) for e in events] == [(1, "Uploading"), (1, "AcceptedCanceled"),
-                                                                (2, "Uploading"), (2, "Uploaded")]
+    assert [(e["request_id"], e["status"]) for e in events] == [
+        (1, "Uploading"),
+        (1, "AcceptedCanceled"),
+        (2, "Uploading"),
+        (2, "Uploaded"),
+    ]
     assert (folder / second["filename"]).read_bytes() == export(None)[1]
 
 
@@ -173,10 +199,19 @@ def test_the_report_is_cut_to_the_requests_time_window():
     assert [p[0] for p in decode_raw(cut["meter"]["voltage_l1"]["raw"])] == [t - 3000, t - 30]
     events = {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 7200}, {"wall": t - 10}, {"wall": t + 10}]}
     assert faults.window(events, t - 3600, t) == {"active": [{"code": "phase_lost"}], "timeline": [{"wall": t - 10}]}
-    lines = {"agent": ["2026-11-26 06:00:00,001 INFO old", "2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it",
-                       "2026-11-26 08:30:00,000 INFO after"], "_truncated_by_hook": ["note"]}
-    assert logs.window(lines, t - 3600, t) == {"agent": ["2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it"],
-                                               "_truncated_by_hook": ["note"]}
+    lines = {
+        "agent": [
+            "2026-11-26 06:00:00,001 INFO old",
+            "2026-11-26 07:59:00,001 ERROR new",
+            "Traceback: kept with it",
+            "2026-11-26 08:30:00,000 INFO after",
+        ],
+        "_truncated_by_hook": ["note"],
+    }
+    assert logs.window(lines, t - 3600, t) == {
+        "agent": ["2026-11-26 07:59:00,001 ERROR new", "Traceback: kept with it"],
+        "_truncated_by_hook": ["note"],
+    }
 
 
 def test_the_security_log_is_bounded_windowed_and_notices_clock_jumps(tmp_path, make_config):
@@ -202,7 +237,9 @@ def test_the_security_log_is_bounded_windowed_and_notices_clock_jumps(tmp_path, 
     cfg.poll.interval_s = 7
     sec.config_loaded(cfg)
     assert [e["message"] for e in sec.events() if e["kind"] == "config_changed"] == [
-        "first start with this configuration", "the configuration differs from the one last run"]
+        "first start with this configuration",
+        "the configuration differs from the one last run",
+    ]
     big = security.SecurityLog(tmp_path / "big", clock=lambda: now[0])
     (tmp_path / "big").mkdir()
     for i in range(4000):
@@ -223,19 +260,30 @@ def test_a_securitylog_request_uploads_the_security_events(make_config, agent_pr
 
     assert requests.get(f"http://127.0.0.1:{web}/api/status", timeout=5).status_code == 401
     assert cli("event", "updated", "--version", "2.5.0", "--config", path).returncode == 0
-    out = cli("ocpp-log", "--request-id", "9", "--log-type", "SecurityLog", "--location",
-              f"https://127.0.0.1:{port}/sec/", "--config", path)
+    out = cli(
+        "ocpp-log",
+        "--request-id",
+        "9",
+        "--log-type",
+        "SecurityLog",
+        "--location",
+        f"https://127.0.0.1:{port}/sec/",
+        "--config",
+        path,
+    )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["filename"].startswith("TEST-0001-security-") and lines[-1]["status"] == "Uploaded", lines
     manifest, members = read_bundle(got[-1][2])
     events = json.loads(members["security-log.json"])
     assert manifest["kind"] == "security_log" and {"config_changed", "page_token_refused", "firmware_updated"} <= {
-        e["kind"] for e in events}
+        e["kind"] for e in events
+    }
     assert all("CANARY" not in data.decode() for data in members.values())  # the token is never in it
 
 
-def test_everest_runs_our_uploader_as_its_diagnostics_uploader(make_config, sim_bus, agent_process, ftp_target, cli,
-                                                               tmp_path):
+def test_everest_runs_our_uploader_as_its_diagnostics_uploader(
+    make_config, sim_bus, agent_process, ftp_target, cli, tmp_path
+):
     """EVerest's System module: diagnostics_uploader.sh CONSTANTS LOCATION FILE_NAME FILE_PATH, one status word a
     line on stdout (modules/System/main/systemImpl.cpp); FILE_NAME is what it already told the CSMS."""
     import os
@@ -246,12 +294,25 @@ def test_everest_runs_our_uploader_as_its_diagnostics_uploader(make_config, sim_
     placeholder = tmp_path / "diagnostics-2026-11-26T06:20:00.000ZAbC123"
     placeholder.write_text('{"diagnostics":{"key":"value"}}')
     script = peers.ROOT / "firmware_hooks" / "ocpp" / "everest_diagnostics_uploader.sh"
-    env = dict(os.environ, DIAG_AGENT=" ".join(peers.agent_argv()), DIAG_AGENT_CONFIG=str(path),
-               PYTHONPATH=str(peers.ROOT))
+    env = dict(
+        os.environ, DIAG_AGENT=" ".join(peers.agent_argv()), DIAG_AGENT_CONFIG=str(path), PYTHONPATH=str(peers.ROOT)
+    )
 
     def everest(location):
-        return subprocess.run(["sh", str(script), "/usr/libexec/everest/modules/System/constants.env", location,
-                               placeholder.name, str(placeholder)], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(
+            [
+                "sh",
+                str(script),
+                "/usr/libexec/everest/modules/System/constants.env",
+                location,
+                placeholder.name,
+                str(placeholder),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
 
     run = everest(f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/")
     assert run.stdout.split() == ["Uploading", "Uploaded"], run.stdout + run.stderr
@@ -267,27 +328,39 @@ def test_no_attempt_starts_after_the_total_deadline_and_every_status_is_passed_o
         now[0] += seconds
         return False
 
-    delegate = OcppDelegate(export, "BOX-1", deadline_s=2, sleep=wait, clock=lambda: now[0], total_deadline_s=100,
-                            on_event=heard.append)
-    delegate.request({"request_id": 3, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 10,
-                      "retry_interval": 60})
+    delegate = OcppDelegate(
+        export, "BOX-1", deadline_s=2, sleep=wait, clock=lambda: now[0], total_deadline_s=100, on_event=heard.append
+    )
+    delegate.request(
+        {"request_id": 3, "location": f"ftp://127.0.0.1:{peers.free_port()}/", "retries": 10, "retry_interval": 60}
+    )
     events = peers.wait_for(lambda: (e := delegate.events()[0]) and e[-1]["status"] != "Uploading" and e, 20, "the end")
     assert [e["status"] for e in events] == ["Uploading"] * 2 + ["UploadFailure"]  # at 0 s and 60 s; 120 s > 100 s
     assert "total deadline of 100 s" in events[-1]["info"] and heard == events
 
 
-def test_the_firmware_can_subscribe_to_the_statuses_over_mqtt(make_config, sim_bus, broker, agent_process, cli,
-                                                              ftp_target):
+def test_the_firmware_can_subscribe_to_the_statuses_over_mqtt(
+    make_config, sim_bus, broker, agent_process, cli, ftp_target
+):
     import queue
 
-    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), mqtt={"enabled": True, "port": broker.info["port"]})
+    path = make_config(
+        buses=[sim_bus], devices=peers.sim_devices(), mqtt={"enabled": True, "port": broker.info["port"]}
+    )
     agent_process(path)
     peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", path).stdout)["mqtt_connected"], 15, "MQTT")
     client, got = peers.subscriber(broker, "diag-agent/TEST-0001/notice")
     try:
         ftp, _ = ftp_target(tls=False)
-        out = cli("ocpp-log", "--request-id", "12", "--location", f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/",
-                  "--config", path)
+        out = cli(
+            "ocpp-log",
+            "--request-id",
+            "12",
+            "--location",
+            f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/",
+            "--config",
+            path,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
         seen = []
         while not seen or seen[-1] != "Uploaded":

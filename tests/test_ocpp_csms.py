@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import pytest
-
 import peers
-from test_ocpp import SECRET, ftp_target  # noqa: F401  (the FTP(S) server fixture)
-
+import pytest
 from ocpp_peer import Seen, exchange, glue  # noqa: E402
+from test_ocpp import SECRET, ftp_target  # noqa: F401  (the FTP(S) server fixture)
 
 
 @pytest.fixture
@@ -31,9 +29,21 @@ def test_a_csms_gets_the_log_over_ocpp_2_0_1(agent_argv, ftp_target, tmp_path, c
     logging.getLogger("ocpp").setLevel(logging.INFO)
     location = f"ftps://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/"
     try:
-        answer, notified = asyncio.run(exchange("2.0.1", agent_argv, lambda csms: csms.call(call.GetLog(
-            log={"remote_location": location, "oldest_timestamp": "2026-01-01T00:00:00Z"}, log_type="DiagnosticsLog",
-            request_id=77, retries=1, retry_interval=5))))
+        answer, notified = asyncio.run(
+            exchange(
+                "2.0.1",
+                agent_argv,
+                lambda csms: csms.call(
+                    call.GetLog(
+                        log={"remote_location": location, "oldest_timestamp": "2026-01-01T00:00:00Z"},
+                        log_type="DiagnosticsLog",
+                        request_id=77,
+                        retries=1,
+                        retry_interval=5,
+                    )
+                ),
+            )
+        )
     finally:
         logging.getLogger("ocpp").removeHandler(seen)
     assert answer.status == "Accepted" and answer.filename.endswith("-77.tar.gz")
@@ -43,8 +53,12 @@ def test_a_csms_gets_the_log_over_ocpp_2_0_1(agent_argv, ftp_target, tmp_path, c
     assert any('"GetLog"' in line for line in seen.lines)
 
 
-def test_a_csms_gets_diagnostics_over_ocpp_1_6_and_a_bad_location_is_refused(agent_argv, ftp_target,  # noqa: F811
-                                                                            tmp_path, cli):
+def test_a_csms_gets_diagnostics_over_ocpp_1_6_and_a_bad_location_is_refused(
+    agent_argv,
+    ftp_target,  # noqa: F811
+    tmp_path,
+    cli,
+):
     from ocpp.v16 import call
 
     ftp, folder = ftp_target(tls=False)
@@ -52,8 +66,15 @@ def test_a_csms_gets_diagnostics_over_ocpp_1_6_and_a_bad_location_is_refused(age
     logging.getLogger("ocpp").addHandler(seen)
     logging.getLogger("ocpp").setLevel(logging.INFO)
     try:
-        answer, notified = asyncio.run(exchange("1.6", agent_argv, lambda csms: csms.call(call.GetDiagnostics(
-            location=f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/", retries=0))))
+        answer, notified = asyncio.run(
+            exchange(
+                "1.6",
+                agent_argv,
+                lambda csms: csms.call(
+                    call.GetDiagnostics(location=f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/", retries=0)
+                ),
+            )
+        )
     finally:
         logging.getLogger("ocpp").removeHandler(seen)
     assert answer.file_name and [n["status"] for n in notified] == ["Uploading", "Uploaded"]
@@ -63,8 +84,14 @@ def test_a_csms_gets_diagnostics_over_ocpp_1_6_and_a_bad_location_is_refused(age
     async def refused():
         from ocpp.v201 import call as call201
 
-        return await asyncio.wait_for(_ask_once("2.0.1", agent_argv, call201.GetLog(
-            log={"remote_location": "gopher://nowhere/"}, log_type="DiagnosticsLog", request_id=5)), 30)
+        return await asyncio.wait_for(
+            _ask_once(
+                "2.0.1",
+                agent_argv,
+                call201.GetLog(log={"remote_location": "gopher://nowhere/"}, log_type="DiagnosticsLog", request_id=5),
+            ),
+            30,
+        )
 
     assert asyncio.run(refused()).status == "Rejected"
 

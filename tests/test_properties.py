@@ -7,19 +7,24 @@ import math
 import struct
 import sys
 
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.devices.planner import decode, plan_reads, slice_for
 from agent.devices.profiles import TYPE_WORDS, Profile, ValueSpec
-from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from wallbox_sim import encode  # noqa: E402  (the device side, written apart from the decoder)
 
 NUMERIC = ("u16", "i16", "u32", "i32", "u64", "f32")
-RANGES = {"u16": (0, 2**16 - 1), "i16": (-(2**15), 2**15 - 1), "u32": (0, 2**32 - 1),
-          "i32": (-(2**31), 2**31 - 1), "u64": (0, 2**53)}
+RANGES = {
+    "u16": (0, 2**16 - 1),
+    "i16": (-(2**15), 2**15 - 1),
+    "u32": (0, 2**32 - 1),
+    "i32": (-(2**31), 2**31 - 1),
+    "u64": (0, 2**53),
+}
 
 
 @st.composite
@@ -29,8 +34,12 @@ def profiles(draw):
     for i in range(n):
         kind = draw(st.sampled_from(NUMERIC + ("string",)))
         length = draw(st.integers(1, 8)) if kind == "string" else None
-        values[f"v{i}"] = ValueSpec(address=draw(st.integers(0, 400)), function=draw(st.sampled_from(("input", "holding"))),
-                                    type=kind, length=length)
+        values[f"v{i}"] = ValueSpec(
+            address=draw(st.integers(0, 400)),
+            function=draw(st.sampled_from(("input", "holding"))),
+            type=kind,
+            length=length,
+        )
     max_block = draw(st.integers(max(s.words for s in values.values()), 125))
     return Profile(model="generated", kind="meter", values=values, max_block=max_block)
 

@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import peers
 import pytest
 
-from agent.devices.history import History, decode_raw
-from agent.report.bundle import read_bundle
 from agent.config import RecorderConfig as RecorderSettings
+from agent.devices.history import History, decode_raw
 from agent.recorder import Recorder, judge_last_stop
+from agent.report.bundle import read_bundle
 from agent.watch.timeline import Timeline
-import peers
 
 
 class Clock:
@@ -37,13 +37,19 @@ class Clock:
 def recorder_at(state: Path, clock: Clock, history: History | None = None, **settings) -> Recorder:
     history = History() if history is None else history
     timeline = Timeline(capacity=50, clock=clock.mono, wall=clock.wall)
-    return Recorder(RecorderSettings(**{"fault_before_s": 60, "fault_after_s": 30, **settings}), str(state),
-                    history, timeline, clock=clock.mono, wall=clock.wall)
+    return Recorder(
+        RecorderSettings(**{"fault_before_s": 60, "fault_after_s": 30, **settings}),
+        str(state),
+        history,
+        timeline,
+        clock=clock.mono,
+        wall=clock.wall,
+    )
 
 
 def settle(rec: Recorder) -> None:
     """Wait for the recorder's writer to have done everything it was given."""
-    peers.wait_for(lambda: rec._jobs.unfinished_tasks == 0, 10, "the recorder's writes")
+    peers.wait_for(lambda: rec._writer.idle, 10, "the recorder's writes")
 
 
 def fault(code: str, device: str | None = "meter"):
@@ -56,7 +62,10 @@ def test_the_last_stop_is_judged_from_what_the_last_run_left():
     dump = 'Fatal Python error: Aborted\n\nCurrent thread 0x1 (most recent call first):\n  File "/x/poller.py", line 9 in read\n'
     kind, words = judge_last_stop({"clean": False, "boot_id": "b1"}, dump, "b1")
     assert kind == "watchdog" and 'poller.py", line 9' in words
-    assert judge_last_stop({"clean": False, "boot_id": "b1"}, "Fatal Python error: Segmentation fault\n", "b1")[0] == "crash"
+    assert (
+        judge_last_stop({"clean": False, "boot_id": "b1"}, "Fatal Python error: Segmentation fault\n", "b1")[0]
+        == "crash"
+    )
     assert judge_last_stop({"clean": False, "boot_id": "b1"}, "", "b2")[0] == "power_loss"
     assert judge_last_stop({"clean": False, "boot_id": "b1"}, "", "b1")[0] == "crash"
 
@@ -141,9 +150,17 @@ def agent_config(make_config, sim_bus, state: str):
 def raise_and_wait_for_window(cli, config, state: Path, code: str) -> dict:
     out = cli("event", "fault", "--code", code, "--message", "contactor welded", "--config", config)
     assert out.returncode == 0, out.stderr
-    return peers.wait_for(lambda: next((e for e in json.loads((state / "recorder/windows/index.json").read_text())
-                                        if e["code"] == code), None)
-                          if (state / "recorder/windows/index.json").exists() else None, 20, "the fault window")
+    return peers.wait_for(
+        lambda: (
+            next(
+                (e for e in json.loads((state / "recorder/windows/index.json").read_text()) if e["code"] == code), None
+            )
+            if (state / "recorder/windows/index.json").exists()
+            else None
+        ),
+        20,
+        "the fault window",
+    )
 
 
 def report_members(cli, config, out: Path) -> dict:
@@ -153,13 +170,22 @@ def report_members(cli, config, out: Path) -> dict:
 
 
 def test_after_kill_9_at_random_moments_the_report_shows_the_window_from_before(
-        tmp_path, make_config, sim_bus, agent_process, cli, request):
+    tmp_path, make_config, sim_bus, agent_process, cli, request
+):
     rounds = 20 if request.config.getoption("--long") else 3
     config = agent_config(make_config, sim_bus, "state")
     state = tmp_path / "state"
     agent = agent_process(config)
-    peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", config).stdout or "{}")
-                   .get("devices", {}).get("meter", {}).get("reachable"), 20, "readings to checkpoint")
+    peers.wait_for(
+        lambda: (
+            json.loads(cli("status", "--json", "--config", config).stdout or "{}")
+            .get("devices", {})
+            .get("meter", {})
+            .get("reachable")
+        ),
+        20,
+        "readings to checkpoint",
+    )
     agent.stop()  # orderly: the history's checkpoint is written
     rng = random.Random(16)
     for n in range(rounds):
@@ -194,8 +220,9 @@ def card(tmp_path):
     mount.mkdir()
     subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    device = subprocess.run(["losetup", "--find", "--show", "--direct-io=on", str(image)], check=True,
-                            capture_output=True, text=True).stdout.strip()
+    device = subprocess.run(
+        ["losetup", "--find", "--show", "--direct-io=on", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     subprocess.run(["mount", "-o", "commit=60", device, str(mount)], check=True)  # unsynced data waits long
     yield SimpleNamespace(image=image, mount=mount, device=device)
     subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -210,14 +237,16 @@ def power_cut_copy(card, into: Path) -> Path:
 
 def mount_copy(image: Path, at: Path) -> str:
     at.mkdir()
-    device = subprocess.run(["losetup", "--find", "--show", str(image)], check=True, capture_output=True,
-                            text=True).stdout.strip()
+    device = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     subprocess.run(["mount", device, str(at)], check=True)  # ext4 replays its journal, as at the next boot
     return device
 
 
 def test_a_power_cut_while_recording_damages_nothing_synced_and_the_window_survives(
-        tmp_path, make_config, sim_bus, agent_process, cli, card):
+    tmp_path, make_config, sim_bus, agent_process, cli, card
+):
     config = agent_config(make_config, sim_bus, str(card.mount / "state"))
     agent = agent_process(config)
     entry = raise_and_wait_for_window(cli, config, card.mount / "state", "brown_out")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
+from conftest import ROOT
 
 from agent.devices.planner import DecodeError, ReadRequest, bus_ms, decode, plan_reads
 from agent.devices.profiles import ValueSpec, load_profile
-from conftest import ROOT
 
 PROFILES = ROOT / "config" / "profiles"
 
@@ -19,12 +19,26 @@ def plan_of(name):
 
 # The request plan of every shipped profile (all values): (function, address, registers).
 PLANS = {
-    "sdm630": [("input", 0x00, 36), ("input", 0x34, 34), ("input", 0xEA, 16), ("input", 0x156, 16),
-               ("holding", 0xFC00, 2)],
+    "sdm630": [
+        ("input", 0x00, 36),
+        ("input", 0x34, 34),
+        ("input", 0xEA, 16),
+        ("input", 0x156, 16),
+        ("holding", 0xFC00, 2),
+    ],
     "sdm72_v1": [("input", 0x34, 2), ("input", 0x48, 4), ("input", 0x156, 2)],
-    "sdm72_v2": [("input", 0x00, 10), ("input", 0x0A, 8), ("input", 0x34, 2), ("input", 0x46, 6),
-                 ("input", 0xC8, 8), ("input", 0xE0, 2), ("input", 0x156, 4), ("input", 0x180, 8),
-                 ("input", 0x18C, 2), ("input", 0x500, 4)],
+    "sdm72_v2": [
+        ("input", 0x00, 10),
+        ("input", 0x0A, 8),
+        ("input", 0x34, 2),
+        ("input", 0x46, 6),
+        ("input", 0xC8, 8),
+        ("input", 0xE0, 2),
+        ("input", 0x156, 4),
+        ("input", 0x180, 8),
+        ("input", 0x18C, 2),
+        ("input", 0x500, 4),
+    ],
     "sdm120": [("input", 0x00, 32), ("input", 0x46, 10), ("input", 0x156, 4)],
     "em24": [("input", 0x00, 24), ("input", 0x28, 28), ("input", 0x5C, 2)],
     "evse_din": [("holding", 1000, 8), ("holding", 2000, 8)],
@@ -49,8 +63,10 @@ def test_a_full_sdm630_and_evse_cycle_fits_five_requests_and_40_percent_of_naive
         profile = load_profile(PROFILES, name)
         periodic = [n for n, s in profile.values.items() if s.poll != "once"]
         planned += plan_reads(profile, periodic)
-        naive += [ReadRequest(profile.values[n].function, profile.values[n].address, profile.values[n].words)
-                  for n in periodic]
+        naive += [
+            ReadRequest(profile.values[n].function, profile.values[n].address, profile.values[n].words)
+            for n in periodic
+        ]
     assert len(planned) <= 5
     assert bus_ms(planned) <= 0.4 * bus_ms(naive)
 
@@ -88,10 +104,17 @@ def regs(fmt, value):
     return list(struct.unpack(f">{len(raw) // 2}H", raw))
 
 
-@pytest.mark.parametrize("type_, fmt, value", [
-    ("u16", ">H", 65535), ("i16", ">h", -5), ("u32", ">I", 4_000_000_000), ("i32", ">i", -123456),
-    ("u64", ">Q", 2**40 + 7), ("f32", ">f", 229.68),
-])
+@pytest.mark.parametrize(
+    "type_, fmt, value",
+    [
+        ("u16", ">H", 65535),
+        ("i16", ">h", -5),
+        ("u32", ">I", 4_000_000_000),
+        ("i32", ">i", -123456),
+        ("u64", ">Q", 2**40 + 7),
+        ("f32", ">f", 229.68),
+    ],
+)
 def test_decode_types(type_, fmt, value):
     assert decode(ValueSpec(address=0, type=type_), regs(fmt, value)) == pytest.approx(value)
 

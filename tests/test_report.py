@@ -10,21 +10,25 @@ import re
 import subprocess
 import tarfile
 
+import peers
 import pytest
 
-import peers
 from agent import config
-from agent.report.bundle import read_bundle
+from agent.collect import Box
 from agent.devices.history import History
 from agent.health.hooks import HookResult
-from agent.report.redact import Redactor
 from agent.report.build import build, collect_sections
-from agent.report.snapshot import BoxSnapshot
+from agent.report.bundle import read_bundle
+from agent.report.redact import Redactor
 from agent.report.request import ReportRequest
+from agent.watch.checks import judged
 
 CANARIES = {
-    "mqtt": "CANARY-mqtt-7731", "url": "CANARY-url-5521", "ftp": "CANARY-ftp-1122",
-    "token": "CANARY-token-9981", "declared": "CANARY-declared-3344",
+    "mqtt": "CANARY-mqtt-7731",
+    "url": "CANARY-url-5521",
+    "ftp": "CANARY-ftp-1122",
+    "token": "CANARY-token-9981",
+    "declared": "CANARY-declared-3344",
 }
 
 
@@ -41,26 +45,33 @@ def secret_box(tmp_path, make_config):
     for name in ("firmware_version", "firmware_logs", "cloud_credentials"):
         (hooks / name).symlink_to(peers.ROOT / "firmware_hooks" / name)
     leaky = hooks / "cloud_client"
-    leaky.write_text("#!/bin/sh\n"
-                     f"echo 'login with {CANARIES['declared']} failed' >&2\n"
-                     f"echo '{{\"api_token\": \"{CANARIES['token']}\", \"secrets\": [\"{CANARIES['declared']}\"], "
-                     f"\"note\": \"session {CANARIES['declared']}\", \"broker\": \"mqtts://box:{CANARIES['mqtt']}@cloud\"}}'\n")
+    leaky.write_text(
+        "#!/bin/sh\n"
+        f"echo 'login with {CANARIES['declared']} failed' >&2\n"
+        f'echo \'{{"api_token": "{CANARIES["token"]}", "secrets": ["{CANARIES["declared"]}"], '
+        f'"note": "session {CANARIES["declared"]}", "broker": "mqtts://box:{CANARIES["mqtt"]}@cloud"}}\'\n'
+    )
     leaky.chmod(0o755)
     (tmp_path / "firmware.log").write_text(
         "boot\n"
         f"mqtt connect user=box password={CANARIES['mqtt']}\n"
         f"upload to ftp://admin:{CANARIES['ftp']}@files.example.com/logs\n"
-        f"backend https://bob:{CANARIES['url']}@support.example.com/api\n")
+        f"backend https://bob:{CANARIES['url']}@support.example.com/api\n"
+    )
     (tmp_path / "cloud.json").write_text(json.dumps({"password": CANARIES["mqtt"]}))
-    path = make_config(backend={"url": f"https://bob:{CANARIES['url']}@127.0.0.1:1/api/v1/reports"},
-                       mqtt={"enabled": False, "username": "box", "password": CANARIES["mqtt"]},
-                       extra={"hooks": {"dir": str(hooks)}})
+    path = make_config(
+        backend={"url": f"https://bob:{CANARIES['url']}@127.0.0.1:1/api/v1/reports"},
+        mqtt={"enabled": False, "username": "box", "password": CANARIES["mqtt"]},
+        extra={"hooks": {"dir": str(hooks)}},
+    )
     return path
 
 
 def test_no_canary_secret_reaches_the_bundle(tmp_path, secret_box, cli):
     out = tmp_path / "report.tar.gz"
-    result = cli("report", "--config", secret_box, *peers.report_argv(f"my password is {CANARIES['mqtt']}"), "--out", out)
+    result = cli(
+        "report", "--config", secret_box, *peers.report_argv(f"my password is {CANARIES['mqtt']}"), "--out", out
+    )
     assert result.returncode == 0, result.stderr
     data = out.read_bytes()
     assert b"CANARY" not in data
@@ -87,8 +98,9 @@ def test_log_lines_are_scrubbed_of_configured_secrets():
 
     from agent.report.redact import SecretFilter
 
-    record = logging.LogRecord("x", logging.WARNING, "f", 1, "connect to mqtt://box:%s@host as %s",
-                               ("hunter22", "CANARY-mqtt-7731"), None)
+    record = logging.LogRecord(
+        "x", logging.WARNING, "f", 1, "connect to mqtt://box:%s@host as %s", ("hunter22", "CANARY-mqtt-7731"), None
+    )
     SecretFilter(["CANARY-mqtt-7731"]).filter(record)
     assert record.getMessage() == "connect to mqtt://box:[REDACTED]@host as [REDACTED]"
 
@@ -117,7 +129,7 @@ def test_over_the_cap_oldest_log_lines_go_first_then_history_resolution(tmp_path
         for n in range(12):
             history.add("meter", f"value_{n}", round(noise.uniform(200, 260), 3), t, 1.79e9 + t, 5.0)
     log = [f"2026-11-25 08:{i // 60 % 60:02d}:{i % 60:02d} line {i} {'x' * (i * 31 % 50)}" for i in range(20_000)]
-    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), history=history.freeze(), agent_log=log))
+    sections = collect_sections(cfg, judged(cfg, Box({}, fake_health(), history=history.freeze(), agent_log=log)))
     out = io.BytesIO()
     manifest = build(out, cfg, ReportRequest(subject="cap"), sections, "20261125T080000Z-00000001", 1.79e9, 5.0)
     assert out.tell() <= 20_000
@@ -132,18 +144,32 @@ def test_over_the_cap_oldest_log_lines_go_first_then_history_resolution(tmp_path
 def fake_health(**hooks) -> dict:
     return {
         "hooks": {n: HookResult(n, True, output=o) for n, o in hooks.items()},
-        "system": {"memory": {"used_percent": 20.0}, "disk": {"used_percent": 10.0, "free_mb": 5000},
-                   "clock_synced": True, "soc_temperature_c": 48.0},
-        "network": {"verdict": "functional", "failed_step": None, "verdict_text": "network functional",
-                    "steps": {"link": {"ok": True, "detail": "eth0 aa:bb:cc:dd:ee:ff 192.168.7.23"}}},
-        "software": {"firmware_version": "2.4.1", "channel": "stable", "agent_version": "0.1.0",
-                     "verdict": "up to date", "latest": {"version": "2.4.1"}, "firmware_hook_error": None},
+        "system": {
+            "memory": {"used_percent": 20.0},
+            "disk": {"used_percent": 10.0, "free_mb": 5000},
+            "clock_synced": True,
+            "soc_temperature_c": 48.0,
+        },
+        "network": {
+            "verdict": "functional",
+            "failed_step": None,
+            "verdict_text": "network functional",
+            "steps": {"link": {"ok": True, "detail": "eth0 aa:bb:cc:dd:ee:ff 192.168.7.23"}},
+        },
+        "software": {
+            "firmware_version": "2.4.1",
+            "channel": "stable",
+            "agent_version": "0.1.0",
+            "verdict": "up to date",
+            "latest": {"version": "2.4.1"},
+            "firmware_hook_error": None,
+        },
     }
 
 
 def test_the_same_inputs_give_the_same_bytes(tmp_path, make_config):
     cfg = config.load(make_config())
-    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(firmware_version={"version": "2.4.1"})))
+    sections = collect_sections(cfg, judged(cfg, Box({}, fake_health(firmware_version={"version": "2.4.1"}))))
     outs = []
     for _ in range(2):
         out = io.BytesIO()
@@ -158,10 +184,13 @@ def test_pseudonyms_are_consistent_and_leave_loopback_alone(tmp_path, make_confi
     texts = []
     for rid in ("20261125T080000Z-00000003", "20261125T080000Z-00000004"):
         out = io.BytesIO()
-        sections = collect_sections(cfg, BoxSnapshot({}, fake_health(car={"vehicle_id": "WVW-123", "peer": "127.0.0.1"})))
+        sections = collect_sections(
+            cfg, judged(cfg, Box({}, fake_health(car={"vehicle_id": "WVW-123", "peer": "127.0.0.1"})))
+        )
         build(out, cfg, ReportRequest(), sections, rid, 1.79e9, 7.0)
-        texts.append(members_of(out.getvalue())["network.json"].decode()
-                     + members_of(out.getvalue())["hooks.json"].decode())
+        texts.append(
+            members_of(out.getvalue())["network.json"].decode() + members_of(out.getvalue())["hooks.json"].decode()
+        )
     assert "192.168.7.23" not in texts[0] and "aa:bb:cc:dd:ee:ff" not in texts[0] and "WVW-123" not in texts[0]
     pseudonyms = sorted(set(re.findall(r"(?:ip|mac|vehicle)-[0-9a-f]{10}", texts[0])))
     assert len(pseudonyms) == 3
@@ -171,10 +200,21 @@ def test_pseudonyms_are_consistent_and_leave_loopback_alone(tmp_path, make_confi
 
 def test_redactor_masks_keys_but_not_yes_or_no_answers():
     r = Redactor()
-    data = r.data({"mqtt": {"password": "x1", "username": "box"}, "cloud_credentials": {"configured": True},
-                   "counts": {"pass": 3}, "api_key": None}, "config")
-    assert data == {"mqtt": {"password": "[REDACTED]", "username": "box"}, "cloud_credentials": {"configured": True},
-                    "counts": {"pass": 3}, "api_key": None}
+    data = r.data(
+        {
+            "mqtt": {"password": "x1", "username": "box"},
+            "cloud_credentials": {"configured": True},
+            "counts": {"pass": 3},
+            "api_key": None,
+        },
+        "config",
+    )
+    assert data == {
+        "mqtt": {"password": "[REDACTED]", "username": "box"},
+        "cloud_credentials": {"configured": True},
+        "counts": {"pass": 3},
+        "api_key": None,
+    }
     assert r.summary() == [{"where": "config", "how": "key password", "count": 1}]
 
 
@@ -191,9 +231,23 @@ def test_inspect_lists_cuts_and_redactions_and_writes_the_page(tmp_path, secret_
 
 
 def chromium(*args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                           "--disable-sync", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
@@ -206,11 +260,30 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
             history.add("meter", f"current_l{n}", 16.0 if i % 300 > 100 else 0.0, t, 1.79e9 + t, 5.0)
         history.add("meter", "total_power", 11000.0 if i % 300 > 100 else 0.0, t, 1.79e9 + t, 5.0)
         history.add("evse", "vehicle_state", 3 if i % 300 > 100 else 1, t, 1.79e9 + t, 5.0)
-    timeline = [{"kind": "raised", "code": "phase_lost", "message": "phase L3 has no voltage", "wall": 1.79e9 + 3000,
-                 "mono": 3000.0, "device": "meter", "severity": "error", "category": "hardware"}]
-    faults = [{"code": "phase_lost", "device": "meter", "severity": "error", "category": "hardware",
-               "message": "phase L3 has no voltage", "since_wall": 1.79e9 + 3000, "since_mono": 3000.0}]
-    sections = collect_sections(cfg, BoxSnapshot({}, fake_health(), faults, timeline, history.freeze()))
+    timeline = [
+        {
+            "kind": "raised",
+            "code": "phase_lost",
+            "message": "phase L3 has no voltage",
+            "wall": 1.79e9 + 3000,
+            "mono": 3000.0,
+            "device": "meter",
+            "severity": "error",
+            "category": "hardware",
+        }
+    ]
+    faults = [
+        {
+            "code": "phase_lost",
+            "device": "meter",
+            "severity": "error",
+            "category": "hardware",
+            "message": "phase L3 has no voltage",
+            "since_wall": 1.79e9 + 3000,
+            "since_mono": 3000.0,
+        }
+    ]
+    sections = collect_sections(cfg, judged(cfg, Box({}, fake_health(), faults, timeline, history.freeze())))
     out = io.BytesIO()
     build(out, cfg, ReportRequest(subject="charts"), sections, "20261125T080000Z-00000005", 1.79e9 + 8000, 9.0)
     page = members_of(out.getvalue())["report.html"].decode()
@@ -220,15 +293,20 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
     dom = chromium("--dump-dom", f"file://{html}", f"--user-data-dir={tmp_path / 'chrome'}")
     assert dom.returncode == 0, dom.stderr[-2000:]
     charts = re.findall(r"<svg class=\"chart\".*?</svg>", dom.stdout, re.S)
-    assert [re.search(r"aria-label=\"([^\"]+)\"", c).group(1) for c in charts] == \
-        ["Voltage", "Current", "Power", "Vehicle state"]
+    assert [re.search(r"aria-label=\"([^\"]+)\"", c).group(1) for c in charts] == [
+        "Voltage",
+        "Current",
+        "Power",
+        "Vehicle state",
+    ]
     for c in charts:
         lines = re.findall(r"points=\"([^\"]*)\"", c)
         assert lines and all(len(pts.split()) > 50 for pts in lines)
     assert all("phase_lost" in c for c in charts)  # the fault is marked on every time axis
     shot = tmp_path / "shot.png"
-    result = chromium(f"--screenshot={shot}", "--window-size=1000,1400", f"--user-data-dir={tmp_path / 'chrome'}",
-                      f"file://{html}")
+    result = chromium(
+        f"--screenshot={shot}", "--window-size=1000,1400", f"--user-data-dir={tmp_path / 'chrome'}", f"file://{html}"
+    )
     assert result.returncode == 0 and shot.stat().st_size > 20_000
 
 

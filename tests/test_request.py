@@ -3,9 +3,9 @@ all go through agent/report/request.py, with one set of limits and the same word
 
 from __future__ import annotations
 
+import peers
 import pytest
 
-import peers
 from agent.channels.fault_reports import FaultReporter
 from agent.report.request import LIMITS, RequestError, check_request
 
@@ -16,15 +16,27 @@ def errors(fields: dict, reason: str) -> dict:
     return err.value.errors
 
 
-@pytest.mark.parametrize("fields, field, words", [
-    ({}, "subject", "15 to 100 characters, please (0 now)"),
-    (dict(peers.report_fields("Charging stops after a minute"), email="notanemail"), "email",
-     "an e-mail address for the reply, please"),
-    (dict(peers.report_fields("Charging stops after a minute"), description="broken"), "description",
-     "20 to 500 characters, please (6 now)"),
-    (dict(peers.report_fields("Charging stops after a minute"), case_ref="../etc"), "case_ref",
-     "letters, digits, '-', '_' and '.' only"),
-])
+@pytest.mark.parametrize(
+    "fields, field, words",
+    [
+        ({}, "subject", "15 to 100 characters, please (0 now)"),
+        (
+            dict(peers.report_fields("Charging stops after a minute"), email="notanemail"),
+            "email",
+            "an e-mail address for the reply, please",
+        ),
+        (
+            dict(peers.report_fields("Charging stops after a minute"), description="broken"),
+            "description",
+            "20 to 500 characters, please (6 now)",
+        ),
+        (
+            dict(peers.report_fields("Charging stops after a minute"), case_ref="../etc"),
+            "case_ref",
+            "letters, digits, '-', '_' and '.' only",
+        ),
+    ],
+)
 def test_the_cli_refuses_what_the_page_refuses_with_the_same_words(cli, make_config, fields, field, words):
     assert errors(fields, "local")[field] == words == errors(fields, "cli")[field]
     argv = ["report", "--config", make_config()]
@@ -38,8 +50,9 @@ def test_the_cli_refuses_what_the_page_refuses_with_the_same_words(cli, make_con
 
 def test_a_person_must_leave_an_address_for_the_reply_and_the_agent_need_not():
     fields = {"subject": "Charging stops after a minute", "description": "The car stops charging after a minute."}
-    assert errors(fields, "local") == {"email": f"{LIMITS['email'][0]} to {LIMITS['email'][1]} characters, "
-                                                f"please (0 now)"}
+    assert errors(fields, "local") == {
+        "email": f"{LIMITS['email'][0]} to {LIMITS['email'][1]} characters, please (0 now)"
+    }
     assert check_request(fields, "cloud").email == ""
 
 

@@ -52,11 +52,14 @@ def test_the_quick_scan_on_rtu_keeps_its_own_timeout_on_the_pollers_link(rtu_sim
     from agent.devices.modbus import ModbusLink
     from agent.devices.scan import quick_scans
 
-    bus = BusConfig(name="rs485", type="rtu", device=rtu_simulator.info["agent_port"], baudrate=9600, timeout_s=2.0,
-                    retries=1)
+    bus = BusConfig(
+        name="rs485", type="rtu", device=rtu_simulator.info["agent_port"], baudrate=9600, timeout_s=2.0, retries=1
+    )
     link = ModbusLink(bus)  # the poller's, with its 2 s timeout and a retry
-    readings = {"meter": {"bus": "rs485", "unit": 105, "reachable": True, "answer": None},
-                "lost": {"bus": "rs485", "unit": 77, "reachable": False, "answer": "timeout"}}
+    readings = {
+        "meter": {"bus": "rs485", "unit": 105, "reachable": True, "answer": None},
+        "lost": {"bus": "rs485", "unit": 77, "reachable": False, "answer": "timeout"},
+    }
     try:
         started = time.monotonic()
         scans = quick_scans({"rs485": bus}, readings, str(peers.ROOT / "config" / "profiles"), {"rs485": link})

@@ -19,10 +19,10 @@ import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import peers
 import pytest
 import requests
 
-import peers
 from agent.channels import control
 from agent.channels.cloud import CommandWorker, sign
 from agent.config import CloudConfig
@@ -64,8 +64,10 @@ def attacker_site(html: str) -> ThreadingHTTPServer:
 def smuggled(port: int, path: str, body: dict) -> str:
     """A request hidden in the body of a refused one, with the headers a cross-site page may not send."""
     inner = json.dumps(body)
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Requested-With: diag-agent\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(inner)}\r\n\r\n{inner}")
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Requested-With: diag-agent\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(inner)}\r\n\r\n{inner}"
+    )
 
 
 def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_agent, tmp_path, cli):
@@ -76,11 +78,14 @@ def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_
     attacks = [smuggled(port, "/api/onsite", {"on": True}), smuggled(port, "/api/report", report)]
     # Every request's answer is awaited in the page (one promise per fetch), so once the
     # title says "answered" the agent has handled them all: no waiting by the clock.
-    html = "<html><body><script>\nconst done = [];\n" + "".join(
-        f"for (let i = 0; i < 5; i++) done.push(fetch('http://127.0.0.1:{port}/api/onsite', {{method: 'POST', "
-        f"mode: 'no-cors', keepalive: true, headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(a)}}}));\n"
-        for a in attacks
-    ) + f"""
+    html = (
+        "<html><body><script>\nconst done = [];\n"
+        + "".join(
+            f"for (let i = 0; i < 5; i++) done.push(fetch('http://127.0.0.1:{port}/api/onsite', {{method: 'POST', "
+            f"mode: 'no-cors', keepalive: true, headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(a)}}}));\n"
+            for a in attacks
+        )
+        + f"""
     // What a cross-site <form> sends (a "simple" request: text/plain or urlencoded), as fetches so each
     // answer can be awaited.
     for (const path of ['/api/onsite', '/api/report'])
@@ -89,6 +94,7 @@ def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_
           headers: {{'Content-Type': type}}, body: '{{"on": true, "x": "="}}'}}));
     Promise.allSettled(done).then(() => {{ document.title = 'answered'; }});
     </script></body></html>"""
+    )
     site = attacker_site(html)
     try:
         with sync_playwright() as p:
@@ -134,7 +140,7 @@ def test_1100_idle_connections_with_1024_files_do_not_end_the_daemon(page_agent)
             c.settimeout(0.2)
             try:
                 held += 0 if c.recv(200) is not None else 0  # a "busy" line or EOF: refused at once
-            except socket.timeout:
+            except TimeoutError:
                 held += 1  # a handler waits for the rest of this request (until its read timeout)
             except OSError:
                 pass
@@ -194,7 +200,7 @@ def test_hooks_that_hang_hold_pipes_fork_or_nest_end_at_their_deadline(tmp_path)
     hook(folder, "forks_background", "(sleep 103 >/dev/null 2>&1 &)\necho '{\"ok\": true}'\n")
     hook(folder, "deep_json", "python3 -c \"print('[' * 5000 + ']' * 5000)\"\n")
     hook(folder, "deep_object", "python3 -c \"print('{\\\"a\\\":' * 40 + '1' + '}' * 40)\"\n")
-    hook(folder, "fine", "echo '{\"version\": \"1\"}'\n")
+    hook(folder, "fine", 'echo \'{"version": "1"}\'\n')
     started = time.monotonic()
     results = run_hooks(folder, timeout_s=1.0, deadline_s=2.0)
     took = time.monotonic() - started
@@ -202,11 +208,14 @@ def test_hooks_that_hang_hold_pipes_fork_or_nest_end_at_their_deadline(tmp_path)
     assert results["fine"].ok
     assert not results["closes_and_hangs"].ok and "did not exit" in results["closes_and_hangs"].error
     assert not results["child_holds_pipe"].ok and "did not finish" in results["child_holds_pipe"].error
-    assert "stdout is JSON but not an object" in results["deep_json"].error or \
-        "nested deeper" in results["deep_json"].error
+    assert (
+        "stdout is JSON but not an object" in results["deep_json"].error
+        or "nested deeper" in results["deep_json"].error
+    )
     assert "nested deeper than 32" in results["deep_object"].error
-    peers.wait_for(lambda: not any(marker_processes(f"sleep {n}") for n in (101, 102, 103)), 5,
-                   "no child of a hook to survive")
+    peers.wait_for(
+        lambda: not any(marker_processes(f"sleep {n}") for n in (101, 102, 103)), 5, "no child of a hook to survive"
+    )
 
 
 def test_a_failing_hook_never_blocks_a_report(tmp_path, make_config, cli):
@@ -215,8 +224,7 @@ def test_a_failing_hook_never_blocks_a_report(tmp_path, make_config, cli):
     hook(folder, "closes_and_hangs", "exec >&- 2>&-\nexec sleep 104\n")
     cfg = make_config(extra={"hooks": {"dir": str(folder), "timeout_s": 1.0, "deadline_s": 2.0}})
     out = tmp_path / "r.tar.gz"
-    result = cli("report", "--config", cfg, *peers.report_argv("A hook hangs on this box"), "--out", out,
-                 timeout=30)
+    result = cli("report", "--config", cfg, *peers.report_argv("A hook hangs on this box"), "--out", out, timeout=30)
     assert result.returncode == 0, result.stderr
     from agent.report.bundle import read_bundle
 
@@ -242,10 +250,16 @@ class NoDesk:
 
 def raw_signed(body: dict, key: str = KEY) -> bytes:
     """Sign a command the way the cloud does, but with fields a well-behaved cloud never sends."""
-    canonical = json.dumps({k: body[k] for k in ("args", "id", "ts", "type")}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode("utf-8", "surrogatepass")
-    return json.dumps(dict(body, sig=hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()),
-                      allow_nan=True).encode()
+    canonical = json.dumps(
+        {k: body[k] for k in ("args", "id", "ts", "type")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=True,
+    ).encode("utf-8", "surrogatepass")
+    return json.dumps(
+        dict(body, sig=hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()), allow_nan=True
+    ).encode()
 
 
 def test_hostile_cloud_payloads_are_rejected_or_counted_never_a_traceback(tmp_path, caplog):
@@ -289,18 +303,27 @@ def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_c
     silent = socket.socket()  # a backend that takes the connection and never answers: the CLI keeps waiting
     silent.bind(("127.0.0.1", 0))
     silent.listen(50)
-    cfg = make_config(backend={"url": f"https://127.0.0.1:{silent.getsockname()[1]}/api/v1/reports",
-                               "retry_base_s": 0.1, "retry_max_s": 0.5, "timeout_s": 20.0},
-                      extra={"report": {"wait_for_case_s": 30}})
+    cfg = make_config(
+        backend={
+            "url": f"https://127.0.0.1:{silent.getsockname()[1]}/api/v1/reports",
+            "retry_base_s": 0.1,
+            "retry_max_s": 0.5,
+            "timeout_s": 20.0,
+        },
+        extra={"report": {"wait_for_case_s": 30}},
+    )
     outbox = tmp_path / "state" / "outbox"
     kills, requests_made = 0, 0
     for i in range(5):
         agent = peers.start_agent(tmp_path / "run", cfg)
         before = set(outbox.glob("*.json"))
-        proc = subprocess.Popen(peers.agent_argv() + ["report", "--config", str(cfg),
-                                                       *peers.report_argv(f"Killed while asking {i}")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(peers.ROOT)))
+        proc = subprocess.Popen(
+            peers.agent_argv() + ["report", "--config", str(cfg), *peers.report_argv(f"Killed while asking {i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(peers.ROOT)),
+        )
         requests_made += 1
         peers.wait_for(lambda: set(outbox.glob("*.json")) - before, 20, "the report accepted")
         agent.proc.send_signal(signal.SIGKILL)
@@ -318,16 +341,24 @@ def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_c
         cfg.write_text(json.dumps(data))
         agent = peers.start_agent(tmp_path / "run2", cfg)
         try:
-            peers.wait_for(lambda: control.call(agent.info["control"], "status")["outbox"]["delivered"] == 5, 60,
-                           "every report delivered")
+            peers.wait_for(
+                lambda: control.call(agent.info["control"], "status")["outbox"]["delivered"] == 5,
+                60,
+                "every report delivered",
+            )
         finally:
             agent.stop()
     finally:
         intake.stop()
     cases = json.loads((intake_dir / "intake" / "cases.json").read_text())
     subjects = [c["subject"] for c in cases]
-    figures = {"kills": kills, "requests": requests_made, "cases": len(cases),
-               "duplicates": len(subjects) - len(set(subjects)), "lost": requests_made - len(set(subjects))}
+    figures = {
+        "kills": kills,
+        "requests": requests_made,
+        "cases": len(cases),
+        "duplicates": len(subjects) - len(set(subjects)),
+        "lost": requests_made - len(set(subjects)),
+    }
     with capsys.disabled():
         print(f"\nkill -9 during CLI reports: {json.dumps(figures)}")
     assert figures == {"kills": 5, "requests": 5, "cases": 5, "duplicates": 0, "lost": 0}
@@ -361,9 +392,15 @@ def test_the_daemon_starts_on_a_full_disk_and_says_so(small_state, make_config, 
     agent.stop()
     fill(small_state)
     agent = agent_process(cfg)  # starts: no restart loop under systemd
-    status = peers.wait_for(lambda: (s := json.loads(cli("status", "--json", "--config", cfg).stdout))
-                            and any(f["code"] == "disk_almost_full" for f in s["faults"]) and s, 30,
-                            "the full disk in status")
+    status = peers.wait_for(
+        lambda: (
+            (s := json.loads(cli("status", "--json", "--config", cfg).stdout))
+            and any(f["code"] == "disk_almost_full" for f in s["faults"])
+            and s
+        ),
+        30,
+        "the full disk in status",
+    )
     assert status["outbox"]["refused"] + status["outbox"]["accepted"] + status["outbox"]["sending"] == 1
     check = cli("check", "--config", cfg)
     assert "FAIL  Storage" in check.stdout
@@ -373,24 +410,35 @@ def test_the_daemon_starts_on_a_full_disk_and_says_so(small_state, make_config, 
     assert agent.alive() and "Traceback" not in agent.log.read_text()
 
 
-def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, certs, make_config, cli,
-                                                      agent_process):
-    intake = peers.start_intake(tmp_path / "busy", certs["cert"], certs["key"],
-                                extra=["--refuse", "1", "--refuse-status", "503", "--retry-after", "4"])
+def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, certs, make_config, cli, agent_process):
+    intake = peers.start_intake(
+        tmp_path / "busy",
+        certs["cert"],
+        certs["key"],
+        extra=["--refuse", "1", "--refuse-status", "503", "--retry-after", "4"],
+    )
     try:
-        cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], "retry_base_s": 0.1,
-                                   "retry_max_s": 2.0}, extra={"report": {"wait_for_case_s": 0}})
+        cfg = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"], "retry_base_s": 0.1, "retry_max_s": 2.0},
+            extra={"report": {"wait_for_case_s": 0}},
+        )
         agent = agent_process(cfg)
         cli("report", "--config", cfg, *peers.report_argv("Receipt on a full disk"))
         outbox = small_state / "outbox"
-        peers.wait_for(lambda: any(json.loads(p.read_text())["attempts"] == 1 for p in outbox.glob("*.json")), 10,
-                       "the first (refused) attempt")
+        peers.wait_for(
+            lambda: any(json.loads(p.read_text())["attempts"] == 1 for p in outbox.glob("*.json")),
+            10,
+            "the first (refused) attempt",
+        )
         filler = fill(small_state)  # the next attempt is delivered, and its receipt has no room
         peers.wait_for(lambda: "delivery state cannot be saved" in agent.log.read_text(), 20, "the failed save")
         assert agent.alive()
         filler.unlink()
-        peers.wait_for(lambda: json.loads(cli("status", "--json", "--config", cfg).stdout)["outbox"]["delivered"]
-                       == 1, 30, "the receipt kept")
+        peers.wait_for(
+            lambda: json.loads(cli("status", "--json", "--config", cfg).stdout)["outbox"]["delivered"] == 1,
+            30,
+            "the receipt kept",
+        )
         cases = json.loads((tmp_path / "busy" / "intake" / "cases.json").read_text())
         assert len(cases) == 1  # sent twice, one case: the backend knows the report by its id
     finally:
@@ -398,53 +446,90 @@ def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, cer
 
 
 # --- secrets in every encoding, everywhere -------------------------------------------------------------
-CANARY = {"mqtt": "Canary/Mqtt@Pass+7731", "token": "canary-web-token-99812345", "key": "canary-command-key-4411",
-          "env": "Canary-Vendor-Token-5566"}
+CANARY = {
+    "mqtt": "Canary/Mqtt@Pass+7731",
+    "token": "canary-web-token-99812345",
+    "key": "canary-command-key-4411",
+    "env": "Canary-Vendor-Token-5566",
+}
 
 
 def encoded(secret: str) -> dict[str, str]:
     from urllib.parse import quote
 
     raw = secret.encode()
-    forms = {"plain": secret, "upper": secret.upper(), "hex": raw.hex(), "url": quote(secret, safe=""),
-             "json": json.dumps(secret)[1:-1]}
+    forms = {
+        "plain": secret,
+        "upper": secret.upper(),
+        "hex": raw.hex(),
+        "url": quote(secret, safe=""),
+        "json": json.dumps(secret)[1:-1],
+    }
     for pad in range(3):
-        forms[f"base64+{pad}"] = base64.b64encode(b"\0" * pad + raw).decode()[4 * (1 if pad else 0):
-                                                                              4 * ((pad + len(raw)) // 3)]
+        forms[f"base64+{pad}"] = base64.b64encode(b"\0" * pad + raw).decode()[
+            4 * (1 if pad else 0) : 4 * ((pad + len(raw)) // 3)
+        ]
     return forms
 
 
 def leaks(text: str) -> list[str]:
     flat = text.replace("\r", "").replace("\n", "")
-    return [f"{name}/{form}" for name, secret in CANARY.items() for form, value in encoded(secret).items()
-            if value.lower() in text.lower() or (form == "plain" and value in flat)]
+    return [
+        f"{name}/{form}"
+        for name, secret in CANARY.items()
+        for form, value in encoded(secret).items()
+        if value.lower() in text.lower() or (form == "plain" and value in flat)
+    ]
 
 
-def test_no_canary_secret_in_any_encoding_leaves_the_box(tmp_path, make_config, intake, certs, broker, cli,
-                                                         agent_process):
+def test_no_canary_secret_in_any_encoding_leaves_the_box(
+    tmp_path, make_config, intake, certs, broker, cli, agent_process
+):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     for name in ("firmware_version", "firmware_logs"):
         (hooks / name).symlink_to(peers.ROOT / "firmware_hooks" / name)
     lines = [f"{form}: {value}" for s in CANARY.values() for form, value in encoded(s).items()]
     lines += [f"split {s[:6]}\n{s[6:]}" for s in CANARY.values()]
-    lines += [f"password={CANARY['env']}", f"upload https://box:{CANARY['mqtt']}@h.example/x",
-              f"token https://{CANARY['token']}@h.example/"]
+    lines += [
+        f"password={CANARY['env']}",
+        f"upload https://box:{CANARY['mqtt']}@h.example/x",
+        f"token https://{CANARY['token']}@h.example/",
+    ]
     (tmp_path / "firmware.log").write_text("\n".join(lines) + "\n")
-    hook(hooks, "vendor", f"echo '{json.dumps({'note': lines[:12], 'env': '$VENDOR_TOKEN'})}'\n"
-                          "echo \"vendor login $VENDOR_TOKEN failed\" >&2\nexit 1\n")
+    hook(
+        hooks,
+        "vendor",
+        f"echo '{json.dumps({'note': lines[:12], 'env': '$VENDOR_TOKEN'})}'\n"
+        'echo "vendor login $VENDOR_TOKEN failed" >&2\nexit 1\n',
+    )
     port = peers.free_port()
-    cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-                      mqtt={"enabled": True, "port": broker.info["port"], "username": "box",
-                            "password": CANARY["mqtt"]},
-                      extra={"hooks": {"dir": str(hooks), "env": {"VENDOR_TOKEN": CANARY["env"]}},
-                             "web": {"port": port, "token": CANARY["token"]}, "cloud": {"command_key": CANARY["key"]},
-                             "device": {"serial": "TEST-0001", "firmware_logs": [str(tmp_path / "firmware.log")],
-                                        "firmware_version_file": str(tmp_path / "firmware-version")}})
+    cfg = make_config(
+        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+        mqtt={"enabled": True, "port": broker.info["port"], "username": "box", "password": CANARY["mqtt"]},
+        extra={
+            "hooks": {"dir": str(hooks), "env": {"VENDOR_TOKEN": CANARY["env"]}},
+            "web": {"port": port, "token": CANARY["token"]},
+            "cloud": {"command_key": CANARY["key"]},
+            "device": {
+                "serial": "TEST-0001",
+                "firmware_logs": [str(tmp_path / "firmware.log")],
+                "firmware_version_file": str(tmp_path / "firmware-version"),
+            },
+        },
+    )
     agent = agent_process(cfg)
-    result = cli("report", "--config", cfg, "--subject", f"My token {CANARY['env']} leaks",
-                 "--description", f"It says {base64.b64encode(CANARY['mqtt'].encode()).decode()} in the log",
-                 "--email", "owner@example.com")
+    result = cli(
+        "report",
+        "--config",
+        cfg,
+        "--subject",
+        f"My token {CANARY['env']} leaks",
+        "--description",
+        f"It says {base64.b64encode(CANARY['mqtt'].encode()).decode()} in the log",
+        "--email",
+        "owner@example.com",
+    )
     assert result.returncode == 0, result.stderr
     places = {"cli": result.stdout + result.stderr}
     from agent.report.bundle import read_bundle
@@ -453,8 +538,9 @@ def test_no_canary_secret_in_any_encoding_leaves_the_box(tmp_path, make_config, 
         _, members = read_bundle(bundle.read_bytes())
         for name, data in members.items():
             places[f"bundle/{name}"] = data.decode("utf-8", "replace")
-    places["page api"] = requests.get(f"http://127.0.0.1:{port}/api/reports", timeout=10,
-                                      headers={"Authorization": f"Bearer {CANARY['token']}"}).text
+    places["page api"] = requests.get(
+        f"http://127.0.0.1:{port}/api/reports", timeout=10, headers={"Authorization": f"Bearer {CANARY['token']}"}
+    ).text
     places["status cli"] = cli("status", "--json", "--config", cfg).stdout
     client, got = peers.subscriber(broker, "diag-agent/+/status")
     try:
@@ -483,15 +569,18 @@ def test_the_page_listens_on_ipv6_loopback(make_config, agent_process):
     assert peers.wait_for(answers, 15, "the page on [::1]")["ok"]
 
 
-@pytest.mark.parametrize("text, kept", [
-    ("https://user:pw/x@y@host.example/p", "https://user:[REDACTED]@host.example/p"),
-    ("token https://abcdef0123@host.example/", "token https://[REDACTED]@host.example/"),
-    ("password=hunter22 more", "password=[REDACTED] more"),
-    ('{"api_key": "xyz987"}', '{"api_key": "[REDACTED]"}'),
-    ("Authorization: Bearer abcdef123", "Authorization: [REDACTED]"),
-    ("cloud_credentials: yes", "cloud_credentials: yes"),
-    ("voltage: 230 V at https://host.example/a", "voltage: 230 V at https://host.example/a"),
-])
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("https://user:pw/x@y@host.example/p", "https://user:[REDACTED]@host.example/p"),
+        ("token https://abcdef0123@host.example/", "token https://[REDACTED]@host.example/"),
+        ("password=hunter22 more", "password=[REDACTED] more"),
+        ('{"api_key": "xyz987"}', '{"api_key": "[REDACTED]"}'),
+        ("Authorization: Bearer abcdef123", "Authorization: [REDACTED]"),
+        ("cloud_credentials: yes", "cloud_credentials: yes"),
+        ("voltage: 230 V at https://host.example/a", "voltage: 230 V at https://host.example/a"),
+    ],
+)
 def test_free_text_secrets_go_and_ordinary_text_stays(text, kept):
     from agent.report.redact import Redactor
 

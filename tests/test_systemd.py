@@ -11,9 +11,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 import peers
+import pytest
 from roots import PATH, Chroot, make_root
 
 # The shipped WatchdogSec is 60 s; the test waits 5 s for a frozen agent instead (a drop-in, as a box could have).
@@ -24,8 +23,20 @@ class Container:
     def __init__(self, root, log):
         self.root = root
         self.proc = subprocess.Popen(
-            ["systemd-nspawn", "-q", "-b", "-D", str(root), "--register=no", "--keep-unit",
-             f"--machine=diag-{os.getpid()}"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            [
+                "systemd-nspawn",
+                "-q",
+                "-b",
+                "-D",
+                str(root),
+                "--register=no",
+                "--keep-unit",
+                f"--machine=diag-{os.getpid()}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.leader = peers.wait_for(self._init, 30, "the container's init")
 
     def _init(self):
@@ -35,9 +46,13 @@ class Container:
         return int(found[0]) if found else None
 
     def sh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "--",
-                               "/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout,
-                              env={"PATH": PATH, "LANG": "C.UTF-8"})
+        return subprocess.run(
+            ["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "--", "/bin/sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": PATH, "LANG": "C.UTF-8"},
+        )
 
     def unit(self, *props: str) -> dict:
         out = self.sh("systemctl show diag-agent " + " ".join(f"-p {p}" for p in props)).stdout
@@ -62,15 +77,24 @@ def container(tmp_path, simulator):
         chroot.close()
     etc = root / "etc/diag-agent"
     config = peers.write_agent_config(
-        tmp_path / "agent.json", serial="NSPAWN-0001",
+        tmp_path / "agent.json",
+        serial="NSPAWN-0001",
         buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"]}],
-        devices=peers.sim_devices(), backend={}, state_dir="/var/lib/diag-agent")
+        devices=peers.sim_devices(),
+        backend={},
+        state_dir="/var/lib/diag-agent",
+    )
     cfg = json.loads(config.read_text())
-    cfg["device"].update(firmware_version_file="/etc/diag-agent/firmware-version",
-                         commissioning_protocol="/etc/diag-agent/commissioning.pdf",
-                         cloud_credentials_file="/etc/diag-agent/cloud.json", firmware_logs=["/var/log/firmware.log"])
+    cfg["device"].update(
+        firmware_version_file="/etc/diag-agent/firmware-version",
+        commissioning_protocol="/etc/diag-agent/commissioning.pdf",
+        cloud_credentials_file="/etc/diag-agent/cloud.json",
+        firmware_logs=["/var/log/firmware.log"],
+    )
     cfg.update(profiles_dir="/etc/diag-agent/profiles", hooks={"dir": "/opt/diag-agent/hooks"})
-    (etc / "agent.yaml").write_text(json.dumps(cfg))  # the installed file: its owner and mode stay (root:diag-agent 0640)
+    (etc / "agent.yaml").write_text(
+        json.dumps(cfg)
+    )  # the installed file: its owner and mode stay (root:diag-agent 0640)
     (etc / "firmware-version").write_text("2.4.1\n")
     (root / "etc/systemd/system/diag-agent.service.d").mkdir()
     (root / "etc/systemd/system/diag-agent.service.d/test.conf").write_text(DROP_IN)
@@ -86,12 +110,16 @@ def test_the_shipped_unit_under_a_booted_systemd(container, tmp_path):
     box = container
     shown = {}
     # Ready: Type=notify makes the unit active only once the agent has said READY=1.
-    peers.wait_for(lambda: box.unit("ActiveState", "SubState") == {"ActiveState": "active", "SubState": "running"},
-                   90, "diag-agent active under systemd")
+    peers.wait_for(
+        lambda: box.unit("ActiveState", "SubState") == {"ActiveState": "active", "SubState": "running"},
+        90,
+        "diag-agent active under systemd",
+    )
     times = box.unit("ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic", "MainPID", "Type")
     assert times["Type"] == "notify"
-    shown["ready_s"] = round((int(times["ActiveEnterTimestampMonotonic"])
-                              - int(times["ExecMainStartTimestampMonotonic"])) / 1e6, 2)
+    shown["ready_s"] = round(
+        (int(times["ActiveEnterTimestampMonotonic"]) - int(times["ExecMainStartTimestampMonotonic"])) / 1e6, 2
+    )
     assert box.sh("stat -c '%U:%G %a' /var/lib/diag-agent").stdout.strip() == "diag-agent:diag-agent 750"
     assert box.sh("stat -c '%U:%G %a' /etc/diag-agent/agent.yaml").stdout.strip() == "root:diag-agent 640"
 
@@ -112,8 +140,16 @@ def test_the_shipped_unit_under_a_booted_systemd(container, tmp_path):
     # The watchdog: a frozen agent is killed and started again.
     frozen = times["MainPID"]
     box.sh(f"kill -STOP {frozen}")
-    peers.wait_for(lambda: (u := box.unit("NRestarts", "MainPID", "ActiveState")) and u["NRestarts"] == "1"
-                   and u["MainPID"] not in ("0", frozen) and u["ActiveState"] == "active", 60, "a restart by the watchdog")
+    peers.wait_for(
+        lambda: (
+            (u := box.unit("NRestarts", "MainPID", "ActiveState"))
+            and u["NRestarts"] == "1"
+            and u["MainPID"] not in ("0", frozen)
+            and u["ActiveState"] == "active"
+        ),
+        60,
+        "a restart by the watchdog",
+    )
     assert "Watchdog timeout" in box.sh("journalctl -u diag-agent --no-pager -o cat").stdout
 
     def last_stop() -> str | None:

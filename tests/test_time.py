@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import peers
 import pytest
 
-import peers
 from agent.service.jobs import Jobs
 
 POLL_S = 0.5
-DST_END_2026 = datetime(2026, 10, 25, 1, 0, tzinfo=timezone.utc).timestamp()  # Europe/Berlin: 03:00 -> 02:00
+DST_END_2026 = datetime(2026, 10, 25, 1, 0, tzinfo=UTC).timestamp()  # Europe/Berlin: 03:00 -> 02:00
 
 
 class WallClock:
@@ -48,9 +48,12 @@ def future_cert(certs_folder, ca_pem: str):
     import trustme
 
     ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", not_before=datetime.now(timezone.utc) + timedelta(days=1))
-    paths = {"ca": certs_folder / "future-ca.pem", "cert": certs_folder / "future.pem",
-             "key": certs_folder / "future.key"}
+    leaf = ca.issue_cert("127.0.0.1", not_before=datetime.now(UTC) + timedelta(days=1))
+    paths = {
+        "ca": certs_folder / "future-ca.pem",
+        "cert": certs_folder / "future.pem",
+        "key": certs_folder / "future.key",
+    }
     ca.cert_pem.write_to_path(str(paths["ca"]))
     for i, pem in enumerate(leaf.cert_chain_pems):
         pem.write_to_path(str(paths["cert"]), append=i > 0)
@@ -78,8 +81,9 @@ def assert_polling_on_time(daemon, seconds: float, what: str) -> None:
     assert 0.7 * expected <= ran <= expected + 2, f"{what}: {ran} polls in {seconds:g} s, expected ~{expected:.0f}"
 
 
-def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(tmp_path, simulator, sim_bus, certs, make_config,
-                                                           berlin, mocker, cli):
+def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(
+    tmp_path, simulator, sim_bus, certs, make_config, berlin, mocker, cli
+):
     from agent import config as config_module
     from agent.service.daemon import Daemon
 
@@ -89,11 +93,23 @@ def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(tmp_path, simulator, 
     intake = peers.start_intake(tmp_path / "intake", str(tls["cert"]), str(tls["key"]), extra=["--port", str(port)])
     both_cas = tmp_path / "cas.pem"
     both_cas.write_text(tls["ca"].read_text() + Path(certs["ca"]).read_text())
-    cfg_path = make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=POLL_S,
-                           backend={"url": f"https://127.0.0.1:{port}/api/v1/reports", "ca_file": str(both_cas),
-                                    "retry_base_s": 0.5, "retry_max_s": 2.0},
-                           extra={"report": {"wait_for_case_s": 0}, "timezone": "Europe/Berlin",
-                                  "web": {"enabled": False}, "button": {"enabled": False}})
+    cfg_path = make_config(
+        buses=[sim_bus],
+        devices=peers.sim_devices(),
+        poll_interval_s=POLL_S,
+        backend={
+            "url": f"https://127.0.0.1:{port}/api/v1/reports",
+            "ca_file": str(both_cas),
+            "retry_base_s": 0.5,
+            "retry_max_s": 2.0,
+        },
+        extra={
+            "report": {"wait_for_case_s": 0},
+            "timezone": "Europe/Berlin",
+            "web": {"enabled": False},
+            "button": {"enabled": False},
+        },
+    )
     wall = WallClock(mocker)
     wall.set_to(time.time() - 400 * 86400)  # a Pi without a real-time clock boots with its last shutdown's time
     daemon = Daemon(config_module.load(cfg_path))
@@ -107,8 +123,9 @@ def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(tmp_path, simulator, 
         # for the clock, counting no attempt, and is not parked.
         first = cli("report", "--config", cfg_path, *peers.report_argv("made before the clock was set"))
         assert first.returncode == 3, first.stdout + first.stderr
-        waiting = peers.wait_for(lambda: (r := daemon.outbox.entries()) and r[0].last_error and r[0], 20,
-                                 "the report's first try")
+        waiting = peers.wait_for(
+            lambda: (r := daemon.outbox.entries()) and r[0].last_error and r[0], 20, "the report's first try"
+        )
         assert waiting.state == "accepted" and waiting.attempts == 0 and "not yet valid" in waiting.last_error
 
         wall.offset = 0.0  # NTP syncs: +400 days; the backend's certificate is valid by the box's clock now
@@ -121,7 +138,7 @@ def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(tmp_path, simulator, 
         assert time.localtime(time.time()).tm_isdst == 1
         assert_polling_on_time(daemon, 20, "across the end of summer time")
         assert time.localtime(time.time()).tm_isdst == 0
-        wall.set_to(datetime(2027, 3, 28, 0, 59, 50, tzinfo=timezone.utc).timestamp())  # ... and begins again
+        wall.set_to(datetime(2027, 3, 28, 0, 59, 50, tzinfo=UTC).timestamp())  # ... and begins again
         assert_polling_on_time(daemon, 20, "across the start of summer time")
 
         # Each phase outlasts the daemon's clock check (10 s), so each step is seen as itself.
@@ -146,8 +163,9 @@ def test_daemon_through_an_old_boot_time_dst_and_ntp_steps(tmp_path, simulator, 
         assert [round(float(e["message"].split()[3].rstrip("s")) / 3600) for e in steps][-2:] == [6, -1], steps
         assert len(steps) >= 4, [e["message"] for e in steps]  # steps closer than the 10 s check are seen as one
         # Every stamp the agent writes is UTC, whatever the zone: the log ring's lines end their stamp in Z.
-        assert daemon.log_ring.tail() and all(line[:24].endswith("Z") for line in daemon.log_ring.tail()
-                                              if line[:4].isdigit())
+        assert daemon.log_ring.tail() and all(
+            line[:24].endswith("Z") for line in daemon.log_ring.tail() if line[:4].isdigit()
+        )
     finally:
         daemon.stop_event.set()
         thread.join(10)
@@ -182,13 +200,20 @@ def test_a_calendar_job_runs_at_its_hour_in_the_configured_zone():
     assert 0 < job.next_run.timestamp() - time.time() <= 86400 + 3600
 
 
-def test_the_watchdog_is_fed_while_jobs_run_and_starves_when_they_stop(tmp_path, simulator, sim_bus, make_config,
-                                                                       mocker):
+def test_the_watchdog_is_fed_while_jobs_run_and_starves_when_they_stop(
+    tmp_path, simulator, sim_bus, make_config, mocker
+):
     from agent import config as config_module
     from agent.service.daemon import Daemon
 
-    cfg = config_module.load(make_config(buses=[sim_bus], devices=peers.sim_devices(), poll_interval_s=POLL_S,
-                                         extra={"web": {"enabled": False}, "button": {"enabled": False}}))
+    cfg = config_module.load(
+        make_config(
+            buses=[sim_bus],
+            devices=peers.sim_devices(),
+            poll_interval_s=POLL_S,
+            extra={"web": {"enabled": False}, "button": {"enabled": False}},
+        )
+    )
     fed = []
     notifier = mocker.Mock(watchdog_interval=None, watchdog=lambda: fed.append(time.monotonic()))
     daemon = Daemon(cfg, notifier=notifier)
@@ -246,8 +271,13 @@ def test_a_clock_step_neither_stalls_nor_reorders_the_outbox(tmp_path, jump):
             return Receipt(report_id, f"CASE-{report_id}", "low")
 
     backend = Backend()
-    sender = Sender(BackendConfig(url="https://x", retry_base_s=5, retry_max_s=600), box, [backend],
-                    clock=lambda: wall[0], rng=lambda: 1.0)
+    sender = Sender(
+        BackendConfig(url="https://x", retry_base_s=5, retry_max_s=600),
+        box,
+        [backend],
+        clock=lambda: wall[0],
+        rng=lambda: 1.0,
+    )
     sender.drain()  # the backend is down: the queue waits out the backoff
     wall[0] -= 30 * 86400  # and then the clock goes back a month
     backend.down = False
@@ -293,14 +323,28 @@ def test_log_lines_are_stamped_in_utc_and_the_window_reads_any_offset():
 
 def test_soak_at_1_hz_with_reports_and_clock_steps(request):
     """The soak (scripts/soak.py): a minute here, two hours with --long; its figures go to the log."""
+    import json as json_
     import subprocess
     import sys
-    import json as json_
 
     minutes = 120 if request.config.getoption("--long") else 1.0
-    out = subprocess.run([sys.executable, str(peers.SCRIPTS / "soak.py"), "--minutes", str(minutes), "--period", "20",
-                          "--report-every", "25", "--step-every", "12"], capture_output=True, text=True,
-                         timeout=minutes * 60 + 120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(peers.SCRIPTS / "soak.py"),
+            "--minutes",
+            str(minutes),
+            "--period",
+            "20",
+            "--report-every",
+            "25",
+            "--step-every",
+            "12",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=minutes * 60 + 120,
+    )
     lines = [json_.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert lines and lines[-1].get("summary"), out.stdout + out.stderr
     summary = lines[-1]

@@ -7,12 +7,12 @@ import os
 import subprocess
 import time
 
+import peers
 import pytest
 
-import peers
 from agent import config
-from agent.report.bundle import Section, write_bundle
 from agent.outbox import Entry, Outbox
+from agent.report.bundle import Section, write_bundle
 from agent.transports.sender import Sender, fingerprint
 
 
@@ -20,8 +20,7 @@ def https_sender(cfg, outbox, **kw):
     """The daemon's sender with the HTTPS transport only."""
     from agent.transports.https import HttpsTransport
 
-    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)], fingerprint(cfg),
-                  **kw)
+    return Sender(cfg.backend, outbox, [HttpsTransport(cfg.backend, cfg.device.identity)], fingerprint(cfg), **kw)
 
 
 def status(cli, cfg):
@@ -46,12 +45,15 @@ def fast_retries(**extra):
 def test_backend_down_then_up_delivers_everything_in_priority_order(tmp_path, make_config, cli, agent_process, certs):
     port = peers.free_port()
     url = f"https://127.0.0.1:{port}/api/v1/reports"
-    cfg = make_config(backend={"url": url, "ca_file": certs["ca"], **fast_retries()},
-                      extra={"report": {"wait_for_case_s": 1}})
+    cfg = make_config(
+        backend={"url": url, "ca_file": certs["ca"], **fast_retries()}, extra={"report": {"wait_for_case_s": 1}}
+    )
     agent_process(cfg)
     low = cli("report", "--config", cfg, *peers.report_argv("low priority one"))
     assert low.returncode == 3 and "not delivered yet" in low.stdout and "Connection refused" in low.stdout
-    assert cli("event", "fault", "--code", "CONTACTOR", "--message", "contactor welded", "--config", cfg).returncode == 0
+    assert (
+        cli("event", "fault", "--code", "CONTACTOR", "--message", "contactor welded", "--config", cfg).returncode == 0
+    )
     medium = cli("report", "--config", cfg, *peers.report_argv("medium priority one"))
     high = cli("report", "--config", cfg, *peers.report_argv("high priority one"), "--on-site")
     assert medium.returncode == high.returncode == 3
@@ -83,11 +85,16 @@ def one_report(tmp_path, cfg_path, subject="x", priority="low"):
 def test_429_with_retry_after_is_honoured(tmp_path, make_config, certs, retry_after):
     if retry_after == "http-date":
         retry_after = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 4))
-    intake = peers.start_intake(tmp_path / "busy", certs["cert"], certs["key"],
-                                extra=["--refuse", "1", "--refuse-status", "429", "--retry-after", retry_after])
+    intake = peers.start_intake(
+        tmp_path / "busy",
+        certs["cert"],
+        certs["key"],
+        extra=["--refuse", "1", "--refuse-status", "429", "--retry-after", retry_after],
+    )
     try:
-        cfg, box, entry = one_report(tmp_path, make_config(backend={"url": intake.info["url"],
-                                                                    "ca_file": certs["ca"], **fast_retries()}))
+        cfg, box, entry = one_report(
+            tmp_path, make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()})
+        )
         sender = https_sender(cfg, box, rng=lambda: 0.0)  # no jitter: what remains is Retry-After
         before = time.time()
         entry = sender.attempt(entry)
@@ -99,13 +106,15 @@ def test_429_with_retry_after_is_honoured(tmp_path, make_config, certs, retry_af
         intake.stop()
 
 
-def test_a_4xx_parks_the_report_until_the_delivery_settings_change(tmp_path, make_config, certs, cli,
-                                                                  agent_process):
-    intake = peers.start_intake(tmp_path / "strict", certs["cert"], certs["key"],
-                                extra=["--refuse", "1", "--refuse-status", "403"])
+def test_a_4xx_parks_the_report_until_the_delivery_settings_change(tmp_path, make_config, certs, cli, agent_process):
+    intake = peers.start_intake(
+        tmp_path / "strict", certs["cert"], certs["key"], extra=["--refuse", "1", "--refuse-status", "403"]
+    )
     try:
-        cfg = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()},
-                          extra={"report": {"wait_for_case_s": 5}})
+        cfg = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()},
+            extra={"report": {"wait_for_case_s": 5}},
+        )
         agent = agent_process(cfg)
         result = cli("report", "--config", cfg, *peers.report_argv("refused"))
         assert result.returncode == 3 and "HTTP 403" in result.stdout
@@ -137,19 +146,22 @@ def test_mutual_tls_with_the_box_certificate(tmp_path, make_config, certs):
         cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=backend))
         refused = https_sender(cfg, box_outbox).attempt(entry)
         assert not refused.delivered and "check backend.client_cert" in refused.last_error
-        cfg, box_outbox, entry = one_report(tmp_path, make_config(backend=dict(
-            backend, client_cert=paths["box_cert"], client_key=paths["box_key"])))
+        cfg, box_outbox, entry = one_report(
+            tmp_path, make_config(backend=dict(backend, client_cert=paths["box_cert"], client_key=paths["box_key"]))
+        )
         assert https_sender(cfg, box_outbox).attempt(entry).delivered
     finally:
         intake.stop()
 
 
 def test_a_5xx_is_retried(tmp_path, make_config, certs):
-    intake = peers.start_intake(tmp_path / "flaky", certs["cert"], certs["key"],
-                                extra=["--refuse", "2", "--refuse-status", "503"])
+    intake = peers.start_intake(
+        tmp_path / "flaky", certs["cert"], certs["key"], extra=["--refuse", "2", "--refuse-status", "503"]
+    )
     try:
-        cfg, box, entry = one_report(tmp_path, make_config(backend={"url": intake.info["url"],
-                                                                    "ca_file": certs["ca"], **fast_retries()}))
+        cfg, box, entry = one_report(
+            tmp_path, make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], **fast_retries()})
+        )
         sender = https_sender(cfg, box, rng=lambda: 0.0)
         assert "HTTP 503" in sender.attempt(entry).last_error
         assert not sender.attempt(entry).delivered
@@ -160,8 +172,14 @@ def test_a_5xx_is_retried(tmp_path, make_config, certs):
 
 def test_quota_evicts_delivered_then_low_then_medium_never_high_or_on_site(tmp_path):
     box = Outbox(tmp_path / "outbox")
-    specs = [("d-old", "high", False, True), ("low-old", "low", False, False), ("med-old", "medium", False, False),
-             ("high-old", "high", False, False), ("onsite-low", "low", True, False), ("low-new", "low", False, False)]
+    specs = [
+        ("d-old", "high", False, True),
+        ("low-old", "low", False, False),
+        ("med-old", "medium", False, False),
+        ("high-old", "high", False, False),
+        ("onsite-low", "low", True, False),
+        ("low-new", "low", False, False),
+    ]
     for i, (rid, prio, on_site, delivered) in enumerate(specs):
         e = Entry(rid, prio, on_site, created=100.0 + i)
         box.spool(e, lambda f: f.write(b"x" * 1000))
@@ -171,10 +189,16 @@ def test_quota_evicts_delivered_then_low_then_medium_never_high_or_on_site(tmp_p
     evicted = box.enforce_quota(max_bytes=10**9, max_reports=3)
     assert [e.report_id for e in evicted] == ["d-old", "low-old", "low-new"]
     assert box.enforce_quota(max_bytes=1, max_reports=3) and {e.report_id for e in box.entries()} == {
-        "high-old", "onsite-low"}
+        "high-old",
+        "onsite-low",
+    }
     assert box.stats() == {"evicted": 4, "evicted_undelivered": 3}
-    assert sorted(p.name for p in box.folder.iterdir()) == ["high-old.json", "high-old.tar.gz", "onsite-low.json",
-                                                            "onsite-low.tar.gz"]
+    assert sorted(p.name for p in box.folder.iterdir()) == [
+        "high-old.json",
+        "high-old.tar.gz",
+        "onsite-low.json",
+        "onsite-low.tar.gz",
+    ]
 
 
 def test_a_full_disk_refuses_the_report_clearly_and_keeps_the_rest(tmp_path, make_config, cli, agent_process):
@@ -203,18 +227,22 @@ def test_a_full_disk_refuses_the_report_clearly_and_keeps_the_rest(tmp_path, mak
 
 # --- MQTT --------------------------------------------------------------------------------------
 
-def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, certs, make_config, cli,
-                                                                     agent_process):
+
+def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, certs, make_config, cli, agent_process):
     broker = peers.start_mosquitto(tmp_path / "small-broker", "max_packet_size 20000\n")
     intake = peers.start_intake(tmp_path / "both", certs["cert"], certs["key"], mqtt_port=broker.info["port"])
     watcher, got = peers.subscriber(broker, "diag-agent/TEST-0001/notice")
     try:
         peers.wait_for(lambda: "subscribed" in intake.log_tail(), 10, "the intake on the broker")
-        long_tails = {"dir": str(peers.ROOT / "firmware_hooks"),
-                      "env": {"LOG_TAIL_LINES": "100000", "LOG_TAIL_BYTES": "400000"}}
-        small = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"], "transport": "mqtt",
-                                     **fast_retries()},
-                            mqtt={"enabled": True, "port": broker.info["port"]}, extra={"hooks": long_tails})
+        long_tails = {
+            "dir": str(peers.ROOT / "firmware_hooks"),
+            "env": {"LOG_TAIL_LINES": "100000", "LOG_TAIL_BYTES": "400000"},
+        }
+        small = make_config(
+            backend={"url": intake.info["url"], "ca_file": certs["ca"], "transport": "mqtt", **fast_retries()},
+            mqtt={"enabled": True, "port": broker.info["port"]},
+            extra={"hooks": long_tails},
+        )
         agent_process(small)
         peers.wait_for(lambda: status(cli, small)["mqtt_connected"], 10, "the agent on the broker")
         result = cli("report", "--config", small, *peers.report_argv("a report by mqtt"))
@@ -222,8 +250,9 @@ def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, 
         case = [c for c in intake_cases(tmp_path, "both") if c["subject"] == "a report by mqtt"][0]
         assert case["transport"] == "mqtt"
         # A report over the broker's 20000-byte packet limit: by HTTPS, with an MQTT notice.
-        (tmp_path / "firmware.log").write_text("".join(f"line {i} {i * 7919 % 10007:x}{i * 31 % 997}\n"
-                                                       for i in range(40000)))
+        (tmp_path / "firmware.log").write_text(
+            "".join(f"line {i} {i * 7919 % 10007:x}{i * 31 % 997}\n" for i in range(40000))
+        )
         big = cli("report", "--config", small, *peers.report_argv("too big for mqtt"))
         assert big.returncode == 0, big.stdout + big.stderr
         case = [c for c in intake_cases(tmp_path, "both") if c["subject"] == "too big for mqtt"][0]
@@ -234,6 +263,7 @@ def test_reports_go_by_mqtt_and_too_large_ones_by_https_with_a_notice(tmp_path, 
                 n = got.get(timeout=5)
                 if n["event"] == "delivered" and n["case"] == case["case"]:
                     return n
+
         assert delivered_notice()["via"] == "https"
     finally:
         watcher.loop_stop()
@@ -245,8 +275,10 @@ def test_mqtt_3_1_1_carries_reports_and_receipts_too(tmp_path, certs, make_confi
     intake = peers.start_intake(tmp_path / "v3", certs["cert"], certs["key"], mqtt_port=broker.info["port"])
     try:
         peers.wait_for(lambda: "subscribed" in intake.log_tail(), 10, "the intake on the broker")
-        cfg = make_config(backend={"transport": "mqtt", **fast_retries()},
-                          mqtt={"enabled": True, "port": broker.info["port"], "protocol": "3.1.1"})
+        cfg = make_config(
+            backend={"transport": "mqtt", **fast_retries()},
+            mqtt={"enabled": True, "port": broker.info["port"], "protocol": "3.1.1"},
+        )
         agent = agent_process(cfg)
         peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
         assert "(MQTT 3.1.1)" in agent.log.read_text()
@@ -264,14 +296,17 @@ def test_a_puback_with_a_failure_reason_is_not_a_delivery(tmp_path, certs, make_
     passwords = folder / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "box", "CANARY-box-pw"], check=True)
     acl = folder / "acl"
-    acl.write_text("user box\ntopic readwrite diag-agent/TEST-0001/status\ntopic read diag-agent/TEST-0001/#\n"
-                   "topic write diag-agent/TEST-0001/notice\n")
+    acl.write_text(
+        "user box\ntopic readwrite diag-agent/TEST-0001/status\ntopic read diag-agent/TEST-0001/#\n"
+        "topic write diag-agent/TEST-0001/notice\n"
+    )
     broker = peers.start_mosquitto(folder, f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n")
     try:
-        cfg = make_config(backend={"transport": "mqtt", **fast_retries()},
-                          mqtt={"enabled": True, "port": broker.info["port"], "username": "box",
-                                "password": "CANARY-box-pw"},
-                          extra={"report": {"wait_for_case_s": 5}})
+        cfg = make_config(
+            backend={"transport": "mqtt", **fast_retries()},
+            mqtt={"enabled": True, "port": broker.info["port"], "username": "box", "password": "CANARY-box-pw"},
+            extra={"report": {"wait_for_case_s": 5}},
+        )
         agent = agent_process(cfg)
         peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
         result = cli("report", "--config", cfg, *peers.report_argv("denied"))
@@ -285,7 +320,7 @@ def test_a_puback_with_a_failure_reason_is_not_a_delivery(tmp_path, certs, make_
 
 def test_mqtt_over_tls_with_the_right_ca_only(tmp_path, certs, make_config, cli, agent_process):
     port = peers.free_port()
-    tls = (f"cafile {certs['ca']}\ncertfile {certs['cert']}\nkeyfile {certs['key']}\n")
+    tls = f"cafile {certs['ca']}\ncertfile {certs['cert']}\nkeyfile {certs['key']}\n"
     broker = peers.start_mosquitto(tmp_path / "tls-broker", tls, port=port)
     try:
         good = make_config(mqtt={"enabled": True, "port": port, "tls": True, "ca_file": certs["ca"]})
@@ -300,12 +335,16 @@ def test_mqtt_over_tls_with_the_right_ca_only(tmp_path, certs, make_config, cli,
         broker.stop()
 
 
-def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(tmp_path, certs, make_config, cli,
-                                                                        agent_process):
+def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(
+    tmp_path, certs, make_config, cli, agent_process
+):
     port = peers.free_port()
     broker = peers.start_mosquitto(tmp_path / "b1", port=port)
-    cfg = make_config(backend={"transport": "mqtt", **fast_retries(timeout_s=3.0)},
-                      mqtt={"enabled": True, "port": port}, extra={"report": {"wait_for_case_s": 0}})
+    cfg = make_config(
+        backend={"transport": "mqtt", **fast_retries(timeout_s=3.0)},
+        mqtt={"enabled": True, "port": port},
+        extra={"report": {"wait_for_case_s": 0}},
+    )
     agent_process(cfg)
     peers.wait_for(lambda: status(cli, cfg)["mqtt_connected"], 10, "the agent on the broker")
     # No backend listens yet: the report is published, and its receipt never comes.
@@ -323,14 +362,16 @@ def test_the_broker_restarting_between_publish_and_receipt_loses_nothing(tmp_pat
         broker.stop()
 
 
-def test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_again(tmp_path, make_config,
-                                                                                     agent_process, cli):
+def test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_again(
+    tmp_path, make_config, agent_process, cli
+):
     amqtt = peers.start_amqtt(tmp_path / "amqtt")  # drops an MQTT 5 CONNECT without a CONNACK
     try:
         cfg = make_config(mqtt={"enabled": True, "port": amqtt.info["port"], "protocol": "auto"})
         agent = agent_process(cfg)
-        status = peers.wait_for(lambda: (s := status_of(cli, cfg))["mqtt_connected"] and s, 40,
-                                "the agent connected to amqtt")
+        status = peers.wait_for(
+            lambda: (s := status_of(cli, cfg))["mqtt_connected"] and s, 40, "the agent connected to amqtt"
+        )
         assert status["mqtt"]["protocol"] == "3.1.1"
         log = agent.log.read_text()
         assert log.count("trying MQTT 3.1.1") == 1 and "CONNECT" in log  # said once, with its reason
@@ -370,20 +411,26 @@ def status_of(cli, cfg) -> dict:
 
 
 @pytest.mark.parametrize("protocol", ["auto", "3.1.1"])
-def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol(tmp_path, make_config,
-                                                                                   agent_process, cli, protocol,
-                                                                                   browser):
+def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol(
+    tmp_path, make_config, agent_process, cli, protocol, browser
+):
     passwords = tmp_path / "passwd"
     passwords.write_text("box:right-password\n")
     subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
     broker = peers.start_mosquitto(tmp_path / "broker", f"allow_anonymous false\npassword_file {passwords}\n")
     try:
-        mqtt = {"enabled": True, "port": broker.info["port"], "protocol": protocol, "username": "box",
-                "password": "wrong-password"}
+        mqtt = {
+            "enabled": True,
+            "port": broker.info["port"],
+            "protocol": protocol,
+            "username": "box",
+            "password": "wrong-password",
+        }
         cfg = make_config(mqtt=mqtt)
         agent = agent_process(cfg)
-        status = peers.wait_for(lambda: (s := status_of(cli, cfg))["mqtt"]["last_failure"] and s, 30,
-                                "the broker's refusal")
+        status = peers.wait_for(
+            lambda: (s := status_of(cli, cfg))["mqtt"]["last_failure"] and s, 30, "the broker's refusal"
+        )
         assert status["mqtt"]["last_failure"].startswith("not authorized")
         assert status["mqtt"]["not_authorized"] is True
         assert status["mqtt"]["protocol"] == ("5" if protocol == "auto" else "3.1.1")
@@ -410,20 +457,24 @@ def test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_pro
         broker.stop()
 
 
-def test_a_report_no_transport_can_carry_is_refused_with_the_reason_and_check_config_warns(tmp_path, make_config,
-                                                                                          agent_process, cli):
+def test_a_report_no_transport_can_carry_is_refused_with_the_reason_and_check_config_warns(
+    tmp_path, make_config, agent_process, cli
+):
     broker = peers.start_mosquitto(tmp_path / "broker", "max_packet_size 4096\n")  # announced in the CONNACK
     try:
-        cfg = make_config(backend={"transport": "mqtt", **fast_retries()},
-                          mqtt={"enabled": True, "port": broker.info["port"]},
-                          extra={"report": {"wait_for_case_s": 5}})
+        cfg = make_config(
+            backend={"transport": "mqtt", **fast_retries()},
+            mqtt={"enabled": True, "port": broker.info["port"]},
+            extra={"report": {"wait_for_case_s": 5}},
+        )
         checked = cli("check-config", cfg)
         assert checked.returncode == 0 and "warning" in checked.stderr and "backend.url" in checked.stderr
         agent_process(cfg)
         peers.wait_for(lambda: status_of(cli, cfg)["mqtt_connected"], 15, "the agent on the broker")
         cli("report", "--config", cfg, *peers.report_argv("too large for this broker"))
-        outbox = peers.wait_for(lambda: (s := status_of(cli, cfg)["outbox"])["refused"] == 1 and s, 20,
-                                "the report refused")
+        outbox = peers.wait_for(
+            lambda: (s := status_of(cli, cfg)["outbox"])["refused"] == 1 and s, 20, "the report refused"
+        )
         assert outbox["sending"] == 0 and outbox["accepted"] == 0  # not retried for ever
         cases = json.loads(cli("cases", "--json", "--config", cfg).stdout)
         (report,) = cases["reports"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import peers
 import pytest
 import requests
-
-import peers
 
 
 @pytest.fixture
@@ -31,8 +30,11 @@ def test_fill_the_form_send_and_see_the_case_number(page_rig, browser, tmp_path)
     page.wait_for_selector(".error[data-for=subject]:has-text('15 to 100 characters')")
     page.fill("#subject", "Charging stops after a minute")
     page.click("#send")
-    case = peers.wait_for(lambda: re.fullmatch(r"CASE-\d{6}", page.text_content("#case")) and
-                          page.text_content("#case"), 30, "the case number on the page")
+    case = peers.wait_for(
+        lambda: re.fullmatch(r"CASE-\d{6}", page.text_content("#case")) and page.text_content("#case"),
+        30,
+        "the case number on the page",
+    )
     assert page.text_content("#priority") == "(low priority)"
     assert [li.get_attribute("class") for li in page.query_selector_all("ol.stages li")] == ["done"] * 4
     page.screenshot(path=str(tmp_path / "web-sent.png"), full_page=True)
@@ -62,8 +64,11 @@ def post(url, body, **headers):
     return requests.post(url, data=json.dumps(body) if not isinstance(body, bytes) else body, headers=h, timeout=10)
 
 
-GOOD = {"subject": "Charging stops after a minute", "description": "It stops after one minute, every time.",
-        "email": "owner@example.com"}
+GOOD = {
+    "subject": "Charging stops after a minute",
+    "description": "It stops after one minute, every time.",
+    "email": "owner@example.com",
+}
 
 
 def test_writes_are_protected_against_cross_site_requests(page_rig):
@@ -71,19 +76,29 @@ def test_writes_are_protected_against_cross_site_requests(page_rig):
     assert post(url, {"on": True}, Origin="http://evil.example").status_code == 403
     no_header = requests.post(url, json={"on": True}, timeout=10)
     assert no_header.status_code == 403 and "X-Requested-With" in no_header.json()["error"]
-    form = requests.post(url, data="on=true", timeout=10,
-                         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Requested-With": "diag-agent"})
+    form = requests.post(
+        url,
+        data="on=true",
+        timeout=10,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Requested-With": "diag-agent"},
+    )
     assert form.status_code == 415
     rebound = requests.get(page_rig["url"] + "/api/status", headers={"Host": "evil.example:80"}, timeout=10)
     assert rebound.status_code == 403
     assert post(url, {"on": True}).status_code == 200  # the page itself may
 
 
-@pytest.mark.parametrize("body, field", [
-    ({**GOOD, "subject": "x" * 101}, "subject"), ({**GOOD, "description": "short"}, "description"),
-    ({**GOOD, "email": "not-an-address"}, "email"), ({**GOOD, "case_ref": "../../etc"}, "case_ref"),
-    ({**GOOD, "on_site": "yes"}, "on_site"), ({**GOOD, "run": "rm -rf /"}, "_"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({**GOOD, "subject": "x" * 101}, "subject"),
+        ({**GOOD, "description": "short"}, "description"),
+        ({**GOOD, "email": "not-an-address"}, "email"),
+        ({**GOOD, "case_ref": "../../etc"}, "case_ref"),
+        ({**GOOD, "on_site": "yes"}, "on_site"),
+        ({**GOOD, "run": "rm -rf /"}, "_"),
+    ],
+)
 def test_every_field_is_checked_with_a_clear_message(page_rig, body, field):
     r = post(page_rig["url"] + "/api/report", body)
     assert r.status_code == 422 and field in r.json()["errors"]

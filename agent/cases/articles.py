@@ -17,40 +17,81 @@ from agent.report.request import new_report_id
 MAX_ANSWER = 2000
 # The seed checklist: what support asks to see first when a box is opened.
 PHOTO_LABELS = {
-    "housing": "inside of the housing", "lid": "the lid, inside", "controller": "the controller computer",
-    "type_plate": "the type plate", "other": "another photo",
+    "housing": "inside of the housing",
+    "lid": "the lid, inside",
+    "controller": "the controller computer",
+    "type_plate": "the type plate",
+    "other": "another photo",
 }
 
 
-def _spool(cfg: AgentConfig, outbox: Outbox, kind: str, case: str, priority: str, on_site: bool,
-           subject: str, fields: dict, members: list[Section]) -> Entry:
+def _spool(
+    cfg: AgentConfig,
+    outbox: Outbox,
+    kind: str,
+    case: str,
+    priority: str,
+    on_site: bool,
+    subject: str,
+    fields: dict,
+    members: list[Section],
+) -> Entry:
     wall = time.time()
     report_id = new_report_id(wall)
     d = cfg.device
-    manifest = {"report_id": report_id, "kind": kind, "case_ref": case, "priority": priority, "on_site": on_site,
-                "subject": subject, "trigger": kind,
-                "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
-                "created": {"wall": round(wall, 3),
-                            "wall_iso": utc_iso(wall),
-                            "monotonic": round(time.monotonic(), 3)},
-                **fields}
-    entry = Entry(report_id=report_id, priority=priority, on_site=on_site, created=wall,
-                  extra={"subject": subject, "reason": kind, "case_ref": case, "kind": kind})
+    manifest = {
+        "report_id": report_id,
+        "kind": kind,
+        "case_ref": case,
+        "priority": priority,
+        "on_site": on_site,
+        "subject": subject,
+        "trigger": kind,
+        "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
+        "created": {"wall": round(wall, 3), "wall_iso": utc_iso(wall), "monotonic": round(time.monotonic(), 3)},
+        **fields,
+    }
+    entry = Entry(
+        report_id=report_id,
+        priority=priority,
+        on_site=on_site,
+        created=wall,
+        extra={"subject": subject, "reason": kind, "case_ref": case, "kind": kind},
+    )
     return outbox.spool(entry, lambda out: write_bundle(out, manifest, members))
 
 
-def answer(cfg: AgentConfig, outbox: Outbox, case: str, question: str, text: str, priority: str,
-           on_site: bool) -> Entry:
+def answer(
+    cfg: AgentConfig, outbox: Outbox, case: str, question: str, text: str, priority: str, on_site: bool
+) -> Entry:
     """Spool an answer to QUESTION of CASE. Secrets are scrubbed from it like from a report."""
     text = Redactor(cfg.secrets()).text(text.strip(), "answer")[:MAX_ANSWER]
-    return _spool(cfg, outbox, "answer", case, priority, on_site, f"Answer to {question} on {case}",
-                  {"question": question, "text": text}, [Section("answer.txt", text.encode() + b"\n")])
+    return _spool(
+        cfg,
+        outbox,
+        "answer",
+        case,
+        priority,
+        on_site,
+        f"Answer to {question} on {case}",
+        {"question": question, "text": text},
+        [Section("answer.txt", text.encode() + b"\n")],
+    )
 
 
-def photo(cfg: AgentConfig, outbox: Outbox, case: str, label: str, picture: Photo, priority: str,
-          on_site: bool) -> Entry:
+def photo(
+    cfg: AgentConfig, outbox: Outbox, case: str, label: str, picture: Photo, priority: str, on_site: bool
+) -> Entry:
     """Spool a photo (already checked and stripped: cases/photos.py) for CASE."""
     what = PHOTO_LABELS[label]
-    return _spool(cfg, outbox, "photo", case, priority, on_site, f"Photo for {case}: {what}",
-                  {"label": what, "width": picture.width, "height": picture.height, "removed": picture.removed},
-                  [Section(f"photo.{picture.kind}", picture.data)])
+    return _spool(
+        cfg,
+        outbox,
+        "photo",
+        case,
+        priority,
+        on_site,
+        f"Photo for {case}: {what}",
+        {"label": what, "width": picture.width, "height": picture.height, "removed": picture.removed},
+        [Section(f"photo.{picture.kind}", picture.data)],
+    )

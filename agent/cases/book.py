@@ -52,17 +52,38 @@ def check_state(data: object) -> dict:
         raise CaseStateError("messages: expected a list")
     out = []
     for m in messages[-MAX_MESSAGES:]:
-        if not (isinstance(m, dict) and isinstance(m.get("id"), str) and MESSAGE_ID.match(m["id"])
-                and isinstance(m.get("text"), str) and m.get("kind") in ("question", "message")):
+        if not (
+            isinstance(m, dict)
+            and isinstance(m.get("id"), str)
+            and MESSAGE_ID.match(m["id"])
+            and isinstance(m.get("text"), str)
+            and m.get("kind") in ("question", "message")
+        ):
             raise CaseStateError("messages: each needs an id, a kind (question or message) and a text")
         at = m.get("at")
-        out.append({"id": m["id"], "kind": m["kind"], "text": m["text"][:MAX_TEXT],
-                    "at": at if isinstance(at, (int, float)) and math.isfinite(at) else None,
-                    "answered": m.get("answered") is True})
-    reports = [r for r in data.get("reports", []) if isinstance(r, str) and len(r) <= 64][-MAX_REPORTS:] \
-        if isinstance(data.get("reports"), list) else []
-    return {"case": case, "state": state, "priority": priority, "version": version, "messages": out,
-            "subject": str(data.get("subject", ""))[:120], "reports": reports}
+        out.append(
+            {
+                "id": m["id"],
+                "kind": m["kind"],
+                "text": m["text"][:MAX_TEXT],
+                "at": at if isinstance(at, (int, float)) and math.isfinite(at) else None,
+                "answered": m.get("answered") is True,
+            }
+        )
+    reports = (
+        [r for r in data.get("reports", []) if isinstance(r, str) and len(r) <= 64][-MAX_REPORTS:]
+        if isinstance(data.get("reports"), list)
+        else []
+    )
+    return {
+        "case": case,
+        "state": state,
+        "priority": priority,
+        "version": version,
+        "messages": out,
+        "subject": str(data.get("subject", ""))[:120],
+        "reports": reports,
+    }
 
 
 class CaseBook:
@@ -93,7 +114,7 @@ class CaseBook:
             self._cases[state["case"]] = dict(state, seen=seen)
             # The backend has counted an answer once it says so: the box need not remember it any longer.
             self._answered -= {f"{state['case']}/{m['id']}" for m in state["messages"] if m["answered"]}
-            for gone in sorted(self._cases.values(), key=lambda c: c["seen"])[:-self.max_cases]:
+            for gone in sorted(self._cases.values(), key=lambda c: c["seen"])[: -self.max_cases]:
                 del self._cases[gone["case"]]
             self._save()
         return True
@@ -116,8 +137,15 @@ class CaseBook:
         with self._lock:
             out = []
             for c in sorted(self._cases.values(), key=lambda c: -c["seen"]):
-                messages = [dict(m, answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered)
-                            for m in c["messages"]]
-                out.append(dict(c, messages=messages, note=NOTES[c["state"]],
-                                open_questions=[m for m in messages if m["kind"] == "question" and not m["answered"]]))
+                messages = [
+                    dict(m, answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered) for m in c["messages"]
+                ]
+                out.append(
+                    dict(
+                        c,
+                        messages=messages,
+                        note=NOTES[c["state"]],
+                        open_questions=[m for m in messages if m["kind"] == "question" and not m["answered"]],
+                    )
+                )
             return out

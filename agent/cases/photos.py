@@ -45,8 +45,10 @@ def clean_photo(data: bytes) -> Photo:
     else:
         raise PhotoError("not a JPEG or PNG image")
     if not (0 < photo.width <= MAX_SIDE and 0 < photo.height <= MAX_SIDE) or photo.width * photo.height > MAX_PIXELS:
-        raise PhotoError(f"the photo is {photo.width}x{photo.height} pixels; at most {MAX_PIXELS // 1_000_000} "
-                         f"megapixels and {MAX_SIDE} pixels a side")
+        raise PhotoError(
+            f"the photo is {photo.width}x{photo.height} pixels; at most {MAX_PIXELS // 1_000_000} "
+            f"megapixels and {MAX_SIDE} pixels a side"
+        )
     return photo
 
 
@@ -76,11 +78,11 @@ def _jpeg(data: bytes) -> Photo:
             break
         if pos + 4 > len(data):
             raise PhotoError("a damaged JPEG: a segment is cut short")
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
         end = pos + 2 + length
         if length < 2 or end > len(data):
             raise PhotoError("a damaged JPEG: a segment is longer than the file")
-        body = data[pos + 4:end]
+        body = data[pos + 4 : end]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame: the image's size
             if len(body) < 5:
                 raise PhotoError("a damaged JPEG: its frame header is cut short")
@@ -114,16 +116,16 @@ def _png(data: bytes) -> Photo:
     while True:
         if pos + 12 > len(data):
             raise PhotoError("a damaged PNG: it ends before its IEND chunk")
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if end > len(data):
             raise PhotoError("a damaged PNG: a chunk is longer than the file")
-        if zlib.crc32(data[pos + 4:end - 4]) != struct.unpack(">I", data[end - 4:end])[0]:
+        if zlib.crc32(data[pos + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
             raise PhotoError(f"a damaged PNG: the {kind.decode('latin-1')!r} chunk fails its checksum")
         if size is None:
             if kind != b"IHDR" or length != 13:
                 raise PhotoError("a damaged PNG: it does not start with its header")
-            size = struct.unpack(">II", data[pos + 8:pos + 16])
+            size = struct.unpack(">II", data[pos + 8 : pos + 16])
         if kind in PNG_DROP:
             removed.append(kind.decode())
         else:

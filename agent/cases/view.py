@@ -17,10 +17,14 @@ def file_name(cfg: AgentConfig, report_id: str) -> str:
 def take_away(cfg: AgentConfig, entry: Entry) -> dict:
     """How a report is sent by hand: its file, the support address, the subject (on site says so first)."""
     s = cfg.support
-    subject = s.subject.format(serial=cfg.device.identity, subject=entry.extra.get("subject", ""),
-                               report_id=entry.report_id)
-    return {"file_name": file_name(cfg, entry.report_id), "email": s.email or None,
-            "subject": ("ON SITE - " if entry.on_site else "") + subject}
+    subject = s.subject.format(
+        serial=cfg.device.identity, subject=entry.extra.get("subject", ""), report_id=entry.report_id
+    )
+    return {
+        "file_name": file_name(cfg, entry.report_id),
+        "email": s.email or None,
+        "subject": ("ON SITE - " if entry.on_site else "") + subject,
+    }
 
 
 def case_view(cfg: AgentConfig, outbox: Outbox, book: CaseBook, cases_error: str | None = None) -> dict:
@@ -31,10 +35,24 @@ def case_view(cfg: AgentConfig, outbox: Outbox, book: CaseBook, cases_error: str
     for r in reports:  # delivered, but support has said nothing of the case yet
         if r["case"] and r["case"] not in known:
             known.add(r["case"])
-            cases.append({"case": r["case"], "state": None, "priority": r["priority"], "subject": r["subject"],
-                          "messages": [], "open_questions": [], "note": NOTES[CaseState.NOT_HEARD]})
+            cases.append(
+                {
+                    "case": r["case"],
+                    "state": None,
+                    "priority": r["priority"],
+                    "subject": r["subject"],
+                    "messages": [],
+                    "open_questions": [],
+                    "note": NOTES[CaseState.NOT_HEARD],
+                }
+            )
     for c in cases:
         c["box_reports"] = [r["report_id"] for r in reports if r["case"] == c["case"]]
     questions = [dict(q, case=c["case"]) for c in cases if c["state"] != "solved" for q in c["open_questions"]]
-    return {"cases": cases, "reports": reports, "open_questions": questions,
-            "support_email": cfg.support.email or None, "cases_error": cases_error}
+    return {
+        "cases": cases,
+        "reports": reports,
+        "open_questions": questions,
+        "support_email": cfg.support.email or None,
+        "cases_error": cases_error,
+    }

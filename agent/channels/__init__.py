@@ -49,8 +49,15 @@ class EventSink(Protocol):
 class Replier(Protocol):
     """Publishes an answer on a topic under the box's own (transports/mqtt.py)."""
 
-    def publish(self, name: str, payload: bytes | str, retain: bool = False, properties=None,
-                timeout: float | None = None, correlation: bytes | None = None) -> None: ...
+    def publish(
+        self,
+        name: str,
+        payload: bytes | str,
+        retain: bool = False,
+        properties=None,
+        timeout: float | None = None,
+        correlation: bytes | None = None,
+    ) -> None: ...
 
 
 class Conversation(Protocol):

@@ -10,8 +10,8 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.channels import Desk, OnSiteSwitch
 from agent.config import ButtonConfig
@@ -26,8 +26,7 @@ def gpio_present() -> bool:
 
 
 class ButtonPanel:
-    def __init__(self, cfg: ButtonConfig, on_short: Callable[[], None], on_long: Callable[[], None],
-                 pin_factory=None):
+    def __init__(self, cfg: ButtonConfig, on_short: Callable[[], None], on_long: Callable[[], None], pin_factory=None):
         self.cfg, self.on_short, self.on_long = cfg, on_short, on_long
         self.button = self.led = None
         self._held = False
@@ -45,8 +44,13 @@ class ButtonPanel:
         try:
             with warnings.catch_warnings():  # gpiozero warns once per pin library it does not find
                 warnings.simplefilter("ignore")
-                self.button = Button(cfg.pin, pull_up=cfg.pull_up, bounce_time=cfg.bounce_s or None,
-                                     hold_time=cfg.long_press_s, pin_factory=pin_factory)
+                self.button = Button(
+                    cfg.pin,
+                    pull_up=cfg.pull_up,
+                    bounce_time=cfg.bounce_s or None,
+                    hold_time=cfg.long_press_s,
+                    pin_factory=pin_factory,
+                )
                 if cfg.led_pin is not None:
                     self.led = LED(cfg.led_pin, pin_factory=pin_factory)
         except (BadPinFactory, GPIOZeroError, OSError, RuntimeError) as exc:
@@ -109,8 +113,7 @@ class ButtonChannel:
     SUBJECT = "Report from the button on the box"
     DESCRIPTION = "The installer held the button on the box to send a report."
 
-    def __init__(self, cfg: ButtonConfig, desk: Desk, onsite: OnSiteSwitch, wait_for_case_s: float,
-                 pin_factory=None):
+    def __init__(self, cfg: ButtonConfig, desk: Desk, onsite: OnSiteSwitch, wait_for_case_s: float, pin_factory=None):
         self.desk, self.onsite, self.wait_for_case_s = desk, onsite, wait_for_case_s
         self.panel = ButtonPanel(cfg, lambda: onsite.toggle("button"), self.send_report, pin_factory)
         self.panel.show_onsite(onsite.to_dict()["on"])

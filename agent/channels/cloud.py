@@ -16,16 +16,16 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.channels import Desk, OnSiteSwitch, Replier
 from agent.clock import wall as wall_clock
 from agent.config import CloudConfig
 from agent.paths import state_path
+from agent.ratelimit import RateLimit
 from agent.report.request import RequestError, check_request
 from agent.report.sections import SECTION_NAMES
-from agent.ratelimit import RateLimit
 from agent.storage import StateFile
 from agent.transports.base import DeliveryError
 from agent.worker import Worker
@@ -46,6 +46,8 @@ class _Oversized(bytes):
         obj = super().__new__(cls, head)
         obj.size = size
         return obj
+
+
 MAX_NONCES = 10_000
 
 
@@ -105,8 +107,12 @@ def _text(args: dict, name: str, required: bool = False) -> str | None:
 
 
 def check_args(kind: str, args: dict) -> dict:
-    allowed = {"report": {"subject", "description", "case_ref", "sections"},
-               "more_data": {"case_ref", "description", "sections"}, "onsite": {"on"}, "ping": set()}[kind]
+    allowed = {
+        "report": {"subject", "description", "case_ref", "sections"},
+        "more_data": {"case_ref", "description", "sections"},
+        "onsite": {"on"},
+        "ping": set(),
+    }[kind]
     unknown = set(args) - allowed
     if unknown:
         raise Rejected(f"unknown args: {', '.join(sorted(map(str, unknown)))}")
@@ -129,8 +135,14 @@ def check_args(kind: str, args: dict) -> dict:
 class CommandGate:
     """Turns raw MQTT payloads into checked commands, or Rejected with a reason."""
 
-    def __init__(self, key: str | None, nonces: NonceStore, max_skew_s: float, max_bytes: int,
-                 clock: Callable[[], float] = wall_clock):
+    def __init__(
+        self,
+        key: str | None,
+        nonces: NonceStore,
+        max_skew_s: float,
+        max_bytes: int,
+        clock: Callable[[], float] = wall_clock,
+    ):
         self.key, self.nonces, self.max_skew_s, self.max_bytes = key, nonces, max_skew_s, max_bytes
         self._clock = clock
 
@@ -169,8 +181,11 @@ class CommandGate:
 class RejectionLog:
     """One log line per rejected command, but no flood: past 10 a minute, a count instead."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 security: Callable[[str, str], None] = lambda kind, message: None):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        security: Callable[[str, str], None] = lambda kind, message: None,
+    ):
         self._limit = RateLimit(10, 60.0, clock)
         self._security = security  # the security log (watch/security.py) keeps each, bounded by itself
 
@@ -185,8 +200,16 @@ class RejectionLog:
 class CommandWorker:
     """Takes commands off paho's network thread, one at a time, and answers each on <base>/reply."""
 
-    def __init__(self, cfg: CloudConfig, state_dir: str, desk: Desk, onsite: OnSiteSwitch, replier: Replier,
-                 clock: Callable[[], float] = wall_clock, security: Callable[[str, str], None] = lambda k, m: None):
+    def __init__(
+        self,
+        cfg: CloudConfig,
+        state_dir: str,
+        desk: Desk,
+        onsite: OnSiteSwitch,
+        replier: Replier,
+        clock: Callable[[], float] = wall_clock,
+        security: Callable[[str, str], None] = lambda k, m: None,
+    ):
         self.desk, self.onsite, self.replier = desk, onsite, replier
         nonces = NonceStore(state_path(state_dir, "nonces"), cfg.max_skew_s, clock)
         self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)
@@ -210,7 +233,9 @@ class CommandWorker:
         so a flood of them cannot fill the queue (and the memory) before the gate sees them."""
         if len(payload) > self.gate.max_bytes:  # refused by its size alone: only its head is kept
             payload = _Oversized(payload[:HEAD_BYTES], len(payload))
-        if not self._work.submit(self._run, payload, correlation):  # a flood: the rest waits for the sender to try again
+        if not self._work.submit(
+            self._run, payload, correlation
+        ):  # a flood: the rest waits for the sender to try again
             self._count("dropped")
 
     def _run(self, payload: bytes, correlation: bytes | None) -> None:
@@ -245,14 +270,20 @@ class CommandWorker:
             self.onsite.set(args["on"], "cloud")
             return {"onsite": self.onsite.to_dict()}
         if kind == "report":
-            fields = {"subject": args["subject"] or "Report requested by remote support",
-                      "description": args["description"] or "Remote support asked the box for a system report."}
+            fields = {
+                "subject": args["subject"] or "Report requested by remote support",
+                "description": args["description"] or "Remote support asked the box for a system report.",
+            }
         else:
-            fields = {"subject": f"More data for case {args['case_ref']}",
-                      "description": args["description"] or f"Remote support asked for more data on {args['case_ref']}."}
+            fields = {
+                "subject": f"More data for case {args['case_ref']}",
+                "description": args["description"] or f"Remote support asked for more data on {args['case_ref']}.",
+            }
         try:
-            request = check_request(dict(fields, case_ref=args["case_ref"], sections=args["sections"]),
-                                    "cloud" if kind == "report" else "cloud-follow-up")
+            request = check_request(
+                dict(fields, case_ref=args["case_ref"], sections=args["sections"]),
+                "cloud" if kind == "report" else "cloud-follow-up",
+            )
         except RequestError as exc:
             raise Rejected(f"args: {exc}") from None
         try:

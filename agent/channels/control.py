@@ -10,7 +10,7 @@ import os
 import socket
 import socketserver
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from agent.channels import Conversation, Desk, EventSink, OnSiteSwitch, StatusSource
 from agent.report.request import check_request
@@ -126,7 +126,7 @@ def call(path: str, command: str, args: dict | None = None, timeout: float = 10.
                 data += chunk
     except (FileNotFoundError, ConnectionRefusedError):
         raise NotRunning(f"no daemon on {path}") from None
-    except socket.timeout:
+    except TimeoutError:
         raise TimeoutError(f"the daemon did not answer within {timeout:.0f} s") from None
     except OSError as exc:  # reset while waiting: it took the request
         raise NoAnswer(f"the daemon dropped the connection ({exc.strerror or exc})") from None
@@ -138,8 +138,15 @@ def call(path: str, command: str, args: dict | None = None, timeout: float = 10.
         raise NoAnswer(f"the daemon's answer was cut short ({len(data)} bytes)") from None
 
 
-def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: EventSink,
-             wait_for_case_s: float, talk: Conversation, ocpp=None) -> dict[str, Handler]:
+def handlers(
+    desk: Desk,
+    status: StatusSource,
+    onsite: OnSiteSwitch,
+    events: EventSink,
+    wait_for_case_s: float,
+    talk: Conversation,
+    ocpp=None,
+) -> dict[str, Handler]:
     """What the control socket answers: report, status, check, event, onsite, scan, cases, answer, retry,
     ocpp_log and ocpp_status (the OCPP delegate, channels/ocpp.py), ping."""
     from agent.channels.events import check_event
@@ -155,11 +162,22 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
             return {"ok": True, "report_id": report_id, "bundle": base64.b64encode(data).decode()}
         report_id = desk.submit(request)
         state = desk.wait(report_id, timeout=wait) or {}
-        return {"ok": True, "report_id": report_id, "priority": state.get("priority"),
-                "receipt": {"case": state["case"], "priority": state["priority"], "report_id": report_id,
-                            "attached": state["attached"]}
-                if state.get("state") == "delivered" else None,
-                "state": state.get("state"), "note": state.get("note"), "error": state.get("error")}
+        return {
+            "ok": True,
+            "report_id": report_id,
+            "priority": state.get("priority"),
+            "receipt": {
+                "case": state["case"],
+                "priority": state["priority"],
+                "report_id": report_id,
+                "attached": state["attached"],
+            }
+            if state.get("state") == "delivered"
+            else None,
+            "state": state.get("state"),
+            "note": state.get("note"),
+            "error": state.get("error"),
+        }
 
     def onsite_cmd(args: dict) -> dict:
         action = args.get("action")
@@ -177,17 +195,33 @@ def handlers(desk: Desk, status: StatusSource, onsite: OnSiteSwitch, events: Eve
         from agent.devices.scan import parse_units
 
         budget, timeout = args.get("budget_s", 120.0), args.get("timeout_s", 0.2)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 3600 for v in (budget, timeout)):
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 3600 for v in (budget, timeout)
+        ):
             raise ValueError("budget_s and timeout_s: expected seconds")
         units = parse_units(str(args.get("units", "1-247")))
         return {"ok": True, "scans": status.scan(args.get("bus"), units, float(budget), float(timeout))}
 
-    return {"report": report, "status": lambda a: {"ok": True, **status.status()},
-            "check": lambda a: {"ok": True, **status.check()}, "event": event, "onsite": onsite_cmd, "scan": scan,
-            "cases": lambda a: {"ok": True, **talk.view()}, "retry": lambda a: {"ok": True, "report": talk.retry(a.get("report_id"))},
-            "answer": lambda a: {"ok": True, **talk.answer(a.get("case"), a.get("question"), a.get("text"),
-                                                            a.get("with_report") is True)},
-            "ocpp_log": lambda a: {"ok": True, **ocpp.request(a)},
-            "ocpp_status": lambda a: dict(zip(("ok", "events", "next"), (True, *ocpp.events(
-                a["since"] if isinstance(a.get("since"), int) and a["since"] >= 0 else 0)))),
-            "ping": lambda a: {"ok": True, "pid": os.getpid()}}
+    return {
+        "report": report,
+        "status": lambda a: {"ok": True, **status.status()},
+        "check": lambda a: {"ok": True, **status.check()},
+        "event": event,
+        "onsite": onsite_cmd,
+        "scan": scan,
+        "cases": lambda a: {"ok": True, **talk.view()},
+        "retry": lambda a: {"ok": True, "report": talk.retry(a.get("report_id"))},
+        "answer": lambda a: {
+            "ok": True,
+            **talk.answer(a.get("case"), a.get("question"), a.get("text"), a.get("with_report") is True),
+        },
+        "ocpp_log": lambda a: {"ok": True, **ocpp.request(a)},
+        "ocpp_status": lambda a: _ocpp_status(ocpp, a.get("since")),
+        "ping": lambda a: {"ok": True, "pid": os.getpid()},
+    }
+
+
+def _ocpp_status(ocpp, since: object) -> dict:
+    """The OCPP delegate's status changes after the first SINCE (a whole number, else 0)."""
+    events, upto = ocpp.events(since if isinstance(since, int) and not isinstance(since, bool) and since >= 0 else 0)
+    return {"ok": True, "events": events, "next": upto}

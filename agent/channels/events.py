@@ -7,8 +7,8 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.paths import state_path
 from agent.storage import write_json
@@ -32,7 +32,11 @@ def check_event(args: dict) -> dict:
             raise ValueError("code: expected 1-64 letters, digits, '_', '.' or '-'")
         event["code"] = code
     if kind == "fault":
-        message, severity, category = args.get("message"), args.get("severity", "error"), args.get("category", "hardware")
+        message, severity, category = (
+            args.get("message"),
+            args.get("severity", "error"),
+            args.get("category", "hardware"),
+        )
         if not isinstance(message, str) or not 1 <= len(message.strip()) <= 500:
             raise ValueError("message: expected 1-500 characters")
         if severity not in tuple(Severity):
@@ -77,8 +81,13 @@ def take_queued(state_dir: str) -> list[dict]:
 class FirmwareEvents:
     """The event sink: a firmware fault is raised or cleared; an update is noted and looked at now."""
 
-    def __init__(self, faults: FaultMonitor, timeline: Timeline, on_update: Callable[[], None],
-                 security: Callable[[str, str], None] = lambda kind, message: None):
+    def __init__(
+        self,
+        faults: FaultMonitor,
+        timeline: Timeline,
+        on_update: Callable[[], None],
+        security: Callable[[str, str], None] = lambda kind, message: None,
+    ):
         self.faults, self.timeline, self.on_update, self.security = faults, timeline, on_update, security
 
     def apply(self, event: dict) -> None:

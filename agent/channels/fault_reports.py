@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Callable
 
 from agent.clock import wall as wall_clock
 from agent.config import AutoReportConfig
@@ -30,8 +30,13 @@ class FaultReporter:
     limits at once, so no burst of faults can pass them. Decisions, limits and the faults already
     reported survive a restart: a fault that is still there after a restart is the same fault."""
 
-    def __init__(self, cfg: AutoReportConfig, state_dir: str, submit: Callable[[ReportRequest], object],
-                 clock: Callable[[], float] = wall_clock):
+    def __init__(
+        self,
+        cfg: AutoReportConfig,
+        state_dir: str,
+        submit: Callable[[ReportRequest], object],
+        clock: Callable[[], float] = wall_clock,
+    ):
         self.cfg, self.submit, self._clock = cfg, submit, clock
         self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True)
         self._lock = threading.Lock()
@@ -74,8 +79,11 @@ class FaultReporter:
             elif self.state["sent_today"] >= self.cfg.daily_cap:
                 why = f"the daily cap of {self.cfg.daily_cap} fault reports is reached"
             else:  # decided: it counts now, not when it is sent
-                self.pending[fault.code] = {"due": now + self.cfg.debounce_s, "repeats": 0,
-                                            "fault": {k: getattr(fault, k) for k in FAULT_FIELDS}}
+                self.pending[fault.code] = {
+                    "due": now + self.cfg.debounce_s,
+                    "repeats": 0,
+                    "fault": {k: getattr(fault, k) for k in FAULT_FIELDS},
+                }
                 self.state["last_by_code"][fault.code] = now
                 self.state["sent_today"] += 1
                 self.state["open"][key] = now
@@ -112,9 +120,10 @@ class FaultReporter:
         subject = f"Fault {f.code} on {f.device}"
         if len(subject) < LIMITS["subject"][0]:  # a firmware fault's code may be one letter long
             subject = f"Fault report: {f.code} on {f.device}"
-        fields = {"subject": fit(subject, "subject"),
-                  "description": fit(f"The agent raised fault {f.code} on {f.device}: {f.message}.{repeats}",
-                                     "description")}
+        fields = {
+            "subject": fit(subject, "subject"),
+            "description": fit(f"The agent raised fault {f.code} on {f.device}: {f.message}.{repeats}", "description"),
+        }
         return check_request(fields, "fault", details={"fault": f.code, "device": f.device, "repeats": p["repeats"]})
 
     def _send(self, p: dict) -> None:
@@ -127,5 +136,8 @@ class FaultReporter:
 
     def to_dict(self) -> dict:
         with self._lock:
-            return {"pending": sorted(self.pending), "sent_today": self.state["sent_today"],
-                    "suppressed": self.state["suppressed"]}
+            return {
+                "pending": sorted(self.pending),
+                "sent_today": self.state["sent_today"],
+                "suppressed": self.state["suppressed"],
+            }

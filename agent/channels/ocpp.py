@@ -16,9 +16,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from agent.clock import utc_compact
 from agent.report.request import ReportRequest
@@ -29,8 +29,16 @@ LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
 MAX_FILENAME = 255  # OCPP: filename is string[0..255]
 FILENAME = re.compile(r"^[A-Za-z0-9._:+-]{1,255}$")
 MAX_RETRIES, MAX_INTERVAL_S = 10, 3600
-FINAL = ("Uploaded", "UploadFailure", "UploadFailed", "BadMessage", "NotSupportedOperation", "PermissionDenied",
-         "AcceptedCanceled", "Idle")
+FINAL = (
+    "Uploaded",
+    "UploadFailure",
+    "UploadFailed",
+    "BadMessage",
+    "NotSupportedOperation",
+    "PermissionDenied",
+    "AcceptedCanceled",
+    "Idle",
+)
 
 
 @dataclass
@@ -58,8 +66,17 @@ def _time(value: object, name: str) -> float | None:
 def check_log_request(fields: dict) -> LogRequest:
     """A LogRequest from the firmware's fields (the OCPP request's, in its own names); ValueError naming the
     field, or UploadError(BadMessage) for a location that cannot be one."""
-    known = {"request_id", "log_type", "location", "oldest", "latest", "retries", "retry_interval", "message",
-             "filename"}
+    known = {
+        "request_id",
+        "log_type",
+        "location",
+        "oldest",
+        "latest",
+        "retries",
+        "retry_interval",
+        "message",
+        "filename",
+    }
     unknown = set(fields) - known
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -82,20 +99,35 @@ def check_log_request(fields: dict) -> LogRequest:
     oldest, latest = _time(fields.get("oldest"), "oldest"), _time(fields.get("latest"), "latest")
     if oldest and latest and oldest > latest:
         raise ValueError("oldest: after latest")
-    return LogRequest(rid, log_type, parse_location(fields.get("location")), oldest, latest, int(retries),
-                      float(interval), message == "GetDiagnostics", name)
+    return LogRequest(
+        rid,
+        log_type,
+        parse_location(fields.get("location")),
+        oldest,
+        latest,
+        int(retries),
+        float(interval),
+        message == "GetDiagnostics",
+        name,
+    )
 
 
 class OcppDelegate:
     """EXPORT(ReportRequest) builds a bundle and sends nothing (the desk's); SLEEP waits between attempts (the
     clock, injected in tests). One request at a time: a new one cancels the running one."""
 
-    def __init__(self, export: Callable[[ReportRequest], tuple[str, bytes]], identity: str,
-                 ca_file: str | None = None, deadline_s: float = 300.0,
-                 sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s),
-                 security: Callable[[tuple], tuple[str, bytes]] | None = None,
-                 on_event: Callable[[dict], None] = lambda event: None, total_deadline_s: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        export: Callable[[ReportRequest], tuple[str, bytes]],
+        identity: str,
+        ca_file: str | None = None,
+        deadline_s: float = 300.0,
+        sleep: Callable[[threading.Event, float], bool] = lambda stop, s: stop.wait(s),
+        security: Callable[[tuple], tuple[str, bytes]] | None = None,
+        on_event: Callable[[dict], None] = lambda event: None,
+        total_deadline_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         """SECURITY(window) builds the SecurityLog's bundle (the daemon's security log, report/build.py); ON_EVENT
         hears every status change (the daemon publishes it as an MQTT notice); no attempt starts after
         TOTAL_DEADLINE_S from the request (on CLOCK)."""
@@ -141,12 +173,17 @@ class OcppDelegate:
     def events(self, since: int = 0) -> tuple[list[dict], int]:
         """The status changes after the first SINCE ever made, and the count to ask from next time."""
         with self._lock:
-            return self._events[max(0, since - self._dropped):], self._dropped + len(self._events)
+            return self._events[max(0, since - self._dropped) :], self._dropped + len(self._events)
 
     def _emit(self, req: LogRequest, status: str, info: str | None = None) -> None:
         if req.diagnostics_16:  # DiagnosticsStatusNotification knows Uploading, Uploaded, UploadFailed, Idle only
-            status = status if status in ("Uploading", "Uploaded") else "Idle" if status == "AcceptedCanceled" \
+            status = (
+                status
+                if status in ("Uploading", "Uploaded")
+                else "Idle"
+                if status == "AcceptedCanceled"
                 else "UploadFailed"
+            )
         event = {"request_id": req.request_id, "status": status, "at": time.time()}
         if info:
             event["info"] = info[:255]  # OCPP: additionalInfo / statusInfo are short
@@ -177,10 +214,13 @@ class OcppDelegate:
 
     def _diagnostics(self, req: LogRequest) -> bytes:
         """The DiagnosticsLog: our report, of the request's time window when it gives one."""
-        report = ReportRequest(reason="ocpp", subject=f"OCPP {req.log_type} request {req.request_id}",
-                               description="Requested by the charge point's management system over OCPP.",
-                               details={"request_id": req.request_id, "log_type": req.log_type},
-                               window=(req.oldest, req.latest) if req.oldest or req.latest else None)
+        report = ReportRequest(
+            reason="ocpp",
+            subject=f"OCPP {req.log_type} request {req.request_id}",
+            description="Requested by the charge point's management system over OCPP.",
+            details={"request_id": req.request_id, "log_type": req.log_type},
+            window=(req.oldest, req.latest) if req.oldest or req.latest else None,
+        )
         return self._export(report)[1]
 
     def _upload(self, req: LogRequest, filename: str, data: bytes, stop: threading.Event) -> None:
@@ -190,8 +230,9 @@ class OcppDelegate:
             if stop.is_set():
                 return
             if attempt and self._clock() - started > self.total_deadline_s:
-                last = UploadError(f"{last}; no further attempt after the total deadline of "
-                                   f"{self.total_deadline_s:g} s")
+                last = UploadError(
+                    f"{last}; no further attempt after the total deadline of {self.total_deadline_s:g} s"
+                )
                 break
             self._emit(req, "Uploading")  # once per attempt, never a flood
             try:

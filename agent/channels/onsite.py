@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
 
 from agent.clock import wall as wall_clock
 from agent.paths import state_path
@@ -19,14 +19,20 @@ log = logging.getLogger(__name__)
 @dataclass
 class OnSiteState:
     on: bool = False
-    since: Optional[float] = None  # wall time
-    channel: Optional[str] = None
-    expires: Optional[float] = None
+    since: float | None = None  # wall time
+    channel: str | None = None
+    expires: float | None = None
 
 
 class OnSite:
-    def __init__(self, state_dir: str, duration_s: float, timeline: Timeline,
-                 clock: Callable[[], float] = wall_clock, on_change: Callable[[OnSiteState], None] | None = None):
+    def __init__(
+        self,
+        state_dir: str,
+        duration_s: float,
+        timeline: Timeline,
+        clock: Callable[[], float] = wall_clock,
+        on_change: Callable[[OnSiteState], None] | None = None,
+    ):
         self._file = StateFile(state_path(state_dir, "onsite"), asdict(OnSiteState()), durable=True)
         self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
         self.on_change = on_change
@@ -71,13 +77,15 @@ class OnSite:
             try:  # saved first: on-site mode is never on in memory only
                 self._file.save(asdict(new))
             except OSError as exc:
-                raise ValueError(f"on-site mode not changed: it cannot be saved in {self._file.path.parent} "
-                                 f"({exc.strerror or exc})") from None
+                raise ValueError(
+                    f"on-site mode not changed: it cannot be saved in {self._file.path.parent} ({exc.strerror or exc})"
+                ) from None
             self._state = new
             state = OnSiteState(**asdict(self._state))
         if on:
-            self.timeline.add("event", "onsite_started", f"on-site mode on (by {channel}) for "
-                              f"{self.duration_s / 3600:g} h")
+            self.timeline.add(
+                "event", "onsite_started", f"on-site mode on (by {channel}) for {self.duration_s / 3600:g} h"
+            )
         else:
             self.timeline.add("event", "onsite_ended", f"on-site mode off (by {channel})")
         log.info("on-site mode %s by %s", "on" if on else "off", channel)

@@ -18,9 +18,9 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from agent.cases import CaseError
@@ -36,10 +36,15 @@ REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 # Bounds that keep a flood of clients from taking the box's file descriptors or memory.
 THREADS, CONNECTION_LIMIT, IDLE_TIMEOUT_S = 2, 64, 15  # two: a page and an API call at once
 SECURITY_HEADERS = [
-    ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
-    ("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    ),
 ]
 
 
@@ -81,12 +86,68 @@ class Request:
         return body
 
 
+# --- guards in front of the page and its API -----------------------------------------------------
+def authorised(token: str, req: Request) -> bool:
+    """No token configured (a loopback page), or the right one as a bearer token or the page's cookie."""
+    if not token:
+        return True
+    given = ""
+    auth = req.header("Authorization")
+    if auth.startswith("Bearer "):
+        given = auth[7:]
+    for part in req.header("Cookie").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "diag_token":
+            given = given or value
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def guard(req: Request, write: bool, token: str, port: int, security: Callable[[str, str], None]) -> None:
+    """Refuse (HTTPError) what the page must not answer: a foreign Host on a loopback page (DNS rebinding), a
+    missing token, and for WRITE a cross-site request or a body that is neither JSON nor a photo."""
+    host = req.header("Host")
+    if not token and host not in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+        raise HTTPError(403, "unexpected Host")
+    if not authorised(token, req):
+        security(
+            "page_token_refused",
+            f"the local page refused a request from {req.environ.get('REMOTE_ADDR', '?')}: no valid token",
+        )
+        raise HTTPError(401, "a token is needed")
+    if write:
+        origin = req.header("Origin")
+        if origin and urlsplit(origin).netloc != host:
+            raise HTTPError(403, "cross-site request refused")
+        if req.header("X-Requested-With") != "diag-agent":
+            raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
+        kind = req.header("Content-Type").split(";")[0].strip()
+        if kind != "application/json" and not (req.path == "/api/photo" and kind in ("image/jpeg", "image/png")):
+            raise HTTPError(415, "send JSON" + (" or a JPEG or PNG image" if req.path == "/api/photo" else ""))
+
+
+def words(req: Request, language: str, zone: str) -> dict:
+    """The page's words: in the language asked for, else the browser's choice, else the box's LANGUAGE."""
+    from agent.lang import languages, load, pick
+
+    asked = req.query.get("lang", [""])[0]
+    chosen = asked if asked in languages() else pick(req.header("Accept-Language"), language)
+    return {"ok": True, "language": chosen, "languages": languages(), "timezone": zone, "words": load(chosen)["page"]}
+
+
 class PageApp:
     """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
-    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, port: int,
-                 talk: Conversation, locale: tuple[str, str] = ("en", "UTC"),
-                 security: Callable[[str, str], None] = lambda kind, message: None):
+    def __init__(
+        self,
+        cfg: WebConfig,
+        desk: Desk,
+        onsite: OnSiteSwitch,
+        status: StatusSource,
+        port: int,
+        talk: Conversation,
+        locale: tuple[str, str] = ("en", "UTC"),
+        security: Callable[[str, str], None] = lambda kind, message: None,
+    ):
         self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
         self.port, self.locale, self.security = port, locale, security  # the box's language and time zone
 
@@ -96,10 +157,10 @@ class PageApp:
             if req.method in ("GET", "HEAD"):
                 status, headers, body = self._get(req)
             elif req.method == "POST":
-                self._guard(req, write=True)
+                self._guard(req, True)
                 status, headers, body = self._post(req)
             else:
-                self._guard(req, write=True)
+                self._guard(req, True)
                 raise HTTPError(405, "method not allowed")
         except CaseError as exc:
             status, headers = exc.status, [("Content-Type", "application/json")]
@@ -116,43 +177,13 @@ class PageApp:
             status, headers = 500, [("Content-Type", "application/json")]
             body = b'{"ok": false, "error": "internal error; see the agent\'s log"}'
         log.debug("web %s %s %d", req.method, req.path, status)
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       headers + SECURITY_HEADERS + [("Content-Length", str(len(body)))])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}", headers + SECURITY_HEADERS + [("Content-Length", str(len(body)))]
+        )
         return [b"" if req.method == "HEAD" else body]
 
-    # --- guards ---------------------------------------------------------------------------
-    def _authorised(self, req: Request) -> bool:
-        if not self.cfg.token:
-            return True
-        given = ""
-        auth = req.header("Authorization")
-        if auth.startswith("Bearer "):
-            given = auth[7:]
-        for part in req.header("Cookie").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "diag_token":
-                given = given or value
-        return hmac.compare_digest(given.encode(), self.cfg.token.encode())
-
     def _guard(self, req: Request, write: bool) -> None:
-        host = req.header("Host")
-        if not self.cfg.token and host not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}",
-                                               f"[::1]:{self.port}"):
-            # A loopback page answers only to its own names: no DNS rebinding into it.
-            raise HTTPError(403, "unexpected Host")
-        if not self._authorised(req):
-            self.security("page_token_refused", f"the local page refused a request from "
-                                                f"{req.environ.get('REMOTE_ADDR', '?')}: no valid token")
-            raise HTTPError(401, "a token is needed")
-        if write:
-            origin = req.header("Origin")
-            if origin and urlsplit(origin).netloc != host:
-                raise HTTPError(403, "cross-site request refused")
-            if req.header("X-Requested-With") != "diag-agent":
-                raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
-            kind = req.header("Content-Type").split(";")[0].strip()
-            if kind != "application/json" and not (req.path == "/api/photo" and kind in ("image/jpeg", "image/png")):
-                raise HTTPError(415, "send JSON" + (" or a JPEG or PNG image" if req.path == "/api/photo" else ""))
+        guard(req, write, self.cfg.token, self.port, self.security)
 
     # --- routes ---------------------------------------------------------------------------
     @staticmethod
@@ -163,9 +194,16 @@ class PageApp:
         if req.path == "/" and self.cfg.token and "token" in req.query:
             token = req.query["token"][0]
             if hmac.compare_digest(token.encode(), self.cfg.token.encode()):
-                return 303, [("Location", "/"), ("Content-Type", "text/plain"), (
-                    "Set-Cookie", f"diag_token={token}; HttpOnly; SameSite=Strict; Path=/")], b""
-        self._guard(req, write=False)
+                return (
+                    303,
+                    [
+                        ("Location", "/"),
+                        ("Content-Type", "text/plain"),
+                        ("Set-Cookie", f"diag_token={token}; HttpOnly; SameSite=Strict; Path=/"),
+                    ],
+                    b"",
+                )
+        self._guard(req, False)
         if req.path == "/":
             return 200, [("Content-Type", "text/html; charset=utf-8")], PAGE.read_bytes()
         if req.path == "/api/status":
@@ -174,13 +212,8 @@ class PageApp:
             return self._json({"ok": True, "reports": self.desk.list()})
         if req.path == "/api/cases":
             return self._json({"ok": True, **self.talk.view()})
-        if req.path == "/api/words":  # the page's words: asked for, else the browser's choice, else the box's
-            from agent.lang import languages, load, pick
-
-            asked = req.query.get("lang", [""])[0]
-            language = asked if asked in languages() else pick(req.header("Accept-Language"), self.locale[0])
-            return self._json({"ok": True, "language": language, "languages": languages(), "timezone": self.locale[1],
-                               "words": load(language)["page"]})
+        if req.path == "/api/words":
+            return self._json(words(req, *self.locale))
         if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
             report_id = m.group(1)
             if not REPORT_ID.match(report_id):
@@ -189,8 +222,14 @@ class PageApp:
                 bundle = self.desk.bundle(report_id)
                 if bundle is None:
                     raise HTTPError(404, "no such report in the outbox")
-                return 200, [("Content-Type", "application/gzip"), (
-                    "Content-Disposition", f'attachment; filename="{self.talk.file_name(report_id)}"')], bundle.read_bytes()
+                return (
+                    200,
+                    [
+                        ("Content-Type", "application/gzip"),
+                        ("Content-Disposition", f'attachment; filename="{self.talk.file_name(report_id)}"'),
+                    ],
+                    bundle.read_bytes(),
+                )
             state = self.desk.state(report_id)
             if state is None:
                 raise HTTPError(404, "no such report")
@@ -211,33 +250,64 @@ class PageApp:
         if req.path == "/api/onsite":
             body = req.json_body()
             if set(body) != {"on"} or not isinstance(body["on"], bool):
-                raise HTTPError(422, "expected {\"on\": true or false}")
+                raise HTTPError(422, 'expected {"on": true or false}')
             self.onsite.set(body["on"], "local")
             return self._json({"ok": True, "onsite": self.onsite.to_dict()})
         if req.path == "/api/answer":
             body = req.json_body()
-            return self._json({"ok": True, **self.talk.answer(body.get("case"), body.get("question"), body.get("text"),
-                                                              body.get("with_report") is True)}, 202)
+            return self._json(
+                {
+                    "ok": True,
+                    **self.talk.answer(
+                        body.get("case"), body.get("question"), body.get("text"), body.get("with_report") is True
+                    ),
+                },
+                202,
+            )
         if req.path == "/api/retry":
             return self._json({"ok": True, "report": self.talk.retry(req.json_body().get("report_id"))})
         if req.path == "/api/photo":
-            return self._json({"ok": True, **self.talk.add_photo(
-                req.query.get("case", [None])[0], req.query.get("label", [None])[0], req.raw_body(MAX_PHOTO))}, 202)
+            return self._json(
+                {
+                    "ok": True,
+                    **self.talk.add_photo(
+                        req.query.get("case", [None])[0], req.query.get("label", [None])[0], req.raw_body(MAX_PHOTO)
+                    ),
+                },
+                202,
+            )
         raise HTTPError(404, "not found")
 
 
 class WebServer:
-    def __init__(self, cfg: WebConfig, desk: Desk, onsite: OnSiteSwitch, status: StatusSource, talk: Conversation,
-                 locale: tuple[str, str] = ("en", "UTC"), security: Callable[[str, str], None] = lambda k, m: None):
+    def __init__(
+        self,
+        cfg: WebConfig,
+        desk: Desk,
+        onsite: OnSiteSwitch,
+        status: StatusSource,
+        talk: Conversation,
+        locale: tuple[str, str] = ("en", "UTC"),
+        security: Callable[[str, str], None] = lambda k, m: None,
+    ):
         from waitress.server import create_server
 
         listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
         self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk, locale, security)
         self._server = create_server(
-            self.app, listen=listen, threads=THREADS, connection_limit=CONNECTION_LIMIT,
-            channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=5, max_request_body_size=MAX_PHOTO,
-            max_request_header_size=16 * 1024, asyncore_use_poll=True, ident="diag-agent",
-            clear_untrusted_proxy_headers=True, expose_tracebacks=False)
+            self.app,
+            listen=listen,
+            threads=THREADS,
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=IDLE_TIMEOUT_S,
+            cleanup_interval=5,
+            max_request_body_size=MAX_PHOTO,
+            max_request_header_size=16 * 1024,
+            asyncore_use_poll=True,
+            ident="diag-agent",
+            clear_untrusted_proxy_headers=True,
+            expose_tracebacks=False,
+        )
         self.port = int(self._server.effective_port)
         self.app.port = self.port
         self._thread = threading.Thread(target=self._serve, name="web", daemon=True)

@@ -28,8 +28,11 @@ def cmd_case(args, cfg) -> int:
     from agent.channels import control
     from agent.paths import control_socket_path
 
-    ask = {"cases": {}, "retry": {"report_id": getattr(args, "report_id", None)},
-           "answer": {k: getattr(args, k, None) for k in ("case", "question", "text", "with_report")}}[args.command]
+    ask = {
+        "cases": {},
+        "retry": {"report_id": getattr(args, "report_id", None)},
+        "answer": {k: getattr(args, k, None) for k in ("case", "question", "text", "with_report")},
+    }[args.command]
     try:
         answer = control.call(control_socket_path(cfg), args.command, ask, timeout=60)
     except control.NotRunning:
@@ -43,8 +46,10 @@ def cmd_case(args, cfg) -> int:
     if args.command == "cases":
         print(json.dumps(answer, indent=2) if args.json else render_cases(answer))
     elif args.command == "answer":
-        print(f"answer {answer['answer']} saved; it goes to the case with the next delivery"
-              + (f", with report {answer['report']}" if answer.get("report") else ""))
+        print(
+            f"answer {answer['answer']} saved; it goes to the case with the next delivery"
+            + (f", with report {answer['report']}" if answer.get("report") else "")
+        )
     else:
         print(f"report {answer['report']['report_id']}: {answer['report']['note']}")
     return EXIT_OK

@@ -58,29 +58,34 @@ def cmd_run(args) -> int:
 
 
 def cmd_poll(args) -> int:
-    from agent.report.snapshot import poll_once
+    from agent.collect import poll_once
 
-    snapshot = poll_once(_config(args))
+    devices = poll_once(_config(args))
     if args.json:
-        print(json.dumps(snapshot, indent=2))
+        print(json.dumps({name: d.to_dict() for name, d in devices.items()}, indent=2))
     else:
-        for name, dev in snapshot.items():
-            state = "ok" if dev["reachable"] else f"NOT ANSWERING ({dev['answer']})"
-            print(f"{name} ({dev['model']}, unit {dev['unit']}): {state}")
-            for vname, v in dev["values"].items():
-                label = f" ({v['label']})" if "label" in v else ""
-                print(f"  {vname:<24} {v['value']} {v['unit']}{label}")
-            for vname, why in dev["unsupported"].items():
+        for name, dev in devices.items():
+            state = "ok" if dev.reachable else f"NOT ANSWERING ({dev.answer})"
+            print(f"{name} ({dev.model}, unit {dev.unit}): {state}")
+            for vname, v in dev.values.items():
+                label = f" ({v.label})" if v.label is not None else ""
+                print(f"  {vname:<24} {v.value} {v.unit}{label}")
+            for vname, why in dev.unsupported.items():
                 print(f"  {vname:<24} {why}")
-    failed = [n for n, d in snapshot.items() if not d["reachable"]]
-    for name in failed:
-        print(f"diag-agent: device {name} did not answer: {snapshot[name]['last_error']}", file=sys.stderr)
+    failed = [d for d in devices.values() if not d.reachable]
+    for dev in failed:
+        print(f"diag-agent: device {dev.name} did not answer: {dev.last_error}", file=sys.stderr)
     return EXIT_FAIL if failed else EXIT_OK
 
 
 def _request_fields(args) -> dict:
-    return {"subject": args.subject, "description": args.description, "email": args.email,
-            "case_ref": args.case, "on_site": args.on_site}
+    return {
+        "subject": args.subject,
+        "description": args.description,
+        "email": args.email,
+        "case_ref": args.case,
+        "on_site": args.on_site,
+    }
 
 
 def cmd_report(args) -> int:
@@ -97,8 +102,11 @@ def cmd_report(args) -> int:
         request = check_request(fields, reason="cli")
     except RequestError as exc:
         for name, problem in exc.errors.items():
-            print(f"diag-agent: report not made: {'--' + name.replace('_ref', '') + ': ' if name != '_' else ''}"
-                  f"{problem}", file=sys.stderr)
+            print(
+                f"diag-agent: report not made: {'--' + name.replace('_ref', '') + ': ' if name != '_' else ''}"
+                f"{problem}",
+                file=sys.stderr,
+            )
         return EXIT_CONFIG
     socket_path, wait = control_socket_path(cfg), cfg.report.wait_for_case_s
     try:
@@ -109,8 +117,11 @@ def cmd_report(args) -> int:
     except control.NotRunning:
         answer = None
     except control.NoAnswer as exc:  # it may have been accepted: never build a second one here
-        print(f"diag-agent: {exc}. The report may have been accepted; `diag-agent status` shows the outbox "
-              "once the daemon is back. Nothing else was made.", file=sys.stderr)
+        print(
+            f"diag-agent: {exc}. The report may have been accepted; `diag-agent status` shows the outbox "
+            "once the daemon is back. Nothing else was made.",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     if answer is not None and not answer.get("ok"):
         print(f"diag-agent: report not made: {answer.get('error')}", file=sys.stderr)
@@ -127,24 +138,30 @@ def cmd_report(args) -> int:
     if answer.get("state") == "refused":  # kept on the box, but not sent again until the settings change
         print(f"report {answer['report_id']} was {answer['note']}.")
         return EXIT_QUEUED
-    print(f"report {answer['report_id']} is saved in the outbox and not delivered yet: {answer.get('error')}. "
-          "The daemon sends it when the backend can be reached.")
+    print(
+        f"report {answer['report_id']} is saved in the outbox and not delivered yet: {answer.get('error')}. "
+        "The daemon sends it when the backend can be reached."
+    )
     return EXIT_QUEUED
+
+
+def look_once(cfg, scan: bool = False):
+    """No daemon runs: the box looked at once (devices read, health collected) and judged, as the daemon's
+    StatusModel.look does."""
+    from agent.collect import one_shot
+    from agent.watch.checks import judged
+
+    return judged(cfg, one_shot(cfg, scan))
 
 
 def _report_standalone(cfg, request) -> dict:
     """No daemon runs: read the devices once, spool the report, and try to send it now (HTTPS only)."""
-    from agent.outbox import Outbox, describe
-    from agent.paths import outbox_dir
+    from agent.outbox import describe
     from agent.report.build import make_report
-    from agent.report.snapshot import one_shot
-    from agent.transports.https import HttpsTransport
-    from agent.transports.sender import Sender, choose_transports, fingerprint
+    from agent.transports.sender import delivery
 
-    outbox = Outbox(outbox_dir(cfg))
-    entry = make_report(cfg, request, one_shot(cfg), outbox)  # no daemon: no fault history
-    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), None)
-    entry = Sender(cfg.backend, outbox, transports, fingerprint(cfg)).attempt(entry)
+    sender = delivery(cfg)  # the daemon's wiring, without MQTT (that link is the daemon's)
+    entry = sender.attempt(make_report(cfg, request, look_once(cfg), sender.outbox))  # no daemon: no fault history
     return dict(describe(entry), receipt=entry.receipt)
 
 
@@ -156,9 +173,8 @@ def _write_bundle(cfg, request, answer: dict | None, out: str) -> int:
         report_id, data = answer["report_id"], base64.b64decode(answer["bundle"])
     else:
         from agent.report.build import export_report
-        from agent.report.snapshot import one_shot
 
-        report_id, data = export_report(cfg, request, one_shot(cfg))
+        report_id, data = export_report(cfg, request, look_once(cfg))
     with open(out, "wb") as f:
         f.write(data)
     source = "from the running daemon" if answer is not None else "no daemon runs: devices read once"
@@ -199,9 +215,7 @@ def cmd_check(args) -> int:
     try:
         answer = control.call(control_socket_path(cfg), "check", timeout=cfg.hooks.deadline_s + 30)
     except control.NotRunning:
-        from agent.report.snapshot import one_shot
-
-        answer = checks.to_dict(checks.run_checks(cfg, one_shot(cfg, scan=True)))
+        answer = dict(look_once(cfg, scan=True).checks or {})
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
     else:
@@ -215,8 +229,14 @@ def cmd_event(args) -> int:
     from agent.channels.events import check_event, queue_event
     from agent.paths import control_socket_path
 
-    fields = {"type": args.type, "code": args.code, "message": args.message, "severity": args.severity,
-              "category": args.category, "version": args.version}
+    fields = {
+        "type": args.type,
+        "code": args.code,
+        "message": args.message,
+        "severity": args.severity,
+        "category": args.category,
+        "version": args.version,
+    }
     try:
         event = check_event({k: v for k, v in fields.items() if v is not None})
     except ValueError as exc:
@@ -284,8 +304,11 @@ def cmd_status(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=os.environ.get("DIAG_AGENT_CONFIG", DEFAULT_PATH),
-                        help=f"configuration file (default {DEFAULT_PATH})")
+    common.add_argument(
+        "--config",
+        default=os.environ.get("DIAG_AGENT_CONFIG", DEFAULT_PATH),
+        help=f"configuration file (default {DEFAULT_PATH})",
+    )
     ap = argparse.ArgumentParser(prog="diag-agent", description="Diagnostics and system reports for EV wallboxes.")
     ap.add_argument("--version", action="version", version=f"diag-agent {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -22,8 +22,11 @@ def add_parsers(sub, common, load_config) -> None:
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--retry-interval", type=int, default=60, help="seconds")
     p.add_argument("--filename", help="upload under this name (the one the firmware already gave the CSMS)")
-    p.add_argument("--plain", action="store_true",
-                   help="print the status words alone, one a line (EVerest's diagnostics_uploader.sh contract)")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="print the status words alone, one a line (EVerest's diagnostics_uploader.sh contract)",
+    )
     p.add_argument("--wait", type=float, default=900.0, help="give up following the request after this long")
     p.set_defaults(func=lambda args: cmd_ocpp_log(args, load_config(args.config)))
 
@@ -32,11 +35,21 @@ def cmd_ocpp_log(args, cfg) -> int:
     from agent.channels import control
     from agent.paths import control_socket_path
 
-    fields = {k: v for k, v in {"message": args.message, "request_id": args.request_id, "log_type": args.log_type,
-                                "location": args.location, "oldest": args.oldest, "latest": args.latest,
-                                "retries": args.retries, "retry_interval": args.retry_interval,
-                                "filename": args.filename}.items()
-              if v is not None}
+    fields = {
+        k: v
+        for k, v in {
+            "message": args.message,
+            "request_id": args.request_id,
+            "log_type": args.log_type,
+            "location": args.location,
+            "oldest": args.oldest,
+            "latest": args.latest,
+            "retries": args.retries,
+            "retry_interval": args.retry_interval,
+            "filename": args.filename,
+        }.items()
+        if v is not None
+    }
     path = control_socket_path(cfg)
     try:
         since = control.call(path, "ocpp_status", {})["next"]

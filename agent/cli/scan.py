@@ -29,8 +29,11 @@ class _Progress:
     def __call__(self, p: dict | None) -> None:
         if p and (time.monotonic() - self.last >= 1.0 or p["asked"] == p["total"]):
             self.last = time.monotonic()
-            print(f"scanning bus {p['bus']}: {p['asked']} of {p['total']} unit ids asked, {p['found']} answered",
-                  file=sys.stderr, flush=True)
+            print(
+                f"scanning bus {p['bus']}: {p['asked']} of {p['total']} unit ids asked, {p['found']} answered",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _with_progress(call, progress, say):
@@ -79,12 +82,26 @@ def cmd_scan(args, load_config) -> int:
     ask = {"bus": args.bus, "units": args.units, "budget_s": args.budget, "timeout_s": args.timeout}
     sock, say = control_socket_path(cfg), _Progress()
     try:  # through the daemon when it runs: a serial bus is then never opened twice
-        scans = _with_progress(lambda: control.call(sock, "scan", ask, timeout=args.budget * len(buses) + 60),
-                               lambda: control.call(sock, "status", {}, timeout=5).get("scan"), say)["scans"]
+        scans = _with_progress(
+            lambda: control.call(sock, "scan", ask, timeout=args.budget * len(buses) + 60),
+            lambda: control.call(sock, "status", {}, timeout=5).get("scan"),
+            say,
+        )["scans"]
     except control.NotRunning:
-        scans = [to_dict(scan_bus(b, units, cfg.profiles_dir, args.budget, args.timeout,
-                                  configured=[d.unit for d in cfg.devices if d.bus == b.name],
-                                  progress=say)) for b in buses]
+        scans = [
+            to_dict(
+                scan_bus(
+                    b,
+                    units,
+                    cfg.profiles_dir,
+                    args.budget,
+                    args.timeout,
+                    configured=[d.unit for d in cfg.devices if d.bus == b.name],
+                    progress=say,
+                )
+            )
+            for b in buses
+        ]
     if args.json:
         print(json.dumps(scans, indent=2))
     else:

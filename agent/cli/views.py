@@ -12,7 +12,8 @@ def render_inspection(manifest: dict, summary: dict) -> str:
         f"device    {summary.get('model')}  serial {summary.get('serial')}  order {summary.get('order_number') or '-'}",
         f"software  {sw.get('firmware_version')} ({sw.get('channel')}, {sw.get('verdict')}; newest "
         f"{summary.get('latest_version') or 'unknown'})  agent {sw.get('agent_version')}",
-        f"created   {created.get('wall_iso')}  clock {'synchronised' if created.get('clock_synced') else 'NOT synchronised'}"
+        f"created   {created.get('wall_iso')}  "
+        f"clock {'synchronised' if created.get('clock_synced') else 'NOT synchronised'}"
         f"  trigger {manifest.get('trigger')}",
         f"priority  {manifest.get('priority')}  on-site {'yes' if manifest.get('on_site') else 'no'}"
         f"  previous case {manifest.get('case_ref') or '-'}",
@@ -27,7 +28,9 @@ def render_inspection(manifest: dict, summary: dict) -> str:
     lines.append(f"faults    {len(faults)} active")
     lines += [f"  {f['severity']:<8} {f['code']} on {f['device']}: {f['message']}" for f in faults]
     lines.append("sections")
-    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
+    lines += [
+        f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])
+    ]
     for title, items, fmt in (
         ("cuts", manifest.get("cuts", []), lambda c: f"{c['what']} ({c['why']})"),
         ("redactions", manifest.get("redactions", []), lambda r: f"{r['where']}: {r['how']} x{r['count']}"),
@@ -41,19 +44,25 @@ def render_inspection(manifest: dict, summary: dict) -> str:
 def _render_article(manifest: dict) -> str:
     """An answer or a photo for a case (agent/cases/articles.py): what it says, and where it goes."""
     device = manifest.get("device", {})
-    lines = [f"{manifest['kind']:<9} {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, "
-             "every checksum OK)",
-             f"device    {device.get('model')}  serial {device.get('serial')}",
-             f"created   {manifest.get('created', {}).get('wall_iso')}",
-             f"case      {manifest.get('case_ref')}  priority {manifest.get('priority')}  "
-             f"on-site {'yes' if manifest.get('on_site') else 'no'}",
-             f"subject   {manifest.get('subject')}"]
+    lines = [
+        f"{manifest['kind']:<9} {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, "
+        "every checksum OK)",
+        f"device    {device.get('model')}  serial {device.get('serial')}",
+        f"created   {manifest.get('created', {}).get('wall_iso')}",
+        f"case      {manifest.get('case_ref')}  priority {manifest.get('priority')}  "
+        f"on-site {'yes' if manifest.get('on_site') else 'no'}",
+        f"subject   {manifest.get('subject')}",
+    ]
     if manifest["kind"] == "answer":
         lines.append(f"answer    to {manifest.get('question')}: {manifest.get('text')}")
     else:
-        lines.append(f"photo     {manifest.get('label')}, {manifest.get('width')}x{manifest.get('height')} px, "
-                     f"removed: {', '.join(manifest.get('removed') or []) or 'nothing'}")
-    lines += [f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])]
+        lines.append(
+            f"photo     {manifest.get('label')}, {manifest.get('width')}x{manifest.get('height')} px, "
+            f"removed: {', '.join(manifest.get('removed') or []) or 'nothing'}"
+        )
+    lines += [
+        f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])
+    ]
     return "\n".join(lines)
 
 
@@ -63,27 +72,41 @@ def render_status(status: dict, language: str = "en") -> str:
     w = load(language)["status"]
     out: list[str] = []
     mqtt = status.get("mqtt") or {}
-    link = w["mqtt_connected"].format(protocol=mqtt.get("protocol")) if status["mqtt_connected"] else w["mqtt_not_connected"]
+    link = (
+        w["mqtt_connected"].format(protocol=mqtt.get("protocol"))
+        if status["mqtt_connected"]
+        else w["mqtt_not_connected"]
+    )
     if not status["mqtt_connected"] and mqtt.get("last_failure"):
         link += f": {mqtt['last_failure']}"
     out.append(w["agent"].format(version=status["agent_version"], link=link if mqtt else w["mqtt_off"]))
     onsite = status["onsite"]
     out.append(w["onsite_on"].format(channel=onsite["channel"]) if onsite["on"] else w["onsite_off"])
     if status["software"]:
-        out.append(w["firmware"].format(version=status["software"]["firmware_version"],
-                                        verdict=status["software"]["verdict"]))
+        out.append(
+            w["firmware"].format(version=status["software"]["firmware_version"], verdict=status["software"]["verdict"])
+        )
     if status["network"]:
         out.append(w["network"].format(verdict=status["network"]))
     for name, dev in status["devices"].items():
-        out.append(w["device_ok"].format(name=name) if dev["reachable"]
-                   else w["device_silent"].format(name=name, error=dev["last_error"]))
+        out.append(
+            w["device_ok"].format(name=name)
+            if dev["reachable"]
+            else w["device_silent"].format(name=name, error=dev["last_error"])
+        )
     for name, bus in status["buses"].items():
         if bus["budget_note"]:
             out.append(w["bus"].format(name=name, note=bus["budget_note"]))
     out += [w["fault"].format(**f) for f in status["faults"]] or [w["no_faults"]]
     ob = status["outbox"]
-    out.append(w["outbox"].format(waiting=ob["accepted"] + ob["sending"], refused=ob["refused"],
-                                  delivered=ob["delivered"], evicted=ob["evicted"]))
+    out.append(
+        w["outbox"].format(
+            waiting=ob["accepted"] + ob["sending"],
+            refused=ob["refused"],
+            delivered=ob["delivered"],
+            evicted=ob["evicted"],
+        )
+    )
     if status["last_receipt"]:
         out.append(w["last_receipt"].format(**status["last_receipt"]))
     if (status.get("cases") or {}).get("open_questions"):
@@ -94,8 +117,10 @@ def render_status(status: dict, language: str = "en") -> str:
 def render_scans(scans: list[dict], cfg) -> str:
     lines = []
     for scan in scans:
-        lines.append(f"bus {scan['bus']}: {len(scan['found'])} of {scan['units_asked']} unit ids answer "
-                     f"({scan['seconds']:g} s){'; ' + scan['stopped'] if scan['stopped'] else ''}")
+        lines.append(
+            f"bus {scan['bus']}: {len(scan['found'])} of {scan['units_asked']} unit ids answer "
+            f"({scan['seconds']:g} s){'; ' + scan['stopped'] if scan['stopped'] else ''}"
+        )
         for f in scan["found"]:
             fits = ", ".join(f"{p['profile']} ({p['model']})" for p in f["fits"]) or "no shipped profile fits"
             lines.append(f"  unit {f['unit']:>3}  answers with {f['how']:<13} fits: {fits}")
@@ -122,8 +147,10 @@ def render_cases(view: dict) -> str:
     questions = view["open_questions"]
     if questions:
         out.append(f"support asks ({len(questions)} open):")
-        out += [f"  {q['case']} {q['id']}: {q['text']}\n    answer: diag-agent answer {q['case']} {q['id']} \"...\""
-                for q in questions]
+        out += [
+            f'  {q["case"]} {q["id"]}: {q["text"]}\n    answer: diag-agent answer {q["case"]} {q["id"]} "..."'
+            for q in questions
+        ]
     by_id = {r["report_id"]: r for r in view["reports"]}
     for case in view["cases"]:
         state = case["state"] or "delivered"
@@ -143,7 +170,7 @@ def render_cases(view: dict) -> str:
         if ta and r["state"] == "refused":
             out.append(f"    retry: diag-agent retry {r['report_id']}")
         if ta and ta["email"]:
-            out.append(f"    by hand: mail {ta['file_name']} to {ta['email']}, subject \"{ta['subject']}\"")
+            out.append(f'    by hand: mail {ta["file_name"]} to {ta["email"]}, subject "{ta["subject"]}"')
     if view.get("cases_error"):
         out.append(f"(cases not read from the backend: {view['cases_error']})")
     return "\n".join(out) or "no reports and no cases yet"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from agent.config.sections import (  # noqa: F401  (every section is the package's to hand out)
     TOPIC_LEVEL,
@@ -73,11 +73,10 @@ class AgentConfig:
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value: the passwords, tokens and keys,
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
-        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values())
-                if v]
+        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values()) if v]
 
 
-def _resolve(base: Path, value: Optional[str]) -> Optional[str]:
+def _resolve(base: Path, value: str | None) -> str | None:
     if value is None or value == "":
         return value
     p = Path(value)
@@ -118,8 +117,11 @@ def _cross_check(cfg: AgentConfig) -> None:
         where, key = (d, "serial") if hasattr(d, "_yaml_where") else (cfg, "device")
         fail(where, key, "the box needs an identity: set device.serial (or, without one, device.order_number)")
     if not TOPIC_LEVEL.match(d.identity):
-        fail(d, "serial" if d.serial else "order_number",
-             f"{d.identity!r} cannot name the box: use letters, digits, '-', '_' and '.' (at most 64)")
+        fail(
+            d,
+            "serial" if d.serial else "order_number",
+            f"{d.identity!r} cannot name the box: use letters, digits, '-', '_' and '.' (at most 64)",
+        )
 
     names: set[str] = set()
     for bus in cfg.buses:

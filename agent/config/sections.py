@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 from agent.schema import REQUIRED, number, placeholder_problem
 
@@ -37,16 +37,16 @@ class BusConfig:
     host: str = "127.0.0.1"
     port: int = number(502, 1, 65535)
     device: str = "/dev/ttyUSB0"
-    baudrate: int = number(9600, 1200, 115200, 'baud')
+    baudrate: int = number(9600, 1200, 115200, "baud")
     parity: Literal["N", "E", "O"] = "N"
     stopbits: int = number(1, 1, 2)
-    timeout_s: float = number(1.0, 0.05, 30, 's')
+    timeout_s: float = number(1.0, 0.05, 30, "s")
     retries: int = number(1, 0, 10)
     # The firmware polls the same RS-485 bus: share an advisory lock with it, and keep to a budget.
-    lock_file: Optional[str] = None
-    lock_wait_s: float = number(2.0, 0, 60, 's')
-    pause_ms: int = number(0, 0, 10_000, 'ms')  # at least this long between any two requests on this bus
-    budget_percent: float = number(5.0, 0.1, 100, '%')  # of the bus's time at its baud rate; serial buses only
+    lock_file: str | None = None
+    lock_wait_s: float = number(2.0, 0, 60, "s")
+    pause_ms: int = number(0, 0, 10_000, "ms")  # at least this long between any two requests on this bus
+    budget_percent: float = number(5.0, 0.1, 100, "%")  # of the bus's time at its baud rate; serial buses only
 
     def validate(self) -> None:
         if self.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
@@ -58,34 +58,32 @@ class DeviceConfig:
     name: str
     bus: str
     profile: str
-    unit: int = number(REQUIRED, 0, 255, '', 'a Modbus unit id')
-
+    unit: int = number(REQUIRED, 0, 255, "", "a Modbus unit id")
 
 
 @dataclass
 class PollConfig:
-    interval_s: float = number(5.0, 0.2, 3600, 's')
-
+    interval_s: float = number(5.0, 0.2, 3600, "s")
 
 
 @dataclass
 class FaultConfig:
-    unreachable_after_cycles: int = number(3, 1, 1000, 'cycles')
-    voltage_min_v: float = number(207.0, 100, 300, 'V')  # EN 50160: 230 V -10 %
-    voltage_max_v: float = number(253.0, 100, 300, 'V')  # ... +10 %
-    lost_phase_below_v: float = number(50.0, 0, 200, 'V')
+    unreachable_after_cycles: int = number(3, 1, 1000, "cycles")
+    voltage_min_v: float = number(207.0, 100, 300, "V")  # EN 50160: 230 V -10 %
+    voltage_max_v: float = number(253.0, 100, 300, "V")  # ... +10 %
+    lost_phase_below_v: float = number(50.0, 0, 200, "V")
     supply_phases: int = number(3, 1, 3)  # 1 for a single-phase supply: L2 and L3 are then not judged
-    frequency_min_hz: float = number(49.5, 40, 70, 'Hz')
-    frequency_max_hz: float = number(50.5, 40, 70, 'Hz')
-    charging_enabled_min_a: float = number(6.0, 0, 80, 'A')
+    frequency_min_hz: float = number(49.5, 40, 70, "Hz")
+    frequency_max_hz: float = number(50.5, 40, 70, "Hz")
+    charging_enabled_min_a: float = number(6.0, 0, 80, "A")
     # Below this no current flows: an SDM630 (class 1, Ib 10 A) starts registering at 0.4 % of Ib, 40 mA;
     # a car conditioning its full battery draws 0.3 A and more, which is charging (README, "Hold times").
-    no_current_below_a: float = number(0.05, 0.001, 5, 'A')
-    cannot_charge_after_s: float = number(300.0, 10, 86400, 's')
-    firmware_change_hold_s: float = number(3600.0, 0, 30 * 86400, 's')
+    no_current_below_a: float = number(0.05, 0.001, 5, "A")
+    cannot_charge_after_s: float = number(300.0, 10, 86400, "s")
+    firmware_change_hold_s: float = number(3600.0, 0, 30 * 86400, "s")
     # a condition must hold this long before the fault is raised ...
-    raise_after_s: float = number(10.0, 0, 3600, 's')
-    clear_after_s: float = number(30.0, 0, 3600, 's')  # ... and be gone this long before it is cleared
+    raise_after_s: float = number(10.0, 0, 3600, "s")
+    clear_after_s: float = number(30.0, 0, 3600, "s")  # ... and be gone this long before it is cleared
 
     def validate(self) -> None:
         if self.supply_phases not in (1, 3):
@@ -98,25 +96,23 @@ class FaultConfig:
 
 @dataclass
 class HistorySettings:
-    bucket_s: float = number(60.0, 1, 3600, 's')  # min/mean/max per bucket ...
-    window_h: float = number(24.0, 1, 168, 'h')  # ... over this window; the last hour is kept at full rate
-
+    bucket_s: float = number(60.0, 1, 3600, "s")  # min/mean/max per bucket ...
+    window_h: float = number(24.0, 1, 168, "h")  # ... over this window; the last hour is kept at full rate
 
 
 @dataclass
 class HooksConfig:
-    dir: Optional[str] = "/opt/diag-agent/hooks"
-    timeout_s: float = number(10.0, 0.1, 300, 's')
-    max_output_bytes: int = number(1 << 20, 1024, 64 << 20, 'bytes')
-    deadline_s: float = number(20.0, 1, 3600, 's')
+    dir: str | None = "/opt/diag-agent/hooks"
+    timeout_s: float = number(10.0, 0.1, 300, "s")
+    max_output_bytes: int = number(1 << 20, 1024, 64 << 20, "bytes")
+    deadline_s: float = number(20.0, 1, 3600, "s")
     env: dict[str, str] = field(default_factory=dict)
-
 
 
 @dataclass
 class NetworkConfig:
-    connect_timeout_s: float = number(5.0, 0.5, 60, 's')
-    dns_timeout_s: float = number(3.0, 0.5, 60, 's')
+    connect_timeout_s: float = number(5.0, 0.5, 60, "s")
+    dns_timeout_s: float = number(3.0, 0.5, 60, "s")
     # Ask the gateway for ARP when the kernel has no fresh entry (one UDP datagram to its port 9).
     check_gateway: bool = True
 
@@ -126,7 +122,7 @@ class SoftwareConfig:
     # Where the newest version of each channel is published: GET {releases_url}/{channel}.
     # Empty: the backend's /api/v1/releases.
     releases_url: str = ""
-    refresh_s: float = number(6 * 3600.0, 600, 7 * 86400, 's')
+    refresh_s: float = number(6 * 3600.0, 600, 7 * 86400, "s")
 
     def validate(self) -> None:
         if self.releases_url and not self.releases_url.startswith("https://"):
@@ -135,12 +131,12 @@ class SoftwareConfig:
 
 @dataclass
 class HealthConfig:
-    interval_s: float = number(60.0, 5, 86400, 's')  # system, network, software and hooks, off the polling path
-    disk_warn_percent: float = number(90.0, 1, 100, '%')
-    disk_fail_percent: float = number(98.0, 1, 100, '%')
-    soc_warn_c: float = number(75.0, 30, 150, '°C')
-    soc_fail_c: float = number(85.0, 30, 150, '°C')
-    memory_warn_percent: float = number(90.0, 1, 100, '%')
+    interval_s: float = number(60.0, 5, 86400, "s")  # system, network, software and hooks, off the polling path
+    disk_warn_percent: float = number(90.0, 1, 100, "%")
+    disk_fail_percent: float = number(98.0, 1, 100, "%")
+    soc_warn_c: float = number(75.0, 30, 150, "°C")
+    soc_fail_c: float = number(85.0, 30, 150, "°C")
+    memory_warn_percent: float = number(90.0, 1, 100, "%")
     hook_failures_before_fault: int = number(3, 1, 1000)
 
     def validate(self) -> None:
@@ -153,13 +149,13 @@ class HealthConfig:
 @dataclass
 class BackendConfig:
     url: str = ""
-    ca_file: Optional[str] = None
-    client_cert: Optional[str] = None  # mutual TLS: the box's certificate ...
-    client_key: Optional[str] = None  # ... and its key
-    connect_timeout_s: float = number(5.0, 0.5, 120, 's')
-    timeout_s: float = number(30.0, 1, 3600, 's')  # connect plus the whole answer
-    retry_base_s: float = number(5.0, 0.01, 3600, 's')
-    retry_max_s: float = number(600.0, 0.1, 86400, 's')
+    ca_file: str | None = None
+    client_cert: str | None = None  # mutual TLS: the box's certificate ...
+    client_key: str | None = None  # ... and its key
+    connect_timeout_s: float = number(5.0, 0.5, 120, "s")
+    timeout_s: float = number(30.0, 1, 3600, "s")  # connect plus the whole answer
+    retry_base_s: float = number(5.0, 0.01, 3600, "s")
+    retry_max_s: float = number(600.0, 0.1, 86400, "s")
     # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
     transport: Literal["auto", "https", "mqtt"] = "auto"
 
@@ -176,39 +172,39 @@ class MqttConfig:
     host: str = "127.0.0.1"
     port: int = number(1883, 1, 65535)
     tls: bool = False
-    ca_file: Optional[str] = None
-    username: Optional[str] = None
-    password: Optional[str] = None
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
     topic_prefix: str = "diag-agent"
-    keepalive_s: int = number(30, 5, 3600, 's')
-    client_cert: Optional[str] = None
-    client_key: Optional[str] = None
+    keepalive_s: int = number(30, 5, 3600, "s")
+    client_cert: str | None = None
+    client_key: str | None = None
     protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, falling back to 3.1.1
     # 0: what the broker announces (MQTT 5), else 128 KiB
-    max_packet_bytes: int = number(0, 0, 268_435_455, 'bytes')
-    publish_timeout_s: float = number(30.0, 1, 600, 's')
+    max_packet_bytes: int = number(0, 0, 268_435_455, "bytes")
+    publish_timeout_s: float = number(30.0, 1, 600, "s")
 
     def validate(self) -> None:
         if 0 < self.max_packet_bytes < 1024:
-            raise ValueError("max_packet_bytes: 0 (what the broker says) or at least 1024, "
-                             f"got {self.max_packet_bytes}")
+            raise ValueError(
+                f"max_packet_bytes: 0 (what the broker says) or at least 1024, got {self.max_packet_bytes}"
+            )
 
 
 @dataclass
 class OnSiteConfig:
-    duration_s: float = number(4 * 3600.0, 60, 7 * 86400, 's')  # on-site mode ends by itself after this long
-
+    duration_s: float = number(4 * 3600.0, 60, 7 * 86400, "s")  # on-site mode ends by itself after this long
 
 
 @dataclass
 class ButtonConfig:
     enabled: bool = True
-    pin: int = number(17, 0, 53, '', 'a BCM GPIO number')  # BCM numbering; the button pulls it to ground
-    led_pin: Optional[int] = number(27, 0, 53, '', 'a BCM GPIO number')
+    pin: int = number(17, 0, 53, "", "a BCM GPIO number")  # BCM numbering; the button pulls it to ground
+    led_pin: int | None = number(27, 0, 53, "", "a BCM GPIO number")
     pull_up: bool = True
     # a short press toggles on-site mode; holding this long sends a report
-    long_press_s: float = number(3.0, 0.1, 30, 's')
-    bounce_s: float = number(0.05, 0, 1, 's')
+    long_press_s: float = number(3.0, 0.1, 30, "s")
+    bounce_s: float = number(0.05, 0, 1, "s")
 
 
 @dataclass
@@ -216,7 +212,7 @@ class WebConfig:
     enabled: bool = True
     host: str = "127.0.0.1"  # a LAN address needs a token
     port: int = number(8088, 1, 65535)
-    token: Optional[str] = None
+    token: str | None = None
 
     def validate(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1") and not (self.token and len(self.token) >= 16):
@@ -225,19 +221,20 @@ class WebConfig:
 
 @dataclass
 class CloudConfig:
-    command_key: Optional[str] = None  # the per-device HMAC key; without it cloud commands are refused
-    max_skew_s: float = number(300.0, 10, 86400, 's')  # a command's timestamp may be this far from the box's clock
-    max_command_bytes: int = number(8192, 256, 1 << 20, 'bytes')
+    command_key: str | None = None  # the per-device HMAC key; without it cloud commands are refused
+    max_skew_s: float = number(300.0, 10, 86400, "s")  # a command's timestamp may be this far from the box's clock
+    max_command_bytes: int = number(8192, 256, 1 << 20, "bytes")
 
 
 @dataclass
 class SupportConfig:
     """The case conversation: where a report taken away by hand goes, and how the box reads its cases."""
+
     email: str = ""  # the support address the page shows next to a report's download
     subject: str = "Wallbox {serial}: {subject} [report {report_id}]"  # on site: "ON SITE - " goes first
     cases_url: str = ""  # the box's cases over HTTPS; empty: beside backend.url (.../devices/<id>/cases)
     # MQTT brings changes at once; HTTPS is read this often, and after a delivery
-    cases_refresh_s: float = number(900.0, 30, 86400, 's')
+    cases_refresh_s: float = number(900.0, 30, 86400, "s")
     max_cases: int = number(50, 1, 1000)  # the box keeps the last state of this many cases
 
     def validate(self) -> None:
@@ -253,30 +250,29 @@ SUBJECT_PLACEHOLDERS = ("serial", "subject", "report_id")  # what support.subjec
 class AutoReportConfig:
     enabled: bool = True  # a new fault of severity error or worse sends a report by itself
     # ... this long after it was raised, so that its company is in it
-    debounce_s: float = number(60.0, 0, 3600, 's')
+    debounce_s: float = number(60.0, 0, 3600, "s")
     # at most one report per fault code in this time
-    per_code_interval_s: float = number(6 * 3600.0, 0, 7 * 86400, 's')
+    per_code_interval_s: float = number(6 * 3600.0, 0, 7 * 86400, "s")
     daily_cap: int = number(5, 0, 100)  # and at most this many fault reports a day
 
 
 @dataclass
 class OutboxConfig:
     # over either quota the oldest delivered reports go first, then the
-    max_bytes: int = number(50_000_000, 1_000_000, 10_000_000_000, 'bytes')
+    max_bytes: int = number(50_000_000, 1_000_000, 10_000_000_000, "bytes")
     # oldest low- and medium-priority ones; never high priority or on-site
     max_reports: int = number(200, 1, 100_000)
     # reports found at start wait a random part of this (fleet manners)
-    startup_jitter_s: float = number(30.0, 0, 3600, 's')
+    startup_jitter_s: float = number(30.0, 0, 3600, "s")
 
 
 @dataclass
 class ReportConfig:
     # compressed; over it, oldest log lines go first, then history resolution
-    max_bytes: int = number(1_000_000, 20_000, 100_000_000, 'bytes')
-    wait_for_case_s: float = number(30.0, 0, 600, 's')
+    max_bytes: int = number(1_000_000, 20_000, 100_000_000, "bytes")
+    wait_for_case_s: float = number(30.0, 0, 600, "s")
     pseudonymise: bool = False  # MAC and IP addresses and vehicle ids become consistent pseudonyms
     agent_log_lines: int = number(500, 0, 100_000)  # the agent's own newest log lines kept for reports
-
 
 
 @dataclass

@@ -11,6 +11,7 @@ import math
 import threading
 from array import array
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class Series:
         out = []
         for i in ((start + k) % cap for k in range(self._b_count)):
             n = self._b_n[i]
-            out.append((float(self._b_wall[i]), self._b_min[i], self._b_sum[i] / n if n else math.nan,
-                        self._b_max[i], n))
+            out.append(
+                (float(self._b_wall[i]), self._b_min[i], self._b_sum[i] / n if n else math.nan, self._b_max[i], n)
+            )
         return out
 
     def encoded(self, unit: str = "", thin: int = 0, merge: int = 0, inside=None) -> dict:
@@ -111,7 +113,10 @@ class History:
             c = self.config
             series = self._series[(device, name)] = Series(
                 raw_capacity=max(2, math.ceil(c.raw_seconds / max(period_s, 0.1)) + 1),
-                buckets=math.ceil(c.window_s / c.bucket_s) + 1, bucket_s=c.bucket_s, period_s=period_s)
+                buckets=math.ceil(c.window_s / c.bucket_s) + 1,
+                bucket_s=c.bucket_s,
+                period_s=period_s,
+            )
         return series
 
     def add(self, device: str, name: str, value: float, mono: float, wall: float, period_s: float) -> None:
@@ -139,11 +144,13 @@ class History:
             for (device, name), s in sorted(self._series.items()):
                 if device in wanted:
                     raw = [p for p in s.raw() if p[0] >= since]
-                    out.setdefault(device, {})[name] = {"unit": self.units.get((device, name), ""),
-                                                        "raw": encode_raw(raw)}
+                    out.setdefault(device, {})[name] = {
+                        "unit": self.units.get((device, name), ""),
+                        "raw": encode_raw(raw),
+                    }
         return out
 
-    def freeze(self, units: dict[tuple[str, str], str] | None = None, earlier_until: float | None = None) -> "Frozen":
+    def freeze(self, units: dict[tuple[str, str], str] | None = None, earlier_until: float | None = None) -> Frozen:
         """A copy that the poller does not change any more, for one report (about 2.3 MB at 1 Hz with two devices)."""
         with self._lock:
             copies = {key: _copy(s) for key, s in sorted(self._series.items())}
@@ -175,7 +182,7 @@ class Frozen:
     def __bool__(self) -> bool:
         return bool(self._series)
 
-    def __deepcopy__(self, memo) -> "Frozen":
+    def __deepcopy__(self, memo) -> Frozen:
         c = Frozen(self._series, self._units, self.earlier_until)
         c.thin, c.merge, c.inside = self.thin, self.merge, self.inside
         return c
@@ -244,7 +251,7 @@ def merge_pairs(buckets: list[tuple]) -> list[tuple]:
 # significant digits. Regular polling makes the deltas repeat, so the whole compresses to a quarter.
 def _deltas(times: list[float]) -> dict:
     t = [round(x, 1) for x in times]
-    return {"t0": t[0] if t else None, "dt": [round(b - a, 1) for a, b in zip(t, t[1:])]}
+    return {"t0": t[0] if t else None, "dt": [round(b - a, 1) for a, b in pairwise(t)]}
 
 
 def _times(block: dict) -> list[float]:
@@ -269,16 +276,28 @@ def encode_raw(points: list[tuple[float, float]]) -> dict:
 
 
 def decode_raw(block: dict) -> list[tuple[float, float]]:
-    return list(zip(_times(block), block.get("v", [])))
+    return list(zip(_times(block), block.get("v", []), strict=False))  # a short block (a torn checkpoint) is cut
 
 
 def encode_buckets(buckets: list[tuple]) -> dict:
     """Buckets (wall, min, mean, max, samples) as columns."""
-    return dict(_deltas([b[0] for b in buckets]), min=[significant(b[1]) for b in buckets],
-                mean=[significant(b[2]) for b in buckets], max=[significant(b[3]) for b in buckets],
-                n=[b[4] for b in buckets])
+    return dict(
+        _deltas([b[0] for b in buckets]),
+        min=[significant(b[1]) for b in buckets],
+        mean=[significant(b[2]) for b in buckets],
+        max=[significant(b[3]) for b in buckets],
+        n=[b[4] for b in buckets],
+    )
 
 
 def decode_buckets(block: dict) -> list[tuple]:
-    return list(zip(_times(block), block.get("min", []), block.get("mean", []), block.get("max", []),
-                    block.get("n", [])))
+    return list(
+        zip(
+            _times(block),
+            block.get("min", []),
+            block.get("mean", []),
+            block.get("max", []),
+            block.get("n", []),
+            strict=False,
+        )
+    )

@@ -10,16 +10,24 @@ import os
 import threading
 import time
 
-from agent.retry import backoff, spread
 from agent.config import BusConfig
+from agent.retry import backoff, spread
 
 log = logging.getLogger(__name__)
 
 
 # What each Modbus exception code means (Modbus Application Protocol v1.1b3, section 7).
-EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "device failure",
-              5: "acknowledge", 6: "device busy", 8: "memory parity error", 0x0A: "gateway path unavailable",
-              0x0B: "gateway target device failed to respond"}
+EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    8: "memory parity error",
+    0x0A: "gateway path unavailable",
+    0x0B: "gateway target device failed to respond",
+}
 GATEWAY_CODES = (0x0A, 0x0B)
 
 
@@ -89,6 +97,27 @@ def cannot_connect(bus, message: str) -> ConnectionFailed:
     return (ConnectionFailed if bus.type == "tcp" else PortFailed)(message)
 
 
+def make_client(b: BusConfig, trace):
+    """A pymodbus client for bus B (TCP, or RTU over a serial port); TRACE hears every packet."""
+    # Imported here: commands that never touch the bus start faster without it.
+    from pymodbus import client as mc
+
+    # pymodbus logs every timeout with a traceback; our own log line says it once.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if b.type == "tcp":
+        return mc.ModbusTcpClient(b.host, port=b.port, timeout=b.timeout_s, retries=0, trace_packet=trace)
+    return mc.ModbusSerialClient(
+        b.device,
+        baudrate=b.baudrate,
+        parity=b.parity,
+        stopbits=b.stopbits,
+        bytesize=8,
+        timeout=b.timeout_s,
+        retries=0,
+        trace_packet=trace,
+    )
+
+
 class ModbusLink:
     """One connection to one bus; devices on that bus share it, one request at a time."""
 
@@ -116,20 +145,8 @@ class ModbusLink:
         wait = self._reconnect_at - self._clock()
         if wait > 0:
             raise cannot_connect(self.bus, f"cannot connect to {self.describe()} (next try in {wait:.0f} s)")
-        # Imported here: commands that never touch the bus start faster without it.
-        from pymodbus import client as mc
-
-        # pymodbus logs every timeout with a traceback; our own log line says it once.
-        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         b = self.bus
-        if b.type == "tcp":
-            client = mc.ModbusTcpClient(b.host, port=b.port, timeout=b.timeout_s, retries=0,
-                                        trace_packet=self._heard)
-        else:
-            client = mc.ModbusSerialClient(
-                b.device, baudrate=b.baudrate, parity=b.parity, stopbits=b.stopbits,
-                bytesize=8, timeout=b.timeout_s, retries=0, trace_packet=self._heard,
-            )
+        client = make_client(b, self._heard)
         if not client.connect():
             client.close()
             # Back off with jitter, so a box (or a fleet) does not hammer a dead gateway.
@@ -174,8 +191,10 @@ class ModbusLink:
                 return
             except BlockingIOError:
                 if self._clock() >= deadline:
-                    raise BusBusy(f"bus {self.bus.name} is busy: {self.bus.lock_file} held for "
-                                  f"{self.bus.lock_wait_s:g} s by another master") from None
+                    raise BusBusy(
+                        f"bus {self.bus.name} is busy: {self.bus.lock_file} held for "
+                        f"{self.bus.lock_wait_s:g} s by another master"
+                    ) from None
                 time.sleep(0.01)
 
     def read(self, unit: int, function: str, address: int, count: int, timeout_s=None, retries=None) -> list[int]:
@@ -222,10 +241,13 @@ class ModbusLink:
             code = getattr(reply, "exception_code", 0)
             meaning = EXCEPTIONS.get(code, "unknown exception")
             if code in GATEWAY_CODES:
-                raise GatewaySilent(f"{where}: the gateway answers, the device behind it does not "
-                                    f"(exception {code:#04x}: {meaning})", code)
-            raise DeviceException(f"{where} answered exception {code} ({meaning}) for {function} "
-                                  f"{address}+{count}", code)
+                raise GatewaySilent(
+                    f"{where}: the gateway answers, the device behind it does not (exception {code:#04x}: {meaning})",
+                    code,
+                )
+            raise DeviceException(
+                f"{where} answered exception {code} ({meaning}) for {function} {address}+{count}", code
+            )
         registers = list(getattr(reply, "registers", []) or [])
         if len(registers) != count:
             raise Garbled(f"{where} sent {len(registers)} registers, {count} asked for")

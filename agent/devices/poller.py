@@ -6,11 +6,12 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from agent.retry import backoff
 from agent.clock import wall as wall_clock
+from agent.collect import DeviceState, Reading, frozen
 from agent.config import AgentConfig, BusConfig, ConfigError, DeviceConfig
 from agent.devices.history import History, HistoryConfig
 from agent.devices.modbus import ModbusError, ModbusLink
@@ -24,6 +25,7 @@ from agent.devices.planner import (
 )
 from agent.devices.profiles import Profile, load_profile
 from agent.devices.reading import Outcome, PlanReader
+from agent.retry import backoff
 from agent.schema import error_at
 
 log = logging.getLogger(__name__)
@@ -32,13 +34,14 @@ log = logging.getLogger(__name__)
 # seldom when the bus budget needs it.
 SLOW_EVERY = 12
 CYCLES = ("fast", "slow", "all")  # what a cycle reads: fast; fast + slow; everything incl. once
-MAINS_VALUES = ("voltage_l1", "voltage_l2", "voltage_l3", "frequency")
 RECHECK_S = 3600.0  # values found unsupported are tried again this often (a firmware update may add them)
 ONCE_RETRY_S, ONCE_RETRY_MAX_S = 60.0, 3600.0  # a "once" value that failed: retried with backoff
 
 
 @dataclass
-class Reading:
+class Held:
+    """A value as the poller holds it between polls (monotonic and wall time it was read)."""
+
     value: Any
     unit: str
     mono: float
@@ -51,7 +54,7 @@ class Device:
     config: DeviceConfig
     profile: Profile
     plans: dict[str, list[ReadRequest]]
-    readings: dict[str, Reading] = field(default_factory=dict)
+    readings: dict[str, Held] = field(default_factory=dict)
     value_errors: dict[str, str] = field(default_factory=dict)
     failures: int = 0  # consecutive cycles in which the device was not heard at all
     last_error: str | None = None
@@ -70,8 +73,11 @@ class Device:
 
     def once_done(self, now: float) -> None:
         """After a full cycle: the "once" values are read for good, or tried again with backoff."""
-        missing = [n for n, s in self.profile.values.items()
-                   if s.poll == "once" and n not in self.readings and n not in self.unsupported]
+        missing = [
+            n
+            for n, s in self.profile.values.items()
+            if s.poll == "once" and n not in self.readings and n not in self.unsupported
+        ]
         if not missing:
             self.once_due = math.inf
             return
@@ -89,8 +95,9 @@ class Device:
         self.replan(baudrate, now)
         for key, leaves in out.replaced.items():
             for cycle, plan in self.plans.items():
-                self.plans[cycle] = [x for r in plan for x in (leaves if (r.function, r.address, r.count) == key
-                                                               else [r])]
+                self.plans[cycle] = [
+                    x for r in plan for x in (leaves if (r.function, r.address, r.count) == key else [r])
+                ]
 
     def replan(self, baudrate: int, now: float, forget: bool = False) -> None:
         """Plans without the unsupported values; FORGET tries them all again (a firmware update may add them)."""
@@ -112,8 +119,9 @@ class Bus:
 
 
 def _plans(profile: Profile, baudrate: int, skip: set[str] | frozenset = frozenset()) -> dict[str, list[ReadRequest]]:
-    by_class = {c: [n for n, s in profile.values.items() if s.poll == c and n not in skip]
-                for c in ("fast", "slow", "once")}
+    by_class = {
+        c: [n for n, s in profile.values.items() if s.poll == c and n not in skip] for c in ("fast", "slow", "once")
+    }
     return {
         "fast": plan_reads(profile, by_class["fast"], baudrate),
         "slow": plan_reads(profile, by_class["fast"] + by_class["slow"], baudrate),
@@ -131,15 +139,19 @@ def fit_budget(bus: Bus, interval_s: float) -> None:
     budget = cfg.budget_percent / 100.0 * interval_s * 1000.0
     if fast >= budget:
         bus.slow_every = SLOW_EVERY * 10
-        bus.budget_note = (f"over budget: fast values alone take {100 * fast / (interval_s * 1000):.1f} % of the "
-                           f"bus (budget {cfg.budget_percent:g} %); slow values every {bus.slow_every} cycles. "
-                           "Raise poll.interval_s or poll fewer values.")
+        bus.budget_note = (
+            f"over budget: fast values alone take {100 * fast / (interval_s * 1000):.1f} % of the "
+            f"bus (budget {cfg.budget_percent:g} %); slow values every {bus.slow_every} cycles. "
+            "Raise poll.interval_s or poll fewer values."
+        )
     else:
         needed = math.ceil(slow_extra / (budget - fast)) if slow_extra > 0 else 1
         bus.slow_every = max(SLOW_EVERY, needed)
         if bus.slow_every > SLOW_EVERY:
-            bus.budget_note = (f"slow values every {bus.slow_every} cycles instead of {SLOW_EVERY}, to stay "
-                               f"within {cfg.budget_percent:g} % of the bus")
+            bus.budget_note = (
+                f"slow values every {bus.slow_every} cycles instead of {SLOW_EVERY}, to stay "
+                f"within {cfg.budget_percent:g} % of the bus"
+            )
 
 
 def open_buses(cfg: AgentConfig) -> list[Bus]:
@@ -162,8 +174,14 @@ def open_buses(cfg: AgentConfig) -> list[Bus]:
 class ModbusPoller:
     """Reads every device in turn; a failing device is recorded, never fatal."""
 
-    def __init__(self, buses: list[Bus], interval_s: float = 5.0, history: History | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock):
+    def __init__(
+        self,
+        buses: list[Bus],
+        interval_s: float = 5.0,
+        history: History | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = wall_clock,
+    ):
         self.buses = buses
         self.interval_s = interval_s
         if history is not None:  # the units for reports and the recorder's windows
@@ -174,7 +192,7 @@ class ModbusPoller:
         self.cycles = 0
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, with_history: bool = False, **kw) -> "ModbusPoller":
+    def from_config(cls, cfg: AgentConfig, with_history: bool = False, **kw) -> ModbusPoller:
         history = None
         if with_history:
             history = History(HistoryConfig(bucket_s=cfg.history.bucket_s, window_s=cfg.history.window_h * 3600))
@@ -204,9 +222,14 @@ class ModbusPoller:
 
     def _poll_device(self, bus: Bus, dev: Device, cycle: str) -> float:
         """Run DEVICE's plan for CYCLE; return the bus time of the frames that were answered."""
-        reader = PlanReader(bus.link, dev.config.unit, dev.profile, bus.config.baudrate,
-                            lambda req, regs: self._store(bus, dev, req, regs),
-                            lambda name, why: self._value_error(dev, name, why))
+        reader = PlanReader(
+            bus.link,
+            dev.config.unit,
+            dev.profile,
+            bus.config.baudrate,
+            lambda req, regs: self._store(bus, dev, req, regs),
+            lambda name, why: self._value_error(dev, name, why),
+        )
         out = reader.read(dev.plans[cycle])
         if out.bus_busy:
             bus.busy_skips += 1
@@ -249,7 +272,7 @@ class ModbusPoller:
                     continue
                 dev.value_errors.pop(name, None)
                 label = spec.enum.get(value) if spec.enum else None
-                dev.readings[name] = Reading(value, spec.unit, now_mono, now_wall, label)
+                dev.readings[name] = Held(value, spec.unit, now_mono, now_wall, label)
                 if self.history is not None and spec.poll != "once" and isinstance(value, (int, float)):
                     period = self.interval_s * (bus.slow_every if spec.poll == "slow" else 1)
                     self.history.add(dev.name, name, value, now_mono, now_wall, period)
@@ -261,47 +284,49 @@ class ModbusPoller:
                 log.warning("device %s: %s", dev.name, error)
             dev.last_error, dev.last_kind = str(error), error.kind
 
-    def snapshot(self) -> dict[str, Any]:
-        """The current values by device and value name, each with unit and age."""
+    def snapshot(self) -> dict[str, DeviceState]:
+        """Each device as it stands now (agent/collect): its state, and its values with unit and age."""
         now = self._clock()
-        out: dict[str, Any] = {}
         with self._lock:
-            for dev in self.devices:
-                values = {}
-                for name, r in dev.readings.items():
-                    values[name] = {"value": r.value, "unit": r.unit, "age_s": round(now - r.mono, 3),
-                                    "time": r.wall}
-                    if r.label is not None:
-                        values[name]["label"] = r.label
-                state = dev.readings.get("vehicle_state")
-                out[dev.name] = {
-                    "model": dev.profile.model,
-                    "kind": dev.profile.kind,
-                    "profile": dev.config.profile,
-                    "unit": dev.config.unit,
-                    "bus": dev.config.bus,
-                    # Heard this cycle: an exception is an answer too (the device is there).
-                    "reachable": dev.failures == 0 and (bool(dev.readings) or dev.answered),
-                    "consecutive_failures": dev.failures,
-                    "last_error": dev.last_error,
-                    "answer": dev.last_kind,  # why it failed: timeout, gateway, connection, noise
-                    "unsupported": dict(dev.unsupported),
-                    "noise": dev.noise,
-                    "busy_answers": dev.busy_answers,
-                    "value_errors": dict(dev.value_errors),
-                    "iec_state": dev.profile.vehicle_states.get(state.value) if state else None,
-                    # What the judgements may expect of it (watch/judge.py).
-                    "measures_mains": any(n in dev.profile.values for n in MAINS_VALUES),
-                    "has_vehicle_state": "vehicle_state" in dev.profile.values,
-                    "values": values,
-                }
-        return out
+            return {dev.name: _state(dev, now) for dev in self.devices}
 
     def bus_status(self) -> dict[str, Any]:
-        return {b.config.name: {"slow_every": b.slow_every, "budget_note": b.budget_note,
-                                "bus_ms_last_cycle": round(b.bus_ms_last_cycle, 1), "busy_skips": b.busy_skips}
-                for b in self.buses}
+        return {
+            b.config.name: {
+                "slow_every": b.slow_every,
+                "budget_note": b.budget_note,
+                "bus_ms_last_cycle": round(b.bus_ms_last_cycle, 1),
+                "busy_skips": b.busy_skips,
+            }
+            for b in self.buses
+        }
 
     def close(self) -> None:
         for bus in self.buses:
             bus.link.release()
+
+
+def _state(dev: Device, now: float) -> DeviceState:
+    values = {
+        name: Reading(r.value, r.unit, round(now - r.mono, 3), r.wall, r.label) for name, r in dev.readings.items()
+    }
+    state = dev.readings.get("vehicle_state")
+    return DeviceState(
+        name=dev.name,
+        model=dev.profile.model,
+        kind=dev.profile.kind,
+        profile=dev.config.profile,
+        unit=dev.config.unit,
+        bus=dev.config.bus,
+        reachable=dev.failures == 0 and (bool(dev.readings) or dev.answered),
+        consecutive_failures=dev.failures,
+        last_error=dev.last_error,
+        answer=dev.last_kind,
+        offers=frozenset(dev.profile.values),
+        values=frozen(values),
+        unsupported=frozen(dev.unsupported),
+        value_errors=frozen(dev.value_errors),
+        noise=dev.noise,
+        busy_answers=dev.busy_answers,
+        iec_state=dev.profile.vehicle_states.get(state.value) if state else None,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from agent.schema import REQUIRED, SchemaError, load_file, number
 
@@ -20,15 +20,15 @@ class ValueSpec:
     function: Literal["input", "holding"] = "input"
     type: Literal["u16", "i16", "u32", "i32", "u64", "f32", "string"] = "u16"
     word_order: Literal["big", "little"] = "big"
-    length: Optional[int] = number(None, 1, MAX_REGISTERS, "registers")  # for strings only
+    length: int | None = number(None, 1, MAX_REGISTERS, "registers")  # for strings only
     scale: float = 1.0
-    mask: Optional[int] = number(None, 1, 2**64 - 1)  # keep only these bits of the raw value (before scaling)
+    mask: int | None = number(None, 1, 2**64 - 1)  # keep only these bits of the raw value (before scaling)
     unit: str = ""
     poll: Literal["fast", "slow", "once"] = "fast"
     enum: dict[int, str] = field(default_factory=dict)
     # A reading outside [min, max] is implausible: recorded as a value error, not as a reading.
-    min: Optional[float] = None
-    max: Optional[float] = None
+    min: float | None = None
+    max: float | None = None
 
     @property
     def words(self) -> int:
@@ -63,8 +63,10 @@ class Profile:
                 raise ValueError(f"values: {name} needs {spec.words} registers, more than max_block")
         overlap = overlapping(self.values)
         if overlap:
-            raise ValueError(f"values: {overlap[1]} reads registers that {overlap[0]} reads already; two values may "
-                             "share a register only as bit fields, each with its own mask")
+            raise ValueError(
+                f"values: {overlap[1]} reads registers that {overlap[0]} reads already; two values may "
+                "share a register only as bit fields, each with its own mask"
+            )
         if self.vehicle_states and "vehicle_state" not in self.values:
             raise ValueError("vehicle_states: the profile has no vehicle_state value to map")
 

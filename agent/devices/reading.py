@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from agent.devices.modbus import (
     EXCEPTIONS,
@@ -46,8 +46,15 @@ class Outcome:
 class PlanReader:
     """Reads REQUESTS of one device on LINK; STORE(request, registers) keeps what came back."""
 
-    def __init__(self, link: ModbusLink, unit: int, profile: Profile, baudrate: int,
-                 store: Callable[[ReadRequest, list[int]], None], value_error: Callable[[str, str], None]):
+    def __init__(
+        self,
+        link: ModbusLink,
+        unit: int,
+        profile: Profile,
+        baudrate: int,
+        store: Callable[[ReadRequest, list[int]], None],
+        value_error: Callable[[str, str], None],
+    ):
         self.link, self.unit, self.profile, self.baudrate = link, unit, profile, baudrate
         self.store, self.value_error = store, value_error
 
@@ -87,12 +94,14 @@ class PlanReader:
             leaves.append(req)
         return True
 
-    def _exception(self, req: ReadRequest, exc: DeviceException, out: Outcome,
-                   leaves: list[ReadRequest] | None) -> None:
+    def _exception(
+        self, req: ReadRequest, exc: DeviceException, out: Outcome, leaves: list[ReadRequest] | None
+    ) -> None:
         if exc.code in SPLIT_CODES:
             if len(req.values) == 1:
-                out.unsupported[req.values[0]] = (f"not offered by this device (exception {exc.code}: "
-                                                  f"{EXCEPTIONS[exc.code]})")
+                out.unsupported[req.values[0]] = (
+                    f"not offered by this device (exception {exc.code}: {EXCEPTIONS[exc.code]})"
+                )
                 return
             found: list[ReadRequest] = []
             half = len(req.values) // 2

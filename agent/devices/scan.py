@@ -8,8 +8,8 @@ values are read once and the profile fits when they answer and decode to plausib
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from agent.config import BusConfig
 from agent.devices.modbus import DeviceException, ModbusError, ModbusLink
@@ -87,9 +87,16 @@ def fits(link: ModbusLink, unit: int, profiles_dir: str, baudrate: int, timeout_
     return sorted(out, key=lambda f: -f["score"])
 
 
-def scan_bus(bus: BusConfig, units: list[int], profiles_dir: str, budget_s: float = 60.0,
-             timeout_s: float | None = None, link: ModbusLink | None = None, configured: list[int] = (),
-             progress: Callable[[dict], None] | None = None) -> ScanResult:
+def scan_bus(
+    bus: BusConfig,
+    units: list[int],
+    profiles_dir: str,
+    budget_s: float = 60.0,
+    timeout_s: float | None = None,
+    link: ModbusLink | None = None,
+    configured: list[int] = (),
+    progress: Callable[[dict], None] | None = None,
+) -> ScanResult:
     """Ask each unit id once (a short TIMEOUT_S each, the bus's own by default), then fit profiles.
     CONFIGURED unit ids are always asked, first, whatever UNITS says and however the budget goes: a scan
     must never call the working meter silent without asking it. LINK: the poller's, shared (its own
@@ -101,8 +108,13 @@ def scan_bus(bus: BusConfig, units: list[int], profiles_dir: str, budget_s: floa
     link = link or ModbusLink(replace(bus, timeout_s=timeout_s, retries=0))
     units = list(dict.fromkeys([*sorted(configured), *units]))
     # The cheapest questions most devices answer: a meter's first input register, a controller's holding one.
-    probes = sorted({(s.function, s.address) for name in available_profiles(profiles_dir)
-                     for s in list(load_profile(profiles_dir, name).values.values())[:1]})
+    probes = sorted(
+        {
+            (s.function, s.address)
+            for name in available_profiles(profiles_dir)
+            for s in list(load_profile(profiles_dir, name).values.values())[:1]
+        }
+    )
     found, stopped, asked = [], None, 0
     try:
         for unit in units:
@@ -127,15 +139,16 @@ QUICK_UNITS = list(range(1, 33))  # where installers' devices usually are; the c
 QUICK_TIMEOUT_S, QUICK_BUDGET_S = 0.1, 10.0
 
 
-def quick_scans(buses: dict[str, BusConfig], readings: dict, profiles_dir: str,
-                links: dict[str, ModbusLink] | None = None) -> dict[str, dict]:
+def quick_scans(
+    buses: dict[str, BusConfig], devices: Mapping, profiles_dir: str, links: dict[str, ModbusLink] | None = None
+) -> dict[str, dict]:
     """For the self-check: on each bus where a configured device is silent, which other unit ids answer.
     LINKS: the running poller's (shared with polling, so serial buses are never opened twice)."""
     out = {}
-    silent = {d["bus"] for d in readings.values() if not d["reachable"] and d.get("answer") in ("timeout", "gateway")}
+    silent = {d.bus for d in devices.values() if not d.reachable and d.answer in ("timeout", "gateway")}
     for name in sorted(silent):
         bus = buses[name]
-        mine = [d["unit"] for d in readings.values() if d["bus"] == name and d["unit"]]
+        mine = [d.unit for d in devices.values() if d.bus == name and d.unit]
         link = (links or {}).get(name) if bus.type == "rtu" else None
         result = scan_bus(bus, QUICK_UNITS, profiles_dir, QUICK_BUDGET_S, QUICK_TIMEOUT_S, link, configured=mine)
         out[name] = to_dict(result)
@@ -143,6 +156,10 @@ def quick_scans(buses: dict[str, BusConfig], readings: dict, profiles_dir: str,
 
 
 def to_dict(result: ScanResult) -> dict:
-    return {"bus": result.bus, "units_asked": result.units_asked, "seconds": result.seconds,
-            "stopped": result.stopped,
-            "found": [{"unit": f.unit, "how": f.how, "fits": f.fits} for f in result.found]}
+    return {
+        "bus": result.bus,
+        "units_asked": result.units_asked,
+        "seconds": result.seconds,
+        "stopped": result.stopped,
+        "found": [{"unit": f.unit, "how": f.how, "fits": f.fits} for f in result.found],
+    }

@@ -28,8 +28,13 @@ def releases_url(cfg: AgentConfig) -> str:
 def release_cache(cfg: AgentConfig):
     from agent.health.software import ReleaseCache
 
-    return ReleaseCache(releases_url(cfg), state_path(cfg.state_dir, "releases"), cfg.backend.ca_file,
-                        cfg.software.refresh_s, timeout_s=cfg.network.connect_timeout_s)
+    return ReleaseCache(
+        releases_url(cfg),
+        state_path(cfg.state_dir, "releases"),
+        cfg.backend.ca_file,
+        cfg.software.refresh_s,
+        timeout_s=cfg.network.connect_timeout_s,
+    )
 
 
 def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = None) -> dict:
@@ -46,9 +51,17 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hooks") as pool:
         pending = pool.submit(run_hooks, h.dir, hook_env(cfg), h.timeout_s, h.max_output_bytes, h.deadline_s)
         system = _guarded("system", collect_system, cfg.state_dir)
-        network = _guarded("network", collect_network, b.url, (b.ca_file, b.client_cert, b.client_key), broker,
-                           cfg.network.connect_timeout_s, cfg.network.dns_timeout_s, mqtt_connected,
-                           cfg.network.check_gateway)
+        network = _guarded(
+            "network",
+            collect_network,
+            b.url,
+            (b.ca_file, b.client_cert, b.client_key),
+            broker,
+            cfg.network.connect_timeout_s,
+            cfg.network.dns_timeout_s,
+            mqtt_connected,
+            cfg.network.check_gateway,
+        )
         hooks = pending.result()
     return {
         "hooks": hooks,
@@ -63,8 +76,13 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
 FALLBACK = {
     "system": {"memory": {"used_percent": None}, "disk": {"error": "not collected"}, "clock_synced": None},
     "network": {"verdict": "unknown", "failed_step": None, "verdict_text": "unknown", "steps": {}},
-    "software": {"firmware_version": "unknown", "channel": "stable", "verdict": "unknown",
-                 "latest": {"version": None, "error": "not collected"}, "firmware_hook_error": None},
+    "software": {
+        "firmware_version": "unknown",
+        "channel": "stable",
+        "verdict": "unknown",
+        "latest": {"version": None, "error": "not collected"},
+        "firmware_hook_error": None,
+    },
 }
 
 
@@ -90,6 +108,10 @@ def _guarded(name: str, collector, *args) -> dict:
 def hook_env(cfg: AgentConfig) -> dict[str, str]:
     """What the hooks are told: where the firmware keeps its files, and hooks.env."""
     d = cfg.device
-    return {"FIRMWARE_VERSION_FILE": d.firmware_version_file, "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
-            "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file, "FIRMWARE_LOGS": ":".join(d.firmware_logs),
-            **cfg.hooks.env}
+    return {
+        "FIRMWARE_VERSION_FILE": d.firmware_version_file,
+        "COMMISSIONING_PROTOCOL": d.commissioning_protocol,
+        "CLOUD_CREDENTIALS_FILE": d.cloud_credentials_file,
+        "FIRMWARE_LOGS": ":".join(d.firmware_logs),
+        **cfg.hooks.env,
+    }

@@ -53,9 +53,14 @@ class HookResult:
 def find_hooks(folder: str | Path | None) -> list[Path]:
     if not folder or not Path(folder).is_dir():
         return []
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and os.access(p, os.X_OK) and not p.name.startswith(".")
-                  and not p.name.endswith(("~", ".md", ".bak", ".disabled")))
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file()
+        and os.access(p, os.X_OK)
+        and not p.name.startswith(".")
+        and not p.name.endswith(("~", ".md", ".bak", ".disabled"))
+    )
 
 
 @dataclass
@@ -69,9 +74,15 @@ class _Running:
     error: str | None = None
 
 
-def run_hooks(folder: str | Path | None, env: dict[str, str] | None = None, timeout_s: float = 10.0,
-              max_output_bytes: int = 1 << 20, deadline_s: float = 20.0, args: tuple[str, ...] = ("collect",),
-              only: set[str] | None = None) -> dict[str, HookResult]:
+def run_hooks(
+    folder: str | Path | None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 10.0,
+    max_output_bytes: int = 1 << 20,
+    deadline_s: float = 20.0,
+    args: tuple[str, ...] = ("collect",),
+    only: set[str] | None = None,
+) -> dict[str, HookResult]:
     """Run every hook at once; each ends by its own time limit, all by DEADLINE_S."""
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **(env or {})}
     start = time.monotonic()
@@ -82,13 +93,26 @@ def run_hooks(folder: str | Path | None, env: dict[str, str] | None = None, time
         if only is not None and path.name not in only:
             continue
         try:
-            proc = subprocess.Popen([str(path), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=base_env, start_new_session=True, cwd="/")
+            proc = subprocess.Popen(
+                [str(path), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=base_env,
+                start_new_session=True,
+                cwd="/",
+            )
         except OSError as exc:
             results[path.name] = HookResult(path.name, False, error=f"cannot start: {exc.strerror}")
             continue
-        r = _Running(path, proc, time.monotonic(), min(start + deadline_s, time.monotonic() + timeout_s),
-                     bytearray(), bytearray())
+        r = _Running(
+            path,
+            proc,
+            time.monotonic(),
+            min(start + deadline_s, time.monotonic() + timeout_s),
+            bytearray(),
+            bytearray(),
+        )
         running.append(r)
         for stream in (proc.stdout, proc.stderr):
             os.set_blocking(stream.fileno(), False)
@@ -169,8 +193,13 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _result(r: _Running) -> HookResult:
-    res = HookResult(r.path.name, False, stderr_tail=r.err.decode(errors="replace").strip()[-STDERR_TAIL:],
-                     exit_code=r.proc.returncode, duration_s=round(time.monotonic() - r.started, 3))
+    res = HookResult(
+        r.path.name,
+        False,
+        stderr_tail=r.err.decode(errors="replace").strip()[-STDERR_TAIL:],
+        exit_code=r.proc.returncode,
+        duration_s=round(time.monotonic() - r.started, 3),
+    )
     if r.error:
         res.error = r.error
     elif r.proc.returncode != 0:

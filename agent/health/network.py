@@ -14,8 +14,12 @@ from urllib.parse import urlsplit
 # The order in which a connection breaks down; the verdict names the first failing step.
 STEPS = ("link", "address", "gateway", "dns", "backend_tcp", "backend_tls")
 VERDICT_TEXT = {
-    "link": "no link", "address": "no address", "gateway": "no gateway", "dns": "no DNS",
-    "backend_tcp": "backend unreachable", "backend_tls": "TLS refused",
+    "link": "no link",
+    "address": "no address",
+    "gateway": "no gateway",
+    "dns": "no DNS",
+    "backend_tcp": "backend unreachable",
+    "backend_tls": "TLS refused",
 }
 
 
@@ -36,8 +40,14 @@ def interfaces(missing: dict | None = None) -> dict[str, dict]:
     out = {}
     for name, st in stats.items():
         operstate = _read(f"/sys/class/net/{name}/operstate")
-        entry = {"up": st.isup if st else operstate in ("up", "unknown"), "speed_mbps": (st.speed or None) if st else None,
-                 "mtu": st.mtu if st else None, "addresses": [], "mac": None, "operstate": operstate}
+        entry = {
+            "up": st.isup if st else operstate in ("up", "unknown"),
+            "speed_mbps": (st.speed or None) if st else None,
+            "mtu": st.mtu if st else None,
+            "addresses": [],
+            "mac": None,
+            "operstate": operstate,
+        }
         for a in addrs.get(name, []):
             if a.family == psutil.AF_LINK:
                 entry["mac"] = a.address
@@ -45,8 +55,14 @@ def interfaces(missing: dict | None = None) -> dict[str, dict]:
                 entry["addresses"].append(a.address.split("%")[0])
         c = io.get(name)
         if c:
-            entry.update(errors_in=c.errin, errors_out=c.errout, drops_in=c.dropin, drops_out=c.dropout,
-                         bytes_in=c.bytes_recv, bytes_out=c.bytes_sent)
+            entry.update(
+                errors_in=c.errin,
+                errors_out=c.errout,
+                drops_in=c.dropin,
+                drops_out=c.dropout,
+                bytes_in=c.bytes_recv,
+                bytes_out=c.bytes_sent,
+            )
         out[name] = entry
     return out
 
@@ -131,9 +147,8 @@ def tls_check(host: str, port: int, timeout: float, files: tuple = ()) -> str | 
     except TlsFilesError as exc:
         return str(exc)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host):
-                return None
+        with socket.create_connection((host, port), timeout=timeout) as raw, ctx.wrap_socket(raw, server_hostname=host):
+            return None
     except ssl.SSLCertVerificationError as exc:
         return f"certificate not accepted: {exc.verify_message}"
     except (ssl.SSLError, OSError) as exc:
@@ -157,9 +172,15 @@ def _endpoint(url: str, default_port: int) -> tuple[str, int] | None:
     return (parts.hostname, parts.port or default_port) if parts.hostname else None
 
 
-def collect_network(backend_url: str, backend_tls: tuple, broker: tuple[str, int, bool, tuple] | None,
-                    timeout: float = 5.0, dns_timeout: float = 3.0, mqtt_connected: bool | None = None,
-                    check_gateway: bool = True) -> dict:
+def collect_network(
+    backend_url: str,
+    backend_tls: tuple,
+    broker: tuple[str, int, bool, tuple] | None,
+    timeout: float = 5.0,
+    dns_timeout: float = 3.0,
+    mqtt_connected: bool | None = None,
+    check_gateway: bool = True,
+) -> dict:
     """Every step from link to TLS, and the verdict. BACKEND_TLS and BROKER's last item are the TLS files
     (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None."""
     from agent.health import probe
@@ -177,8 +198,10 @@ def collect_network(backend_url: str, backend_tls: tuple, broker: tuple[str, int
         steps["gateway"] = {"ok": True, "detail": f"{route[1]} via {route[0]} (reachability not checked)"}
     elif route:
         reach = gateway_reachable(route[1])
-        steps["gateway"] = {"ok": reach, "detail": f"{route[1]} via {route[0]}"
-                            + ("" if reach else ": does not answer ARP")}
+        steps["gateway"] = {
+            "ok": reach,
+            "detail": f"{route[1]} via {route[0]}" + ("" if reach else ": does not answer ARP"),
+        }
     else:
         steps["gateway"] = {"ok": False, "detail": "no default route"}
 
@@ -186,16 +209,20 @@ def collect_network(backend_url: str, backend_tls: tuple, broker: tuple[str, int
     if endpoint:
         host, port = endpoint
         addrs = resolve(host, dns_timeout)
-        steps["dns"] = {"ok": addrs is not None, "detail": f"{host} -> {', '.join(addrs)}" if addrs
-                        else f"{host} does not resolve"}
+        steps["dns"] = {
+            "ok": addrs is not None,
+            "detail": f"{host} -> {', '.join(addrs)}" if addrs else f"{host} does not resolve",
+        }
         err = tcp_check(host, port, timeout) if addrs else "not tried"
         steps["backend_tcp"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
         err = tls_check(host, port, timeout, backend_tls) if steps["backend_tcp"]["ok"] else "not tried"
         steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
     # A backend on this very box (loopback) needs no link, address or gateway.
     local = bool(endpoint) and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
-    failed = next((s for s in STEPS if s in steps and not steps[s]["ok"]
-                   and not (local and s in ("link", "address", "gateway"))), None)
+    failed = next(
+        (s for s in STEPS if s in steps and not steps[s]["ok"] and not (local and s in ("link", "address", "gateway"))),
+        None,
+    )
     result = {
         "verdict": "functional" if failed is None else "not functional",
         "failed_step": failed,

@@ -22,8 +22,15 @@ def version_key(version: str) -> tuple | None:
 class ReleaseCache:
     """The newest version per channel from the backend, cached on disk, still answering offline."""
 
-    def __init__(self, url: str, cache_file: str | Path, ca_file: str | None, refresh_s: float,
-                 timeout_s: float = 5.0, clock=wall_clock):
+    def __init__(
+        self,
+        url: str,
+        cache_file: str | Path,
+        ca_file: str | None,
+        refresh_s: float,
+        timeout_s: float = 5.0,
+        clock=wall_clock,
+    ):
         self.url, self.cache_file, self.ca_file = url, Path(cache_file), ca_file
         self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
 
@@ -58,8 +65,13 @@ class ReleaseCache:
         from agent.transports.http import HttpError, Tls, request
 
         try:
-            resp = request("GET", f"{self.url}/{channel}", tls=Tls(self.ca_file or None),
-                           connect_timeout_s=self.timeout_s, timeout_s=self.timeout_s)
+            resp = request(
+                "GET",
+                f"{self.url}/{channel}",
+                tls=Tls(self.ca_file or None),
+                connect_timeout_s=self.timeout_s,
+                timeout_s=self.timeout_s,
+            )
             if resp.status != 200:
                 return f"newest version not fetched: HTTP {resp.status}"
             version = str(resp.json()["version"])

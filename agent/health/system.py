@@ -13,14 +13,30 @@ THERMAL = Path("/sys/class/thermal")
 
 class _Timex(ctypes.Structure):
     # struct timex from <sys/timex.h>; only the fields we read are named.
-    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
-                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
-                ("constant", ctypes.c_long), ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
-                ("time_sec", ctypes.c_long), ("time_usec", ctypes.c_long), ("tick", ctypes.c_long),
-                ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long), ("shift", ctypes.c_int),
-                ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long),
-                ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int),
-                ("_reserved", ctypes.c_int * 11)]
+    _fields_ = [
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("constant", ctypes.c_long),
+        ("precision", ctypes.c_long),
+        ("tolerance", ctypes.c_long),
+        ("time_sec", ctypes.c_long),
+        ("time_usec", ctypes.c_long),
+        ("tick", ctypes.c_long),
+        ("ppsfreq", ctypes.c_long),
+        ("jitter", ctypes.c_long),
+        ("shift", ctypes.c_int),
+        ("stabil", ctypes.c_long),
+        ("jitcnt", ctypes.c_long),
+        ("calcnt", ctypes.c_long),
+        ("errcnt", ctypes.c_long),
+        ("stbcnt", ctypes.c_long),
+        ("tai", ctypes.c_int),
+        ("_reserved", ctypes.c_int * 11),
+    ]
 
 
 TIME_ERROR = 5  # adjtimex: the clock is not synchronised
@@ -38,8 +54,9 @@ def clock_synced() -> bool | None:
     if TIMESYNC_FLAG.exists():
         return True
     try:
-        out = subprocess.run(["timedatectl", "show", "--property=NTPSynchronized", "--value"], capture_output=True,
-                             text=True, timeout=3)
+        out = subprocess.run(
+            ["timedatectl", "show", "--property=NTPSynchronized", "--value"], capture_output=True, text=True, timeout=3
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return {"yes": True, "no": False}.get(out.stdout.strip()) if out.returncode == 0 else None
@@ -72,8 +89,9 @@ def soc_temperatures() -> dict[str, float]:
 def recent_boots(limit: int = 5) -> list[dict] | None:
     """Boots the journal remembers, newest last; None when there is no persistent journal."""
     try:
-        out = subprocess.run(["journalctl", "--list-boots", "--no-pager", "-q"], capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(
+            ["journalctl", "--list-boots", "--no-pager", "-q"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -95,8 +113,14 @@ def top_processes(n: int = 5) -> list[dict]:
         if info.get("memory_info") is None:
             continue
         cpu = info["cpu_times"]
-        procs.append({"pid": info["pid"], "name": info["name"], "rss_kb": info["memory_info"].rss // 1024,
-                      "cpu_s": round(cpu.user + cpu.system, 1) if cpu else None})
+        procs.append(
+            {
+                "pid": info["pid"],
+                "name": info["name"],
+                "rss_kb": info["memory_info"].rss // 1024,
+                "cpu_s": round(cpu.user + cpu.system, 1) if cpu else None,
+            }
+        )
     procs.sort(key=lambda p: p["rss_kb"], reverse=True)
     return procs[:n]
 
@@ -116,8 +140,12 @@ def collect_system(data_dir: str) -> dict:
         where = where.parent
     try:
         disk = psutil.disk_usage(str(where))
-        disk_info = {"path": data_dir, "total_mb": disk.total >> 20, "free_mb": disk.free >> 20,
-                     "used_percent": disk.percent}
+        disk_info = {
+            "path": data_dir,
+            "total_mb": disk.total >> 20,
+            "free_mb": disk.free >> 20,
+            "used_percent": disk.percent,
+        }
     except OSError as exc:
         disk_info = {"path": data_dir, "error": exc.strerror}
     boot = probe(missing, "boot_time", psutil.boot_time)
@@ -126,8 +154,14 @@ def collect_system(data_dir: str) -> dict:
         "load_average": probe(missing, "load_average", lambda: [round(x, 2) for x in os.getloadavg()]),
         "cpu_count": os.cpu_count(),
         "cpu_percent": probe(missing, "cpu_percent", lambda: psutil.cpu_percent(interval=None)),
-        "memory": {"total_mb": mem.total >> 20, "available_mb": mem.available >> 20, "used_percent": mem.percent,
-                   "swap_used_percent": swap.percent if swap else None} if mem else {"used_percent": None},
+        "memory": {
+            "total_mb": mem.total >> 20,
+            "available_mb": mem.available >> 20,
+            "used_percent": mem.percent,
+            "swap_used_percent": swap.percent if swap else None,
+        }
+        if mem
+        else {"used_percent": None},
         "disk": disk_info,
         "temperatures_c": temps,
         "soc_temperature_c": max(temps.values()) if temps else None,

@@ -4,7 +4,7 @@ lacks is taken from English. And the time as people read it: in the box's time z
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,6 +70,11 @@ def when(wall: float | None, zone: str = "UTC", seconds: bool = True) -> str:
     """WALL (Unix seconds) as people read it on this box: 2026-11-26 06:12:03 +01:00."""
     if wall is None:
         return "-"
-    local = datetime.fromtimestamp(wall, timezone.utc).astimezone(_zone(zone))
-    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " " + local.strftime("%z")[:3] + \
-        ":" + local.strftime("%z")[3:]
+    local = datetime.fromtimestamp(wall, UTC).astimezone(_zone(zone))
+    return (
+        local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        + " "
+        + local.strftime("%z")[:3]
+        + ":"
+        + local.strftime("%z")[3:]
+    )

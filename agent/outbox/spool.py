@@ -16,10 +16,11 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import wraps
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO
 
 from agent.clock import wall as wall_clock
 from agent.paths import STATE
@@ -27,6 +28,7 @@ from agent.storage import TMP_SUFFIX, StateFile, fsync_dir, write_atomic, write_
 from agent.vocab import Priority, ReportState
 
 log = logging.getLogger(__name__)
+
 
 def _notes() -> dict[str, str]:
     from agent.lang import load
@@ -53,12 +55,12 @@ class Entry:
     created: float
     size: int = 0
     attempts: int = 0
-    last_error: Optional[str] = None
+    last_error: str | None = None
     next_attempt: float = 0.0  # wall time
     parked: bool = False  # refused for good by the backend; retried after a config change
-    parked_config: Optional[str] = None  # the delivery settings it was refused under
-    receipt: Optional[dict] = None
-    via: Optional[str] = None  # the transport that delivered it
+    parked_config: str | None = None  # the delivery settings it was refused under
+    receipt: dict | None = None
+    via: str | None = None  # the transport that delivered it
     extra: dict = field(default_factory=dict)
     # The order reports were accepted in: the wall clock may step back between two reports, this never does.
     seq: int = 0
@@ -81,12 +83,32 @@ def describe(entry: Entry) -> dict:
     receipt = entry.receipt or {}
     case, attached = receipt.get("case"), receipt.get("attached") is True
     note = NOTES[entry.state].format(error=entry.last_error or "no answer yet", case=case)
-    return {"report_id": entry.report_id, "created": entry.created, "subject": entry.extra.get("subject", ""),
-            "kind": entry.extra.get("kind", "report"), "reason": entry.extra.get("reason"),
-            "priority": entry.priority, "on_site": entry.on_site, "state": entry.state, "case": case,
-            "attached": attached, "error": None if entry.delivered else entry.last_error,
-            "attempts": entry.attempts, "via": entry.via,
-            "note": note + (" (added to the case it named)" if attached else "")}
+    return {
+        "report_id": entry.report_id,
+        "created": entry.created,
+        "subject": entry.extra.get("subject", ""),
+        "kind": entry.extra.get("kind", "report"),
+        "reason": entry.extra.get("reason"),
+        "priority": entry.priority,
+        "on_site": entry.on_site,
+        "state": entry.state,
+        "case": case,
+        "attached": attached,
+        "error": None if entry.delivered else entry.last_error,
+        "attempts": entry.attempts,
+        "via": entry.via,
+        "note": note + (" (added to the case it named)" if attached else ""),
+    }
+
+
+def eviction_order(entries: list[Entry]) -> list[Entry]:
+    """Which reports go first when the outbox is over its quota: delivered ones oldest first, then undelivered
+    low, then medium priority, oldest first. High-priority and on-site reports are never in it."""
+    order = sorted((e for e in entries if e.delivered), key=lambda e: (e.seq, e.created))
+    for priority in (Priority.LOW, Priority.MEDIUM):
+        waiting = (e for e in entries if not e.delivered and e.priority == priority and not e.on_site)
+        order += sorted(waiting, key=lambda e: (e.seq, e.created))
+    return order
 
 
 def _locked(method):
@@ -181,31 +203,32 @@ class Outbox:
 
     @_locked
     def enforce_quota(self, max_bytes: int, max_reports: int) -> list[Entry]:
-        """Evict until both quotas hold: delivered reports oldest first, then undelivered low, then medium
-        priority, oldest first. High-priority and on-site reports are never evicted."""
+        """Evict (in eviction_order) until both quotas hold."""
         entries = self.entries()
         total, count = sum(e.size for e in entries), len(entries)
-        order = sorted((e for e in entries if e.delivered), key=lambda e: (e.seq, e.created))
-        for priority in (Priority.LOW, Priority.MEDIUM):
-            order += sorted((e for e in entries if not e.delivered and e.priority == priority and not e.on_site),
-                            key=lambda e: (e.seq, e.created))
         evicted = []
-        for e in order:
+        for e in eviction_order(entries):
             if total <= max_bytes and count <= max_reports:
                 break
             self.remove(e)
             total, count = total - e.size, count - 1
             evicted.append(e)
-            log.warning("outbox over its quota: %s report %s evicted (%s, %d bytes)",
-                        "delivered" if e.delivered else "undelivered", e.report_id, e.priority, e.size)
+            what = "delivered" if e.delivered else "undelivered"
+            log.warning(
+                "outbox over its quota: %s report %s evicted (%s, %d bytes)", what, e.report_id, e.priority, e.size
+            )
         if evicted:
             stats = self.stats()
             stats["evicted"] += len(evicted)
             stats["evicted_undelivered"] += sum(not e.delivered for e in evicted)
             self._stats.save(stats)
         if total > max_bytes or count > max_reports:
-            log.warning("outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
-                        "reports are left, and they are kept", count, total)
+            log.warning(
+                "outbox still over its quota (%d reports, %d bytes): only high-priority and on-site "
+                "reports are left, and they are kept",
+                count,
+                total,
+            )
         return evicted
 
     def stats(self) -> dict:

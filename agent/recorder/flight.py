@@ -17,17 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.clock import boot_id
 from agent.clock import wall as wall_clock
 from agent.config import RecorderConfig
 from agent.paths import state_path
 from agent.storage import append_line, read_json, read_lines, write_atomic, write_json
+from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 TIMELINE_MAX_BYTES = 256 * 1024  # then the file is rewritten with the newest events the ring holds
@@ -76,25 +76,34 @@ class WindowStore:
 
     def listing(self, run: str | None) -> list[dict]:
         """The windows for a report: each with its path and whether an earlier run recorded it."""
-        return [dict(e, earlier_run=e.get("run") != run, path=str(self.folder / e["file"]))
-                for e in self.index() if (self.folder / e["file"]).is_file()]
+        return [
+            dict(e, earlier_run=e.get("run") != run, path=str(self.folder / e["file"]))
+            for e in self.index()
+            if (self.folder / e["file"]).is_file()
+        ]
 
 
 class Recorder:
     """HISTORY and TIMELINE are the daemon's. Writes go through one thread, so a checkpoint on a slow SD card
     never holds up the polling loop."""
 
-    def __init__(self, cfg: RecorderConfig, state_dir: str, history, timeline,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock):
+    def __init__(
+        self,
+        cfg: RecorderConfig,
+        state_dir: str,
+        history,
+        timeline,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = wall_clock,
+    ):
         self.cfg, self.history, self.timeline = cfg, history, timeline
         self.folder = state_path(state_dir, "recorder")
         self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)
         self._clock, self._wall = clock, wall
         self.run = self.earlier_until = self.last_stop = None
-        self._jobs: queue.Queue = queue.Queue(maxsize=64)
         self._open_windows: dict[str, dict] = {}  # file -> entry, until complete
         self._checkpoint_due = clock() + cfg.checkpoint_s
-        self._writer = threading.Thread(target=self._write_loop, name="recorder", daemon=True)
+        self._writer = Worker("recorder", maxsize=64)  # the SD card's writes, off the polling thread
         self.skipped_windows = 0
 
     # --- start and stop ---------------------------------------------------------------------------
@@ -112,10 +121,19 @@ class Recorder:
         self.run = f"{int(now)}-{os.getpid()}"
         self.timeline.on_add = self._append_event  # from here every event is written down, this one first
         if last:
-            self.last_stop = {"kind": last[0], "words": last[1], "run": previous.get("run"),
-                              "last_sign_of_life": last_sign_of_life(self.folder)}
-            self.timeline.add("event", f"last_stop_{last[0]}", f"last stop: {last[1]}", category="system",
-                              severity="info" if last[0] == "orderly" else "warning")
+            self.last_stop = {
+                "kind": last[0],
+                "words": last[1],
+                "run": previous.get("run"),
+                "last_sign_of_life": last_sign_of_life(self.folder),
+            }
+            self.timeline.add(
+                "event",
+                f"last_stop_{last[0]}",
+                f"last stop: {last[1]}",
+                category="system",
+                severity="info" if last[0] == "orderly" else "warning",
+            )
         self._mark_run({"run": self.run, "boot_id": boot_id(), "pid": os.getpid(), "started": now, "clean": False})
         if catch_abort:
             self._abort_file = catch_fatal_signals(abort_path)
@@ -123,14 +141,10 @@ class Recorder:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Write the history once more and mark the stop as orderly."""
-        if not self._writer.is_alive():
+        if not self._writer.alive:
             return
         self._checkpoint()
-        try:
-            self._jobs.put(None, timeout=timeout)  # a card that no longer takes writes must not hold up the stop
-        except queue.Full:
-            log.error("the flight recorder's last writes did not finish within %.0f s", timeout)
-        self._writer.join(timeout)
+        self._writer.stop(timeout)  # a card that no longer takes writes must not hold up the stop
         self._mark_run(dict(read_json(self.folder / "run.json", {}), clean=True, stopped=self._wall()))
 
     def _mark_run(self, run: dict) -> None:
@@ -157,40 +171,51 @@ class Recorder:
             self.skipped_windows += 1  # the same fault flapping inside its own window: one window is enough
             return
         raised = self._wall()
-        entry = {"file": f"{int(raised * 1000)}-{_safe(fault.code)}-{_safe(fault.device or 'box')}.json.gz",
-                 "code": fault.code, "device": fault.device, "severity": fault.severity, "message": fault.message,
-                 "raised": raised, "before_s": self.cfg.fault_before_s, "after_s": self.cfg.fault_after_s,
-                 "run": self.run, "_due": self._clock() + self.cfg.fault_after_s}
+        entry = {
+            "file": f"{int(raised * 1000)}-{_safe(fault.code)}-{_safe(fault.device or 'box')}.json.gz",
+            "code": fault.code,
+            "device": fault.device,
+            "severity": fault.severity,
+            "message": fault.message,
+            "raised": raised,
+            "before_s": self.cfg.fault_before_s,
+            "after_s": self.cfg.fault_after_s,
+            "run": self.run,
+            "_due": self._clock() + self.cfg.fault_after_s,
+        }
         self._open_windows[entry["file"]] = entry
         self._window(entry, complete=False)
 
     def report_data(self) -> dict:
         """The recorder's part of a report: this run, the last stop, the windows (newest last) as files."""
-        return {"run": self.run, "last_stop": self.last_stop, "earlier_history_until": self.earlier_until,
-                "checkpoint_s": self.cfg.checkpoint_s, "windows": self.windows.listing(self.run),
-                "windows_skipped": self.skipped_windows}
+        return {
+            "run": self.run,
+            "last_stop": self.last_stop,
+            "earlier_history_until": self.earlier_until,
+            "checkpoint_s": self.cfg.checkpoint_s,
+            "windows": self.windows.listing(self.run),
+            "windows_skipped": self.skipped_windows,
+        }
 
     # --- the writer -----------------------------------------------------------------------------------
     def _submit(self, job: Callable[[], None]) -> None:
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            log.warning("the recorder is behind its writes (a slow SD card?): one write skipped")
+        """JOB on the writer's thread; a full queue (a slow SD card) skips it, and says so."""
+        self._writer.submit(self._write, job)
 
-    def _write_loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                job()
-            except OSError as exc:  # a full or failing card: the recorder waits for better times
-                log.error("the flight recorder cannot write to %s: %s", self.folder, exc.strerror or exc)
-            finally:
-                self._jobs.task_done()
+    def _write(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except OSError as exc:  # a full or failing card: the recorder waits for better times
+            log.error("the flight recorder cannot write to %s: %s", self.folder, exc.strerror or exc)
 
     def _checkpoint(self) -> None:
         frozen = self.history.freeze()  # a quick copy here; encoding and writing on the writer's thread
         saved = self._wall()
-        self._submit(lambda: write_atomic(self.folder / "history.ckpt.gz",
-                                          lambda f: write_checkpoint(f, frozen, saved, self.run)))
+        self._submit(
+            lambda: write_atomic(
+                self.folder / "history.ckpt.gz", lambda f: write_checkpoint(f, frozen, saved, self.run)
+            )
+        )
 
     def _window(self, entry: dict, complete: bool) -> None:
         series = self.history.recent([entry["device"]], entry["raised"] - entry["before_s"])
@@ -203,7 +228,9 @@ class Recorder:
         from dataclasses import asdict
 
         line = json.dumps(dict(asdict(event), run=self.run), separators=(",", ":")).encode() + b"\n"
-        self._submit(lambda: append_line(self.folder / "timeline.jsonl", line, TIMELINE_MAX_BYTES, self.timeline.capacity))
+        self._submit(
+            lambda: append_line(self.folder / "timeline.jsonl", line, TIMELINE_MAX_BYTES, self.timeline.capacity)
+        )
 
 
 # --- files, written and read back ---------------------------------------------------------------------
@@ -214,8 +241,12 @@ def write_checkpoint(f, frozen, saved: float, run: str | None) -> None:
     with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=9, mtime=int(saved)) as gz:
         gz.write(json.dumps({"saved": saved, "run": run}).encode() + b"\n")
         for device, name, period_s, block in frozen.raw_blocks():
-            gz.write(json.dumps({"device": device, "name": name, "period_s": period_s, "block": block},
-                                separators=(",", ":")).encode() + b"\n")
+            gz.write(
+                json.dumps(
+                    {"device": device, "name": name, "period_s": period_s, "block": block}, separators=(",", ":")
+                ).encode()
+                + b"\n"
+            )
         gz.write(b'{"end":true}\n')
 
 
@@ -245,7 +276,7 @@ def catch_fatal_signals(path: Path):
     import faulthandler
 
     try:
-        f = open(path, "w")  # kept open for the process's life: written from a signal handler
+        f = open(path, "w")  # noqa: SIM115 (kept open for the process's life: written from a signal handler)
         faulthandler.enable(file=f, all_threads=True)
         return f
     except OSError as exc:
@@ -254,8 +285,11 @@ def catch_fatal_signals(path: Path):
 
 
 def last_sign_of_life(folder: Path) -> float | None:
-    times = [p.stat().st_mtime for p in (folder / "history.ckpt.gz", folder / "timeline.jsonl", folder / "run.json")
-             if p.exists()]
+    times = [
+        p.stat().st_mtime
+        for p in (folder / "history.ckpt.gz", folder / "timeline.jsonl", folder / "run.json")
+        if p.exists()
+    ]
     return max(times) if times else None
 
 

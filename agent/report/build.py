@@ -1,4 +1,4 @@
-"""The one pipeline that builds a report: sections collected from a BoxSnapshot -> redact -> bundle
+"""The one pipeline that builds a report: sections collected from a Box -> redact -> bundle
 (cut in a fixed order until it fits the size cap) -> spooled in the outbox, or written to a file."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import time
 from typing import BinaryIO
 
 from agent.clock import utc_iso
+from agent.collect import Box
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
 from agent.paths import state_path
@@ -17,14 +18,13 @@ from agent.report.page import render
 from agent.report.redact import Redactor
 from agent.report.request import ReportRequest, new_report_id
 from agent.report.sections import SECTIONS
-from agent.report.snapshot import BoxSnapshot
 from agent.report.summary import failed_sections, make_manifest, make_summary
 from agent.storage import create_once
 
 BY_NAME = {m.NAME: m for m in SECTIONS}
 
 
-def collect_sections(cfg: AgentConfig, box: BoxSnapshot) -> dict[str, object]:
+def collect_sections(cfg: AgentConfig, box: Box) -> dict[str, object]:
     """Every section's data, in bundle order."""
     return {m.NAME: m.collect(box, cfg) for m in SECTIONS}
 
@@ -66,18 +66,22 @@ def _next_cut(content: dict) -> str | None:
     return None
 
 
-def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dict, report_id: str,
-          wall: float, mono: float) -> dict:
+def build(
+    out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dict, report_id: str, wall: float, mono: float
+) -> dict:
     """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes."""
     content = copy.deepcopy(sections)
     if request.window:  # history, timeline and logs of that window only (sections/*.window)
-        content = {name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
-                   for name, data in content.items()}
+        content = {
+            name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
+            for name, data in content.items()
+        }
     declared = hook_secrets(content)
-    redactor = Redactor(cfg.secrets() + declared,
-                        pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
-    content = {name: BY_NAME[name].redact(data, redactor) if hasattr(BY_NAME[name], "redact")
-               else redactor.data(data, name) for name, data in content.items()}
+    redactor = Redactor(cfg.secrets() + declared, pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
+    content = {
+        name: BY_NAME[name].redact(data, redactor) if hasattr(BY_NAME[name], "redact") else redactor.data(data, name)
+        for name, data in content.items()
+    }
     request = copy.copy(request)
     for field in ("subject", "description", "email", "case_ref"):
         if getattr(request, field):
@@ -88,14 +92,17 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
     base["redactions"] = redactor.summary()
     base["failed"] = failed_sections(content)
     if request.window:
-        base["window"] = {k: utc_iso(t) if t else None
-                          for k, t in zip(("oldest", "latest"), request.window)}
+        base["window"] = {
+            k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), request.window, strict=True)
+        }
     if request.sections:  # support asked for these only; the summary and the page still see everything
         base["sections_requested"] = sorted(request.sections)
 
     summary = make_summary(cfg, request, content)
-    cuts = [{"what": f"log {note}", "why": "the firmware_logs hook keeps the newest lines only"}
-            for note in content["logs"].pop("_truncated_by_hook", [])]
+    cuts = [
+        {"what": f"log {note}", "why": "the firmware_logs hook keeps the newest lines only"}
+        for note in content["logs"].pop("_truncated_by_hook", [])
+    ]
 
     def write(note_over_cap: bool = False) -> dict:
         if note_over_cap:
@@ -104,9 +111,12 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
         page = render(manifest, summary, content, cfg.language, cfg.timezone)
         out.seek(0)
         out.truncate()
-        return write_bundle(out, manifest, [Section("summary.json", to_json(summary)),
-                                            Section("report.html", page.encode())]
-                            + _members(content, request.sections))
+        return write_bundle(
+            out,
+            manifest,
+            [Section("summary.json", to_json(summary)), Section("report.html", page.encode())]
+            + _members(content, request.sections),
+        )
 
     while True:
         manifest = write()
@@ -119,20 +129,29 @@ def build(out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dic
         cuts.append({"what": cut, "why": f"over the {cfg.report.max_bytes} byte cap"})
 
 
-def make_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot, outbox: Outbox) -> Entry:
+def make_report(cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outbox) -> Entry:
     """Build the bundle straight into the outbox; once this returns the report is accepted."""
     wall, mono = time.time(), time.monotonic()
     report_id = new_report_id(wall)
     sections = collect_sections(cfg, box)
     # What the outbox keeps and the page serves is scrubbed like the bundle: a subject can hold a secret.
     scrub = Redactor(cfg.secrets())
-    entry = Entry(report_id=report_id, priority=request.priority, on_site=request.on_site, created=wall,
-                  extra={"subject": scrub.text(request.subject, "outbox"), "reason": request.reason,
-                         "case_ref": request.case_ref, "request_id": request.request_id})
+    entry = Entry(
+        report_id=report_id,
+        priority=request.priority,
+        on_site=request.on_site,
+        created=wall,
+        extra={
+            "subject": scrub.text(request.subject, "outbox"),
+            "reason": request.reason,
+            "case_ref": request.case_ref,
+            "request_id": request.request_id,
+        },
+    )
     return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))
 
 
-def export_report(cfg: AgentConfig, request: ReportRequest, box: BoxSnapshot) -> tuple[str, bytes]:
+def export_report(cfg: AgentConfig, request: ReportRequest, box: Box) -> tuple[str, bytes]:
     """The same bundle, written to memory and sent nowhere (`diag-agent report --out`)."""
     import io
 
@@ -154,12 +173,15 @@ def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> 
     report_id = new_report_id(wall)
     scrub = Redactor(cfg.secrets())
     d = cfg.device
-    manifest = {"report_id": report_id, "kind": "security_log", "trigger": "ocpp",
-                "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
-                "created": {"wall": round(wall, 3),
-                            "wall_iso": utc_iso(wall)},
-                "window": {k: utc_iso(t) if t else None
-                           for k, t in zip(("oldest", "latest"), window)}, "events": len(events)}
+    manifest = {
+        "report_id": report_id,
+        "kind": "security_log",
+        "trigger": "ocpp",
+        "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
+        "created": {"wall": round(wall, 3), "wall_iso": utc_iso(wall)},
+        "window": {k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), window, strict=True)},
+        "events": len(events),
+    }
     buffer = io.BytesIO()
     write_bundle(buffer, manifest, [Section("security-log.json", to_json(scrub.data(events, "security")))])
     return report_id, buffer.getvalue()

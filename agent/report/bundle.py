@@ -10,8 +10,9 @@ import os
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -64,7 +65,7 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch
             if s.write is None:
                 listed.append({"name": s.name, "bytes": len(s.data), "sha256": hashlib.sha256(s.data).hexdigest()})
                 continue
-            f = tempfile.TemporaryFile(dir=scratch)
+            f = tempfile.TemporaryFile(dir=scratch)  # noqa: SIM115 (closed with the others in the finally below)
             files.append(f)
             counted = _Counted(f)
             s.write(counted)
@@ -72,21 +73,24 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch
         manifest = dict(manifest, schema_version=SCHEMA_VERSION, sections=listed)
         mtime = int(manifest.get("created", {}).get("wall", 0))
         streamed = iter(files)
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for name, size, source in [(MANIFEST, None, to_json(manifest))] + [
-                        (s.name, entry["bytes"], s.data if s.write is None else next(streamed))
-                        for s, entry in zip(sections, listed)]:
-                    info = tarfile.TarInfo(name)
-                    info.mtime, info.mode = mtime, 0o644
-                    info.uname = info.gname = "diag-agent"
-                    if isinstance(source, bytes):
-                        info.size = len(source)
-                        source = io.BytesIO(source)
-                    else:
-                        info.size = size
-                        source.seek(0)
-                    tar.addfile(info, source)
+        with (
+            gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+        ):
+            for name, size, source in [(MANIFEST, None, to_json(manifest))] + [
+                (s.name, entry["bytes"], s.data if s.write is None else next(streamed))
+                for s, entry in zip(sections, listed, strict=True)
+            ]:
+                info = tarfile.TarInfo(name)
+                info.mtime, info.mode = mtime, 0o644
+                info.uname = info.gname = "diag-agent"
+                if isinstance(source, bytes):
+                    info.size = len(source)
+                    source = io.BytesIO(source)
+                else:
+                    info.size = size
+                    source.seek(0)
+                tar.addfile(info, source)
         return manifest
     finally:
         for f in files:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
 from agent.devices.history import decode_buckets, decode_raw
 from agent.lang import load, when
@@ -82,8 +82,14 @@ def series_points(entry: dict) -> list[tuple[float, float]]:
     return buckets + decode_raw(entry.get("raw", {}))
 
 
-def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], events: list[dict],
-          step: bool, zone: str = "UTC") -> str:
+def chart(
+    title: str,
+    unit: str,
+    lines: dict[str, list[tuple[float, float]]],
+    events: list[dict],
+    step: bool,
+    zone: str = "UTC",
+) -> str:
     """An inline SVG line chart over time, with fault events marked on the time axis."""
     pts = [p for line in lines.values() for p in line]
     if not pts:
@@ -100,14 +106,16 @@ def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], ev
     def y(v):
         return PAD_T + (1 - (v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B)
 
-    parts = [f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
-             f"aria-label='{_e(title)}'><title>{_e(title)}</title>",
-             f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
-             "fill='none' stroke='#ccc'/>",
-             f"<text x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>",
-             f"<text x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>",
-             f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
-             f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>"]
+    parts = [
+        f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
+        f"aria-label='{_e(title)}'><title>{_e(title)}</title>",
+        f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
+        "fill='none' stroke='#ccc'/>",
+        f"<text x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>",
+        f"<text x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>",
+        f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
+        f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>",
+    ]
     for i, (name, line) in enumerate(lines.items()):
         line = _per_pixel(line, x)
         coords = []
@@ -115,16 +123,21 @@ def chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]], ev
             if step and j:
                 coords.append(f"{x(t):.1f},{y(line[j - 1][1]):.1f}")
             coords.append(f"{x(t):.1f},{y(v):.1f}")
-        parts.append(f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
-                     f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>")
-        parts.append(f"<text x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>"
-                     f"{_e(name)}</text>")
+        parts.append(
+            f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
+            f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>"
+        )
+        parts.append(
+            f"<text x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>{_e(name)}</text>"
+        )
     for ev in events:
         if ev.get("kind") == "raised" and t0 <= ev["wall"] <= t1:
             xe = x(ev["wall"])
-            parts.append(f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
-                         f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>"
-                         f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3}' fill='#b00020'>{_e(ev['code'])}</text></g>")
+            parts.append(
+                f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
+                f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>"
+                f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3}' fill='#b00020'>{_e(ev['code'])}</text></g>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -160,16 +173,29 @@ def _recorder(recorded: dict, w: dict, zone: str) -> list[str]:
     stop = recorded.get("last_stop")
     if stop:
         seen = _ts(stop["last_sign_of_life"], zone) if stop.get("last_sign_of_life") else "-"
-        out.append(f"<p class='{'pass' if stop['kind'] == 'orderly' else 'warn'}'>"
-                   f"{_e(w['last_stop'].format(words=stop['words'], at=seen))}</p>")
+        out.append(
+            f"<p class='{'pass' if stop['kind'] == 'orderly' else 'warn'}'>"
+            f"{_e(w['last_stop'].format(words=stop['words'], at=seen))}</p>"
+        )
     if recorded.get("earlier_history_until"):
         out.append(f"<p>{_e(w['earlier_history'].format(at=_ts(recorded['earlier_history_until'], zone)))}</p>")
-    rows = [(_ts(x["raised"], zone), x["code"], x.get("device") or "",
-             f"-{x['before_s']:.0f} s .. +{x['after_s']:.0f} s" + ("" if x.get("complete") else f" ({w['incomplete']})")
-             + (f" ({w['before_restart']})" if x.get("earlier_run") else ""), f"fault-window-{i + 1}.json")
-            for i, x in enumerate(recorded.get("windows") or [])]
-    out.append(_table((w["time"], w["code"], w["where"], w["window"], w["member"]), rows) if rows
-               else f"<p>{_e(w['no_windows'])}</p>")
+    rows = [
+        (
+            _ts(x["raised"], zone),
+            x["code"],
+            x.get("device") or "",
+            f"-{x['before_s']:.0f} s .. +{x['after_s']:.0f} s"
+            + ("" if x.get("complete") else f" ({w['incomplete']})")
+            + (f" ({w['before_restart']})" if x.get("earlier_run") else ""),
+            f"fault-window-{i + 1}.json",
+        )
+        for i, x in enumerate(recorded.get("windows") or [])
+    ]
+    out.append(
+        _table((w["time"], w["code"], w["where"], w["window"], w["member"]), rows)
+        if rows
+        else f"<p>{_e(w['no_windows'])}</p>"
+    )
     return out
 
 
@@ -182,76 +208,161 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     events = faults.get("timeline", [])
     checks = sections.get("checks", {}).get("checks", [])
     created = manifest["created"]
-    out = [f"<!DOCTYPE html><html lang='{_e(language)}'><head><meta charset='utf-8'>"
-           f"<title>{_e(w['title'].format(id=manifest['report_id']))}</title><style>{CSS}</style></head><body>",
-           f"<h1>{_e(summary.get('model'))} {_e(summary.get('serial'))}: {_e(manifest.get('subject') or 'report')}</h1>",
-           "<p class='meta'>" + w["meta"].format(
-               id=_e(manifest["report_id"]), created=_e(_ts(created["wall"], zone)), trigger=_e(manifest.get("trigger")),
-               clock=w["clock_synced"] if created.get("clock_synced") else w["clock_not_synced"],
-               priority=_e(manifest.get("priority")), on_site=w["on_site"] if manifest.get("on_site") else "")
-           + " " + _e(w["times"].format(zone=zone, offset=_ts(created["wall"], zone)[-6:])) + "</p>"]
+    out = [
+        f"<!DOCTYPE html><html lang='{_e(language)}'><head><meta charset='utf-8'>"
+        f"<title>{_e(w['title'].format(id=manifest['report_id']))}</title><style>{CSS}</style></head><body>",
+        f"<h1>{_e(summary.get('model'))} {_e(summary.get('serial'))}: {_e(manifest.get('subject') or 'report')}</h1>",
+        "<p class='meta'>"
+        + w["meta"].format(
+            id=_e(manifest["report_id"]),
+            created=_e(_ts(created["wall"], zone)),
+            trigger=_e(manifest.get("trigger")),
+            clock=w["clock_synced"] if created.get("clock_synced") else w["clock_not_synced"],
+            priority=_e(manifest.get("priority")),
+            on_site=w["on_site"] if manifest.get("on_site") else "",
+        )
+        + " "
+        + _e(w["times"].format(zone=zone, offset=_ts(created["wall"], zone)[-6:]))
+        + "</p>",
+    ]
     if manifest.get("description"):
         out.append(f"<p>{_e(manifest['description'])}</p>")
     out.append(f"<h2>{_e(w['checklist'])}</h2>")
-    out.append(_table((w["question"], w["answer"]), [
-        (w["model_serial_order"], f"{summary.get('model')} / {summary.get('serial')} / {summary.get('order_number') or '-'}"),
-        (w["software"], w["software_value"].format(version=summary.get("firmware_version"),
-                                                   verdict=summary.get("software_verdict"),
-                                                   latest=summary.get("latest_version") or w["unknown"])),
-        (w["commissioning"], yes_no[bool(summary.get("commissioning_protocol"))]),
-        (w["cloud_credentials"], yes_no[bool(summary.get("cloud_credentials"))]),
-        (w["previous_case"], summary.get("previous_case") or "-"),
-        (w["on_site_q"], yes_no[bool(summary.get("on_site"))]),
-        (w["network"], summary.get("network")),
-        (w["self_check"], f"{summary.get('self_check', {}).get('result')} "
-                          f"({', '.join(f'{n} {s}' for s, n in summary.get('self_check', {}).get('counts', {}).items())})"),
-        (w["contact"], summary.get("email") or "-"),
-    ]))
+    out.append(
+        _table(
+            (w["question"], w["answer"]),
+            [
+                (
+                    w["model_serial_order"],
+                    f"{summary.get('model')} / {summary.get('serial')} / {summary.get('order_number') or '-'}",
+                ),
+                (
+                    w["software"],
+                    w["software_value"].format(
+                        version=summary.get("firmware_version"),
+                        verdict=summary.get("software_verdict"),
+                        latest=summary.get("latest_version") or w["unknown"],
+                    ),
+                ),
+                (w["commissioning"], yes_no[bool(summary.get("commissioning_protocol"))]),
+                (w["cloud_credentials"], yes_no[bool(summary.get("cloud_credentials"))]),
+                (w["previous_case"], summary.get("previous_case") or "-"),
+                (w["on_site_q"], yes_no[bool(summary.get("on_site"))]),
+                (w["network"], summary.get("network")),
+                (
+                    w["self_check"],
+                    f"{summary.get('self_check', {}).get('result')} "
+                    f"({', '.join(f'{n} {s}' for s, n in summary.get('self_check', {}).get('counts', {}).items())})",
+                ),
+                (w["contact"], summary.get("email") or "-"),
+            ],
+        )
+    )
     out.append(f"<h2>{_e(w['active_faults'])}</h2>")
     active = faults.get("active", [])
-    out.append(_table((w["since"], w["code"], w["severity"], w["category"], w["where"], w["message"]),
-                      [(_ts(f["since_wall"], zone), f["code"], f["severity"], f["category"], f["device"], f["message"])
-                       for f in active], [f["severity"] for f in active]) if active
-               else f"<p class='pass'>{_e(w['none'])}</p>")
+    out.append(
+        _table(
+            (w["since"], w["code"], w["severity"], w["category"], w["where"], w["message"]),
+            [
+                (_ts(f["since_wall"], zone), f["code"], f["severity"], f["category"], f["device"], f["message"])
+                for f in active
+            ],
+            [f["severity"] for f in active],
+        )
+        if active
+        else f"<p class='pass'>{_e(w['none'])}</p>"
+    )
     failing = [c for c in checks if c["status"] != "pass"]
     if failing:
         out.append(f"<h2>{_e(w['failing'])}</h2>")
-        out.append(_table(("", w["check"], w["detail"], w["hint"]), [(c["status"].upper(), c["title"], c["detail"],
-                                                                      c["hint"]) for c in failing],
-                          [c["status"] for c in failing]))
+        out.append(
+            _table(
+                ("", w["check"], w["detail"], w["hint"]),
+                [(c["status"].upper(), c["title"], c["detail"], c["hint"]) for c in failing],
+                [c["status"] for c in failing],
+            )
+        )
     out.append(f"<h2>{_e(w['charts'])}</h2>")
     history = sections.get("history", {})
     for title, unit, names, step in CHARTS:
         out.append(chart(w["chart_titles"].get(title, title), unit, _chart_lines(history, names), events, step, zone))
     out.append(f"<h2>{_e(w['readings'])}</h2>")
-    rows = [(dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
-            for dev, d in sections.get("readings", {}).items() for n, v in d.get("values", {}).items()]
-    rows += [(dev, n, "-", "", why, "") for dev, d in sections.get("readings", {}).items()
-             for n, why in (d.get("unsupported") or {}).items()]
+    rows = [
+        (dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
+        for dev, d in sections.get("readings", {}).items()
+        for n, v in d.get("values", {}).items()
+    ]
+    rows += [
+        (dev, n, "-", "", why, "")
+        for dev, d in sections.get("readings", {}).items()
+        for n, why in (d.get("unsupported") or {}).items()
+    ]
     out.append(_table((w["device"], w["value"], w["reading"], w["unit"], w["meaning"], w["age"]), rows))
     out.append(f"<h2>{_e(w['timeline'])}</h2>")
-    out.append(_table((w["time"], w["event"], w["code"], w["where"], w["message"]),
-                      [(_event_time(e, w, zone), e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
-                        e["code"], e.get("device") or "", e["message"])
-                       for e in reversed(events)]) if events else f"<p>{_e(w['no_events'])}</p>")
+    out.append(
+        _table(
+            (w["time"], w["event"], w["code"], w["where"], w["message"]),
+            [
+                (
+                    _event_time(e, w, zone),
+                    e["kind"] + (f" ({w['before_restart']})" if e.get("earlier_run") else ""),
+                    e["code"],
+                    e.get("device") or "",
+                    e["message"],
+                )
+                for e in reversed(events)
+            ],
+        )
+        if events
+        else f"<p>{_e(w['no_events'])}</p>"
+    )
     out += _recorder(sections.get("recorder") or {}, w, zone)
     out.append(f"<h2>{_e(w['all_checks'])}</h2>")
-    out.append(_table(("", w["check"], w["detail"]), [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
-                      [c["status"] for c in checks]))
+    out.append(
+        _table(
+            ("", w["check"], w["detail"]),
+            [(c["status"].upper(), c["title"], c["detail"]) for c in checks],
+            [c["status"] for c in checks],
+        )
+    )
     # What the collectors gave: any value may be missing (a probe failed); it shows as "not read".
     out.append(f"<h2>{_e(w['network'])}</h2>")
-    out.append(_table((w["step"], w["ok"], w["detail"]),
-                      [(k, _yes(_dig(v, "ok"), w), _shown(_dig(v, "detail"), w))
-                       for k, v in (_dig(sections, "network", "steps") or {}).items()]))
+    out.append(
+        _table(
+            (w["step"], w["ok"], w["detail"]),
+            [
+                (k, _yes(_dig(v, "ok"), w), _shown(_dig(v, "detail"), w))
+                for k, v in (_dig(sections, "network", "steps") or {}).items()
+            ],
+        )
+    )
     out.append(f"<h2>{_e(w['system'])}</h2>")
-    out.append(_table(("", ""), [(w[label], _shown(_dig(sections, "system", *keys), w)) for label, keys in (
-        ("load", ("load_average",)), ("memory", ("memory", "used_percent")), ("disk", ("disk", "used_percent")),
-        ("soc", ("soc_temperature_c",)), ("clock", ("clock_synced",)))]
-        + [(w["uptime"], _hours(_dig(sections, "system", "uptime_s"), w))]))
+    out.append(
+        _table(
+            ("", ""),
+            [
+                (w[label], _shown(_dig(sections, "system", *keys), w))
+                for label, keys in (
+                    ("load", ("load_average",)),
+                    ("memory", ("memory", "used_percent")),
+                    ("disk", ("disk", "used_percent")),
+                    ("soc", ("soc_temperature_c",)),
+                    ("clock", ("clock_synced",)),
+                )
+            ]
+            + [(w["uptime"], _hours(_dig(sections, "system", "uptime_s"), w))],
+        )
+    )
     out.append(f"<h2>{_e(w['hooks'])}</h2>")
-    out.append(_table((w["hook"], w["ok"], w["error"], w["seconds"]),
-                      [(n, _yes(_dig(h, "ok"), w), _dig(h, "error") or "", _shown(_dig(h, "duration_s"), w))
-                       for n, h in (_dig(sections, "hooks") or {}).items()]))
+    out.append(
+        _table(
+            (w["hook"], w["ok"], w["error"], w["seconds"]),
+            [
+                (n, _yes(_dig(h, "ok"), w), _dig(h, "error") or "", _shown(_dig(h, "duration_s"), w))
+                for n, h in (_dig(sections, "hooks") or {}).items()
+            ],
+        )
+    )
     cuts = manifest.get("cuts", [])
     if cuts:
         out.append("<p class='warn'>" + _e(w["cut"]) + _e("; ".join(c["what"] for c in cuts)) + "</p>")

@@ -16,21 +16,28 @@ import json
 import logging
 import re
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 # A key naming a secret: password, passwd, secret, token, key, psk, credential(s), auth(orization), ...
-SECRET_KEY = re.compile(r"(password|passwd|passphrase|secret|token|(^|[_-])(api[_-]?)?key$|private[_-]?key"
-                        r"|psk|credential|(^|[_-])auth($|[_-]|orization)|cookie)", re.I)
+SECRET_KEY = re.compile(
+    r"(password|passwd|passphrase|secret|token|(^|[_-])(api[_-]?)?key$|private[_-]?key"
+    r"|psk|credential|(^|[_-])auth($|[_-]|orization)|cookie)",
+    re.I,
+)
 # Keys that contain those words but name no secret: they name a file, or say yes or no.
 NOT_SECRET = {"cloud_credentials_file", "cloud_credentials", "secrets_declared", "key_file"}
 # Everything between scheme:// and the last @ before the host is user information, whatever it holds.
 URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)(\S*)@(?=[^\s@/?#]+(?:[/?#\s]|$))", re.I)
 SECRET_WORDS = r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|psk|credential|auth"
 # key=value, key: value, "key": "value" in free text (logs, hook output), with a secret-like key.
-KEY_VALUE = re.compile(r"""(?P<key>["']?[\w.-]*(?:""" + SECRET_WORDS + r""")[\w.-]*["']?\s*[=:]\s*)"""
-                       r"""(?P<value>"[^"\n]*"|'[^'\n]*'|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&"']+)""", re.I)
+KEY_VALUE = re.compile(
+    r"""(?P<key>["']?[\w.-]*(?:""" + SECRET_WORDS + r""")[\w.-]*["']?\s*[=:]\s*)"""
+    r"""(?P<value>"[^"\n]*"|'[^'\n]*'|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&"']+)""",
+    re.I,
+)
 SECRET_WORD = re.compile(SECRET_WORDS, re.I)
 HARMLESS = {"yes", "no", "true", "false", "none", "null", "0", "1", "[redacted]", '""', "''", "set", "unset"}
 MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.I)
@@ -41,13 +48,19 @@ MIN_SECRET_LEN = 4  # shorter values would scrub ordinary text; such a secret is
 def encodings(secret: str) -> list[str]:
     """Regular expressions for SECRET in the encodings it is commonly found in."""
     raw = secret.encode()
-    forms = {secret, raw.hex(), quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-             json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms = {
+        secret,
+        raw.hex(),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
     for pad in range(3):  # base64 inside a longer blob: the secret may start at any of three alignments
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             text = encode(b"\0" * pad + raw).decode()
             # Only the 4-character groups made of the secret's bytes alone are certain in any blob.
-            core = text[4 * (1 if pad else 0): 4 * ((pad + len(raw)) // 3)]
+            core = text[4 * (1 if pad else 0) : 4 * ((pad + len(raw)) // 3)]
             if len(core) >= 8:
                 forms.add(core)
     patterns = [re.escape(f) for f in forms if f]
@@ -77,8 +90,11 @@ class Redactor:
     """Scrubs one report. `counts` says where and how much was redacted, never what."""
 
     def __init__(self, secrets: Iterable[str] = (), pseudonym_key: bytes | None = None):
-        forms = sorted({f for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LEN
-                        for f in encodings(s)}, key=len, reverse=True)
+        forms = sorted(
+            {f for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LEN for f in encodings(s)},
+            key=len,
+            reverse=True,
+        )
         self._values = re.compile("|".join(forms), re.I) if forms else None
         self._pseudo_key = pseudonym_key
         self.counts: Counter[tuple[str, str]] = Counter()  # (where, how) -> n
@@ -108,6 +124,7 @@ class Redactor:
                     return m.group(0)
                 self.counts[(where, f"{prefix} pseudonymised")] += 1
                 return self.pseudonym(prefix, m.group(0))
+
             return replace
 
         s = MAC.sub(sub("mac"), s)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Optional
 
 from agent.clock import utc_compact
 from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
@@ -35,16 +34,16 @@ class ReportRequest:
     subject: str = ""
     description: str = ""
     email: str = ""
-    case_ref: Optional[str] = None
+    case_ref: str | None = None
     on_site: bool = False
     hardware_fault: bool = False
     cannot_charge: bool = False
     sections: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # what triggered it, e.g. the fault and its repeats
     # The asker's own id for this request: asked again (its answer was lost), it is the same report.
-    request_id: Optional[str] = None
+    request_id: str | None = None
     # Only this time window (oldest, latest; Unix seconds, either may be None): an OCPP log request's.
-    window: Optional[tuple] = None
+    window: tuple | None = None
 
     @property
     def priority(self) -> Priority:
@@ -53,12 +52,14 @@ class ReportRequest:
     def to_dict(self) -> dict:
         return dict(asdict(self), priority=self.priority)
 
-    def with_faults(self, active: list[dict]) -> "ReportRequest":
+    def with_faults(self, active: list[dict]) -> ReportRequest:
         """This request with the box's active faults counted in (they raise its priority)."""
         serious = [f for f in active if f["severity"] in tuple(Severity) and Severity(f["severity"]) >= Severity.ERROR]
-        return replace(self,
-                       hardware_fault=self.hardware_fault or any(f["category"] == FaultCategory.HARDWARE for f in serious),
-                       cannot_charge=self.cannot_charge or any(f["category"] == FaultCategory.CHARGING for f in serious))
+        return replace(
+            self,
+            hardware_fault=self.hardware_fault or any(f["category"] == FaultCategory.HARDWARE for f in serious),
+            cannot_charge=self.cannot_charge or any(f["category"] == FaultCategory.CHARGING for f in serious),
+        )
 
 
 def check_request(fields: dict, reason: str, details: dict | None = None) -> ReportRequest:
@@ -105,9 +106,17 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
         errors["sections"] = f"a list of {', '.join(sections) or 'no sections'}"
     if errors:
         raise RequestError(errors)
-    return ReportRequest(reason=reason, subject=out["subject"], description=out["description"],
-                         email=out["email"], case_ref=out["case_ref"] or None, on_site=on_site,
-                         sections=list(wanted), details=dict(details or {}), request_id=request_id)
+    return ReportRequest(
+        reason=reason,
+        subject=out["subject"],
+        description=out["description"],
+        email=out["email"],
+        case_ref=out["case_ref"] or None,
+        on_site=on_site,
+        sections=list(wanted),
+        details=dict(details or {}),
+        request_id=request_id,
+    )
 
 
 def fit(text: str, name: str) -> str:
@@ -116,8 +125,9 @@ def fit(text: str, name: str) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def decide_priority(on_site: bool, hardware_fault: bool = False, cannot_charge: bool = False,
-                    at_least: str = Priority.LOW) -> Priority:
+def decide_priority(
+    on_site: bool, hardware_fault: bool = False, cannot_charge: bool = False, at_least: str = Priority.LOW
+) -> Priority:
     """The one decision of a priority. On-site help is high; a hardware defect or a box that cannot charge
     is medium; the rest low. AT_LEAST: a floor, e.g. the case's own priority for what the box adds to it."""
     if on_site:

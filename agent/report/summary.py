@@ -7,8 +7,15 @@ from agent.config import AgentConfig
 from agent.report.request import ReportRequest
 
 
-def make_manifest(cfg: AgentConfig, request: ReportRequest, report_id: str, software: dict,
-                  wall: float, mono: float, clock_synced: bool | None = None) -> dict:
+def make_manifest(
+    cfg: AgentConfig,
+    request: ReportRequest,
+    report_id: str,
+    software: dict,
+    wall: float,
+    mono: float,
+    clock_synced: bool | None = None,
+) -> dict:
     return {
         "report_id": report_id,
         "device": {"model": cfg.device.model, "serial": cfg.device.serial, "order_number": cfg.device.order_number},
@@ -40,25 +47,41 @@ def make_summary(cfg: AgentConfig, request: ReportRequest, sections: dict) -> di
         return bool(h.get("ok") and (h.get("output") or {}).get(field))
 
     return {
-        "model": cfg.device.model, "serial": cfg.device.serial, "order_number": cfg.device.order_number,
-        "firmware_version": sw.get("firmware_version"), "software_verdict": sw.get("verdict"),
-        "latest_version": (sw.get("latest") or {}).get("version"), "channel": sw.get("channel"),
+        "model": cfg.device.model,
+        "serial": cfg.device.serial,
+        "order_number": cfg.device.order_number,
+        "firmware_version": sw.get("firmware_version"),
+        "software_verdict": sw.get("verdict"),
+        "latest_version": (sw.get("latest") or {}).get("version"),
+        "channel": sw.get("channel"),
         "commissioning_protocol": hook_says("commissioning", "present"),
         "cloud_credentials": hook_says("cloud_credentials", "configured"),
-        "previous_case": request.case_ref, "on_site": request.on_site, "priority": request.priority,
-        "subject": request.subject, "description": request.description, "email": request.email,
+        "previous_case": request.case_ref,
+        "on_site": request.on_site,
+        "priority": request.priority,
+        "subject": request.subject,
+        "description": request.description,
+        "email": request.email,
         "network": (sections.get("network") or {}).get("verdict_text"),
-        "active_faults": [{k: f[k] for k in ("code", "severity", "category", "device", "message")}
-                          for f in sections["faults"]["active"]],
-        "self_check": {"result": checks["result"], "counts": checks["counts"],
-                       "failing": [c["title"] for c in checks["checks"] if c["status"] == "fail"]},
+        "active_faults": [
+            {k: f[k] for k in ("code", "severity", "category", "device", "message")}
+            for f in sections["faults"]["active"]
+        ],
+        "self_check": {
+            "result": checks["result"],
+            "counts": checks["counts"],
+            "failing": [c["title"] for c in checks["checks"] if c["status"] == "fail"],
+        },
     }
 
 
 def failed_sections(content: dict) -> list[dict]:
     """Sections or hooks that failed or timed out, and why."""
-    out = [{"section": name, "why": data["error"]} for name, data in content.items()
-           if isinstance(data, dict) and isinstance(data.get("error"), str)]
+    out = [
+        {"section": name, "why": data["error"]}
+        for name, data in content.items()
+        if isinstance(data, dict) and isinstance(data.get("error"), str)
+    ]
     for name, h in (content.get("hooks") or {}).items():
         h = h if isinstance(h, dict) else {"error": "no result"}  # a hook whose result went missing failed
         if not h.get("ok"):

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from agent.cases import CaseError
 from agent.cases.book import CaseBook, CaseStateError
@@ -18,6 +17,7 @@ from agent.outbox import Outbox, describe
 from agent.report.request import RequestError, check_request, fit
 from agent.transports.base import DeliveryError
 from agent.transports.https import cases_url, fetch_cases
+from agent.worker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,21 @@ class Conversation:
     """SUBMIT queues a report (the desk's); ON_SITE says whether an installer is at the box; SENT hears of
     every answer or photo spooled; CHANGED of every case state that changed."""
 
-    def __init__(self, cfg: AgentConfig, outbox: Outbox, submit: Callable, on_site: Callable[[], bool],
-                 sent: Callable[[object], None], changed: Callable[[], None]):
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        outbox: Outbox,
+        submit: Callable,
+        on_site: Callable[[], bool],
+        sent: Callable[[object], None],
+        changed: Callable[[], None],
+    ):
         self.cfg, self.outbox, self._submit, self._on_site = cfg, outbox, submit, on_site
         self._sent, self._changed = sent, changed
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
         self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
         self.last_error: str | None = None
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cases", daemon=True)
+        self._rounds = Ticker("cases", self._refresh, cfg.support.cases_refresh_s)
 
     # --- what support says ----------------------------------------------------------------------
     def from_mqtt(self, payload: bytes) -> None:
@@ -52,33 +58,27 @@ class Conversation:
             self._changed()
 
     def refresh_soon(self) -> None:
-        self._wake.set()
+        self._rounds.wake()
 
     def start(self) -> None:
         if self.url:
-            self._thread.start()
+            self._rounds.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._rounds.stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for state in fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity):
-                    try:
-                        self._take(state)
-                    except CaseStateError as exc:
-                        log.warning("a case state from %s is not usable: %s", self.url, exc)
-                self.last_error = None
-            except DeliveryError as exc:
-                if str(exc) != self.last_error:
-                    log.info("%s", exc)
-                self.last_error = str(exc)
-            self._wake.wait(self.cfg.support.cases_refresh_s)
-            self._wake.clear()
+    def _refresh(self) -> None:
+        try:
+            for state in fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity):
+                try:
+                    self._take(state)
+                except CaseStateError as exc:
+                    log.warning("a case state from %s is not usable: %s", self.url, exc)
+            self.last_error = None
+        except DeliveryError as exc:
+            if str(exc) != self.last_error:
+                log.info("%s", exc)
+            self.last_error = str(exc)
 
     # --- what the page and the CLI show ---------------------------------------------------------
     def file_name(self, report_id: str) -> str:
@@ -90,8 +90,10 @@ class Conversation:
     def counts(self) -> dict:
         """For the status topic."""
         view = self.book.cases()
-        return {"open_questions": sum(len(c["open_questions"]) for c in view if c["state"] != "solved"),
-                "waiting_for_you": sum(c["state"] == "waiting" for c in view)}
+        return {
+            "open_questions": sum(len(c["open_questions"]) for c in view if c["state"] != "solved"),
+            "waiting_for_you": sum(c["state"] == "waiting" for c in view),
+        }
 
     # --- what the box says back -----------------------------------------------------------------
     def _case(self, case: object) -> dict:
@@ -123,9 +125,15 @@ class Conversation:
         out = {"answer": entry.report_id}
         if with_report:
             try:
-                request = check_request({"subject": f"Fresh report for {known['case']}", "case_ref": known["case"],
-                                         "description": fit(f"Sent with the answer to {question}: {text}", "description"),
-                                         "on_site": on_site}, "follow-up")
+                request = check_request(
+                    {
+                        "subject": f"Fresh report for {known['case']}",
+                        "case_ref": known["case"],
+                        "description": fit(f"Sent with the answer to {question}: {text}", "description"),
+                        "on_site": on_site,
+                    },
+                    "follow-up",
+                )
             except RequestError as exc:
                 raise CaseError(str(exc)) from None
             out["report"] = self._submit(request)
@@ -145,8 +153,13 @@ class Conversation:
         priority, on_site = self._priority(known)
         entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site)
         self._sent(entry)
-        return {"photo": entry.report_id, "width": picture.width, "height": picture.height,
-                "bytes": len(picture.data), "removed": picture.removed}
+        return {
+            "photo": entry.report_id,
+            "width": picture.width,
+            "height": picture.height,
+            "bytes": len(picture.data),
+            "removed": picture.removed,
+        }
 
     def retry(self, report_id: object) -> dict:
         entry = self.outbox.load(report_id) if isinstance(report_id, str) and len(report_id) <= 64 else None

@@ -20,8 +20,7 @@ from agent.channels.ocpp import OcppDelegate
 from agent.channels.onsite import OnSite
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
-from agent.outbox import Outbox
-from agent.paths import control_socket_path, outbox_dir, state_path
+from agent.paths import control_socket_path, state_path
 from agent.recorder import Recorder
 from agent.report.redact import SecretFilter
 from agent.service.conversation import Conversation
@@ -31,13 +30,7 @@ from agent.service.jobs import Jobs
 from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
-from agent.transports.https import HttpsTransport
-from agent.transports.sender import (
-    Sender,
-    choose_transports,
-    delivery_warnings,
-    fingerprint,
-)
+from agent.transports.sender import delivery, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
 from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
@@ -73,15 +66,82 @@ def each(*callbacks):
     return lambda *args: [callback(*args) for callback in callbacks if callback]
 
 
-def fault_monitor(cfg: AgentConfig, timeline: Timeline, calls: Worker, recorder: Recorder | None,
-                  auto_reports: FaultReporter) -> FaultMonitor:
+def fault_monitor(
+    cfg: AgentConfig, timeline: Timeline, calls: Worker, recorder: Recorder | None, auto_reports: FaultReporter
+) -> FaultMonitor:
     """The fault monitor, its news handed to CALLS: what a raised or cleared fault sets off writes to the SD
     card (a fault window, the fault reports' state), never on the polling thread, and in order."""
-    raised = each(recorder and recorder.fault_raised,  # its window first: the report then has it
-                  auto_reports.fault_raised)
-    return FaultMonitor(cfg.faults, timeline, cfg.state_dir, health=cfg.health,
-                        on_raise=lambda f: calls.submit(raised, f),
-                        on_clear=lambda f: calls.submit(auto_reports.fault_cleared, f))
+    raised = each(
+        recorder and recorder.fault_raised,  # its window first: the report then has it
+        auto_reports.fault_raised,
+    )
+    return FaultMonitor(
+        cfg.faults,
+        timeline,
+        cfg.state_dir,
+        health=cfg.health,
+        on_raise=lambda f: calls.submit(raised, f),
+        on_clear=lambda f: calls.submit(auto_reports.fault_cleared, f),
+    )
+
+
+def status_model(d: Daemon) -> StatusModel:
+    """The one read-model of the running box, over the parts that know each piece."""
+    return StatusModel(
+        d.cfg,
+        d.poller,
+        d.faults,
+        d.timeline,
+        d.health,
+        d.outbox,
+        d.log_ring,
+        d.mqtt_connected,
+        d.channel_status,
+        lambda: d.mqtt.state() if d.mqtt else {},
+        d.recorder.report_data if d.recorder else dict,
+    )
+
+
+def control_server(d: Daemon) -> ControlServer:
+    """The control socket the CLI and the firmware talk to, with the OCPP delegate behind it."""
+    d.ocpp = OcppDelegate(
+        d.desk.export,
+        d.cfg.device.identity,
+        d.cfg.backend.ca_file,
+        security=lambda window: security_log(d.cfg, d.security, window),
+        on_event=lambda e: tell(d.mqtt, "ocpp_log", **e),
+    )
+    commands = handlers(d.desk, d.status, d.onsite, d.events, d.cfg.report.wait_for_case_s, d.conversation, d.ocpp)
+    return ControlServer(control_socket_path(d.cfg), commands)
+
+
+def stop_parts(d: Daemon, control: ControlServer, sending: threading.Thread) -> None:
+    """Every part stopped, each thread ended within STOP_DEADLINE_S in all (systemd must not need SIGKILL):
+    the ways in first, then what makes and sends reports, the broker, the recorder's last writes."""
+    d.notifier.stopping()
+    log.info("stopping")
+    control.stop()
+    for part in (d.web, d.commands, d.button):
+        if part is not None:
+            part.stop()
+    d.send_wake.set()
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    for stop in (
+        d.ocpp.stop,
+        d.health.stop,
+        d.fault_calls.stop,
+        d.auto_reports.stop,
+        d.desk.stop,
+        sending.join,
+        d.conversation.stop,
+    ):
+        stop(max(0.0, deadline - time.monotonic()))
+    if d.mqtt:
+        d.mqtt.stop()
+    if d.recorder:
+        d.recorder.stop(max(0.5, deadline - time.monotonic()))
+    d.poller.close()
+    logging.getLogger().removeHandler(d.log_ring)
 
 
 def tell(link, event: str, **fields) -> None:
@@ -99,7 +159,7 @@ def security_log(cfg: AgentConfig, security: SecurityLog, window: tuple) -> tupl
     return export_security_log(cfg, security.events(*window), window)
 
 
-def start_channels(d: "Daemon") -> None:
+def start_channels(d: Daemon) -> None:
     """The button, the local page and cloud commands, each as configured; what cannot start says why."""
     cfg = d.cfg
     if cfg.button.enabled:
@@ -110,8 +170,9 @@ def start_channels(d: "Daemon") -> None:
         from agent.channels.web import WebServer
 
         try:
-            d.web = WebServer(cfg.web, d.desk, d.onsite, d.status, d.conversation, (cfg.language, cfg.timezone),
-                              d.security.record)
+            d.web = WebServer(
+                cfg.web, d.desk, d.onsite, d.status, d.conversation, (cfg.language, cfg.timezone), d.security.record
+            )
             d.web.start()
         except OSError as exc:
             log.error("the local page cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror)
@@ -122,7 +183,7 @@ def start_channels(d: "Daemon") -> None:
         d.commands.start()
 
 
-def main_jobs(d: "Daemon") -> Jobs:
+def main_jobs(d: Daemon) -> Jobs:
     """The main loop's jobs: what keeps the box alive on the monotonic clock, the daily ones in its zone."""
     jobs = Jobs(zone=d.cfg.timezone)
     if d.recorder:
@@ -139,15 +200,19 @@ def main_jobs(d: "Daemon") -> Jobs:
     return jobs
 
 
-def clock_check(d: "Daemon") -> None:
+def clock_check(d: Daemon) -> None:
     """A step of the wall clock: written down, earlier stamps put right, and who waited for the clock woken."""
     jump = d.security.check_clock()
     if jump is not None:
         fixed = d.timeline.clock_stepped(jump)
-        d.timeline.add("event", "clock_step", f"the clock stepped {jump:+.0f} s"
-                       + (f"; {fixed} events stamped before it was set were put right" if fixed else ""))
+        d.timeline.add(
+            "event",
+            "clock_step",
+            f"the clock stepped {jump:+.0f} s"
+            + (f"; {fixed} events stamped before it was set were put right" if fixed else ""),
+        )
         d.health.wake()  # its clock_synced is news now
-        d._send_wake.set()  # a report that waited for the clock may go now
+        d.send_wake.set()  # a report that waited for the clock may go now
 
 
 def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
@@ -156,7 +221,8 @@ def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
         return None, None
     from agent.transports.mqtt import MqttLink, MqttTransport
 
-    link = MqttLink(cfg.mqtt, cfg.device.identity, on_command, on_connected, memory=state_path(cfg.state_dir, "mqtt"))
+    link = MqttLink(cfg.mqtt, cfg.device.identity, memory=state_path(cfg.state_dir, "mqtt"))
+    link.takers.command, link.on_connected = on_command, on_connected
     return link, MqttTransport(link, cfg.backend.timeout_s)
 
 
@@ -165,33 +231,32 @@ class Daemon:
         self.cfg, self.notifier = cfg, notifier or Notifier()
         self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
-        self.stop_event, self._send_wake = threading.Event(), threading.Event()
+        self.stop_event, self.send_wake = threading.Event(), threading.Event()
         self.poller = ModbusPoller.from_config(cfg, with_history=True)
         self.timeline = Timeline(clock_set=lambda: self.clock_set())
-        self.mqtt, mqtt_transport = mqtt_parts(cfg, self._cloud_command, self._send_wake.set)
-        self.outbox = Outbox(outbox_dir(cfg))
-        transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt_transport)
-        self.sender = Sender(cfg.backend, self.outbox, transports, fingerprint(cfg),
-                             on_delivered=self._delivered)
+        self.mqtt, mqtt_transport = mqtt_parts(cfg, self._cloud_command, self.send_wake.set)
+        self.sender = delivery(cfg, mqtt_transport, on_delivered=self._delivered)
+        self.outbox = self.sender.outbox
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
-        self.recorder = Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) \
-            if cfg.recorder.enabled else None
+        self.recorder = (
+            Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) if cfg.recorder.enabled else None
+        )
         self.fault_calls = Worker("fault-calls", maxsize=256)
         self.faults = fault_monitor(cfg, self.timeline, self.fault_calls, self.recorder, self.auto_reports)
         self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
         self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
-        self.status = StatusModel(cfg, self.poller, self.faults, self.timeline, self.health, self.outbox, self.log_ring,
-                                  self.mqtt_connected, self._channel_status, lambda: self.mqtt.state() if self.mqtt else {},
-                                  self.recorder.report_data if self.recorder else dict)
-        self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"],
-                               self._accepted)
+        self.status = status_model(self)
+        self.desk = ReportDesk(
+            cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"], self._accepted
+        )
         self.security = SecurityLog(cfg.state_dir)
         self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake, self.security.record)
-        self.conversation = Conversation(cfg, self.outbox, self.desk.submit, lambda: self.onsite.to_dict()["on"],
-                                         self._accepted, self.publish_status)
+        self.conversation = Conversation(
+            cfg, self.outbox, self.desk.submit, lambda: self.onsite.to_dict()["on"], self._accepted, self.publish_status
+        )
         if self.mqtt:
-            self.mqtt.on_case = self.conversation.from_mqtt
+            self.mqtt.takers.case = self.conversation.from_mqtt
         self.button = self.web = self.commands = None
         self.jobs: Jobs | None = None  # the main loop's, made by run()
 
@@ -199,25 +264,43 @@ class Daemon:
         return self.mqtt.connected if self.mqtt else None
 
     # --- what the parts tell each other -------------------------------------------------------
-    def _channel_status(self) -> dict:
-        return {"onsite": self.onsite.to_dict(), "auto_reports": self.auto_reports.to_dict(),
-                "commands": dict(self.commands.counts) if self.commands else None,
-                "mqtt": self.mqtt.state() if self.mqtt else None, "cases": self.conversation.counts(),
-                "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None}
+    def channel_status(self) -> dict:
+        return {
+            "onsite": self.onsite.to_dict(),
+            "auto_reports": self.auto_reports.to_dict(),
+            "commands": dict(self.commands.counts) if self.commands else None,
+            "mqtt": self.mqtt.state() if self.mqtt else None,
+            "cases": self.conversation.counts(),
+            "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None,
+        }
 
     def publish_status(self) -> None:
         if self.mqtt:
             self.mqtt.publish_status(self.status.status())
 
     def _accepted(self, entry) -> None:
-        self._send_wake.set()
-        tell(self.mqtt, "accepted", report_id=entry.report_id, priority=entry.priority,
-             on_site=entry.on_site, bytes=entry.size)
+        self.send_wake.set()
+        tell(
+            self.mqtt,
+            "accepted",
+            report_id=entry.report_id,
+            priority=entry.priority,
+            on_site=entry.on_site,
+            bytes=entry.size,
+        )
 
     def _delivered(self, entry) -> None:
         self.conversation.refresh_soon()  # the case it landed in has news
-        tell(self.mqtt, "delivered", report_id=entry.report_id, case=entry.receipt["case"],
-             priority=entry.receipt["priority"], via=entry.via, bytes=entry.size)
+        receipt = entry.receipt
+        tell(
+            self.mqtt,
+            "delivered",
+            report_id=entry.report_id,
+            case=receipt["case"],
+            priority=receipt["priority"],
+            via=entry.via,
+            bytes=entry.size,
+        )
         self.publish_status()
 
     def _onsite_changed(self, state) -> None:
@@ -247,14 +330,10 @@ class Daemon:
         if handle_signals:  # only the main thread may; tests run a daemon on another one
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
-        self.ocpp = OcppDelegate(self.desk.export, self.cfg.device.identity, self.cfg.backend.ca_file,
-                                 security=lambda window: security_log(self.cfg, self.security, window),
-                                 on_event=lambda e: tell(self.mqtt, "ocpp_log", **e))
-        control = ControlServer(control_socket_path(self.cfg), handlers(
-            self.desk, self.status, self.onsite, self.events, self.cfg.report.wait_for_case_s, self.conversation,
-            self.ocpp))
-        sending = threading.Thread(target=self.sender.run, args=(self.stop_event, self._send_wake), name="send",
-                                   daemon=True)
+        control = control_server(self)
+        sending = threading.Thread(
+            target=self.sender.run, args=(self.stop_event, self.send_wake), name="send", daemon=True
+        )
         if self.recorder:  # first: the last stop's event and the timeline and history from before it
             self.recorder.start(catch_abort=handle_signals)
         self.fault_calls.start()
@@ -272,8 +351,10 @@ class Daemon:
         start_channels(self)  # before the broker: a command that comes at once finds its worker
         if self.mqtt:
             self.mqtt.start()
-        log.info("diag-agent %s running: %d devices, %d reports waiting in the outbox", __version__,
-                 len(self.poller.devices), len(self.outbox.pending()))
+        waiting = len(self.outbox.pending())
+        log.info(
+            "diag-agent %s running: %d devices, %d reports waiting", __version__, len(self.poller.devices), waiting
+        )
         for warning in delivery_warnings(self.cfg):
             log.warning("configuration: %s", warning)
         self.notifier.ready()
@@ -285,24 +366,5 @@ class Daemon:
                     self.notifier.watchdog()
                 self.stop_event.wait(min(max(jobs.idle_seconds(), 0.05), tick))
         finally:
-            self._stop(control, sending)
+            stop_parts(self, control, sending)
         return 0
-
-    def _stop(self, control: ControlServer, sending: threading.Thread) -> None:
-        self.notifier.stopping()
-        log.info("stopping")
-        control.stop()
-        for part in (self.web, self.commands, self.button):
-            if part is not None:
-                part.stop()
-        self._send_wake.set()
-        deadline = time.monotonic() + STOP_DEADLINE_S
-        for stop in (self.ocpp.stop, self.health.stop, self.fault_calls.stop, self.auto_reports.stop, self.desk.stop, sending.join,
-                     self.conversation.stop):
-            stop(max(0.0, deadline - time.monotonic()))
-        if self.mqtt:
-            self.mqtt.stop()
-        if self.recorder:
-            self.recorder.stop(max(0.5, deadline - time.monotonic()))
-        self.poller.close()
-        logging.getLogger().removeHandler(self.log_ring)

@@ -7,15 +7,15 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
+from agent.collect import Box
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, describe
 from agent.report.request import ReportRequest
-from agent.report.snapshot import BoxSnapshot
 from agent.transports.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,18 @@ def background_priority() -> None:
 
 
 class ReportDesk:
-    """LOOK takes a fresh BoxSnapshot; ONSITE says whether an installer is at the box; ON_ACCEPTED hears of
+    """LOOK takes a fresh Box; ONSITE says whether an installer is at the box; ON_ACCEPTED hears of
     every report spooled (the sender is woken, a notice published)."""
 
-    def __init__(self, cfg: AgentConfig, outbox: Outbox, sender: Sender, look: Callable[[], BoxSnapshot],
-                 onsite: Callable[[], bool], on_accepted: Callable[[Entry], None]):
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        outbox: Outbox,
+        sender: Sender,
+        look: Callable[[], Box],
+        onsite: Callable[[], bool],
+        on_accepted: Callable[[Entry], None],
+    ):
         self.cfg, self.outbox, self.sender = cfg, outbox, sender
         self._look, self._onsite, self._on_accepted = look, onsite, on_accepted
         self._requests: queue.Queue[tuple[ReportRequest, bool, Future]] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -77,11 +84,11 @@ class ReportDesk:
         try:
             return done.result(timeout=timeout)
         except TimeoutError:  # (an OSError too, so first) still being built: not an outbox failure
-            raise ValueError(f"the report was not ready within {timeout:g} s; it is still being made and "
-                             "is sent once it is") from None
+            raise ValueError(
+                f"the report was not ready within {timeout:g} s; it is still being made and is sent once it is"
+            ) from None
         except OSError as exc:  # a full disk, a read-only state folder: say so, plainly
-            raise ValueError(f"the report could not be stored in {self.outbox.folder}: "
-                             f"{exc.strerror or exc}") from None
+            raise ValueError(f"the report could not be stored in {self.outbox.folder}: {exc.strerror or exc}") from None
 
     # --- reading ------------------------------------------------------------------------------
     def wait(self, report_id: str, timeout: float) -> dict | None:

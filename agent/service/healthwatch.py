@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from agent.config import AgentConfig
 from agent.health import collect_health, release_cache
+from agent.worker import Ticker
 
 log = logging.getLogger(__name__)
 
 
 class HealthWatch:
-    def __init__(self, cfg: AgentConfig, on_snapshot: Callable[[dict], None],
-                 mqtt_connected: Callable[[], bool | None]):
+    def __init__(
+        self, cfg: AgentConfig, on_snapshot: Callable[[dict], None], mqtt_connected: Callable[[], bool | None]
+    ):
         self.cfg, self._on_snapshot, self._mqtt_connected = cfg, on_snapshot, mqtt_connected
         self.releases = release_cache(cfg)
         self.latest: dict | None = None
         self._lock = threading.Lock()  # one collection at a time: hooks never run twice at once
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="health", daemon=True)
+        self._rounds = Ticker("health", self._round, cfg.health.interval_s)
 
     def collect(self) -> dict:
         """A fresh snapshot (hooks, system, network, software)."""
@@ -34,24 +34,19 @@ class HealthWatch:
 
     def wake(self) -> None:
         """Look again now (e.g. the firmware announced an update)."""
-        self._wake.set()
+        self._rounds.wake()
 
     def start(self) -> None:
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self, timeout: float) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
+        self._rounds.stop(timeout)
 
-    def _work(self) -> None:
+    def _round(self) -> None:
         from agent.service.memory import give_back
 
-        while not self._stop.is_set():
-            try:
-                self.collect()
-            except Exception:  # a collector bug must not end health watching for good
-                log.exception("health collection failed")
+        try:
+            self.collect()
+        finally:
             give_back()  # the hooks' output and the probes' buffers go back to the board
-            self._wake.wait(timeout=self.cfg.health.interval_s)
             self._wake.clear()

@@ -33,7 +33,7 @@ class RingHandler(logging.Handler):
             self._lines.append(line)
 
     @classmethod
-    def attach(cls, capacity: int, scrub: logging.Filter) -> "RingHandler":
+    def attach(cls, capacity: int, scrub: logging.Filter) -> RingHandler:
         """A ring on the root logger, its lines scrubbed like every other log line."""
         ring = cls(capacity)
         ring.setFormatter(UtcFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -1,18 +1,18 @@
-"""The one read-model of the running box: a BoxSnapshot for reports and the self-check, and the status
+"""The one read-model of the running box: a Box for reports and the self-check, and the status
 that the CLI, the page and the MQTT status topic show."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from agent import __version__
+from agent.collect import Box
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
-from agent.report.snapshot import BoxSnapshot
 from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
-from agent.watch.checks import run_checks, to_dict
+from agent.watch.checks import judged
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 
@@ -20,10 +20,20 @@ FAULT_FIELDS = ("code", "device", "severity", "category", "message")
 
 
 class StatusModel:
-    def __init__(self, cfg: AgentConfig, poller: ModbusPoller, faults: FaultMonitor, timeline: Timeline,
-                 health: HealthWatch, outbox: Outbox, log_ring: RingHandler,
-                 mqtt_connected: Callable[[], bool | None], extras: Callable[[], dict],
-                 mqtt_state: Callable[[], dict] = dict, recorded: Callable[[], dict] = dict):
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        poller: ModbusPoller,
+        faults: FaultMonitor,
+        timeline: Timeline,
+        health: HealthWatch,
+        outbox: Outbox,
+        log_ring: RingHandler,
+        mqtt_connected: Callable[[], bool | None],
+        extras: Callable[[], dict],
+        mqtt_state: Callable[[], dict] = dict,
+        recorded: Callable[[], dict] = dict,
+    ):
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
         self.health, self.outbox, self.log_ring = health, outbox, log_ring
         self._mqtt_connected, self._mqtt_state = mqtt_connected, mqtt_state  # the link's state()
@@ -31,19 +41,30 @@ class StatusModel:
         self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk
         self._scan_progress: dict = {}  # a bus scan under way: {"bus", "asked", "total", "found"}
 
-    def look(self, fresh: bool = True, history: bool = True) -> BoxSnapshot:
-        """Everything the box knows now; FRESH collects health now, else the latest snapshot is used.
-        HISTORY freezes a copy of the history (a report's; the self-check does without)."""
+    def look(self, fresh: bool = True, history: bool = True) -> Box:
+        """Everything the box knows now, judged once (what a report is made of). FRESH collects health now,
+        else the latest snapshot is used; HISTORY freezes a copy of the history (a report's)."""
+        return judged(self.cfg, self._facts(fresh, history))
+
+    def _facts(self, fresh: bool, history: bool) -> Box:
+        """The collect stage of one look (agent/collect): facts only, no verdicts yet."""
         health = self.health.collect() if fresh or self.health.latest is None else self.health.latest
         recorded = self._recorded() if history else {}
         link = self._mqtt_state()
-        return BoxSnapshot(readings=self.poller.snapshot(), health=health, faults=self.faults.active_list(),
-                           timeline=self.timeline.to_list(),
-                           history=self._history(recorded) if history else {}, recorder=recorded,
-                           buses=self.poller.bus_status(), outbox=self.outbox.counts(),
-                           mqtt_connected=self._mqtt_connected(), agent_log=self.log_ring.tail(),
-                           mqtt_problem=link.get("last_failure"),
-                           mqtt_not_authorized=bool(link.get("not_authorized")))
+        return Box(
+            devices=self.poller.snapshot(),
+            health=health,
+            faults=tuple(self.faults.active_list()),
+            timeline=tuple(self.timeline.to_list()),
+            history=self._history(recorded) if history else {},
+            recorder=recorded,
+            buses=self.poller.bus_status(),
+            outbox=self.outbox.counts(),
+            mqtt_connected=self._mqtt_connected(),
+            agent_log=tuple(self.log_ring.tail()),
+            mqtt_problem=link.get("last_failure"),
+            mqtt_not_authorized=bool(link.get("not_authorized")),
+        )
 
     def _history(self, recorded: dict):
         """The history frozen for one report (agent/devices/history.Frozen), or {} without one."""
@@ -52,13 +73,15 @@ class StatusModel:
         return self.poller.history.freeze(earlier_until=recorded.get("earlier_history_until"))
 
     def check(self, fresh: bool = True) -> dict:
-        box = self.look(fresh, history=False)
+        box = self._facts(fresh, history=False)
         if fresh:  # asked for by a person: where a device is silent, see which unit ids do answer
             from agent.devices.scan import quick_scans
 
             links = {b.config.name: b.link for b in self.poller.buses}
-            box.scans = quick_scans({b.name: b for b in self.cfg.buses}, box.readings, self.cfg.profiles_dir, links)
-        return to_dict(run_checks(self.cfg, box))
+            box = box.but(
+                scans=quick_scans({b.name: b for b in self.cfg.buses}, box.devices, self.cfg.profiles_dir, links)
+            )
+        return dict(judged(self.cfg, box).checks or {})
 
     def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
         """The installer's scan through the running daemon: serial buses share the poller's link."""
@@ -71,9 +94,20 @@ class StatusModel:
             for b in self.cfg.buses:
                 if bus_name in (None, b.name):
                     mine = [d.unit for d in self.cfg.devices if d.bus == b.name]
-                    out.append(scan_dict(scan_bus(b, units, self.cfg.profiles_dir, budget_s, timeout_s,
-                                                  links.get(b.name) if b.type == "rtu" else None, mine,
-                                                  progress=self._scan_progress.update)))
+                    out.append(
+                        scan_dict(
+                            scan_bus(
+                                b,
+                                units,
+                                self.cfg.profiles_dir,
+                                budget_s,
+                                timeout_s,
+                                links.get(b.name) if b.type == "rtu" else None,
+                                mine,
+                                progress=self._scan_progress.update,
+                            )
+                        )
+                    )
         finally:
             self._scan_progress.clear()
         return out
@@ -84,8 +118,10 @@ class StatusModel:
         health = self.health.latest or {}
         return {
             "agent_version": __version__,
-            "devices": {name: {"reachable": d["reachable"], "last_error": d["last_error"]}
-                        for name, d in self.poller.snapshot().items()},
+            "devices": {
+                name: {"reachable": d.reachable, "last_error": d.last_error}
+                for name, d in self.poller.snapshot().items()
+            },
             "faults": [{k: f[k] for k in FAULT_FIELDS} for f in self.faults.active_list()],
             "buses": self.poller.bus_status(),
             **self._extras(),

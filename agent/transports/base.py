@@ -14,8 +14,14 @@ class DeliveryError(Exception):
     can never carry these bytes (another may); `clock`, the box's clock is behind the backend's certificate:
     nothing but a set clock helps, so the report waits for it without counting an attempt."""
 
-    def __init__(self, message: str, final: bool = False, retry_after: float | None = None,
-                 cannot_carry: bool = False, clock: bool = False):
+    def __init__(
+        self,
+        message: str,
+        final: bool = False,
+        retry_after: float | None = None,
+        cannot_carry: bool = False,
+        clock: bool = False,
+    ):
         super().__init__(message)
         self.final = final
         self.retry_after = retry_after
@@ -43,8 +49,12 @@ def parse_receipt(report_id: str, body: bytes | str, where: str) -> Receipt:
     """
     try:
         data = json.loads(body)
-        return Receipt(report_id=report_id, case=str(data["case"]), priority=str(data["priority"]),
-                       attached=data.get("attached") is True)
+        return Receipt(
+            report_id=report_id,
+            case=str(data["case"]),
+            priority=str(data["priority"]),
+            attached=data.get("attached") is True,
+        )
     except (ValueError, KeyError, TypeError):
         shown = body[:200] if isinstance(body, str) else body[:200].decode("utf-8", "replace")
         raise DeliveryError(f"the backend's {where} answer has no case number: {shown!r}", final=True) from None

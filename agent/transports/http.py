@@ -42,8 +42,16 @@ class Tls:
     client_key: str | None = None
 
 
-def request(method: str, url: str, body: bytes | None = None, headers: dict | None = None, tls: Tls = Tls(),
-            connect_timeout_s: float = 10.0, timeout_s: float = 30.0, auth: tuple[str, str] | None = None) -> Response:
+def request(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    tls: Tls = Tls(),
+    connect_timeout_s: float = 10.0,
+    timeout_s: float = 30.0,
+    auth: tuple[str, str] | None = None,
+) -> Response:
     """One exchange with a fresh connection; AUTH (user, password) goes as Basic authentication."""
     import http.client
 
@@ -56,8 +64,9 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict | No
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout_s,
-                                               context=_context(tls))
+            conn = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=connect_timeout_s, context=_context(tls)
+            )
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout_s)
         try:

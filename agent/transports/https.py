@@ -47,19 +47,25 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         "X-Device-Serial": device_serial,
     }
     try:
-        resp = http.request("POST", backend.url, body, headers, tls(backend), backend.connect_timeout_s,
-                            backend.timeout_s)
+        resp = http.request(
+            "POST", backend.url, body, headers, tls(backend), backend.connect_timeout_s, backend.timeout_s
+        )
     except http.HttpError as exc:
         if exc.tls and "not yet valid" in str(exc):  # a Pi without a real-time clock, before NTP
-            raise DeliveryError("the box's clock is behind the backend's certificate (it is not yet valid by "
-                                "the box's time): the report waits until the clock is set by NTP",
-                                clock=True) from None
+            raise DeliveryError(
+                "the box's clock is behind the backend's certificate (it is not yet valid by "
+                "the box's time): the report waits until the clock is set by NTP",
+                clock=True,
+            ) from None
         if exc.tls and "certificate verify failed" in str(exc):
-            raise DeliveryError(f"the backend's TLS certificate was not accepted ({exc}); "
-                                "check backend.ca_file and the backend address") from None
+            raise DeliveryError(
+                f"the backend's TLS certificate was not accepted ({exc}); check backend.ca_file and the backend address"
+            ) from None
         if exc.tls:
-            raise DeliveryError(f"the TLS handshake with the backend failed ({exc}); if it requires a client "
-                                "certificate, check backend.client_cert and backend.client_key") from None
+            raise DeliveryError(
+                f"the TLS handshake with the backend failed ({exc}); if it requires a client "
+                "certificate, check backend.client_cert and backend.client_key"
+            ) from None
         raise DeliveryError(f"backend not reachable: {exc}") from None
     if resp.status in (200, 201):
         return parse_receipt(report_id, resp.body, f"HTTP {resp.status}")
@@ -113,14 +119,22 @@ def fetch_cases(backend: BackendConfig, url: str, device_serial: str) -> list:
     from agent.transports import http
 
     try:
-        resp = http.request("GET", url, headers={"X-Device-Serial": device_serial}, tls=tls(backend),
-                            connect_timeout_s=backend.connect_timeout_s, timeout_s=backend.timeout_s)
+        resp = http.request(
+            "GET",
+            url,
+            headers={"X-Device-Serial": device_serial},
+            tls=tls(backend),
+            connect_timeout_s=backend.connect_timeout_s,
+            timeout_s=backend.timeout_s,
+        )
         cases = resp.json().get("cases") if resp.status == 200 else None
     except http.HttpError as exc:
         raise DeliveryError(f"cannot read the cases from {url}: {exc}") from None
     except (ValueError, AttributeError):
         cases = None
     if not isinstance(cases, list):
-        raise DeliveryError(f"the backend's cases at {url} are not readable: HTTP {resp.status} "
-                            f"{_body_hint(resp) if resp.status != 200 else ''}".strip())
+        raise DeliveryError(
+            f"the backend's cases at {url} are not readable: HTTP {resp.status} "
+            f"{_body_hint(resp) if resp.status != 200 else ''}".strip()
+        )
     return cases

@@ -17,8 +17,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from agent.config import MqttConfig
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
@@ -34,7 +35,9 @@ def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
     """A paho client with the box's TLS, credentials and last will ({"online": false} on its status)."""
     import paho.mqtt.client as mqtt
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+    )
     if cfg.tls:
         from agent.tls import client_context
 
@@ -115,16 +118,34 @@ def correlation_properties(correlation: bytes):
     return properties
 
 
+@dataclass
+class Takers:
+    """Who takes what comes in on the box's topics: support's commands (the cloud channel), receipts
+    (MqttTransport) and case states (the case conversation). Each is called on paho's thread."""
+
+    command: Callable[[bytes, bytes | None], None] | None = None
+    receipt: Callable[[str, bytes], None] | None = None
+    case: Callable[[bytes], None] | None = None
+
+    def route(self, base: str, msg) -> None:
+        if msg.topic.startswith(f"{base}/receipt/"):
+            if self.receipt:
+                self.receipt(msg.topic.rsplit("/", 1)[1], msg.payload)
+        elif msg.topic.startswith(f"{base}/case/"):
+            if self.case:
+                self.case(msg.payload)
+        elif msg.topic == f"{base}/command" and self.command:
+            self.command(msg.payload, getattr(getattr(msg, "properties", None), "CorrelationData", None))
+
+
 class MqttLink:
     """The broker connection: publishes with PUBACKs checked, the retained status, notices; what comes in
     goes to its taker: commands, receipts (MqttTransport), case states (the case conversation)."""
 
-    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[bytes, bytes | None], None] | None = None,
-                 on_connected: Callable[[], None] | None = None, memory: Path | None = None):
+    def __init__(self, cfg: MqttConfig, device_id: str, memory: Path | None = None):
         self.cfg, self.base = cfg, f"{cfg.topic_prefix}/{device_id}"
-        self.on_receipt: Callable[[str, bytes], None] | None = None
-        self.on_case: Callable[[bytes], None] | None = None  # a case's state, retained by the backend
-        self.on_command, self.on_connected = on_command, on_connected
+        self.takers = Takers()
+        self.on_connected: Callable[[], None] | None = None  # connected and subscribed: send what waits
         self._client, self._stopping, self._status = None, False, {}
         # Restarts leave paho's thread (which cannot stop itself); one runs, one more may wait, the rest merge.
         self._restarts = Worker("mqtt-restart", maxsize=1, say_full=False)
@@ -142,8 +163,12 @@ class MqttLink:
         return self._connected.is_set() and self._subscribed.is_set()
 
     def state(self) -> dict:
-        return {"connected": self.connected, "protocol": self.talk.version, "last_failure": self.talk.last_failure,
-                "not_authorized": self.talk.not_authorized}
+        return {
+            "connected": self.connected,
+            "protocol": self.talk.version,
+            "last_failure": self.talk.last_failure,
+            "not_authorized": self.talk.not_authorized,
+        }
 
     @property
     def max_report_bytes(self) -> int:
@@ -155,15 +180,18 @@ class MqttLink:
         c.on_connect_fail = lambda client, userdata: self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
         c.on_socket_open = lambda client, userdata, sock: self.talk.opened(self._no_connack)
         c.on_publish = lambda client, userdata, mid, reason, props: self._acks.resolve(mid, reason)
-        c.on_message, c.on_subscribe = self._on_message, self._on_subscribe
+        c.on_message = lambda client, userdata, msg: self.takers.route(self.base, msg)
+        c.on_subscribe = self._on_subscribe
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
 
     def _no_connack(self, attempt: int) -> None:
         if attempt == self.talk.attempt and not self._connected.is_set() and not self._stopping:
-            self._failed(f"no answer to the MQTT {self.talk.version} CONNECT within "
-                         f"{Negotiation.CONNACK_WAIT_S:g} s", older_may_help=True)
+            self._failed(
+                f"no answer to the MQTT {self.talk.version} CONNECT within {Negotiation.CONNACK_WAIT_S:g} s",
+                older_may_help=True,
+            )
 
     def _failed(self, why: str, older_may_help: bool = False) -> None:
         if self.talk.failed(why, older_may_help):
@@ -208,25 +236,24 @@ class MqttLink:
             jitter_reconnect(client)
         elif not self._stopping and self.talk.attempt and self.talk.answered != self.talk.attempt:  # no CONNACK:
             self.talk.attempt += 1  # what 3.1.1-only brokers do; this attempt is over, its CONNACK timer must not act
-            self._failed(f"the broker closed the connection without answering the MQTT {self.talk.version} "
-                         f"CONNECT ({reason})", older_may_help=True)
+            self._failed(
+                f"the broker closed the connection without answering the MQTT {self.talk.version} CONNECT ({reason})",
+                older_may_help=True,
+            )
         self._connected.clear()
         self._subscribed.clear()
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
 
-    def _on_message(self, client, userdata, msg) -> None:
-        if msg.topic.startswith(self.topic("receipt/")):
-            if self.on_receipt:
-                self.on_receipt(msg.topic.rsplit("/", 1)[1], msg.payload)
-        elif msg.topic.startswith(self.topic("case/")):
-            if self.on_case:
-                self.on_case(msg.payload)
-        elif msg.topic == self.topic("command") and self.on_command:
-            self.on_command(msg.payload, getattr(getattr(msg, "properties", None), "CorrelationData", None))
-
     # --- publishing -------------------------------------------------------------------------
-    def publish(self, name: str, payload: bytes | str, retain: bool = False, properties=None,
-                timeout: float | None = None, correlation: bytes | None = None) -> None:
+    def publish(
+        self,
+        name: str,
+        payload: bytes | str,
+        retain: bool = False,
+        properties=None,
+        timeout: float | None = None,
+        correlation: bytes | None = None,
+    ) -> None:
         """Publish at QoS 1 and wait for the broker's PUBACK; a failure reason code raises DeliveryError.
         CORRELATION (MQTT 5) ties an answer to the message it answers."""
         if not self.connected:
@@ -256,15 +283,20 @@ class MqttLink:
             self._restarts.stop(2.0)
             return
         if self.connected:
-            info = self._client.publish(self.topic("status"), json.dumps({"online": False}), qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout=2)
-            except (RuntimeError, ValueError):
-                pass
+            say_offline(self._client, self.topic("status"))
         self._client.disconnect()
         self._client.loop_stop()
         self._restarts.stop(2.0)
         self.talk.cancel()
+
+
+def say_offline(client, topic: str) -> None:
+    """The retained status says offline before an orderly disconnect (the last will says it otherwise)."""
+    info = client.publish(topic, json.dumps({"online": False}), qos=1, retain=True)
+    try:
+        info.wait_for_publish(timeout=2)
+    except (RuntimeError, ValueError):
+        pass
 
 
 def notice(link: MqttLink | None, event: str, **fields) -> None:
@@ -292,7 +324,7 @@ class MqttTransport:
         self.link, self.receipt_timeout_s = link, receipt_timeout_s
         self._lock = threading.Lock()
         self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
-        link.on_receipt = self._on_receipt
+        link.takers.receipt = self._on_receipt
 
     def ready(self) -> bool:
         return self.link.connected
@@ -311,9 +343,11 @@ class MqttTransport:
         """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
         if len(bundle) > self.link.max_report_bytes:
             limit = self.link.max_report_bytes + PACKET_OVERHEAD
-            raise DeliveryError(f"the report ({len(bundle)} bytes) does not fit the broker's packet limit "
-                                f"({limit} bytes; mqtt.max_packet_bytes sets it when the broker does not say)",
-                                cannot_carry=True)
+            raise DeliveryError(
+                f"the report ({len(bundle)} bytes) does not fit the broker's packet limit "
+                f"({limit} bytes; mqtt.max_packet_bytes sets it when the broker does not say)",
+                cannot_carry=True,
+            )
         props = None
         if self.link.talk.v5:
             from paho.mqtt.packettypes import PacketTypes

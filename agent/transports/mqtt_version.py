@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.config import MqttConfig
 from agent.storage import StateFile
@@ -14,8 +14,10 @@ log = logging.getLogger("agent.transports.mqtt")  # its lines read as the broker
 
 # CONNACK reason codes that refuse the box's credentials (MQTT 5: 0x86, 0x87; paho maps 3.1.1's 4 and 5 to them).
 NOT_AUTHORIZED = (134, 135)
-NOT_AUTHORIZED_TEXT = ("not authorized: the broker refused the box's user name, password or certificate "
-                       "(mqtt.username, mqtt.password, mqtt.client_cert)")
+NOT_AUTHORIZED_TEXT = (
+    "not authorized: the broker refused the box's user name, password or certificate "
+    "(mqtt.username, mqtt.password, mqtt.client_cert)"
+)
 
 
 class Negotiation:
@@ -95,7 +97,9 @@ class Negotiation:
         mine = known.get(self.broker)
         if not isinstance(mine, dict) or mine.get("version") != self.version:
             try:
-                StateFile(self.memory).save(dict(known, **{self.broker: {"version": self.version, "since": round(now)}}))
+                StateFile(self.memory).save(
+                    dict(known, **{self.broker: {"version": self.version, "since": round(now)}})
+                )
             except OSError as exc:
                 log.info("the MQTT version that worked is not written down: %s", exc)
 

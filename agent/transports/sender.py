@@ -13,12 +13,12 @@ import logging
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from agent.retry import backoff
 from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
 from agent.outbox import Entry, Outbox
+from agent.retry import backoff
 from agent.transports.base import DeliveryError, Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,59 @@ def delivery_warnings(cfg) -> list[str]:
     if cfg.mqtt.enabled and not cfg.backend.url:
         limit = cfg.mqtt.max_packet_bytes or DEFAULT_MAX_PACKET
         if cfg.report.max_bytes > limit:
-            out.append(f"backend.url: MQTT is the only way to the backend, and reports of up to report.max_bytes "
-                       f"({cfg.report.max_bytes} bytes) do not fit the broker's packet limit ({limit} bytes"
-                       f"{'' if cfg.mqtt.max_packet_bytes else ', assumed: mqtt.max_packet_bytes sets it'}): "
-                       "such reports are refused. Set backend.url, or report.max_bytes below the limit")
+            out.append(
+                f"backend.url: MQTT is the only way to the backend, and reports of up to report.max_bytes "
+                f"({cfg.report.max_bytes} bytes) do not fit the broker's packet limit ({limit} bytes"
+                f"{'' if cfg.mqtt.max_packet_bytes else ', assumed: mqtt.max_packet_bytes sets it'}): "
+                "such reports are refused. Set backend.url, or report.max_bytes below the limit"
+            )
     if not cfg.mqtt.enabled and not cfg.backend.url:
         out.append("backend.url: no way to the backend (no backend.url, MQTT off): reports wait on the box")
     return out
 
 
+def deliver(transports: list[Transport], report_id: str, path) -> tuple[Receipt, str]:
+    """One try of REPORT_ID's bundle at PATH: each transport in turn until one gives a receipt. A report too
+    large for the broker goes by HTTPS; the daemon then publishes an MQTT notice of it."""
+    if not transports:
+        raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
+    problems, retry_after = [], None
+    cannot_carry = clock = 0
+    for transport in transports:
+        try:
+            if not transport.ready():
+                raise DeliveryError("not connected to the broker")
+            return transport.send(report_id, path), transport.name
+        except DeliveryError as exc:
+            if exc.final:
+                raise
+            name = transport.name.upper()
+            problems.append(f"{name}: {exc}" if len(transports) > 1 else str(exc))
+            retry_after = exc.retry_after or retry_after
+            cannot_carry, clock = cannot_carry + exc.cannot_carry, clock + exc.clock
+    if cannot_carry == len(transports):  # waiting cannot help: say so instead of trying for ever
+        raise DeliveryError(
+            "no configured transport can carry this report ("
+            + "; ".join(problems)
+            + "): set backend.url so that large reports go by HTTPS",
+            final=True,
+        )
+    raise DeliveryError("; ".join(problems), retry_after=retry_after, clock=clock > 0)
+
+
 class Sender:
     """Drains the outbox through TRANSPORTS; FINGERPRINT names the delivery settings a refusal was made under."""
 
-    def __init__(self, backend: BackendConfig, outbox: Outbox, transports: list[Transport], fingerprint: str = "",
-                 clock: Callable[[], float] = wall_clock, rng: Callable[[], float] = random.random,
-                 on_delivered: Callable[[Entry], None] | None = None):
+    def __init__(
+        self,
+        backend: BackendConfig,
+        outbox: Outbox,
+        transports: list[Transport],
+        fingerprint: str = "",
+        clock: Callable[[], float] = wall_clock,
+        rng: Callable[[], float] = random.random,
+        on_delivered: Callable[[Entry], None] | None = None,
+    ):
         self.backend, self.outbox, self.transports = backend, outbox, transports
         self.fingerprint = fingerprint
         self.on_delivered = on_delivered
@@ -77,34 +115,10 @@ class Sender:
         horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
         return now if entry.next_attempt > now + horizon else entry.next_attempt
 
-    def _deliver(self, entry: Entry) -> tuple[Receipt, str]:
-        """One try: each transport in turn until one gives a receipt. A report too large for the broker
-        goes by HTTPS; the daemon then publishes an MQTT notice of it."""
-        if not self.transports:
-            raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
-        path, problems, retry_after = self.outbox.bundle_path(entry.report_id), [], None
-        cannot_carry = clock = 0
-        for transport in self.transports:
-            try:
-                if not transport.ready():
-                    raise DeliveryError("not connected to the broker")
-                return transport.send(entry.report_id, path), transport.name
-            except DeliveryError as exc:
-                if exc.final:
-                    raise
-                name = transport.name.upper()
-                problems.append(f"{name}: {exc}" if len(self.transports) > 1 else str(exc))
-                retry_after = exc.retry_after or retry_after
-                cannot_carry, clock = cannot_carry + exc.cannot_carry, clock + exc.clock
-        if cannot_carry == len(self.transports):  # waiting cannot help: say so instead of trying for ever
-            raise DeliveryError("no configured transport can carry this report (" + "; ".join(problems) +
-                                "): set backend.url so that large reports go by HTTPS", final=True)
-        raise DeliveryError("; ".join(problems), retry_after=retry_after, clock=clock > 0)
-
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
         try:
-            receipt, via = self._deliver(entry)
+            receipt, via = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
         except DeliveryError as exc:
             entry.last_error = str(exc)
             if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
@@ -129,8 +143,9 @@ class Sender:
                 # its id (Idempotency-Key) and answers with the same case.
                 entry.receipt = None
                 return entry
-            log.info("report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case,
-                     receipt.priority)
+            log.info(
+                "report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case, receipt.priority
+            )
             if self.on_delivered:
                 self.on_delivered(entry)
         with self._changed:
@@ -142,8 +157,11 @@ class Sender:
             self.outbox.save(entry)
             return True
         except OSError as exc:  # a full disk must not end the send thread
-            log.error("report %s: its delivery state cannot be saved (%s); it is tried again", entry.report_id,
-                      exc.strerror or exc)
+            log.error(
+                "report %s: its delivery state cannot be saved (%s); it is tried again",
+                entry.report_id,
+                exc.strerror or exc,
+            )
             entry.next_attempt = self._clock() + self.backend.retry_max_s
             return False
 
@@ -211,3 +229,13 @@ def fingerprint(cfg) -> str:
 
     relevant = {"backend": dataclasses.asdict(cfg.backend), "mqtt": dataclasses.asdict(cfg.mqtt)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def delivery(cfg, mqtt: Transport | None = None, on_delivered: Callable[[Entry], None] | None = None) -> Sender:
+    """The one wiring of the delivery stage, for the daemon and for a command run without it: the outbox on
+    disk, HTTPS (and MQTT, where the daemon has a link) in the configured order, and the sender over them."""
+    from agent.paths import outbox_dir
+    from agent.transports.https import HttpsTransport
+
+    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt)
+    return Sender(cfg.backend, Outbox(outbox_dir(cfg)), transports, fingerprint(cfg), on_delivered=on_delivered)

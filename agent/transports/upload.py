@@ -8,7 +8,6 @@ location without them (`shown`)."""
 from __future__ import annotations
 
 import io
-import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -57,8 +56,17 @@ def parse_location(url: object) -> Location:
     netloc += f":{port}" if port else ""
     method = "POST" if parse_qs(parts.query).get("method", [""])[0].lower() == "post" else "PUT"
     clean = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    return Location(parts.scheme, parts.hostname, port, unquote(parts.path or "/"), unquote(parts.username or ""),
-                    unquote(parts.password or ""), method, clean, urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+    return Location(
+        parts.scheme,
+        parts.hostname,
+        port,
+        unquote(parts.path or "/"),
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+        method,
+        clean,
+        urlunsplit((parts.scheme, netloc, parts.path, "", "")),
+    )
 
 
 def upload(location: Location, filename: str, data: bytes, deadline_s: float, ca_file: str | None = None) -> None:
@@ -77,8 +85,16 @@ def _http(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file:
         parts = urlsplit(url)
         url = urlunsplit((parts.scheme, parts.netloc, parts.path + filename, parts.query, ""))
     try:
-        resp = request(loc.method, url, data, {"Content-Type": "application/gzip"}, Tls(ca_file),
-                       min(10.0, deadline_s), deadline_s, auth=(loc.user, loc.password) if loc.user else None)
+        resp = request(
+            loc.method,
+            url,
+            data,
+            {"Content-Type": "application/gzip"},
+            Tls(ca_file),
+            min(10.0, deadline_s),
+            deadline_s,
+            auth=(loc.user, loc.password) if loc.user else None,
+        )
     except HttpError as exc:
         raise UploadError(f"{loc.shown}: {exc}") from None
     if resp.status in (401, 403):
@@ -122,10 +138,15 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
         raise
     except ftplib.error_perm as exc:
         code = str(exc)[:3]
-        status = "PermissionDenied" if code in ("530", "550", "553") else "NotSupportedOperation" \
-            if code in ("500", "502", "504") else "UploadFailure"
+        status = (
+            "PermissionDenied"
+            if code in ("530", "550", "553")
+            else "NotSupportedOperation"
+            if code in ("500", "502", "504")
+            else "UploadFailure"
+        )
         raise UploadError(f"{loc.shown}: {str(exc)[:120]}", status) from None
-    except (ftplib.Error, OSError, EOFError, socket.timeout) as exc:
+    except (TimeoutError, ftplib.Error, OSError, EOFError) as exc:
         raise UploadError(f"{loc.shown}: {type(exc).__name__}: {str(exc)[:120]}") from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from agent.collect import Box
 from agent.config import AgentConfig
 from agent.vocab import Status
 from agent.watch.judge import (
@@ -39,12 +40,14 @@ class _Builder:
         self.hints = load_hints(language)
         self.checks: list[Check] = []
 
-    def add(self, check_id: str, status: Status, detail: str, variant: str | None = None, name: str | None = None,
-            **fill) -> None:
+    def add(
+        self, check_id: str, status: Status, detail: str, variant: str | None = None, name: str | None = None, **fill
+    ) -> None:
         text = self.hints[check_id][variant or status]
         title = self.hints["titles"][check_id] + (f" {name}" if name else "")
-        self.checks.append(Check(f"{check_id}:{name}" if name else check_id, title, status, detail,
-                                 text.format(detail=detail, **fill)))
+        self.checks.append(
+            Check(f"{check_id}:{name}" if name else check_id, title, status, detail, text.format(detail=detail, **fill))
+        )
 
     def judged(self, check_id: str, j: Judgement, name: str | None = None, pending: bool = False) -> None:
         """Show judgement J. PENDING: it names a fault that has not held long enough to be raised yet,
@@ -53,23 +56,29 @@ class _Builder:
         self.add(check_id, status, j.detail, j.variant or status, name, **j.fill)
 
 
-def links_of(cfg: AgentConfig, box) -> Links:
-    return Links(cfg.backend.url, cfg.mqtt.enabled, f"{cfg.mqtt.host}:{cfg.mqtt.port}", box.mqtt_connected,
-                 box.mqtt_not_authorized, box.mqtt_problem)
+def links_of(cfg: AgentConfig, box: Box) -> Links:
+    return Links(
+        cfg.backend.url,
+        cfg.mqtt.enabled,
+        f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+        box.mqtt_connected,
+        box.mqtt_not_authorized,
+        box.mqtt_problem,
+    )
 
 
-def run_checks(cfg: AgentConfig, box, language: str | None = None) -> list[Check]:
-    """The checklist from a BoxSnapshot: device readings, health, active faults, the outbox; in LANGUAGE,
+def run_checks(cfg: AgentConfig, box: Box, language: str | None = None) -> list[Check]:
+    """The checklist from a Box (agent/collect): device readings, health, active faults, the outbox; in LANGUAGE,
     else the box's."""
     b = _Builder(language or cfg.language)
     active = {(f["code"], f["device"]) for f in box.faults}
-    devices = judge_devices(box.readings, cfg.faults, box.scans)
+    devices = judge_devices(box.devices, cfg.faults, box.scans)
     box_health = {j.topic: j for j in judge_health(box.health, cfg.health)}
     links = {j.topic: j for j in judge_links(links_of(cfg, box), box.health, box.outbox)}
 
     b.judged("software", box_health["software"])
     for j in (j for j in devices if j.topic == "device"):
-        key = "device_meter" if box.readings[j.subject]["kind"] == "meter" else "device_charge_controller"
+        key = "device_meter" if box.devices[j.subject].kind == "meter" else "device_charge_controller"
         b.judged(key, j, name=j.subject)
     for topic in ("charging", "grid"):
         _grouped(b, topic, [j for j in devices if j.topic == topic], active)
@@ -90,8 +99,11 @@ def _grouped(b: _Builder, topic: str, found: list[Judgement], active: set) -> No
     if bad:
         message = "; ".join(j.detail for j in bad)
         pending = all(j.fault and (j.fault, j.subject) not in active for j in bad)
-        b.judged(topic, Judgement(topic, "box", worst(bad), message, fill={"message": message[:1].upper() + message[1:]}),
-                 pending=pending)
+        b.judged(
+            topic,
+            Judgement(topic, "box", worst(bad), message, fill={"message": message[:1].upper() + message[1:]}),
+            pending=pending,
+        )
     elif not found:  # nothing configured reads it: say so, not "it does not answer"
         b.add(topic, Status.NO_DATA, "no device reads it", "unconfigured")
     elif any(j.status is Status.NO_DATA for j in found):
@@ -104,6 +116,12 @@ def overall(checks: list[Check]) -> str:
     """The list's result: its worst item; no data alone neither passes nor fails the list."""
     worst_status = Status.worst((c.status for c in checks), Status.PASS)
     return Status.PASS if worst_status is Status.NO_DATA else worst_status
+
+
+def judged(cfg: AgentConfig, box: Box) -> Box:
+    """BOX with the judge's verdicts on it: the one judgement of a look, read by the report, the page and the
+    CLI alike (nothing after this judges again)."""
+    return box.but(checks=to_dict(run_checks(cfg, box)))
 
 
 def to_dict(checks: list[Check]) -> dict:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Optional
 
 from agent.clock import wall as wall_clock
+from agent.collect import DeviceState
 from agent.config import FaultConfig, HealthConfig
 from agent.paths import state_path
 from agent.storage import StateFile
@@ -18,6 +19,7 @@ from agent.watch.rules import RULES
 from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class Fault:
@@ -30,14 +32,54 @@ class Fault:
     since_mono: float
 
 
+class FirmwareVersions:
+    """The charge controllers' firmware versions, remembered across restarts (an update while the agent was
+    down is noticed too), and when each last changed, in words: the facts the judge's firmware rule reads."""
+
+    def __init__(self, state_dir: str | None, clock: Callable[[], float] = time.monotonic):
+        self._file = StateFile(state_path(state_dir, "firmware_versions")) if state_dir else None
+        self._known: dict[str, object] = self._file.load() if self._file else {}
+        self._changed: dict[str, tuple[float, str]] = {}
+        self._clock = clock
+
+    def seen(self, name: str, version: object) -> tuple[float, str] | None:
+        """VERSION read from device NAME now; (when, in words) of its last change, or None."""
+        known = self._known.get(name)
+        if known != version:
+            if known is not None or version in (0, "", "0"):
+                words = (
+                    f"firmware version changed from {known} to {version}"
+                    if known is not None
+                    else (f"firmware version reads {version}")
+                )
+                self._changed[name] = (self._clock(), words)
+            self._known[name] = version
+            self._save()
+        return self._changed.get(name)
+
+    def _save(self) -> None:
+        if self._file:
+            try:
+                self._file.save(self._known)
+            except OSError as exc:
+                log.warning("cannot save the known firmware versions: %s", exc)
+
+
 class FaultMonitor:
     """Evaluates every rule after each poll; a condition must hold raise_after_s to raise a fault
     and be gone clear_after_s to clear it, so a flickering reading does not flap."""
 
-    def __init__(self, cfg: FaultConfig, timeline: Timeline, state_dir: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = wall_clock,
-                 health: HealthConfig | None = None, on_raise: Callable[[Fault], None] | None = None,
-                 on_clear: Callable[[Fault], None] | None = None):
+    def __init__(
+        self,
+        cfg: FaultConfig,
+        timeline: Timeline,
+        state_dir: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = wall_clock,
+        health: HealthConfig | None = None,
+        on_raise: Callable[[Fault], None] | None = None,
+        on_clear: Callable[[Fault], None] | None = None,
+    ):
         self.cfg, self.timeline = cfg, timeline
         self.on_raise, self.on_clear = on_raise, on_clear
         self.health_cfg = health or HealthConfig()
@@ -47,58 +89,36 @@ class FaultMonitor:
         self._true_since: dict[tuple[str, str], float] = {}
         self._false_since: dict[tuple[str, str], float] = {}
         self.active: dict[tuple[str, str], Fault] = {}
-        # Firmware versions survive restarts, so an update while the agent was down is noticed.
-        self._versions_file = StateFile(state_path(state_dir, "firmware_versions")) if state_dir else None
-        self._versions: dict[str, object] = self._versions_file.load() if self._versions_file else {}
-        self._changed: dict[str, tuple[float, str]] = {}
+        self.firmware = FirmwareVersions(state_dir, clock)
         self._kinds: dict[str, str] = {}  # device name -> meter | charge_controller
-
-    def _save_versions(self) -> None:
-        if not self._versions_file:
-            return
-        try:
-            self._versions_file.save(self._versions)
-        except OSError as exc:
-            log.warning("cannot save the known firmware versions: %s", exc)
 
     # --- conditions: the judgements that name a fault --------------------------------------------
     def health_conditions(self, health: dict) -> dict[tuple[str, str], str]:
         """The box's own conditions from a health snapshot: {(code, "box" or hook name): message}."""
         for name, result in health["hooks"].items():
             self._hook_failures[name] = 0 if result.ok else self._hook_failures.get(name, 0) + 1
-        judged = judge_health(health, self.health_cfg) + judge_hooks(health["hooks"], self._hook_failures,
-                                                                     self.health_cfg)
+        judged = judge_health(health, self.health_cfg) + judge_hooks(
+            health["hooks"], self._hook_failures, self.health_cfg
+        )
         return {(j.fault, j.subject): j.detail for j in judged if j.fault}
 
-    def conditions(self, snapshot: dict) -> dict[tuple[str, str], str]:
+    def conditions(self, devices: Mapping[str, DeviceState]) -> dict[tuple[str, str], str]:
         """Every device rule's condition that holds right now: {(code, device): message}."""
-        found = {(j.fault, j.subject): j.detail for j in judge_devices(snapshot, self.cfg) if j.fault}
-        self._kinds = {name: dev["kind"] for name, dev in snapshot.items()}
-        for name, dev in snapshot.items():
-            if dev["reachable"]:
-                self._firmware(name, dev, found)
+        found = {(j.fault, j.subject): j.detail for j in judge_devices(devices, self.cfg) if j.fault}
+        self._kinds = {name: dev.kind for name, dev in devices.items()}
+        for name, dev in devices.items():
+            if dev.reachable and dev.kind == "charge_controller" and "firmware_version" in dev.values:
+                j = judge_firmware(
+                    name, self.firmware.seen(name, dev.value("firmware_version")), self._clock(), self.cfg
+                )
+                if j.fault:
+                    found[(j.fault, name)] = j.detail
         return found
 
-    def _firmware(self, name: str, dev: dict, found: dict) -> None:
-        """Notice a new firmware version (remembered across restarts); the judge says if it names a fault."""
-        if dev["kind"] != "charge_controller" or "firmware_version" not in dev["values"]:
-            return
-        version = dev["values"]["firmware_version"]["value"]
-        known = self._versions.get(name)
-        if known != version:
-            if known is not None or version in (0, "", "0"):
-                self._changed[name] = (self._clock(), f"firmware version changed from {known} to {version}"
-                                       if known is not None else f"firmware version reads {version}")
-            self._versions[name] = version
-            self._save_versions()
-        j = judge_firmware(name, self._changed.get(name), self._clock(), self.cfg)
-        if j.fault:
-            found[(j.fault, name)] = j.detail
-
     # --- debounce (the hold and clear times are the rule table's) ---------------------------------
-    def evaluate(self, snapshot: dict) -> None:
+    def evaluate(self, devices: Mapping[str, DeviceState]) -> None:
         """Run the device rules on a poller snapshot."""
-        self._apply(self.conditions(snapshot), "device")
+        self._apply(self.conditions(devices), "device")
 
     def evaluate_health(self, health: dict) -> None:
         """Run the health rules on a health snapshot."""
@@ -144,8 +164,9 @@ class FaultMonitor:
         self._tell(told)
         return True
 
-    def _raise(self, key: tuple[str, str], message: str, now: float, severity: str | None = None,
-               category: str | None = None) -> tuple[str, Fault]:
+    def _raise(
+        self, key: tuple[str, str], message: str, now: float, severity: str | None = None, category: str | None = None
+    ) -> tuple[str, Fault]:
         code, device = key
         if severity is None:
             severity, category = RULES[code].severity, RULES[code].category_for(self._kinds.get(device))
@@ -175,6 +196,6 @@ class FaultMonitor:
         with self._lock:
             return [asdict(f) for f in sorted(self.active.values(), key=lambda f: f.since_mono)]
 
-    def has_active(self, code: str, device: Optional[str] = None) -> bool:
+    def has_active(self, code: str, device: str | None = None) -> bool:
         with self._lock:
             return any(k[0] == code and (device is None or k[1] == device) for k in self.active)

@@ -45,20 +45,23 @@ class Rule:
 
 _D, _H = "device", "health"
 _HOLD, _CLEAR = "raise_after_s", "clear_after_s"
-RULES: dict[str, Rule] = {r.code: r for r in (
-    Rule(Code.DEVICE_UNREACHABLE, Sev.ERROR, Cat.COMMUNICATION, _D, "device", None, _CLEAR, "device"),
-    Rule(Code.PHASE_LOST, Sev.ERROR, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
-    Rule(Code.VOLTAGE_OUT_OF_BAND, Sev.WARNING, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
-    Rule(Code.FREQUENCY_OUT_OF_BAND, Sev.WARNING, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
-    Rule(Code.VEHICLE_FAILURE, Sev.CRITICAL, Cat.CHARGING, _D, "charging", _HOLD, _CLEAR, "charging"),
-    Rule(Code.CANNOT_CHARGE, Sev.ERROR, Cat.CHARGING, _D, "charging", "cannot_charge_after_s", _CLEAR, "charging"),
-    Rule(Code.FIRMWARE_CHANGED, Sev.WARNING, Cat.HARDWARE, _D, "firmware", None, None, "software"),
-    Rule(Code.DISK_ALMOST_FULL, Sev.ERROR, Cat.SYSTEM, _H, "disk", None, None, "disk"),
-    Rule(Code.SOC_HOT, Sev.ERROR, Cat.HARDWARE, _H, "temperature", None, None, "temperature"),
-    Rule(Code.UNDERVOLTAGE, Sev.ERROR, Cat.HARDWARE, _H, "power_supply", None, None, "power_supply"),
-    Rule(Code.MEMORY_PRESSURE, Sev.WARNING, Cat.SYSTEM, _H, "memory", None, None, "memory"),
-    Rule(Code.CLOCK_NOT_SYNCED, Sev.WARNING, Cat.SYSTEM, _H, "clock", None, None, "clock"),
-    Rule(Code.NETWORK_NOT_FUNCTIONAL, Sev.ERROR, Cat.COMMUNICATION, _H, "network", None, None, "network"),
-    Rule(Code.SOFTWARE_OUTDATED, Sev.WARNING, Cat.SOFTWARE, _H, "software", None, None, "software"),
-    Rule(Code.HOOK_FAILING, Sev.WARNING, Cat.SOFTWARE, _H, "hook", None, None, "hooks"),
-)}
+RULES: dict[str, Rule] = {
+    r.code: r
+    for r in (
+        Rule(Code.DEVICE_UNREACHABLE, Sev.ERROR, Cat.COMMUNICATION, _D, "device", None, _CLEAR, "device"),
+        Rule(Code.PHASE_LOST, Sev.ERROR, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
+        Rule(Code.VOLTAGE_OUT_OF_BAND, Sev.WARNING, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
+        Rule(Code.FREQUENCY_OUT_OF_BAND, Sev.WARNING, Cat.HARDWARE, _D, "grid", _HOLD, _CLEAR, "grid"),
+        Rule(Code.VEHICLE_FAILURE, Sev.CRITICAL, Cat.CHARGING, _D, "charging", _HOLD, _CLEAR, "charging"),
+        Rule(Code.CANNOT_CHARGE, Sev.ERROR, Cat.CHARGING, _D, "charging", "cannot_charge_after_s", _CLEAR, "charging"),
+        Rule(Code.FIRMWARE_CHANGED, Sev.WARNING, Cat.HARDWARE, _D, "firmware", None, None, "software"),
+        Rule(Code.DISK_ALMOST_FULL, Sev.ERROR, Cat.SYSTEM, _H, "disk", None, None, "disk"),
+        Rule(Code.SOC_HOT, Sev.ERROR, Cat.HARDWARE, _H, "temperature", None, None, "temperature"),
+        Rule(Code.UNDERVOLTAGE, Sev.ERROR, Cat.HARDWARE, _H, "power_supply", None, None, "power_supply"),
+        Rule(Code.MEMORY_PRESSURE, Sev.WARNING, Cat.SYSTEM, _H, "memory", None, None, "memory"),
+        Rule(Code.CLOCK_NOT_SYNCED, Sev.WARNING, Cat.SYSTEM, _H, "clock", None, None, "clock"),
+        Rule(Code.NETWORK_NOT_FUNCTIONAL, Sev.ERROR, Cat.COMMUNICATION, _H, "network", None, None, "network"),
+        Rule(Code.SOFTWARE_OUTDATED, Sev.WARNING, Cat.SOFTWARE, _H, "software", None, None, "software"),
+        Rule(Code.HOOK_FAILING, Sev.WARNING, Cat.SOFTWARE, _H, "hook", None, None, "hooks"),
+    )
+}

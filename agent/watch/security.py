@@ -10,8 +10,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.clock import Window
 from agent.clock import wall as wall_clock
@@ -59,8 +59,10 @@ class SecurityLog:
         memory = StateFile(state_path(self.path.parent, "config_seen"), {"sha256": ""})
         seen = memory.load()["sha256"]
         if seen != digest:
-            self.record("config_changed", "the configuration differs from the one last run" if seen else
-                        "first start with this configuration")
+            self.record(
+                "config_changed",
+                "the configuration differs from the one last run" if seen else "first start with this configuration",
+            )
             try:
                 memory.save({"sha256": digest})
             except OSError as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
 
 from agent.clock import boot_id
 from agent.clock import wall as wall_clock
@@ -19,21 +19,26 @@ class Event:
     message: str
     wall: float
     mono: float
-    device: Optional[str] = None
-    severity: Optional[str] = None
-    category: Optional[str] = None
+    device: str | None = None
+    severity: str | None = None
+    category: str | None = None
     earlier_run: bool = False  # read back from the flight recorder: it happened before the agent's last start
     # Was the wall clock set (NTP) when this happened? False: WALL is the clock of a box without a real-time
     # clock before NTP (the time of its last shutdown); it is put right when the clock steps, else shown
     # as "clock not set". None: nobody could tell.
-    clock_set: Optional[bool] = None
+    clock_set: bool | None = None
     corrected: bool = False  # WALL was put right by the step of the clock that set it
-    boot: Optional[str] = None  # the boot MONO was read in (another boot's monotonic times are not comparable)
+    boot: str | None = None  # the boot MONO was read in (another boot's monotonic times are not comparable)
 
 
 class Timeline:
-    def __init__(self, capacity: int = 1000, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = wall_clock, clock_set: Callable[[], Optional[bool]] = lambda: None):
+    def __init__(
+        self,
+        capacity: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = wall_clock,
+        clock_set: Callable[[], bool | None] = lambda: None,
+    ):
         self._events: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._clock, self._wall, self._clock_set = clock, wall, clock_set
@@ -42,8 +47,14 @@ class Timeline:
         self.on_add: Callable[[Event], None] | None = None  # the flight recorder writes each event down
 
     def add(self, kind: str, code: str, message: str, **fields) -> Event:
-        event = Event(kind, code, message, self._wall(), self._clock(),
-                      **dict({"clock_set": self._clock_set(), "boot": self._boot}, **fields))
+        event = Event(
+            kind,
+            code,
+            message,
+            self._wall(),
+            self._clock(),
+            **dict({"clock_set": self._clock_set(), "boot": self._boot}, **fields),
+        )
         with self._lock:
             self._events.append(event)
         if self.on_add is not None:

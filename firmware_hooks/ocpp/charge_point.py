@@ -35,9 +35,9 @@ class _Delegate:
         for name, value in fields.items():
             if value is not None:
                 argv += [f"--{name.replace('_', '-')}", str(value)]
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.DEVNULL,
-                                                    stdin=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL
+        )
         line = await proc.stdout.readline()
         try:
             answer = json.loads(line)
@@ -76,8 +76,11 @@ class _Delegate:
 
 
 def _window(log_parameters: dict) -> dict:
-    return {"location": log_parameters.get("remote_location"), "oldest": log_parameters.get("oldest_timestamp"),
-            "latest": log_parameters.get("latest_timestamp")}
+    return {
+        "location": log_parameters.get("remote_location"),
+        "oldest": log_parameters.get("oldest_timestamp"),
+        "latest": log_parameters.get("latest_timestamp"),
+    }
 
 
 def _get_log(call, call_result):
@@ -86,14 +89,23 @@ def _get_log(call, call_result):
     class GetLogDelegate(_Delegate):
         @on("GetLog")
         async def _diag_get_log(self, log, log_type, request_id, retries=None, retry_interval=None, **_):
-            answer = await self._diag_start({"message": "GetLog", "request_id": request_id, "log_type": log_type,
-                                             "retries": retries, "retry_interval": retry_interval, **_window(log)})
+            answer = await self._diag_start(
+                {
+                    "message": "GetLog",
+                    "request_id": request_id,
+                    "log_type": log_type,
+                    "retries": retries,
+                    "retry_interval": retry_interval,
+                    **_window(log),
+                }
+            )
             return call_result.GetLog(status=answer["status"], filename=answer.get("filename"))
 
         @after("GetLog")
         async def _diag_after_get_log(self, request_id, **_):
             async def notify(event):
                 await self.call(call.LogStatusNotification(status=event["status"], request_id=request_id))
+
             self._diag_spawn(request_id, notify)
 
     return GetLogDelegate
@@ -113,11 +125,19 @@ def _v16():
 
     class DiagnosticsV16(_get_log(call, call_result)):
         @on("GetDiagnostics")
-        async def _diag_get_diagnostics(self, location, retries=None, retry_interval=None, start_time=None,
-                                        stop_time=None, **_):
-            answer = await self._diag_start({"message": "GetDiagnostics", "location": location, "retries": retries,
-                                             "retry_interval": retry_interval, "oldest": start_time,
-                                             "latest": stop_time})
+        async def _diag_get_diagnostics(
+            self, location, retries=None, retry_interval=None, start_time=None, stop_time=None, **_
+        ):
+            answer = await self._diag_start(
+                {
+                    "message": "GetDiagnostics",
+                    "location": location,
+                    "retries": retries,
+                    "retry_interval": retry_interval,
+                    "oldest": start_time,
+                    "latest": stop_time,
+                }
+            )
             # 1.6 has no way to refuse: no file name says there will be no upload.
             return call_result.GetDiagnostics(file_name=answer.get("filename"))
 
@@ -125,6 +145,7 @@ def _v16():
         async def _diag_after_get_diagnostics(self, **_):
             async def notify(event):
                 await self.call(call.DiagnosticsStatusNotification(status=event["status"]))
+
             self._diag_spawn(0, notify)
 
     return DiagnosticsV16

@@ -3,7 +3,7 @@
 A section module declares:
   NAME       its name (the bundle member is NAME.json unless it writes its own members)
   ORDER      its place in the bundle
-  collect(box, cfg) -> data     what it takes from a BoxSnapshot
+  collect(box, cfg) -> data     what it takes from a Box
 and may declare:
   COMPACT    True for bulk data written without indentation
   CUT_ORDER, cut(data) -> note or None   how it shrinks when the report is over its size cap

@@ -4,6 +4,7 @@ NAME, ORDER = "checks", 50
 
 
 def collect(box, cfg):
-    from agent.watch.checks import run_checks, to_dict
-
-    return to_dict(run_checks(cfg, box))
+    """The judge's verdicts made with the look (watch/checks.py judged()): the report never judges again."""
+    if box.checks is None:
+        raise ValueError("the look has no verdicts: judge it first (agent.watch.checks.judged)")
+    return box.checks

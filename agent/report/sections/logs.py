@@ -28,14 +28,16 @@ def collect(box, cfg):
         logs[name] = entry["lines"]
         if entry.get("truncated"):
             logs.setdefault(TRUNCATED, []).append(
-                f"{name} ({path}): newest {len(entry['lines'])} lines of {entry.get('bytes')} bytes")
+                f"{name} ({path}): newest {len(entry['lines'])} lines of {entry.get('bytes')} bytes"
+            )
     return logs
 
 
 def cut(logs: dict) -> str | None:
     """Halve the longest log, down to MIN_LOG_LINES."""
-    name, lines = max(((k, v) for k, v in logs.items() if k != TRUNCATED), key=lambda kv: len(kv[1]),
-                      default=(None, []))
+    name, lines = max(
+        ((k, v) for k, v in logs.items() if k != TRUNCATED), key=lambda kv: len(kv[1]), default=(None, [])
+    )
     if not name or len(lines) <= MIN_LOG_LINES:
         return None
     keep = max(MIN_LOG_LINES, len(lines) // 2)
@@ -45,15 +47,20 @@ def cut(logs: dict) -> str | None:
 
 def redact(logs: dict, redactor) -> dict:
     """Each log scrubbed as one text, so a secret that a line break cuts in two is still found."""
-    return {name: lines if name == TRUNCATED else redactor.text("\n".join(lines), NAME).split("\n")
-            for name, lines in logs.items()}
+    return {
+        name: lines if name == TRUNCATED else redactor.text("\n".join(lines), NAME).split("\n")
+        for name, lines in logs.items()
+    }
 
 
 def members(logs: dict):
     from agent.report.bundle import Section
 
-    return [Section(f"log-{name}.txt", ("\n".join(lines) + "\n").encode() if lines else b"")
-            for name, lines in logs.items() if name != TRUNCATED]
+    return [
+        Section(f"log-{name}.txt", ("\n".join(lines) + "\n").encode() if lines else b"")
+        for name, lines in logs.items()
+        if name != TRUNCATED
+    ]
 
 
 # An ISO stamp at the start of a line, with its fraction and its offset when it has them (ours end in Z).

@@ -32,8 +32,10 @@ def window(recorded: dict, oldest: float | None, latest: float | None) -> dict:
 
 def redact(recorded: dict, redactor) -> dict:
     """The words are scrubbed; the readings are numbers under the configuration's names."""
-    out = dict(recorded, windows=[dict(w, message=redactor.text(w.get("message") or "", NAME))
-                                  for w in recorded.get("windows") or []])
+    out = dict(
+        recorded,
+        windows=[dict(w, message=redactor.text(w.get("message") or "", NAME)) for w in recorded.get("windows") or []],
+    )
     if out.get("last_stop"):
         out["last_stop"] = redactor.data(out["last_stop"], NAME)
     return out
@@ -48,7 +50,8 @@ def members(recorded: dict):
     listed = [dict({k: w.get(k) for k in FIELDS}, member=f"fault-window-{i + 1}.json") for i, w in enumerate(windows)]
     summary = {k: v for k, v in recorded.items() if k != "windows"}
     return [Section("recorder.json", to_json(dict(summary, windows=listed)))] + [
-        Section(entry["member"], write=_gunzip_into(w["path"])) for entry, w in zip(listed, windows)]
+        Section(entry["member"], write=_gunzip_into(w["path"])) for entry, w in zip(listed, windows, strict=True)
+    ]
 
 
 def _gunzip_into(path: str):
@@ -61,4 +64,5 @@ def _gunzip_into(path: str):
                 shutil.copyfileobj(src, f, 64 * 1024)
         except (OSError, EOFError) as exc:  # gone under the quota meanwhile, or damaged: say so in its place
             f.write(b'{"error": "%s"}\n' % str(exc).replace('"', "'").encode())
+
     return write

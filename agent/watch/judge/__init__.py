@@ -13,5 +13,13 @@ from agent.watch.judge.devices import judge_devices
 from agent.watch.judge.links import Links, judge_firmware, judge_hooks, judge_links
 from agent.watch.judge.verdict import Judgement, worst
 
-__all__ = ["Judgement", "Links", "judge_devices", "judge_firmware", "judge_health", "judge_hooks", "judge_links",
-           "worst"]
+__all__ = [
+    "Judgement",
+    "Links",
+    "judge_devices",
+    "judge_firmware",
+    "judge_health",
+    "judge_hooks",
+    "judge_links",
+    "worst",
+]

@@ -17,16 +17,31 @@ def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
         out.append(Judgement("temperature", "box", Status.NO_DATA, "no sensor", variant="none"))
     else:
         status = Status.FAIL if temp >= h.soc_fail_c else Status.WARN if temp >= h.soc_warn_c else Status.PASS
-        out.append(Judgement("temperature", "box", status, f"{temp:g} °C",
-                             "soc_hot" if status != Status.PASS else None, fill={"temp": f"{temp:g}"}))
+        out.append(
+            Judgement(
+                "temperature",
+                "box",
+                status,
+                f"{temp:g} °C",
+                "soc_hot" if status != Status.PASS else None,
+                fill={"temp": f"{temp:g}"},
+            )
+        )
 
     throttling = health["hooks"].get("pi_throttling")
     power = throttling.output if throttling is not None and throttling.ok else {}
     if not power.get("available"):
         out.append(Judgement("power_supply", "box", Status.NO_DATA, "no reading", variant="none"))
     elif power.get("undervoltage_now"):
-        out.append(Judgement("power_supply", "box", Status.FAIL, f"throttled {power.get('raw')}: the power supply is "
-                             "too weak: the Pi reports undervoltage now", "undervoltage"))
+        out.append(
+            Judgement(
+                "power_supply",
+                "box",
+                Status.FAIL,
+                f"throttled {power.get('raw')}: the power supply is too weak: the Pi reports undervoltage now",
+                "undervoltage",
+            )
+        )
     else:
         status = Status.WARN if power.get("undervoltage_occurred") else Status.PASS
         out.append(Judgement("power_supply", "box", status, f"throttled {power.get('raw')}"))
@@ -36,8 +51,16 @@ def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
         out.append(Judgement("memory", "box", Status.NO_DATA, "not read"))
     else:
         high = mem >= h.memory_warn_percent
-        out.append(Judgement("memory", "box", Status.WARN if high else Status.PASS, f"memory {mem:g} % used",
-                             "memory_pressure" if high else None, fill={"used_percent": f"{mem:g}"}))
+        out.append(
+            Judgement(
+                "memory",
+                "box",
+                Status.WARN if high else Status.PASS,
+                f"memory {mem:g} % used",
+                "memory_pressure" if high else None,
+                fill={"used_percent": f"{mem:g}"},
+            )
+        )
 
     synced = system.get("clock_synced")
     if synced is None:
@@ -45,30 +68,69 @@ def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
     elif synced:
         out.append(Judgement("clock", "box", Status.PASS, "NTP synchronised"))
     else:
-        out.append(Judgement("clock", "box", Status.WARN, "the clock is not synchronised by NTP: times may be off",
-                             "clock_not_synced"))
+        out.append(
+            Judgement(
+                "clock",
+                "box",
+                Status.WARN,
+                "the clock is not synchronised by NTP: times may be off",
+                "clock_not_synced",
+            )
+        )
 
     if network.get("failed_step"):
         step = network["failed_step"]
-        out.append(Judgement("network", "box", Status.FAIL, network["verdict_text"], "network_not_functional",
-                             variant=step, fill={"step": network["steps"][step]["detail"]}))
+        out.append(
+            Judgement(
+                "network",
+                "box",
+                Status.FAIL,
+                network["verdict_text"],
+                "network_not_functional",
+                variant=step,
+                fill={"step": network["steps"][step]["detail"]},
+            )
+        )
     elif network.get("verdict") == "unknown":
-        out.append(Judgement("network", "box", Status.NO_DATA, network.get("error") or "not checked", variant="unknown"))
+        out.append(
+            Judgement("network", "box", Status.NO_DATA, network.get("error") or "not checked", variant="unknown")
+        )
     else:
         out.append(Judgement("network", "box", Status.PASS, network["verdict_text"]))
 
     verdict = software["verdict"]
     if verdict == "up to date":
-        out.append(Judgement("software", "box", Status.PASS, f"firmware {software['firmware_version']} ({software['channel']})"))
+        out.append(
+            Judgement(
+                "software", "box", Status.PASS, f"firmware {software['firmware_version']} ({software['channel']})"
+            )
+        )
     elif verdict == "outdated":
         latest = software["latest"]["version"]
-        out.append(Judgement("software", "box", Status.WARN, f"firmware {software['firmware_version']} is older than "
-                             f"{latest} on the {software['channel']} channel", "software_outdated", "outdated",
-                             {"channel": software["channel"], "latest": latest}))
+        out.append(
+            Judgement(
+                "software",
+                "box",
+                Status.WARN,
+                f"firmware {software['firmware_version']} is older than {latest} on the {software['channel']} channel",
+                "software_outdated",
+                "outdated",
+                {"channel": software["channel"], "latest": latest},
+            )
+        )
     else:
         error = software["latest"].get("error") or software.get("firmware_hook_error") or "unknown"
-        out.append(Judgement("software", "box", Status.NO_DATA, f"firmware {software['firmware_version']}", None,
-                             "unknown", {"error": error}))
+        out.append(
+            Judgement(
+                "software",
+                "box",
+                Status.NO_DATA,
+                f"firmware {software['firmware_version']}",
+                None,
+                "unknown",
+                {"error": error},
+            )
+        )
     return out
 
 
@@ -77,6 +139,11 @@ def _disk(disk: dict, h: HealthConfig) -> Judgement:
         return Judgement("disk", "box", Status.FAIL, disk.get("error", "unreadable"), variant="unreadable")
     used = disk["used_percent"]
     status = Status.FAIL if used >= h.disk_fail_percent else Status.WARN if used >= h.disk_warn_percent else Status.PASS
-    return Judgement("disk", "box", status, f"data partition {used:g} % full ({disk['free_mb']} MB free)",
-                     "disk_almost_full" if status != Status.PASS else None,
-                     fill={"used_percent": f"{used:g}", "free_mb": disk["free_mb"]})
+    return Judgement(
+        "disk",
+        "box",
+        status,
+        f"data partition {used:g} % full ({disk['free_mb']} MB free)",
+        "disk_almost_full" if status != Status.PASS else None,
+        fill={"used_percent": f"{used:g}", "free_mb": disk["free_mb"]},
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from agent.collect import DeviceState
 from agent.config import FaultConfig
 from agent.vocab import Status
 from agent.watch.judge.verdict import Judgement
@@ -9,96 +12,135 @@ from agent.watch.judge.verdict import Judgement
 PHASES = (1, 2, 3)
 
 
-def _value(dev: dict, name: str):
-    v = dev["values"].get(name)
-    return v["value"] if v else None
-
-
 # --- devices ---------------------------------------------------------------------------------
-def judge_devices(snapshot: dict, c: FaultConfig, scans: dict | None = None) -> list[Judgement]:
+def judge_devices(devices: Mapping[str, DeviceState], c: FaultConfig, scans: dict | None = None) -> list[Judgement]:
     """Each device: does it answer; for devices that measure the mains, the supply; for charge
     controllers, charging. SCANS (devices/scan.py): which other unit ids answer on a bus."""
     out: list[Judgement] = []
-    currents = [v for d in snapshot.values() if d["reachable"] for n in PHASES
-                if (v := _value(d, f"current_l{n}")) is not None]
-    for name, dev in snapshot.items():
-        out.append(_reachability(name, dev, c, (scans or {}).get(dev.get("bus"))))
-        if dev.get("measures_mains"):
+    currents = [
+        v for d in devices.values() if d.reachable for n in PHASES if (v := d.value(f"current_l{n}")) is not None
+    ]
+    for name, dev in devices.items():
+        out.append(_reachability(name, dev, c, (scans or {}).get(dev.bus)))
+        if dev.measures_mains:
             out += _grid(name, dev, c)
-        if dev.get("has_vehicle_state"):
+        if dev.has_vehicle_state:
             out.append(_charging(name, dev, c, currents))
     return out
 
 
 # Why a device was not heard, as the wire said it (devices/modbus.py), and which hint explains it.
-ANSWER_HINTS = {"timeout": Status.FAIL, "gateway": "gateway", "connection": "connection", "port": "port", "noise": "noise"}
+ANSWER_HINTS = {
+    "timeout": Status.FAIL,
+    "gateway": "gateway",
+    "connection": "connection",
+    "port": "port",
+    "noise": "noise",
+}
 
 
-def _reachability(name: str, dev: dict, c: FaultConfig, scan: dict | None = None) -> Judgement:
-    where = f"{dev['model']}, unit {dev['unit']}"
-    if dev["reachable"] and not dev["values"]:  # it answers, but with none of its profile's values
-        return Judgement("device", name, Status.FAIL, f"{where}: answers, but none of this model's values",
-                         variant="wrong_profile", fill={"unit": dev["unit"], "profile": dev.get("profile")})
-    if dev["reachable"]:
-        missing = dev.get("unsupported") or {}
+def _reachability(name: str, dev: DeviceState, c: FaultConfig, scan: dict | None = None) -> Judgement:
+    where = f"{dev.model}, unit {dev.unit}"
+    if dev.reachable and not dev.values:  # it answers, but with none of its profile's values
+        return Judgement(
+            "device",
+            name,
+            Status.FAIL,
+            f"{where}: answers, but none of this model's values",
+            variant="wrong_profile",
+            fill={"unit": dev.unit, "profile": dev.profile},
+        )
+    if dev.reachable:
+        missing = dev.unsupported
         detail = where + (f"; not offered by this device: {', '.join(sorted(missing))}" if missing else "")
         return Judgement("device", name, Status.PASS, detail)
-    failures = dev["consecutive_failures"]
+    failures = dev.consecutive_failures
     fault = "device_unreachable" if failures >= c.unreachable_after_cycles else None
-    detail = f"{where}: {dev['last_error'] or 'no answer yet'}"
+    detail = f"{where}: {dev.last_error or 'no answer yet'}"
     if fault:
-        detail = (f"{dev['model']} (unit {dev['unit']}) has not answered for {failures} cycles: "
-                  f"{dev['last_error']}")
-    variant, fill = ANSWER_HINTS.get(dev.get("answer") or "", Status.FAIL), {"unit": dev["unit"]}
-    others = [f for f in (scan or {}).get("found", []) if f["unit"] != dev["unit"]]
-    fitting = [f for f in others if any(p["profile"] == dev["profile"] for p in f["fits"])]
+        detail = f"{dev.model} (unit {dev.unit}) has not answered for {failures} cycles: {dev.last_error}"
+    variant, fill = ANSWER_HINTS.get(dev.answer or "", Status.FAIL), {"unit": dev.unit}
+    others = [f for f in (scan or {}).get("found", []) if f["unit"] != dev.unit]
+    fitting = [f for f in others if any(p["profile"] == dev.profile for p in f["fits"])]
     if fitting and variant in (Status.FAIL, "gateway"):  # silent here, but another unit answers: a wrong unit id?
         variant = "wrong_unit"
-        fill["others"] = ", ".join(f"unit {f['unit']} ({dev['model']})" for f in fitting[:3])
+        fill["others"] = ", ".join(f"unit {f['unit']} ({dev.model})" for f in fitting[:3])
     return Judgement("device", name, Status.FAIL, detail, fault, variant, fill)
 
 
-def _grid(name: str, dev: dict, c: FaultConfig) -> list[Judgement]:
+def _grid(name: str, dev: DeviceState, c: FaultConfig) -> list[Judgement]:
     phases = PHASES[: c.supply_phases]  # a single-phase supply has no L2 and L3 to lose
-    volts = {n: v for n in phases if (v := _value(dev, f"voltage_l{n}")) is not None} if dev["reachable"] else {}
-    freq = _value(dev, "frequency") if dev["reachable"] else None
+    volts = {n: v for n in phases if (v := dev.value(f"voltage_l{n}")) is not None} if dev.reachable else {}
+    freq = dev.value("frequency") if dev.reachable else None
     if not volts and freq is None:
-        why = "the device does not answer" if not dev["reachable"] else "no plausible voltage or frequency reading"
+        why = "the device does not answer" if not dev.reachable else "no plausible voltage or frequency reading"
         return [Judgement("grid", name, Status.NO_DATA, f"no reading from {name}: {why}")]
     found = []
     lost = [n for n, v in volts.items() if v < c.lost_phase_below_v]
     if lost and len(lost) < len(volts):
-        found.append(Judgement("grid", name, Status.FAIL, "phase " + ", ".join(f"L{n}" for n in lost) + " has no voltage",
-                               "phase_lost"))
+        found.append(
+            Judgement(
+                "grid", name, Status.FAIL, "phase " + ", ".join(f"L{n}" for n in lost) + " has no voltage", "phase_lost"
+            )
+        )
     bad = [f"L{n} {v:g} V" for n, v in volts.items() if n not in lost and not c.voltage_min_v <= v <= c.voltage_max_v]
     if bad:
-        found.append(Judgement("grid", name, Status.WARN, f"voltage outside {c.voltage_min_v:g}-{c.voltage_max_v:g} V: "
-                               f"{', '.join(bad)}", "voltage_out_of_band"))
+        found.append(
+            Judgement(
+                "grid",
+                name,
+                Status.WARN,
+                f"voltage outside {c.voltage_min_v:g}-{c.voltage_max_v:g} V: {', '.join(bad)}",
+                "voltage_out_of_band",
+            )
+        )
     if freq is not None and not c.frequency_min_hz <= freq <= c.frequency_max_hz:
-        found.append(Judgement("grid", name, Status.WARN, f"frequency {freq:g} Hz outside "
-                               f"{c.frequency_min_hz:g}-{c.frequency_max_hz:g} Hz", "frequency_out_of_band"))
+        found.append(
+            Judgement(
+                "grid",
+                name,
+                Status.WARN,
+                f"frequency {freq:g} Hz outside {c.frequency_min_hz:g}-{c.frequency_max_hz:g} Hz",
+                "frequency_out_of_band",
+            )
+        )
     return found or [Judgement("grid", name, Status.PASS, "in range")]
 
 
-def _charging(name: str, dev: dict, c: FaultConfig, currents: list[float]) -> Judgement:
-    state = dev.get("iec_state")
-    if not dev["reachable"] or state is None:
+def _charging(name: str, dev: DeviceState, c: FaultConfig, currents: list[float]) -> Judgement:
+    state = dev.iec_state
+    if not dev.reachable or state is None:
         return Judgement("charging", name, Status.NO_DATA, f"no vehicle state from {name}")
     if state in ("E", "F"):
-        return Judgement("charging", name, Status.FAIL, f"vehicle state {state} (failure, e.g. diode check or RCD): "
-                         "the box cannot charge", "vehicle_failure")
+        return Judgement(
+            "charging",
+            name,
+            Status.FAIL,
+            f"vehicle state {state} (failure, e.g. diode check or RCD): the box cannot charge",
+            "vehicle_failure",
+        )
     # Current should flow only where the car asks for it (C, or D with ventilation) and the controller
     # offers at least the minimum; in state B the car may rest (battery full, charging scheduled).
-    offered = _value(dev, "actual_current")
-    offered = _value(dev, "configured_current") if offered is None else offered
+    offered = dev.value("actual_current")
+    offered = dev.value("configured_current") if offered is None else offered
     should_flow = state in ("C", "D") and offered is not None and offered >= c.charging_enabled_min_a
     if should_flow and not currents:  # current should flow, and nothing measures it: unjudged, never ok
-        return Judgement("charging", name, Status.NO_DATA, f"the car charges (state {state}) but no current reading "
-                         "comes in: the meter does not answer")
+        return Judgement(
+            "charging",
+            name,
+            Status.NO_DATA,
+            f"the car charges (state {state}) but no current reading comes in: the meter does not answer",
+        )
     # Any current the meter resolves is charging, however little: a full car resting in state C draws
     # 0.3-0.45 A for battery conditioning. Only no current at all, with current offered, is a fault.
     if should_flow and max(currents) < c.no_current_below_a:
-        return Judgement("charging", name, Status.FAIL, f"the car asks to charge (state {state}), charging enabled "
-                         f"at {offered:g} A, but the meter measures no current (at most {max(currents):.2f} A "
-                         f"on any phase, below {c.no_current_below_a:g} A)", "cannot_charge")
+        return Judgement(
+            "charging",
+            name,
+            Status.FAIL,
+            f"the car asks to charge (state {state}), charging enabled "
+            f"at {offered:g} A, but the meter measures no current (at most {max(currents):.2f} A "
+            f"on any phase, below {c.no_current_below_a:g} A)",
+            "cannot_charge",
+        )
     return Judgement("charging", name, Status.PASS, f"no charging fault (vehicle state {state})")

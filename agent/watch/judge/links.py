@@ -20,8 +20,9 @@ def judge_hooks(hooks: dict, in_a_row: dict[str, int], h: HealthConfig) -> list[
             continue
         failures = in_a_row.get(name, 1)
         fault = FaultCode.HOOK_FAILING if failures >= h.hook_failures_before_fault else None
-        out.append(Judgement("hook", name, Status.WARN, f"hook {name} failed {failures} times in a row: "
-                             f"{result.error}", fault))
+        out.append(
+            Judgement("hook", name, Status.WARN, f"hook {name} failed {failures} times in a row: {result.error}", fault)
+        )
     return out
 
 
@@ -58,8 +59,15 @@ def judge_links(links: Links, health: dict, outbox: dict | None) -> list[Judgeme
             out.append(Judgement("broker", "box", Status.PASS, links.mqtt_where))
         else:
             problem = links.mqtt_problem or broker.get("detail", "not connected")
-            out.append(Judgement("broker", "box", Status.FAIL if links.mqtt_not_authorized else Status.WARN,
-                                 problem, variant="not_authorized" if links.mqtt_not_authorized else None))
+            out.append(
+                Judgement(
+                    "broker",
+                    "box",
+                    Status.FAIL if links.mqtt_not_authorized else Status.WARN,
+                    problem,
+                    variant="not_authorized" if links.mqtt_not_authorized else None,
+                )
+            )
     hooks = health["hooks"]
     for topic, key in (("commissioning", "present"), ("cloud_credentials", "configured")):
         result = hooks.get(topic)
@@ -67,8 +75,15 @@ def judge_links(links: Links, health: dict, outbox: dict | None) -> list[Judgeme
         detail = "yes" if yes else ("no" if result is not None and result.ok else "hook missing or failed")
         out.append(Judgement(topic, "box", Status.PASS if yes else Status.WARN, detail))
     failed = sorted(n for n, r in hooks.items() if not r.ok)
-    out.append(Judgement("hooks", "box", Status.WARN if failed else Status.PASS,
-                         ", ".join(failed) or f"{len(hooks)} hooks ok", fill={"names": ", ".join(failed)}))
+    out.append(
+        Judgement(
+            "hooks",
+            "box",
+            Status.WARN if failed else Status.PASS,
+            ", ".join(failed) or f"{len(hooks)} hooks ok",
+            fill={"names": ", ".join(failed)},
+        )
+    )
     if outbox is not None:
         out.append(_outbox(outbox))
     return out
