@@ -111,7 +111,7 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
             return None
         return build(options[0], node, path, key)
     if dataclasses.is_dataclass(tp):
-        return _build_dataclass(tp, node, path, key)
+        return _build_dataclass(typing.cast(type, tp), node, path, key)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(node, yaml.SequenceNode):
@@ -121,7 +121,8 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
         key_tp, val_tp = typing.get_args(tp)
         if not isinstance(node, yaml.MappingNode):
             raise SchemaError(path, _line(node), key, "expected a mapping")
-        out, lines = {}, {}
+        out: dict = {}
+        lines: dict[str, int | None] = {}
         for k_node, v_node in node.value:
             k = build(key_tp, k_node, path, key)
             sub = f"{key}.{k}" if key else str(k)
@@ -153,7 +154,7 @@ def _build_dataclass(cls: type, node: yaml.Node, path: Path, key: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     given: dict[str, Any] = {}
-    seen: dict[str, int] = {}
+    seen: dict[str, int | None] = {}
     for k_node, v_node in node.value:
         name = _scalar(k_node, path, key)
         sub = f"{key}.{name}" if key else str(name)
@@ -190,6 +191,7 @@ def _build_dataclass(cls: type, node: yaml.Node, path: Path, key: str) -> Any:
 def error_at(obj: Any, field: str, problem: str) -> SchemaError:
     """A SchemaError pointing at FIELD of an object that build() made."""
     path, key, line, lines = getattr(obj, "_yaml_where", ("(defaults)", "", None, {}))
+    lines = typing.cast(dict[str, int | None], lines)
     return SchemaError(path, lines.get(field, line), f"{key}.{field}" if key else field, problem)
 
 

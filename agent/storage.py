@@ -25,7 +25,7 @@ def fsync_dir(path: str | Path) -> None:
 
 
 def write_atomic(
-    path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True, sync_folder: bool = True
+    path: str | Path, write: Callable[[BinaryIO], object], durable: bool = True, sync_folder: bool = True
 ) -> None:
     """Call WRITE on a temporary file next to PATH, then rename it into place.
 

@@ -25,17 +25,20 @@ class Ordered(StrEnum):
     def rank(self) -> int:
         return list(type(self)).index(self)
 
-    def __lt__(self, other: object) -> bool:
-        return self.rank < type(self)(other).rank
+    def _of(self, other: str) -> int:
+        return type(self)(other).rank
 
-    def __le__(self, other: object) -> bool:
-        return self.rank <= type(self)(other).rank
+    def __lt__(self, other: str) -> bool:  # members order by rank, not by spelling
+        return self.rank < self._of(other)
 
-    def __gt__(self, other: object) -> bool:
-        return self.rank > type(self)(other).rank
+    def __le__(self, other: str) -> bool:
+        return self.rank <= self._of(other)
 
-    def __ge__(self, other: object) -> bool:
-        return self.rank >= type(self)(other).rank
+    def __gt__(self, other: str) -> bool:
+        return self.rank > self._of(other)
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= self._of(other)
 
     @classmethod
     def worst(cls: type[_E], members: Iterable[str], default: _E) -> _E:

@@ -101,7 +101,7 @@ def test_any_value_at_any_numeric_key_loads_or_is_refused_naming_its_key(tmp_pat
         assert exc.key, str(exc)
         return
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    optional = value is None and "Optional" in str(f.type)  # None is a value these settings name
+    optional = value is None and "None" in str(f.type)  # None is a value these settings name (X | None)
     assert optional or (number and lo <= value <= hi), f"{key}: {value!r} was taken"
 
 

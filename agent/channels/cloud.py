@@ -42,6 +42,8 @@ CLAIMED_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_-]{8,64})"')
 class _Oversized(bytes):
     """The head of a command refused for its size; SIZE is how large it was."""
 
+    size: int
+
     def __new__(cls, head: bytes, size: int):
         obj = super().__new__(cls, head)
         obj.size = size

@@ -93,8 +93,8 @@ def check_log_request(fields: dict) -> LogRequest:
     for name, value, most in (("retries", retries, MAX_RETRIES), ("retry_interval", interval, MAX_INTERVAL_S)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= most:
             raise ValueError(f"{name}: 0 to {most}")
-    name = fields.get("filename")
-    if name is not None and not (isinstance(name, str) and FILENAME.match(name)):
+    filename = fields.get("filename")
+    if filename is not None and not (isinstance(filename, str) and FILENAME.match(filename)):
         raise ValueError(f"filename: letters, digits and . _ : + - only, at most {MAX_FILENAME}")
     oldest, latest = _time(fields.get("oldest"), "oldest"), _time(fields.get("latest"), "latest")
     if oldest and latest and oldest > latest:
@@ -108,7 +108,7 @@ def check_log_request(fields: dict) -> LogRequest:
         int(retries),
         float(interval),
         message == "GetDiagnostics",
-        name,
+        filename,
     )
 
 
@@ -247,5 +247,5 @@ class OcppDelegate:
             if not stop.is_set():
                 self._emit(req, "Uploaded", f"{filename}, {len(data)} bytes")
             return
-        if not stop.is_set():
+        if not stop.is_set() and last is not None:
             self._emit(req, last.status, str(last))

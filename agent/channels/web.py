@@ -183,7 +183,7 @@ class PageApp:
         return [b"" if req.method == "HEAD" else body]
 
     def _guard(self, req: Request, write: bool) -> None:
-        guard(req, write, self.cfg.token, self.port, self.security)
+        guard(req, write, self.cfg.token or "", self.port, self.security)
 
     # --- routes ---------------------------------------------------------------------------
     @staticmethod

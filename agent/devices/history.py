@@ -255,7 +255,8 @@ def _deltas(times: list[float]) -> dict:
 
 
 def _times(block: dict) -> list[float]:
-    out, t = [], block.get("t0")
+    out: list[float] = []
+    t = block.get("t0")
     if t is None:
         return out
     out.append(t)

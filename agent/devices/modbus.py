@@ -180,6 +180,7 @@ class ModbusLink:
 
     def _flock(self) -> None:
         if self._lock_fd is None:
+            assert self.bus.lock_file  # only a bus with a lock file takes this turn
             try:
                 self._lock_fd = os.open(self.bus.lock_file, os.O_RDWR | os.O_CREAT, 0o664)
             except OSError as exc:
@@ -211,6 +212,7 @@ class ModbusLink:
             except _Retryable as exc:
                 self.close()
                 error = exc
+        assert error is not None  # the loop runs at least once
         raise error
 
     def _read_once(self, unit: int, function: str, address: int, count: int, timeout_s: float) -> list[int]:
@@ -277,13 +279,13 @@ def _timeout(client, seconds: float):
         yield
         return
     params.timeout_connect = seconds
-    if serial_before is not None:
+    if port is not None and serial_before is not None:
         port.timeout = seconds
     try:
         yield
     finally:
         params.timeout_connect = before
-        if serial_before is not None and client.socket is port:
+        if port is not None and serial_before is not None and client.socket is port:
             port.timeout = serial_before
 
 

@@ -271,7 +271,7 @@ class ModbusPoller:
                     dev.value_errors[name] = str(exc)
                     continue
                 dev.value_errors.pop(name, None)
-                label = spec.enum.get(value) if spec.enum else None
+                label = spec.enum.get(value) if spec.enum and isinstance(value, int) else None
                 dev.readings[name] = Held(value, spec.unit, now_mono, now_wall, label)
                 if self.history is not None and spec.poll != "once" and isinstance(value, (int, float)):
                     period = self.interval_s * (bus.slow_every if spec.poll == "slow" else 1)

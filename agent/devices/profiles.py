@@ -9,7 +9,7 @@ from typing import Literal
 from agent.schema import REQUIRED, SchemaError, load_file, number
 
 # Registers each type takes on the wire.
-TYPE_WORDS = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "u64": 4, "f32": 2, "string": None}
+TYPE_WORDS: dict[str, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "u64": 4, "f32": 2}  # a string: its length
 # The Modbus limit for one read request.
 MAX_REGISTERS = 125
 
@@ -32,7 +32,7 @@ class ValueSpec:
 
     @property
     def words(self) -> int:
-        return self.length if self.type == "string" else TYPE_WORDS[self.type]
+        return (self.length or 0) if self.type == "string" else TYPE_WORDS[self.type]
 
     def validate(self) -> None:
         if self.type == "string" and not self.length:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.devices.modbus import (
     EXCEPTIONS,
@@ -38,9 +38,9 @@ class Outcome:
     bus_busy: BusBusy | None = None  # another master held the bus: the cycle was skipped
     busy_answers: int = 0  # exception 6 answers
     used_ms: float = 0.0
-    unsupported: dict[str, str] | None = None  # values found missing: name -> why
+    unsupported: dict[str, str] = field(default_factory=dict)  # values found missing: name -> why
     # A block the device refused, and the smaller reads that worked in its place: plan those from now on.
-    replaced: dict[tuple[str, int, int], list[ReadRequest]] | None = None
+    replaced: dict[tuple[str, int, int], list[ReadRequest]] = field(default_factory=dict)
 
 
 class PlanReader:
@@ -59,7 +59,7 @@ class PlanReader:
         self.store, self.value_error = store, value_error
 
     def read(self, requests: list[ReadRequest]) -> Outcome:
-        out = Outcome(unsupported={}, replaced={})
+        out = Outcome()
         pause = self.profile.pause_ms / 1000.0
         for i, req in enumerate(requests):
             if i and pause:

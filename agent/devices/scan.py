@@ -8,7 +8,7 @@ values are read once and the profile fits when they answer and decode to plausib
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from agent.config import BusConfig
@@ -47,7 +47,7 @@ def parse_units(text: str) -> list[int]:
     return sorted(units)
 
 
-def probe(link: ModbusLink, unit: int, probes: list[tuple[str, int]], timeout_s: float) -> str | None:
+def probe(link: ModbusLink, unit: int, probes: Sequence[tuple[str, int]], timeout_s: float) -> str | None:
     """Does UNIT answer at all? Any reply counts, an exception included; silence is None."""
     for function, address in probes:
         try:
@@ -94,7 +94,7 @@ def scan_bus(
     budget_s: float = 60.0,
     timeout_s: float | None = None,
     link: ModbusLink | None = None,
-    configured: list[int] = (),
+    configured: Sequence[int] = (),
     progress: Callable[[dict], None] | None = None,
 ) -> ScanResult:
     """Ask each unit id once (a short TIMEOUT_S each, the bus's own by default), then fit profiles.

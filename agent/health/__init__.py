@@ -73,7 +73,7 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
 
 
 # What a failed collector leaves, so that checks and reports still read every field they need.
-FALLBACK = {
+FALLBACK: dict[str, dict] = {
     "system": {"memory": {"used_percent": None}, "disk": {"error": "not collected"}, "clock_synced": None},
     "network": {"verdict": "unknown", "failed_step": None, "verdict_text": "unknown", "steps": {}},
     "software": {

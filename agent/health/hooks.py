@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 STDERR_TAIL = 2048
 MAX_DEPTH = 32  # deeper hook output is refused: every later stage (redaction, the report) walks it
@@ -114,7 +115,7 @@ def run_hooks(
             bytearray(),
         )
         running.append(r)
-        for stream in (proc.stdout, proc.stderr):
+        for stream in _pipes(proc):
             os.set_blocking(stream.fileno(), False)
             sel.register(stream, selectors.EVENT_READ, r)
 
@@ -128,7 +129,7 @@ def run_hooks(
                 if r.error is None:
                     r.error = f"did not finish within {min(timeout_s, deadline_s):g} s"
                 _kill(r.proc)
-                for stream in (r.proc.stdout, r.proc.stderr):  # stop waiting for an EOF that may never come
+                for stream in _pipes(r.proc):  # stop waiting for an EOF that may never come
                     if stream.fileno() in sel.get_map():
                         sel.unregister(stream)
                 del open_streams[id(r)]
@@ -138,7 +139,7 @@ def run_hooks(
         for key, _ in sel.select(timeout=max(0.01, min(nearest - now, 0.5))):
             r = key.data
             try:
-                chunk = os.read(key.fileobj.fileno(), 65536)
+                chunk = os.read(key.fd, 65536)
             except BlockingIOError:
                 continue
             if not chunk:
@@ -166,8 +167,8 @@ def run_hooks(
             r.error = r.error or f"closed its output but did not exit within {min(timeout_s, deadline_s):g} s"
         _kill(r.proc)  # the group: no child of a hook outlives it, finished or not
         r.proc.wait()
-        r.proc.stdout.close()
-        r.proc.stderr.close()
+        for stream in _pipes(r.proc):
+            stream.close()
         results[r.path.name] = _result(r)
     return dict(sorted(results.items()))
 
@@ -219,3 +220,9 @@ def _result(r: _Running) -> HookResult:
             else:
                 res.ok, res.output = True, output
     return res
+
+
+def _pipes(proc: subprocess.Popen) -> tuple[IO[bytes], IO[bytes]]:
+    """A hook's stdout and stderr (it is always started with both piped)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    return proc.stdout, proc.stderr

@@ -9,6 +9,7 @@ import struct
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 # The order in which a connection breaks down; the verdict names the first failing step.
@@ -40,7 +41,7 @@ def interfaces(missing: dict | None = None) -> dict[str, dict]:
     out = {}
     for name, st in stats.items():
         operstate = _read(f"/sys/class/net/{name}/operstate")
-        entry = {
+        entry: dict[str, Any] = {
             "up": st.isup if st else operstate in ("up", "unknown"),
             "speed_mbps": (st.speed or None) if st else None,
             "mtu": st.mtu if st else None,
@@ -218,7 +219,7 @@ def collect_network(
         err = tls_check(host, port, timeout, backend_tls) if steps["backend_tcp"]["ok"] else "not tried"
         steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
     # A backend on this very box (loopback) needs no link, address or gateway.
-    local = bool(endpoint) and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
+    local = endpoint is not None and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
     failed = next(
         (s for s in STEPS if s in steps and not steps[s]["ok"] and not (local and s in ("link", "address", "gateway"))),
         None,

@@ -90,7 +90,7 @@ def collect_software(hooks: dict, releases: ReleaseCache | None) -> dict:
     latest = releases.latest(channel) if releases else {"version": None, "error": "no release source"}
     verdict = "unknown"
     if installed and latest.get("version"):
-        a, b = version_key(installed), version_key(latest["version"])
+        a, b = version_key(installed), version_key(str(latest["version"]))
         if a is not None and b is not None:
             verdict = "up to date" if a >= b else "outdated"
     return {

@@ -148,7 +148,7 @@ class Outbox:
         return self.folder / f"{report_id}.tar.gz"
 
     @_locked
-    def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], None]) -> Entry:
+    def spool(self, entry: Entry, write_bundle: Callable[[BinaryIO], object]) -> Entry:
         """Write the bundle and then its state; once this returns, the report is accepted."""
         target = self.bundle_path(entry.report_id)
         entry.seq = max((e.seq for e in self.entries()), default=0) + 1
@@ -189,7 +189,7 @@ class Outbox:
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
-        out = dict.fromkeys(ReportState, 0)
+        out: dict[str, int] = dict.fromkeys(ReportState, 0)
         for e in self.entries() if entries is None else entries:
             out[e.state] += 1
         return dict(out, evicted=self.stats().get("evicted", 0))

@@ -100,7 +100,9 @@ class Recorder:
         self.folder = state_path(state_dir, "recorder")
         self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)
         self._clock, self._wall = clock, wall
-        self.run = self.earlier_until = self.last_stop = None
+        self.run: str | None = None  # this run's id, from start()
+        self.earlier_until: float | None = None  # the history before it ends here
+        self.last_stop: dict | None = None  # how the run before this one ended
         self._open_windows: dict[str, dict] = {}  # file -> entry, until complete
         self._checkpoint_due = clock() + cfg.checkpoint_s
         self._writer = Worker("recorder", maxsize=64)  # the SD card's writes, off the polling thread

@@ -12,7 +12,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -31,7 +31,13 @@ class Section:
 
     name: str  # file name inside the bundle, e.g. "readings.json"
     data: bytes = b""
-    write: Callable[[BinaryIO], None] | None = None
+    write: Callable[[Sink], object] | None = None
+
+
+class Sink(Protocol):
+    """Where a section writes its member: a file, or anything with write(bytes)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class _Counted:
@@ -59,7 +65,8 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch
     Streamed members are written once to unnamed files in SCRATCH (by default beside OUT), their sizes and
     checksums taken on the way, so the manifest can come first; then each is copied into the tar."""
     scratch = scratch or (os.path.dirname(out.name) if isinstance(getattr(out, "name", None), str) else None)
-    files, listed = [], []
+    files: list[IO[bytes]] = []
+    listed: list[dict[str, Any]] = []
     try:
         for s in sections:
             if s.write is None:
@@ -77,24 +84,25 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch
             gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=mtime, filename="") as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
         ):
-            for name, size, source in [(MANIFEST, None, to_json(manifest))] + [
-                (s.name, entry["bytes"], s.data if s.write is None else next(streamed))
-                for s, entry in zip(sections, listed, strict=True)
-            ]:
+            members: list[tuple[str, int, IO[bytes]]] = [(MANIFEST, *_held(to_json(manifest)))]
+            for s, entry in zip(sections, listed, strict=True):
+                held = _held(s.data) if s.write is None else (entry["bytes"], next(streamed))
+                members.append((s.name, *held))
+            for name, size, source in members:
                 info = tarfile.TarInfo(name)
-                info.mtime, info.mode = mtime, 0o644
+                info.mtime, info.mode, info.size = mtime, 0o644, size
                 info.uname = info.gname = "diag-agent"
-                if isinstance(source, bytes):
-                    info.size = len(source)
-                    source = io.BytesIO(source)
-                else:
-                    info.size = size
-                    source.seek(0)
+                source.seek(0)
                 tar.addfile(info, source)
         return manifest
     finally:
-        for f in files:
-            f.close()
+        for spooled in files:
+            spooled.close()
+
+
+def _held(data: bytes) -> tuple[int, IO[bytes]]:
+    """A member held in memory: its size, and a file to copy it from."""
+    return len(data), io.BytesIO(data)
 
 
 def _gunzip(data: bytes, most: int) -> bytes:
@@ -128,7 +136,10 @@ def read_bundle(data: bytes, max_member_bytes: int = 64 << 20) -> tuple[dict, di
                     raise BundleError(f"member {info.name} is {info.size} bytes, over the limit")
                 if not members and info.name != MANIFEST:
                     raise BundleError(f"first member is {info.name!r}, not {MANIFEST}")
-                members[info.name] = tar.extractfile(info).read()
+                member = tar.extractfile(info)
+                if member is None:  # only a regular file has content; checked above
+                    raise BundleError(f"member {info.name} has no content")
+                members[info.name] = member.read()
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
         raise BundleError(f"not a readable tar.gz: {exc}") from None
     if MANIFEST not in members:

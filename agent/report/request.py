@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from agent.clock import utc_compact
@@ -52,7 +53,7 @@ class ReportRequest:
     def to_dict(self) -> dict:
         return dict(asdict(self), priority=self.priority)
 
-    def with_faults(self, active: list[dict]) -> ReportRequest:
+    def with_faults(self, active: Sequence[dict]) -> ReportRequest:
         """This request with the box's active faults counted in (they raise its priority)."""
         serious = [f for f in active if f["severity"] in tuple(Severity) and Severity(f["severity"]) >= Severity.ERROR]
         return replace(

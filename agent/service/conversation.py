@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from agent.cases import CaseError
-from agent.cases.book import CaseBook, CaseStateError
+from agent.cases.book import CaseBook, CaseStateError, check_state
 from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
@@ -52,8 +52,9 @@ class Conversation:
         except (ValueError, CaseStateError) as exc:
             log.warning("a case state from MQTT is not usable: %s", exc)
 
-    def _take(self, state: object) -> None:
-        if self.book.apply(state, time.time()):
+    def _take(self, data: object) -> None:
+        if self.book.apply(data, time.time()):
+            state = check_state(data)  # applied: a checked case state
             log.info("case %s: %s", state["case"], state["state"])
             self._changed()
 
@@ -114,7 +115,9 @@ class Conversation:
         )
 
         known = self._case(case)
-        if not any(m["id"] == question and m["kind"] == "question" for m in known["messages"]):
+        if not isinstance(question, str) or not any(
+            m["id"] == question and m["kind"] == "question" for m in known["messages"]
+        ):
             raise CaseError(f"case {known['case']} has no question {str(question)[:40]!r}")
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError(f"the answer needs 2 to {articles.MAX_ANSWER} characters")

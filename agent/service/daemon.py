@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.channels.control import ControlServer, handlers
@@ -35,6 +36,11 @@ from agent.watch.faults import FaultMonitor
 from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
 from agent.worker import Worker
+
+if TYPE_CHECKING:  # made by start_channels(), loaded only where configured
+    from agent.channels.button import ButtonChannel
+    from agent.channels.cloud import CommandWorker
+    from agent.channels.web import WebServer
 
 log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 4.0  # systemd's stop must not need SIGKILL; threads get this long to finish
@@ -61,9 +67,19 @@ def guarded(job):
     return run
 
 
+def void(_: object) -> None:
+    """A callback's result is nobody's: a full queue has said so in the log already."""
+
+
 def each(*callbacks):
     """One callback that calls CALLBACKS in order (those that are None are left out)."""
-    return lambda *args: [callback(*args) for callback in callbacks if callback]
+
+    def call(*args) -> None:
+        for callback in callbacks:
+            if callback:
+                callback(*args)
+
+    return call
 
 
 def fault_monitor(
@@ -80,8 +96,8 @@ def fault_monitor(
         timeline,
         cfg.state_dir,
         health=cfg.health,
-        on_raise=lambda f: calls.submit(raised, f),
-        on_clear=lambda f: calls.submit(auto_reports.fault_cleared, f),
+        on_raise=lambda f: void(calls.submit(raised, f)),
+        on_clear=lambda f: void(calls.submit(auto_reports.fault_cleared, f)),
     )
 
 
@@ -121,13 +137,12 @@ def stop_parts(d: Daemon, control: ControlServer, sending: threading.Thread) -> 
     d.notifier.stopping()
     log.info("stopping")
     control.stop()
-    for part in (d.web, d.commands, d.button):
+    for part in (d.web, d.commands, d.button, d.ocpp):
         if part is not None:
             part.stop()
     d.send_wake.set()
     deadline = time.monotonic() + STOP_DEADLINE_S
     for stop in (
-        d.ocpp.stop,
         d.health.stop,
         d.fault_calls.stop,
         d.auto_reports.stop,
@@ -257,7 +272,10 @@ class Daemon:
         )
         if self.mqtt:
             self.mqtt.takers.case = self.conversation.from_mqtt
-        self.button = self.web = self.commands = None
+        self.button: ButtonChannel | None = None  # the channels, made by start_channels() as configured
+        self.web: WebServer | None = None
+        self.commands: CommandWorker | None = None
+        self.ocpp: OcppDelegate | None = None  # made with the control socket
         self.jobs: Jobs | None = None  # the main loop's, made by run()
 
     def mqtt_connected(self) -> bool | None:

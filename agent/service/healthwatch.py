@@ -49,4 +49,3 @@ class HealthWatch:
             self.collect()
         finally:
             give_back()  # the hooks' output and the probes' buffers go back to the board
-            self._wake.clear()

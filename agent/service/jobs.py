@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Jobs:
     def __init__(self, clock: Callable[[], float] = time.monotonic, zone: str = "UTC"):
         self._clock, self.zone = clock, zone
         self.periodic: list[Periodic] = []
-        self._calendar = None  # a schedule.Scheduler, made with the first calendar job
+        self._calendar: Any = None  # a schedule.Scheduler, made with the first calendar job (imported then)
         self.last_run: float | None = None  # monotonic: when any periodic job last ran
 
     def every(self, seconds: float, name: str, job: Callable[[], None], first_in: float = 0.0) -> Periodic:

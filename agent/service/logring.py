@@ -12,7 +12,7 @@ class UtcFormatter(logging.Formatter):
     """Every stamp the agent writes is UTC and says so (2026-10-25T01:00:00.123Z): a box's zone and its
     summer time must not make its own log lines fall outside a window around now."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # logging's own way to stamp in UTC
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 

@@ -63,6 +63,7 @@ def request(
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
+        conn: http.client.HTTPConnection
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(
                 parts.hostname, parts.port, timeout=connect_timeout_s, context=_context(tls)

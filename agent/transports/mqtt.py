@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.config import MqttConfig
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
@@ -69,8 +70,8 @@ class PubAcks:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiting: dict[int, list] = {}  # mid -> [Event, reason]
-        self._early: dict[int, object] = {}  # PUBACKs that arrived before their waiter
+        self._waiting: dict[int, list[Any]] = {}  # mid -> [Event, reason]
+        self._early: dict[int, Any] = {}  # PUBACKs that arrived before their waiter
 
     def resolve(self, mid: int, reason) -> None:
         # Only the words of a failure are kept: a paho ReasonCode carries a 4 KB dict of names, and every
@@ -94,7 +95,7 @@ class PubAcks:
 
     def wait(self, mid: int, timeout: float) -> str | None:
         """None for a PUBACK that accepts, else why not; DeliveryError when none comes within TIMEOUT."""
-        waiter = [threading.Event(), None]
+        waiter: list[Any] = [threading.Event(), None]
         with self._lock:
             if mid in self._early:
                 return self._early.pop(mid)
@@ -146,7 +147,8 @@ class MqttLink:
         self.cfg, self.base = cfg, f"{cfg.topic_prefix}/{device_id}"
         self.takers = Takers()
         self.on_connected: Callable[[], None] | None = None  # connected and subscribed: send what waits
-        self._client, self._stopping, self._status = None, False, {}
+        self._client: Any = None  # paho's client, made by start()
+        self._stopping, self._status = False, dict[str, Any]()
         # Restarts leave paho's thread (which cannot stop itself); one runs, one more may wait, the rest merge.
         self._restarts = Worker("mqtt-restart", maxsize=1, say_full=False)
         # CONNACK and SUBACK: only both let commands, receipts and case states in; only both are "connected".
@@ -357,7 +359,7 @@ class MqttTransport:
             props.ResponseTopic = self.link.topic(f"receipt/{report_id}")
             props.CorrelationData = report_id.encode()
             props.UserProperty = [("report-id", report_id), ("sha256", hashlib.sha256(bundle).hexdigest())]
-        waiter = [threading.Event(), None]
+        waiter: list[Any] = [threading.Event(), None]
         with self._lock:
             self._receipts[report_id] = waiter
         try:

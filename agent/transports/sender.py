@@ -32,7 +32,7 @@ def choose_transports(backend: BackendConfig, https: Transport | None, mqtt: Tra
     first = backend.transport if backend.transport != "auto" else ("https" if backend.url else "mqtt")
     names = [first] + ([] if backend.transport == "https" else ["https" if first == "mqtt" else "mqtt"])
     by_name = {"https": https if backend.url else None, "mqtt": mqtt}
-    return [by_name[n] for n in names if by_name[n] is not None]
+    return [t for n in names if (t := by_name[n]) is not None]
 
 
 def delivery_warnings(cfg) -> list[str]:

@@ -115,6 +115,7 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
     started = time.monotonic()
     folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
     try:
+        ftp: ftplib.FTP
         if loc.scheme == "ftps":
             ftp = ftplib.FTP_TLS(context=client_context(ca_file), timeout=min(30.0, deadline_s))
         else:
@@ -122,7 +123,7 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
         with ftp:
             ftp.connect(loc.host, loc.port or 21)
             ftp.login(loc.user or "anonymous", loc.password or "anonymous@")
-            if loc.scheme == "ftps":
+            if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
             ftp.set_pasv(True)
             if folder.strip("/"):

@@ -23,7 +23,7 @@ class Rule:
     code: Code
     severity: Sev
     category: Cat
-    scope: Literal["device", "health"]  # run after every poll, or after every health snapshot
+    scope: Scope  # run after every poll, or after every health snapshot
     condition: str  # the judge's topic whose judgement names this fault
     hold: str | None  # the FaultConfig field: how long the condition holds before the fault is raised
     clear: str | None  # the FaultConfig field: how long it is gone before the fault clears
@@ -43,7 +43,9 @@ class Rule:
         return self.category
 
 
-_D, _H = "device", "health"
+Scope = Literal["device", "health"]
+_D: Scope = "device"
+_H: Scope = "health"
 _HOLD, _CLEAR = "raise_after_s", "clear_after_s"
 RULES: dict[str, Rule] = {
     r.code: r

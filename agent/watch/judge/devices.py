@@ -13,7 +13,9 @@ PHASES = (1, 2, 3)
 
 
 # --- devices ---------------------------------------------------------------------------------
-def judge_devices(devices: Mapping[str, DeviceState], c: FaultConfig, scans: dict | None = None) -> list[Judgement]:
+def judge_devices(
+    devices: Mapping[str, DeviceState], c: FaultConfig, scans: Mapping[str, dict] | None = None
+) -> list[Judgement]:
     """Each device: does it answer; for devices that measure the mains, the supply; for charge
     controllers, charging. SCANS (devices/scan.py): which other unit ids answer on a bus."""
     out: list[Judgement] = []
@@ -59,7 +61,7 @@ def _reachability(name: str, dev: DeviceState, c: FaultConfig, scan: dict | None
     detail = f"{where}: {dev.last_error or 'no answer yet'}"
     if fault:
         detail = f"{dev.model} (unit {dev.unit}) has not answered for {failures} cycles: {dev.last_error}"
-    variant, fill = ANSWER_HINTS.get(dev.answer or "", Status.FAIL), {"unit": dev.unit}
+    variant, fill = ANSWER_HINTS.get(dev.answer or "", Status.FAIL), dict[str, object](unit=dev.unit)
     others = [f for f in (scan or {}).get("found", []) if f["unit"] != dev.unit]
     fitting = [f for f in others if any(p["profile"] == dev.profile for p in f["fits"])]
     if fitting and variant in (Status.FAIL, "gateway"):  # silent here, but another unit answers: a wrong unit id?

@@ -3,6 +3,7 @@ charge controller's firmware version, and the reports waiting in the outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.config import FaultConfig, HealthConfig
@@ -47,7 +48,7 @@ class Links:
     mqtt_problem: str | None = None
 
 
-def judge_links(links: Links, health: dict, outbox: dict | None) -> list[Judgement]:
+def judge_links(links: Links, health: dict, outbox: Mapping[str, int] | None) -> list[Judgement]:
     """The backend and the broker, the commissioning protocol and cloud credentials the hooks report,
     the hooks themselves, and the reports waiting in the outbox."""
     out = []
@@ -89,7 +90,7 @@ def judge_links(links: Links, health: dict, outbox: dict | None) -> list[Judgeme
     return out
 
 
-def _outbox(counts: dict) -> Judgement:
+def _outbox(counts: Mapping[str, int]) -> Judgement:
     """Reports on the box that have no case yet, in the outbox's own words (agent/outbox)."""
     waiting, refused = counts["accepted"] + counts["sending"], counts["refused"]
     detail, fill = f"{waiting} waiting, {refused} refused", {"waiting": waiting, "refused": refused}
