@@ -19,6 +19,24 @@ def pytest_addoption(parser):
     parser.addoption("--long", action="store_true", help="run the long modes (soak, many kills)")
 
 
+# Where a test lives says what it needs; its duration on a 2-core machine says whether it is slow.
+MODULE_MARKS = {
+    "test_arm": ("arm", "slow"),
+    "test_systemd": ("systemd", "slow"),
+    "test_install": ("slow",),
+    "test_crash": ("slow",),
+    "test_fuzz": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for mark in MODULE_MARKS.get(item.module.__name__, ()):
+            item.add_marker(mark)
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker("browser")
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     """A throwaway CA (trustme) and a server certificate for 127.0.0.1 and localhost."""

@@ -17,6 +17,7 @@ from agent.health.software import ReleaseCache, version_key
 from agent.health.system import collect_system
 from agent.watch.checks import run_checks
 from agent.watch.faults import FaultMonitor
+from agent.watch.judge import software_verdict
 from agent.watch.timeline import Timeline
 
 
@@ -58,7 +59,7 @@ def test_software_up_to_date_outdated_and_still_known_offline(tmp_path, box, cer
     try:
         cfg = box(intake.info["url"])
         sw = collect_health(cfg, release_cache(cfg))["software"]
-        assert (sw["firmware_version"], sw["channel"], sw["verdict"]) == ("2.4.1", "stable", "up to date")
+        assert (sw["firmware_version"], sw["channel"], software_verdict(sw)) == ("2.4.1", "stable", "up to date")
         assert sw["latest"]["source"] == "backend"
     finally:
         intake.stop()
@@ -66,19 +67,19 @@ def test_software_up_to_date_outdated_and_still_known_offline(tmp_path, box, cer
     try:
         cfg = box(newer.info["url"])
         cache = ReleaseCache(releases_url(cfg), tmp_path / "releases.json", certs["ca"], refresh_s=0)
-        assert collect_health(cfg, cache)["software"]["verdict"] == "outdated"
+        assert software_verdict(collect_health(cfg, cache)["software"]) == "outdated"
     finally:
         newer.stop()
     # The backend is gone: the last known version still answers, with its age and why it is not fresh.
     offline = collect_health(cfg, cache)["software"]
-    assert offline["verdict"] == "outdated" and offline["latest"]["source"] == "cache"
+    assert software_verdict(offline) == "outdated" and offline["latest"]["source"] == "cache"
     assert offline["latest"]["age_s"] >= 0 and "not fetched" in offline["latest"]["error"]
 
 
 def test_software_unknown_without_a_release_source_or_version(tmp_path, box):
     cfg = box("")
     sw = collect_health(cfg, release_cache(cfg))["software"]
-    assert sw["verdict"] == "unknown"
+    assert software_verdict(sw) == "unknown" and sw["current"] is None
     (tmp_path / "firmware-version").unlink()
     sw = collect_health(cfg, release_cache(cfg))["software"]
     assert sw["firmware_version"] == "unknown" and "exited with code 1" in sw["firmware_hook_error"]
@@ -232,7 +233,7 @@ def test_a_refused_system_call_costs_its_one_value_not_the_section(tmp_path, moc
         "network": network,
         "hooks": {},
         "software": {
-            "verdict": "unknown",
+            "current": None,
             "firmware_version": "2.4.1",
             "channel": "stable",
             "latest": {"version": None, "error": "offline"},

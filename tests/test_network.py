@@ -14,18 +14,19 @@ import pytest
 from conftest import ROOT
 
 from agent.health.network import collect_network
+from agent.watch.judge import network_verdict
 
 
 def test_backend_reachable_over_verified_tls_is_functional(intake, certs):
     net = collect_network(intake.info["url"], (certs["ca"],), None, timeout=2, check_gateway=False)
-    assert net["verdict"] == "functional" and net["failed_step"] is None
+    assert network_verdict(net)["verdict"] == "functional" and net["failed_step"] is None
     assert net["steps"]["backend_tls"]["ok"]
 
 
 def test_a_closed_port_is_backend_unreachable():
     net = collect_network(f"https://127.0.0.1:{peers.free_port()}/api", (), None, timeout=2, check_gateway=False)
     assert net["failed_step"] == "backend_tcp"
-    assert net["verdict_text"] == "not functional: backend unreachable"
+    assert network_verdict(net)["verdict_text"] == "not functional: backend unreachable"
     assert "Connection refused" in net["steps"]["backend_tcp"]["detail"]
 
 
@@ -105,7 +106,7 @@ BACKEND = "https://support.diag-agent.test/api/v1/reports"
 
 def test_no_interface_up_is_no_link(netns):
     box = netns.add("box")
-    assert netns.run(box, BACKEND)["verdict_text"] == "not functional: no link"
+    assert network_verdict(netns.run(box, BACKEND))["verdict_text"] == "not functional: no link"
 
 
 def test_a_dead_cable_is_no_link(netns):
@@ -122,7 +123,7 @@ def test_a_link_without_an_address(netns):
     left, right = netns.veth(box, router)
     netns.ip("link", "set", left, "up", ns=box)
     netns.ip("link", "set", right, "up", ns=router)
-    assert netns.run(box, BACKEND)["verdict_text"] == "not functional: no address"
+    assert network_verdict(netns.run(box, BACKEND))["verdict_text"] == "not functional: no address"
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def wired(netns):
 
 def test_an_address_but_no_route_is_no_gateway(netns, wired):
     net = netns.run(wired[0], BACKEND)
-    assert net["verdict_text"] == "not functional: no gateway"
+    assert network_verdict(net)["verdict_text"] == "not functional: no gateway"
     assert net["steps"]["gateway"]["detail"] == "no default route"
 
 
@@ -153,5 +154,5 @@ def test_a_working_gateway_but_a_name_that_does_not_resolve_is_no_dns(netns, wir
     netns.ip("route", "add", "default", "via", "10.213.0.1", ns=wired[0])
     net = netns.run(wired[0], BACKEND)
     assert net["steps"]["gateway"]["ok"]
-    assert net["verdict_text"] == "not functional: no DNS"
+    assert network_verdict(net)["verdict_text"] == "not functional: no DNS"
     assert net["steps"]["dns"]["detail"] == "support.diag-agent.test does not resolve"

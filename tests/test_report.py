@@ -151,16 +151,15 @@ def fake_health(**hooks) -> dict:
             "soc_temperature_c": 48.0,
         },
         "network": {
-            "verdict": "functional",
+            "checked": True,
             "failed_step": None,
-            "verdict_text": "network functional",
             "steps": {"link": {"ok": True, "detail": "eth0 aa:bb:cc:dd:ee:ff 192.168.7.23"}},
         },
         "software": {
             "firmware_version": "2.4.1",
             "channel": "stable",
             "agent_version": "0.1.0",
-            "verdict": "up to date",
+            "current": True,
             "latest": {"version": "2.4.1"},
             "firmware_hook_error": None,
         },

@@ -56,9 +56,13 @@ def test_the_quick_scan_on_rtu_keeps_its_own_timeout_on_the_pollers_link(rtu_sim
         name="rs485", type="rtu", device=rtu_simulator.info["agent_port"], baudrate=9600, timeout_s=2.0, retries=1
     )
     link = ModbusLink(bus)  # the poller's, with its 2 s timeout and a retry
+    from dataclasses import replace
+
+    from test_faults import device
+
     readings = {
-        "meter": {"bus": "rs485", "unit": 105, "reachable": True, "answer": None},
-        "lost": {"bus": "rs485", "unit": 77, "reachable": False, "answer": "timeout"},
+        "meter": replace(device("meter"), bus="rs485", unit=105),
+        "lost": replace(device("meter", reachable=False), name="lost", bus="rs485", unit=77),
     }
     try:
         started = time.monotonic()

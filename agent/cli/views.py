@@ -124,19 +124,12 @@ def render_scans(scans: list[dict], cfg) -> str:
         for f in scan["found"]:
             fits = ", ".join(f"{p['profile']} ({p['model']})" for p in f["fits"]) or "no shipped profile fits"
             lines.append(f"  unit {f['unit']:>3}  answers with {f['how']:<13} fits: {fits}")
-        by_unit = {f["unit"]: f for f in scan["found"]}
-        for dev in (d for d in cfg.devices if d.bus == scan["bus"]):
-            found = by_unit.get(dev.unit)
-            if found is None:
-                verdict = "does not answer"
-                fitting = [f["unit"] for f in scan["found"] if any(p["profile"] == dev.profile for p in f["fits"])]
-                if fitting:
-                    verdict += f"; unit {', '.join(map(str, fitting))} answers as a {dev.profile}: a wrong unit id?"
-            elif any(p["profile"] == dev.profile for p in found["fits"]):
-                verdict = "answers, and its profile fits"
-            else:
-                verdict = "answers, but not as a " + dev.profile + ": a wrong profile?"
-            lines.append(f"  configured {dev.name} (unit {dev.unit}, {dev.profile}): {verdict}")
+        from agent.watch.judge import judge_scan
+
+        configured = {d.name: d for d in cfg.devices}
+        for j in judge_scan(cfg.devices, scan):
+            dev = configured[j.subject]
+            lines.append(f"  configured {dev.name} (unit {dev.unit}, {dev.profile}): {j.detail}")
     return "\n".join(lines)
 
 

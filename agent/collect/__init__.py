@@ -116,7 +116,8 @@ class Box:
     agent_log: tuple[str, ...] = ()
     recorder: Mapping[str, Any] = field(default_factory=dict)  # the flight recorder's: last stop, fault windows
     scans: Mapping[str, dict] | None = None  # for the self-check: other unit ids that answer where one is silent
-    checks: Mapping[str, Any] | None = None  # the judge's verdicts on this look (watch/checks.py judged())
+    checks: Mapping[str, Any] | None = None  # the judge's verdicts on this look (watch/checks.py judged()) ...
+    verdicts: Mapping[str, dict] | None = None  # ... and its words for the network and the software
 
     @property
     def readings(self) -> dict[str, dict]:

@@ -75,11 +75,11 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
 # What a failed collector leaves, so that checks and reports still read every field they need.
 FALLBACK: dict[str, dict] = {
     "system": {"memory": {"used_percent": None}, "disk": {"error": "not collected"}, "clock_synced": None},
-    "network": {"verdict": "unknown", "failed_step": None, "verdict_text": "unknown", "steps": {}},
+    "network": {"checked": False, "failed_step": None, "steps": {}},
     "software": {
         "firmware_version": "unknown",
         "channel": "stable",
-        "verdict": "unknown",
+        "current": None,
         "latest": {"version": None, "error": "not collected"},
         "firmware_hook_error": None,
     },

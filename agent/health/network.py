@@ -1,4 +1,5 @@
-"""The network, step by step from the cable to the backend's TLS, with a verdict naming the first break."""
+"""The network, step by step from the cable to the backend's TLS, and which step breaks first: facts; the judge
+(watch/judge/box.py) words the verdict."""
 
 from __future__ import annotations
 
@@ -12,16 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-# The order in which a connection breaks down; the verdict names the first failing step.
+# The order in which a connection breaks down; the judge's verdict names the first failing step.
 STEPS = ("link", "address", "gateway", "dns", "backend_tcp", "backend_tls")
-VERDICT_TEXT = {
-    "link": "no link",
-    "address": "no address",
-    "gateway": "no gateway",
-    "dns": "no DNS",
-    "backend_tcp": "backend unreachable",
-    "backend_tls": "TLS refused",
-}
 
 
 def interfaces(missing: dict | None = None) -> dict[str, dict]:
@@ -225,9 +218,8 @@ def collect_network(
         None,
     )
     result = {
-        "verdict": "functional" if failed is None else "not functional",
+        "checked": True,
         "failed_step": failed,
-        "verdict_text": "network functional" if failed is None else f"not functional: {VERDICT_TEXT[failed]}",
         "steps": steps,
         "interfaces": ifaces,
         "default_route": {"interface": route[0], "gateway": route[1]} if route else None,

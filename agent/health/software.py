@@ -83,21 +83,22 @@ class ReleaseCache:
 
 
 def collect_software(hooks: dict, releases: ReleaseCache | None) -> dict:
-    """From the firmware_version hook's output and the release cache; a verdict on being current."""
+    """From the firmware_version hook's output and the release cache: the installed version, the newest, and
+    whether the installed one is at least the newest (`current`, None when either is unknown)."""
     fw = hooks.get("firmware_version")
     out = fw.output if fw is not None and fw.ok else {}
     installed, channel = out.get("version"), out.get("channel") or "stable"
     latest = releases.latest(channel) if releases else {"version": None, "error": "no release source"}
-    verdict = "unknown"
+    current = None
     if installed and latest.get("version"):
         a, b = version_key(installed), version_key(str(latest["version"]))
         if a is not None and b is not None:
-            verdict = "up to date" if a >= b else "outdated"
+            current = a >= b
     return {
         "firmware_version": installed or "unknown",
         "channel": channel,
         "agent_version": __version__,
         "latest": latest,
-        "verdict": verdict,
+        "current": current,
         "firmware_hook_error": "no firmware_version hook" if fw is None else (None if fw.ok else fw.error),
     }

@@ -14,6 +14,7 @@ from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
 from agent.watch.checks import judged
 from agent.watch.faults import FaultMonitor
+from agent.watch.judge import network_verdict, software_verdict
 from agent.watch.timeline import Timeline
 
 FAULT_FIELDS = ("code", "device", "severity", "category", "message")
@@ -125,8 +126,13 @@ class StatusModel:
             "faults": [{k: f[k] for k in FAULT_FIELDS} for f in self.faults.active_list()],
             "buses": self.poller.bus_status(),
             **self._extras(),
-            "network": health.get("network", {}).get("verdict_text"),
-            "software": {k: health["software"][k] for k in ("firmware_version", "verdict")} if health else None,
+            "network": network_verdict(health["network"])["verdict_text"] if health else None,
+            "software": {
+                "firmware_version": health["software"]["firmware_version"],
+                "verdict": software_verdict(health["software"]),
+            }
+            if health
+            else None,
             "outbox": self.outbox.counts(entries),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self._mqtt_connected()),

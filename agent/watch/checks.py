@@ -15,6 +15,8 @@ from agent.watch.judge import (
     judge_devices,
     judge_health,
     judge_links,
+    network_verdict,
+    software_verdict,
     worst,
 )
 
@@ -121,7 +123,12 @@ def overall(checks: list[Check]) -> str:
 def judged(cfg: AgentConfig, box: Box) -> Box:
     """BOX with the judge's verdicts on it: the one judgement of a look, read by the report, the page and the
     CLI alike (nothing after this judges again)."""
-    return box.but(checks=to_dict(run_checks(cfg, box)))
+    health = box.health
+    verdicts = {
+        "network": network_verdict(health["network"]),
+        "software": {"verdict": software_verdict(health["software"])},
+    }
+    return box.but(checks=to_dict(run_checks(cfg, box)), verdicts=verdicts)
 
 
 def to_dict(checks: list[Check]) -> dict:

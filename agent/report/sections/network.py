@@ -4,4 +4,7 @@ NAME, ORDER = "network", 70
 
 
 def collect(box, cfg):
-    return box.health["network"]
+    """The collector's facts and the judge's words for them (made with the look: watch/checks.judged)."""
+    if box.verdicts is None:
+        raise ValueError("the look has no verdicts: judge it first (agent.watch.checks.judged)")
+    return dict(box.health["network"], **box.verdicts["network"])

@@ -8,8 +8,8 @@ One module a subject: devices (answers, the mains, charging), the box (storage, 
 clock, network, software) and the agent's links (backend, broker, hooks, firmware, the outbox).
 """
 
-from agent.watch.judge.box import judge_health
-from agent.watch.judge.devices import judge_devices
+from agent.watch.judge.box import judge_health, network_verdict, software_verdict
+from agent.watch.judge.devices import judge_devices, judge_scan
 from agent.watch.judge.links import Links, judge_firmware, judge_hooks, judge_links
 from agent.watch.judge.verdict import Judgement, worst
 
@@ -21,5 +21,8 @@ __all__ = [
     "judge_health",
     "judge_hooks",
     "judge_links",
+    "judge_scan",
+    "network_verdict",
+    "software_verdict",
     "worst",
 ]

@@ -85,20 +85,20 @@ def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
                 "network",
                 "box",
                 Status.FAIL,
-                network["verdict_text"],
+                network_verdict(network)["verdict_text"],
                 "network_not_functional",
                 variant=step,
                 fill={"step": network["steps"][step]["detail"]},
             )
         )
-    elif network.get("verdict") == "unknown":
+    elif not network.get("checked"):
         out.append(
             Judgement("network", "box", Status.NO_DATA, network.get("error") or "not checked", variant="unknown")
         )
     else:
-        out.append(Judgement("network", "box", Status.PASS, network["verdict_text"]))
+        out.append(Judgement("network", "box", Status.PASS, network_verdict(network)["verdict_text"]))
 
-    verdict = software["verdict"]
+    verdict = software_verdict(software)
     if verdict == "up to date":
         out.append(
             Judgement(
@@ -147,3 +147,31 @@ def _disk(disk: dict, h: HealthConfig) -> Judgement:
         "disk_almost_full" if status != Status.PASS else None,
         fill={"used_percent": f"{used:g}", "free_mb": disk["free_mb"]},
     )
+
+
+# --- the words of two verdicts people read in the status, the page and the report ------------------
+NETWORK_BREAKS = {
+    "link": "no link",
+    "address": "no address",
+    "gateway": "no gateway",
+    "dns": "no DNS",
+    "backend_tcp": "backend unreachable",
+    "backend_tls": "TLS refused",
+}
+
+
+def network_verdict(network: dict) -> dict[str, str]:
+    """The network collector's facts (health/network.py) as a verdict: functional, not functional (naming the
+    first step that breaks), or unknown when it could not be checked."""
+    if not network.get("checked"):
+        return {"verdict": "unknown", "verdict_text": "unknown"}
+    step = network.get("failed_step")
+    if step:
+        return {"verdict": "not functional", "verdict_text": f"not functional: {NETWORK_BREAKS[step]}"}
+    return {"verdict": "functional", "verdict_text": "network functional"}
+
+
+def software_verdict(software: dict) -> str:
+    """Whether the firmware is the newest release of its channel: up to date, outdated, or unknown."""
+    current = software.get("current")
+    return "unknown" if current is None else "up to date" if current else "outdated"

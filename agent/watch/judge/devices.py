@@ -146,3 +146,37 @@ def _charging(name: str, dev: DeviceState, c: FaultConfig, currents: list[float]
             "cannot_charge",
         )
     return Judgement("charging", name, Status.PASS, f"no charging fault (vehicle state {state})")
+
+
+def judge_scan(configured: list, scan: dict) -> list[Judgement]:
+    """What a bus scan (devices/scan.py) says of each device CONFIGURED on its bus: it answers and its
+    profile fits; it answers, but as something else (a wrong profile); or it is silent, perhaps because
+    another unit id answers as its profile (a wrong unit id)."""
+    by_unit = {f["unit"]: f for f in scan["found"]}
+    out = []
+    for dev in (d for d in configured if d.bus == scan["bus"]):
+        found = by_unit.get(dev.unit)
+        fill = {"unit": dev.unit, "profile": dev.profile}
+        if found is None:
+            fitting = [f["unit"] for f in scan["found"] if any(p["profile"] == dev.profile for p in f["fits"])]
+            detail = "does not answer"
+            if fitting:
+                fill["others"] = ", ".join(map(str, fitting))
+                detail += f"; unit {fill['others']} answers as a {dev.profile}: a wrong unit id?"
+            out.append(
+                Judgement("scan", dev.name, Status.FAIL, detail, variant="wrong_unit" if fitting else None, fill=fill)
+            )
+        elif any(p["profile"] == dev.profile for p in found["fits"]):
+            out.append(Judgement("scan", dev.name, Status.PASS, "answers, and its profile fits", fill=fill))
+        else:
+            out.append(
+                Judgement(
+                    "scan",
+                    dev.name,
+                    Status.FAIL,
+                    f"answers, but not as a {dev.profile}: a wrong profile?",
+                    variant="wrong_profile",
+                    fill=fill,
+                )
+            )
+    return out
