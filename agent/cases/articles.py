@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 
 from agent.cases.photos import Photo
-from agent.clock import utc_iso
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
 from agent.report.bundle import Section, write_bundle
+from agent.report.manifest import Manifest
 from agent.report.redact import Redactor
 from agent.report.request import new_report_id
 
@@ -38,19 +38,8 @@ def _spool(
 ) -> Entry:
     wall = time.time()
     report_id = new_report_id(wall)
-    d = cfg.device
-    manifest = {
-        "report_id": report_id,
-        "kind": kind,
-        "case_ref": case,
-        "priority": priority,
-        "on_site": on_site,
-        "subject": subject,
-        "trigger": kind,
-        "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
-        "created": {"wall": round(wall, 3), "wall_iso": utc_iso(wall), "monotonic": round(time.monotonic(), 3)},
-        **fields,
-    }
+    own = {"case_ref": case, "priority": priority, "on_site": on_site, "subject": subject, **fields}
+    manifest = Manifest(report_id, kind, kind, cfg.device, wall, time.monotonic(), fields=own).to_dict()
     entry = Entry(
         report_id=report_id,
         priority=priority,

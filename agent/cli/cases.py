@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from agent.cli.ask import ask
 from agent.cli.views import render_cases
 
 EXIT_OK, EXIT_FAIL = 0, 1
@@ -25,17 +26,13 @@ def add_parsers(sub, common, load_config) -> None:
 
 
 def cmd_case(args, cfg) -> int:
-    from agent.channels import control
-    from agent.paths import control_socket_path
-
-    ask = {
+    fields = {
         "cases": {},
         "retry": {"report_id": getattr(args, "report_id", None)},
         "answer": {k: getattr(args, k, None) for k in ("case", "question", "text", "with_report")},
     }[args.command]
-    try:
-        answer = control.call(control_socket_path(cfg), args.command, ask, timeout=60)
-    except control.NotRunning:
+    answer = ask(cfg, args.command, fields, timeout=60)
+    if answer is None:
         if args.command != "cases":
             print("diag-agent: the daemon is not running; start it, then try again", file=sys.stderr)
             return EXIT_FAIL

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from agent import __version__
+from agent.cli.ask import ask
 from agent.cli.views import render_inspection, render_status
 from agent.config import DEFAULT_PATH, ConfigError, load
 
@@ -93,7 +94,6 @@ def cmd_report(args) -> int:
     import uuid
 
     from agent.channels import control
-    from agent.paths import control_socket_path
     from agent.report.request import RequestError, check_request
 
     # This run's own id: if the daemon takes the request and then goes away, it is never made twice.
@@ -108,14 +108,12 @@ def cmd_report(args) -> int:
                 file=sys.stderr,
             )
         return EXIT_CONFIG
-    socket_path, wait = control_socket_path(cfg), cfg.report.wait_for_case_s
+    wait = cfg.report.wait_for_case_s
     try:
         if args.out:
-            answer = control.call(socket_path, "report", dict(fields, out=True), timeout=120)
+            answer = ask(cfg, "report", dict(fields, out=True), timeout=120)
         else:
-            answer = control.call(socket_path, "report", dict(fields, wait_s=wait), timeout=wait + 30)
-    except control.NotRunning:
-        answer = None
+            answer = ask(cfg, "report", dict(fields, wait_s=wait), timeout=wait + 30)
     except control.NoAnswer as exc:  # it may have been accepted: never build a second one here
         print(
             f"diag-agent: {exc}. The report may have been accepted; `diag-agent status` shows the outbox "
@@ -208,14 +206,9 @@ def cmd_inspect(args) -> int:
 
 def cmd_check(args) -> int:
     cfg = _config(args)
-    from agent.channels import control
-    from agent.paths import control_socket_path
     from agent.watch import checks
 
-    try:
-        answer = control.call(control_socket_path(cfg), "check", timeout=cfg.hooks.deadline_s + 30)
-    except control.NotRunning:
-        answer = dict(look_once(cfg, scan=True).checks or {})
+    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30) or dict(look_once(cfg, scan=True).checks or {})
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
     else:
@@ -225,9 +218,7 @@ def cmd_check(args) -> int:
 
 def cmd_event(args) -> int:
     cfg = _config(args)
-    from agent.channels import control
     from agent.channels.events import check_event, queue_event
-    from agent.paths import control_socket_path
 
     fields = {
         "type": args.type,
@@ -242,9 +233,8 @@ def cmd_event(args) -> int:
     except ValueError as exc:
         print(f"diag-agent: event not taken: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        answer = control.call(control_socket_path(cfg), "event", event)
-    except control.NotRunning:
+    answer = ask(cfg, "event", event)
+    if answer is None:
         queue_event(cfg.state_dir, event)
         print("the daemon is not running: event queued; it is taken in when the daemon starts")
         return EXIT_QUEUED
@@ -256,16 +246,13 @@ def cmd_event(args) -> int:
 
 def cmd_onsite(args) -> int:
     cfg = _config(args)
-    from agent.channels import control
-    from agent.paths import control_socket_path
-
-    try:
-        answer = control.call(control_socket_path(cfg), "onsite", {"action": args.action})
-        if not answer.get("ok"):
-            print(f"diag-agent: {answer.get('error')}", file=sys.stderr)
-            return EXIT_FAIL
+    answer = ask(cfg, "onsite", {"action": args.action})
+    if answer is not None and not answer.get("ok"):
+        print(f"diag-agent: {answer.get('error')}", file=sys.stderr)
+        return EXIT_FAIL
+    if answer is not None:
         state = answer["onsite"]
-    except control.NotRunning:
+    else:  # no daemon: the state file is the on-site mode, changed here as the daemon would
         from agent.channels.onsite import OnSite
         from agent.watch.timeline import Timeline
 
@@ -287,12 +274,8 @@ def cmd_onsite(args) -> int:
 
 def cmd_status(args) -> int:
     cfg = _config(args)
-    from agent.channels import control
-    from agent.paths import control_socket_path
-
-    try:
-        status = control.call(control_socket_path(cfg), "status")
-    except control.NotRunning:
+    status = ask(cfg, "status")
+    if status is None:
         print("diag-agent: the daemon is not running", file=sys.stderr)
         return EXIT_FAIL
     if args.json:

@@ -32,8 +32,7 @@ def add_parsers(sub, common, load_config) -> None:
 
 
 def cmd_ocpp_log(args, cfg) -> int:
-    from agent.channels import control
-    from agent.paths import control_socket_path
+    from agent.cli.ask import ask
 
     fields = {
         k: v
@@ -50,13 +49,12 @@ def cmd_ocpp_log(args, cfg) -> int:
         }.items()
         if v is not None
     }
-    path = control_socket_path(cfg)
-    try:
-        since = control.call(path, "ocpp_status", {})["next"]
-        answer = control.call(path, "ocpp_log", fields)
-    except control.NotRunning:
+    before = ask(cfg, "ocpp_status", {})
+    answer = ask(cfg, "ocpp_log", fields) if before is not None else None
+    if before is None or answer is None:
         print(json.dumps({"status": "Rejected", "reason": "the diag-agent daemon is not running"}), flush=True)
         return 1
+    since = before["next"]
     answer.pop("ok", None)
     if not args.plain:
         print(json.dumps(answer), flush=True)
@@ -66,7 +64,15 @@ def cmd_ocpp_log(args, cfg) -> int:
         return 1
     rid, deadline = fields.get("request_id", 0), time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        got = control.call(path, "ocpp_status", {"since": since})
+        got = ask(cfg, "ocpp_status", {"since": since})
+        if got is None:  # the daemon stopped while the upload was under way: the CSMS hears a failure
+            print(
+                "UploadFailed"
+                if args.plain
+                else json.dumps({"request_id": rid, "status": "UploadFailed", "info": "the diag-agent daemon stopped"}),
+                flush=True,
+            )
+            return 1
         events, since = got["events"], got["next"]
         for event in (e for e in events if e["request_id"] == rid):
             print(event["status"] if args.plain else json.dumps(event), flush=True)

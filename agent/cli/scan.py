@@ -48,7 +48,7 @@ def _with_progress(call, progress, say):
         except BaseException as exc:  # handed back to the caller's thread
             result["error"] = exc
 
-    worker = threading.Thread(target=work, daemon=True)
+    worker = threading.Thread(target=work, name="scan-through-daemon", daemon=True)  # joined below
     worker.start()
     while worker.is_alive():
         worker.join(1.0)
@@ -64,10 +64,9 @@ def _with_progress(call, progress, say):
 
 def cmd_scan(args, load_config) -> int:
     cfg = load_config(args.config)
-    from agent.channels import control
+    from agent.cli.ask import ask
     from agent.cli.views import render_scans
     from agent.devices.scan import parse_units, scan_bus, to_dict
-    from agent.paths import control_socket_path
 
     buses = [b for b in cfg.buses if args.bus in (None, b.name)]
     if not buses:
@@ -79,15 +78,16 @@ def cmd_scan(args, load_config) -> int:
     except ValueError as exc:
         print(f"diag-agent: scan: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    ask = {"bus": args.bus, "units": args.units, "budget_s": args.budget, "timeout_s": args.timeout}
-    sock, say = control_socket_path(cfg), _Progress()
-    try:  # through the daemon when it runs: a serial bus is then never opened twice
-        scans = _with_progress(
-            lambda: control.call(sock, "scan", ask, timeout=args.budget * len(buses) + 60),
-            lambda: control.call(sock, "status", {}, timeout=5).get("scan"),
-            say,
-        )["scans"]
-    except control.NotRunning:
+    asked = {"bus": args.bus, "units": args.units, "budget_s": args.budget, "timeout_s": args.timeout}
+    say = _Progress()
+    answer = _with_progress(  # through the daemon when it runs: a serial bus is then never opened twice
+        lambda: ask(cfg, "scan", asked, timeout=args.budget * len(buses) + 60),
+        lambda: (ask(cfg, "status", {}, timeout=5) or {}).get("scan"),
+        say,
+    )
+    if answer is not None:
+        scans = answer["scans"]
+    else:
         scans = [
             to_dict(
                 scan_bus(

@@ -14,6 +14,7 @@ from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
 from agent.paths import state_path
 from agent.report.bundle import Section, to_json, write_bundle
+from agent.report.manifest import Manifest
 from agent.report.page import render
 from agent.report.redact import Redactor
 from agent.report.request import ReportRequest, new_report_id
@@ -172,16 +173,9 @@ def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> 
     wall = time.time()
     report_id = new_report_id(wall)
     scrub = Redactor(cfg.secrets())
-    d = cfg.device
-    manifest = {
-        "report_id": report_id,
-        "kind": "security_log",
-        "trigger": "ocpp",
-        "device": {"model": d.model, "serial": d.serial, "order_number": d.order_number},
-        "created": {"wall": round(wall, 3), "wall_iso": utc_iso(wall)},
-        "window": {k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), window, strict=True)},
-        "events": len(events),
-    }
+    span = {k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), window, strict=True)}
+    own = {"window": span, "events": len(events)}
+    manifest = Manifest(report_id, "security_log", "ocpp", cfg.device, wall, fields=own).to_dict()
     buffer = io.BytesIO()
     write_bundle(buffer, manifest, [Section("security-log.json", to_json(scrub.data(events, "security")))])
     return report_id, buffer.getvalue()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.clock import utc_iso
 from agent.config import AgentConfig
+from agent.report.manifest import Manifest
 from agent.report.request import ReportRequest
 
 
@@ -16,11 +16,8 @@ def make_manifest(
     mono: float,
     clock_synced: bool | None = None,
 ) -> dict:
-    return {
-        "report_id": report_id,
-        "device": {"model": cfg.device.model, "serial": cfg.device.serial, "order_number": cfg.device.order_number},
+    fields = {
         "software": software,
-        "trigger": request.reason,
         "trigger_details": request.details,
         "priority": request.priority,
         "on_site": request.on_site,
@@ -28,13 +25,8 @@ def make_manifest(
         "description": request.description,
         "email": request.email,
         "case_ref": request.case_ref,
-        "created": {
-            "wall": round(wall, 3),
-            "wall_iso": utc_iso(wall),
-            "monotonic": round(mono, 3),
-            "clock_synced": clock_synced,
-        },
     }
+    return Manifest(report_id, "report", request.reason, cfg.device, wall, mono, clock_synced, fields).to_dict()
 
 
 def make_summary(cfg: AgentConfig, request: ReportRequest, sections: dict) -> dict:

@@ -115,9 +115,8 @@ class Conversation:
         )
 
         known = self._case(case)
-        if not isinstance(question, str) or not any(
-            m["id"] == question and m["kind"] == "question" for m in known["messages"]
-        ):
+        asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
+        if not isinstance(question, str) or question not in asked:
             raise CaseError(f"case {known['case']} has no question {str(question)[:40]!r}")
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError(f"the answer needs 2 to {articles.MAX_ANSWER} characters")

@@ -165,12 +165,10 @@ class MqttLink:
         return self._connected.is_set() and self._subscribed.is_set()
 
     def state(self) -> dict:
-        return {
-            "connected": self.connected,
-            "protocol": self.talk.version,
-            "last_failure": self.talk.last_failure,
-            "not_authorized": self.talk.not_authorized,
-        }
+        t = self.talk
+        return dict(
+            connected=self.connected, protocol=t.version, last_failure=t.last_failure, not_authorized=t.not_authorized
+        )
 
     @property
     def max_report_bytes(self) -> int:
