@@ -14,13 +14,13 @@ STATE = {
     "outbox_stats": "outbox-stats.json",  # outbox/spool.py: what the quota evicted
     "recorder": "recorder",  # recorder/: the timeline file, checkpoints and fault windows
     "events": "events",  # channels/events.py: firmware events queued while the daemon is down
-    "security_log": "security.log",  # watch/security.py: the OCPP security log
-    "config_seen": "config-seen.json",  # watch/security.py: the fingerprint of the configuration last run
+    "security_log": "security.log",  # security.py: the OCPP security log
+    "config_seen": "config-seen.json",  # security.py: the fingerprint of the configuration last run
     "cases": "cases.json",  # cases/book.py: what support published of each case
     "pseudonym_key": "pseudonym.key",  # report/build.py: the key that pseudonymises identifiers
     "nonces": "nonces.json",  # channels/cloud.py: command nonces seen (replays are refused)
     "auto_reports": "auto_reports.json",  # channels/fault_reports.py: rate limits of fault reports
-    "onsite": "onsite.json",  # channels/onsite.py: on-site mode survives a restart
+    "onsite": "onsite.json",  # onsite.py: on-site mode survives a restart
     "releases": "releases.json",  # health/software.py: the last known release list
     "mqtt": "mqtt.json",  # transports/mqtt_version.py: the MQTT version that last worked (a record)
     "firmware_versions": "firmware_versions.json",  # watch/faults.py: a firmware update while the agent was down

@@ -57,7 +57,7 @@ import peers  # noqa: E402
 
 def BENCH_REQUEST(subject: str):
     """A report request as the CLI would make it."""
-    from agent.report.request import check_request
+    from agent.request import check_request
 
     return check_request(peers.report_fields(subject), "cli")
 

@@ -205,7 +205,7 @@ def test_any_collector_value_missing_still_gives_a_whole_report_and_page(collect
 
     from agent.report.build import build
     from agent.report.bundle import read_bundle
-    from agent.report.request import ReportRequest
+    from agent.request import ReportRequest
 
     cfg, sections = collected
     sections = copy.deepcopy(sections)

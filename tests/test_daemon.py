@@ -243,7 +243,7 @@ def test_every_thread_the_daemon_starts_is_named_and_gone_after_its_stop(tmp_pat
     import threading
 
     from agent.config import load
-    from agent.report.request import check_request
+    from agent.request import check_request
     from agent.service.daemon import Daemon
 
     before = set(threading.enumerate())

@@ -173,7 +173,7 @@ def test_a_car_drawing_any_current_the_meter_resolves_is_charging(amps, fault):
 
 @pytest.mark.parametrize("silent, priority", [("evse", "medium"), ("meter", "low")])
 def test_a_silent_charge_controller_is_a_charging_problem_and_a_silent_meter_stays_low(tmp_path, silent, priority):
-    from agent.report.request import ReportRequest
+    from agent.request import ReportRequest
 
     clock = Clock()
     monitor = FaultMonitor(FaultConfig(unreachable_after_cycles=1), Timeline(), str(tmp_path), clock=clock)

@@ -215,8 +215,8 @@ def test_the_report_is_cut_to_the_requests_time_window():
 
 
 def test_the_security_log_is_bounded_windowed_and_notices_clock_jumps(tmp_path, make_config):
+    from agent import security
     from agent.config import load
-    from agent.watch import security
 
     now = [1795680000.0]
     sec = security.SecurityLog(tmp_path, clock=lambda: now[0])

@@ -17,10 +17,10 @@ from agent import config
 from agent.collect import Box
 from agent.devices.history import History
 from agent.health.hooks import HookResult
+from agent.redact import Redactor
 from agent.report.build import build, collect_sections
 from agent.report.bundle import read_bundle
-from agent.report.redact import Redactor
-from agent.report.request import ReportRequest
+from agent.request import ReportRequest
 from agent.watch.checks import judged
 
 CANARIES = {
@@ -96,7 +96,7 @@ def test_no_canary_secret_reaches_the_bundle(tmp_path, secret_box, cli):
 def test_log_lines_are_scrubbed_of_configured_secrets():
     import logging
 
-    from agent.report.redact import SecretFilter
+    from agent.redact import SecretFilter
 
     record = logging.LogRecord(
         "x", logging.WARNING, "f", 1, "connect to mqtt://box:%s@host as %s", ("hunter22", "CANARY-mqtt-7731"), None

@@ -1,5 +1,5 @@
 """One validator for a report request: the page, the CLI, cloud commands, the button and fault reports
-all go through agent/report/request.py, with one set of limits and the same words."""
+all go through agent/request.py, with one set of limits and the same words."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import peers
 import pytest
 
 from agent.channels.fault_reports import FaultReporter
-from agent.report.request import LIMITS, RequestError, check_request
+from agent.request import LIMITS, RequestError, check_request
 
 
 def errors(fields: dict, reason: str) -> dict:

@@ -582,13 +582,13 @@ def test_the_page_listens_on_ipv6_loopback(make_config, agent_process):
     ],
 )
 def test_free_text_secrets_go_and_ordinary_text_stays(text, kept):
-    from agent.report.redact import Redactor
+    from agent.redact import Redactor
 
     assert Redactor([]).text(text, "log") == kept
 
 
 def test_a_known_secret_goes_in_every_encoding_at_every_alignment():
-    from agent.report.redact import Redactor
+    from agent.redact import Redactor
 
     secret = CANARY["mqtt"]
     redactor = Redactor([secret])

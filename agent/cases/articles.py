@@ -9,10 +9,10 @@ import time
 from agent.cases.photos import Photo
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
+from agent.redact import Redactor
 from agent.report.bundle import Section, write_bundle
 from agent.report.manifest import Manifest
-from agent.report.redact import Redactor
-from agent.report.request import new_report_id
+from agent.request import new_report_id
 
 MAX_ANSWER = 2000
 # The seed checklist: what support asks to see first when a box is opened.

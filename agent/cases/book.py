@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from agent.paths import state_path
-from agent.report.request import CASE_REF
+from agent.request import CASE_REF
 from agent.storage import StateFile
 from agent.vocab import CASE_STATES_SENT, CaseState, Priority
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from agent.report.request import ReportRequest
+from agent.request import ReportRequest
 
 
 class Desk(Protocol):
@@ -24,7 +24,7 @@ class Desk(Protocol):
 
 
 class OnSiteSwitch(Protocol):
-    """On-site mode (channels/onsite.py)."""
+    """On-site mode (onsite.py)."""
 
     def set(self, on: bool, channel: str): ...
     def toggle(self, channel: str): ...

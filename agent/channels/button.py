@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agent.channels import Desk, OnSiteSwitch
 from agent.config import ButtonConfig
-from agent.report.request import check_request
+from agent.request import check_request
 
 log = logging.getLogger(__name__)
 

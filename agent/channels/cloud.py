@@ -24,8 +24,8 @@ from agent.clock import wall as wall_clock
 from agent.config import CloudConfig
 from agent.paths import state_path
 from agent.ratelimit import RateLimit
-from agent.report.request import RequestError, check_request
 from agent.report.sections import SECTION_NAMES
+from agent.request import RequestError, check_request
 from agent.storage import StateFile
 from agent.transports.base import DeliveryError
 from agent.worker import Worker
@@ -97,7 +97,7 @@ class NonceStore:
 
 
 def _text(args: dict, name: str, required: bool = False) -> str | None:
-    """A text argument's type; its limits are the one validator's (report/request.py)."""
+    """A text argument's type; its limits are the one validator's (request.py)."""
     value = args.get(name)
     if value is None:
         if required:
@@ -189,7 +189,7 @@ class RejectionLog:
         security: Callable[[str, str], None] = lambda kind, message: None,
     ):
         self._limit = RateLimit(10, 60.0, clock)
-        self._security = security  # the security log (watch/security.py) keeps each, bounded by itself
+        self._security = security  # the security log (security.py) keeps each, bounded by itself
 
     def __call__(self, reason: str) -> None:
         self._security("cloud_command_rejected", reason)

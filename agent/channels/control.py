@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from agent.channels import Conversation, Desk, EventSink, OnSiteSwitch, StatusSource
-from agent.report.request import check_request
+from agent.request import check_request
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from agent.clock import wall as wall_clock
 from agent.config import AutoReportConfig
 from agent.paths import state_path
-from agent.report.request import LIMITS, ReportRequest, RequestError, check_request, fit
+from agent.request import LIMITS, ReportRequest, RequestError, check_request, fit
 from agent.storage import StateFile
 from agent.vocab import Severity
 from agent.worker import Worker

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.clock import utc_compact
-from agent.report.request import ReportRequest
+from agent.request import ReportRequest
 from agent.transports.upload import Location, UploadError, parse_location, upload
 
 log = logging.getLogger(__name__)

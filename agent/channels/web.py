@@ -27,7 +27,7 @@ from agent.cases import CaseError
 from agent.cases.photos import MAX_BYTES as MAX_PHOTO
 from agent.channels import Conversation, Desk, OnSiteSwitch, StatusSource
 from agent.config import WebConfig
-from agent.report.request import RequestError, check_request
+from agent.request import RequestError, check_request
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"

@@ -19,7 +19,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
 def setup_logging(level: str = "info", secrets: list[str] | None = None) -> None:
     """One line per event on stderr, scrubbed of the configured secrets."""
-    from agent.report.redact import SecretFilter
+    from agent.redact import SecretFilter
 
     # journald stamps each line itself; elsewhere a time helps.
     fmt = "%(levelname)s %(name)s: %(message)s"
@@ -94,7 +94,7 @@ def cmd_report(args) -> int:
     import uuid
 
     from agent.channels import control
-    from agent.report.request import RequestError, check_request
+    from agent.request import RequestError, check_request
 
     # This run's own id: if the daemon takes the request and then goes away, it is never made twice.
     fields = dict(_request_fields(args), request_id=uuid.uuid4().hex)
@@ -253,7 +253,7 @@ def cmd_onsite(args) -> int:
     if answer is not None:
         state = answer["onsite"]
     else:  # no daemon: the state file is the on-site mode, changed here as the daemon would
-        from agent.channels.onsite import OnSite
+        from agent.onsite import OnSite
         from agent.watch.timeline import Timeline
 
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)

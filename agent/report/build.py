@@ -13,13 +13,13 @@ from agent.collect import Box
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
 from agent.paths import state_path
+from agent.redact import Redactor
 from agent.report.bundle import Section, to_json, write_bundle
 from agent.report.manifest import Manifest
 from agent.report.page import render
-from agent.report.redact import Redactor
-from agent.report.request import ReportRequest, new_report_id
 from agent.report.sections import SECTIONS
 from agent.report.summary import failed_sections, make_manifest, make_summary
+from agent.request import ReportRequest, new_report_id
 from agent.storage import create_once
 
 BY_NAME = {m.NAME: m for m in SECTIONS}
@@ -164,7 +164,7 @@ def export_report(cfg: AgentConfig, request: ReportRequest, box: Box) -> tuple[s
 
 
 def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> tuple[str, bytes]:
-    """The SecurityLog an OCPP GetLog asks for: the security events of WINDOW (watch/security.py), scrubbed like
+    """The SecurityLog an OCPP GetLog asks for: the security events of WINDOW (security.py), scrubbed like
     a report, as a bundle of its own (manifest first, then security-log.json)."""
     import io
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.config import AgentConfig
 from agent.report.manifest import Manifest
-from agent.report.request import ReportRequest
+from agent.request import ReportRequest
 
 
 def make_manifest(

@@ -14,7 +14,7 @@ from agent.cases.book import CaseBook, CaseStateError, check_state
 from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
-from agent.report.request import RequestError, check_request, fit
+from agent.request import RequestError, check_request, fit
 from agent.transports.base import DeliveryError
 from agent.transports.https import cases_url, fetch_cases
 from agent.worker import Ticker
@@ -104,7 +104,7 @@ class Conversation:
         return known
 
     def _priority(self, case: dict) -> tuple[str, bool]:
-        from agent.report.request import decide_priority
+        from agent.request import decide_priority
 
         on_site = self._on_site()
         return decide_priority(on_site, at_least=case["priority"]), on_site

@@ -18,12 +18,13 @@ from agent.channels.control import ControlServer, handlers
 from agent.channels.events import FirmwareEvents, take_queued
 from agent.channels.fault_reports import FaultReporter
 from agent.channels.ocpp import OcppDelegate
-from agent.channels.onsite import OnSite
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
+from agent.onsite import OnSite
 from agent.paths import control_socket_path, state_path
 from agent.recorder import Recorder
-from agent.report.redact import SecretFilter
+from agent.redact import SecretFilter
+from agent.security import SecurityLog
 from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
 from agent.service.healthwatch import HealthWatch
@@ -33,7 +34,6 @@ from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
 from agent.transports.sender import delivery, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
-from agent.watch.security import SecurityLog
 from agent.watch.timeline import Timeline
 from agent.worker import Worker
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from agent.collect import Box
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, describe
-from agent.report.request import ReportRequest
+from agent.request import ReportRequest
 from agent.transports.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class ReportDesk:
                 done.set_result(known.report_id)
                 return None
             box = self._look()
-            # One place decides priority (report/request.py); here it learns what the box knows.
+            # One place decides priority (request.py); here it learns what the box knows.
             request = replace(request, on_site=request.on_site or self._onsite()).with_faults(box.faults)
             if export:
                 done.set_result(export_report(self.cfg, request, box))

@@ -10,7 +10,7 @@ and may declare:
              (sections are cut in CUT_ORDER; each cut halves something and says what)
   members(data) -> [Section]    its own bundle members instead of NAME.json
   redact(data, redactor) -> data  its own way through the redactor (default: by key and by value)
-Redaction applies to every section alike (agent/report/redact.py). Adding a section is one new file here.
+Redaction applies to every section alike (agent/redact.py). Adding a section is one new file here.
 """
 
 from __future__ import annotations
