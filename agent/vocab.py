@@ -149,9 +149,3 @@ class Reason(StrEnum):
 PEOPLE = (Reason.LOCAL, Reason.CLI)
 # The channels that switch on-site mode: an installer at the box, or support asking remotely.
 ONSITE_CHANNELS = (Channel.BUTTON, Channel.LOCAL, Channel.CLI, Channel.CLOUD)
-
-
-def choices(vocabulary: Iterable[str]) -> str:
-    """The members for a message that says what is expected: "a, b or c"."""
-    words = [str(m) for m in vocabulary]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
