@@ -29,10 +29,41 @@ MODULE_MARKS = {
 }
 
 
+# Tests elsewhere that take more than about 4 s on a 2-core machine (pytest --durations=60 says which).
+SLOW_TESTS = {
+    "test_time": (
+        "test_daemon_through_an_old_boot_time_dst_and_ntp_steps",
+        "test_soak_at_1_hz_with_reports_and_clock_steps",
+        "test_the_watchdog_is_fed_while_jobs_run_and_starves_when_they_stop",
+    ),
+    "test_security": (
+        "test_kill_9_during_a_cli_report_never_makes_it_twice",
+        "test_1100_idle_connections_with_1024_files_do_not_end_the_daemon",
+        "test_a_receipt_that_cannot_be_written_is_not_lost",
+    ),
+    "test_autoreport": ("test_a_burst_of_faults_cannot_pass_the_daily_cap",),
+    "test_recorder": (
+        "test_after_kill_9_at_random_moments_the_report_shows_the_window_from_before",
+        "test_a_power_cut_while_recording_damages_nothing_synced_and_the_window_survives",
+    ),
+    "test_conversation": ("test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_width",),
+    "test_transport": (
+        "test_the_broker_restarting_between_publish_and_receipt_loses_nothing",
+        "test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol",
+    ),
+    "test_health": ("test_a_silent_meter_leaves_the_mains_supply_unjudged_never_passed",),
+    "test_field": ("test_a_wrong_unit_id_gets_its_own_hint_and_the_scan_finds_the_device",),
+    "test_daemon": ("test_watchdog_pings_come_from_the_main_loop",),
+    "test_modbus": ("test_garbled_and_slow_replies_are_recorded_and_polling_goes_on",),
+}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         for mark in MODULE_MARKS.get(item.module.__name__, ()):
             item.add_marker(mark)
+        if item.originalname in SLOW_TESTS.get(item.module.__name__, ()):
+            item.add_marker("slow")
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker("browser")
 
