@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field, replace
 from agent.clock import utc_compact
 from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
 
-# One set of limits for every channel: (fewest, most) characters. Support needs a meaningful subject
-# and a description of the fault ("doesn't work" is not enough), and an address for the reply.
-LIMITS = {"subject": (15, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
+# One set of limits for every channel: (fewest, most) characters. A short subject is fine ("Charging stops");
+# support needs a description of at least a sentence ("doesn't work" is not enough), and an address for the reply.
+LIMITS = {"subject": (3, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -21,12 +21,18 @@ FIELDS = ("subject", "description", "email", "case_ref", "on_site", "sections", 
 
 
 class RequestError(ValueError):
-    """A request that is refused; `errors` maps each field to what is wrong with it, in the words the
-    page shows under the field and the CLI prints."""
+    """A request that is refused; `said` maps each field to what is wrong with it (a key of page.errors in the
+    language files, and its values), `errors` is that in English, `in_words(language)` in the reader's."""
 
-    def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {v}" if k != "_" else v for k, v in errors.items()))
+    def __init__(self, said: dict[str, tuple[str, dict]]):
+        self.said = said
+        self.errors = self.in_words("en")
+        super().__init__("; ".join(f"{k}: {v}" if k != "_" else v for k, v in self.errors.items()))
+
+    def in_words(self, language: str) -> dict[str, str]:
+        from agent.lang import told
+
+        return {name: told(language, key, fill, key) for name, (key, fill) in self.said.items()}
 
 
 @dataclass
@@ -73,11 +79,11 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
     from agent.report.sections import SECTION_NAMES as sections
 
     if reason not in tuple(Reason):
-        raise RequestError({"reason": f"expected one of {', '.join(Reason)}"})
-    errors: dict[str, str] = {}
+        raise RequestError({"reason": ("one_of", {"names": ", ".join(Reason)})})
+    errors: dict[str, tuple[str, dict]] = {}
     unknown = set(fields) - set(FIELDS)
     if unknown:
-        errors["_"] = f"unknown fields: {', '.join(sorted(map(str, unknown)))}"
+        errors["_"] = ("unknown_fields", {"names": ", ".join(sorted(map(str, unknown)))[:200]})
     # Every report needs a subject and a description; a person must also give an address for the reply.
     required = ("subject", "description", "email") if reason in PEOPLE else ("subject", "description")
     out: dict = {}
@@ -86,25 +92,25 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
         if value is None:
             value = ""
         if not isinstance(value, str):
-            errors[name] = "must be text"
+            errors[name] = ("must_be_text", {})
             continue
         value = value.strip()
         if (name in required or value) and not lo <= len(value) <= hi:
-            errors[name] = f"{lo} to {hi} characters, please ({len(value)} now)"
+            errors[name] = ("length", {"lo": lo, "hi": hi, "n": len(value)})
         out[name] = value
     if "email" not in errors and out.get("email") and not EMAIL.match(out["email"]):
-        errors["email"] = "an e-mail address for the reply, please"
+        errors["email"] = ("email", {})
     if "case_ref" not in errors and out.get("case_ref") and not CASE_REF.match(out["case_ref"]):
-        errors["case_ref"] = "letters, digits, '-', '_' and '.' only"
+        errors["case_ref"] = ("case_ref", {})
     on_site = fields.get("on_site", False)
     if not isinstance(on_site, bool):
-        errors["on_site"] = "true or false"
+        errors["on_site"] = ("true_false", {})
     request_id = fields.get("request_id")
     if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID.match(request_id)):
-        errors["request_id"] = "8 to 64 letters, digits, '-' or '_'"
+        errors["request_id"] = ("request_id", {})
     wanted = fields.get("sections") or []
     if not isinstance(wanted, list) or any(s not in sections for s in wanted):
-        errors["sections"] = f"a list of {', '.join(sections) or 'no sections'}"
+        errors["sections"] = ("sections", {"names": ", ".join(sections) or "-"})
     if errors:
         raise RequestError(errors)
     return ReportRequest(

@@ -121,6 +121,16 @@ class FaultCode(StrEnum):
     HOOK_FAILING = "hook_failing"
 
 
+class Place(StrEnum):
+    """Where a fault is (watch/judge/locate.py): what the installer must look at, and who can mend it."""
+
+    SUPPLY = "supply"  # the grid or the installation up to the box: an electrician
+    CAR = "car"  # the vehicle: its maker
+    BOX = "box"  # the wallbox itself, its wiring and devices: the installer, then support
+    NETWORK = "network"  # the router, the line, a firewall: the owner's network
+    BACKEND = "backend"  # the support backend or the cloud broker: nothing to do at the box
+
+
 class Channel(StrEnum):
     """Where a person or a system reaches the agent from."""
 

@@ -123,7 +123,7 @@ def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
     assert fresh.conditions({"evse": device("charge_controller", iec_state="A", firmware_version=19)}) == {}
     # ... but an update while it was down is a change.
     changed = fresh.conditions({"evse": device("charge_controller", iec_state="A", firmware_version=20)})
-    assert "changed from 19 to 20" in changed[("firmware_changed", "evse")]
+    assert "changed from 19 to 20" in changed[("firmware_changed", "evse")].detail
 
 
 def device(kind: str, reachable: bool = True, **values):

@@ -40,7 +40,8 @@ VOCABULARIES = {
     "Priority": ("priorities",),
     "Severity": ("severities",),
     "FaultCategory": ("categories",),
-    "FaultCode": ("fault_titles",),
+    "FaultCode": ("fault_titles", "fault_messages"),
+    "Place": ("places", "place_why", "next_steps"),
     "Channel": ("channels",),
     "Reason": ("reasons",),
 }

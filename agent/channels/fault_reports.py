@@ -9,16 +9,19 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
+from agent.cases.incident import Incident
 from agent.clock import wall as wall_clock
 from agent.config import AutoReportConfig
 from agent.paths import state_path
-from agent.request import LIMITS, ReportRequest, RequestError, check_request, fit
+from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.storage import StateFile
-from agent.vocab import Severity
+from agent.vocab import Reason, Severity
 from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 FAULT_FIELDS = ("code", "device", "severity", "category", "message")
+# How long a fault report waits for the case of a report about the same incident that is still on its way.
+WAIT_FOR_CASE_S, LOOK_AGAIN_S = 600.0, 10.0
 
 
 # What survives a restart: the limits' counts, the decisions waiting out their debounce, the faults reported.
@@ -36,8 +39,10 @@ class FaultReporter:
         state_dir: str,
         submit: Callable[[ReportRequest], object],
         clock: Callable[[], float] = wall_clock,
+        incident: Callable[[str], Incident] = lambda fault: Incident(None, None),
     ):
         self.cfg, self.submit, self._clock = cfg, submit, clock
+        self.incident = incident  # the case a fault ("code|device") already has (cases/incident.py)
         self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True)
         self._lock = threading.Lock()
         # One report at a time, off the polling thread; a burst of faults queues (bounded), never a thread each.
@@ -100,10 +105,17 @@ class FaultReporter:
                 self._save()
 
     def tick(self) -> None:
-        """Send what is due; called from the daemon's loop, submits off it."""
+        """Send what is due, as a follow-up to the case its incident already has (one case per incident); a
+        report of the same incident still on its way is waited for. Called from the daemon's loop, submits off it."""
         with self._lock:
-            now = self._clock()
-            batch = [self.pending.pop(code) for code in [c for c, p in self.pending.items() if p["due"] <= now]]
+            now, batch = self._clock(), []
+            for code in [c for c, p in self.pending.items() if p["due"] <= now]:
+                p = self.pending[code]
+                found = self.incident(f"{code}|{p['fault']['device']}")
+                if found.waiting_for and now < p.setdefault("first_due", p["due"]) + WAIT_FOR_CASE_S:
+                    p["due"] = now + LOOK_AGAIN_S
+                    continue
+                batch.append(dict(self.pending.pop(code), case=found.case))
             if batch:
                 self._save()
         for p in batch:
@@ -117,14 +129,15 @@ class FaultReporter:
         """The report a raised fault asks for, through the one validator like every other channel's."""
         f = SimpleNamespace(**p["fault"])
         repeats = f" It was raised {p['repeats']} more times while this report waited." if p["repeats"] else ""
-        subject = f"Fault {f.code} on {f.device}"
-        if len(subject) < LIMITS["subject"][0]:  # a firmware fault's code may be one letter long
-            subject = f"Fault report: {f.code} on {f.device}"
         fields = {
-            "subject": fit(subject, "subject"),
+            "subject": fit(f"Fault {f.code} on {f.device}", "subject"),
             "description": fit(f"The agent raised fault {f.code} on {f.device}: {f.message}.{repeats}", "description"),
         }
-        return check_request(fields, "fault", details={"fault": f.code, "device": f.device, "repeats": p["repeats"]})
+        details = {"fault": f.code, "device": f.device, "repeats": p["repeats"]}
+        if p.get("case"):  # the incident has its case: this goes to it as a follow-up, not a case of its own
+            fields["case_ref"] = p["case"]
+            return check_request(fields, Reason.FOLLOW_UP, details=dict(details, follows=Reason.FAULT))
+        return check_request(fields, Reason.FAULT, details=details)
 
     def _send(self, p: dict) -> None:
         try:

@@ -27,6 +27,7 @@ from agent.cases import CaseError
 from agent.cases.photos import MAX_BYTES as MAX_PHOTO
 from agent.channels import Conversation, Desk, OnSiteSwitch, StatusSource
 from agent.config import WebConfig
+from agent.lang import Told
 from agent.request import RequestError, check_request
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,11 @@ SECURITY_HEADERS = [
 ]
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str, errors: dict | None = None):
-        super().__init__(message)
+class HTTPError(Told):
+    """A refusal with its HTTP status, said in the reader's language (KEY: page.errors); ERRORS: per field."""
+
+    def __init__(self, status: int, key: str, fill: dict | None = None, errors: RequestError | None = None):
+        super().__init__(key, fill)
         self.status, self.errors = status, errors
 
 
@@ -71,18 +74,18 @@ class Request:
         try:
             length = int(self.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            raise HTTPError(411, "Content-Length is required") from None
+            raise HTTPError(411, "length_required") from None
         if not 0 <= length <= most:
-            raise HTTPError(413, f"at most {most} bytes")
+            raise HTTPError(413, "too_large", {"most": most})
         return self.environ["wsgi.input"].read(length)
 
     def json_body(self) -> dict:
         try:
             body = json.loads(self.raw_body(MAX_BODY) or b"{}")
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise HTTPError(400, "not valid JSON") from None
+            raise HTTPError(400, "not_json") from None
         if not isinstance(body, dict):
-            raise HTTPError(400, "expected a JSON object")
+            raise HTTPError(400, "json_object")
         return body
 
 
@@ -107,31 +110,55 @@ def guard(req: Request, write: bool, token: str, port: int, security: Callable[[
     missing token, and for WRITE a cross-site request or a body that is neither JSON nor a photo."""
     host = req.header("Host")
     if not token and host not in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
-        raise HTTPError(403, "unexpected Host")
+        raise HTTPError(403, "unexpected_host")
     if not authorised(token, req):
         security(
             "page_token_refused",
             f"the local page refused a request from {req.environ.get('REMOTE_ADDR', '?')}: no valid token",
         )
-        raise HTTPError(401, "a token is needed")
+        raise HTTPError(401, "token_needed")
     if write:
         origin = req.header("Origin")
         if origin and urlsplit(origin).netloc != host:
-            raise HTTPError(403, "cross-site request refused")
+            raise HTTPError(403, "cross_site")
         if req.header("X-Requested-With") != "diag-agent":
-            raise HTTPError(403, "cross-site request refused: X-Requested-With: diag-agent is missing")
+            raise HTTPError(403, "cross_site")
         kind = req.header("Content-Type").split(";")[0].strip()
         if kind != "application/json" and not (req.path == "/api/photo" and kind in ("image/jpeg", "image/png")):
-            raise HTTPError(415, "send JSON" + (" or a JPEG or PNG image" if req.path == "/api/photo" else ""))
+            raise HTTPError(415, "send_json_or_photo" if req.path == "/api/photo" else "send_json")
+
+
+def language_of(req: Request, default: str) -> str:
+    """The reader's language: the one asked for (?lang=de), else the browser's choice, else the box's DEFAULT."""
+    from agent.lang import languages, pick
+
+    asked = req.query.get("lang", [""])[0]
+    return asked if asked in languages() else pick(req.header("Accept-Language"), default)
 
 
 def words(req: Request, language: str, zone: str) -> dict:
-    """The page's words: in the language asked for, else the browser's choice, else the box's LANGUAGE."""
-    from agent.lang import languages, load, pick
+    """The page's words, in the reader's language."""
+    from agent.lang import languages, load
 
-    asked = req.query.get("lang", [""])[0]
-    chosen = asked if asked in languages() else pick(req.header("Accept-Language"), language)
+    chosen = language_of(req, language)
     return {"ok": True, "language": chosen, "languages": languages(), "timezone": zone, "words": load(chosen)["page"]}
+
+
+def token_page(language: str) -> bytes:
+    """What a person sees who opens the page without its token: where to find it, in their language."""
+    from html import escape
+
+    from agent.lang import load
+
+    w = load(language)["page"]["token_page"]
+    items = "".join(f"<li>{escape(w[k])}</li>" for k in ("sticker", "app", "command"))
+    return (
+        f'<!DOCTYPE html><html lang="{escape(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(w['title'])}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:640px;"
+        f"margin:24px auto;padding:0 16px;color:#222}}</style></head><body><h1>{escape(w['title'])}</h1>"
+        f"<p>{escape(w['why'])}</p><ul>{items}</ul><p>{escape(w['then'])}</p></body></html>"
+    ).encode()
 
 
 class PageApp:
@@ -161,21 +188,22 @@ class PageApp:
                 status, headers, body = self._post(req)
             else:
                 self._guard(req, True)
-                raise HTTPError(405, "method not allowed")
-        except CaseError as exc:
-            status, headers = exc.status, [("Content-Type", "application/json")]
-            body = json.dumps({"ok": False, "error": str(exc)}).encode()
-        except HTTPError as exc:
-            obj = {"ok": False, "error": str(exc)}
-            if exc.errors:
-                obj["errors"] = exc.errors
-            # waitress has read the whole body by Content-Length before the app runs: a refused body is
-            # never parsed as a second request on the same connection.
+                raise HTTPError(405, "method")
+        except (CaseError, HTTPError) as exc:
+            # Said in the reader's language. waitress has read the whole body by Content-Length before the app
+            # runs: a refused body is never parsed as a second request on the same connection.
+            language = language_of(req, self.locale[0])
+            obj: dict = {"ok": False, "error": exc.words(language)}
+            if isinstance(exc, HTTPError) and exc.errors:
+                obj["errors"] = exc.errors.in_words(language)
             status, headers, body = exc.status, [("Content-Type", "application/json")], json.dumps(obj).encode()
+            if status == 401 and req.path == "/":  # a person opened the page: tell them where the token is
+                headers, body = [("Content-Type", "text/html; charset=utf-8")], token_page(language)
         except Exception:  # never a traceback to the browser, never a dead server
             log.exception("web request failed")
             status, headers = 500, [("Content-Type", "application/json")]
-            body = b'{"ok": false, "error": "internal error; see the agent\'s log"}'
+            error = Told("internal").words(language_of(req, self.locale[0]))
+            body = json.dumps({"ok": False, "error": error}).encode()
         log.debug("web %s %s %d", req.method, req.path, status)
         start_response(
             f"{status} {HTTPStatus(status).phrase}", headers + SECURITY_HEADERS + [("Content-Length", str(len(body)))]
@@ -207,7 +235,7 @@ class PageApp:
         if req.path == "/":
             return 200, [("Content-Type", "text/html; charset=utf-8")], PAGE.read_bytes()
         if req.path == "/api/status":
-            return self._json({"ok": True, **self.status.web_status()})
+            return self._json({"ok": True, **self.status.web_status(language_of(req, self.locale[0]))})
         if req.path == "/api/reports":
             return self._json({"ok": True, "reports": self.desk.list()})
         if req.path == "/api/cases":
@@ -217,11 +245,11 @@ class PageApp:
         if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
             report_id = m.group(1)
             if not REPORT_ID.match(report_id):
-                raise HTTPError(404, "no such report")
+                raise HTTPError(404, "no_such_report")
             if m.group(2):
                 bundle = self.desk.bundle(report_id)
                 if bundle is None:
-                    raise HTTPError(404, "no such report in the outbox")
+                    raise HTTPError(404, "not_in_outbox")
                 return (
                     200,
                     [
@@ -232,25 +260,25 @@ class PageApp:
                 )
             state = self.desk.state(report_id)
             if state is None:
-                raise HTTPError(404, "no such report")
+                raise HTTPError(404, "no_such_report")
             return self._json({"ok": True, **state})
-        raise HTTPError(404, "not found")
+        raise HTTPError(404, "not_found")
 
     def _post(self, req: Request):
         if req.path == "/api/report":
             try:
                 request = check_request(req.json_body(), "local")
             except RequestError as exc:
-                raise HTTPError(422, "please check the form", exc.errors) from None
+                raise HTTPError(422, "check_form", errors=exc) from None
             try:
                 report_id = self.desk.submit(request)
             except ValueError as exc:
-                raise HTTPError(503, str(exc)) from None
+                raise HTTPError(503, "not_taken", {"detail": str(exc)}) from None
             return self._json({"ok": True, "report_id": report_id}, 202)
         if req.path == "/api/onsite":
             body = req.json_body()
             if set(body) != {"on"} or not isinstance(body["on"], bool):
-                raise HTTPError(422, 'expected {"on": true or false}')
+                raise HTTPError(422, "onsite_body")
             self.onsite.set(body["on"], "local")
             return self._json({"ok": True, "onsite": self.onsite.to_dict()})
         if req.path == "/api/answer":
@@ -276,7 +304,7 @@ class PageApp:
                 },
                 202,
             )
-        raise HTTPError(404, "not found")
+        raise HTTPError(404, "not_found")
 
 
 class WebServer:

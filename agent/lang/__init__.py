@@ -4,6 +4,7 @@ lacks is taken from English. And the time as people read it: in the box's time z
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,28 @@ def load(language: str = "en") -> dict:
     if language == "en":
         return english
     return _merge(english, yaml.safe_load((FOLDER / f"{language}.yaml").read_text(encoding="utf-8")) or {})
+
+
+def told(language: str, key: str | None, fill: Mapping | None = None, fallback: str = "") -> str:
+    """An error's words for the person who must act: page.errors[KEY] in LANGUAGE with FILL, else FALLBACK."""
+    template = load(language)["page"]["errors"].get(key or "")
+    if template is None:
+        return fallback
+    try:
+        return template.format(**(fill or {}))
+    except (KeyError, IndexError, ValueError):
+        return fallback
+
+
+class Told(ValueError):
+    """An error said in words from the language files: KEY (page.errors) and FILL; its message is the English."""
+
+    def __init__(self, key: str, fill: Mapping | None = None):
+        self.key, self.fill = key, dict(fill or {})
+        super().__init__(told("en", key, self.fill, key))
+
+    def words(self, language: str) -> str:
+        return told(language, self.key, self.fill, str(self))
 
 
 def pick(accept_language: str, default: str) -> str:

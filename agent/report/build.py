@@ -147,6 +147,8 @@ def make_report(cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outb
             "reason": request.reason,
             "case_ref": request.case_ref,
             "request_id": request.request_id,
+            # The faults active as it was made: a later fault report of the same incident joins its case.
+            "faults": [f"{f['code']}|{f['device']}" for f in box.faults],
         },
     )
     return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))

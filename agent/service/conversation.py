@@ -100,7 +100,7 @@ class Conversation:
     def _case(self, case: object) -> dict:
         known = self.book.get(case) if isinstance(case, str) else None
         if known is None:
-            raise CaseError(f"no case {str(case)[:70]!r} on this box", 404)
+            raise CaseError("no_case", {"case": str(case)[:70]}, 404)
         return known
 
     def _priority(self, case: dict) -> tuple[str, bool]:
@@ -117,9 +117,9 @@ class Conversation:
         known = self._case(case)
         asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
         if not isinstance(question, str) or question not in asked:
-            raise CaseError(f"case {known['case']} has no question {str(question)[:40]!r}")
+            raise CaseError("no_question", {"case": known["case"], "question": str(question)[:40]})
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
-            raise CaseError(f"the answer needs 2 to {articles.MAX_ANSWER} characters")
+            raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
         priority, on_site = self._priority(known)
         entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site)
         self.book.answered(known["case"], question)
@@ -137,7 +137,7 @@ class Conversation:
                     "follow-up",
                 )
             except RequestError as exc:
-                raise CaseError(str(exc)) from None
+                raise CaseError("machine", {"detail": str(exc)}) from None
             out["report"] = self._submit(request)
         return out
 
@@ -147,11 +147,11 @@ class Conversation:
 
         known = self._case(case)
         if label not in articles.PHOTO_LABELS:
-            raise CaseError(f"label: one of {', '.join(articles.PHOTO_LABELS)}")
+            raise CaseError("photo_label", {"labels": ", ".join(articles.PHOTO_LABELS)})
         try:
             picture = clean_photo(data)
         except PhotoError as exc:
-            raise CaseError(str(exc)) from None
+            raise CaseError("photo_refused", {"detail": str(exc)}) from None
         priority, on_site = self._priority(known)
         entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site)
         self._sent(entry)
@@ -166,9 +166,9 @@ class Conversation:
     def retry(self, report_id: object) -> dict:
         entry = self.outbox.load(report_id) if isinstance(report_id, str) and len(report_id) <= 64 else None
         if entry is None:
-            raise CaseError(f"no report {str(report_id)[:70]!r} on this box", 404)
+            raise CaseError("no_report", {"report": str(report_id)[:70]}, 404)
         if entry.state != "refused":
-            raise CaseError(f"report {entry.report_id} is {entry.state}; only a refused one is retried", 409)
+            raise CaseError("not_refused", {"report": entry.report_id, "state": entry.state}, 409)
         self.outbox.retry(entry)
         self._sent(entry)
         return describe(self.outbox.load(entry.report_id) or entry)

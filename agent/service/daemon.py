@@ -159,6 +159,15 @@ def stop_parts(d: Daemon, control: ControlServer, sending: threading.Thread) -> 
     logging.getLogger().removeHandler(d.log_ring)
 
 
+def incident(d: Daemon, fault: str):
+    """The case a fault ("code|device") already has (cases/incident.py): its reports, its cases, the visit."""
+    from agent.cases.incident import incident_of
+
+    visit = d.onsite.state()
+    states = {c["case"]: c["state"] for c in d.conversation.book.cases()}
+    return incident_of(fault, d.outbox.entries(), states, visit.since if visit.on else None)
+
+
 def tell(link, event: str, **fields) -> None:
     """An MQTT notice, when the box has a broker link (paho is loaded only then)."""
     if link is not None:
@@ -253,7 +262,9 @@ class Daemon:
         self.sender = delivery(cfg, mqtt_transport, on_delivered=self._delivered)
         self.outbox = self.sender.outbox
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
-        self.auto_reports = FaultReporter(cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r))
+        self.auto_reports = FaultReporter(
+            cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r), incident=lambda fault: incident(self, fault)
+        )
         self.recorder = (
             Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) if cfg.recorder.enabled else None
         )

@@ -139,10 +139,16 @@ class StatusModel:
             "scan": dict(self._scan_progress) or None,
         }
 
-    def web_status(self) -> dict:
-        """The status plus the self-check's result (from the latest health snapshot: the page polls often)."""
+    def web_status(self, language: str | None = None) -> dict:
+        """The status plus the box explained in LANGUAGE (watch/explain.py): who it is, its state, where a fault
+        is, what needs a look, the live readings; from the latest health snapshot, as the page polls often."""
+        from agent.watch.explain import explained
+
         status = self.status()
         if self.health.latest is not None:
-            checks = self.check(fresh=False)
+            box = judged(self.cfg, self._facts(fresh=False, history=False), language)
+            checks = box.checks or {}
             status["check"] = {"result": checks["result"], "counts": checks["counts"]}
+            d = self.cfg.device
+            status["explained"] = explained(box, language or self.cfg.language, d.model, d.identity)
         return status

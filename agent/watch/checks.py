@@ -15,6 +15,7 @@ from agent.watch.judge import (
     judge_devices,
     judge_health,
     judge_links,
+    locate,
     network_verdict,
     software_verdict,
     worst,
@@ -28,6 +29,7 @@ class Check:
     status: Status
     detail: str
     hint: str
+    faults: list[str]  # the faults ("code|subject") this check is the evidence of
 
 
 def load_hints(language: str = "en") -> dict:
@@ -43,19 +45,36 @@ class _Builder:
         self.checks: list[Check] = []
 
     def add(
-        self, check_id: str, status: Status, detail: str, variant: str | None = None, name: str | None = None, **fill
+        self,
+        check_id: str,
+        status: Status,
+        detail: str,
+        variant: str | None = None,
+        name: str | None = None,
+        faults: tuple[str, ...] = (),
+        **fill,
     ) -> None:
         text = self.hints[check_id][variant or status]
         title = self.hints["titles"][check_id] + (f" {name}" if name else "")
-        self.checks.append(
-            Check(f"{check_id}:{name}" if name else check_id, title, status, detail, text.format(detail=detail, **fill))
-        )
+        check_id = f"{check_id}:{name}" if name else check_id
+        self.checks.append(Check(check_id, title, status, detail, text.format(detail=detail, **fill), list(faults)))
 
-    def judged(self, check_id: str, j: Judgement, name: str | None = None, pending: bool = False) -> None:
+    def judged(
+        self, check_id: str, j: Judgement, name: str | None = None, pending: bool = False, faults: tuple[str, ...] = ()
+    ) -> None:
         """Show judgement J. PENDING: it names a fault that has not held long enough to be raised yet,
         so it is a warning, not a failure."""
         status = Status.WARN if pending and j.status is Status.FAIL else j.status
-        self.add(check_id, status, j.detail, j.variant or status, name, **j.fill)
+        named = faults or ((f"{j.fault}|{j.subject}",) if j.fault else ())
+        self.add(check_id, status, j.detail, j.variant or status, name, named, **j.fill)
+
+    def said(self, j: Judgement) -> str:
+        """What judgement J saw, in this language: the fault's own sentence, else the judge's plain detail."""
+        template = self.hints["page"]["fault_messages"].get(j.fault or "")
+        try:
+            return template.format(device=j.subject, **j.fill) if template else j.detail
+        except (KeyError, IndexError):  # a value the sentence needs is not known here: the judge's words
+            return j.detail
 
 
 def links_of(cfg: AgentConfig, box: Box) -> Links:
@@ -69,14 +88,36 @@ def links_of(cfg: AgentConfig, box: Box) -> Links:
     )
 
 
-def run_checks(cfg: AgentConfig, box: Box, language: str | None = None) -> list[Check]:
+@dataclass(frozen=True)
+class Judged:
+    """Every judgement of one look, by subject (the judge's, watch/judge/)."""
+
+    devices: list[Judgement]
+    health: list[Judgement]
+    links: list[Judgement]
+
+    @property
+    def all(self) -> list[Judgement]:
+        return self.devices + self.health + self.links
+
+
+def judge_box(cfg: AgentConfig, box: Box) -> Judged:
+    return Judged(
+        judge_devices(box.devices, cfg.faults, box.scans),
+        judge_health(box.health, cfg.health),
+        judge_links(links_of(cfg, box), box.health, box.outbox),
+    )
+
+
+def run_checks(cfg: AgentConfig, box: Box, language: str | None = None, judged: Judged | None = None) -> list[Check]:
     """The checklist from a Box (agent/collect): device readings, health, active faults, the outbox; in LANGUAGE,
     else the box's."""
     b = _Builder(language or cfg.language)
     active = {(f["code"], f["device"]) for f in box.faults}
-    devices = judge_devices(box.devices, cfg.faults, box.scans)
-    box_health = {j.topic: j for j in judge_health(box.health, cfg.health)}
-    links = {j.topic: j for j in judge_links(links_of(cfg, box), box.health, box.outbox)}
+    judged = judged or judge_box(cfg, box)
+    devices = judged.devices
+    box_health = {j.topic: j for j in judged.health}
+    links = {j.topic: j for j in judged.links}
 
     b.judged("software", box_health["software"])
     for j in (j for j in devices if j.topic == "device"):
@@ -99,12 +140,19 @@ def _grouped(b: _Builder, topic: str, found: list[Judgement], active: set) -> No
     """One line for the box from every device's judgement of TOPIC: the worst, with each one's words."""
     bad = [j for j in found if j.status >= Status.WARN]
     if bad:
-        message = "; ".join(j.detail for j in bad)
+        message = "; ".join(b.said(j) for j in bad)
         pending = all(j.fault and (j.fault, j.subject) not in active for j in bad)
         b.judged(
             topic,
-            Judgement(topic, "box", worst(bad), message, fill={"message": message[:1].upper() + message[1:]}),
+            Judgement(
+                topic,
+                "box",
+                worst(bad),
+                "; ".join(j.detail for j in bad),
+                fill={"message": message[:1].upper() + message[1:]},
+            ),
             pending=pending,
+            faults=tuple(f"{j.fault}|{j.subject}" for j in bad if j.fault),
         )
     elif not found:  # nothing configured reads it: say so, not "it does not answer"
         b.add(topic, Status.NO_DATA, "no device reads it", "unconfigured")
@@ -120,15 +168,16 @@ def overall(checks: list[Check]) -> str:
     return Status.PASS if worst_status is Status.NO_DATA else worst_status
 
 
-def judged(cfg: AgentConfig, box: Box) -> Box:
+def judged(cfg: AgentConfig, box: Box, language: str | None = None) -> Box:
     """BOX with the judge's verdicts on it: the one judgement of a look, read by the report, the page and the
-    CLI alike (nothing after this judges again)."""
-    health = box.health
+    CLI alike (nothing after this judges again). The checks' words are in LANGUAGE, else the box's."""
+    health, judgements = box.health, judge_box(cfg, box)
     verdicts = {
         "network": network_verdict(health["network"]),
         "software": {"verdict": software_verdict(health["software"])},
+        "where": [f.to_dict() for f in locate(box.faults, judgements.all)],
     }
-    return box.but(checks=to_dict(run_checks(cfg, box)), verdicts=verdicts)
+    return box.but(checks=to_dict(run_checks(cfg, box, language, judgements)), verdicts=verdicts)
 
 
 def to_dict(checks: list[Check]) -> dict:

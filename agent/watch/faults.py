@@ -7,14 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from agent.clock import wall as wall_clock
 from agent.collect import DeviceState
 from agent.config import FaultConfig, HealthConfig
 from agent.paths import state_path
 from agent.storage import StateFile
-from agent.watch.judge import judge_devices, judge_firmware, judge_health, judge_hooks
+from agent.watch.judge import Judgement, judge_devices, judge_firmware, judge_health, judge_hooks
 from agent.watch.rules import RULES
 from agent.watch.timeline import Timeline
 
@@ -30,6 +30,7 @@ class Fault:
     message: str
     since_wall: float
     since_mono: float
+    fill: dict = field(default_factory=dict)  # the judgement's values, for the message in a person's words
 
 
 class FirmwareVersions:
@@ -93,18 +94,18 @@ class FaultMonitor:
         self._kinds: dict[str, str] = {}  # device name -> meter | charge_controller
 
     # --- conditions: the judgements that name a fault --------------------------------------------
-    def health_conditions(self, health: dict) -> dict[tuple[str, str], str]:
-        """The box's own conditions from a health snapshot: {(code, "box" or hook name): message}."""
+    def health_conditions(self, health: dict) -> dict[tuple[str, str], Judgement]:
+        """The box's own conditions from a health snapshot: {(code, "box" or hook name): judgement}."""
         for name, result in health["hooks"].items():
             self._hook_failures[name] = 0 if result.ok else self._hook_failures.get(name, 0) + 1
         judged = judge_health(health, self.health_cfg) + judge_hooks(
             health["hooks"], self._hook_failures, self.health_cfg
         )
-        return {(j.fault, j.subject): j.detail for j in judged if j.fault}
+        return {(j.fault, j.subject): j for j in judged if j.fault}
 
-    def conditions(self, devices: Mapping[str, DeviceState]) -> dict[tuple[str, str], str]:
-        """Every device rule's condition that holds right now: {(code, device): message}."""
-        found = {(j.fault, j.subject): j.detail for j in judge_devices(devices, self.cfg) if j.fault}
+    def conditions(self, devices: Mapping[str, DeviceState]) -> dict[tuple[str, str], Judgement]:
+        """Every device rule's condition that holds right now: {(code, device): judgement}."""
+        found = {(j.fault, j.subject): j for j in judge_devices(devices, self.cfg) if j.fault}
         self._kinds = {name: dev.kind for name, dev in devices.items()}
         for name, dev in devices.items():
             if dev.reachable and dev.kind == "charge_controller" and "firmware_version" in dev.values:
@@ -112,7 +113,7 @@ class FaultMonitor:
                     name, self.firmware.seen(name, dev.value("firmware_version")), self._clock(), self.cfg
                 )
                 if j.fault:
-                    found[(j.fault, name)] = j.detail
+                    found[(j.fault, name)] = j
         return found
 
     # --- debounce (the hold and clear times are the rule table's) ---------------------------------
@@ -124,16 +125,16 @@ class FaultMonitor:
         """Run the health rules on a health snapshot."""
         self._apply(self.health_conditions(health), "health")
 
-    def _apply(self, found: dict[tuple[str, str], str], scope: str) -> None:
+    def _apply(self, found: dict[tuple[str, str], Judgement], scope: str) -> None:
         now, told = self._clock(), []
         with self._lock:
-            for key, message in found.items():
+            for key, j in found.items():
                 self._false_since.pop(key, None)
                 start = self._true_since.setdefault(key, now)
                 if key in self.active:
-                    self.active[key].message = message
+                    self.active[key].message, self.active[key].fill = j.detail, dict(j.fill)
                 elif now - start >= RULES[key[0]].raise_after(self.cfg):
-                    told.append(self._raise(key, message, now))
+                    told.append(self._raise(key, j.detail, now, fill=j.fill))
             for key in list(self._true_since):
                 if key in found or (key[0] not in RULES or RULES[key[0]].scope != scope):
                     continue
@@ -165,12 +166,18 @@ class FaultMonitor:
         return True
 
     def _raise(
-        self, key: tuple[str, str], message: str, now: float, severity: str | None = None, category: str | None = None
+        self,
+        key: tuple[str, str],
+        message: str,
+        now: float,
+        severity: str | None = None,
+        category: str | None = None,
+        fill: dict | None = None,
     ) -> tuple[str, Fault]:
         code, device = key
         if severity is None:
             severity, category = RULES[code].severity, RULES[code].category_for(self._kinds.get(device))
-        self.active[key] = Fault(code, device, severity, str(category), message, self._wall(), now)
+        self.active[key] = Fault(code, device, severity, str(category), message, self._wall(), now, dict(fill or {}))
         return "raised", replace(self.active[key])
 
     def _clear(self, key: tuple[str, str]) -> tuple[str, Fault]:

@@ -11,9 +11,11 @@ clock, network, software) and the agent's links (backend, broker, hooks, firmwar
 from agent.watch.judge.box import judge_health, network_verdict, software_verdict
 from agent.watch.judge.devices import judge_devices, judge_scan
 from agent.watch.judge.links import Links, judge_firmware, judge_hooks, judge_links
+from agent.watch.judge.locate import Finding, locate
 from agent.watch.judge.verdict import Judgement, worst
 
 __all__ = [
+    "Finding",
     "Judgement",
     "Links",
     "judge_devices",
@@ -22,6 +24,7 @@ __all__ = [
     "judge_hooks",
     "judge_links",
     "judge_scan",
+    "locate",
     "network_verdict",
     "software_verdict",
     "worst",

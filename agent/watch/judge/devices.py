@@ -61,7 +61,8 @@ def _reachability(name: str, dev: DeviceState, c: FaultConfig, scan: dict | None
     detail = f"{where}: {dev.last_error or 'no answer yet'}"
     if fault:
         detail = f"{dev.model} (unit {dev.unit}) has not answered for {failures} cycles: {dev.last_error}"
-    variant, fill = ANSWER_HINTS.get(dev.answer or "", Status.FAIL), dict[str, object](unit=dev.unit)
+    variant = ANSWER_HINTS.get(dev.answer or "", Status.FAIL)
+    fill = dict[str, object](unit=dev.unit, device=name, model=dev.model, cycles=failures)
     others = [f for f in (scan or {}).get("found", []) if f["unit"] != dev.unit]
     fitting = [f for f in others if any(p["profile"] == dev.profile for p in f["fits"])]
     if fitting and variant in (Status.FAIL, "gateway"):  # silent here, but another unit answers: a wrong unit id?
@@ -80,10 +81,9 @@ def _grid(name: str, dev: DeviceState, c: FaultConfig) -> list[Judgement]:
     found = []
     lost = [n for n, v in volts.items() if v < c.lost_phase_below_v]
     if lost and len(lost) < len(volts):
+        named = ", ".join(f"L{n}" for n in lost)
         found.append(
-            Judgement(
-                "grid", name, Status.FAIL, "phase " + ", ".join(f"L{n}" for n in lost) + " has no voltage", "phase_lost"
-            )
+            Judgement("grid", name, Status.FAIL, f"phase {named} has no voltage", "phase_lost", fill={"phases": named})
         )
     bad = [f"L{n} {v:g} V" for n, v in volts.items() if n not in lost and not c.voltage_min_v <= v <= c.voltage_max_v]
     if bad:
@@ -94,6 +94,7 @@ def _grid(name: str, dev: DeviceState, c: FaultConfig) -> list[Judgement]:
                 Status.WARN,
                 f"voltage outside {c.voltage_min_v:g}-{c.voltage_max_v:g} V: {', '.join(bad)}",
                 "voltage_out_of_band",
+                fill={"low": f"{c.voltage_min_v:g}", "high": f"{c.voltage_max_v:g}", "values": ", ".join(bad)},
             )
         )
     if freq is not None and not c.frequency_min_hz <= freq <= c.frequency_max_hz:
@@ -104,6 +105,7 @@ def _grid(name: str, dev: DeviceState, c: FaultConfig) -> list[Judgement]:
                 Status.WARN,
                 f"frequency {freq:g} Hz outside {c.frequency_min_hz:g}-{c.frequency_max_hz:g} Hz",
                 "frequency_out_of_band",
+                fill={"frequency": f"{freq:g}", "low": f"{c.frequency_min_hz:g}", "high": f"{c.frequency_max_hz:g}"},
             )
         )
     return found or [Judgement("grid", name, Status.PASS, "in range")]
@@ -120,6 +122,7 @@ def _charging(name: str, dev: DeviceState, c: FaultConfig, currents: list[float]
             Status.FAIL,
             f"vehicle state {state} (failure, e.g. diode check or RCD): the box cannot charge",
             "vehicle_failure",
+            fill={"state": state},
         )
     # Current should flow only where the car asks for it (C, or D with ventilation) and the controller
     # offers at least the minimum; in state B the car may rest (battery full, charging scheduled).
@@ -144,6 +147,7 @@ def _charging(name: str, dev: DeviceState, c: FaultConfig, currents: list[float]
             f"at {offered:g} A, but the meter measures no current (at most {max(currents):.2f} A "
             f"on any phase, below {c.no_current_below_a:g} A)",
             "cannot_charge",
+            fill={"state": state, "offered": f"{offered:g}", "most": f"{max(currents):.2f}"},
         )
     return Judgement("charging", name, Status.PASS, f"no charging fault (vehicle state {state})")
 

@@ -22,7 +22,14 @@ def judge_hooks(hooks: dict, in_a_row: dict[str, int], h: HealthConfig) -> list[
         failures = in_a_row.get(name, 1)
         fault = FaultCode.HOOK_FAILING if failures >= h.hook_failures_before_fault else None
         out.append(
-            Judgement("hook", name, Status.WARN, f"hook {name} failed {failures} times in a row: {result.error}", fault)
+            Judgement(
+                "hook",
+                name,
+                Status.WARN,
+                f"hook {name} failed {failures} times in a row: {result.error}",
+                fault,
+                fill={"name": name, "times": failures},
+            )
         )
     return out
 
