@@ -30,3 +30,12 @@ class RateLimit:
                 return False, 0
             seen.append(now)
             return True, self._held.pop(kind, 0)
+
+    def wait_s(self, kind: str = "") -> float:
+        """How long until one more of KIND is let through (0 when it would be now)."""
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(kind)
+            if not seen or len(seen) < self.most:
+                return 0.0
+            return max(0.0, seen[0] + self.window_s - now)

@@ -151,6 +151,7 @@ class CaseStore:
         if kind == "answer":
             article.update(question=manifest.get("question"), text=str(manifest.get("text", ""))[:4000])
         if kind == "photo":
+            article["question"] = manifest.get("question")
             name = next((n for n in members if n in PHOTO_TYPES), None)
             if name:
                 path = self.folder / "photos" / f"{report_id}.{PHOTO_TYPES[name]}"
@@ -188,7 +189,7 @@ class CaseStore:
             case["priority"], case["on_site"] = "high", True
         elif PRIORITIES.index(priority) < PRIORITIES.index(case["priority"]):
             case["priority"] = priority
-        if article["kind"] == "answer":
+        if article["kind"] in ("answer", "photo"):  # a photo answers the question that asked for it
             for q in case["articles"]:
                 if q["kind"] == "question" and q["id"] == article.get("question"):
                     q["answered"] = article["report_id"]
@@ -223,11 +224,13 @@ class CaseStore:
         case["articles"].append(article)
         return article
 
-    def ask(self, number: str, text: str) -> dict:
-        """Support asks the box a question: the case waits for the box."""
+    def ask(self, number: str, text: str, photo: str | None = None) -> dict:
+        """Support asks the box a question, or for a PHOTO of one view: the case waits for the box."""
 
         def change(case):
-            self._say(case, "question", text)
+            article = self._say(case, "question", text)
+            if photo:
+                article["photo"] = str(photo)[:40]
             case["state"] = "waiting"
 
         return self._support(number, change)
@@ -295,6 +298,7 @@ class CaseStore:
                     "text": a["text"],
                     "at": a["at"],
                     "answered": bool(a.get("answered")),
+                    **({"photo": a["photo"]} if a.get("photo") else {}),
                 }
                 for a in said
             ],

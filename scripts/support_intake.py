@@ -291,8 +291,10 @@ def start_support_desk(store: CaseStore, path: Path):
             return {"done": store.chase(order.get("now"))}
         if what == "solve":
             return store.state_for_box(store.solve(case))
-        if what in ("ask", "tell") and text:
-            return store.state_for_box(getattr(store, what)(case, text))
+        if what == "ask" and text:  # a question may ask for a photo of one view (the box's photo labels)
+            return store.state_for_box(store.ask(case, text, photo=order.get("photo")))
+        if what == "tell" and text:
+            return store.state_for_box(store.tell(case, text))
         raise Rejected(422, "expected ask, tell (with a text), solve or chase")
 
     class Desk(socketserver.StreamRequestHandler):
@@ -419,12 +421,21 @@ def main(argv=None) -> int:
             p.add_argument("case")
         if name in ("ask", "tell"):
             p.add_argument("text")
+    sub.choices["ask"].add_argument(
+        "--photo", help="ask for a photo of this view: housing, lid, controller, type_plate"
+    )
     sub.choices["show"].add_argument("--json", action="store_true")
     sub.choices["chase"].add_argument("--now", help="the time to chase at (ISO 8601); default: now")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="intake: %(message)s", stream=sys.stderr)
     if args.cmd in ("ask", "tell", "solve"):
-        state = _support_action(args, {"action": args.cmd, "case": args.case, "text": getattr(args, "text", "")})
+        order = {
+            "action": args.cmd,
+            "case": args.case,
+            "text": getattr(args, "text", ""),
+            "photo": getattr(args, "photo", None),
+        }
+        state = _support_action(args, order)
         print(f"{state['case']}: {state['state']}, {state['priority']} priority")
         return 0
     if args.cmd == "chase":

@@ -105,7 +105,10 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     page.wait_for_selector("#cases .case:has-text('CASE-000001')")
     assert page.is_hidden("#questions")
 
-    intake_cmd(tmp_path, "ask", "CASE-000001", "Please send a photo of the inside of the housing. Is the RCD on?")
+    intake_cmd(
+        tmp_path, "ask", "CASE-000001", "Please send a photo of the inside of the housing.", "--photo", "housing"
+    )
+    intake_cmd(tmp_path, "ask", "CASE-000001", "Is the RCD on?")
     page.wait_for_selector("#questions:has-text('Is the RCD on?')", timeout=15_000)
     assert page.text_content("#cases .case .state") == "waiting for you"
     wide = page.evaluate(
@@ -113,17 +116,24 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
         ".map(e => e.tagName + '#' + e.id + '.' + e.className)"
     )
     assert wide == [], "wider than a phone's screen"  # no sideways scrolling on a phone
+    # One picker, for the view support asked for, under the photo request; none under the text question.
+    pickers = page.query_selector_all("#questions input[type=file]")
+    assert [p.get_attribute("data-label") for p in pickers] == ["housing"]
+    assert page.is_visible("#questions .q:has-text('Inside of the housing')")
     page.screenshot(path=str(tmp_path / "1-question.png"), full_page=True)
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
-    assert status["cases"] == {"open_questions": 1, "waiting_for_you": 1}
+    assert status["cases"] == {"open_questions": 2, "waiting_for_you": 1}
 
     photo = tmp_path / "housing.jpg"
     photo.write_bytes(camera_jpeg())
     page.set_input_files("#questions input[data-label=housing]", str(photo))
-    page.wait_for_selector("#questions .photos .ok:has-text('sent')", timeout=15_000)
+    # The photo answers the request by itself: it leaves the questions, the text question stays.
+    page.wait_for_selector("#questions .q:has-text('Inside of the housing')", state="detached", timeout=15_000)
     page.fill("#questions textarea", "Yes, the RCD is on. The photo shows the housing.")
     page.click("#questions button:has-text('Send answer')")
     page.wait_for_selector("#said:has-text('on its way')")
+    # The installer's own words, shown back under the question.
+    page.wait_for_selector("#cases .said:has-text('Yes, the RCD is on')", timeout=15_000)
     page.screenshot(path=str(tmp_path / "2-answered.png"), full_page=True)
 
     # The box checks and strips a photo itself, whatever a client sends: the camera's file, straight in.
@@ -140,7 +150,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
         headers=dict(WEB, **{"Content-Type": "image/jpeg"}),
         timeout=10,
     )
-    assert fake.status_code == 422 and "not a JPEG or PNG" in fake.json()["error"]
+    assert fake.status_code == 422 and "cannot be sent: " in fake.json()["error"]
 
     def arrived():
         case = intake_case(tmp_path, "CASE-000001")
@@ -150,10 +160,13 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     case = peers.wait_for(arrived, 30, "the answer and both photos in CASE-000001")
     assert len(all_cases(tmp_path)) == 1
     answer = next(a for a in case["articles"] if a["kind"] == "answer")
-    assert answer["question"] == "Q2" and answer["text"].startswith("Yes, the RCD is on")
+    assert answer["question"] == "Q3" and answer["text"].startswith("Yes, the RCD is on")
+    request = next(a for a in case["articles"] if a.get("id") == "Q2")
+    housing = next(a for a in case["articles"] if a["kind"] == "photo" and a.get("question") == "Q2")
+    assert request["answered"] == housing["report_id"]  # the photo is the answer to the request
     stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{answer['report_id']}.tar.gz"
     shown = cli("inspect", stored).stdout
-    assert "case      CASE-000001" in shown and "answer    to Q2: Yes, the RCD is on" in shown
+    assert "case      CASE-000001" in shown and "answer    to Q3: Yes, the RCD is on" in shown
     from PIL import Image
 
     for a in (a for a in case["articles"] if a["kind"] == "photo"):
@@ -164,19 +177,25 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     assert page.is_hidden("#questions")
 
     shown = intake_cmd(tmp_path, "show", "CASE-000001")
-    assert "question  Q2:" in shown and "(answered)" in shown and "answer    to Q2" in shown and "photo" in shown
+    assert "question  Q3:" in shown and "(answered)" in shown and "answer    to Q3" in shown and "photo" in shown
     (tmp_path / "show.txt").write_text(shown)
 
-    # Solved; a report that names the case reopens it, in the same case.
+    # Solved; a reply from the page reopens it, in the same case; so does a report that names it.
     intake_cmd(tmp_path, "solve", "CASE-000001")
     page.wait_for_selector("#cases .case .state:has-text('solved')", timeout=15_000)
+    page.click("#cases summary:has-text('Reply (reopens the case)')")
+    page.fill("#cases details textarea", "It stopped again this morning.")
+    page.click("#cases button:has-text('Send reply')")
+    page.wait_for_selector("#cases .case .state:has-text('reopened')", timeout=15_000)
+    assert any(
+        a.get("text", "").startswith("It stopped again") for a in intake_case(tmp_path, "CASE-000001")["articles"]
+    )
     out = rig["report"]("--case", "CASE-000001")
     assert "added to case CASE-000001" in out.stdout, out.stdout + out.stderr
-    page.wait_for_selector("#cases .case .state:has-text('reopened')", timeout=15_000)
     page.screenshot(path=str(tmp_path / "3-reopened.png"), full_page=True)
     assert len(all_cases(tmp_path)) == 1 and intake_case(tmp_path, "CASE-000001")["state"] == "reopened"
     listing = cli("cases", "--config", rig["config"]).stdout
-    assert "CASE-000001  reopened" in listing and "support Q2:" in listing and "(answered)" in listing
+    assert "CASE-000001  reopened" in listing and "support Q3:" in listing and "(answered)" in listing
     (tmp_path / "cases.txt").write_text(listing)
 
 
@@ -298,7 +317,9 @@ def test_a_refused_report_is_retried_from_the_cli(tmp_path, certs, make_config, 
         assert r.status_code == 200 and r.json()["report"]["state"] == "sending"  # tried before: sent again now
         peers.wait_for(lambda: len(all_cases(tmp_path)) == 2, 20, "the second case after the page's retry")
         assert cli("retry", report_id, "--config", path).returncode == 1  # not refused any more
-        assert cli("retry", "20260101T000000Z-00000000", "--config", path).stderr.startswith("diag-agent: no report")
+        assert cli("retry", "20260101T000000Z-00000000", "--config", path).stderr.startswith(
+            "diag-agent: there is no report"
+        )
     finally:
         intake.stop()
 

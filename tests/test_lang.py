@@ -111,7 +111,8 @@ def test_an_unknown_language_or_zone_is_a_config_error(make_config, cli, key, va
 def test_the_cli_speaks_the_box_language(make_config, cli, sim_bus):
     path = make_config(buses=[sim_bus], devices=peers.sim_devices(), extra={"language": "de"})
     out = cli("check", "--config", path).stdout
-    assert out.startswith("diag-agent Selbstprüfung:") and "Zähler meter" in out and "Uhrzeit" in out
+    assert out.startswith("Wo der Fehler liegt: Kein Fehler") and "diag-agent Selbstprüfung:" in out
+    assert "Zähler meter" in out and "Uhrzeit" in out
 
 
 def test_a_german_box_at_360_px_and_its_german_report(

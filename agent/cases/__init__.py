@@ -5,6 +5,15 @@ from collections.abc import Mapping
 
 from agent.lang import Told
 
+# The seed checklist: what support asks to see first when a box is opened (a photo request names one).
+PHOTO_LABELS = {
+    "housing": "inside of the housing",
+    "lid": "the lid, inside",
+    "controller": "the controller computer",
+    "type_plate": "the type plate",
+    "other": "another photo",
+}
+
 
 class CaseError(Told):
     """A request about a case that cannot be done, said for the person who asked (KEY: page.errors in the

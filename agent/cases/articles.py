@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from agent.cases import PHOTO_LABELS
 from agent.cases.photos import Photo
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
@@ -15,14 +16,6 @@ from agent.report.manifest import Manifest
 from agent.request import new_report_id
 
 MAX_ANSWER = 2000
-# The seed checklist: what support asks to see first when a box is opened.
-PHOTO_LABELS = {
-    "housing": "inside of the housing",
-    "lid": "the lid, inside",
-    "controller": "the controller computer",
-    "type_plate": "the type plate",
-    "other": "another photo",
-}
 
 
 def _spool(
@@ -35,6 +28,7 @@ def _spool(
     subject: str,
     fields: dict,
     members: list[Section],
+    shown: str = "",
 ) -> Entry:
     wall = time.time()
     report_id = new_report_id(wall)
@@ -45,15 +39,22 @@ def _spool(
         priority=priority,
         on_site=on_site,
         created=wall,
-        extra={"subject": subject, "reason": kind, "case_ref": case, "kind": kind},
+        extra={
+            "subject": subject,
+            "reason": kind,
+            "case_ref": case,
+            "kind": kind,
+            **({"text": shown} if shown else {}),
+        },
     )
     return outbox.spool(entry, lambda out: write_bundle(out, manifest, members))
 
 
 def answer(
-    cfg: AgentConfig, outbox: Outbox, case: str, question: str, text: str, priority: str, on_site: bool
+    cfg: AgentConfig, outbox: Outbox, case: str, question: str | None, text: str, priority: str, on_site: bool
 ) -> Entry:
-    """Spool an answer to QUESTION of CASE. Secrets are scrubbed from it like from a report."""
+    """Spool an answer to QUESTION of CASE (None: a reply to the case). Secrets are scrubbed from it like from
+    a report."""
     text = Redactor(cfg.secrets()).text(text.strip(), "answer")[:MAX_ANSWER]
     return _spool(
         cfg,
@@ -62,16 +63,24 @@ def answer(
         case,
         priority,
         on_site,
-        f"Answer to {question} on {case}",
+        f"Answer to {question} on {case}" if question else f"Reply on {case}",
         {"question": question, "text": text},
         [Section("answer.txt", text.encode() + b"\n")],
+        shown=text[:500],  # shown back on the page under the question, scrubbed like the answer
     )
 
 
 def photo(
-    cfg: AgentConfig, outbox: Outbox, case: str, label: str, picture: Photo, priority: str, on_site: bool
+    cfg: AgentConfig,
+    outbox: Outbox,
+    case: str,
+    label: str,
+    picture: Photo,
+    priority: str,
+    on_site: bool,
+    question: str | None = None,
 ) -> Entry:
-    """Spool a photo (already checked and stripped: cases/photos.py) for CASE."""
+    """Spool a photo (already checked and stripped: cases/photos.py) for CASE; QUESTION: the request it answers."""
     what = PHOTO_LABELS[label]
     return _spool(
         cfg,
@@ -81,6 +90,12 @@ def photo(
         priority,
         on_site,
         f"Photo for {case}: {what}",
-        {"label": what, "width": picture.width, "height": picture.height, "removed": picture.removed},
+        {
+            "label": what,
+            "width": picture.width,
+            "height": picture.height,
+            "removed": picture.removed,
+            **({"question": question} if question else {}),
+        },
         [Section(f"photo.{picture.kind}", picture.data)],
     )

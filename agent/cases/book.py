@@ -8,6 +8,7 @@ import math
 import threading
 from pathlib import Path
 
+from agent.cases import PHOTO_LABELS
 from agent.paths import state_path
 from agent.request import CASE_REF
 from agent.storage import StateFile
@@ -25,7 +26,7 @@ def _notes() -> dict[str, str]:
 
 # What a case's state (agent/vocab.py) means to the person at the box, in the log's language (agent/lang/).
 NOTES = _notes()
-MAX_MESSAGES, MAX_TEXT, MAX_REPORTS = 30, 2000, 50
+MAX_MESSAGES, MAX_TEXT, MAX_REPORTS, MAX_SAID = 30, 2000, 50, 100
 MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
 
 
@@ -68,6 +69,7 @@ def check_state(data: object) -> dict:
                 "text": m["text"][:MAX_TEXT],
                 "at": at if isinstance(at, (int, float)) and math.isfinite(at) else None,
                 "answered": m.get("answered") is True,
+                "photo": m["photo"] if m.get("photo") in PHOTO_LABELS else None,  # a view support asks to see
             }
         )
     reports = (
@@ -91,7 +93,7 @@ class CaseBook:
     and the questions the box has answered that the backend has not yet counted."""
 
     def __init__(self, state_dir: str | Path, max_cases: int):
-        self._file = StateFile(state_path(state_dir, "cases"), {"cases": [], "answered": []})
+        self._file = StateFile(state_path(state_dir, "cases"), {"cases": [], "answered": [], "said": {}})
         self.max_cases = max_cases
         self._lock = threading.Lock()
         saved = self._file.load()
@@ -103,6 +105,8 @@ class CaseBook:
             except CaseStateError as exc:
                 log.warning("a saved case state is unreadable (%s); it is read again from the backend", exc)
         self._answered: set[str] = {a for a in saved["answered"] if isinstance(a, str)}
+        # What the box answered, by "case/question", shown back under the question (the newest MAX_SAID).
+        self._said: dict[str, str] = {k: v for k, v in saved.get("said", {}).items() if isinstance(v, str)}
 
     def apply(self, data: object, seen: float) -> bool:
         """Take a case state from the backend; True when it changed what the box knows."""
@@ -119,14 +123,19 @@ class CaseBook:
             self._save()
         return True
 
-    def answered(self, case: str, question: str) -> None:
-        """The box sent an answer: the question is not shown as open while the answer travels."""
+    def answered(self, case: str, question: str, said: str = "") -> None:
+        """The box sent an answer (SAID: its words, or what the photo shows): the question is not shown as open
+        while the answer travels, and the person sees what they answered."""
         with self._lock:
             self._answered.add(f"{case}/{question}")
+            if said:
+                self._said[f"{case}/{question}"] = said[:MAX_TEXT]
+                for old in list(self._said)[:-MAX_SAID]:
+                    del self._said[old]
             self._save()
 
     def _save(self) -> None:
-        self._file.save({"cases": list(self._cases.values()), "answered": sorted(self._answered)})
+        self._file.save({"cases": list(self._cases.values()), "answered": sorted(self._answered), "said": self._said})
 
     def get(self, case: str) -> dict | None:
         with self._lock:
@@ -138,7 +147,12 @@ class CaseBook:
             out = []
             for c in sorted(self._cases.values(), key=lambda c: -c["seen"]):
                 messages = [
-                    dict(m, answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered) for m in c["messages"]
+                    dict(
+                        m,
+                        answered=m["answered"] or f"{c['case']}/{m['id']}" in self._answered,
+                        said=self._said.get(f"{c['case']}/{m['id']}"),
+                    )
+                    for m in c["messages"]
                 ]
                 out.append(
                     dict(

@@ -45,3 +45,16 @@ def incident_of(
         if case and case_states.get(case) != CaseState.SOLVED:
             return Incident(case, None)
     return Incident(None, None)
+
+
+def incident_for(fault: str, outbox, book, onsite) -> Incident:
+    """The incident of FAULT on this box: from the OUTBOX's reports, the case BOOK's states, the ONSITE visit."""
+    visit = onsite.state()
+    states = {c["case"]: c["state"] for c in book.cases()}
+    return incident_of(fault, outbox.entries(), states, visit.since if visit.on else None)
+
+
+def open_cases(faults: Iterable[Mapping], outbox, book, onsite) -> dict[str, str]:
+    """The open case of each active fault's incident ("code|device": case), for the page to offer."""
+    keys = (f"{f['code']}|{f['device']}" for f in faults)
+    return {key: case for key in keys if (case := incident_for(key, outbox, book, onsite).case)}

@@ -122,7 +122,7 @@ def guard(req: Request, write: bool, token: str, port: int, security: Callable[[
         if origin and urlsplit(origin).netloc != host:
             raise HTTPError(403, "cross_site")
         if req.header("X-Requested-With") != "diag-agent":
-            raise HTTPError(403, "cross_site")
+            raise HTTPError(403, "cross_site_header")
         kind = req.header("Content-Type").split(";")[0].strip()
         if kind != "application/json" and not (req.path == "/api/photo" and kind in ("image/jpeg", "image/png")):
             raise HTTPError(415, "send_json_or_photo" if req.path == "/api/photo" else "send_json")
@@ -161,6 +161,22 @@ def token_page(language: str) -> bytes:
     ).encode()
 
 
+def one_report(desk: Desk, talk: Conversation, report_id: str, bundle: bool):
+    """GET /api/reports/ID: a report's state; with /bundle, the report itself to take away by hand."""
+    if not REPORT_ID.match(report_id):
+        raise HTTPError(404, "no_such_report")
+    if bundle:
+        path = desk.bundle(report_id)
+        if path is None:
+            raise HTTPError(404, "not_in_outbox")
+        disposition = f'attachment; filename="{talk.file_name(report_id)}"'
+        return 200, [("Content-Type", "application/gzip"), ("Content-Disposition", disposition)], path.read_bytes()
+    state = desk.state(report_id)
+    if state is None:
+        raise HTTPError(404, "no_such_report")
+    return 200, [("Content-Type", "application/json")], json.dumps({"ok": True, **state}).encode()
+
+
 class PageApp:
     """The WSGI app: the page, its JSON API, and the guards in front of both."""
 
@@ -177,6 +193,9 @@ class PageApp:
     ):
         self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
         self.port, self.locale, self.security = port, locale, security  # the box's language and time zone
+        from agent.ratelimit import RateLimit
+
+        self.reports = RateLimit(cfg.reports_per_hour, 3600.0)
 
     def __call__(self, environ, start_response):
         req = Request(environ)
@@ -209,6 +228,15 @@ class PageApp:
             f"{status} {HTTPStatus(status).phrase}", headers + SECURITY_HEADERS + [("Content-Length", str(len(body)))]
         )
         return [b"" if req.method == "HEAD" else body]
+
+    def _within_limit(self) -> None:
+        """At most reports_per_hour reports from the page: the rest are refused with a clear message and a line
+        in the security log (the log's own limit keeps a flood to a line)."""
+        allowed, _ = self.reports.allow()
+        if not allowed:
+            most, minutes = self.cfg.reports_per_hour, max(1, round(self.reports.wait_s() / 60))
+            self.security("page_reports_limited", f"the local page asked for more than {most} reports in an hour")
+            raise HTTPError(429, "too_many_reports", {"most": most, "minutes": minutes})
 
     def _guard(self, req: Request, write: bool) -> None:
         guard(req, write, self.cfg.token or "", self.port, self.security)
@@ -243,25 +271,7 @@ class PageApp:
         if req.path == "/api/words":
             return self._json(words(req, *self.locale))
         if m := re.match(r"^/api/reports/([^/]+)(/bundle)?$", req.path):
-            report_id = m.group(1)
-            if not REPORT_ID.match(report_id):
-                raise HTTPError(404, "no_such_report")
-            if m.group(2):
-                bundle = self.desk.bundle(report_id)
-                if bundle is None:
-                    raise HTTPError(404, "not_in_outbox")
-                return (
-                    200,
-                    [
-                        ("Content-Type", "application/gzip"),
-                        ("Content-Disposition", f'attachment; filename="{self.talk.file_name(report_id)}"'),
-                    ],
-                    bundle.read_bytes(),
-                )
-            state = self.desk.state(report_id)
-            if state is None:
-                raise HTTPError(404, "no_such_report")
-            return self._json({"ok": True, **state})
+            return one_report(self.desk, self.talk, m.group(1), bool(m.group(2)))
         raise HTTPError(404, "not_found")
 
     def _post(self, req: Request):
@@ -270,6 +280,7 @@ class PageApp:
                 request = check_request(req.json_body(), "local")
             except RequestError as exc:
                 raise HTTPError(422, "check_form", errors=exc) from None
+            self._within_limit()
             try:
                 report_id = self.desk.submit(request)
             except ValueError as exc:
@@ -299,7 +310,10 @@ class PageApp:
                 {
                     "ok": True,
                     **self.talk.add_photo(
-                        req.query.get("case", [None])[0], req.query.get("label", [None])[0], req.raw_body(MAX_PHOTO)
+                        req.query.get("case", [None])[0],
+                        req.query.get("label", [None])[0],
+                        req.raw_body(MAX_PHOTO),
+                        req.query.get("question", [None])[0],
                     ),
                 },
                 202,

@@ -148,8 +148,10 @@ def look_once(cfg, scan: bool = False):
     StatusModel.look does."""
     from agent.collect import one_shot
     from agent.watch.checks import judged
+    from agent.watch.faults import held_now
 
-    return judged(cfg, one_shot(cfg, scan))
+    box = one_shot(cfg, scan)
+    return judged(cfg, box.but(faults=held_now(cfg, box)))
 
 
 def _report_standalone(cfg, request) -> dict:
@@ -207,13 +209,26 @@ def cmd_inspect(args) -> int:
 def cmd_check(args) -> int:
     cfg = _config(args)
     from agent.watch import checks
+    from agent.watch.explain import where_lines
 
-    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30) or dict(look_once(cfg, scan=True).checks or {})
+    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30)
+    if not answer:
+        looked = look_once(cfg, scan=True)
+        answer = dict(looked.checks or {}, where=(looked.verdicts or {}).get("where", []))
     if args.json:
-        print(json.dumps({k: answer[k] for k in ("result", "counts", "checks")}, indent=2, ensure_ascii=False))
+        print(json.dumps({k: answer[k] for k in ("result", "counts", "checks", "where")}, indent=2, ensure_ascii=False))
     else:
+        print("\n".join(where_lines(answer.get("where", []), cfg.language)))
         print(checks.render([checks.Check(**c) for c in answer["checks"]], cfg.language))
     return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
+
+
+def cmd_page_link(args) -> int:
+    """The page's link for the installer at the box: with its key (web.token) when it is served on the LAN."""
+    web = _config(args).web
+    host = f"[{web.host}]" if ":" in web.host else web.host
+    print(f"http://{host}:{web.port}/" + (f"?token={web.token}" if web.token else ""))
+    return EXIT_OK
 
 
 def cmd_event(args) -> int:
@@ -330,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("onsite", parents=[common], help="on-site mode: every report high priority")
     p.add_argument("action", choices=("on", "off", "status"))
     p.set_defaults(func=cmd_onsite)
+    p = sub.add_parser("page-link", parents=[common], help="the local page's address, with its key when it has one")
+    p.set_defaults(func=cmd_page_link)
     p = sub.add_parser("status", parents=[common], help="the running daemon's state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -57,6 +57,7 @@ class DeviceState:
     noise: int = 0
     busy_answers: int = 0
     iec_state: str | None = None  # the vehicle state as IEC 61851 names it (A-F), for a charge controller
+    vehicle_states: Mapping[int, str] = field(default_factory=dict)  # the register's values as IEC letters
 
     def value(self, name: str) -> Any:
         reading = self.values.get(name)
@@ -87,6 +88,7 @@ class DeviceState:
             "busy_answers": self.busy_answers,
             "value_errors": dict(self.value_errors),
             "iec_state": self.iec_state,
+            "vehicle_states": {str(k): v for k, v in self.vehicle_states.items()},
             "measures_mains": self.measures_mains,
             "has_vehicle_state": self.has_vehicle_state,
             "values": {name: r.to_dict() for name, r in self.values.items()},

@@ -213,6 +213,8 @@ class WebConfig:
     host: str = "127.0.0.1"  # a LAN address needs a token
     port: int = number(8088, 1, 65535)
     token: str | None = None
+    # Reports the page sends in an hour: a visit needs a few; a stuck button or a script must not open 300 cases.
+    reports_per_hour: int = number(6, 1, 120)
 
     def validate(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1") and not (self.token and len(self.token) >= 16):

@@ -329,4 +329,5 @@ def _state(dev: Device, now: float) -> DeviceState:
         noise=dev.noise,
         busy_answers=dev.busy_answers,
         iec_state=dev.profile.vehicle_states.get(state.value) if state else None,
+        vehicle_states=frozen(dev.profile.vehicle_states),
     )

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 
-from agent.devices.history import decode_buckets, decode_raw
-from agent.lang import load, when
-
-CHARTS = (  # title, unit, value names (first device that has them), step drawing for states
-    ("Voltage", "V", ("voltage_l1", "voltage_l2", "voltage_l3"), False),
-    ("Current", "A", ("current_l1", "current_l2", "current_l3"), False),
-    ("Power", "W", ("total_power",), False),
-    ("Vehicle state", "", ("vehicle_state",), True),
-)
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
-W, H, PAD_L, PAD_B, PAD_T = 900, 170, 60, 22, 14
+from agent.lang import load
+from agent.report.charts import CHARTS, _e, _ts, chart, chart_lines, letters_of
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222;max-width:960px}
@@ -23,16 +13,13 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px;border-bott
 table{border-collapse:collapse;width:100%;margin:4px 0}td,th{border:1px solid #ddd;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f4f4f4}.pass{color:#187a2f}.warn{color:#a66300}
 .fail,.critical,.error{color:#b00020;font-weight:bold}.meta{color:#555}svg{display:block;margin:4px 0}
-.chart text{font-size:11px;fill:#444}.fault line{stroke:#b00020;stroke-dasharray:3 3}
+.chart text{font-size:11px}.chart .axis{fill:#444}.fault line{stroke:#b00020;stroke-dasharray:3 3}
+svg.chart{width:100%;height:auto;max-width:900px}td,th{overflow-wrap:anywhere}
+.where{border:2px solid #b00020;border-radius:6px;padding:8px 12px;margin:10px 0}.where.none{border-color:#187a2f}
+pre{background:#f6f6f6;padding:6px;overflow-x:auto;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}
+@media (max-width:600px){body{margin:8px}h1{font-size:17px}}
 """
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _num(v: float) -> str:
-    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+LOG_TAIL = 30  # lines of each log shown on the page (the whole log is a member of the bundle)
 
 
 def _dig(data, *keys):
@@ -63,10 +50,6 @@ def _hours(seconds, w: dict) -> str:
     return f"{seconds / 3600:.1f}" if isinstance(seconds, (int, float)) else w["not_read"]
 
 
-def _ts(wall: float | None, zone: str = "UTC", seconds: bool = True) -> str:
-    return when(wall, zone, seconds) if wall else "?"
-
-
 def _table(headers: Iterable[str], rows: Iterable[Iterable], classes: Iterable[str] | None = None) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
@@ -76,93 +59,29 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable], classes: Iterable[s
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def series_points(entry: dict) -> list[tuple[float, float]]:
-    """Bucket means for the window, then the raw samples of the last hour: [(wall time, value)]."""
-    buckets = [(b[0], b[2]) for b in decode_buckets(entry.get("buckets", {}))]
-    return buckets + decode_raw(entry.get("raw", {}))
+def _where(findings: list[dict], language: str) -> str:
+    """Where the fault is (watch/explain.py), at the top: support reads the box's verdict first."""
+    from agent.watch.explain import where_of
+
+    words = load(language)["page"]
+    found = where_of(findings, words)
+    items = "".join(f"<li>{_e(e)}</li>" for e in found["evidence"])
+    return (
+        f"<div class='where{'' if found['place'] else ' none'}'><b>{_e(words['where_title'])}:</b> "
+        f"{_e(found['sentence'])}"
+        + (f"<ul>{items}</ul>" if items else "")
+        + (f"<p>{_e(words['next_step'])} {_e(found['next'])}</p>" if found["next"] else "")
+        + (f"<p class='meta'>{_e(found['also'])}</p>" if found["also"] else "")
+        + "</div>"
+    )
 
 
-def chart(
-    title: str,
-    unit: str,
-    lines: dict[str, list[tuple[float, float]]],
-    events: list[dict],
-    step: bool,
-    zone: str = "UTC",
-) -> str:
-    """An inline SVG line chart over time, with fault events marked on the time axis."""
-    pts = [p for line in lines.values() for p in line]
-    if not pts:
-        return f"<p class='meta'>{_e(title)}: -</p>"
-    t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    if v1 - v0 < 1e-9:
-        v0, v1 = v0 - 1, v1 + 1
-    t1 = t1 if t1 > t0 else t0 + 1
-
-    def x(t):
-        return PAD_L + (t - t0) / (t1 - t0) * (W - PAD_L - 10)
-
-    def y(v):
-        return PAD_T + (1 - (v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B)
-
-    parts = [
-        f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
-        f"aria-label='{_e(title)}'><title>{_e(title)}</title>",
-        f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
-        "fill='none' stroke='#ccc'/>",
-        f"<text x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>",
-        f"<text x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>",
-        f"<text x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
-        f"<text x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>",
-    ]
-    for i, (name, line) in enumerate(lines.items()):
-        line = _per_pixel(line, x)
-        coords = []
-        for j, (t, v) in enumerate(line):
-            if step and j:
-                coords.append(f"{x(t):.1f},{y(line[j - 1][1]):.1f}")
-            coords.append(f"{x(t):.1f},{y(v):.1f}")
-        parts.append(
-            f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
-            f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>"
-        )
-        parts.append(
-            f"<text x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>{_e(name)}</text>"
-        )
-    for ev in events:
-        if ev.get("kind") == "raised" and t0 <= ev["wall"] <= t1:
-            xe = x(ev["wall"])
-            parts.append(
-                f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
-                f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>"
-                f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3}' fill='#b00020'>{_e(ev['code'])}</text></g>"
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
-    """At most the lowest and the highest point per pixel column: the page stays small, spikes stay."""
-    out: list[tuple[float, float]] = []
-    column: list[tuple[float, float]] = []
-    for p in line:
-        if column and int(x(p[0])) != int(x(column[0][0])):
-            out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
-            column = []
-        column.append(p)
-    if column:
-        out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
-    return out
-
-
-def _chart_lines(history, names: tuple[str, ...]) -> dict[str, list]:
-    """The first device that has NAMES; HISTORY is the report's frozen history (or empty)."""
-    for device in history.devices() if history else []:
-        found = {f"{device} {n}": series_points(history.series(device, n)) for n in names if n in history.names(device)}
-        if found:
-            return found
-    return {}
+def _log_tails(logs: dict, w: dict) -> list[str]:
+    out = [f"<h2>{_e(w['logs'].format(n=LOG_TAIL))}</h2>"]
+    for name, lines in (logs or {}).items():
+        if isinstance(lines, list) and lines:
+            out.append(f"<h3>{_e(name)}</h3><pre>{_e(chr(10).join(str(x) for x in lines[-LOG_TAIL:]))}</pre>")
+    return out if len(out) > 1 else []
 
 
 def _recorder(recorded: dict, w: dict, zone: str) -> list[str]:
@@ -210,6 +129,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     created = manifest["created"]
     out = [
         f"<!DOCTYPE html><html lang='{_e(language)}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{_e(w['title'].format(id=manifest['report_id']))}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(summary.get('model'))} {_e(summary.get('serial'))}: {_e(manifest.get('subject') or 'report')}</h1>",
         "<p class='meta'>"
@@ -225,6 +145,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
         + _e(w["times"].format(zone=zone, offset=_ts(created["wall"], zone)[-6:]))
         + "</p>",
     ]
+    out.append(_where(sections.get("checks", {}).get("where", []), language))
     if manifest.get("description"):
         out.append(f"<p>{_e(manifest['description'])}</p>")
     out.append(f"<h2>{_e(w['checklist'])}</h2>")
@@ -284,8 +205,11 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
         )
     out.append(f"<h2>{_e(w['charts'])}</h2>")
     history = sections.get("history", {})
+    readings = sections.get("readings", {})
     for title, unit, names, step in CHARTS:
-        out.append(chart(w["chart_titles"].get(title, title), unit, _chart_lines(history, names), events, step, zone))
+        device, lines = chart_lines(history, names)
+        letters = letters_of(readings, device) if step else None
+        out.append(chart(w["chart_titles"].get(title, title), unit, lines, events, step, zone, letters))
     out.append(f"<h2>{_e(w['readings'])}</h2>")
     rows = [
         (dev, n, v["value"], v.get("unit", ""), v.get("label", ""), v.get("age_s"))
@@ -317,6 +241,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
         else f"<p>{_e(w['no_events'])}</p>"
     )
     out += _recorder(sections.get("recorder") or {}, w, zone)
+    out += _log_tails(sections.get("logs") or {}, w)
     out.append(f"<h2>{_e(w['all_checks'])}</h2>")
     out.append(
         _table(

@@ -116,13 +116,14 @@ class Conversation:
 
         known = self._case(case)
         asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
-        if not isinstance(question, str) or question not in asked:
+        if question is not None and (not isinstance(question, str) or question not in asked):
             raise CaseError("no_question", {"case": known["case"], "question": str(question)[:40]})
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
         priority, on_site = self._priority(known)
         entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site)
-        self.book.answered(known["case"], question)
+        if isinstance(question, str):  # without a question: a reply to the case (it reopens a solved one)
+            self.book.answered(known["case"], question, entry.extra.get("text", ""))
         self._sent(entry)
         out = {"answer": entry.report_id}
         if with_report:
@@ -141,19 +142,26 @@ class Conversation:
             out["report"] = self._submit(request)
         return out
 
-    def add_photo(self, case: object, label: object, data: bytes) -> dict:
-        from agent.cases import articles
+    def add_photo(self, case: object, label: object, data: bytes, question: object = None) -> dict:
+        """A photo for CASE; with QUESTION (a photo request of support's), the photo is its answer."""
+        from agent.cases import PHOTO_LABELS, articles
         from agent.cases.photos import PhotoError, clean_photo
 
         known = self._case(case)
-        if label not in articles.PHOTO_LABELS:
-            raise CaseError("photo_label", {"labels": ", ".join(articles.PHOTO_LABELS)})
+        if not isinstance(label, str) or label not in PHOTO_LABELS:
+            raise CaseError("photo_label", {"labels": ", ".join(PHOTO_LABELS)})
+        asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
+        if question is not None and (not isinstance(question, str) or question not in asked):
+            raise CaseError("no_question", {"case": known["case"], "question": str(question)[:40]})
         try:
             picture = clean_photo(data)
         except PhotoError as exc:
             raise CaseError("photo_refused", {"detail": str(exc)}) from None
         priority, on_site = self._priority(known)
-        entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site)
+        asks = question if isinstance(question, str) else None
+        entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site, asks)
+        if asks:
+            self.book.answered(known["case"], asks)
         self._sent(entry)
         return {
             "photo": entry.report_id,

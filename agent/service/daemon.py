@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.cases.incident import incident_for, open_cases
 from agent.channels.control import ControlServer, handlers
 from agent.channels.events import FirmwareEvents, take_queued
 from agent.channels.fault_reports import FaultReporter
@@ -159,15 +160,6 @@ def stop_parts(d: Daemon, control: ControlServer, sending: threading.Thread) -> 
     logging.getLogger().removeHandler(d.log_ring)
 
 
-def incident(d: Daemon, fault: str):
-    """The case a fault ("code|device") already has (cases/incident.py): its reports, its cases, the visit."""
-    from agent.cases.incident import incident_of
-
-    visit = d.onsite.state()
-    states = {c["case"]: c["state"] for c in d.conversation.book.cases()}
-    return incident_of(fault, d.outbox.entries(), states, visit.since if visit.on else None)
-
-
 def tell(link, event: str, **fields) -> None:
     """An MQTT notice, when the box has a broker link (paho is loaded only then)."""
     if link is not None:
@@ -263,7 +255,10 @@ class Daemon:
         self.outbox = self.sender.outbox
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = FaultReporter(
-            cfg.auto_report, cfg.state_dir, lambda r: self.desk.submit(r), incident=lambda fault: incident(self, fault)
+            cfg.auto_report,
+            cfg.state_dir,
+            lambda r: self.desk.submit(r),
+            incident=lambda fault: incident_for(fault, self.outbox, self.conversation.book, self.onsite),
         )
         self.recorder = (
             Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) if cfg.recorder.enabled else None
@@ -301,6 +296,7 @@ class Daemon:
             "mqtt": self.mqtt.state() if self.mqtt else None,
             "cases": self.conversation.counts(),
             "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None,
+            "fault_cases": open_cases(self.faults.active_list(), self.outbox, self.conversation.book, self.onsite),
         }
 
     def publish_status(self) -> None:

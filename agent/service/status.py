@@ -82,7 +82,8 @@ class StatusModel:
             box = box.but(
                 scans=quick_scans({b.name: b for b in self.cfg.buses}, box.devices, self.cfg.profiles_dir, links)
             )
-        return dict(judged(self.cfg, box).checks or {})
+        looked = judged(self.cfg, box)
+        return dict(looked.checks or {}, where=(looked.verdicts or {}).get("where", []))
 
     def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
         """The installer's scan through the running daemon: serial buses share the poller's link."""

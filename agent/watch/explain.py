@@ -29,7 +29,11 @@ def seen(words: dict, code: str, subject: str, fill: Mapping, fallback: str = ""
 
 def where(box: Box, words: dict) -> dict:
     """Where the fault is: the first place, its evidence and the next step; place None when nothing is wrong."""
-    findings: list[dict] = list((box.verdicts or {}).get("where") or [])
+    return where_of(list((box.verdicts or {}).get("where") or []), words)
+
+
+def where_of(findings: list[dict], words: dict) -> dict:
+    """WHERE from the findings of a look (watch/judge/locate.py Finding.to_dict)."""
     if not findings:
         return {"place": None, "sentence": words["where_none"], "evidence": [], "next": "", "also": ""}
     first = findings[0]["place"]
@@ -152,10 +156,33 @@ def explained(box: Box, language: str, model: str = "", serial: str = "") -> dic
     from agent.lang import load
 
     words = load(language)["page"]
+    checks = {c["id"]: c for c in (box.checks or {}).get("checks", [])}
+    verdict = (box.verdicts or {}).get("software", {}).get("verdict")
     return {
+        "checklist": {  # what support will ask, as the self-check found it
+            "software_current": None if verdict in (None, "unknown") else verdict == "up to date",
+            "commissioning": checks.get("commissioning", {}).get("status") == Status.PASS,
+            "credentials": checks.get("cloud_credentials", {}).get("status") == Status.PASS,
+        },
+        "network": checks.get("network", {}).get("hint", ""),
         "box": identity(model, serial, box, words),
         "readings": live(box, words),
         "state": state_line(box, words),
         "where": where(box, words),
         "problems": problems(box, words),
     }
+
+
+def where_lines(findings: list[dict], language: str) -> list[str]:
+    """Where the fault is, as lines for the command line."""
+    from agent.lang import load
+
+    words = load(language)["page"]
+    found = where_of(findings, words)
+    lines = [f"{words['where_title']}: {found['sentence']}"]
+    lines += [f"  - {e}" for e in found["evidence"]]
+    if found["next"]:
+        lines.append(f"  {words['next_step']} {found['next']}")
+    if found["also"]:
+        lines.append(f"  {found['also']}")
+    return lines

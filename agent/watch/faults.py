@@ -206,3 +206,15 @@ class FaultMonitor:
     def has_active(self, code: str, device: str | None = None) -> bool:
         with self._lock:
             return any(k[0] == code and (device is None or k[1] == device) for k in self.active)
+
+
+def held_now(cfg, box) -> tuple[dict, ...]:
+    """With no daemon to watch over time (a one-shot `diag-agent check`), the faults whose conditions hold in this
+    one look, as the monitor would list them: the one look is all the evidence there is."""
+    monitor = FaultMonitor(cfg.faults, Timeline(capacity=1), health=cfg.health)
+    now, wall = time.monotonic(), wall_clock()
+    found = {**monitor.conditions(box.devices), **monitor.health_conditions(box.health)}
+    return tuple(
+        asdict(Fault(code, device, RULES[code].severity, RULES[code].category, j.detail, wall, now, dict(j.fill)))
+        for (code, device), j in found.items()
+    )

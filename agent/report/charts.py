@@ -1,0 +1,139 @@
+"""report.html's charts: inline SVG over time, one colour per line with a legend in that colour, fault events
+marked on the time axis in rows so their labels never overprint, a state drawn as steps with its IEC letters."""
+
+from __future__ import annotations
+
+import html
+
+from agent.devices.history import decode_buckets, decode_raw
+from agent.lang import when
+
+EVENT_ROWS, EVENT_GAP_PX = 3, 80  # fault labels on the time axis: rows, and the room each label needs
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def _ts(wall: float | None, zone: str = "UTC", seconds: bool = True) -> str:
+    return when(wall, zone, seconds) if wall else "?"
+
+
+CHARTS = (  # title, unit, value names (first device that has them), step drawing for states
+    ("Voltage", "V", ("voltage_l1", "voltage_l2", "voltage_l3"), False),
+    ("Current", "A", ("current_l1", "current_l2", "current_l3"), False),
+    ("Power", "W", ("total_power",), False),
+    ("Vehicle state", "", ("vehicle_state",), True),
+)
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
+W, H, PAD_L, PAD_B, PAD_T = 900, 170, 60, 22, 14
+
+
+def series_points(entry: dict) -> list[tuple[float, float]]:
+    """Bucket means for the window, then the raw samples of the last hour: [(wall time, value)]."""
+    buckets = [(b[0], b[2]) for b in decode_buckets(entry.get("buckets", {}))]
+    return buckets + decode_raw(entry.get("raw", {}))
+
+
+def chart(
+    title: str,
+    unit: str,
+    lines: dict[str, list[tuple[float, float]]],
+    events: list[dict],
+    step: bool,
+    zone: str = "UTC",
+    letters: dict[float, str] | None = None,
+) -> str:
+    """An inline SVG line chart over time, with fault events marked on the time axis. LETTERS: names for the
+    values (the vehicle state's IEC letters), shown on the value axis instead of the numbers."""
+    pts = [p for line in lines.values() for p in line]
+    if not pts:
+        return f"<p class='meta'>{_e(title)}: -</p>"
+    t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    if v1 - v0 < 1e-9:
+        v0, v1 = v0 - 1, v1 + 1
+    t1 = t1 if t1 > t0 else t0 + 1
+
+    def x(t):
+        return PAD_L + (t - t0) / (t1 - t0) * (W - PAD_L - 10)
+
+    def y(v):
+        return PAD_T + (1 - (v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B)
+
+    parts = [
+        f"<svg class='chart' viewBox='0 0 {W} {H}' role='img' aria-label='{_e(title)}'><title>{_e(title)}</title>",
+        f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
+        "fill='none' stroke='#ccc'/>",
+        f"<text class='axis' x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
+        f"<text class='axis' x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>",
+    ]
+    if letters:  # a state: each value seen, by its name
+        for v in sorted({p[1] for p in pts}):
+            parts.append(f"<text class='axis' x='4' y='{y(v) + 4:.1f}'>{_e(letters.get(v, _num(v)))}</text>")
+    else:
+        parts.append(f"<text class='axis' x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>")
+        parts.append(f"<text class='axis' x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>")
+    for i, (name, line) in enumerate(lines.items()):
+        line = _per_pixel(line, x)
+        coords = []
+        for j, (t, v) in enumerate(line):
+            if step and j:
+                coords.append(f"{x(t):.1f},{y(line[j - 1][1]):.1f}")
+            coords.append(f"{x(t):.1f},{y(v):.1f}")
+        parts.append(
+            f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
+            f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>"
+        )
+        parts.append(
+            f"<text class='legend' x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>"
+            f"{_e(name)}</text>"
+        )
+    last_in_row = [-1e9] * EVENT_ROWS  # labels go in the first row with room; without room, the line alone
+    for ev in events:
+        if ev.get("kind") == "raised" and t0 <= ev["wall"] <= t1:
+            xe = x(ev["wall"])
+            row = next((r for r in range(EVENT_ROWS) if xe - last_in_row[r] >= EVENT_GAP_PX), None)
+            label = ""
+            if row is not None:
+                last_in_row[row] = xe
+                label = f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3 - 12 * row}' fill='#b00020'>{_e(ev['code'])}</text>"
+            parts.append(
+                f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
+                f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>{label}</g>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
+    """At most the lowest and the highest point per pixel column: the page stays small, spikes stay."""
+    out: list[tuple[float, float]] = []
+    column: list[tuple[float, float]] = []
+    for p in line:
+        if column and int(x(p[0])) != int(x(column[0][0])):
+            out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
+            column = []
+        column.append(p)
+    if column:
+        out += sorted({min(column, key=lambda q: q[1]), max(column, key=lambda q: q[1])})
+    return out
+
+
+def chart_lines(history, names: tuple[str, ...]) -> tuple[str | None, dict[str, list]]:
+    """The first device that has NAMES, and its lines; HISTORY is the report's frozen history (or empty)."""
+    for device in history.devices() if history else []:
+        found = {f"{device} {n}": series_points(history.series(device, n)) for n in names if n in history.names(device)}
+        if found:
+            return device, found
+    return None, {}
+
+
+def letters_of(readings: dict, device: str | None) -> dict[float, str] | None:
+    """The IEC letters of DEVICE's vehicle state register values (its profile's), or None."""
+    states = (readings.get(device or "") or {}).get("vehicle_states") or {}
+    return {float(k): v for k, v in states.items()} or None
