@@ -15,6 +15,8 @@ report_build_peak_rss_kb  the peak resident memory of a process holding that his
                   (report_build_steady_rss_kb before the builds; report_build_peak_over_steady_kb)
 outbox_reports_per_s  50 reports spooled into the outbox (fsync, rename) and then delivered over
                   HTTPS on loopback, one at a time, divided by the time it all took
+page_first_paint_s  median of 5: headless Chromium at 390 px, the page requested to the box's state shown on it
+page_report_to_case_s  median of 5: "Send" tapped on the page to the case number on it
 button_to_case_s  median of 5: a long press of the button (gpiozero mock pin, hold time 0.5 s, included)
                   to the case number from the HTTPS intake
 agent_rss_kb      the daemon's resident memory after polling the simulator (SDM630 + EVSE) at 1 Hz for
@@ -428,6 +430,37 @@ def recorder_after_kill(work: Path, config: Path, agent) -> dict:
     return {"shown": shown, "agent": again}
 
 
+def page_figures(page_url: str, runs: int = 5) -> tuple[list[float], list[float]]:
+    """Headless Chromium on the local page at phone width: seconds from the page request to the box's state shown
+    (words, status, the judged look), and from "Send" to the case number on the page."""
+    from playwright.sync_api import sync_playwright
+
+    paint, to_case = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        for _ in range(runs):
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            t0 = time.perf_counter()
+            page.goto(page_url, wait_until="commit")
+            page.wait_for_function("document.getElementById('box-name').textContent !== '…'", timeout=30_000)
+            paint.append(time.perf_counter() - t0)
+            page.close()
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(page_url)
+        page.wait_for_function("document.getElementById('box-name').textContent !== '…'", timeout=30_000)
+        for i in range(runs):
+            page.fill("#subject", f"Bench page report {i}")
+            page.fill("#description", "A report sent from the page by the bench, to time it.")
+            page.fill("#email", "bench@example.com")
+            t0 = time.perf_counter()
+            page.click("#send")
+            page.wait_for_function("/^CASE-\\d{6}$/.test(document.getElementById('case').textContent)", timeout=60_000)
+            to_case.append(time.perf_counter() - t0)
+            page.click("#another")
+        browser.close()
+    return paint, to_case
+
+
 def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
     import psutil
 
@@ -451,6 +484,7 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
             backend={"url": intake.info["url"], "ca_file": certs["ca"]},
             mqtt={"enabled": True, "port": broker.info["port"]},
             poll_interval_s=1.0,
+            extra={"web": {"port": peers.free_port(), "reports_per_hour": 120}},  # the bench sends many
         )
         agent = peers.start_agent(work, config)
         running.append(agent)
@@ -481,6 +515,7 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
         button = button_to_case(work, sim.info["tcp_port"], intake.info["url"], certs["ca"])
         web = json.loads(config.read_text())["web"]["port"]
         to_box, to_page = question_to_page(work / "intake", f"http://127.0.0.1:{web}/", answer["receipt"]["case"])
+        paint, page_to_case = page_figures(f"http://127.0.0.1:{web}/")
         ocpp = ocpp_request_to_uploaded(work / "ocpp", config, certs)
         window_after_restart = recorder_after_kill(work, config, agent)
         running.append(window_after_restart.pop("agent"))
@@ -491,6 +526,8 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
             **report,
             "outbox_reports_per_s": throughput,
             "button_to_case_s": round(statistics.median(button), 4),
+            "page_first_paint_s": round(statistics.median(paint), 4),
+            "page_report_to_case_s": round(statistics.median(page_to_case), 4),
             "question_to_box_s": round(statistics.median(to_box), 4),
             "question_to_page_s": round(statistics.median(to_page), 4),
             "ocpp_request_to_uploaded_s": round(statistics.median(ocpp), 4),

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The main job with no hardware: a simulated wallbox, the reference support intake, a broker, the agent.
 
-Makes one report through the running daemon and shows the case number the intake assigned.
-Run it through scripts/demo.sh, which installs what it needs first.
+Makes one report through the running daemon and shows the case number the intake assigned. With --serve it
+keeps everything running instead, with the local page on a printed address and the lost phase injected, and
+prints the commands to play support; Ctrl-C stops it all. Run it through scripts/demo.sh, which installs what
+it needs first.
 """
 
 from __future__ import annotations
@@ -68,15 +70,46 @@ def make_ca(folder: Path) -> tuple[str, str, str]:
     return ca, cert, key
 
 
+def serve(work: Path, config: Path, sim: peers.Peer) -> int:
+    """Keep it all running: the page's address and the commands that play support, until Ctrl-C."""
+    import time
+
+    port = json.loads(config.read_text())["web"]["port"]
+    peers.wait_for(lambda: peers.port_open(port), 20, "the local page")
+    peers.simulator_command(sim, "fault", "lost_phase", "on")
+    py, scripts, store = sys.executable, peers.SCRIPTS, work / "intake"
+    agent = f"PYTHONPATH={peers.ROOT} {py} -m agent"
+    print(
+        f"""
+The wallbox's local page: http://127.0.0.1:{port}/   (German: http://127.0.0.1:{port}/?lang=de)
+Phase L3 is lost on the simulated wallbox; the page says where the fault is.
+
+Play support (the case number is on the page once a report is sent):
+  {py} {scripts}/support_intake.py list --store {store}
+  {py} {scripts}/support_intake.py ask --store {store} CASE-000001 "Is the RCD switched on?"
+  {py} {scripts}/support_intake.py ask --store {store} CASE-000001 "A photo of the housing, please" --photo housing
+  {py} {scripts}/support_intake.py solve --store {store} CASE-000001
+The wallbox:
+  {py} {scripts}/wallbox_sim.py fault --control {work}/sim.sock lost_phase off   (or vehicle_failure on, ...)
+  {agent} check --config {config}
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    while True:  # until Ctrl-C (main's handler stops the peers)
+        time.sleep(1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (bundles, logs, intake store)")
+    ap.add_argument("--serve", action="store_true", help="keep the box, the intake and the agent running until Ctrl-C")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="diag-agent-demo-"))
     running: list[peers.Peer] = []
     try:
         ca, cert, key = make_ca(work)
-        print(f"demo folder: {work}")
+        if args.keep or args.serve:  # a path is printed only while it exists
+            print(f"demo folder: {work}")
         broker = peers.start_mosquitto(work)
         running.append(broker)
         sim = peers.start_simulator(work)
@@ -105,7 +138,9 @@ def main() -> int:
         )
         agent = peers.start_agent(work, config)
         running.append(agent)
-        print(f"agent running (pid {agent.proc.pid}), config {config}")
+        print(f"agent running (pid {agent.proc.pid})" + (f", config {config}" if args.keep or args.serve else ""))
+        if args.serve:
+            return serve(work, config, sim)
         env = dict(peers.os.environ, PYTHONPATH=str(peers.ROOT))
 
         def agent_cmd(*words):
@@ -163,12 +198,17 @@ def main() -> int:
             subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"), case], check=True)
         report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
         bundles = sorted((work / "intake" / "bundles").glob(f"{report_id}*.tar.gz"))
-        if bundles:
+        if bundles and args.keep:  # report.html is shown only where it stays
             print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
             subprocess.run(
                 peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")], env=env
             )
+        if not args.keep:
+            print("\n(run with --keep to keep the bundles, report.html and the logs; --serve to play with the page)")
         return result.returncode
+    except KeyboardInterrupt:
+        print("\nstopping: the agent, the intake, the simulated wallbox and the broker")
+        return 0
     except (peers.PeerError, TimeoutError, subprocess.CalledProcessError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

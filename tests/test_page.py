@@ -290,3 +290,44 @@ def test_report_html_puts_the_verdict_first_and_reads_on_a_phone(box, simulator,
 def _rgb(hex_colour: str) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
+
+
+def test_the_demo_stays_up_with_its_page_until_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    demo = subprocess.Popen(
+        [sys.executable, str(peers.SCRIPTS / "demo.py"), "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    try:
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops everything"):
+                break
+        said = "".join(lines)
+        url = re.search(r"local page: (http://127\.0\.0\.1:\d+/)", said).group(1)
+        folder = re.search(r"demo folder: (\S+)", said).group(1)
+        assert "support_intake.py ask" in said and "--photo housing" in said
+
+        def place():
+            return (
+                (requests.get(url + "api/status", timeout=5).json().get("explained") or {})
+                .get("where", {})
+                .get("place")
+            )
+
+        assert peers.wait_for(place, 30, "the lost phase placed on the page") == "supply"
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=60)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0 and "stopping" in rest, rest
+    assert not peers.port_open(int(url.rsplit(":", 1)[1].strip("/")))
+    assert not __import__("os").path.exists(folder)  # nothing left behind without --keep

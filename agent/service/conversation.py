@@ -14,12 +14,27 @@ from agent.cases.book import CaseBook, CaseStateError, check_state
 from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
-from agent.request import RequestError, check_request, fit
+from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.transports.base import DeliveryError
 from agent.transports.https import cases_url, fetch_cases
+from agent.vocab import Reason
 from agent.worker import Ticker
 
 log = logging.getLogger(__name__)
+
+
+def fresh_report(case: str, question: object, text: str, on_site: bool) -> ReportRequest:
+    """The fresh system report an answer is sent with: a follow-up to its case."""
+    fields = {
+        "subject": f"Fresh report for {case}",
+        "case_ref": case,
+        "description": fit(f"Sent with the answer to {question or 'the case'}: {text}", "description"),
+        "on_site": on_site,
+    }
+    try:
+        return check_request(fields, Reason.FOLLOW_UP)
+    except RequestError as exc:
+        raise CaseError("machine", {"detail": str(exc)}) from None
 
 
 class Conversation:
@@ -127,19 +142,7 @@ class Conversation:
         self._sent(entry)
         out = {"answer": entry.report_id}
         if with_report:
-            try:
-                request = check_request(
-                    {
-                        "subject": f"Fresh report for {known['case']}",
-                        "case_ref": known["case"],
-                        "description": fit(f"Sent with the answer to {question}: {text}", "description"),
-                        "on_site": on_site,
-                    },
-                    "follow-up",
-                )
-            except RequestError as exc:
-                raise CaseError("machine", {"detail": str(exc)}) from None
-            out["report"] = self._submit(request)
+            out["report"] = self._submit(fresh_report(known["case"], question, text, on_site))
         return out
 
     def add_photo(self, case: object, label: object, data: bytes, question: object = None) -> dict:

@@ -102,6 +102,16 @@ def fault_monitor(
     )
 
 
+def fault_reporter(d: Daemon) -> FaultReporter:
+    """Fault reports, each joining the case its incident already has (cases/incident.py)."""
+    return FaultReporter(
+        d.cfg.auto_report,
+        d.cfg.state_dir,
+        lambda r: d.desk.submit(r),
+        incident=lambda fault: incident_for(fault, d.outbox, d.conversation.book, d.onsite),
+    )
+
+
 def status_model(d: Daemon) -> StatusModel:
     """The one read-model of the running box, over the parts that know each piece."""
     return StatusModel(
@@ -254,12 +264,7 @@ class Daemon:
         self.sender = delivery(cfg, mqtt_transport, on_delivered=self._delivered)
         self.outbox = self.sender.outbox
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
-        self.auto_reports = FaultReporter(
-            cfg.auto_report,
-            cfg.state_dir,
-            lambda r: self.desk.submit(r),
-            incident=lambda fault: incident_for(fault, self.outbox, self.conversation.book, self.onsite),
-        )
+        self.auto_reports = fault_reporter(self)
         self.recorder = (
             Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) if cfg.recorder.enabled else None
         )
