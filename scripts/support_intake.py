@@ -90,7 +90,8 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals)
                 self._answer(200, {"cases": [store.state_for_box(c) for c in store.of_box(parts[3])]})
             elif self.path.startswith("/api/v1/releases/") and self.path.split("/")[-1] in releases:
                 channel = self.path.split("/")[-1]
-                self._answer(200, {"channel": channel, "version": releases[channel]})
+                version, _, notes = releases[channel].partition(":")  # VERSION[:what the update changes]
+                self._answer(200, {"channel": channel, "version": version, **({"notes": notes} if notes else {})})
             else:
                 self._answer(404, {"error": "not found"})
 
@@ -412,7 +413,8 @@ def main(argv=None) -> int:
         "--release",
         action="append",
         metavar="CHANNEL=VERSION",
-        help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1)",
+        help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1); "
+        "CHANNEL=VERSION:NOTES adds what the update changes",
     )
     for name in ("list", "show", "ask", "tell", "solve", "chase"):
         p = sub.add_parser(name)

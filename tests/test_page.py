@@ -331,3 +331,79 @@ def test_the_demo_stays_up_with_its_page_until_ctrl_c(tmp_path):
     assert demo.returncode == 0 and "stopping" in rest, rest
     assert not peers.port_open(int(url.rsplit(":", 1)[1].strip("/")))
     assert not __import__("os").path.exists(folder)  # nothing left behind without --keep
+
+
+def test_every_state_of_the_page_in_german_has_no_english(
+    tmp_path, certs, broker, make_config, agent_process, simulator, sim_bus, browser, shots
+):
+    from test_conversation import intake_cmd
+
+    intake = peers.start_intake(tmp_path / "intake-run", certs["cert"], certs["key"], mqtt_port=broker.info["port"])
+    try:
+        port = peers.free_port()
+        path = make_config(
+            buses=[sim_bus],
+            devices=peers.sim_devices(),
+            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            mqtt={"enabled": True, "port": broker.info["port"]},
+            extra={"web": {"port": port}, "faults": {"raise_after_s": 0, "clear_after_s": 0}},
+        )
+        agent_process(path)
+        peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
+        page = browser.new_page(viewport={"width": 360, "height": 800}, locale="de-DE")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#box-name:has-text('Seriennummer')", timeout=20_000)
+
+        def german(step: str) -> None:
+            assert no_english(page) == [], step
+            page.screenshot(path=str(shots / f"de-{step}.png"), full_page=True)
+
+        german("normal")
+        fault(simulator, "vehicle_failure")
+        page.wait_for_selector("#where-sentence:has-text('am Auto')", timeout=20_000)
+        german("fault")
+        page.click("#onsite-toggle")
+        page.wait_for_selector("#onsite-state:has-text('AN')")
+        page.fill("#subject", "x")
+        page.click("#send")
+        page.wait_for_selector(".error[data-for=subject]:has-text('3 bis 100 Zeichen')")
+        german("form-error")
+        page.fill("#subject", "Lädt nicht")
+        page.fill("#description", "Das Auto meldet einen Fehler, sobald es angesteckt wird.")
+        page.fill("#email", "installateur@example.com")
+        page.click("#send")
+        page.wait_for_selector("#sent-note:has-text('Ihre Fallnummer ist CASE-000001')", timeout=30_000)
+        german("sent")
+        intake_cmd(tmp_path, "ask", "CASE-000001", "Bitte ein Foto vom Typenschild.", "--photo", "type_plate")
+        intake_cmd(tmp_path, "ask", "CASE-000001", "Ist der FI-Schalter eingeschaltet?")
+        page.wait_for_selector("#questions:has-text('FI-Schalter')", timeout=20_000)
+        german("questions")
+        page.fill("#questions textarea", "Ja, er ist eingeschaltet.")
+        page.click("#questions button:has-text('Antwort senden')")
+        page.wait_for_selector("#cases .said:has-text('Ja, er ist eingeschaltet')", timeout=20_000)
+        german("answered")
+        assert "Antwort auf Q3 zu CASE-000001" in page.text_content("#reports")  # the box's own article, in German
+    finally:
+        intake.stop()
+
+
+def test_an_outdated_box_says_what_the_update_changes_and_may_send_anyway(
+    tmp_path, certs, make_config, agent_process, browser
+):
+    notes = "Fixes charging that stops after a minute with some cars."
+    intake = peers.start_intake(
+        tmp_path / "intake-run", certs["cert"], certs["key"], extra=["--release", f"stable=2.5.0:{notes}"]
+    )
+    try:
+        port = peers.free_port()
+        path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]}, extra={"web": {"port": port}})
+        agent_process(path)
+        peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#checklist li.warn:has-text('not the current release')", timeout=20_000)
+        assert f"What the update changes, in the maker's words: {notes}" in page.text_content("#checklist")
+        assert "not the current stable release (2.5.0)" in page.text_content("#box-software")
+        assert page.is_enabled("#send")  # the offer to send anyway
+    finally:
+        intake.stop()

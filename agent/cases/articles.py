@@ -28,8 +28,9 @@ def _spool(
     subject: str,
     fields: dict,
     members: list[Section],
-    shown: str = "",
+    extra: dict,
 ) -> Entry:
+    """EXTRA: what the page shows of it (the answer's words, the question, the photo's label)."""
     wall = time.time()
     report_id = new_report_id(wall)
     own = {"case_ref": case, "priority": priority, "on_site": on_site, "subject": subject, **fields}
@@ -44,7 +45,7 @@ def _spool(
             "reason": kind,
             "case_ref": case,
             "kind": kind,
-            **({"text": shown} if shown else {}),
+            **{k: v for k, v in extra.items() if v},
         },
     )
     return outbox.spool(entry, lambda out: write_bundle(out, manifest, members))
@@ -66,7 +67,7 @@ def answer(
         f"Answer to {question} on {case}" if question else f"Reply on {case}",
         {"question": question, "text": text},
         [Section("answer.txt", text.encode() + b"\n")],
-        shown=text[:500],  # shown back on the page under the question, scrubbed like the answer
+        {"text": text[:500], "question": question},  # shown back on the page, scrubbed like the answer
     )
 
 
@@ -98,4 +99,5 @@ def photo(
             **({"question": question} if question else {}),
         },
         [Section(f"photo.{picture.kind}", picture.data)],
+        {"label": label, "question": question},
     )

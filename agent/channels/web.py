@@ -28,6 +28,7 @@ from agent.cases.photos import MAX_BYTES as MAX_PHOTO
 from agent.channels import Conversation, Desk, OnSiteSwitch, StatusSource
 from agent.config import WebConfig
 from agent.lang import Told
+from agent.ratelimit import RateLimit
 from agent.request import RequestError, check_request
 
 log = logging.getLogger(__name__)
@@ -193,9 +194,7 @@ class PageApp:
     ):
         self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
         self.port, self.locale, self.security = port, locale, security  # the box's language and time zone
-        from agent.ratelimit import RateLimit
-
-        self.reports = RateLimit(cfg.reports_per_hour, 3600.0)
+        self.reports = RateLimit(cfg.reports_per_hour, 3600.0)  # reports the page may send in an hour
 
     def __call__(self, environ, start_response):
         req = Request(environ)

@@ -101,12 +101,12 @@ def cmd_report(args) -> int:
     try:  # the one validator: the CLI refuses what the page refuses, in the same words
         request = check_request(fields, reason="cli")
     except RequestError as exc:
-        for name, problem in exc.errors.items():
-            print(
-                f"diag-agent: report not made: {'--' + name.replace('_ref', '') + ': ' if name != '_' else ''}"
-                f"{problem}",
-                file=sys.stderr,
-            )
+        from agent.lang import told
+
+        not_made = told(cfg.language, "report_not_made", fallback="report not made")
+        for name, problem in exc.in_words(cfg.language).items():
+            option = "--" + name.replace("_ref", "") + ": " if name != "_" else ""
+            print(f"diag-agent: {not_made}: {option}{problem}", file=sys.stderr)
         return EXIT_CONFIG
     wait = cfg.report.wait_for_case_s
     try:

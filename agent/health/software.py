@@ -13,6 +13,9 @@ from agent.storage import StateFile
 log = logging.getLogger(__name__)
 
 
+MAX_NOTES = 400  # characters of a release's notes the box keeps and shows
+
+
 def version_key(version: str) -> tuple | None:
     """Comparable form of a dotted version ("2.10.1" > "2.9"); None when it has no numbers."""
     parts = re.findall(r"\d+", version or "")
@@ -74,10 +77,14 @@ class ReleaseCache:
             )
             if resp.status != 200:
                 return f"newest version not fetched: HTTP {resp.status}"
-            version = str(resp.json()["version"])
+            answer = resp.json()
+            version = str(answer["version"])
         except (HttpError, ValueError, KeyError, TypeError) as exc:
             return f"newest version not fetched: {str(exc)[:160]}"
         cache[channel] = {"version": version, "fetched": now}
+        notes = answer.get("notes")
+        if isinstance(notes, str) and notes.strip():  # what the update changes, for the installer: bounded
+            cache[channel]["notes"] = notes.strip()[:MAX_NOTES]
         self._save(cache)
         return None
 

@@ -161,6 +161,7 @@ def explained(box: Box, language: str, model: str = "", serial: str = "") -> dic
     return {
         "checklist": {  # what support will ask, as the self-check found it
             "software_current": None if verdict in (None, "unknown") else verdict == "up to date",
+            "update_notes": box.health["software"].get("latest", {}).get("notes") or "",
             "commissioning": checks.get("commissioning", {}).get("status") == Status.PASS,
             "credentials": checks.get("cloud_credentials", {}).get("status") == Status.PASS,
         },
