@@ -50,11 +50,17 @@ SLOW_TESTS = {
     "test_transport": (
         "test_the_broker_restarting_between_publish_and_receipt_loses_nothing",
         "test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol",
+        "test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_again",
     ),
     "test_health": ("test_a_silent_meter_leaves_the_mains_supply_unjudged_never_passed",),
     "test_field": ("test_a_wrong_unit_id_gets_its_own_hint_and_the_scan_finds_the_device",),
     "test_daemon": ("test_watchdog_pings_come_from_the_main_loop",),
     "test_modbus": ("test_garbled_and_slow_replies_are_recorded_and_polling_goes_on",),
+    "test_page": (
+        "test_each_simulator_fault_lands_in_its_place",
+        "test_one_visit_one_case_the_checklist_and_one_report_per_tap",
+        "test_every_state_of_the_page_in_german_has_no_english",
+    ),
 }
 
 
