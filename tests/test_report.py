@@ -314,3 +314,19 @@ def test_section_names_are_known_without_loading_the_sections():
 
     assert sorted(m.NAME for m in sections.SECTIONS) == list(sections.SECTION_NAMES)
     assert all(m.__name__.rsplit(".", 1)[1] == m.NAME for m in sections.SECTIONS)
+
+
+def test_fault_labels_on_a_chart_never_overprint():
+    """Ten faults raised within seconds: each label in a row with room for it, or no label (its line and its
+    tooltip stay); the legend's colour is its line's."""
+    from agent.report.charts import EVENT_GAP_PX, chart
+
+    line = [(1000.0 + i, 230.0 + i % 3) for i in range(600)]
+    events = [{"kind": "raised", "wall": 1100.0 + 2 * i, "code": f"fault_{i}", "message": "m"} for i in range(10)]
+    svg = chart("Voltage", "V", {"meter voltage_l1": line}, events, False)
+    labels = [(float(x), float(y)) for x, y in re.findall(r"<text x='([\d.]+)' y='([\d.]+)' fill='#b00020'>", svg)]
+    assert 1 <= len(labels) < 10 and svg.count("<g class='fault'>") == 10
+    for i, (x1, y1) in enumerate(labels):
+        for x2, y2 in labels[i + 1 :]:
+            assert y1 != y2 or abs(x1 - x2) >= EVENT_GAP_PX, labels
+    assert re.search(r"stroke='(#\w+)' points=.*<text class='legend'[^>]*fill='\1'", svg)
