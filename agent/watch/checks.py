@@ -70,11 +70,9 @@ class _Builder:
 
     def said(self, j: Judgement) -> str:
         """What judgement J saw, in this language: the fault's own sentence, else the judge's plain detail."""
-        template = self.hints["page"]["fault_messages"].get(j.fault or "")
-        try:
-            return template.format(device=j.subject, **j.fill) if template else j.detail
-        except (KeyError, IndexError):  # a value the sentence needs is not known here: the judge's words
-            return j.detail
+        from agent.watch.explain import seen
+
+        return seen(self.hints["page"], j.fault or "", j.subject, j.fill, j.detail) if j.fault else j.detail
 
 
 def links_of(cfg: AgentConfig, box: Box) -> Links:
