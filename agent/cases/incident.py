@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from agent.outbox import Entry
-from agent.vocab import CaseState, ReportState
+from agent.vocab import CaseState, Reason, ReportState
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,9 @@ class Incident:
 
 
 def about(entry: Entry, fault: str, onsite_since: float | None) -> bool:
-    """Whether ENTRY (a report) is about FAULT ("code|device"): made while it was active, or during this visit."""
-    if entry.extra.get("kind", "report") != "report":
+    """Whether ENTRY (a report) is about FAULT ("code|device"): made while it was active, or during this visit.
+    The daily report is nobody's incident, whatever was active as it was made."""
+    if entry.extra.get("kind", "report") != "report" or entry.extra.get("reason") == Reason.SCHEDULE:
         return False
     during_visit = onsite_since is not None and entry.on_site and entry.created >= onsite_since
     return fault in entry.extra.get("faults", ()) or during_visit
@@ -49,12 +50,17 @@ def incident_of(
 
 def incident_for(fault: str, outbox, book, onsite) -> Incident:
     """The incident of FAULT on this box: from the OUTBOX's reports, the case BOOK's states, the ONSITE visit."""
-    visit = onsite.state()
-    states = {c["case"]: c["state"] for c in book.cases()}
-    return incident_of(fault, outbox.entries(), states, visit.since if visit.on else None)
+    return _incidents([fault], outbox, book, onsite)[fault]
 
 
 def open_cases(faults: Iterable[Mapping], outbox, book, onsite) -> dict[str, str]:
     """The open case of each active fault's incident ("code|device": case), for the page to offer."""
-    keys = (f"{f['code']}|{f['device']}" for f in faults)
-    return {key: case for key in keys if (case := incident_for(key, outbox, book, onsite).case)}
+    keys = [f"{f['code']}|{f['device']}" for f in faults]
+    return {key: i.case for key, i in _incidents(keys, outbox, book, onsite).items() if i.case} if keys else {}
+
+
+def _incidents(faults: list[str], outbox, book, onsite) -> dict[str, Incident]:
+    """Each of FAULTS' incident, the outbox and the case book read once for all."""
+    visit = onsite.state()
+    entries, states = outbox.entries(), {c["case"]: c["state"] for c in book.cases()}
+    return {f: incident_of(f, entries, states, visit.since if visit.on else None) for f in faults}

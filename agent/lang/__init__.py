@@ -37,10 +37,13 @@ def load(language: str = "en") -> dict:
 def told(language: str, key: str | None, fill: Mapping | None = None, fallback: str = "") -> str:
     """An error's words for the person who must act: page.errors[KEY] in LANGUAGE with FILL, else FALLBACK."""
     template = load(language)["page"]["errors"].get(key or "")
-    if template is None:
-        return fallback
+    return fallback if template is None else filled(template, fill or {}, fallback)
+
+
+def filled(template: str, fill: Mapping, fallback: str) -> str:
+    """TEMPLATE with FILL's values; FALLBACK (the box's own words) when a value it needs is not known."""
     try:
-        return template.format(**(fill or {}))
+        return template.format(**fill)
     except (KeyError, IndexError, ValueError):
         return fallback
 

@@ -10,21 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.collect import Box
+from agent.lang import filled
 from agent.vocab import Severity, Status
-
-
-def _fill(template: str, fill: Mapping, fallback: str) -> str:
-    """TEMPLATE with FILL's values; FALLBACK (the box's own words) when a value it needs is not known."""
-    try:
-        return template.format(**fill)
-    except (KeyError, IndexError, ValueError):
-        return fallback
 
 
 def seen(words: dict, code: str, subject: str, fill: Mapping, fallback: str = "") -> str:
     """What a fault (or a link's verdict) saw, in a sentence of this language."""
     template = words["fault_messages"].get(code) or words["link_evidence"].get(code)
-    return _fill(template, dict(fill, device=subject), fallback) if template else fallback
+    return filled(template, dict(fill, device=subject), fallback) if template else fallback
 
 
 def where(box: Box, words: dict) -> dict:
@@ -136,12 +129,12 @@ def live(box: Box, words: dict) -> dict:
     if controller is not None:
         state = controller.iec_state
         offered = controller.value("actual_current")
+        offered = controller.value("configured_current") if offered is None else offered
         kwh, seconds = controller.value("session_energy"), controller.value("charge_time")
         vehicle = {
             "state": state,
             "words": words["iec_states"].get(state or "", "?"),
-            "offered": words["offered"]
-            + f" {offered if offered is not None else controller.value('configured_current')} A",
+            "offered": f"{words['offered']} {offered:g} A" if isinstance(offered, (int, float)) else "",
             "session": words["session"]
             + " "
             + words["session_value"].format(kwh=f"{kwh:.2f}", minutes=round(seconds / 60))

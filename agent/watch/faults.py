@@ -154,7 +154,7 @@ class FaultMonitor:
                 self.active[key].message = message
                 return
             self._true_since[key] = self._clock()
-            told = [self._raise(key, message, self._clock(), severity, category)]
+            told = [self._raise(key, message, self._clock(), severity=severity, category=category)]
         self._tell(told)
 
     def firmware_clear(self, code: str) -> bool:
@@ -165,7 +165,11 @@ class FaultMonitor:
         self._tell(told)
         return True
 
-    def _raise(
+    def _raise(self, key: tuple[str, str], message: str, now: float, **how) -> tuple[str, Fault]:
+        self.active[key] = self._fault(key, message, now, **how)
+        return "raised", replace(self.active[key])
+
+    def _fault(
         self,
         key: tuple[str, str],
         message: str,
@@ -173,12 +177,18 @@ class FaultMonitor:
         severity: str | None = None,
         category: str | None = None,
         fill: dict | None = None,
-    ) -> tuple[str, Fault]:
+    ) -> Fault:
+        """A fault as the rule table makes it (or as the firmware says it: SEVERITY, CATEGORY), with the values
+        (FILL) of the judgement that named it."""
         code, device = key
         if severity is None:
             severity, category = RULES[code].severity, RULES[code].category_for(self._kinds.get(device))
-        self.active[key] = Fault(code, device, severity, str(category), message, self._wall(), now, dict(fill or {}))
-        return "raised", replace(self.active[key])
+        return Fault(code, device, severity, str(category), message, self._wall(), now, dict(fill or {}))
+
+    def held_now(self, devices: Mapping[str, DeviceState], health: dict) -> list[dict]:
+        """The faults whose conditions hold in this one look, without their hold times (watch/faults.held_now)."""
+        found = {**self.conditions(devices), **self.health_conditions(health)}
+        return [asdict(self._fault(key, j.detail, self._clock(), fill=j.fill)) for key, j in found.items()]
 
     def _clear(self, key: tuple[str, str]) -> tuple[str, Fault]:
         self._true_since.pop(key, None)
@@ -211,10 +221,4 @@ class FaultMonitor:
 def held_now(cfg, box) -> tuple[dict, ...]:
     """With no daemon to watch over time (a one-shot `diag-agent check`), the faults whose conditions hold in this
     one look, as the monitor would list them: the one look is all the evidence there is."""
-    monitor = FaultMonitor(cfg.faults, Timeline(capacity=1), health=cfg.health)
-    now, wall = time.monotonic(), wall_clock()
-    found = {**monitor.conditions(box.devices), **monitor.health_conditions(box.health)}
-    return tuple(
-        asdict(Fault(code, device, RULES[code].severity, RULES[code].category, j.detail, wall, now, dict(j.fill)))
-        for (code, device), j in found.items()
-    )
+    return tuple(FaultMonitor(cfg.faults, Timeline(capacity=1), health=cfg.health).held_now(box.devices, box.health))
