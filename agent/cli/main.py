@@ -211,10 +211,7 @@ def cmd_check(args) -> int:
     from agent.watch import checks
     from agent.watch.explain import where_lines
 
-    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30)
-    if not answer:
-        looked = look_once(cfg, scan=True)
-        answer = dict(looked.checks or {}, where=(looked.verdicts or {}).get("where", []))
+    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30) or checks.answer(look_once(cfg, scan=True))
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks", "where")}, indent=2, ensure_ascii=False))
     else:

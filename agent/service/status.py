@@ -12,7 +12,7 @@ from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
 from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
-from agent.watch.checks import judged
+from agent.watch.checks import answer, judged
 from agent.watch.faults import FaultMonitor
 from agent.watch.judge import network_verdict, software_verdict
 from agent.watch.timeline import Timeline
@@ -82,8 +82,7 @@ class StatusModel:
             box = box.but(
                 scans=quick_scans({b.name: b for b in self.cfg.buses}, box.devices, self.cfg.profiles_dir, links)
             )
-        looked = judged(self.cfg, box)
-        return dict(looked.checks or {}, where=(looked.verdicts or {}).get("where", []))
+        return answer(judged(self.cfg, box))
 
     def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
         """The installer's scan through the running daemon: serial buses share the poller's link."""

@@ -178,6 +178,11 @@ def judged(cfg: AgentConfig, box: Box, language: str | None = None) -> Box:
     return box.but(checks=to_dict(run_checks(cfg, box, language, judgements)), verdicts=verdicts)
 
 
+def answer(box: Box) -> dict:
+    """What `diag-agent check` shows of a judged look: the checklist and where the fault is."""
+    return dict(box.checks or {}, where=(box.verdicts or {}).get("where", []))
+
+
 def to_dict(checks: list[Check]) -> dict:
     counts = {s: sum(c.status == s for c in checks) for s in Status}
     return {"result": overall(checks), "counts": counts, "checks": [asdict(c) for c in checks]}
