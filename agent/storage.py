@@ -36,7 +36,7 @@ def write_atomic(
     path = os.fspath(path)  # strings, not Path objects: pathlib interns the name of every file it parses
     tmp = path + TMP_SUFFIX
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(create_new(tmp), "wb") as f:
             write(f)
             if durable:
                 f.flush()
@@ -52,12 +52,47 @@ def write_atomic(
         fsync_dir(os.path.dirname(path) or ".")
 
 
+# The state folder is input like any other: nothing in it is followed when it is a symlink the agent did not
+# make (a planted link would turn a write of ours into a write of someone else's file, a read into a leak).
+NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create_new(path: str, mode: int = 0o640) -> int:
+    """A file descriptor of a new file at PATH, made by us: a leftover (a crash's, or a planted link) is removed
+    first, never written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
+    try:
+        return os.open(path, flags, mode)
+    except FileExistsError:
+        os.unlink(path)  # a symlink is removed itself, never its target
+        return os.open(path, flags, mode)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of PATH, refused (OSError) when PATH is a symlink."""
+    fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def read_json(path: str | Path, default):
     """The JSON in PATH, or DEFAULT when it is missing or unreadable (a state file is never worth a crash)."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_bytes(path))
     except (OSError, ValueError):
         return default
+
+
+def set_aside(path: str | Path, why: str) -> None:
+    """A state file the agent cannot use is kept for a person to look at, as NAME.bad (the newest one only, so
+    the folder stays bounded), and the agent goes on from its defaults; said once, in the log."""
+    aside = f"{os.fspath(path)}.bad"
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        log.warning("%s %s, and it cannot be moved aside (%s); it is ignored", path, why, exc.strerror or exc)
+        return
+    log.warning("%s %s; it is kept as %s and the agent starts from its defaults", path, why, aside)
 
 
 def write_json(path: str | Path, obj, durable: bool = False) -> None:
@@ -67,29 +102,45 @@ def write_json(path: str | Path, obj, durable: bool = False) -> None:
 
 
 class StateFile:
-    """A small JSON state file with its defaults: read back with every default filled in, a value of the wrong
-    type replaced by its default (a file from another version, a hand edit or a torn disk never ends the
-    daemon, and a bad value is said once in the log), written whole and atomic, durable where the state must
-    survive a power cut. DEFAULTS None: a free mapping (nonces, versions by device) with no fields to check."""
+    """A small JSON state file with its defaults and its shape: read back with every default filled in, written
+    whole and atomic, durable where the state must survive a power cut. A file of the wrong shape (another
+    version's, a hand edit, a torn disk, a planted one) is set aside and the agent starts from the defaults: it
+    never ends the daemon. DEFAULTS None: a free mapping (nonces, versions by device) with no fields. VALID
+    checks what the types of the fields cannot say (the entries inside a mapping); it may raise."""
 
-    def __init__(self, path: str | Path, defaults: dict | None = None, durable: bool = False):
-        self.path, self.defaults, self.durable = Path(path), defaults, durable
+    def __init__(
+        self,
+        path: str | Path,
+        defaults: dict | None = None,
+        durable: bool = False,
+        valid: Callable[[dict], bool] | None = None,
+    ):
+        self.path, self.defaults, self.durable, self.valid = Path(path), defaults, durable, valid
 
     def load(self) -> dict:
-        data = read_json(self.path, {})
-        if not isinstance(data, dict):
-            log.warning("%s is not a JSON object; it starts afresh", self.path)
-            data = {}
+        data = read_json(self.path, None)
+        if data is None:
+            return copy.deepcopy(self.defaults or {})
+        why = self._wrong(data)
+        if why:
+            set_aside(self.path, why)
+            return copy.deepcopy(self.defaults or {})
         if self.defaults is None:
             return data
-        out = {}
-        for key, default in self.defaults.items():
-            value = data.get(key, default)
-            if not _same_kind(value, default):
-                log.warning("%s: %s is %r, not what it should be; it starts from %r", self.path, key, value, default)
-                value = default
-            out[key] = copy.deepcopy(value)
-        return out
+        return {key: copy.deepcopy(data.get(key, default)) for key, default in self.defaults.items()}
+
+    def _wrong(self, data: object) -> str | None:
+        """What is wrong with DATA's shape, or None."""
+        if not isinstance(data, dict):
+            return "is not a JSON object"
+        for key, default in (self.defaults or {}).items():
+            if key in data and not _same_kind(data[key], default):
+                return f"has {key} of the wrong kind ({type(data[key]).__name__})"
+        try:
+            ok = self.valid is None or self.valid(data)
+        except Exception:  # noqa: BLE001 (a check that trips over the data has found it wrong)
+            ok = False
+        return None if ok else "has entries of the wrong shape"
 
     def save(self, data: dict) -> None:
         """Write DATA whole; raises OSError (a full disk) for the caller to decide what it costs."""
@@ -111,15 +162,15 @@ def create_once(path: str | Path, make: Callable[[], bytes], mode: int = 0o600) 
     even when two threads or processes race (the loser reads the winner's file)."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        return read_bytes(path)
     except FileNotFoundError:
         pass
     data = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, mode)
     except FileExistsError:
-        return path.read_bytes()
+        return read_bytes(path)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
@@ -136,10 +187,9 @@ def append_line(path: str | Path, line: bytes, max_bytes: int, keep: int) -> Non
     except FileNotFoundError:
         size = 0
     if size > max_bytes:
-        with open(path, "rb") as f:
-            lines = [x for x in f.read().splitlines(keepends=True)[-keep:] if x.endswith(b"\n")]
+        lines = [x for x in read_bytes(path).splitlines(keepends=True)[-keep:] if x.endswith(b"\n")]
         write_atomic(path, lambda f: f.writelines(lines))
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o640)
     try:
         end = os.fstat(fd).st_size
         if end and os.pread(fd, 1, end - 1) != b"\n":  # a line a power cut left unfinished: start afresh
@@ -153,8 +203,7 @@ def append_line(path: str | Path, line: bytes, max_bytes: int, keep: int) -> Non
 def read_lines(path: str | Path, keep: int) -> list:
     """The KEEP newest JSON lines of PATH, decoded; a line cut short by a power cut (the last one) is left out."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_bytes(path)
     except OSError:
         return []
     out = []

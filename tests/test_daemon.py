@@ -72,7 +72,7 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
 
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
     assert status["last_receipt"]["case"] == "CASE-000001"
-    assert status["outbox"] == {"accepted": 0, "sending": 0, "refused": 0, "delivered": 1, "evicted": 0}
+    assert status["outbox"] == {"accepted": 0, "sending": 0, "refused": 0, "delivered": 1, "evicted": 0, "damaged": 0}
     assert retained_status(rig["broker"], want={"online": True})
     assert agent.alive()
 

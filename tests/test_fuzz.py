@@ -136,7 +136,7 @@ def test_fuzzing_the_channels(tmp_path, make_config, intake, certs, broker, agen
         assert sum(v for k, v in http.items() if isinstance(k, int) and k < 400) == 0, http
         # Nothing got through: no report, no on-site mode, no case.
         s = status()
-        assert s["outbox"] == {"accepted": 0, "sending": 0, "refused": 0, "delivered": 0, "evicted": 0}
+        assert s["outbox"] == {"accepted": 0, "sending": 0, "refused": 0, "delivered": 0, "evicted": 0, "damaged": 0}
         assert not s["onsite"]["on"]
         assert not (tmp_path / "intake-run" / "intake" / "cases.json").exists()
         # And the genuine article still works, by both channels.

@@ -118,7 +118,14 @@ def test_a_4xx_parks_the_report_until_the_delivery_settings_change(tmp_path, mak
         agent = agent_process(cfg)
         result = cli("report", "--config", cfg, *peers.report_argv("refused"))
         assert result.returncode == 3 and "HTTP 403" in result.stdout
-        assert status(cli, cfg)["outbox"] == {"accepted": 0, "sending": 0, "refused": 1, "delivered": 0, "evicted": 0}
+        assert status(cli, cfg)["outbox"] == {
+            "accepted": 0,
+            "sending": 0,
+            "refused": 1,
+            "delivered": 0,
+            "evicted": 0,
+            "damaged": 0,
+        }
         agent.stop()
         agent_process(cfg)  # the same settings: still parked
         assert status(cli, cfg)["outbox"]["refused"] == 1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.paths import state_path
-from agent.storage import write_json
+from agent.storage import read_bytes, set_aside, write_json
 from agent.vocab import FaultCategory, Severity
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
@@ -71,10 +71,11 @@ def take_queued(state_dir: str) -> list[dict]:
     events = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            events.append(check_event(json.loads(path.read_text())))
-        except (OSError, ValueError) as exc:
-            log.warning("queued event %s dropped: %s", path.name, exc)
-        path.unlink(missing_ok=True)
+            event = json.loads(read_bytes(path))
+            events.append(check_event(event if isinstance(event, dict) else {"type": None}))
+            path.unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:  # kept aside, so it cannot end a start again and again
+            set_aside(path, f"is not an event the agent can take ({exc})")
     return events
 
 

@@ -28,6 +28,16 @@ WAIT_FOR_CASE_S, LOOK_AGAIN_S = 600.0, 10.0
 STATE_DEFAULTS = {"last_by_code": {}, "day": "", "sent_today": 0, "suppressed": 0, "pending": {}, "open": {}}
 
 
+def _valid(state: dict) -> bool:
+    """The entries inside (the defaults say the fields' kinds): times are numbers, a pending report is whole."""
+    times = [*state.get("last_by_code", {}).values(), *state.get("open", {}).values()]
+    pending = state.get("pending", {}).values()
+    return all(isinstance(t, (int, float)) for t in times) and all(
+        isinstance(p["due"], (int, float)) and isinstance(p["repeats"], int) and isinstance(p["fault"]["device"], str)
+        for p in pending
+    )
+
+
 class FaultReporter:
     """Decides, under one lock, whether a raised fault becomes a report; the decision counts against the
     limits at once, so no burst of faults can pass them. Decisions, limits and the faults already
@@ -43,7 +53,7 @@ class FaultReporter:
     ):
         self.cfg, self.submit, self._clock = cfg, submit, clock
         self.incident = incident  # the case a fault ("code|device") already has (cases/incident.py)
-        self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True)
+        self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True, valid=_valid)
         self._lock = threading.Lock()
         # One report at a time, off the polling thread; a burst of faults queues (bounded), never a thread each.
         self._work = Worker("fault-report", maxsize=max(4, cfg.daily_cap))

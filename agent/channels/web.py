@@ -30,6 +30,7 @@ from agent.config import WebConfig
 from agent.lang import Told
 from agent.ratelimit import RateLimit
 from agent.request import RequestError, check_request
+from agent.storage import read_bytes
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
@@ -171,7 +172,11 @@ def one_report(desk: Desk, talk: Conversation, report_id: str, bundle: bool):
         if path is None:
             raise HTTPError(404, "not_in_outbox")
         disposition = f'attachment; filename="{talk.file_name(report_id)}"'
-        return 200, [("Content-Type", "application/gzip"), ("Content-Disposition", disposition)], path.read_bytes()
+        try:
+            body = read_bytes(path)  # never through a symlink planted in the outbox
+        except OSError:
+            raise HTTPError(404, "not_in_outbox") from None
+        return 200, [("Content-Type", "application/gzip"), ("Content-Disposition", disposition)], body
     state = desk.state(report_id)
     if state is None:
         raise HTTPError(404, "no_such_report")

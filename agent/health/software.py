@@ -38,7 +38,7 @@ class ReleaseCache:
         self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
 
     def _load(self) -> dict:
-        return StateFile(self.cache_file).load()
+        return StateFile(self.cache_file, valid=_valid_cache).load()
 
     def _save(self, data: dict) -> None:
         try:
@@ -109,3 +109,8 @@ def collect_software(hooks: dict, releases: ReleaseCache | None) -> dict:
         "current": current,
         "firmware_hook_error": "no firmware_version hook" if fw is None else (None if fw.ok else fw.error),
     }
+
+
+def _valid_cache(cache: dict) -> bool:
+    """Each channel's last release: its version and when it was fetched."""
+    return all(isinstance(r["fetched"], (int, float)) and isinstance(r.get("version"), str) for r in cache.values())

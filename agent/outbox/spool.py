@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,7 @@ from typing import BinaryIO
 
 from agent.clock import wall as wall_clock
 from agent.paths import STATE
-from agent.storage import TMP_SUFFIX, StateFile, fsync_dir, write_atomic, write_json
+from agent.storage import TMP_SUFFIX, StateFile, fsync_dir, read_bytes, set_aside, write_atomic, write_json
 from agent.vocab import Priority, ReportState
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Entry:
     extra: dict = field(default_factory=dict)
     # The order reports were accepted in: the wall clock may step back between two reports, this never does.
     seq: int = 0
+    damaged: bool = False  # its bundle is missing or not what was spooled: kept for a person, never sent
 
     @property
     def delivered(self) -> bool:
@@ -73,9 +75,45 @@ class Entry:
     def state(self) -> ReportState:
         if self.delivered:
             return ReportState.DELIVERED
-        if self.parked:
+        if self.parked or self.damaged:
             return ReportState.REFUSED
         return ReportState.SENDING if self.attempts else ReportState.ACCEPTED
+
+
+# What each field of a state file must be: the outbox folder is input (a planted or damaged file is set aside).
+KINDS = {
+    "report_id": str,
+    "priority": str,
+    "on_site": bool,
+    "created": (int, float),
+    "size": int,
+    "attempts": int,
+    "last_error": (str, type(None)),
+    "next_attempt": (int, float),
+    "parked": bool,
+    "parked_config": (str, type(None)),
+    "receipt": (dict, type(None)),
+    "via": (str, type(None)),
+    "extra": dict,
+    "seq": int,
+    "damaged": bool,
+}
+
+
+def entry_of(report_id: str, data: object) -> Entry:
+    """The Entry in a state file named REPORT_ID; ValueError when it is not one of ours."""
+    if not isinstance(data, dict) or data.get("report_id") != report_id:
+        raise ValueError("it does not name its own report")
+    wrong = [k for k, v in data.items() if k not in KINDS or not _is(v, KINDS[k])]
+    if wrong:
+        raise ValueError(f"{', '.join(sorted(wrong))} not what a state holds")
+    return Entry(**data)
+
+
+def _is(value: object, kinds) -> bool:
+    if isinstance(value, bool):
+        return kinds is bool or (isinstance(kinds, tuple) and bool in kinds)
+    return isinstance(value, kinds)
 
 
 def describe(entry: Entry) -> dict:
@@ -167,14 +205,29 @@ class Outbox:
     # Plain strings, not Path objects: pathlib interns every name it parses, and every status (the page
     # asks every 3 s) reads every entry; the interned table grew with the reports the outbox had seen.
     def load(self, report_id: str) -> Entry | None:
+        if "/" in report_id or report_id.startswith("."):  # a name from outside never becomes a path elsewhere
+            return None
+        path = os.path.join(self.folder, report_id + ".json")
         try:
-            with open(os.path.join(self.folder, report_id + ".json"), "rb") as f:
-                return Entry(**json.loads(f.read()))
+            return entry_of(report_id, json.loads(read_bytes(path)))
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as exc:
-            log.error("state of %s is unreadable (%s); it is kept for a person to look at", report_id, exc)
+        except (OSError, ValueError, TypeError) as exc:  # a symlink, a torn or a planted file
+            set_aside(path, f"is not the state of report {report_id} ({exc})")
             return None
+
+    def damage(self, entry: Entry) -> str | None:
+        """What is wrong with ENTRY's bundle (missing, a symlink, not the size spooled), or None. A damaged
+        report is set aside as refused and never blocks the reports behind it."""
+        try:
+            st = os.lstat(self.bundle_path(entry.report_id))
+        except FileNotFoundError:
+            return "its bundle is missing from the outbox"
+        if not stat.S_ISREG(st.st_mode):
+            return "its bundle is not a plain file"
+        if entry.size and st.st_size != entry.size:
+            return f"its bundle is {st.st_size} bytes, not the {entry.size} spooled"
+        return None
 
     def entries(self) -> list[Entry]:
         out = [self.load(name[: -len(".json")]) for name in os.listdir(self.folder) if name.endswith(".json")]
@@ -186,15 +239,17 @@ class Outbox:
 
     def pending(self) -> list[Entry]:
         """Undelivered reports in sending order: high, medium, low; oldest first within each."""
-        waiting = [e for e in self.entries() if not e.delivered and not e.parked]
+        waiting = [e for e in self.entries() if not (e.delivered or e.parked or e.damaged)]
         return sorted(waiting, key=lambda e: (-_rank(e.priority), e.seq, e.created, e.report_id))
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
         out: dict[str, int] = dict.fromkeys(ReportState, 0)
+        damaged = 0
         for e in self.entries() if entries is None else entries:
             out[e.state] += 1
-        return dict(out, evicted=self.stats().get("evicted", 0))
+            damaged += e.damaged
+        return dict(out, evicted=self.stats().get("evicted", 0), damaged=damaged)
 
     @_locked
     def remove(self, entry: Entry) -> None:
@@ -263,7 +318,7 @@ class Outbox:
         """Parked reports refused under other delivery settings get another chance; returns how many."""
         n = 0
         for e in self.entries():
-            if e.parked and e.parked_config != fingerprint:
+            if e.parked and not e.damaged and e.parked_config != fingerprint:
                 e.parked, e.next_attempt = False, 0.0
                 try:
                     self.save(e)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -72,7 +73,9 @@ class WindowStore:
             write_json(self.folder / "index.json", index, durable=True)
 
     def index(self) -> list[dict]:
-        return read_json(self.folder / "index.json", [])
+        """The windows written, newest last; an entry whose name is not one of ours is never read or removed."""
+        index = read_json(self.folder / "index.json", [])
+        return [e for e in index if _is_window(e)] if isinstance(index, list) else []
 
     def listing(self, run: str | None) -> list[dict]:
         """The windows for a report: each with its path and whether an earlier run recorded it."""
@@ -81,6 +84,18 @@ class WindowStore:
             for e in self.index()
             if (self.folder / e["file"]).is_file()
         ]
+
+
+WINDOW_FILE = re.compile(r"^[0-9]{1,16}-[\w.-]{1,100}\.json\.gz$")  # as record_fault names them (_safe)
+
+
+def _is_window(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("file"), str)
+        and WINDOW_FILE.match(entry["file"]) is not None
+        and isinstance(entry.get("raised"), (int, float))
+    )
 
 
 class Recorder:
@@ -115,6 +130,7 @@ class Recorder:
         except OSError as exc:
             log.error("the flight recorder has no folder %s: %s", self.folder, exc.strerror or exc)
         previous = read_json(self.folder / "run.json", None)
+        previous = previous if isinstance(previous, dict) else None
         abort_path = self.folder / "abort.txt"
         last = judge_last_stop(previous, _tail(abort_path), boot_id())
         self.timeline.restore(read_lines(self.folder / "timeline.jsonl", self.timeline.capacity))
@@ -147,7 +163,8 @@ class Recorder:
             return
         self._checkpoint()
         self._writer.stop(timeout)  # a card that no longer takes writes must not hold up the stop
-        self._mark_run(dict(read_json(self.folder / "run.json", {}), clean=True, stopped=self._wall()))
+        run = read_json(self.folder / "run.json", {})
+        self._mark_run(dict(run if isinstance(run, dict) else {}, clean=True, stopped=self._wall()))
 
     def _mark_run(self, run: dict) -> None:
         try:

@@ -104,8 +104,8 @@ class ReportDesk:
         return [describe(e) for e in sorted(self.outbox.entries(), key=lambda e: e.created, reverse=True)]
 
     def bundle(self, report_id: str) -> Path | None:
-        path = self.outbox.bundle_path(report_id)
-        return path if self.outbox.load(report_id) is not None and path.exists() else None
+        entry = self.outbox.load(report_id)
+        return self.outbox.bundle_path(report_id) if entry is not None and not self.outbox.damage(entry) else None
 
     # --- building -----------------------------------------------------------------------------
     def _build(self, request: ReportRequest, export: bool, done: Future) -> Entry | None:

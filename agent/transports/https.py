@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from agent.config import BackendConfig
+from agent.storage import read_bytes
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
 
     if not backend.url:
         raise DeliveryError("no backend URL is configured (backend.url)", final=True)
-    body = bundle.read_bytes()
+    body = read_bytes(bundle)
     headers = {
         "Content-Type": "application/gzip",
         "Idempotency-Key": report_id,

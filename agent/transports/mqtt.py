@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import MqttConfig
+from agent.storage import read_bytes
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
 from agent.transports.mqtt_version import Negotiation
 from agent.worker import Worker
@@ -330,7 +331,7 @@ class MqttTransport:
         return self.link.connected
 
     def send(self, report_id: str, bundle: Path) -> Receipt:
-        return self.send_report(report_id, bundle.read_bytes(), self.receipt_timeout_s)
+        return self.send_report(report_id, read_bytes(bundle), self.receipt_timeout_s)
 
     def _on_receipt(self, report_id: str, payload: bytes) -> None:
         with self._lock:

@@ -93,11 +93,11 @@ class Negotiation:
         self.last_failure, self.not_authorized = None, False
         if not self.memory or self.cfg.protocol != "auto":
             return
-        known = StateFile(self.memory).load()
+        known = StateFile(self.memory, valid=_valid_memory).load()
         mine = known.get(self.broker)
         if not isinstance(mine, dict) or mine.get("version") != self.version:
             try:
-                StateFile(self.memory).save(
+                StateFile(self.memory, valid=_valid_memory).save(
                     dict(known, **{self.broker: {"version": self.version, "since": round(now)}})
                 )
             except OSError as exc:
@@ -110,3 +110,8 @@ class Negotiation:
         log.info("MQTT broker %s: trying MQTT 5 again (3.1.1 was fallen back to)", self.broker)
         self.v5 = True
         return True
+
+
+def _valid_memory(known: dict) -> bool:
+    """The MQTT version that last worked, by broker."""
+    return all(isinstance(v, dict) and isinstance(v.get("version"), str) for v in known.values())

@@ -117,40 +117,58 @@ class Sender:
 
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
+        damage = self.outbox.damage(entry)
         try:
-            receipt, via = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
+            if damage is None:
+                receipt, via = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
+        except OSError as exc:  # it went between the look and the read: damaged all the same
+            damage = f"its bundle cannot be read ({exc.strerror or exc})"
         except DeliveryError as exc:
-            entry.last_error = str(exc)
-            if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
-                entry.next_attempt = self._clock() + CLOCK_WAIT_S
-                log.warning("report %s waits for the clock: %s", entry.report_id, exc)
-            else:
-                entry.attempts += 1
-                entry.parked = exc.final
-                entry.parked_config = self.fingerprint if exc.final else None
-                entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
-                if exc.final:
-                    log.error("report %s parked: %s", entry.report_id, exc)
-                else:
-                    log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
+            self._failed(entry, exc)
+            return self._changed_now(entry)
+        if damage:
+            entry.damaged, entry.last_error = True, damage
+            log.error("report %s cannot be sent: %s; it is kept as refused, the rest go on", entry.report_id, damage)
             self._save(entry)
         else:
-            entry.attempts += 1
-            entry.last_error = None
-            entry.receipt, entry.via = receipt.to_dict(), via
-            if not self._save(entry):
-                # Not lost: the report stays waiting on disk and is sent again; the backend knows it by
-                # its id (Idempotency-Key) and answers with the same case.
-                entry.receipt = None
-                return entry
-            log.info(
-                "report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case, receipt.priority
-            )
-            if self.on_delivered:
-                self.on_delivered(entry)
+            self._delivered(entry, receipt, via)
+        return self._changed_now(entry)
+
+    def _changed_now(self, entry: Entry) -> Entry:
         with self._changed:
             self._changed.notify_all()
         return entry
+
+    def _failed(self, entry: Entry, exc: DeliveryError) -> None:
+        entry.last_error = str(exc)
+        if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
+            entry.next_attempt = self._clock() + CLOCK_WAIT_S
+            log.warning("report %s waits for the clock: %s", entry.report_id, exc)
+        else:
+            entry.attempts += 1
+            entry.parked = exc.final
+            entry.parked_config = self.fingerprint if exc.final else None
+            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
+            if exc.final:
+                log.error("report %s parked: %s", entry.report_id, exc)
+            else:
+                log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
+        self._save(entry)
+
+    def _delivered(self, entry: Entry, receipt, via: str) -> None:
+        entry.attempts += 1
+        entry.last_error = None
+        entry.receipt, entry.via = receipt.to_dict(), via
+        if not self._save(entry):
+            # Not lost: the report stays waiting on disk and is sent again; the backend knows it by
+            # its id (Idempotency-Key) and answers with the same case.
+            entry.receipt = None
+            return
+        log.info(
+            "report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case, receipt.priority
+        )
+        if self.on_delivered:
+            self.on_delivered(entry)
 
     def _save(self, entry: Entry) -> bool:
         try:
@@ -177,7 +195,7 @@ class Sender:
                 entry = self.attempt(entry)
                 if entry.delivered:
                     delivered += 1
-                elif not entry.parked:  # the backend is down: the queue waits with its head
+                elif not (entry.parked or entry.damaged):  # the backend is down: the queue waits with its head
                     self._hold_queue(entry.next_attempt)
                     break
         return delivered

@@ -33,12 +33,16 @@ class Fault:
     fill: dict = field(default_factory=dict)  # the judgement's values, for the message in a person's words
 
 
+def _valid_versions(known: dict) -> bool:
+    return all(isinstance(v, (str, int, float)) for v in known.values())
+
+
 class FirmwareVersions:
     """The charge controllers' firmware versions, remembered across restarts (an update while the agent was
     down is noticed too), and when each last changed, in words: the facts the judge's firmware rule reads."""
 
     def __init__(self, state_dir: str | None, clock: Callable[[], float] = time.monotonic):
-        self._file = StateFile(state_path(state_dir, "firmware_versions")) if state_dir else None
+        self._file = StateFile(state_path(state_dir, "firmware_versions"), valid=_valid_versions) if state_dir else None
         self._known: dict[str, object] = self._file.load() if self._file else {}
         self._changed: dict[str, tuple[float, str]] = {}
         self._clock = clock

@@ -31,6 +31,19 @@ class Event:
     boot: str | None = None  # the boot MONO was read in (another boot's monotonic times are not comparable)
 
 
+def _is_event(e: object) -> bool:
+    """An event the recorder wrote, by the kinds of its fields (the timeline file is input at a start)."""
+    text_or_none = ("device", "severity", "category", "boot")
+    return (
+        isinstance(e, dict)
+        and all(isinstance(e.get(k), str) for k in ("kind", "code", "message"))
+        and isinstance(e.get("wall"), (int, float))
+        and not isinstance(e.get("wall"), bool)
+        and all(e.get(k) is None or isinstance(e[k], str) for k in text_or_none)
+        and all(e.get(k) is None or isinstance(e[k], bool) for k in ("earlier_run", "clock_set", "corrected"))
+    )
+
+
 class Timeline:
     def __init__(
         self,
@@ -68,11 +81,9 @@ class Timeline:
             mine = list(self._events)
             self._events.clear()
             for e in events:
-                try:
+                if _is_event(e):  # else a damaged or planted line: the rest still count
                     fields = {k: v for k, v in e.items() if k in names}
                     self._events.append(Event(**dict(fields, mono=None, earlier_run=True)))
-                except TypeError:
-                    continue  # not an event (a damaged line): the rest still count
             self._events.extend(mine)
 
     def clock_stepped(self, jump: float) -> int:
