@@ -235,7 +235,19 @@ def start_intake(
     ]
     if mqtt_port:
         argv += ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(mqtt_port)]
-    return spawn("intake", argv + (extra or []), workdir, ready_line=True)
+    env = dict(os.environ, DIAG_INTAKE_FLEET_KEY=FLEET_KEY)
+    return spawn("intake", argv + (extra or []), workdir, ready_line=True, env=env)
+
+
+# The rig's fleet key: the intake seals with each box's key derived from it (agent/wire.py), and every
+# agent configuration of the rig holds its own box's key.
+FLEET_KEY = "rig-fleet-key-not-a-secret-anywhere-else"
+
+
+def case_key(serial: str) -> str:
+    from agent.wire import box_key
+
+    return box_key(FLEET_KEY, serial)
 
 
 def write_agent_config(
@@ -275,6 +287,7 @@ def write_agent_config(
         "web": {"port": free_port()},
         **(extra or {}),
     }
+    cfg["support"] = {"case_key": case_key(serial), **cfg.get("support", {})}
     path.write_text(json.dumps(cfg, indent=1))
     return path
 

@@ -55,7 +55,28 @@ class Refusals:
             return True
 
 
-def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals):
+class Sealer:
+    """Seals what a box must believe (its case states, its MQTT receipts) with the box's own key, derived
+    from the fleet key (agent/wire.py): without a fleet key a box believes nothing the intake says."""
+
+    def __init__(self, fleet_key: str):
+        self.fleet_key = fleet_key
+
+    def __call__(self, purpose: str, box: str, body: dict) -> dict:
+        from agent import wire
+
+        return wire.seal(wire.box_key(self.fleet_key, box), purpose, box, body) if self.fleet_key else body
+
+
+def fleet_key() -> str:
+    """From FLEET_KEY_ENV (never an argument: the process list is readable by every user of the machine)."""
+    return os.environ.get(FLEET_KEY_ENV, "")
+
+
+FLEET_KEY_ENV = "DIAG_INTAKE_FLEET_KEY"
+
+
+def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals, seal: Sealer):
     class Handler(BaseHTTPRequestHandler):
         server_version = "support-intake/1"
 
@@ -87,7 +108,8 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals)
                 )
             elif parts[:3] == ["api", "v1", "devices"] and len(parts) == 5 and parts[4] == "cases":
                 # The box reads its own cases (the real backend knows it by its client certificate).
-                self._answer(200, {"cases": [store.state_for_box(c) for c in store.of_box(parts[3])]})
+                box = parts[3]
+                self._answer(200, {"cases": [seal("case", box, store.state_for_box(c)) for c in store.of_box(box)]})
             elif self.path.startswith("/api/v1/releases/") and self.path.split("/")[-1] in releases:
                 channel = self.path.split("/")[-1]
                 version, _, notes = releases[channel].partition(":")  # VERSION[:what the update changes]
@@ -135,10 +157,10 @@ class MqttSide:
     """Reports in on <prefix>/<box>/report/<id>, receipts back; each case's state out, retained, on
     <prefix>/<box>/case/<CASE>, so a box that was off reads it when it connects."""
 
-    def __init__(self, store: CaseStore, host: str, port: int, prefix: str):
+    def __init__(self, store: CaseStore, host: str, port: int, prefix: str, seal: Sealer):
         import paho.mqtt.client as mqtt
 
-        self.store, self.prefix = store, prefix
+        self.store, self.prefix, self.seal = store, prefix, seal
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"intake-{os.getpid()}", protocol=mqtt.MQTTv5
         )
@@ -156,7 +178,7 @@ class MqttSide:
         if case["box"]:
             self.client.publish(
                 f"{self.prefix}/{case['box']}/case/{case['case']}",
-                json.dumps(self.store.state_for_box(case)),
+                json.dumps(self.seal("case", case["box"], self.store.state_for_box(case))),
                 qos=1,
                 retain=True,
             )
@@ -172,6 +194,7 @@ class MqttSide:
         except Rejected as exc:
             reply = {"error": str(exc), "report_id": report_id}
         serial_base = msg.topic.rsplit("/", 2)[0]
+        reply = self.seal("receipt", serial_base.rsplit("/", 1)[1], dict(reply, report_id=report_id))
         response_topic = getattr(props, "ResponseTopic", None) or f"{serial_base}/receipt/{report_id}"
         out = Properties(PacketTypes.PUBLISH)
         if getattr(props, "CorrelationData", None):
@@ -231,7 +254,10 @@ def serve(args) -> int:
     )
     releases = dict(r.split("=", 1) for r in args.release or ["stable=2.4.1"])
     refusals = Refusals(args.refuse, args.refuse_status, args.retry_after)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals))
+    seal = Sealer(fleet_key())
+    if not seal.fleet_key:
+        log.warning("no fleet key in %s: boxes will not believe any case state or MQTT receipt", FLEET_KEY_ENV)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals, seal))
     server.daemon_threads = True
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
@@ -239,7 +265,7 @@ def serve(args) -> int:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(args.client_ca)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    mqtt_side = MqttSide(store, args.mqtt_host, args.mqtt_port, args.topic_prefix) if args.mqtt_host else None
+    mqtt_side = MqttSide(store, args.mqtt_host, args.mqtt_port, args.topic_prefix, seal) if args.mqtt_host else None
     if mqtt_side:
         publishers.append(mqtt_side.publish_case)
     smtp = start_smtp(store, args.host, args.smtp_port) if args.smtp_port is not None else None

@@ -4,7 +4,6 @@ support's messages and questions), kept on disk and bounded, whatever the backen
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def check_state(data: object) -> dict:
     if priority not in tuple(Priority):
         raise CaseStateError(f"priority: expected one of {', '.join(Priority)}")
     version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**53:
         raise CaseStateError("version: expected a whole number")
     messages = data.get("messages", [])
     if not isinstance(messages, list):
@@ -67,7 +66,7 @@ def check_state(data: object) -> dict:
                 "id": m["id"],
                 "kind": m["kind"],
                 "text": m["text"][:MAX_TEXT],
-                "at": at if isinstance(at, (int, float)) and math.isfinite(at) else None,
+                "at": at if isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= at < 1e11 else None,
                 "answered": m.get("answered") is True,
                 "photo": m["photo"] if m.get("photo") in PHOTO_LABELS else None,  # a view support asks to see
             }
@@ -88,12 +87,23 @@ def check_state(data: object) -> dict:
     }
 
 
+VERSIONS_KEPT = 20  # of each case let go, its version is remembered for this many times max_cases
+
+
+def _valid(saved: dict) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in saved["versions"].values()) and all(
+        isinstance(c, dict) for c in saved["cases"]
+    )
+
+
 class CaseBook:
     """STATE/cases.json: the newest state of each case (by the backend's version number), at most MAX_CASES,
     and the questions the box has answered that the backend has not yet counted."""
 
     def __init__(self, state_dir: str | Path, max_cases: int):
-        self._file = StateFile(state_path(state_dir, "cases"), {"cases": [], "answered": [], "said": {}})
+        self._file = StateFile(
+            state_path(state_dir, "cases"), {"cases": [], "answered": [], "said": {}, "versions": {}}, valid=_valid
+        )
         self.max_cases = max_cases
         self._lock = threading.Lock()
         saved = self._file.load()
@@ -101,9 +111,15 @@ class CaseBook:
         for raw in saved["cases"]:
             try:
                 state = check_state(raw)
-                self._cases[state["case"]] = dict(state, seen=raw.get("seen", 0))
+                seen = raw.get("seen")
+                self._cases[state["case"]] = dict(state, seen=seen if isinstance(seen, (int, float)) else 0)
             except CaseStateError as exc:
                 log.warning("a saved case state is unreadable (%s); it is read again from the backend", exc)
+        # The newest version the box has taken of each case, kept after the case itself is let go: an older
+        # state (a stale list, a retained message) never takes its place again.
+        self._versions: dict[str, int] = dict(saved["versions"])
+        for c in self._cases.values():
+            self._versions[c["case"]] = max(c["version"], self._versions.get(c["case"], -1))
         self._answered: set[str] = {a for a in saved["answered"] if isinstance(a, str)}
         # What the box answered, by "case/question", shown back under the question (the newest MAX_SAID).
         self._said: dict[str, str] = {k: v for k, v in saved.get("said", {}).items() if isinstance(v, str)}
@@ -112,13 +128,18 @@ class CaseBook:
         """Take a case state from the backend; True when it changed what the box knows."""
         state = check_state(data)
         with self._lock:
-            known = self._cases.get(state["case"])
-            if known and known["version"] >= state["version"]:
-                return False
+            if state["version"] <= self._versions.get(state["case"], -1):
+                return False  # what the box holds, or older: versions only move forward
             self._cases[state["case"]] = dict(state, seen=seen)
+            self._versions.pop(state["case"], None)  # re-inserted: the newest last, the oldest let go first
+            self._versions[state["case"]] = state["version"]
+            for old in list(self._versions)[: -VERSIONS_KEPT * self.max_cases]:
+                del self._versions[old]
             # The backend has counted an answer once it says so: the box need not remember it any longer.
             self._answered -= {f"{state['case']}/{m['id']}" for m in state["messages"] if m["answered"]}
-            for gone in sorted(self._cases.values(), key=lambda c: c["seen"])[: -self.max_cases]:
+            # Over the bound, solved cases go first, then the longest unchanged: an open question stays.
+            by_need = sorted(self._cases.values(), key=lambda c: (c["state"] != CaseState.SOLVED, c["seen"]))
+            for gone in by_need[: -self.max_cases]:
                 del self._cases[gone["case"]]
             self._save()
         return True
@@ -135,7 +156,14 @@ class CaseBook:
             self._save()
 
     def _save(self) -> None:
-        self._file.save({"cases": list(self._cases.values()), "answered": sorted(self._answered), "said": self._said})
+        self._file.save(
+            {
+                "cases": list(self._cases.values()),
+                "answered": sorted(self._answered),
+                "said": self._said,
+                "versions": self._versions,
+            }
+        )
 
     def get(self, case: str) -> dict | None:
         with self._lock:

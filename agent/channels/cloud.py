@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agent import wire
 from agent.channels import Desk, OnSiteSwitch, Replier
 from agent.clock import wall as wall_clock
 from agent.config import CloudConfig
@@ -28,6 +29,7 @@ from agent.report.sections import SECTION_NAMES
 from agent.request import RequestError, check_request
 from agent.storage import StateFile
 from agent.transports.base import DeliveryError
+from agent.wire import nesting
 from agent.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -149,14 +151,10 @@ class CommandGate:
         self._clock = clock
 
     def check(self, payload: bytes) -> dict:
-        if len(payload) > self.max_bytes:  # before anything is parsed
-            raise Rejected(f"command larger than {self.max_bytes} bytes")
-        if _nesting(payload) > MAX_DEPTH:
-            raise Rejected(f"nested deeper than {MAX_DEPTH} levels")
-        try:
-            cmd = json.loads(payload)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise Rejected("not valid JSON") from None
+        try:  # its size and depth before anything is parsed
+            cmd = wire.parse(payload, self.max_bytes, MAX_DEPTH)
+        except wire.WireError as exc:
+            raise Rejected(f"command {exc}") from None
         if not isinstance(cmd, dict) or set(cmd) != {"id", "ts", "type", "args", "sig"}:
             raise Rejected("expected exactly the fields id, ts, type, args, sig")
         if not isinstance(cmd["id"], str) or not NONCE.match(cmd["id"]):
@@ -303,7 +301,7 @@ class CommandWorker:
 def _claimed_id(payload: bytes) -> str | None:
     """The id a rejected command claims, when it is a plausible one: never echo arbitrary input.
     Only a payload the gate could have parsed is parsed here."""
-    if isinstance(payload, _Oversized) or len(payload) > 64 * 1024 or _nesting(payload) > MAX_DEPTH:
+    if isinstance(payload, _Oversized) or len(payload) > 64 * 1024 or nesting(payload) > MAX_DEPTH:
         m = CLAIMED_ID.search(bytes(payload[:HEAD_BYTES]))  # read, not parsed
         return m.group(1).decode() if m else None
     try:
@@ -311,16 +309,3 @@ def _claimed_id(payload: bytes) -> str | None:
     except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return None
     return claimed if isinstance(claimed, str) and NONCE.match(claimed) else None
-
-
-def _nesting(payload: bytes) -> int:
-    """How deep brackets nest in PAYLOAD, counted without parsing (strings' brackets count too: a
-    command has no reason to carry many)."""
-    deepest = level = 0
-    for byte in payload:
-        if byte in (0x5B, 0x7B):  # [ {
-            level += 1
-            deepest = max(deepest, level)
-        elif byte in (0x5D, 0x7D):
-            level -= 1
-    return deepest

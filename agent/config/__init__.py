@@ -73,7 +73,17 @@ class AgentConfig:
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value: the passwords, tokens and keys,
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
-        return [v for v in (self.mqtt.password, self.web.token, self.cloud.command_key, *self.hooks.env.values()) if v]
+        return [
+            v
+            for v in (
+                self.mqtt.password,
+                self.web.token,
+                self.cloud.command_key,
+                self.support.case_key,
+                *self.hooks.env.values(),
+            )
+            if v
+        ]
 
 
 def _resolve(base: Path, value: str | None) -> str | None:

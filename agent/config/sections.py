@@ -238,6 +238,10 @@ class SupportConfig:
     # MQTT brings changes at once; HTTPS is read this often, and after a delivery
     cases_refresh_s: float = number(900.0, 30, 86400, "s")
     max_cases: int = number(50, 1, 1000)  # the box keeps the last state of this many cases
+    # The per-box key support seals case states and MQTT receipts with (agent/wire.py); without it the box
+    # believes neither: no case is shown and reports go by HTTPS only.
+    case_key: str | None = None
+    max_case_bytes: int = number(65536, 1024, 1 << 20, "bytes")  # one case state; larger ones are not parsed
 
     def validate(self) -> None:
         problem = placeholder_problem(self.subject, SUBJECT_PLACEHOLDERS)

@@ -249,7 +249,7 @@ def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
 
     link = MqttLink(cfg.mqtt, cfg.device.identity, memory=state_path(cfg.state_dir, "mqtt"))
     link.takers.command, link.on_connected = on_command, on_connected
-    return link, MqttTransport(link, cfg.backend.timeout_s)
+    return link, MqttTransport(link, cfg.backend.timeout_s, cfg.support.case_key)
 
 
 class Daemon:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -51,8 +52,11 @@ def request(
     connect_timeout_s: float = 10.0,
     timeout_s: float = 30.0,
     auth: tuple[str, str] | None = None,
+    max_bytes: int = MAX_BODY,
 ) -> Response:
-    """One exchange with a fresh connection; AUTH (user, password) goes as Basic authentication."""
+    """One exchange with a fresh connection; AUTH (user, password) goes as Basic authentication. TIMEOUT_S
+    holds for the whole exchange after the connection (a server that trickles a byte now and then is cut off
+    all the same); an answer over MAX_BYTES is an error."""
     import http.client
 
     parts = urlsplit(url)
@@ -72,17 +76,40 @@ def request(
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout_s)
         try:
             conn.connect()
-            conn.sock.settimeout(timeout_s)  # the connect deadline is shorter than an upload's
+            sock, deadline = conn.sock, time.monotonic() + timeout_s  # conn lets go of sock once it closes
+            sock.settimeout(timeout_s)  # sendall's timeout is over the whole body
             conn.request(method, target, body=body, headers=headers)
+            sock.settimeout(_left(deadline))
             resp = conn.getresponse()
-            data = resp.read(MAX_BODY + 1)
-            return Response(resp.status, data[:MAX_BODY], {k.lower(): v for k, v in resp.getheaders()})
+            data = _read(resp, sock, deadline, max_bytes)
+            return Response(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
         finally:
             conn.close()
     except HttpError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure of the exchange is "no answer", said in words
         raise _no_answer(exc) from None
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _read(resp, sock, deadline: float, max_bytes: int) -> bytes:
+    """The answer's body in pieces, each read within what is left of the deadline."""
+    chunks, size = [], 0
+    while True:
+        sock.settimeout(_left(deadline))
+        chunk = resp.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise HttpError(f"the answer is larger than {max_bytes} bytes")
+        chunks.append(chunk)
 
 
 def _context(tls: Tls):

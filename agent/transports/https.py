@@ -114,9 +114,11 @@ def cases_url(backend: BackendConfig, configured: str, device_id: str) -> str:
     return backend.url.rstrip("/")[: -len("reports")] + f"devices/{device_id}/cases"
 
 
-def fetch_cases(backend: BackendConfig, url: str, device_serial: str) -> list:
+def fetch_cases(backend: BackendConfig, url: str, device_serial: str, max_bytes: int) -> list:
     """The box's cases as the backend keeps them, read with the box's own credentials (its client
-    certificate, like the upload); DeliveryError when they cannot be read."""
+    certificate, like the upload), at most MAX_BYTES of them; DeliveryError when they cannot be read. Each
+    case state is still checked by its seal (service/conversation.py)."""
+    from agent import wire
     from agent.transports import http
 
     try:
@@ -127,11 +129,13 @@ def fetch_cases(backend: BackendConfig, url: str, device_serial: str) -> list:
             tls=tls(backend),
             connect_timeout_s=backend.connect_timeout_s,
             timeout_s=backend.timeout_s,
+            max_bytes=max_bytes,
         )
-        cases = resp.json().get("cases") if resp.status == 200 else None
+        listing = wire.parse(resp.body, max_bytes, 8) if resp.status == 200 else None
+        cases = listing.get("cases") if isinstance(listing, dict) else None
     except http.HttpError as exc:
         raise DeliveryError(f"cannot read the cases from {url}: {exc}") from None
-    except (ValueError, AttributeError):
+    except wire.WireError:
         cases = None
     if not isinstance(cases, list):
         raise DeliveryError(

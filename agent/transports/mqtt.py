@@ -31,6 +31,7 @@ from agent.worker import Worker
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PACKET = 128 * 1024  # what managed brokers often allow when nobody says otherwise
 PACKET_OVERHEAD = 1024  # fixed header, topic and properties, generously
+RECEIPT_BYTES = 4096  # a receipt is a case number, a priority and a report id
 
 
 def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
@@ -145,7 +146,7 @@ class MqttLink:
     goes to its taker: commands, receipts (MqttTransport), case states (the case conversation)."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, memory: Path | None = None):
-        self.cfg, self.base = cfg, f"{cfg.topic_prefix}/{device_id}"
+        self.cfg, self.base, self.device_id = cfg, f"{cfg.topic_prefix}/{device_id}", device_id
         self.takers = Takers()
         self.on_connected: Callable[[], None] | None = None  # connected and subscribed: send what waits
         self._client: Any = None  # paho's client, made by start()
@@ -321,24 +322,39 @@ class MqttTransport:
 
     name = "mqtt"
 
-    def __init__(self, link: MqttLink, receipt_timeout_s: float):
-        self.link, self.receipt_timeout_s = link, receipt_timeout_s
+    def __init__(self, link: MqttLink, receipt_timeout_s: float, key: str | None):
+        self.link, self.receipt_timeout_s, self.key = link, receipt_timeout_s, key
         self._lock = threading.Lock()
         self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
+        self.refused_receipts = 0  # unsigned, forged, oversized: never taken for the backend's word
         link.takers.receipt = self._on_receipt
 
     def ready(self) -> bool:
         return self.link.connected
 
     def send(self, report_id: str, bundle: Path) -> Receipt:
+        if not self.key:  # a receipt nobody can check could say a report arrived that never did
+            raise DeliveryError("MQTT receipts cannot be checked: set support.case_key (the key support signs with)")
         return self.send_report(report_id, read_bytes(bundle), self.receipt_timeout_s)
 
     def _on_receipt(self, report_id: str, payload: bytes) -> None:
+        """From paho's thread: only a receipt sealed by the backend for this report reaches its waiter."""
+        from agent import wire
+
         with self._lock:
             waiter = self._receipts.get(report_id)
-        if waiter:
-            waiter[1] = payload
-            waiter[0].set()
+        if not waiter:
+            return
+        try:
+            data = wire.unseal(self.key, "receipt", self.link.device_id, wire.parse(payload, RECEIPT_BYTES, 4))
+            if data.get("report_id") != report_id:
+                raise wire.WireError(f"it names another report ({str(data.get('report_id'))[:70]!r})")
+        except wire.WireError as exc:
+            self.refused_receipts += 1
+            log.warning("a receipt for %s on MQTT is not used: %s", report_id, exc)
+            return
+        waiter[1] = json.dumps(data)
+        waiter[0].set()
 
     def send_report(self, report_id: str, bundle: bytes, timeout: float) -> Receipt:
         """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
