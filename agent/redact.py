@@ -10,11 +10,13 @@ Also, as an option, consistent pseudonyms for identifiers (MAC and IP addresses,
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -66,7 +68,38 @@ def encodings(secret: str) -> list[str]:
     patterns = [re.escape(f) for f in forms if f]
     # The plain value with a line break anywhere inside it (a log line wrapped by a tool).
     patterns.append(r"(?:\r?\n)?".join(re.escape(c) for c in secret))
+    # Inside JSON any character may be escaped, the way some encoders do ("\/" for "/", "\u0022" for a quote).
+    patterns.append("".join(_json_char(c) for c in secret))
     return patterns
+
+
+def _json_char(c: str) -> str:
+    forms = [re.escape(c), re.escape(f"\\u{ord(c):04x}")] if ord(c) < 0x10000 else [re.escape(c)]
+    forms += {"/": [r"\\/"], '"': [r'\\"'], "\\": [r"\\\\"]}.get(c, [])
+    return "(?:" + "|".join(forms) + ")"
+
+
+SPLIT_MIN = 3  # each part of a secret split across two log lines is at least this long
+LINE_PREFIX = r"\r?\n[^\n]{0,160}?"  # the next line's own prefix (its time, its program's name) before the rest
+
+
+def split_pattern(secret: str) -> re.Pattern | None:
+    """SECRET broken across two lines, where a tool wrapped it after its first part and the next line starts
+    with a log prefix before the rest; None for a secret too short to split."""
+    if len(secret) < 2 * SPLIT_MIN + 2:
+        return None
+    cuts = range(SPLIT_MIN, len(secret) - SPLIT_MIN + 1)
+    return re.compile("|".join(re.escape(secret[:k]) + LINE_PREFIX + re.escape(secret[k:]) for k in cuts), re.I)
+
+
+def _mask_split(secret_len: int):
+    def mask(m: re.Match) -> str:
+        text = m.group(0)
+        head = text.index("\n") - (1 if text[text.index("\n") - 1] == "\r" else 0)
+        tail = secret_len - head
+        return MASK + text[head : len(text) - tail] + MASK
+
+    return mask
 
 
 def _mask_userinfo(m: re.Match) -> str:
@@ -90,17 +123,26 @@ class Redactor:
     """Scrubs one report. `counts` says where and how much was redacted, never what."""
 
     def __init__(self, secrets: Iterable[str] = (), pseudonym_key: bytes | None = None):
-        forms = sorted(
-            {f for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LEN for f in encodings(s)},
-            key=len,
-            reverse=True,
-        )
+        known = sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        forms = sorted({f for s in known for f in encodings(s)}, key=len, reverse=True)
         self._values = re.compile("|".join(forms), re.I) if forms else None
+        self._splits = [(p, _mask_split(len(s))) for s in known if (p := split_pattern(s))]
         self._pseudo_key = pseudonym_key
         self.counts: Counter[tuple[str, str]] = Counter()  # (where, how) -> n
 
+    def fresh(self) -> Redactor:
+        """The same patterns, compiled once, with counts of its own (one output's)."""
+        other = copy.copy(self)
+        other.counts = Counter()
+        return other
+
     def text(self, s: str, where: str) -> str:
         """Scrub a string: known secret values, passwords in URLs, and (optionally) identifiers."""
+        if "\n" in s:
+            for pattern, mask in self._splits:
+                s, n = pattern.subn(mask, s)
+                if n:
+                    self.counts[(where, "value split across lines")] += n
         if self._values is not None:
             s, n = self._values.subn(MASK, s)
             if n:
@@ -156,21 +198,72 @@ class Redactor:
             return self.text(obj, where)
         return obj
 
+    def strings(self, obj: Any, where: str) -> Any:
+        """A copy of JSON-able OBJ with every string scrubbed by value (keys are left as they are: in a status
+        or a manifest they are the agent's own names)."""
+        if isinstance(obj, dict):
+            return {k: self.strings(v, where) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.strings(v, where) for v in obj]
+        return self.text(obj, where) if isinstance(obj, str) else obj
+
     def summary(self) -> list[dict]:
         """For the manifest: where, how, how many. Never a value."""
         return [{"where": w, "how": h, "count": n} for (w, h), n in sorted(self.counts.items())]
 
 
-class SecretFilter(logging.Filter):
-    """Scrubs every log record of the configured secrets and of passwords in URLs."""
+MAX_KNOWN = 200  # secrets hooks may declare: more is a hook gone wrong, not a box with 200 passwords
 
-    def __init__(self, secrets: Iterable[str]):
+
+class Secrets:
+    """Every secret this box knows (configured, declared by hooks, found at a look), and the one redaction of
+    everything that leaves the process: the log, the status (CLI, page, MQTT), cases, fault windows, answers,
+    photos and uploads. Safe from any thread; it only grows while the agent runs."""
+
+    def __init__(self, values: Iterable[str] = ()):
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        self._redactor = Redactor()
+        self.add(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN} - self._known
+        if not new:
+            return
+        with self._lock:
+            self._known = set(sorted(self._known | new)[:MAX_KNOWN])
+            self._redactor = Redactor(self._known)
+
+    def values(self) -> list[str]:
+        return sorted(self._known)
+
+    def redactor(self) -> Redactor:
+        """A redactor for one output, with its own counts."""
+        return self._redactor.fresh()
+
+    def text(self, s: str, where: str = "output") -> str:
+        return self.redactor().text(s, where)
+
+    def data(self, obj: Any, where: str = "output") -> Any:
+        return self.redactor().data(obj, where)
+
+    def strings(self, obj: Any, where: str = "output") -> Any:
+        return self.redactor().strings(obj, where)
+
+
+class SecretFilter(logging.Filter):
+    """Every log record scrubbed of the box's secrets (as they are known now) and of passwords in URLs, and
+    shown one line, with no control character from outside (agent/text.py)."""
+
+    def __init__(self, secrets: Secrets | Iterable[str]):
         super().__init__()
-        self._redactor = Redactor(secrets)
+        self._secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from agent.text import shown
+
         message = record.getMessage()
-        clean = self._redactor.text(message, "log")
+        clean = shown(self._secrets.text(message, "log"), one_line=True)
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -48,6 +48,13 @@ class SecurityLog:
             except OSError as exc:
                 log.warning("security event %s not kept: %s", kind, exc)
 
+    def bundle(self, cfg, window: tuple, known: list[str]) -> tuple[str, bytes]:
+        """The OCPP SecurityLog of WINDOW as a bundle, scrubbed of the KNOWN secrets too (the report
+        pipeline loads on first use)."""
+        from agent.report.build import export_security_log
+
+        return export_security_log(cfg, self.events(*window), window, known)
+
     def events(self, oldest: float | None = None, latest: float | None = None) -> list[dict]:
         span = Window(oldest, latest)
         return [e for e in read_lines(self.path, MAX_LINES) if isinstance(e, dict) and e.get("wall", 0) in span]

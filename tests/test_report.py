@@ -224,7 +224,7 @@ def test_inspect_lists_cuts_and_redactions_and_writes_the_page(tmp_path, secret_
     result = cli("inspect", out, "--html", page)
     assert result.returncode == 0, result.stderr
     assert "every checksum OK" in result.stdout
-    assert re.search(r"redactions \d+\n  config: key password x1", result.stdout)
+    assert re.search(r"redactions \d+\n(  .*\n)*  config: key password x1", result.stdout)
     assert "cuts      none" in result.stdout  # a 4-line log needs no cut
     assert page.read_text().startswith("<!DOCTYPE html>")
 

@@ -10,7 +10,7 @@ from agent.cases import PHOTO_LABELS
 from agent.cases.photos import Photo
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox
-from agent.redact import Redactor
+from agent.redact import Secrets
 from agent.report.bundle import Section, write_bundle
 from agent.report.manifest import Manifest
 from agent.request import new_report_id
@@ -29,12 +29,15 @@ def _spool(
     fields: dict,
     members: list[Section],
     extra: dict,
+    secrets: Secrets,
 ) -> Entry:
-    """EXTRA: what the page shows of it (the answer's words, the question, the photo's label)."""
+    """EXTRA: what the page shows of it (the answer's words, the question, the photo's label). What goes
+    to support and what the page shows is scrubbed of every secret the box knows."""
     wall = time.time()
     report_id = new_report_id(wall)
     own = {"case_ref": case, "priority": priority, "on_site": on_site, "subject": subject, **fields}
     manifest = Manifest(report_id, kind, kind, cfg.device, wall, time.monotonic(), fields=own).to_dict()
+    manifest, extra = secrets.strings(manifest, "manifest"), secrets.strings(extra, "manifest")
     entry = Entry(
         report_id=report_id,
         priority=priority,
@@ -52,11 +55,18 @@ def _spool(
 
 
 def answer(
-    cfg: AgentConfig, outbox: Outbox, case: str, question: str | None, text: str, priority: str, on_site: bool
+    cfg: AgentConfig,
+    outbox: Outbox,
+    case: str,
+    question: str | None,
+    text: str,
+    priority: str,
+    on_site: bool,
+    secrets: Secrets,
 ) -> Entry:
     """Spool an answer to QUESTION of CASE (None: a reply to the case). Secrets are scrubbed from it like from
     a report."""
-    text = Redactor(cfg.secrets()).text(text.strip(), "answer")[:MAX_ANSWER]
+    text = secrets.text(text.strip(), "answer")[:MAX_ANSWER]
     return _spool(
         cfg,
         outbox,
@@ -68,6 +78,7 @@ def answer(
         {"question": question, "text": text},
         [Section("answer.txt", text.encode() + b"\n")],
         {"text": text[:500], "question": question},  # shown back on the page, scrubbed like the answer
+        secrets,
     )
 
 
@@ -79,6 +90,7 @@ def photo(
     picture: Photo,
     priority: str,
     on_site: bool,
+    secrets: Secrets,
     question: str | None = None,
 ) -> Entry:
     """Spool a photo (already checked and stripped: cases/photos.py) for CASE; QUESTION: the request it answers."""
@@ -100,4 +112,5 @@ def photo(
         },
         [Section(f"photo.{picture.kind}", picture.data)],
         {"label": label, "question": question},
+        secrets,
     )

@@ -2,9 +2,10 @@
 
 The page scales photos down in the browser; the box trusts none of that. It accepts a real JPEG or PNG
 (read by structure, not by name or Content-Type), within size and pixel caps, and rewrites it without
-what a camera adds about the person: EXIF (GPS position, camera serial, time), XMP, IPTC, comments and
-PNG text chunks. The image data itself is copied byte for byte: no decoder runs on untrusted pixels
-here, nothing is re-compressed, and memory stays at the size of the file.
+everything a viewer does not need to show the image (an allowlist: EXIF with the GPS position and the
+camera's serial, XMP, IPTC, ICC profiles, comments, PNG text and private chunks never leave). The image
+data itself is copied byte for byte: no decoder runs on untrusted pixels here, nothing is re-compressed,
+and memory stays at the size of the file; the number of parts is capped before anything is kept.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from dataclasses import dataclass
 MAX_BYTES = 8 << 20
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 12_000
-# JPEG: keep JFIF (APP0), the colour profile (APP2 ICC_PROFILE) and Adobe's colour transform (APP14).
-KEEP_APP = {0xE0: b"JFIF", 0xE2: b"ICC_PROFILE", 0xEE: b"Adobe"}
+# Counted before anything is kept: a photo is a few dozen segments (a progressive one some more); 2 million
+# empty ones are an attack on the box's memory, not a photo.
+MAX_SEGMENTS = 1000
+# An allowlist: only what a viewer needs to show the image goes; everything else (every APPn with EXIF, XMP,
+# IPTC, ICC profiles and JFIF bodies, comments, JPG0-13 and whatever a maker invents) never leaves the box.
+# JPEG: quantisation and Huffman tables, arithmetic-coding conditioning, restart interval, frame and scan headers.
+JPEG_KEEP = {0xDB, 0xC4, 0xCC, 0xDD, 0xDA} | {m for m in range(0xC0, 0xD0) if m not in (0xC4, 0xC8, 0xCC)}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+PNG_KEEP = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"sBIT"}  # pixels and colour
+MAX_PNG_CHUNKS = 5000  # IDAT chunks of 8 KiB (what encoders write) fill 8 MiB with about a thousand
 
 
 class PhotoError(ValueError):
@@ -54,7 +61,7 @@ def clean_photo(data: bytes) -> Photo:
 
 def _jpeg(data: bytes) -> Photo:
     out, removed = [b"\xff\xd8"], []
-    pos, size, scanning = 2, None, False
+    pos, size, scanning, segments = 2, None, False, 0
     while True:
         if scanning:  # entropy-coded data: copy up to the next marker that is not stuffing or a restart
             nxt = pos
@@ -71,10 +78,13 @@ def _jpeg(data: bytes) -> Photo:
         if pos + 2 > len(data) or data[pos] != 0xFF:
             raise PhotoError("a damaged JPEG: a segment is cut short")
         marker = data[pos + 1]
-        if marker == 0xD9:  # the end; whatever a camera appends after it is not sent
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise PhotoError(f"not a plain photo: more than {MAX_SEGMENTS} parts in one JPEG")
+        if marker == 0xD9:  # the end
             out.append(b"\xff\xd9")
-            if pos + 2 < len(data):
-                removed.append("data after the image")
+            if data[pos + 2 :].strip(b"\0\r\n\t ") != b"":  # a polyglot, a maker's appendix: not a plain photo
+                raise PhotoError("not a plain photo: there is more after the image's end; save it again as a photo")
             break
         if pos + 4 > len(data):
             raise PhotoError("a damaged JPEG: a segment is cut short")
@@ -83,15 +93,15 @@ def _jpeg(data: bytes) -> Photo:
         if length < 2 or end > len(data):
             raise PhotoError("a damaged JPEG: a segment is longer than the file")
         body = data[pos + 4 : end]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame: the image's size
+        if marker in JPEG_KEEP and marker not in (0xDB, 0xC4, 0xCC, 0xDD, 0xDA):  # start of frame: the size
             if len(body) < 5:
                 raise PhotoError("a damaged JPEG: its frame header is cut short")
             height, width = struct.unpack(">HH", body[1:5])
             size = (width, height)
-        if (0xE0 <= marker <= 0xEF and not body.startswith(KEEP_APP.get(marker, b"\0none"))) or marker == 0xFE:
-            removed.append("comment" if marker == 0xFE else _app_name(marker, body))
-        else:
+        if marker in JPEG_KEEP:
             out.append(data[pos:end])
+        else:
+            removed.append(_app_name(marker, body))
         if marker == 0xDA:
             if size is None:
                 raise PhotoError("a damaged JPEG: image data before its frame header")
@@ -103,16 +113,25 @@ def _jpeg(data: bytes) -> Photo:
 
 
 def _app_name(marker: int, body: bytes) -> str:
+    """What a dropped segment was, in the words the page shows ("EXIF", "comment", "APP2", ...)."""
+    if marker == 0xFE:
+        return "comment"
     if body.startswith(b"Exif\0"):
         return "EXIF"
     if body.startswith(b"http://ns.adobe.com/xap/") or body.startswith(b"http://ns.adobe.com/xmp"):
         return "XMP"
-    return "IPTC" if marker == 0xED else f"APP{marker - 0xE0}"
+    if marker == 0xED:
+        return "IPTC"
+    if body.startswith(b"JFIF\0") or body.startswith(b"JFXX\0"):
+        return "JFIF"
+    if body.startswith(b"ICC_PROFILE\0"):
+        return "ICC profile"
+    return f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF else f"segment {marker:02X}"
 
 
 def _png(data: bytes) -> Photo:
     out, removed = [PNG_SIGNATURE], []
-    pos, size = len(PNG_SIGNATURE), None
+    pos, size, chunks = len(PNG_SIGNATURE), None, 0
     while True:
         if pos + 12 > len(data):
             raise PhotoError("a damaged PNG: it ends before its IEND chunk")
@@ -126,13 +145,15 @@ def _png(data: bytes) -> Photo:
             if kind != b"IHDR" or length != 13:
                 raise PhotoError("a damaged PNG: it does not start with its header")
             size = struct.unpack(">II", data[pos + 8 : pos + 16])
-        if kind in PNG_DROP:
-            removed.append(kind.decode())
-        else:
+        if kind in PNG_KEEP:
             out.append(data[pos:end])
-        pos = end
+        else:
+            removed.append(kind.decode("latin-1"))
+        pos, chunks = end, chunks + 1
+        if chunks > MAX_PNG_CHUNKS:
+            raise PhotoError(f"not a plain photo: more than {MAX_PNG_CHUNKS} parts in one PNG")
         if kind == b"IEND":
             break
-    if pos < len(data):
-        removed.append("data after the image")
+    if data[pos:]:
+        raise PhotoError("not a plain photo: there is more after the image's end; save it again as a photo")
     return Photo("png", size[0], size[1], b"".join(out), sorted(set(removed)))

@@ -17,7 +17,7 @@ from agent.config import DEFAULT_PATH, ConfigError, load
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
 
-def setup_logging(level: str = "info", secrets: list[str] | None = None) -> None:
+def setup_logging(level: str = "info", secrets=None) -> None:
     """One line per event on stderr, scrubbed of the configured secrets."""
     from agent.redact import SecretFilter
 
@@ -52,10 +52,12 @@ def cmd_check_config(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = _config(args)
-    setup_logging(cfg.log_level, cfg.secrets())
+    from agent.redact import Secrets
     from agent.service.daemon import Daemon
 
-    return Daemon(cfg).run()
+    secrets = Secrets(cfg.secrets())  # the log on stderr learns what the hooks declare, like every output
+    setup_logging(cfg.log_level, secrets)
+    return Daemon(cfg, secrets=secrets).run()
 
 
 def cmd_poll(args) -> int:
@@ -359,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from agent.text import SafeStream
+
+    sys.stdout = SafeStream(sys.stdout)  # what the CLI prints may hold text from outside: a box's, support's
     setup_logging("error")  # one-shot commands print their own summary; the daemon sets its level
     try:
         return args.func(args)

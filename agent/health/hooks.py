@@ -51,6 +51,15 @@ class HookResult:
         return asdict(self)
 
 
+def declared_secrets(results: dict) -> list[str]:
+    """The values the hooks of one look declare secret ({"secrets": [...]} in their output)."""
+    found = []
+    for result in results.values():
+        declared = (getattr(result, "output", None) or {}).get("secrets")
+        found += [s for s in declared if isinstance(s, str)] if isinstance(declared, list) else []
+    return found
+
+
 def find_hooks(folder: str | Path | None) -> list[Path]:
     if not folder or not Path(folder).is_dir():
         return []

@@ -2,5 +2,6 @@
 vocabulary for a report's life (accepted -> sending -> delivered, or refused)."""
 
 from agent.outbox.spool import NOTES, Entry, Outbox, describe
+from agent.outbox.spool import damage as bundle_damage
 
-__all__ = ["NOTES", "Entry", "Outbox", "describe"]
+__all__ = ["NOTES", "Entry", "Outbox", "bundle_damage", "describe"]

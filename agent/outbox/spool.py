@@ -116,6 +116,20 @@ def _is(value: object, kinds) -> bool:
     return isinstance(value, kinds)
 
 
+def damage(bundle: Path, size: int) -> str | None:
+    """What is wrong with a report's BUNDLE (missing, a symlink, not the SIZE spooled), or None. A damaged
+    report is set aside as refused and never blocks the reports behind it."""
+    try:
+        st = os.lstat(bundle)
+    except FileNotFoundError:
+        return "its bundle is missing from the outbox"
+    if not stat.S_ISREG(st.st_mode):
+        return "its bundle is not a plain file"
+    if size and st.st_size != size:
+        return f"its bundle is {st.st_size} bytes, not the {size} spooled"
+    return None
+
+
 def describe(entry: Entry) -> dict:
     """A report as people see it (page, CLI, status): its state in the one vocabulary, and what it means."""
     receipt = entry.receipt or {}
@@ -205,9 +219,9 @@ class Outbox:
     # Plain strings, not Path objects: pathlib interns every name it parses, and every status (the page
     # asks every 3 s) reads every entry; the interned table grew with the reports the outbox had seen.
     def load(self, report_id: str) -> Entry | None:
+        path = os.path.join(self.folder, report_id + ".json")
         if "/" in report_id or report_id.startswith("."):  # a name from outside never becomes a path elsewhere
             return None
-        path = os.path.join(self.folder, report_id + ".json")
         try:
             return entry_of(report_id, json.loads(read_bytes(path)))
         except FileNotFoundError:
@@ -215,19 +229,6 @@ class Outbox:
         except (OSError, ValueError, TypeError) as exc:  # a symlink, a torn or a planted file
             set_aside(path, f"is not the state of report {report_id} ({exc})")
             return None
-
-    def damage(self, entry: Entry) -> str | None:
-        """What is wrong with ENTRY's bundle (missing, a symlink, not the size spooled), or None. A damaged
-        report is set aside as refused and never blocks the reports behind it."""
-        try:
-            st = os.lstat(self.bundle_path(entry.report_id))
-        except FileNotFoundError:
-            return "its bundle is missing from the outbox"
-        if not stat.S_ISREG(st.st_mode):
-            return "its bundle is not a plain file"
-        if entry.size and st.st_size != entry.size:
-            return f"its bundle is {st.st_size} bytes, not the {entry.size} spooled"
-        return None
 
     def entries(self) -> list[Entry]:
         out = [self.load(name[: -len(".json")]) for name in os.listdir(self.folder) if name.endswith(".json")]
@@ -244,12 +245,10 @@ class Outbox:
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""
-        out: dict[str, int] = dict.fromkeys(ReportState, 0)
-        damaged = 0
-        for e in self.entries() if entries is None else entries:
+        listing, out = self.entries() if entries is None else entries, dict.fromkeys(map(str, ReportState), 0)
+        for e in listing:
             out[e.state] += 1
-            damaged += e.damaged
-        return dict(out, evicted=self.stats().get("evicted", 0), damaged=damaged)
+        return dict(out, evicted=self.stats().get("evicted", 0), damaged=sum(e.damaged for e in listing))
 
     @_locked
     def remove(self, entry: Entry) -> None:

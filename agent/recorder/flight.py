@@ -55,14 +55,16 @@ def judge_last_stop(previous: dict | None, abort_dump: str, boot: str) -> tuple[
 class WindowStore:
     """The fault windows on disk: one gzip'ed JSON each, and index.json (newest last) within the quota."""
 
-    def __init__(self, folder: Path, keep: int, max_bytes: int):
+    def __init__(self, folder: Path, keep: int, max_bytes: int, scrub: Callable[[dict], dict] = lambda r: r):
         self.folder, self.keep, self.max_bytes = folder, keep, max_bytes
+        self._scrub = scrub  # a window goes into every report while it is kept: no secret is written down
         self._lock = threading.Lock()
 
     def write(self, record: dict, series: dict) -> None:
         import gzip
 
-        body = json.dumps(dict(record, series=series), separators=(",", ":"), sort_keys=True).encode()
+        clean = self._scrub(dict(record, series=series))
+        body = json.dumps(clean, separators=(",", ":"), sort_keys=True).encode()
         write_atomic(self.folder / record["file"], lambda f: f.write(gzip.compress(body, 6)))
         with self._lock:
             index = [e for e in self.index() if e["file"] != record["file"]] + [record]
@@ -84,6 +86,12 @@ class WindowStore:
             for e in self.index()
             if (self.folder / e["file"]).is_file()
         ]
+
+
+def _run_record(folder: Path) -> dict:
+    """run.json: the last run's record, or {} (the file is input like every state file)."""
+    run = read_json(folder / "run.json", {})
+    return run if isinstance(run, dict) else {}
 
 
 WINDOW_FILE = re.compile(r"^[0-9]{1,16}-[\w.-]{1,100}\.json\.gz$")  # as record_fault names them (_safe)
@@ -110,18 +118,18 @@ class Recorder:
         timeline,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = wall_clock,
+        scrub: Callable[[dict], dict] = lambda r: r,
     ):
         self.cfg, self.history, self.timeline = cfg, history, timeline
         self.folder = state_path(state_dir, "recorder")
-        self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes)
-        self._clock, self._wall = clock, wall
+        self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes, scrub)
+        self._clock, self._wall, self._scrub = clock, wall, scrub  # written down: scrubbed of every secret
         self.run: str | None = None  # this run's id, from start()
-        self.earlier_until: float | None = None  # the history before it ends here
+        self.earlier_until: float | None = None  # the history before it ends here (start())
         self.last_stop: dict | None = None  # how the run before this one ended
         self._open_windows: dict[str, dict] = {}  # file -> entry, until complete
-        self._checkpoint_due = clock() + cfg.checkpoint_s
+        self._checkpoint_due, self.skipped_windows = clock() + cfg.checkpoint_s, 0
         self._writer = Worker("recorder", maxsize=64)  # the SD card's writes, off the polling thread
-        self.skipped_windows = 0
 
     # --- start and stop ---------------------------------------------------------------------------
     def start(self, catch_abort: bool = True) -> None:
@@ -129,8 +137,7 @@ class Recorder:
             self.windows.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.error("the flight recorder has no folder %s: %s", self.folder, exc.strerror or exc)
-        previous = read_json(self.folder / "run.json", None)
-        previous = previous if isinstance(previous, dict) else None
+        previous = _run_record(self.folder) or None
         abort_path = self.folder / "abort.txt"
         last = judge_last_stop(previous, _tail(abort_path), boot_id())
         self.timeline.restore(read_lines(self.folder / "timeline.jsonl", self.timeline.capacity))
@@ -142,7 +149,7 @@ class Recorder:
             self.last_stop = {
                 "kind": last[0],
                 "words": last[1],
-                "run": previous.get("run"),
+                "run": (previous or {}).get("run"),
                 "last_sign_of_life": last_sign_of_life(self.folder),
             }
             self.timeline.add(
@@ -163,8 +170,7 @@ class Recorder:
             return
         self._checkpoint()
         self._writer.stop(timeout)  # a card that no longer takes writes must not hold up the stop
-        run = read_json(self.folder / "run.json", {})
-        self._mark_run(dict(run if isinstance(run, dict) else {}, clean=True, stopped=self._wall()))
+        self._mark_run(dict(_run_record(self.folder), clean=True, stopped=self._wall()))
 
     def _mark_run(self, run: dict) -> None:
         try:
@@ -246,7 +252,7 @@ class Recorder:
         """Timeline's on_add: one line, synced (events are rare; each may be the last thing the box says)."""
         from dataclasses import asdict
 
-        line = json.dumps(dict(asdict(event), run=self.run), separators=(",", ":")).encode() + b"\n"
+        line = json.dumps(self._scrub(dict(asdict(event), run=self.run)), separators=(",", ":")).encode() + b"\n"
         self._submit(
             lambda: append_line(self.folder / "timeline.jsonl", line, TIMELINE_MAX_BYTES, self.timeline.capacity)
         )

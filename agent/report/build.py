@@ -165,7 +165,7 @@ def export_report(cfg: AgentConfig, request: ReportRequest, box: Box) -> tuple[s
     return report_id, buffer.getvalue()
 
 
-def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> tuple[str, bytes]:
+def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple, known=()) -> tuple[str, bytes]:
     """The SecurityLog an OCPP GetLog asks for: the security events of WINDOW (security.py), scrubbed like
     a report, as a bundle of its own (manifest first, then security-log.json)."""
     import io
@@ -174,7 +174,7 @@ def export_security_log(cfg: AgentConfig, events: list[dict], window: tuple) -> 
 
     wall = time.time()
     report_id = new_report_id(wall)
-    scrub = Redactor(cfg.secrets())
+    scrub = Redactor([*cfg.secrets(), *known])  # KNOWN: what the hooks declared (redact.Secrets)
     span = {k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), window, strict=True)}
     own = {"window": span, "events": len(events)}
     manifest = Manifest(report_id, "security_log", "ocpp", cfg.device, wall, fields=own).to_dict()

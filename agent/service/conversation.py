@@ -15,6 +15,7 @@ from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
 from agent.ratelimit import RateLimit
+from agent.redact import Secrets
 from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.transports.base import DeliveryError
 from agent.transports.https import cases_url, fetch_cases
@@ -61,8 +62,10 @@ class Conversation:
         on_site: Callable[[], bool],
         sent: Callable[[object], None],
         changed: Callable[[], None],
+        secrets: Secrets,
     ):
         self.cfg, self.outbox, self._submit, self._on_site = cfg, outbox, submit, on_site
+        self.secrets = secrets
         self._sent, self._changed = sent, changed
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
         self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
@@ -128,7 +131,7 @@ class Conversation:
         return file_name(self.cfg, report_id)
 
     def view(self) -> dict:
-        return case_view(self.cfg, self.outbox, self.book, self.last_error)
+        return self.secrets.strings(case_view(self.cfg, self.outbox, self.book, self.last_error), "cases")
 
     def counts(self) -> dict:
         """For the status topic."""
@@ -163,7 +166,7 @@ class Conversation:
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
         priority, on_site = self._priority(known)
-        entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site)
+        entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site, self.secrets)
         if isinstance(question, str):  # without a question: a reply to the case (it reopens a solved one)
             self.book.answered(known["case"], question, entry.extra.get("text", ""))
         self._sent(entry)
@@ -189,7 +192,9 @@ class Conversation:
             raise CaseError("photo_refused", {"detail": str(exc)}) from None
         priority, on_site = self._priority(known)
         asks = question if isinstance(question, str) else None
-        entry = articles.photo(self.cfg, self.outbox, known["case"], label, picture, priority, on_site, asks)
+        entry = articles.photo(
+            self.cfg, self.outbox, known["case"], label, picture, priority, on_site, self.secrets, asks
+        )
         if asks:
             self.book.answered(known["case"], asks)
         self._sent(entry)

@@ -24,7 +24,7 @@ from agent.devices.poller import ModbusPoller
 from agent.onsite import OnSite
 from agent.paths import control_socket_path, state_path
 from agent.recorder import Recorder
-from agent.redact import SecretFilter
+from agent.redact import SecretFilter, Secrets
 from agent.security import SecurityLog
 from agent.service.conversation import Conversation
 from agent.service.desk import ReportDesk
@@ -126,6 +126,7 @@ def status_model(d: Daemon) -> StatusModel:
         d.channel_status,
         lambda: d.mqtt.state() if d.mqtt else {},
         d.recorder.report_data if d.recorder else dict,
+        d.secrets,
     )
 
 
@@ -135,7 +136,7 @@ def control_server(d: Daemon) -> ControlServer:
         d.desk.export,
         d.cfg.device.identity,
         d.cfg.backend.ca_file,
-        security=lambda window: security_log(d.cfg, d.security, window),
+        security=lambda window: d.security.bundle(d.cfg, window, d.secrets.values()),
         on_event=lambda e: tell(d.mqtt, "ocpp_log", **e),
     )
     commands = handlers(d.desk, d.status, d.onsite, d.events, d.cfg.report.wait_for_case_s, d.conversation, d.ocpp)
@@ -176,13 +177,6 @@ def tell(link, event: str, **fields) -> None:
         from agent.transports.mqtt import notice
 
         notice(link, event, **fields)
-
-
-def security_log(cfg: AgentConfig, security: SecurityLog, window: tuple) -> tuple[str, bytes]:
-    """The OCPP SecurityLog of WINDOW as a bundle (the report pipeline loads on first use)."""
-    from agent.report.build import export_security_log
-
-    return export_security_log(cfg, security.events(*window), window)
 
 
 def start_channels(d: Daemon) -> None:
@@ -253,8 +247,9 @@ def mqtt_parts(cfg: AgentConfig, on_command, on_connected):
 
 
 class Daemon:
-    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None):
+    def __init__(self, cfg: AgentConfig, notifier: Notifier | None = None, pin_factory=None, secrets=None):
         self.cfg, self.notifier = cfg, notifier or Notifier()
+        self.secrets: Secrets = secrets or Secrets(cfg.secrets())  # one redaction for all that leaves
         self.pin_factory = pin_factory  # gpiozero's; tests hand in the mock one
         Path(cfg.state_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self.stop_event, self.send_wake = threading.Event(), threading.Event()
@@ -265,21 +260,20 @@ class Daemon:
         self.outbox = self.sender.outbox
         self.onsite = OnSite(cfg.state_dir, cfg.onsite.duration_s, self.timeline, on_change=self._onsite_changed)
         self.auto_reports = fault_reporter(self)
+        history, scrub = self.poller.history, self.secrets.strings
         self.recorder = (
-            Recorder(cfg.recorder, cfg.state_dir, self.poller.history, self.timeline) if cfg.recorder.enabled else None
+            Recorder(cfg.recorder, cfg.state_dir, history, self.timeline, scrub=scrub) if cfg.recorder.enabled else None
         )
         self.fault_calls = Worker("fault-calls", maxsize=256)
         self.faults = fault_monitor(cfg, self.timeline, self.fault_calls, self.recorder, self.auto_reports)
-        self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected)
-        self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(cfg.secrets()))
+        self.health = HealthWatch(cfg, self.faults.evaluate_health, self.mqtt_connected, self.secrets)
+        self.log_ring = RingHandler.attach(cfg.report.agent_log_lines, SecretFilter(self.secrets))
         self.status = status_model(self)
-        self.desk = ReportDesk(
-            cfg, self.outbox, self.sender, self.status.look, lambda: self.onsite.to_dict()["on"], self._accepted
-        )
+        self.desk = ReportDesk(cfg, self.outbox, self.sender, self.status.look, self._on_site, self._accepted)
         self.security = SecurityLog(cfg.state_dir)
         self.events = FirmwareEvents(self.faults, self.timeline, self.health.wake, self.security.record)
         self.conversation = Conversation(
-            cfg, self.outbox, self.desk.submit, lambda: self.onsite.to_dict()["on"], self._accepted, self.publish_status
+            cfg, self.outbox, self.desk.submit, self._on_site, self._accepted, self.publish_status, self.secrets
         )
         if self.mqtt:
             self.mqtt.takers.case = self.conversation.from_mqtt
@@ -288,6 +282,9 @@ class Daemon:
         self.commands: CommandWorker | None = None
         self.ocpp: OcppDelegate | None = None  # made with the control socket
         self.jobs: Jobs | None = None  # the main loop's, made by run()
+
+    def _on_site(self) -> bool:
+        return self.onsite.to_dict()["on"]
 
     def mqtt_connected(self) -> bool | None:
         return self.mqtt.connected if self.mqtt else None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agent.collect import Box
 from agent.config import AgentConfig
-from agent.outbox import Entry, Outbox, describe
+from agent.outbox import Entry, Outbox, bundle_damage, describe
 from agent.request import ReportRequest
 from agent.transports.sender import Sender
 
@@ -105,7 +105,11 @@ class ReportDesk:
 
     def bundle(self, report_id: str) -> Path | None:
         entry = self.outbox.load(report_id)
-        return self.outbox.bundle_path(report_id) if entry is not None and not self.outbox.damage(entry) else None
+        return (
+            self.outbox.bundle_path(report_id)
+            if entry is not None and not bundle_damage(self.outbox.bundle_path(report_id), entry.size)
+            else None
+        )
 
     # --- building -----------------------------------------------------------------------------
     def _build(self, request: ReportRequest, export: bool, done: Future) -> Entry | None:

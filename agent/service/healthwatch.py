@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from agent.config import AgentConfig
 from agent.health import collect_health, release_cache
+from agent.health.hooks import declared_secrets
+from agent.redact import Secrets
 from agent.worker import Ticker
 
 log = logging.getLogger(__name__)
@@ -16,9 +18,14 @@ log = logging.getLogger(__name__)
 
 class HealthWatch:
     def __init__(
-        self, cfg: AgentConfig, on_snapshot: Callable[[dict], None], mqtt_connected: Callable[[], bool | None]
+        self,
+        cfg: AgentConfig,
+        on_snapshot: Callable[[dict], None],
+        mqtt_connected: Callable[[], bool | None],
+        secrets: Secrets | None = None,
     ):
         self.cfg, self._on_snapshot, self._mqtt_connected = cfg, on_snapshot, mqtt_connected
+        self.secrets = secrets  # what the hooks declare secret is scrubbed from every output from now on
         self.releases = release_cache(cfg)
         self.latest: dict | None = None
         self._lock = threading.Lock()  # one collection at a time: hooks never run twice at once
@@ -28,6 +35,8 @@ class HealthWatch:
         """A fresh snapshot (hooks, system, network, software)."""
         with self._lock:
             health = collect_health(self.cfg, self.releases, self._mqtt_connected())
+            if self.secrets is not None:
+                self.secrets.add(declared_secrets(health["hooks"]))
             self.latest = health
             self._on_snapshot(health)
         return health

@@ -10,6 +10,7 @@ from agent.collect import Box
 from agent.config import AgentConfig
 from agent.devices.poller import ModbusPoller
 from agent.outbox import Outbox
+from agent.redact import Secrets
 from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
 from agent.watch.checks import answer, judged
@@ -34,7 +35,9 @@ class StatusModel:
         extras: Callable[[], dict],
         mqtt_state: Callable[[], dict] = dict,
         recorded: Callable[[], dict] = dict,
+        secrets: Secrets | None = None,
     ):
+        self.secrets = secrets or Secrets(cfg.secrets())  # the status leaves the process: CLI, page, MQTT
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
         self.health, self.outbox, self.log_ring = health, outbox, log_ring
         self._mqtt_connected, self._mqtt_state = mqtt_connected, mqtt_state  # the link's state()
@@ -114,6 +117,10 @@ class StatusModel:
         return out
 
     def status(self) -> dict:
+        """What the CLI, the page and the status topic show: scrubbed of every secret the box knows."""
+        return self.secrets.strings(self._status(), "status")
+
+    def _status(self) -> dict:
         entries = self.outbox.entries()  # read once: the page asks every few seconds
         delivered = sorted((e for e in entries if e.delivered), key=lambda e: e.created)
         health = self.health.latest or {}
@@ -144,11 +151,11 @@ class StatusModel:
         is, what needs a look, the live readings; from the latest health snapshot, as the page polls often."""
         from agent.watch.explain import explained
 
-        status = self.status()
+        status = self._status()
         if self.health.latest is not None:
             box = judged(self.cfg, self._facts(fresh=False, history=False), language)
             checks = box.checks or {}
             status["check"] = {"result": checks["result"], "counts": checks["counts"]}
             d = self.cfg.device
             status["explained"] = explained(box, language or self.cfg.language, d.model, d.identity)
-        return status
+        return self.secrets.strings(status, "status")

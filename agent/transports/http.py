@@ -100,7 +100,8 @@ def _left(deadline: float) -> float:
 
 def _read(resp, sock, deadline: float, max_bytes: int) -> bytes:
     """The answer's body in pieces, each read within what is left of the deadline."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         sock.settimeout(_left(deadline))
         chunk = resp.read1(65536)

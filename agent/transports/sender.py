@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
-from agent.outbox import Entry, Outbox
+from agent.outbox import Entry, Outbox, bundle_damage
 from agent.retry import backoff
 from agent.transports.base import DeliveryError, Receipt, Transport
 
@@ -117,7 +117,7 @@ class Sender:
 
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
-        damage = self.outbox.damage(entry)
+        damage = bundle_damage(self.outbox.bundle_path(entry.report_id), entry.size)
         try:
             if damage is None:
                 receipt, via = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
