@@ -5,16 +5,14 @@ outbox. The page, the CLI and the status topic read it here."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
-from agent import wire
 from agent.cases import CaseError
-from agent.cases.book import CaseBook, CaseStateError, check_state
+from agent.cases.book import CaseBook
+from agent.cases.inbox import CaseInbox
 from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
 from agent.outbox import Outbox, describe
-from agent.ratelimit import RateLimit
 from agent.redact import Secrets
 from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.transports.base import DeliveryError
@@ -39,17 +37,6 @@ def fresh_report(case: str, question: object, text: str, on_site: bool) -> Repor
         raise CaseError("machine", {"detail": str(exc)}) from None
 
 
-MAX_DEPTH = 6  # a case state: its messages, each an object; nothing deeper
-
-
-def _open_first(state: object) -> tuple:
-    """The order the HTTPS list is read in: open cases first, the newest change first among them."""
-    if not isinstance(state, dict):
-        return (True, 0)
-    updated = state.get("updated")
-    return (state.get("state") == "solved", -updated if isinstance(updated, (int, float)) else 0)
-
-
 class Conversation:
     """SUBMIT queues a report (the desk's); ON_SITE says whether an installer is at the box; SENT hears of
     every answer or photo spooled; CHANGED of every case state that changed."""
@@ -70,37 +57,12 @@ class Conversation:
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
         self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
         self.last_error: str | None = None
-        self.dropped = 0  # case states not used: unsigned, forged, oversized, of the wrong shape
-        self._drop_log = RateLimit(10, 60.0)
+        self.inbox = CaseInbox(cfg.support, cfg.device.identity, self.book, changed)
         self._rounds = Ticker("cases", self._refresh, cfg.support.cases_refresh_s)
 
     # --- what support says ----------------------------------------------------------------------
     def from_mqtt(self, payload: bytes) -> None:
-        """A retained case state (paho's thread: cheap, and never raises)."""
-        if not payload:
-            return  # a retained message cleared by the backend
-        try:
-            self._take(wire.parse(payload, self.cfg.support.max_case_bytes, MAX_DEPTH), "MQTT")
-        except wire.WireError as exc:
-            self._drop("MQTT", str(exc))
-
-    def _take(self, data: object, where: str) -> None:
-        """One case state, believed only once its seal is checked; a bad one is dropped and counted."""
-        try:
-            state = wire.unseal(self.cfg.support.case_key, "case", self.cfg.device.identity, data)
-            if self.book.apply(state, time.time()):
-                checked = check_state(state)
-                log.info("case %s: %s", checked["case"], checked["state"])
-                self._changed()
-        except (wire.WireError, CaseStateError) as exc:
-            self._drop(where, str(exc))
-
-    def _drop(self, where: str, why: str) -> None:
-        self.dropped += 1
-        allowed, skipped = self._drop_log.allow()
-        if allowed:
-            more = f" ({skipped} more dropped before this one)" if skipped else ""
-            log.warning("a case state from %s is not used: %s%s", where, why, more)
+        self.inbox.from_mqtt(payload)
 
     def refresh_soon(self) -> None:
         self._rounds.wake()
@@ -114,17 +76,13 @@ class Conversation:
 
     def _refresh(self) -> None:
         try:
-            cases = fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity, self._list_bytes())
-            for state in sorted(cases, key=_open_first):
-                self._take(state, self.url)
+            cases = fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity, self.inbox.list_bytes())
+            self.inbox.take_list(cases, self.url)
             self.last_error = None
         except DeliveryError as exc:
             if str(exc) != self.last_error:
                 log.info("%s", exc)
             self.last_error = str(exc)
-
-    def _list_bytes(self) -> int:
-        return self.cfg.support.max_case_bytes * min(self.cfg.support.max_cases * 2, 200)
 
     # --- what the page and the CLI show ---------------------------------------------------------
     def file_name(self, report_id: str) -> str:

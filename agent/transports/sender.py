@@ -117,24 +117,20 @@ class Sender:
 
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
-        damage = bundle_damage(self.outbox.bundle_path(entry.report_id), entry.size)
-        try:
-            if damage is None:
-                receipt, via = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
-        except OSError as exc:  # it went between the look and the read: damaged all the same
-            damage = f"its bundle cannot be read ({exc.strerror or exc})"
-        except DeliveryError as exc:
-            self._failed(entry, exc)
-            return self._changed_now(entry)
+        damage, outcome = bundle_damage(self.outbox.bundle_path(entry.report_id), entry.size), None
+        if damage is None:
+            try:
+                outcome = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
+            except OSError as exc:  # it went between the look and the read: damaged all the same
+                damage = f"its bundle cannot be read ({exc.strerror or exc})"
+            except DeliveryError as exc:
+                self._failed(entry, exc)
         if damage:
             entry.damaged, entry.last_error = True, damage
             log.error("report %s cannot be sent: %s; it is kept as refused, the rest go on", entry.report_id, damage)
             self._save(entry)
-        else:
-            self._delivered(entry, receipt, via)
-        return self._changed_now(entry)
-
-    def _changed_now(self, entry: Entry) -> Entry:
+        elif outcome:
+            self._delivered(entry, *outcome)
         with self._changed:
             self._changed.notify_all()
         return entry
