@@ -200,6 +200,13 @@ class OcppDelegate:
 
     def _run(self, req: LogRequest, filename: str, stop: threading.Event) -> None:
         try:
+            self._serve(req, filename, stop)
+        except Exception as exc:  # noqa: BLE001 (whatever happens, the CSMS hears a final status)
+            log.error("OCPP log request %d failed: %s: %s", req.request_id, type(exc).__name__, exc)
+            self._emit(req, "UploadFailure", f"the upload failed ({type(exc).__name__})")
+
+    def _serve(self, req: LogRequest, filename: str, stop: threading.Event) -> None:
+        try:
             if req.log_type == "SecurityLog":
                 if self._security is None:
                     self._emit(req, "NotSupportedOperation", "this box keeps no security log")

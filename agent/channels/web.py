@@ -336,11 +336,11 @@ class WebServer:
         locale: tuple[str, str] = ("en", "UTC"),
         security: Callable[[str, str], None] = lambda k, m: None,
     ):
-        from waitress.server import create_server
+        from agent.channels.guard import guarded_server  # waitress, with a deadline per request
 
         listen = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
         self.app = PageApp(cfg, desk, onsite, status, cfg.port, talk, locale, security)
-        self._server = create_server(
+        self._server = guarded_server(
             self.app,
             listen=listen,
             threads=THREADS,

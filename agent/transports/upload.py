@@ -8,6 +8,7 @@ location without them (`shown`)."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -50,7 +51,8 @@ def parse_location(url: object) -> Location:
         raise UploadError(f"the location is not a URL: {exc}", "BadMessage") from None
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise UploadError(f"the location must be {', '.join(SCHEMES)}://host/...", "BadMessage")
-    if any(c in url for c in "\r\n\0"):
+    decoded = unquote(url)  # %0d%0a in a path or a user would become a second FTP command
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url + decoded):
         raise UploadError("the location holds control characters", "BadMessage")
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc += f":{port}" if port else ""
@@ -114,12 +116,23 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
 
     started = time.monotonic()
     folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
+    cutoff = None
+
+    def in_time(_block: bytes) -> None:
+        if time.monotonic() - started > deadline_s:
+            raise TimeoutError
+
     try:
         ftp: ftplib.FTP
         if loc.scheme == "ftps":
             ftp = ftplib.FTP_TLS(context=client_context(ca_file), timeout=min(30.0, deadline_s))
         else:
             ftp = ftplib.FTP(timeout=min(30.0, deadline_s))
+        # The deadline holds over the whole transfer: a server that trickles its replies a byte at a time never
+        # lets a per-read timeout run out, so its connection is cut when the time is up.
+        cutoff = threading.Timer(deadline_s, _cut, (ftp,))
+        cutoff.daemon = True
+        cutoff.start()
         with ftp:
             ftp.connect(loc.host, loc.port or 21)
             ftp.login(loc.user or "anonymous", loc.password or "anonymous@")
@@ -134,7 +147,7 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
                 offset = 0  # a stale or foreign file of that name: replace it whole
             if time.monotonic() - started > deadline_s:
                 raise UploadError(f"{loc.shown}: no time left for the transfer")
-            ftp.storbinary(f"STOR {name}", io.BytesIO(data[offset:]), rest=offset or None)
+            ftp.storbinary(f"STOR {name}", io.BytesIO(data[offset:]), rest=offset or None, callback=in_time)
     except UploadError:
         raise
     except ftplib.error_perm as exc:
@@ -147,8 +160,25 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
             else "UploadFailure"
         )
         raise UploadError(f"{loc.shown}: {str(exc)[:120]}", status) from None
-    except (TimeoutError, ftplib.Error, OSError, EOFError) as exc:
+    except (TimeoutError, ftplib.Error, OSError, EOFError, ValueError) as exc:
+        if time.monotonic() - started >= deadline_s:
+            raise UploadError(f"{loc.shown}: not done within the deadline of {deadline_s:g} s") from None
         raise UploadError(f"{loc.shown}: {type(exc).__name__}: {str(exc)[:120]}") from None
+    finally:
+        if cutoff is not None:
+            cutoff.cancel()
+
+
+def _cut(ftp) -> None:
+    """The deadline is up: the control connection ends, so whatever ftplib waits for on it fails at once (a
+    block on the data connection waits at most its own timeout, and the next block is not sent)."""
+    import socket
+
+    try:
+        if ftp.sock is not None:
+            ftp.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _remote_size(ftp, name: str) -> int:
