@@ -70,7 +70,8 @@ class GuardedServer(TcpWSGIServer):
 
     def readable(self):
         now = time.time()
-        if now >= self.next_channel_cleanup:  # type: ignore[has-type]  (waitress's own, untyped)
+        due: float = getattr(self, "next_channel_cleanup", 0.0)  # waitress's own, untyped
+        if now >= due:
             self.next_channel_cleanup = now + self.adj.cleanup_interval
             self.maintenance(now)
         channels = self._channels()
