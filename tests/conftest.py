@@ -56,6 +56,11 @@ SLOW_TESTS = {
     "test_field": ("test_a_wrong_unit_id_gets_its_own_hint_and_the_scan_finds_the_device",),
     "test_daemon": ("test_watchdog_pings_come_from_the_main_loop",),
     "test_modbus": ("test_garbled_and_slow_replies_are_recorded_and_polling_goes_on",),
+    "test_untrusted_agent": (
+        "test_every_output_is_scrubbed_of_every_secret_and_shows_no_terminal_escape",
+        "test_the_page_answers_within_2_s_while_1100_connections_trickle",
+        "test_forged_deep_huge_and_stale_case_states_are_dropped_and_the_box_still_hears_support",
+    ),
     "test_page": (
         "test_each_simulator_fault_lands_in_its_place",
         "test_one_visit_one_case_the_checklist_and_one_report_per_tap",

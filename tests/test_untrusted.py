@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import struct
+import threading
+import time
 import zlib
 
 import pytest
@@ -143,3 +146,96 @@ def test_what_is_too_big_deep_or_odd_is_refused_before_python_builds_it(payload,
     with pytest.raises(wire.WireError, match=why):
         wire.parse(payload, 65536, 8)
     assert json.loads(json.dumps(wire.parse(b'{"ok": [1, 2.5, "x"]}', 100, 3))) == {"ok": [1, 2.5, "x"]}
+
+
+def test_case_versions_only_move_forward_however_many_cases_the_backend_keeps(tmp_path):
+    from agent.cases.book import CaseBook
+    from agent.cases.inbox import CaseInbox
+    from agent.config import SupportConfig
+
+    key = wire.box_key("fleet", "BOX-1")
+    book = CaseBook(tmp_path, max_cases=50)
+    inbox = CaseInbox(SupportConfig(case_key=key), "BOX-1", book, lambda: None)
+
+    def sealed(n: int, version: int, question: str = "", state: str = "open") -> dict:
+        messages = [{"id": "Q9", "kind": "question", "text": question}] if question else []
+        body = {"case": f"CASE-{n:06d}", "state": state, "priority": "medium", "version": version, "messages": messages}
+        return wire.seal(key, "case", "BOX-1", dict(body, updated=1000 + n))
+
+    for round_ in range(3):
+        inbox.take(sealed(1, 10 + round_, f"the newest question {round_}"), "MQTT")  # at once, over MQTT
+        stale = [sealed(1, 9)] + [sealed(n, 1, state="solved" if n % 2 else "open") for n in range(2, 62)]
+        inbox.take_list(stale, "HTTPS")  # then a list of 61 cases, one of them an older version of case 1
+        case = book.get("CASE-000001")
+        assert case is not None and case["messages"][0]["text"] == f"the newest question {round_}"
+    assert len(book.cases()) == 50 and inbox.dropped == 0
+    inbox.take(dict(sealed(1, 99), sig="0" * 64), "MQTT")
+    assert inbox.dropped == 1 and book.get("CASE-000001")["version"] == 12
+
+
+# --- one redaction, shown harmless ------------------------------------------------------------------
+def test_a_secret_json_escaped_or_split_over_two_log_lines_is_scrubbed_and_escapes_are_shown():
+    from agent.redact import Secrets
+    from agent.text import shown
+
+    secrets = Secrets(['pa/ss"word-42', "tok3n-abcdefghijkl"])
+    text = (
+        '{"password": "pa\\/ss\\u0022word-42"}\n'
+        "2026-12-03 08:00:01 fw: auth tok3n-abcd\n2026-12-03 08:00:01 fw: efghijkl done\n"
+    )
+    clean = secrets.text(text)
+    assert "pa\\/ss" not in clean and "tok3n" not in clean and "efghijkl" not in clean
+    assert "2026-12-03 08:00:01 fw: [REDACTED] done" in clean  # the next line's own prefix is kept
+    assert shown("a\x1b]0;title\x07b\u202ec\nd") == "a\\x1b]0;title\\x07b\\u202ec\nd"
+    assert shown("x\ny\tz", one_line=True) == "x\\x0ay\\x09z"
+
+
+# --- OCPP inputs ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "location",
+    ["ftp://csms:pw@127.0.0.1/logs%0d%0aDELE%20x/", "ftp://us%0aer:pw@127.0.0.1/logs/", "https://h/\x1b[2J"],
+)
+def test_a_location_with_control_characters_even_encoded_is_rejected(location):
+    from agent.channels.ocpp import OcppDelegate
+
+    delegate = OcppDelegate(lambda r: ("x", b""), "BOX-1", None)
+    answer = delegate.request({"request_id": 1, "location": location})
+    assert answer["status"] == "Rejected" and "control characters" in answer["reason"]
+
+
+def _trickling_server(reply: bytes) -> tuple[socket.socket, threading.Event]:
+    """A server that answers each connection with REPLY one byte every 0.5 s, for ever."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():
+        conn, _ = server.accept()
+        while not done.is_set():
+            for byte in reply:
+                if done.wait(0.5):
+                    break
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, done
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "http"])
+def test_an_upload_to_a_server_that_trickles_ends_at_its_deadline(scheme):
+    from agent.transports.upload import UploadError, parse_location, upload
+
+    server, done = _trickling_server(
+        b"220 " + b"w" * 1000 if scheme == "ftp" else b"HTTP/1.1 200 OK\r\nX: " + b"y" * 1000
+    )
+    try:
+        location = parse_location(f"{scheme}://127.0.0.1:{server.getsockname()[1]}/logs/")
+        started = time.monotonic()
+        with pytest.raises(UploadError):
+            upload(location, "f.tar.gz", b"\x1f\x8b" * 100, deadline_s=2.0)
+        assert time.monotonic() - started < 5.0  # a 30 s read timeout per byte would never have run out
+    finally:
+        done.set()
+        server.close()

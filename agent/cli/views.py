@@ -107,6 +107,10 @@ def render_status(status: dict, language: str = "en") -> str:
             evicted=ob["evicted"],
         )
     )
+    if ob.get("damaged"):
+        out.append(w["damaged"].format(n=ob["damaged"]))
+    if (status.get("cases") or {}).get("dropped"):
+        out.append(w["cases_dropped"].format(n=status["cases"]["dropped"]))
     if status["last_receipt"]:
         out.append(w["last_receipt"].format(**status["last_receipt"]))
     if (status.get("cases") or {}).get("open_questions"):

@@ -97,6 +97,7 @@ class Conversation:
         return {
             "open_questions": sum(len(c["open_questions"]) for c in view if c["state"] != "solved"),
             "waiting_for_you": sum(c["state"] == "waiting" for c in view),
+            "dropped": self.inbox.dropped,  # not signed by support, oversized, of the wrong shape: never shown
         }
 
     # --- what the box says back -----------------------------------------------------------------

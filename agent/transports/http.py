@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -66,6 +67,7 @@ def request(
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    expired = threading.Event()
     try:
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
@@ -77,18 +79,35 @@ def request(
         try:
             conn.connect()
             sock, deadline = conn.sock, time.monotonic() + timeout_s  # conn lets go of sock once it closes
-            sock.settimeout(timeout_s)  # sendall's timeout is over the whole body
-            conn.request(method, target, body=body, headers=headers)
-            sock.settimeout(_left(deadline))
-            resp = conn.getresponse()
-            data = _read(resp, sock, deadline, max_bytes)
+            # A server that trickles its answer a byte at a time never lets a per-read timeout run out: when the
+            # time is up the connection is cut, so whatever waits on it fails at once.
+            cutoff = threading.Timer(timeout_s, _cut, (sock, expired))
+            cutoff.daemon = True
+            cutoff.start()
+            try:
+                sock.settimeout(timeout_s)
+                conn.request(method, target, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = _read(resp, sock, deadline, max_bytes)
+            finally:
+                cutoff.cancel()
             return Response(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
         finally:
             conn.close()
     except HttpError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure of the exchange is "no answer", said in words
+        if expired.is_set():
+            raise HttpError(f"timed out: no whole answer within {timeout_s:g} s") from None
         raise _no_answer(exc) from None
+
+
+def _cut(sock: socket.socket, expired: threading.Event) -> None:
+    expired.set()
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _left(deadline: float) -> float:
