@@ -239,3 +239,38 @@ def test_an_upload_to_a_server_that_trickles_ends_at_its_deadline(scheme):
     finally:
         done.set()
         server.close()
+
+
+def test_an_8_mib_photo_of_two_million_empty_segments_is_refused_within_a_small_memory_bound():
+    import tracemalloc
+
+    photo = b"\xff\xd8" + _segment(0xDB, b"") * ((8 << 20) // 4 - 1)  # 8 MiB, 2 million parts
+    tracemalloc.start()
+    try:
+        with pytest.raises(PhotoError, match="more than 1000 parts"):
+            clean_photo(photo)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak  # the agent went from 46 MB to 342 MB on it before
+
+
+def test_answers_and_photos_to_support_are_scrubbed_of_what_a_hook_declared(tmp_path):
+    from agent.cases import articles
+    from agent.cases.photos import clean_photo as clean
+    from agent.config import AgentConfig
+    from agent.outbox import Outbox
+    from agent.redact import Secrets
+    from agent.report.bundle import read_bundle
+
+    declared = "declared-by-a-hook-0042"
+    secrets = Secrets([declared])
+    outbox = Outbox(tmp_path / "outbox")
+    cfg = AgentConfig(state_dir=str(tmp_path))
+    said = articles.answer(cfg, outbox, "CASE-1", "Q1", f"the psk is {declared}", "high", True, secrets)
+    photo = articles.photo(cfg, outbox, "CASE-1", "housing", clean(_plain_jpeg()), "high", True, secrets, declared)
+    for entry in (said, photo):
+        data = outbox.bundle_path(entry.report_id).read_bytes()
+        manifest, members = read_bundle(data)
+        assert declared not in json.dumps(manifest) + json.dumps(entry.extra)
+        assert all(declared.encode() not in body for body in members.values())
