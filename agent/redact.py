@@ -222,16 +222,18 @@ class Secrets:
 
     def __init__(self, values: Iterable[str] = ()):
         self._lock = threading.Lock()
-        self._known: set[str] = set()
-        self._redactor = Redactor()
-        self.add(values)
+        self._configured = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN}
+        self._known: set[str] = set(self._configured)
+        self._redactor = Redactor(self._known)
 
     def add(self, values: Iterable[str]) -> None:
+        """Values a hook declares; past MAX_KNOWN more are ignored (the configured ones always count)."""
         new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN} - self._known
-        if not new:
+        room = MAX_KNOWN - (len(self._known) - len(self._configured))
+        if not new or room <= 0:
             return
         with self._lock:
-            self._known = set(sorted(self._known | new)[:MAX_KNOWN])
+            self._known |= set(sorted(new)[:room])
             self._redactor = Redactor(self._known)
 
     def values(self) -> list[str]:

@@ -6,7 +6,6 @@ arrive makes room: the installer's phone, which sends its request at once, alway
 
 from __future__ import annotations
 
-import logging
 import time
 
 from waitress.adjustments import Adjustments
@@ -14,7 +13,6 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
-log = logging.getLogger(__name__)
 REQUEST_DEADLINE_S = 10.0  # to send a whole request: a phone on weak WiFi needs well under this for 16 KiB
 PER_CLIENT = 8  # connections of one address: a browser opens six at most
 
