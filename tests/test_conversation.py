@@ -122,7 +122,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     assert page.is_visible("#questions .q:has-text('Inside of the housing')")
     page.screenshot(path=str(tmp_path / "1-question.png"), full_page=True)
     status = json.loads(cli("status", "--json", "--config", rig["config"]).stdout)
-    assert status["cases"] == {"open_questions": 2, "waiting_for_you": 1}
+    assert status["cases"] == {"open_questions": 2, "waiting_for_you": 1, "dropped": 0}
 
     photo = tmp_path / "housing.jpg"
     photo.write_bytes(camera_jpeg())
