@@ -143,7 +143,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
         headers=dict(WEB, **{"Content-Type": "image/jpeg"}),
         timeout=10,
     )
-    assert r.status_code == 202 and r.json()["removed"] == ["EXIF", "comment"], r.text
+    assert r.status_code == 202 and r.json()["removed"] == ["EXIF", "JFIF", "comment"], r.text
     fake = requests.post(
         f"http://127.0.0.1:{port}/api/photo?case=CASE-000001&label=lid",
         data=b"GIF89a not a jpeg",
