@@ -60,10 +60,9 @@ class Rejected(Exception):
 
 
 def canonical(command: dict) -> bytes:
-    body = {k: command[k] for k in ("args", "id", "ts", "type")}
-    try:
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (UnicodeEncodeError, ValueError, RecursionError):  # a lone surrogate, a NaN, deep nesting
+    try:  # the one canonical JSON of what the backend signs (agent/wire.py)
+        return wire.canonical({k: command[k] for k in ("args", "id", "ts", "type")})
+    except wire.WireError:  # a lone surrogate, a NaN, deep nesting
         raise Rejected("the command cannot be put in canonical form") from None
 
 
