@@ -51,6 +51,8 @@ class ReportRequest:
     request_id: str | None = None
     # Only this time window (oldest, latest; Unix seconds, either may be None): an OCPP log request's.
     window: tuple | None = None
+    # The request of support's this report answers (a data request's message id in its case).
+    question: str | None = None
 
     @property
     def priority(self) -> Priority:

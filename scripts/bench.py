@@ -228,11 +228,8 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
 def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tuple[list[float], list[float]]:
     """Support asks a question at the intake: seconds until the box's page API has it, and until headless
     Chromium at phone width shows it on the page (which refreshes every 3 s)."""
-    from argparse import Namespace
-
     import requests
     from playwright.sync_api import sync_playwright
-    from support_intake import _support_action
 
     to_box, to_page = [], []
     with sync_playwright() as p:
@@ -242,7 +239,12 @@ def question_to_page(store: Path, page_url: str, case: str, runs: int = 5) -> tu
         for i in range(runs):
             text = f"Bench question {i}: is the RCD in the distribution board on?"
             t0 = time.perf_counter()
-            _support_action(Namespace(store=store), {"action": "ask", "case": case, "text": text})
+            subprocess.run(
+                [sys.executable, str(peers.SCRIPTS / "support_intake.py"), "ask", "--store", str(store), case, text],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
             peers.wait_for(
                 lambda: any(
                     q["text"] == text for q in requests.get(f"{page_url}api/cases", timeout=5).json()["open_questions"]

@@ -87,7 +87,7 @@ Phase L3 is lost on the simulated wallbox; the page says where the fault is.
 Play support (the case number is on the page once a report is sent):
   {py} {scripts}/support_intake.py list --store {store}
   {py} {scripts}/support_intake.py ask --store {store} CASE-000001 "Is the RCD switched on?"
-  {py} {scripts}/support_intake.py ask --store {store} CASE-000001 "A photo of the housing, please" --photo housing
+  {py} {scripts}/support_intake.py request-photo --store {store} CASE-000001 housing "A photo of the housing, please"
   {py} {scripts}/support_intake.py solve --store {store} CASE-000001
 The wallbox:
   {py} {scripts}/wallbox_sim.py fault --control {work}/sim.sock lost_phase off   (or vehicle_failure on, ...)
@@ -197,7 +197,12 @@ def main() -> int:
             print(f"\n$ support_intake.py show {case}")
             subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"), case], check=True)
         report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
-        bundles = sorted((work / "intake" / "bundles").glob(f"{report_id}*.tar.gz"))
+        bundles = [  # the intake keeps each bundle once, by its digest
+            work / "intake" / "bundles" / f"{a['sha256']}.tar.gz"
+            for c in peers.intake_cases(work / "intake")
+            for a in c["articles"]
+            if a.get("report_id") == report_id
+        ]
         if bundles and args.keep:  # report.html is shown only where it stays
             print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
             subprocess.run(

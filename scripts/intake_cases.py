@@ -1,30 +1,37 @@
 """The reference intake's cases: a case is a conversation of articles (reports, follow-ups, answers,
-photos from the box; questions and messages from support), with a state and a priority.
+photos and satisfaction checks from the box; questions, photo and data requests and messages from support),
+with a state and a priority, kept in the intake's database (intake_db.py) and mirrored into a helpdesk
+(intake_desk.py: one ticket per case, one follow-up per article).
 
 Rules (README, "The backend contract"):
-- the same report id is always the same article (a retry, or the same bundle mailed and uploaded);
+- the same report id is always the same article (a retry, the same bundle mailed and uploaded, two workers);
 - a report naming a case of the same box attaches to it, and so does a follow-up, an answer, a photo;
-- attaching to a solved case reopens it; an on-site article raises the case to high priority;
-- support asks a question: the case waits for the box; an answer to every open question opens it again;
-- the case chase: a question unanswered for CHASE_DAYS working days reminds once, and after as many
-  working days more the case is solved presumptively (an answer later reopens it).
+- attaching to a solved case reopens it (a satisfaction check does not); on-site raises the case to high;
+- support asks a question (or for a photo, or for data): the case waits for the box; an answer to every
+  open question opens it again;
+- the chase: a question unanswered for CHASE_DAYS working days reminds once, and after as many working
+  days more the case is solved presumptively (an answer later reopens it).
 The clock is handed in (NOW), so the chase is tested on any day of the week.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import threading
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from intake_db import Db
+from intake_desk import Attachment, Desk, NoDesk, Said, due, write_note
+from intake_text import article_text, files_of
+
+log = logging.getLogger("intake")
 PRIORITIES = ("high", "medium", "low")
 STATES = ("open", "waiting", "solved", "reopened")  # "waiting": for the box (the page says "waiting for you")
-KINDS = ("report", "follow_up", "answer", "photo")  # what a box sends
+KINDS = ("report", "follow_up", "answer", "photo", "feedback")  # what a box sends
+ASKING = ("question", "data")  # what support says that waits for the box (a photo request is a question)
 MESSAGES_TO_BOX = 20  # the newest support messages a case state carries
 PHOTO_TYPES = {"photo.jpg": "jpg", "photo.png": "png"}
 
@@ -46,9 +53,17 @@ class Rejected(Exception):
         self.status = status
 
 
+class DeskError(Exception):
+    """The helpdesk did not take what the intake sent (down, refused): the message says which and why."""
+
+
+def open_questions(case: dict) -> list[dict]:
+    return [a for a in case["articles"] if a["kind"] in ASKING and not a.get("answered")]
+
+
 class CaseStore:
-    """Cases on disk: cases.json (rewritten atomically), one stored bundle per article from a box, and the
-    photos taken out of their bundles. ON_CHANGE(case) hears of every change a box must learn about."""
+    """Cases in DB (default: SQLite in FOLDER), bundles in FOLDER/bundles/<sha256>.tar.gz (each stored once),
+    photos in FOLDER/photos/. ON_CHANGE(case) hears of every change a box must learn about."""
 
     def __init__(
         self,
@@ -56,41 +71,44 @@ class CaseStore:
         on_change: Callable[[dict], None] = lambda case: None,
         clock: Callable[[], float] = time.time,
         chase_days: int = 3,
+        db: str | None = None,
+        desk: Desk | None = None,
+        zone: str = "Europe/Berlin",
+        sections: tuple[str, ...] = (),
     ):
         self.folder = folder
         for sub in ("bundles", "photos"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self.on_change, self.clock, self.chase_days = on_change, clock, chase_days
+        self.db = Db(db or f"sqlite:{folder / 'cases.db'}")
+        self.desk: Desk = desk or NoDesk()
+        self.on_change, self.clock, self.chase_days, self.zone = on_change, clock, chase_days, zone
+        self.sections = sections  # the box's section names a data request may name
         self.rejected = 0  # uploads refused as damaged or not matching: a sender bug or a broken transfer
-        self.index = folder / "cases.json"
-        self.cases: list[dict] = json.loads(self.index.read_text()) if self.index.exists() else []
 
-    def _save(self) -> None:
-        tmp = self.index.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.cases, indent=1))
-        os.replace(tmp, self.index)
+    # --- reading -----------------------------------------------------------------------------------
+    @property
+    def cases(self) -> list[dict]:
+        with self.db.tx() as t:
+            return t.cases()
 
     def get(self, number: str) -> dict:
-        case = next((c for c in self.cases if c["case"] == number), None)
+        with self.db.tx() as t:
+            case = t.case(str(number), lock=False)
         if case is None:
             raise Rejected(404, f"no case {number}")
         return case
 
     def of_box(self, box: str) -> list[dict]:
-        return [c for c in self.cases if c["box"] == box]
+        with self.db.tx() as t:
+            return t.cases("WHERE box = ?", (box,))
 
-    def _by_report(self, report_id: str) -> tuple[dict, dict] | None:
-        for case in self.cases:
-            for article in case["articles"]:
-                if article.get("report_id") == report_id:
-                    return case, article
-        return None
+    def bundle_path(self, sha256: str) -> Path:
+        return self.folder / "bundles" / f"{sha256}.tar.gz"
 
     # --- what boxes send ------------------------------------------------------------------------
     def accept(self, body: bytes, report_id: str, transport: str) -> tuple[dict, bool]:
         """Verify a bundle and file it; returns its receipt and whether it is new. The same report id
-        always gets the same answer, whichever way it came."""
+        always gets the same answer, whichever way it came and whichever worker took it."""
         from agent.report.bundle import BundleError, read_bundle
 
         try:
@@ -101,18 +119,26 @@ class CaseStore:
         if manifest.get("report_id") != report_id:
             self.rejected += 1
             raise Rejected(422, "the bundle's report id does not match the Idempotency-Key")
-        with self._lock:
-            known = self._by_report(report_id)
-            if known:
-                case, article = known
-                article["deliveries"] += 1
+        sha = hashlib.sha256(body).hexdigest()
+        path = self.bundle_path(sha)
+        if not path.exists():  # by its digest: the same bytes are stored once, by whichever worker
+            tmp = path.with_suffix(f".{report_id}.tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        with self.db.tx() as t:
+            known = t.claim(report_id)
+            if known is not None:
+                case = t.case(known["case"])
+                for a in case["articles"]:
+                    a["deliveries"] += a.get("report_id") == report_id
                 case["deliveries"] += 1
-                self._save()
-                return self.receipt(case, article), False
-            case, article = self._file(manifest, members, body, report_id, transport)
-            self._save()
+                t.save(case)
+                return known, False
+            case, article = self._file(t, manifest, members, sha, report_id, transport)
+            receipt = self.receipt(case, article)
+            t.receipt(report_id, case["case"], receipt)
         self.on_change(case)
-        return self.receipt(case, article), True
+        return receipt, True
 
     @staticmethod
     def receipt(case: dict, article: dict) -> dict:
@@ -123,7 +149,7 @@ class CaseStore:
             "attached": article["attached"],
         }
 
-    def _file(self, manifest: dict, members: dict, body: bytes, report_id: str, transport: str):
+    def _file(self, t, manifest: dict, members: dict, sha: str, report_id: str, transport: str):
         device = manifest.get("device") or {}
         box = str(device.get("serial") or device.get("order_number") or "")
         kind = manifest.get("kind") if manifest.get("kind") in KINDS else "report"
@@ -133,173 +159,173 @@ class CaseStore:
         on_site = bool(manifest.get("on_site"))
         ref = manifest.get("case_ref")
         # A case of this very box: a box cannot file into another's conversation by naming its number.
-        case = next((c for c in self.cases if c["case"] == ref and c["box"] == box), None)
-        now = self.clock()
-        (self.folder / "bundles" / f"{report_id}.tar.gz").write_bytes(body)
+        case = t.case(ref) if isinstance(ref, str) and ref else None
+        case = case if case and case["box"] == box else None
         article = {
             "kind": kind,
             "by": "box",
             "report_id": report_id,
-            "at": now,
+            "at": self.clock(),
             "transport": transport,
             "deliveries": 1,
             "attached": case is not None,
             "on_site": on_site,
             "subject": str(manifest.get("subject", ""))[:120],
-            "sha256": hashlib.sha256(body).hexdigest(),
+            "sha256": sha,
+            "question": manifest.get("question") if isinstance(manifest.get("question"), str) else None,
         }
         if kind == "answer":
-            article.update(question=manifest.get("question"), text=str(manifest.get("text", ""))[:4000])
+            article["text"] = str(manifest.get("text", ""))[:4000]
+        if kind == "feedback":
+            article["easy"] = manifest.get("easy") is True
         if kind == "photo":
-            article["question"] = manifest.get("question")
             name = next((n for n in members if n in PHOTO_TYPES), None)
             if name:
                 path = self.folder / "photos" / f"{report_id}.{PHOTO_TYPES[name]}"
                 path.write_bytes(members[name])
                 article.update(file=str(path), label=str(manifest.get("label", ""))[:80], bytes=len(members[name]))
+        files = files_of(article, manifest, members, self.bundle_path(sha))
         if case is None:
-            case = {
-                "case": f"CASE-{len(self.cases) + 1:06d}",
-                "box": box,
-                "serial": str(device.get("serial", "")),
-                "state": "open",
-                "priority": priority,
-                "on_site": on_site,
-                "subject": article["subject"],
-                "case_ref": ref,
-                "report_id": report_id,
-                "received": now,
-                "transport": transport,
-                "deliveries": 0,
-                "sha256": article["sha256"],
-                "articles": [],
-                "questions": 0,
-                "version": 0,
-            }
-            self.cases.append(case)
+            case = self._open(t, box, str(device.get("serial", "")), article, priority, ref, files)
         else:
             self._attach(case, article, priority, on_site)
+            case["articles"].append(article)
+            case["version"] += 1
+            self._post(t, case, article, files)
         case["deliveries"] += 1
-        case["articles"].append(article)
-        case["version"] += 1
+        t.save(case, new=case["version"] == 1)
         return case, article
+
+    def _open(self, t, box: str, serial: str, article: dict, priority: str, ref, files: list[Attachment]) -> dict:
+        received = article["at"]
+        case = {
+            "seq": t.next_number("case"),
+            "box": box,
+            "serial": serial,
+            "state": "open",
+            "priority": priority,
+            "on_site": article["on_site"],
+            "subject": article["subject"],
+            "case_ref": ref,
+            "report_id": article["report_id"],
+            "received": received,
+            "due": due(received, priority, self.zone),
+            "transport": article["transport"],
+            "deliveries": 0,
+            "sha256": article["sha256"],
+            "articles": [article],
+            "questions": 0,
+            "version": 1,
+        }
+        try:  # the case number the box shows is the ticket's: without a ticket, no receipt (the box retries)
+            case["case"], written = self.desk.open(case, files)
+        except DeskError as exc:
+            raise Rejected(503, f"the helpdesk did not open a ticket: {exc}") from None
+        for desk_id in written:  # the helpdesk's own "ticket opened" follow-up is not support's word
+            t.take_note(desk_id, case["case"])
+        self._post(t, case, article, files)
+        return case
+
+    def _post(self, t, case: dict, article: dict, files: list[Attachment]) -> None:
+        """The article as a follow-up on the ticket; one the helpdesk does not take now is posted by sync()."""
+        try:
+            article["desk"] = self.desk.post(case, article_text(article, case), files)
+            if article["desk"]:
+                t.take_note(article["desk"], case["case"])
+        except DeskError as exc:
+            article["desk"] = None
+            log.warning(
+                "case %s: the helpdesk did not take an article (%s); it is posted again later", case["case"], exc
+            )
 
     def _attach(self, case: dict, article: dict, priority: str, on_site: bool) -> None:
         if on_site:  # an installer is at the box now: the case is handled first
             case["priority"], case["on_site"] = "high", True
         elif PRIORITIES.index(priority) < PRIORITIES.index(case["priority"]):
             case["priority"] = priority
-        if article["kind"] in ("answer", "photo"):  # a photo answers the question that asked for it
+        if article["kind"] == "feedback":
+            case["feedback"] = "easy" if article["easy"] else "not easy"
+            return  # a satisfaction check neither reopens nor answers
+        if article["question"]:  # an answer, a photo, a report sent for a data request
             for q in case["articles"]:
-                if q["kind"] == "question" and q["id"] == article.get("question"):
+                if q["by"] == "support" and q["id"] == article["question"] and q["kind"] in ASKING:
                     q["answered"] = article["report_id"]
         if case["state"] == "solved":
             case["state"] = "reopened"
-        elif case["state"] == "waiting" and not self.open_questions(case):
+        elif case["state"] == "waiting" and not open_questions(case):
             case["state"] = "open"
 
     # --- what support does ----------------------------------------------------------------------
-    @staticmethod
-    def open_questions(case: dict) -> list[dict]:
-        return [a for a in case["articles"] if a["kind"] == "question" and not a.get("answered")]
-
-    def _support(self, number: str, change: Callable[[dict], None]) -> dict:
-        with self._lock:
+    def support(self, number: str, said: Said | None, solve: str | None = None, at: float | None = None) -> dict:
+        """Support's words to the box (SAID) or a solve (with why): written into the helpdesk when there is
+        one, as staff would, and taken from there; written here when there is none."""
+        if not isinstance(self.desk, NoDesk):
             case = self.get(number)
-            change(case)
+            self.desk.say(case, write_note(said) if said else solve or "", solved=solve is not None)
+            return self.sync_case(number)
+        with self.db.tx() as t:
+            case = t.case(number)
+            if case is None:
+                raise Rejected(404, f"no case {number}")
+            self._support_says(case, said, solve, at)
             case["version"] += 1
-            self._save()
+            t.save(case)
         self.on_change(case)
         return case
 
-    def _say(self, case: dict, kind: str, text: str, at: float | None = None) -> dict:
-        case["questions"] += kind == "question"
+    def _support_says(
+        self, case: dict, said: Said | None, solve: str | None, at: float | None, desk_id=None
+    ) -> dict | None:
+        article = None
+        if said:
+            article = self._say(case, said, at, desk_id)
+            if said.kind in ("question", "photo", "data"):
+                case["state"] = "waiting"
+        if solve is not None:
+            self._say(case, Said("message", solve), at)
+            case["state"] = "solved"
+        return article
+
+    def _say(self, case: dict, said: Said, at: float | None, desk_id: str | None = None) -> dict:
+        kind = "question" if said.kind == "photo" else said.kind
+        case["questions"] += kind in ASKING
+        now = self.clock() if at is None else at
         article = {
             "kind": kind,
             "by": "support",
-            "id": f"{'Q' if kind == 'question' else 'M'}{len(case['articles']) + 1}",
-            "text": text[:2000],
-            "at": self.clock() if at is None else at,
+            "id": f"{'Q' if kind in ASKING else 'M'}{len(case['articles']) + 1}",
+            "text": said.text[:2000],
+            "at": now,
+            "desk": desk_id,
         }
+        if said.kind == "photo":
+            article["photo"] = said.view
+        if said.kind == "data":
+            article.update(sections=said.sections, since=now - said.last_s if said.last_s else None, until=now)
         case["articles"].append(article)
         return article
 
     def ask(self, number: str, text: str, photo: str | None = None) -> dict:
-        """Support asks the box a question, or for a PHOTO of one view: the case waits for the box."""
-
-        def change(case):
-            article = self._say(case, "question", text)
-            if photo:
-                article["photo"] = str(photo)[:40]
-            case["state"] = "waiting"
-
-        return self._support(number, change)
+        return self.support(number, Said("photo", text, view=photo) if photo else Said("question", text))
 
     def tell(self, number: str, text: str) -> dict:
-        return self._support(number, lambda case: self._say(case, "message", text))
+        return self.support(number, Said("message", text))
 
     def solve(self, number: str, why: str = "Solved by support.", at: float | None = None) -> dict:
-        def change(case):
-            self._say(case, "message", why, at)
-            case["state"] = "solved"
-
-        return self._support(number, change)
+        return self.support(number, None, solve=why, at=at)
 
     def chase(self, now: float | None = None) -> list[str]:
-        """Remind once about a question unanswered for chase_days working days; solve presumptively after
-        as many more. Returns what it did, one line each."""
-        now = self.clock() if now is None else now
-        done = []
-        for case in [c for c in self.cases if c["state"] == "waiting"]:
-            waiting = self.open_questions(case)
-            if not waiting:
-                continue
-            asked = min(q["at"] for q in waiting)
-            reminded = next((a["at"] for a in case["articles"] if a.get("reminder_for") == waiting[0]["id"]), None)
-            if reminded is None and working_days_between(asked, now) >= self.chase_days:
+        from intake_talk import chase
 
-                def remind(c, qid=waiting[0]["id"]):
-                    self._say(
-                        c,
-                        "message",
-                        "Reminder: support is still waiting for your answer to the question "
-                        "above. Without an answer the case will be closed.",
-                        now,
-                    )["reminder_for"] = qid
+        return chase(self, self.clock() if now is None else now)
 
-                self._support(case["case"], remind)
-                done.append(f"{case['case']}: reminded")
-            elif reminded is not None and working_days_between(reminded, now) >= self.chase_days:
-                self.solve(
-                    case["case"],
-                    f"Closed: no answer in {2 * self.chase_days} working days. Answer here "
-                    "or send a report naming this case to reopen it.",
-                    now,
-                )
-                done.append(f"{case['case']}: solved presumptively")
-        return done
+    # --- with the helpdesk, and what the box reads ----------------------------------------------
+    def sync_case(self, number: str) -> dict:
+        from intake_talk import sync_case
 
-    # --- what the box reads ---------------------------------------------------------------------
+        return sync_case(self, number)
+
     def state_for_box(self, case: dict) -> dict:
-        """The case as its box sees it: state, priority, support's newest messages and questions."""
-        said = [a for a in case["articles"] if a["by"] == "support"][-MESSAGES_TO_BOX:]
-        return {
-            "case": case["case"],
-            "state": case["state"],
-            "priority": case["priority"],
-            "subject": case["subject"],
-            "version": case["version"],
-            "updated": self.clock(),
-            "reports": [a["report_id"] for a in case["articles"] if a["by"] == "box"][-50:],
-            "messages": [
-                {
-                    "id": a["id"],
-                    "kind": a["kind"],
-                    "text": a["text"],
-                    "at": a["at"],
-                    "answered": bool(a.get("answered")),
-                    **({"photo": a["photo"]} if a.get("photo") else {}),
-                }
-                for a in said
-            ],
-        }
+        from intake_talk import state_for_box
+
+        return state_for_box(case, self.clock())

@@ -239,6 +239,13 @@ def start_intake(
     return spawn("intake", argv + (extra or []), workdir, ready_line=True, env=env)
 
 
+def intake_cases(store: Path) -> list[dict]:
+    """The cases of the intake serving STORE (its database), oldest first; none before it started."""
+    from intake_cli import open_store
+
+    return open_store(store).cases if (store / "intake.json").exists() else []
+
+
 # The rig's fleet key: the intake seals with each box's key derived from it (agent/wire.py), and every
 # agent configuration of the rig holds its own box's key.
 FLEET_KEY = "rig-fleet-key-not-a-secret-anywhere-else"

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""The reference support intake: takes reports over HTTPS, MQTT and e-mail into cases, and talks back.
+"""The reference support intake: takes reports over HTTPS, MQTT and e-mail into cases (tickets in a
+helpdesk when one is given), and talks back to the boxes.
 
-    support_intake.py serve --store DIR --cert CERT --key KEY [--port 0] [--mqtt-host H --mqtt-port P]
+    support_intake.py serve --store DIR --cert CERT --key KEY [--port 0] [--db URL] [--helpdesk URL]
+                            [--mqtt-host H --mqtt-port P [--mqtt-protocol 3.1.1] [--mqtt-share GROUP]]
                             [--smtp-port P] [--chase-days N]
-    support_intake.py list --store DIR
-    support_intake.py show --store DIR CASE [--json]
-    support_intake.py ask|tell --store DIR CASE TEXT     support asks the box a question / tells it something
-    support_intake.py solve --store DIR CASE
-    support_intake.py chase --store DIR [--now 2026-12-03T09:00:00+00:00]
+    support_intake.py list|show|ask|request-photo|request-data|tell|solve|chase --store DIR ...  (intake_cli.py)
 
-The contract is documented in README.md ("The backend contract"); the case rules in intake_cases.py.
+Several `serve` workers may share one store folder and one PostgreSQL database (--db): one report is one
+case however their retries race. The contract is documented in README.md ("The backend contract"); the case
+rules in intake_cases.py, the helpdesk seam in intake_desk.py.
 """
 
 from __future__ import annotations
@@ -29,15 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from intake_cases import PRIORITIES, CaseStore, Rejected  # noqa: E402
+from intake_cases import CaseStore, Rejected  # noqa: E402
 
 log = logging.getLogger("intake")
 MAX_UPLOAD = 20 << 20
-SERVICE_TARGET = {
-    "high": "first, Mon-Fri 08:00-16:00 (on-site help)",
-    "medium": "within 1 working day",
-    "low": "2-5 working days",
-}
 
 
 class Refusals:
@@ -76,7 +71,9 @@ def fleet_key() -> str:
 FLEET_KEY_ENV = "DIAG_INTAKE_FLEET_KEY"
 
 
-def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals, seal: Sealer):
+def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals, seal: Sealer, hint):
+    """HINT(case number): a helpdesk webhook said the case's ticket changed."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "support-intake/1"
 
@@ -119,6 +116,9 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals,
 
         def do_POST(self):
             try:
+                if self.path == "/api/v1/helpdesk/events":
+                    self._helpdesk_event()
+                    return
                 if self.path != "/api/v1/reports":
                     raise Rejected(404, "not found")
                 body = self._read_body()
@@ -133,6 +133,20 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals,
                 self._answer(201 if new else 200, receipt)
             except Rejected as exc:
                 self._answer(exc.status, {"error": str(exc)})
+
+        def _helpdesk_event(self) -> None:
+            """A helpdesk webhook (a new ticket, a follow-up): only a hint that the ticket changed. The intake
+            reads the ticket itself from the helpdesk's API, so a forged hint costs one read, nothing more."""
+            try:
+                length = min(int(self.headers.get("Content-Length", "0")), 1 << 20)
+                event = json.loads(self.rfile.read(length))
+                ticket = (event.get("ticket") or {}).get("id") if isinstance(event, dict) else None
+            except (ValueError, AttributeError):
+                ticket = None
+            number = store.desk.number(ticket) if isinstance(ticket, int) and hasattr(store.desk, "number") else None
+            if number:
+                threading.Thread(target=hint, args=(number,), daemon=True).start()
+            self._answer(202 if number else 422, {"case": number} if number else {"error": "no ticket id"})
 
         def _read_body(self) -> bytes:
             key = self.headers.get("Idempotency-Key", "")
@@ -155,24 +169,30 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals,
 
 class MqttSide:
     """Reports in on <prefix>/<box>/report/<id>, receipts back; each case's state out, retained, on
-    <prefix>/<box>/case/<CASE>, so a box that was off reads it when it connects."""
+    <prefix>/<box>/case/<CASE>, so a box that was off reads it when it connects. With SHARE, workers take
+    reports from one shared subscription ($share/SHARE/...): each report reaches one of them. With MQTT
+    3.1.1 the receipt goes to <prefix>/<box>/receipt/<id> (3.1.1 has no response topic)."""
 
-    def __init__(self, store: CaseStore, host: str, port: int, prefix: str, seal: Sealer):
+    def __init__(self, store: CaseStore, host: str, port: int, prefix: str, seal: Sealer, protocol: str, share: str):
         import paho.mqtt.client as mqtt
 
-        self.store, self.prefix, self.seal = store, prefix, seal
+        self.store, self.prefix, self.seal, self.share = store, prefix, seal, share
+        self.v5 = protocol == "5"
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"intake-{os.getpid()}", protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"intake-{os.getpid()}",
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
         )
         self.client.on_connect, self.client.on_message = self._on_connect, self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
 
     def _on_connect(self, c, userdata, flags, reason, props):
-        c.subscribe(f"{self.prefix}/+/report/+", qos=1)
-        for case in list(self.store.cases):  # a broker without persistence forgot them
+        topic = f"{self.prefix}/+/report/+"
+        c.subscribe(f"$share/{self.share}/{topic}" if self.share else topic, qos=1)
+        for case in self.store.cases:  # a broker without persistence forgot them
             self.publish_case(case)
-        log.info("MQTT: subscribed to %s/+/report/+", self.prefix)
+        log.info("MQTT: subscribed to %s%s", topic, f" (shared as {self.share})" if self.share else "")
 
     def publish_case(self, case: dict) -> None:
         if case["box"]:
@@ -184,10 +204,7 @@ class MqttSide:
             )
 
     def _on_message(self, c, userdata, msg):
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        props = getattr(msg, "properties", None)
+        props = getattr(msg, "properties", None) if self.v5 else None
         report_id = msg.topic.rsplit("/", 1)[1]  # <prefix>/<serial>/report/<report id>
         try:
             reply, _ = self.store.accept(msg.payload, report_id, "mqtt")
@@ -196,6 +213,12 @@ class MqttSide:
         serial_base = msg.topic.rsplit("/", 2)[0]
         reply = self.seal("receipt", serial_base.rsplit("/", 1)[1], dict(reply, report_id=report_id))
         response_topic = getattr(props, "ResponseTopic", None) or f"{serial_base}/receipt/{report_id}"
+        if not self.v5:
+            c.publish(response_topic, json.dumps(reply), qos=1)
+            return
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
         out = Properties(PacketTypes.PUBLISH)
         if getattr(props, "CorrelationData", None):
             out.CorrelationData = props.CorrelationData
@@ -248,16 +271,28 @@ def start_smtp(store: CaseStore, host: str, port: int):
 
 
 def serve(args) -> int:
+    from intake_cli import STORE_CONFIG, open_store
+
+    folder = Path(args.store)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "db": args.db or f"sqlite:{folder / 'cases.db'}",
+        "helpdesk": {"url": args.helpdesk, "queue": args.helpdesk_queue} if args.helpdesk else None,
+        "zone": args.zone,
+        "chase_days": args.chase_days,
+    }
+    tmp = folder / f"{STORE_CONFIG}.{os.getpid()}.tmp"  # what the support command line opens (no secrets)
+    tmp.write_text(json.dumps(config, indent=1))
+    tmp.replace(folder / STORE_CONFIG)
     publishers: list = []
-    store = CaseStore(
-        Path(args.store), on_change=lambda case: [p(case) for p in publishers], chase_days=args.chase_days
-    )
+    store = open_store(folder, config, on_change=lambda case: [p(case) for p in publishers])
     releases = dict(r.split("=", 1) for r in args.release or ["stable=2.4.1"])
     refusals = Refusals(args.refuse, args.refuse_status, args.retry_after)
     seal = Sealer(fleet_key())
     if not seal.fleet_key:
         log.warning("no fleet key in %s: boxes will not believe any case state or MQTT receipt", FLEET_KEY_ENV)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals, seal))
+    rounds = Rounds(store, publishers, args)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(store, releases, refusals, seal, rounds.hint))
     server.daemon_threads = True
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
@@ -265,24 +300,21 @@ def serve(args) -> int:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(args.client_ca)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    mqtt_side = MqttSide(store, args.mqtt_host, args.mqtt_port, args.topic_prefix, seal) if args.mqtt_host else None
+    mqtt_side = (
+        MqttSide(store, args.mqtt_host, args.mqtt_port, args.topic_prefix, seal, args.mqtt_protocol, args.mqtt_share)
+        if args.mqtt_host
+        else None
+    )
     if mqtt_side:
         publishers.append(mqtt_side.publish_case)
     smtp = start_smtp(store, args.host, args.smtp_port) if args.smtp_port is not None else None
     port = server.server_address[1]
     url = f"https://{args.host}:{port}"
-    desk = start_support_desk(store, Path(args.store) / SUPPORT_SOCKET)
 
     def stop(*_):
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    def chase_now_and_then():
-        while True:
-            time.sleep(args.chase_every_s)
-            for line in store.chase():
-                log.info("chase: %s", line)
-
-    threading.Thread(target=chase_now_and_then, daemon=True).start()
+    threading.Thread(target=rounds.run, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(
@@ -297,125 +329,76 @@ def serve(args) -> int:
         flush=True,
     )
     server.serve_forever()
-    desk.shutdown()
     for part in (mqtt_side, smtp):
         if part:
             part.stop()
     return 0
 
 
-SUPPORT_SOCKET = "support.sock"
+class Rounds:
+    """A worker's rounds: every SYNC_S it publishes the cases that changed since it last looked (whoever
+    changed them: another worker, the support command line); every POLL_S it reads the tickets of open
+    cases from the helpdesk (a webhook's hint reads one at once); every CHASE_EVERY_S it chases."""
 
+    def __init__(self, store: CaseStore, publishers: list, args):
+        self.store, self.publishers, self.args = store, publishers, args
+        self.published: dict[str, int] = {}
+        self._hints: set[str] = set()
+        self._wake = threading.Event()
 
-def start_support_desk(store: CaseStore, path: Path):
-    """Support's own actions (ask, tell, solve, chase) reach the running intake over a Unix socket in its
-    store: whoever may read the store may act on its cases, nobody else."""
-    import socketserver
+    def hint(self, number: str) -> None:
+        self._hints.add(number)
+        self._wake.set()
 
-    def act(order: dict) -> dict:
-        what, case, text = order.get("action"), order.get("case"), str(order.get("text") or "").strip()
-        if what == "chase":
-            return {"done": store.chase(order.get("now"))}
-        if what == "solve":
-            return store.state_for_box(store.solve(case))
-        if what == "ask" and text:  # a question may ask for a photo of one view (the box's photo labels)
-            return store.state_for_box(store.ask(case, text, photo=order.get("photo")))
-        if what == "tell" and text:
-            return store.state_for_box(store.tell(case, text))
-        raise Rejected(422, "expected ask, tell (with a text), solve or chase")
-
-    class Desk(socketserver.StreamRequestHandler):
-        def handle(self):
+    def run(self) -> None:
+        last_poll = last_chase = time.monotonic()
+        while True:
+            self._wake.wait(self.args.sync_s)
+            self._wake.clear()
+            now = time.monotonic()
             try:
-                answer = act(json.loads(self.rfile.readline(65536)))
-            except Rejected as exc:
-                answer = {"error": str(exc)}
-            except (ValueError, AttributeError):
-                answer = {"error": "send one JSON object on a line"}
-            self.wfile.write(json.dumps(answer).encode() + b"\n")
+                polling = now - last_poll >= self.args.poll_s
+                numbers = self._open_cases() if polling else set()
+                last_poll = now if polling else last_poll
+                for number in numbers | {self._hints.pop() for _ in range(len(self._hints))}:
+                    self.store.sync_case(number)
+                if now - last_chase >= self.args.chase_every_s:
+                    last_chase = now
+                    for line in self.store.chase():
+                        log.info("chase: %s", line)
+                self._publish_changed()
+            except Exception as exc:  # the database or the helpdesk away for a moment: the next round tries
+                log.warning("a round of the intake failed: %s", exc)
 
-    path.unlink(missing_ok=True)
-    server = socketserver.ThreadingUnixStreamServer(str(path), Desk)
-    server.daemon_threads = True
-    os.chmod(path, 0o600)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    def _open_cases(self) -> set[str]:
+        if not self.args.helpdesk:
+            return set()
+        # Staff may reopen a solved ticket: those solved in the last 30 days are read too.
+        recent = time.time() - 30 * 86400
+        return {c["case"] for c in self.store.cases if c["state"] != "solved" or c["articles"][-1]["at"] > recent}
 
-
-def _support_action(args, order: dict) -> dict:
-    import socket
-
-    path = Path(args.store) / SUPPORT_SOCKET
-    try:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(30)
-            s.connect(str(path))
-            s.sendall(json.dumps(order).encode() + b"\n")
-            answer = json.loads(s.makefile("rb").readline())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(
-            f"no intake is serving {args.store} ({exc}); start: support_intake.py serve --store {args.store} ..."
-        ) from None
-    if "error" in answer:
-        raise SystemExit(f"refused: {answer['error']}")
-    return answer
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
-
-
-def show(args) -> int:
-    store = CaseStore(Path(args.store))
-    try:
-        case = store.get(args.case)
-    except Rejected as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(case, indent=1))
-        return 0
-    print(f"{case['case']}  {case['state']}  {case['priority']} priority{'  on site' if case['on_site'] else ''}")
-    print(f"box {case['box']}: {case['subject']}")
-    print(f"service target: {SERVICE_TARGET[case['priority']]}")
-    for a in case["articles"]:
-        head = f"  {_when(a['at'])}  {a['by']:<7} {a['kind']:<9}"
-        if a["by"] == "support":
-            extra = "  (answered)" if a.get("answered") else "  (open)" if a["kind"] == "question" else ""
-            print(f"{head} {a['id']}: {a['text']}{extra}")
-        elif a["kind"] == "answer":
-            print(f"{head} to {a.get('question')}: {a.get('text', '')}")
-        elif a["kind"] == "photo":
-            print(f"{head} {a.get('label', '')}: {a.get('file', '(no image)')} ({a.get('bytes', 0)} bytes)")
-        else:
-            print(f"{head} {a['report_id']} via {a['transport']}: {a['subject']}")
-    return 0
-
-
-def list_cases(args) -> int:
-    index = Path(args.store) / "cases.json"
-    cases = json.loads(index.read_text()) if index.exists() else []
-    if not cases:
-        print("no cases")
-        return 0
-    cases.sort(key=lambda c: (PRIORITIES.index(c["priority"]), c["received"]))
-    print(
-        f"{'case':<12} {'state':<8} {'priority':<8} {'on-site':<7} {'received (UTC)':<17} {'subject':<40} "
-        "service target"
-    )
-    for c in cases:
-        print(
-            f"{c['case']:<12} {c['state']:<8} {c['priority']:<8} {'yes' if c['on_site'] else 'no':<7} "
-            f"{_when(c['received']):<17} {c['subject'][:40]:<40} {SERVICE_TARGET[c['priority']]}"
-        )
-    return 0
+    def _publish_changed(self) -> None:
+        if not self.publishers:
+            return
+        with self.store.db.tx() as t:
+            versions = t.versions()
+        for number, version in versions.items():
+            if self.published.get(number) != version:
+                case = self.store.get(number)
+                for publish in self.publishers:
+                    publish(case)
+                self.published[number] = version
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
-    s.add_argument("--store", required=True)
+    s.add_argument("--store", required=True, help="the folder of bundles and photos, shared by the workers")
+    s.add_argument("--db", help="postgresql://... for workers that scale out (default: SQLite in the store)")
+    s.add_argument("--helpdesk", help="the django-helpdesk site's URL; credentials from DIAG_HELPDESK_AUTH")
+    s.add_argument("--helpdesk-queue", default="wallbox", help="the slug of the helpdesk queue cases go into")
+    s.add_argument("--zone", default="Europe/Berlin", help="support's time zone, for the service times")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--cert", required=True)
@@ -423,6 +406,8 @@ def main(argv=None) -> int:
     s.add_argument("--client-ca", help="require client certificates signed by this CA (mutual TLS)")
     s.add_argument("--mqtt-host")
     s.add_argument("--mqtt-port", type=int, default=1883)
+    s.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5")
+    s.add_argument("--mqtt-share", help="take reports from the shared subscription $share/GROUP/...")
     s.add_argument("--topic-prefix", default="diag-agent")
     s.add_argument("--smtp-port", type=int, help="take bundles mailed to this port (0: any free one)")
     s.add_argument(
@@ -432,6 +417,8 @@ def main(argv=None) -> int:
         help="working days a question waits before a reminder, and as many more before the case closes",
     )
     s.add_argument("--chase-every-s", type=float, default=3600.0)
+    s.add_argument("--sync-s", type=float, default=1.0, help="how often changed cases are published")
+    s.add_argument("--poll-s", type=float, default=60.0, help="how often open tickets are read (webhooks: at once)")
     s.add_argument("--refuse", type=int, default=0, help="refuse the first N uploads (for tests)")
     s.add_argument("--refuse-status", type=int, default=503)
     s.add_argument("--retry-after", help="Retry-After header on refused uploads")
@@ -442,37 +429,14 @@ def main(argv=None) -> int:
         help="the newest version of a channel, served at /api/v1/releases/CHANNEL (default stable=2.4.1); "
         "CHANNEL=VERSION:NOTES adds what the update changes",
     )
-    for name in ("list", "show", "ask", "tell", "solve", "chase"):
-        p = sub.add_parser(name)
-        p.add_argument("--store", required=True)
-        if name in ("show", "ask", "tell", "solve"):
-            p.add_argument("case")
-        if name in ("ask", "tell"):
-            p.add_argument("text")
-    sub.choices["ask"].add_argument(
-        "--photo", help="ask for a photo of this view: housing, lid, controller, type_plate"
-    )
-    sub.choices["show"].add_argument("--json", action="store_true")
-    sub.choices["chase"].add_argument("--now", help="the time to chase at (ISO 8601); default: now")
+    from intake_cli import add_commands, run_command
+
+    add_commands(sub)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="intake: %(message)s", stream=sys.stderr)
-    if args.cmd in ("ask", "tell", "solve"):
-        order = {
-            "action": args.cmd,
-            "case": args.case,
-            "text": getattr(args, "text", ""),
-            "photo": getattr(args, "photo", None),
-        }
-        state = _support_action(args, order)
-        print(f"{state['case']}: {state['state']}, {state['priority']} priority")
-        return 0
-    if args.cmd == "chase":
-        from datetime import datetime
-
-        now = datetime.fromisoformat(args.now).timestamp() if args.now else None
-        print("\n".join(_support_action(args, {"action": "chase", "now": now})["done"]) or "nothing to chase")
-        return 0
-    return {"serve": serve, "list": list_cases, "show": show}[args.cmd](args)
+    if args.cmd == "serve":
+        return serve(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,7 @@ def rig_cfg(tmp_path, make_config, intake, certs):
 
 
 def cases(tmp_path):
-    path = tmp_path / "intake-run" / "intake" / "cases.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return peers.intake_cases(tmp_path / "intake-run" / "intake")
 
 
 def test_button_short_press_toggles_on_site_and_long_press_sends_a_report(tmp_path, rig_cfg):

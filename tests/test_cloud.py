@@ -83,7 +83,7 @@ def cloud_rig(tmp_path, make_config, intake, certs, broker, agent_process, cli):
 
 
 def cases(tmp_path):
-    return json.loads((tmp_path / "intake-run" / "intake" / "cases.json").read_text())
+    return peers.intake_cases(tmp_path / "intake-run" / "intake")
 
 
 def test_a_signed_report_command_ends_in_a_case(tmp_path, cloud_rig):
@@ -91,7 +91,7 @@ def test_a_signed_report_command_ends_in_a_case(tmp_path, cloud_rig):
     cmd = cloud.send("report", {"subject": "Remote check of the box", "description": "support asked for a report"})
     reply = cloud.reply_to(cmd["id"])
     assert reply["status"] == "accepted" and reply["result"]["report_id"]
-    peers.wait_for(lambda: (tmp_path / "intake-run/intake/cases.json").exists() and cases(tmp_path), 20, "a case")
+    peers.wait_for(lambda: cases(tmp_path), 20, "a case")
     (case,) = cases(tmp_path)
     assert case["report_id"] == reply["result"]["report_id"] and case["subject"] == "Remote check of the box"
 
@@ -104,10 +104,10 @@ def test_more_data_attaches_to_the_case_and_on_site_and_ping_work(tmp_path, clou
     assert on["result"]["onsite"]["on"] and on["result"]["onsite"]["channel"] == "cloud"
     more = cloud.reply_to(cloud.send("more_data", {"case_ref": "CASE-000042", "sections": ["logs", "history"]})["id"])
     assert more["status"] == "accepted"
-    peers.wait_for(lambda: (tmp_path / "intake-run/intake/cases.json").exists() and cases(tmp_path), 20, "a case")
+    peers.wait_for(lambda: cases(tmp_path), 20, "a case")
     (case,) = cases(tmp_path)
     assert case["case_ref"] == "CASE-000042" and case["priority"] == "high"  # on-site: high
-    bundle = tmp_path / "intake-run/intake/bundles" / f"{case['report_id']}.tar.gz"
+    bundle = tmp_path / "intake-run/intake/bundles" / f"{case['sha256']}.tar.gz"
     from agent.report.bundle import read_bundle
 
     manifest, members = read_bundle(bundle.read_bytes())

@@ -42,8 +42,7 @@ def intake_case(tmp_path, number: str) -> dict:
 
 
 def all_cases(tmp_path) -> list[dict]:
-    path = tmp_path / "intake-run" / "intake" / "cases.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return peers.intake_cases(tmp_path / "intake-run" / "intake")
 
 
 def page_api(port: int, path: str) -> dict:
@@ -106,7 +105,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     assert page.is_hidden("#questions")
 
     intake_cmd(
-        tmp_path, "ask", "CASE-000001", "Please send a photo of the inside of the housing.", "--photo", "housing"
+        tmp_path, "request-photo", "CASE-000001", "housing", "Please send a photo of the inside of the housing."
     )
     intake_cmd(tmp_path, "ask", "CASE-000001", "Is the RCD on?")
     page.wait_for_selector("#questions:has-text('Is the RCD on?')", timeout=15_000)
@@ -164,7 +163,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     request = next(a for a in case["articles"] if a.get("id") == "Q2")
     housing = next(a for a in case["articles"] if a["kind"] == "photo" and a.get("question") == "Q2")
     assert request["answered"] == housing["report_id"]  # the photo is the answer to the request
-    stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{answer['report_id']}.tar.gz"
+    stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{answer['sha256']}.tar.gz"
     shown = cli("inspect", stored).stdout
     assert "case      CASE-000001" in shown and "answer    to Q3: Yes, the RCD is on" in shown
     from PIL import Image

@@ -52,8 +52,7 @@ def fault(simulator, name: str, onoff: str = "on") -> None:
 
 
 def cases_at_intake(tmp_path) -> list[dict]:
-    path = tmp_path / "intake-run" / "intake" / "cases.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return peers.intake_cases(tmp_path / "intake-run" / "intake")
 
 
 def english_sentences() -> set[str]:
@@ -313,7 +312,7 @@ def test_the_demo_stays_up_with_its_page_until_ctrl_c(tmp_path):
         said = "".join(lines)
         url = re.search(r"local page: (http://127\.0\.0\.1:\d+/)", said).group(1)
         folder = re.search(r"demo folder: (\S+)", said).group(1)
-        assert "support_intake.py ask" in said and "--photo housing" in said
+        assert "support_intake.py ask" in said and "request-photo" in said
 
         def place():
             return (
@@ -374,7 +373,7 @@ def test_every_state_of_the_page_in_german_has_no_english(
         page.click("#send")
         page.wait_for_selector("#sent-note:has-text('Ihre Fallnummer ist CASE-000001')", timeout=30_000)
         german("sent")
-        intake_cmd(tmp_path, "ask", "CASE-000001", "Bitte ein Foto vom Typenschild.", "--photo", "type_plate")
+        intake_cmd(tmp_path, "request-photo", "CASE-000001", "type_plate", "Bitte ein Foto vom Typenschild.")
         intake_cmd(tmp_path, "ask", "CASE-000001", "Ist der FI-Schalter eingeschaltet?")
         page.wait_for_selector("#questions:has-text('FI-Schalter')", timeout=20_000)
         german("questions")

@@ -350,7 +350,7 @@ def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_c
             agent.stop()
     finally:
         intake.stop()
-    cases = json.loads((intake_dir / "intake" / "cases.json").read_text())
+    cases = peers.intake_cases(intake_dir / "intake")
     subjects = [c["subject"] for c in cases]
     figures = {
         "kills": kills,
@@ -439,7 +439,7 @@ def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, cer
             30,
             "the receipt kept",
         )
-        cases = json.loads((tmp_path / "busy" / "intake" / "cases.json").read_text())
+        cases = peers.intake_cases(tmp_path / "busy" / "intake")
         assert len(cases) == 1  # sent twice, one case: the backend knows the report by its id
     finally:
         intake.stop()

@@ -34,8 +34,7 @@ def waiting(status_or_outbox: dict) -> int:
 
 
 def intake_cases(tmp_path, name):
-    path = tmp_path / name / "intake" / "cases.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return peers.intake_cases(tmp_path / name / "intake")
 
 
 def fast_retries(**extra):

@@ -114,3 +114,23 @@ def photo(
         {"label": label, "question": question},
         secrets,
     )
+
+
+def feedback(
+    cfg: AgentConfig, outbox: Outbox, case: str, easy: bool, priority: str, on_site: bool, secrets: Secrets
+) -> Entry:
+    """Spool the one-question satisfaction check of a solved CASE: was getting help easy?"""
+    said = "easy" if easy else "not easy"
+    return _spool(
+        cfg,
+        outbox,
+        "feedback",
+        case,
+        priority,
+        on_site,
+        f"Satisfaction check for {case}: {said}",
+        {"easy": easy},
+        [Section("feedback.txt", f"Getting help was {said}.\n".encode())],
+        {"easy": said},
+        secrets,
+    )

@@ -4,6 +4,7 @@ support's messages and questions), kept on disk and bounded, whatever the backen
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def _notes() -> dict[str, str]:
 NOTES = _notes()
 MAX_MESSAGES, MAX_TEXT, MAX_REPORTS, MAX_SAID = 30, 2000, 50, 100
 MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
+MESSAGE_KINDS = ("question", "message", "data")  # data: a fresh report the box sends by itself
+SECTION, MAX_SECTIONS = re.compile(r"^[a-z_]{1,32}$"), 20
 
 
 class CaseStateError(ValueError):
@@ -57,20 +60,25 @@ def check_state(data: object) -> dict:
             and isinstance(m.get("id"), str)
             and MESSAGE_ID.match(m["id"])
             and isinstance(m.get("text"), str)
-            and m.get("kind") in ("question", "message")
+            and m.get("kind") in MESSAGE_KINDS
         ):
-            raise CaseStateError("messages: each needs an id, a kind (question or message) and a text")
-        at = m.get("at")
-        out.append(
-            {
-                "id": m["id"],
-                "kind": m["kind"],
-                "text": m["text"][:MAX_TEXT],
-                "at": at if isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= at < 1e11 else None,
-                "answered": m.get("answered") is True,
-                "photo": m["photo"] if m.get("photo") in PHOTO_LABELS else None,  # a view support asks to see
-            }
-        )
+            raise CaseStateError("messages: each needs an id, a kind (question, message or data) and a text")
+        message = {
+            "id": m["id"],
+            "kind": m["kind"],
+            "text": m["text"][:MAX_TEXT],
+            "at": _stamp(m.get("at")),
+            "answered": m.get("answered") is True,
+            "photo": m["photo"] if m.get("photo") in PHOTO_LABELS else None,  # a view support asks to see
+        }
+        if m["kind"] == "data":  # support asks for a fresh report: which sections, which span of history
+            sections = m.get("sections") if isinstance(m.get("sections"), list) else []
+            message.update(
+                sections=[s for s in sections if isinstance(s, str) and SECTION.match(s)][:MAX_SECTIONS],
+                since=_stamp(m.get("since")),
+                until=_stamp(m.get("until")),
+            )
+        out.append(message)
     reports = (
         [r for r in data.get("reports", []) if isinstance(r, str) and len(r) <= 64][-MAX_REPORTS:]
         if isinstance(data.get("reports"), list)
@@ -84,7 +92,12 @@ def check_state(data: object) -> dict:
         "messages": out,
         "subject": str(data.get("subject", ""))[:120],
         "reports": reports,
+        "feedback": data["feedback"] if data.get("feedback") in ("easy", "not easy") else None,
     }
+
+
+def _stamp(at: object) -> float | None:
+    return at if isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= at < 1e11 else None
 
 
 VERSIONS_KEPT = 20  # of each case let go, its version is remembered for this many times max_cases
@@ -187,6 +200,8 @@ class CaseBook:
                         c,
                         messages=messages,
                         note=NOTES[c["state"]],
+                        # the satisfaction check: the backend's record of it, or what the box sent
+                        feedback=c.get("feedback") or self._said.get(f"{c['case']}/feedback"),
                         open_questions=[m for m in messages if m["kind"] == "question" and not m["answered"]],
                     )
                 )

@@ -307,6 +307,9 @@ class PageApp:
                 },
                 202,
             )
+        if req.path == "/api/feedback":
+            body = req.json_body()
+            return self._json({"ok": True, **self.talk.feedback(body.get("case"), body.get("easy"))}, 202)
         if req.path == "/api/retry":
             return self._json({"ok": True, "report": self.talk.retry(req.json_body().get("report_id"))})
         if req.path == "/api/photo":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from agent.clock import utc_iso
 from agent.config import DeviceIdentity
 
-KINDS = ("report", "answer", "photo", "security_log")
+KINDS = ("report", "answer", "photo", "feedback", "security_log")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ def make_manifest(
         "email": request.email,
         "case_ref": request.case_ref,
     }
+    if request.question:  # the backend marks support's data request answered by it
+        fields["question"] = request.question
     return Manifest(report_id, "report", request.reason, cfg.device, wall, mono, clock_synced, fields).to_dict()
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from agent.cases import CaseError
+from agent.cases.asked import DataRequests
 from agent.cases.book import CaseBook
 from agent.cases.inbox import CaseInbox
 from agent.cases.view import case_view, file_name
@@ -37,6 +38,14 @@ def fresh_report(case: str, question: object, text: str, on_site: bool) -> Repor
         raise CaseError("machine", {"detail": str(exc)}) from None
 
 
+def _asked(case: dict, question: object) -> dict:
+    """CASE, when QUESTION is None or one of support's questions in it."""
+    asked = {m["id"] for m in case["messages"] if m["kind"] == "question"}
+    if question is not None and (not isinstance(question, str) or question not in asked):
+        raise CaseError("no_question", {"case": case["case"], "question": str(question)[:40]})
+    return case
+
+
 class Conversation:
     """SUBMIT queues a report (the desk's); ON_SITE says whether an installer is at the box; SENT hears of
     every answer or photo spooled; CHANGED of every case state that changed."""
@@ -57,8 +66,9 @@ class Conversation:
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
         self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
         self.last_error: str | None = None
-        self.inbox = CaseInbox(cfg.support, cfg.device.identity, self.book, changed)
+        self.inbox = CaseInbox(cfg.support, cfg.device.identity, self.book, self._case_changed)
         self._rounds = Ticker("cases", self._refresh, cfg.support.cases_refresh_s)
+        self._requests = DataRequests(self.book, submit, on_site)
 
     # --- what support says ----------------------------------------------------------------------
     def from_mqtt(self, payload: bytes) -> None:
@@ -68,11 +78,13 @@ class Conversation:
         self._rounds.wake()
 
     def start(self) -> None:
+        self._requests.start()
         if self.url:
             self._rounds.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._rounds.stop(timeout)
+        self._requests.stop(timeout)
 
     def _refresh(self) -> None:
         try:
@@ -83,6 +95,10 @@ class Conversation:
             if str(exc) != self.last_error:
                 log.info("%s", exc)
             self.last_error = str(exc)
+
+    def _case_changed(self) -> None:
+        self._requests.wake()  # a data request may have come: the box answers it by itself
+        self._changed()
 
     # --- what the page and the CLI show ---------------------------------------------------------
     def file_name(self, report_id: str) -> str:
@@ -118,10 +134,7 @@ class Conversation:
             articles,  # the box's answers are rare: their code is loaded when one comes
         )
 
-        known = self._case(case)
-        asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
-        if question is not None and (not isinstance(question, str) or question not in asked):
-            raise CaseError("no_question", {"case": known["case"], "question": str(question)[:40]})
+        known = _asked(self._case(case), question)
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
         priority, on_site = self._priority(known)
@@ -139,12 +152,9 @@ class Conversation:
         from agent.cases import PHOTO_LABELS, articles
         from agent.cases.photos import PhotoError, clean_photo
 
-        known = self._case(case)
+        known = _asked(self._case(case), question)
         if not isinstance(label, str) or label not in PHOTO_LABELS:
             raise CaseError("photo_label", {"labels": ", ".join(PHOTO_LABELS)})
-        asked = {m["id"] for m in known["messages"] if m["kind"] == "question"}
-        if question is not None and (not isinstance(question, str) or question not in asked):
-            raise CaseError("no_question", {"case": known["case"], "question": str(question)[:40]})
         try:
             picture = clean_photo(data)
         except PhotoError as exc:
@@ -164,6 +174,18 @@ class Conversation:
             "bytes": len(picture.data),
             "removed": picture.removed,
         }
+
+    def feedback(self, case: object, easy: object) -> dict:
+        from agent.cases import articles  # the satisfaction check of a solved case: was getting help easy?
+
+        known = self._case(case)
+        if known["state"] != "solved" or not isinstance(easy, bool):
+            raise CaseError("feedback_when", {"case": known["case"]}, 409 if isinstance(easy, bool) else 422)
+        priority, on_site = self._priority(known)
+        entry = articles.feedback(self.cfg, self.outbox, known["case"], easy, priority, on_site, self.secrets)
+        self.book.answered(known["case"], "feedback", "easy" if easy else "not easy")
+        self._sent(entry)
+        return {"feedback": entry.report_id}
 
     def retry(self, report_id: object) -> dict:
         entry = self.outbox.load(report_id) if isinstance(report_id, str) and len(report_id) <= 64 else None
