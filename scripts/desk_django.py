@@ -66,14 +66,18 @@ class DjangoDesk:
             "due_date": datetime.fromtimestamp(case["due"], UTC).isoformat(),
         }
         made = self._call("POST", "tickets/", json=body)
+        case["desk_status"] = STATUS_OF_STATE["open"]
         return self.number(made["id"]), [str(f["id"]) for f in made.get("followup_set", [])]
 
     def post(self, case: dict, text: str, files: list[Attachment]) -> str:
         data = {"ticket": self.ticket(case), "comment": text, "public": "true"}
-        data["new_status"] = str(STATUS_OF_STATE[case["state"]])
+        status = STATUS_OF_STATE[case["state"]]
+        if case.get("desk_status") != status:  # a status sent again would overwrite the ticket's resolution
+            data["new_status"] = str(status)
         made = self._call(
             "POST", "followups/", data=data, files=[("attachments", (f.name, f.data, f.mime)) for f in files]
         )
+        case["desk_status"] = status
         self._priority(case)
         return str(made["id"])
 
@@ -85,7 +89,7 @@ class DjangoDesk:
     def update(self, case: dict) -> None:
         body = {"status": STATUS_OF_STATE[case["state"]], "priority": PRIORITY[case["priority"]]}
         self._call("PATCH", f"tickets/{self.ticket(case)}/", json=body)
-        case["desk_priority"] = body["priority"]
+        case["desk_status"], case["desk_priority"] = body["status"], body["priority"]
 
     def notes(self, case: dict) -> list[Note]:
         ticket = self._call("GET", f"tickets/{self.ticket(case)}/")
@@ -96,6 +100,7 @@ class DjangoDesk:
                 text=f.get("comment") or "",
                 public=bool(f.get("public")),
                 state=STATE_OF_STATUS.get(f["new_status"]) if f.get("new_status") else None,
+                desk_status=f.get("new_status"),
             )
             for f in ticket.get("followup_set", [])
         ]

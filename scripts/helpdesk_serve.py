@@ -3,7 +3,7 @@
 database, makes the wallbox queue, the intake's API account and a support person's account, and serves it
 with waitress on a free loopback port. Prints one JSON line when it serves: {"pid", "port", "url"}.
 
-    helpdesk_serve.py --dir DIR [--db postgresql://...] [--port 0] [--webhook URL]
+    helpdesk_serve.py --dir DIR [--db postgresql://...] [--port 0] [--webhook URL] [--migrate-only]
 
 Passwords come from the environment (never arguments): DIAG_HELPDESK_INTAKE_PASSWORD for the account
 `intake`, DIAG_HELPDESK_SUPPORT_PASSWORD for `support`."""
@@ -57,8 +57,11 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--webhook", help="the intake's address for django-helpdesk's webhooks")
+    ap.add_argument("--migrate-only", action="store_true", help="make the tables and accounts, then exit")
     args = ap.parse_args(argv)
     prepare(args)
+    if args.migrate_only:
+        return 0
     from django.core.wsgi import get_wsgi_application
     from waitress.server import create_server
 

@@ -33,6 +33,7 @@ class Note:
     text: str
     public: bool
     state: str | None = None
+    desk_status: object = None  # the helpdesk's own status it set, remembered on the case as "desk_status"
 
 
 @dataclass

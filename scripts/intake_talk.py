@@ -38,6 +38,8 @@ def sync_case(store: CaseStore, number: str) -> dict:
             if note.state and note.state != case["state"] and not (note.state == "open" and case["state"] == "waiting"):
                 case["state"] = note.state  # staff resolved, closed or reopened the ticket
                 changed = True
+            if note.desk_status is not None:
+                case["desk_status"] = note.desk_status
         for article in [a for a in case["articles"] if a["by"] == "box" and a.get("desk") is None]:
             store._post(t, case, article, files_of(article, *_bundle(store, article)))
         if changed:

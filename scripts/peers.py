@@ -219,6 +219,7 @@ def start_intake(
     mqtt_port: int | None = None,
     python: str = sys.executable,
     extra: list[str] | None = None,
+    env: dict | None = None,
 ) -> Peer:
     argv = [
         python,
@@ -235,7 +236,7 @@ def start_intake(
     ]
     if mqtt_port:
         argv += ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(mqtt_port)]
-    env = dict(os.environ, DIAG_INTAKE_FLEET_KEY=FLEET_KEY)
+    env = dict(os.environ, DIAG_INTAKE_FLEET_KEY=FLEET_KEY, **(env or {}))
     return spawn("intake", argv + (extra or []), workdir, ready_line=True, env=env)
 
 
