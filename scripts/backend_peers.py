@@ -91,14 +91,15 @@ def start_postgres() -> Postgres:
 class Helpdesk:
     peer: peers.Peer
     url: str
-    intake_auth: str  # user:password of the intake's account (DIAG_HELPDESK_AUTH of `serve`)
-    support_auth: str  # user:password of a support person (DIAG_HELPDESK_AUTH of the command line)
+    intake_token: str  # the intake's API token (DIAG_HELPDESK_TOKEN of `serve`)
+    support_token: str  # a support person's API token (DIAG_HELPDESK_TOKEN of the command line)
+    support_password: str  # and their login at the helpdesk's pages (user `support`)
 
-    def api(self, path: str, method: str = "GET", auth: str | None = None, **kw):
+    def api(self, path: str, method: str = "GET", token: str | None = None, **kw):
         import requests
 
-        user, _, password = (auth or self.support_auth).partition(":")
-        r = requests.request(method, f"{self.url}api/{path}", auth=(user, password), timeout=30, **kw)
+        headers = {"Authorization": f"Token {token or self.support_token}"}
+        r = requests.request(method, f"{self.url}api/{path}", headers=headers, timeout=30, **kw)
         r.raise_for_status()
         return r.json()
 
@@ -122,11 +123,12 @@ def migrate_helpdesk(workdir: Path, db_url: str) -> None:
 def start_helpdesk(workdir: Path, db_url: str, webhook: str | None = None, ca: str | None = None) -> Helpdesk:
     """The django-helpdesk site on DB_URL; WEBHOOK: the intake's address for its webhooks (CA: the intake's
     certificate authority, for requests in the helpdesk to trust)."""
-    intake_pw, support_pw = secrets.token_hex(12), secrets.token_hex(12)
-    env = dict(os.environ, DIAG_HELPDESK_INTAKE_PASSWORD=intake_pw, DIAG_HELPDESK_SUPPORT_PASSWORD=support_pw)
+    intake, support, password = (secrets.token_hex(20) for _ in range(3))
+    env = dict(os.environ, DIAG_HELPDESK_INTAKE_TOKEN=intake, DIAG_HELPDESK_SUPPORT_TOKEN=support)
+    env["DIAG_HELPDESK_SUPPORT_PASSWORD"] = password
     if ca:
         env["REQUESTS_CA_BUNDLE"] = ca
     argv = [sys.executable, str(peers.SCRIPTS / "helpdesk_serve.py"), "--dir", str(workdir / "helpdesk-site")]
     argv += ["--db", db_url] + (["--webhook", webhook] if webhook else [])
     peer = peers.spawn("helpdesk", argv, workdir, ready_line=True, timeout=300, env=env)
-    return Helpdesk(peer, peer.info["url"], f"intake:{intake_pw}", f"support:{support_pw}")
+    return Helpdesk(peer, peer.info["url"], intake, support, password)

@@ -23,20 +23,20 @@ TIMEOUT_S = 15
 
 class DjangoDesk:
     """URL: the site's root; QUEUE: `slug` or `slug:id` of the queue (django-helpdesk's API has no queue
-    list: the id is the queue's primary key, 1 for the site helpdesk_serve.py makes); AUTH: user:password."""
+    list: the id is the queue's primary key, 1 for the site helpdesk_serve.py makes); TOKEN: the account's
+    API token (django-rest-framework's TokenAuthentication)."""
 
     name = "django-helpdesk"
 
-    def __init__(self, url: str, queue: str, auth: str):
+    def __init__(self, url: str, queue: str, token: str):
         import requests
 
         slug, _, qid = queue.partition(":")
         self.root, self.slug, self.queue_id = url.rstrip("/") + "/api", slug, int(qid or 1)
-        user, _, password = auth.partition(":")
-        if not user or not password:
-            raise DeskError("no helpdesk account: set DIAG_HELPDESK_AUTH to user:password")
+        if not token:
+            raise DeskError("no helpdesk account: set DIAG_HELPDESK_TOKEN to the account's API token")
         self.http = requests.Session()
-        self.http.auth = (user, password)
+        self.http.headers["Authorization"] = f"Token {token}"
 
     def _call(self, method: str, path: str, **kw) -> dict:
         import requests
@@ -66,7 +66,7 @@ class DjangoDesk:
             "due_date": datetime.fromtimestamp(case["due"], UTC).isoformat(),
         }
         made = self._call("POST", "tickets/", json=body)
-        case["desk_status"] = STATUS_OF_STATE["open"]
+        case["desk_status"], case["desk_priority"] = STATUS_OF_STATE["open"], body["priority"]
         return self.number(made["id"]), [str(f["id"]) for f in made.get("followup_set", [])]
 
     def post(self, case: dict, text: str, files: list[Attachment]) -> str:

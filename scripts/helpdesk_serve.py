@@ -5,8 +5,9 @@ with waitress on a free loopback port. Prints one JSON line when it serves: {"pi
 
     helpdesk_serve.py --dir DIR [--db postgresql://...] [--port 0] [--webhook URL] [--migrate-only]
 
-Passwords come from the environment (never arguments): DIAG_HELPDESK_INTAKE_PASSWORD for the account
-`intake`, DIAG_HELPDESK_SUPPORT_PASSWORD for `support`."""
+Secrets come from the environment (never arguments): DIAG_HELPDESK_INTAKE_TOKEN, the API token of the
+account `intake`; DIAG_HELPDESK_SUPPORT_TOKEN and DIAG_HELPDESK_SUPPORT_PASSWORD, the API token and the
+login of the account `support` (a person at the helpdesk's pages)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 QUEUE = {"slug": "wallbox", "title": "Wallboxes"}
-ACCOUNTS = {"intake": "DIAG_HELPDESK_INTAKE_PASSWORD", "support": "DIAG_HELPDESK_SUPPORT_PASSWORD"}
+ACCOUNTS = {"intake": "DIAG_HELPDESK_INTAKE", "support": "DIAG_HELPDESK_SUPPORT"}  # + _TOKEN, _PASSWORD
 
 
 def prepare(args) -> None:
@@ -38,6 +39,7 @@ def prepare(args) -> None:
     call_command("migrate", verbosity=0, interactive=False)
     from django.contrib.auth import get_user_model
     from helpdesk.models import Queue
+    from rest_framework.authtoken.models import Token
 
     Queue.objects.get_or_create(
         slug=QUEUE["slug"], defaults={"title": QUEUE["title"], "allow_public_submission": False}
@@ -46,8 +48,11 @@ def prepare(args) -> None:
     for name, env in ACCOUNTS.items():
         user, _ = users.objects.get_or_create(username=name, defaults={"is_staff": True, "first_name": name.title()})
         user.is_staff = True
-        user.set_password(os.environ.get(env) or os.urandom(16).hex())  # no password given: nobody logs in
+        user.set_password(os.environ.get(f"{env}_PASSWORD") or os.urandom(16).hex())  # none given: no login
         user.save()
+        Token.objects.filter(user=user).delete()
+        if os.environ.get(f"{env}_TOKEN"):
+            Token.objects.create(user=user, key=os.environ[f"{env}_TOKEN"][:40])
 
 
 def main(argv=None) -> int:

@@ -137,6 +137,7 @@ class CaseStore:
             case, article = self._file(t, manifest, members, sha, report_id, transport)
             receipt = self.receipt(case, article)
             t.receipt(report_id, case["case"], receipt)
+        log.info("report %s filed in %s (via %s)", report_id, case["case"], transport)
         self.on_change(case)
         return receipt, True
 

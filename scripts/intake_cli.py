@@ -23,7 +23,7 @@ from intake_cases import PRIORITIES, CaseStore, DeskError, Rejected, open_questi
 from intake_desk import PHOTO_VIEWS, SERVICE_TARGET, NoDesk, Said
 
 STORE_CONFIG = "intake.json"  # written by `serve`: the database and the helpdesk of this store
-AUTH_ENV = "DIAG_HELPDESK_AUTH"  # user:password of the helpdesk account (never an argument)
+AUTH_ENV = "DIAG_HELPDESK_TOKEN"  # the helpdesk account's API token (never an argument)
 TURN = {"open": "support", "reopened": "support", "waiting": "the box", "solved": "nobody (solved)"}
 
 

@@ -220,6 +220,7 @@ def start_intake(
     python: str = sys.executable,
     extra: list[str] | None = None,
     env: dict | None = None,
+    name: str = "intake",
 ) -> Peer:
     argv = [
         python,
@@ -237,7 +238,7 @@ def start_intake(
     if mqtt_port:
         argv += ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(mqtt_port)]
     env = dict(os.environ, DIAG_INTAKE_FLEET_KEY=FLEET_KEY, **(env or {}))
-    return spawn("intake", argv + (extra or []), workdir, ready_line=True, env=env)
+    return spawn(name, argv + (extra or []), workdir, ready_line=True, env=env)
 
 
 def intake_cases(store: Path) -> list[dict]:

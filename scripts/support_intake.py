@@ -396,7 +396,7 @@ def main(argv=None) -> int:
     s = sub.add_parser("serve")
     s.add_argument("--store", required=True, help="the folder of bundles and photos, shared by the workers")
     s.add_argument("--db", help="postgresql://... for workers that scale out (default: SQLite in the store)")
-    s.add_argument("--helpdesk", help="the django-helpdesk site's URL; credentials from DIAG_HELPDESK_AUTH")
+    s.add_argument("--helpdesk", help="the django-helpdesk site's URL; its API token from DIAG_HELPDESK_TOKEN")
     s.add_argument("--helpdesk-queue", default="wallbox", help="the slug of the helpdesk queue cases go into")
     s.add_argument("--zone", default="Europe/Berlin", help="support's time zone, for the service times")
     s.add_argument("--host", default="127.0.0.1")

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework.authtoken",
     "helpdesk",
 ]
 SITE_ID = 1
@@ -75,7 +76,9 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the box is the submitter: no e-mail
 REST_FRAMEWORK = {
+    # The intake calls with a token: a password is checked with PBKDF2 at every request (a quarter second).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ]
