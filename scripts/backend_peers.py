@@ -111,8 +111,9 @@ def migrate_helpdesk(workdir: Path, db_url: str) -> None:
     """The helpdesk's tables in DB_URL (a template the tests copy: migrating takes a while)."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="helpdesk_site.settings", HELPDESK_SITE_DB=db_url)
     env["HELPDESK_SITE_DIR"] = str(workdir)
+    argv = [sys.executable, str(peers.SCRIPTS / "helpdesk_serve.py"), "--dir", str(workdir), "--db", db_url]
     subprocess.run(
-        [sys.executable, str(peers.SCRIPTS / "helpdesk_serve.py"), "--dir", str(workdir), "--db", db_url, "--migrate-only"],
+        argv + ["--migrate-only"],
         check=True,
         capture_output=True,
         timeout=600,

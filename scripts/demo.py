@@ -70,7 +70,25 @@ def make_ca(folder: Path) -> tuple[str, str, str]:
     return ca, cert, key
 
 
-def serve(work: Path, config: Path, sim: peers.Peer) -> int:
+def start_backend(work: Path, ca: str, cert: str, key: str, broker: peers.Peer, running: list):
+    """PostgreSQL in a temporary folder, django-helpdesk on it, and the intake filing into it."""
+    import backend_peers
+
+    pg = backend_peers.start_postgres()
+    running.append(pg)
+    helpdesk_db, intake_db = pg.create("helpdesk"), pg.create("intake")
+    backend_peers.migrate_helpdesk(work / "helpdesk-site", helpdesk_db)
+    port = peers.free_port()
+    helpdesk = backend_peers.start_helpdesk(work, helpdesk_db, f"https://127.0.0.1:{port}/api/v1/helpdesk/events", ca)
+    running.append(helpdesk)
+    extra = ["--port", str(port), "--db", intake_db, "--helpdesk", helpdesk.url, "--helpdesk-queue", "wallbox:1"]
+    env = {"DIAG_HELPDESK_TOKEN": helpdesk.intake_token}
+    intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"], extra=extra, env=env)
+    running.append(intake)
+    return intake, helpdesk
+
+
+def serve(work: Path, config: Path, sim: peers.Peer, helpdesk) -> int:
     """Keep it all running: the page's address and the commands that play support, until Ctrl-C."""
     import time
 
@@ -79,16 +97,21 @@ def serve(work: Path, config: Path, sim: peers.Peer) -> int:
     peers.simulator_command(sim, "fault", "lost_phase", "on")
     py, scripts, store = sys.executable, peers.SCRIPTS, work / "intake"
     agent = f"PYTHONPATH={peers.ROOT} {py} -m agent"
+    cmd = f"DIAG_HELPDESK_TOKEN={helpdesk.support_token} {py} {scripts}/support_intake.py"
     print(
         f"""
 The wallbox's local page: http://127.0.0.1:{port}/   (German: http://127.0.0.1:{port}/?lang=de)
 Phase L3 is lost on the simulated wallbox; the page says where the fault is.
 
-Play support (the case number is on the page once a report is sent):
-  {py} {scripts}/support_intake.py list --store {store}
-  {py} {scripts}/support_intake.py ask --store {store} CASE-000001 "Is the RCD switched on?"
-  {py} {scripts}/support_intake.py request-photo --store {store} CASE-000001 housing "A photo of the housing, please"
-  {py} {scripts}/support_intake.py solve --store {store} CASE-000001
+Support's helpdesk: {helpdesk.url}   (log in as support, password {helpdesk.support_password})
+A report from the page becomes a ticket there; a public follow-up reaches the box: plain words are a
+message, "Question: ...", "Photo of type plate: ...", "Data logs, history last 2h: ..." ask it.
+Or play support from the command line (the case number is on the page once a report is sent):
+  {cmd} list --store {store}
+  {cmd} ask --store {store} wallbox-1 "Is the RCD switched on?"
+  {cmd} request-photo --store {store} wallbox-1 housing "A photo of the housing, please"
+  {cmd} request-data --store {store} wallbox-1 --sections logs history --window 2h
+  {cmd} solve --store {store} wallbox-1
 The wallbox:
   {py} {scripts}/wallbox_sim.py fault --control {work}/sim.sock lost_phase off   (or vehicle_failure on, ...)
   {agent} check --config {config}
@@ -105,7 +128,7 @@ def main() -> int:
     ap.add_argument("--serve", action="store_true", help="keep the box, the intake and the agent running until Ctrl-C")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="diag-agent-demo-"))
-    running: list[peers.Peer] = []
+    running: list = []  # what to stop at the end: peers, and the backend's database
     try:
         ca, cert, key = make_ca(work)
         if args.keep or args.serve:  # a path is printed only while it exists
@@ -118,8 +141,12 @@ def main() -> int:
             f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} "
             "(SDM630 meter unit 105, EVSE DIN unit 1)"
         )
-        intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
-        running.append(intake)
+        helpdesk = None
+        if args.serve:  # support works in the helpdesk: django-helpdesk and the intake on PostgreSQL
+            intake, helpdesk = start_backend(work, ca, cert, key, broker, running)
+        else:  # the plain demo: the intake on its own, its cases in SQLite in its store
+            intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
+            running.append(intake)
         print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
         # The box's own files, as the firmware would leave them.
         (work / "firmware-version").write_text("2.4.1 stable\n")
@@ -140,7 +167,7 @@ def main() -> int:
         running.append(agent)
         print(f"agent running (pid {agent.proc.pid})" + (f", config {config}" if args.keep or args.serve else ""))
         if args.serve:
-            return serve(work, config, sim)
+            return serve(work, config, sim, helpdesk)
         env = dict(peers.os.environ, PYTHONPATH=str(peers.ROOT))
 
         def agent_cmd(*words):
@@ -212,7 +239,7 @@ def main() -> int:
             print("\n(run with --keep to keep the bundles, report.html and the logs; --serve to play with the page)")
         return result.returncode
     except KeyboardInterrupt:
-        print("\nstopping: the agent, the intake, the simulated wallbox and the broker")
+        print("\nstopping: the agent, the intake, the helpdesk, the simulated wallbox and the broker")
         return 0
     except (peers.PeerError, TimeoutError, subprocess.CalledProcessError) as exc:
         print(f"demo: {exc}", file=sys.stderr)

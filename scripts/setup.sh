@@ -23,6 +23,10 @@ have systemd-nspawn || need+=(systemd-container)
 have mkfs.ext4 || need+=(e2fsprogs)
 have losetup || need+=(mount)
 have strace || need+=(strace)
+# The backend's side in the tests, the demo's --serve and the bench: the intake's and the helpdesk's
+# database (started as the postgres account, in a temporary folder, on a free port).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+have runuser || need+=(util-linux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
@@ -45,7 +49,7 @@ stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   echo "setup: creating the virtual environment in $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,backend]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

@@ -104,9 +104,7 @@ def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_w
     page.wait_for_selector("#cases .case:has-text('CASE-000001')")
     assert page.is_hidden("#questions")
 
-    intake_cmd(
-        tmp_path, "request-photo", "CASE-000001", "housing", "Please send a photo of the inside of the housing."
-    )
+    intake_cmd(tmp_path, "request-photo", "CASE-000001", "housing", "Please send a photo of the inside of the housing.")
     intake_cmd(tmp_path, "ask", "CASE-000001", "Is the RCD on?")
     page.wait_for_selector("#questions:has-text('Is the RCD on?')", timeout=15_000)
     assert page.text_content("#cases .case .state") == "waiting for you"

@@ -152,9 +152,7 @@ def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser)
     from agent.report.bundle import read_bundle
 
     # Served as .tar.gz with Content-Encoding: gzip (Django's static serving): the bytes as stored, undecoded.
-    stored = requests.get(archive["file"], headers=token, timeout=10, stream=True).raw.read(
-        decode_content=False
-    )
+    stored = requests.get(archive["file"], headers=token, timeout=10, stream=True).raw.read(decode_content=False)
     manifest, members = read_bundle(stored)
     assert manifest["sections_requested"] == ["history", "logs"] and manifest["case_ref"] == case
     assert manifest["window"]["oldest"] and manifest["trigger"] == "follow-up" and "system.json" not in members

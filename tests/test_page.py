@@ -313,6 +313,9 @@ def test_the_demo_stays_up_with_its_page_until_ctrl_c(tmp_path):
         url = re.search(r"local page: (http://127\.0\.0\.1:\d+/)", said).group(1)
         folder = re.search(r"demo folder: (\S+)", said).group(1)
         assert "support_intake.py ask" in said and "request-photo" in said
+        # Support's side runs in django-helpdesk on PostgreSQL: its login page answers.
+        helpdesk = re.search(r"Support's helpdesk: (http://127\.0\.0\.1:\d+/)", said).group(1)
+        assert requests.get(helpdesk + "login/", timeout=10).status_code == 200
 
         def place():
             return (

@@ -72,7 +72,7 @@ def check_state(data: object) -> dict:
             "photo": m["photo"] if m.get("photo") in PHOTO_LABELS else None,  # a view support asks to see
         }
         if m["kind"] == "data":  # support asks for a fresh report: which sections, which span of history
-            sections = m.get("sections") if isinstance(m.get("sections"), list) else []
+            sections = m["sections"] if isinstance(m.get("sections"), list) else []
             message.update(
                 sections=[s for s in sections if isinstance(s, str) and SECTION.match(s)][:MAX_SECTIONS],
                 since=_stamp(m.get("since")),

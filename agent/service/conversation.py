@@ -130,15 +130,14 @@ class Conversation:
         return decide_priority(on_site, at_least=case["priority"]), on_site
 
     def answer(self, case: object, question: object, text: object, with_report: bool = False) -> dict:
-        from agent.cases import (
-            articles,  # the box's answers are rare: their code is loaded when one comes
-        )
+        from agent.cases import articles  # answers are rare: their code is loaded when one comes
 
         known = _asked(self._case(case), question)
         if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
             raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
         priority, on_site = self._priority(known)
-        entry = articles.answer(self.cfg, self.outbox, known["case"], question, text, priority, on_site, self.secrets)
+        asks = question if isinstance(question, str) else None
+        entry = articles.answer(self.cfg, self.outbox, known["case"], asks, text, priority, on_site, self.secrets)
         if isinstance(question, str):  # without a question: a reply to the case (it reopens a solved one)
             self.book.answered(known["case"], question, entry.extra.get("text", ""))
         self._sent(entry)
