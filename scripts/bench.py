@@ -34,6 +34,8 @@ false_faults_24h  faults raised in 24 simulated hours of normal field life (scri
                   --quick, false_faults_2h
 true_faults_detected  of the real faults injected (lost phase, silent meter behind a gateway, vehicle state E,
                   no current in state C), how many were raised within their hold time
+report_to_ticket_s, staff_question_to_box_s, data_request_to_followup_s, intake_reports_per_s
+                  support's side in django-helpdesk on PostgreSQL: see scripts/bench_helpdesk.py
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
                   full profile + EVSE DIN), planned block reads against one request per value,
                   computed from the frames' bytes and silences at 9600 baud
@@ -521,6 +523,9 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
         ocpp = ocpp_request_to_uploaded(work / "ocpp", config, certs)
         window_after_restart = recorder_after_kill(work, config, agent)
         running.append(window_after_restart.pop("agent"))
+        import bench_helpdesk  # support's side: django-helpdesk on PostgreSQL
+
+        desk = bench_helpdesk.figures(work, certs, sim.info["tcp_port"], broker)
         per_day = round(written * 86400 / half + report["state_checkpoint_bytes"] * 86400 / 3600)
         return {
             "report_e2e_s": round(statistics.median(times[:5]), 4),
@@ -542,6 +547,7 @@ def rig_figures(work: Path, rss_window_s: float, reports: int = 100) -> dict:
             "state_bytes_per_day": per_day,
             "state_bytes_in_window": written,
             "recorder_window_after_restart": window_after_restart["shown"],
+            **desk,
         }
     finally:
         for peer in reversed(running):
