@@ -61,6 +61,10 @@ SLOW_TESTS = {
         "test_the_page_answers_within_2_s_while_1100_connections_trickle",
         "test_forged_deep_huge_and_stale_case_states_are_dropped_and_the_box_still_hears_support",
     ),
+    "test_helpdesk": (
+        "test_the_whole_conversation_runs_through_django_helpdesk",
+        "test_two_workers_racing_on_100_retried_reports_open_100_tickets",
+    ),
     "test_page": (
         "test_each_simulator_fault_lands_in_its_place",
         "test_one_visit_one_case_the_checklist_and_one_report_per_tap",

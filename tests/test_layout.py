@@ -63,6 +63,14 @@ def test_only_the_entry_point_imports_the_daemon_or_its_service_package():
     assert imported(cli) & {"agent.service", "agent.service.daemon"} == {"agent.service.daemon"}
 
 
+def test_the_box_never_imports_the_backends_side():
+    """The helpdesk and its database are support's side: nothing of them is on the box."""
+    backend = ("django", "helpdesk", "rest_framework", "psycopg", "intake_cases", "support_intake")
+    for name, tree in modules().items():
+        uses = {m for m in imported(tree) if m.split(".")[0] in backend}
+        assert not uses, f"{name} imports {uses}"
+
+
 def test_each_outside_library_lives_in_its_one_module():
     for name, tree in modules().items():
         for library, homes in ONE_HOME.items():
