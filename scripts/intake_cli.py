@@ -111,12 +111,16 @@ def list_cases(store: CaseStore, args) -> int:
     if not cases:
         print(f"no cases yet in {store.folder}")
         return 0
-    print(f"{'case':<12} {'state':<8} {'priority':<8} {'on-site':<7} {'whose turn':<15} {'due':<20} subject")
+    print(
+        f"{'case':<12} {'state':<8} {'priority':<8} {'on-site':<7} {'whose turn':<15} {'due':<20} "
+        f"{'subject':<40} service target"
+    )
     for c in cases:
         r = _row(c)
         print(
             f"{c['case']:<12} {c['state']:<8} {c['priority']:<8} {'yes' if c['on_site'] else 'no':<7} "
-            f"{r['turn']:<15} {_when(c['due'], store.zone):<20} {c['subject'][:50]}"
+            f"{r['turn']:<15} {_when(c['due'], store.zone):<20} {c['subject'][:40]:<40} "
+            f"{SERVICE_TARGET[c['priority']]}"
         )
     return 0
 

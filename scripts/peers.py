@@ -248,6 +248,12 @@ def intake_cases(store: Path) -> list[dict]:
     return open_store(store).cases if (store / "intake.json").exists() else []
 
 
+def intake_bundle(store: Path, report_id: str) -> Path:
+    """Where the intake serving STORE keeps the bundle of REPORT_ID (each bundle once, by its digest)."""
+    article = next(a for c in intake_cases(store) for a in c["articles"] if a.get("report_id") == report_id)
+    return store / "bundles" / f"{article['sha256']}.tar.gz"
+
+
 # The rig's fleet key: the intake seals with each box's key derived from it (agent/wire.py), and every
 # agent configuration of the rig holds its own box's key.
 FLEET_KEY = "rig-fleet-key-not-a-secret-anywhere-else"

@@ -61,7 +61,7 @@ def test_report_through_the_daemon_reaches_a_case_with_the_served_readings(tmp_p
     assert "delivered: case CASE-000001 (low priority)" in result.stdout
     report_id = result.stdout.split()[1]
 
-    stored = tmp_path / "intake-run" / "intake" / "bundles" / f"{report_id}.tar.gz"
+    stored = peers.intake_bundle(tmp_path / "intake-run" / "intake", report_id)
     manifest, members = read_bundle(stored.read_bytes())
     assert manifest["subject"] == "Car stops charging" and manifest["email"] == "owner@example.com"
     assert manifest["device"]["serial"] == "TEST-0001" and manifest["software"]["firmware_version"] == "2.4.1"
@@ -102,7 +102,7 @@ def test_faults_reach_status_and_the_report_carries_history_and_timeline(
     result = cli("report", "--config", config, *peers.report_argv("box shows a failure"))
     assert result.returncode == 0, result.stderr
     report_id = result.stdout.split()[1]
-    _, members = read_bundle((tmp_path / "intake-run/intake/bundles" / f"{report_id}.tar.gz").read_bytes())
+    _, members = read_bundle(peers.intake_bundle(tmp_path / "intake-run" / "intake", report_id).read_bytes())
     faults = json.loads(members["faults.json"])
     assert "vehicle_failure" in [f["code"] for f in faults["active"]]
     assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
