@@ -74,6 +74,10 @@ class Desk(Protocol):
         line's way in: what it says reaches the box the way a person's follow-up does)."""
         ...
 
+    def number(self, ticket: int) -> str | None:
+        """The case number of a ticket a webhook names (None: this desk sends no webhooks)."""
+        ...
+
 
 class NoDesk:
     """No helpdesk: the intake's database is the whole record, and support acts through the command line."""
@@ -94,6 +98,9 @@ class NoDesk:
 
     def say(self, case: dict, text: str, solved: bool = False) -> str:
         raise NotImplementedError  # without a helpdesk the store writes support's words itself
+
+    def number(self, ticket: int) -> str | None:
+        return None
 
 
 # --- a staff follow-up for the box ----------------------------------------------------------------

@@ -143,7 +143,7 @@ def make_handler(store: CaseStore, releases: dict[str, str], refusals: Refusals,
                 ticket = (event.get("ticket") or {}).get("id") if isinstance(event, dict) else None
             except (ValueError, AttributeError):
                 ticket = None
-            number = store.desk.number(ticket) if isinstance(ticket, int) and hasattr(store.desk, "number") else None
+            number = store.desk.number(ticket) if isinstance(ticket, int) else None
             if number:
                 threading.Thread(target=hint, args=(number,), daemon=True).start()
             self._answer(202 if number else 422, {"case": number} if number else {"error": "no ticket id"})
@@ -281,8 +281,9 @@ def serve(args) -> int:
         "zone": args.zone,
         "chase_days": args.chase_days,
     }
-    tmp = folder / f"{STORE_CONFIG}.{os.getpid()}.tmp"  # what the support command line opens (no secrets)
+    tmp = folder / f"{STORE_CONFIG}.{os.getpid()}.tmp"  # what the support command line opens
     tmp.write_text(json.dumps(config, indent=1))
+    os.chmod(tmp, 0o600)  # a database URL may hold its password
     tmp.replace(folder / STORE_CONFIG)
     publishers: list = []
     store = open_store(folder, config, on_change=lambda case: [p(case) for p in publishers])
@@ -361,7 +362,10 @@ class Rounds:
                 numbers = self._open_cases() if polling else set()
                 last_poll = now if polling else last_poll
                 for number in numbers | {self._hints.pop() for _ in range(len(self._hints))}:
-                    self.store.sync_case(number)
+                    try:
+                        self.store.sync_case(number)
+                    except Rejected:  # a ticket staff opened themselves: not a box's case
+                        log.debug("a helpdesk event for %s, which is no case of a box", number)
                 if now - last_chase >= self.args.chase_every_s:
                     last_chase = now
                     for line in self.store.chase():
