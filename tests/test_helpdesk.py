@@ -178,6 +178,11 @@ def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser)
     box(web, "/api/answer", {"case": case, "question": None, "text": "It tripped again this morning."})
     peers.wait_for(lambda: helpdesk.api(f"tickets/{ticket_id}/")["status"] == 2, 20, "reopened in the helpdesk")
     peers.wait_for(lambda: box(web, "/api/cases")["cases"][0]["state"] == "reopened", 15, "reopened on the box")
+    # The installer comes: a report naming the case, on site, raises the ticket to the top priority.
+    out = cli("report", "--config", desk["config"], *peers.report_argv("On site now"), "--case", case, "--on-site")
+    assert out.returncode == 0 and f"case {case}" in out.stdout, out.stdout + out.stderr
+    peers.wait_for(lambda: helpdesk.api(f"tickets/{ticket_id}/")["priority"] == 1, 15, "on-site priority")
+    assert followup(helpdesk, ticket_id, "On site: YES, an installer is at the box")
     screenshot_ticket(browser, helpdesk, ticket_id)
 
 
@@ -287,6 +292,8 @@ def test_two_workers_racing_on_100_retried_reports_open_100_tickets(tmp_path, ce
         assert all(len(cases) == 1 for cases in receipts.values())  # one case per report, whoever answered
         assert len({c for cases in receipts.values() for c in cases}) == 100
         assert helpdesk.api("tickets/?page_size=1")["count"] == 100  # 0 duplicate tickets
+        stored = list((tmp_path / "intake-run" / "intake" / "bundles").iterdir())
+        assert len(stored) == 100 and all(p.name.endswith(".tar.gz") for p in stored)  # each once, by digest
 
         # MQTT: the two workers split one shared subscription; each report is filed once.
         import paho.mqtt.client as mqtt
@@ -313,26 +320,37 @@ def test_two_workers_racing_on_100_retried_reports_open_100_tickets(tmp_path, ce
         helpdesk.stop()
 
 
-def test_a_fleet_behind_an_mqtt_3_1_1_broker_files_into_the_helpdesk(
+def test_a_fleet_behind_an_mqtt_3_1_1_broker_files_into_the_helpdesk_and_hears_it_by_polling(
     tmp_path, certs, postgres, make_config, cli, agent_process
 ):
     hd_db, intake_db = databases(postgres, tmp_path)
     broker = peers.start_amqtt(tmp_path / "amqtt")
     helpdesk = backend_peers.start_helpdesk(tmp_path, hd_db)
+    # No webhooks here: the intake reads the open tickets every second (the fallback).
     worker = start_worker(
-        tmp_path, certs, helpdesk, intake_db, mqtt_port=broker.info["port"], extra=["--mqtt-protocol", "3.1.1"]
+        tmp_path,
+        certs,
+        helpdesk,
+        intake_db,
+        mqtt_port=broker.info["port"],
+        extra=["--mqtt-protocol", "3.1.1", "--poll-s", "1", "--sync-s", "0.5"],
     )
     try:
         peers.wait_for(lambda: "subscribed" in worker.log_tail(), 15, "the intake on the 3.1.1 broker")
+        web = peers.free_port()
         cfg = make_config(
             backend={"transport": "mqtt", "retry_base_s": 0.2, "retry_max_s": 1.0},
             mqtt={"enabled": True, "port": broker.info["port"], "protocol": "3.1.1"},
+            extra={"web": {"port": web}},
         )
         agent_process(cfg)
         case = report(cli, cfg, "Over a 3.1.1-only broker")
         ticket = helpdesk.api(f"tickets/{int(case.rsplit('-', 1)[1])}/")
         assert "Over a 3.1.1-only broker" in ticket["title"]
         assert peers.wait_for(lambda: followup(helpdesk, ticket["id"], "from the box (via mqtt)"), 15, "the follow-up")
+        staff_says(helpdesk, ticket["id"], "Question: Does the display show an error code?")
+        asked = peers.wait_for(lambda: box(web, "/api/cases")["open_questions"], 20, "the question, polled")
+        assert asked[0]["text"] == "Does the display show an error code?"
     finally:
         worker.stop()
         helpdesk.stop()
