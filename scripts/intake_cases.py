@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -122,9 +124,10 @@ class CaseStore:
         sha = hashlib.sha256(body).hexdigest()
         path = self.bundle_path(sha)
         if not path.exists():  # by its digest: the same bytes are stored once, by whichever worker
-            tmp = path.with_suffix(f".{report_id}.tmp")
+            # A name of this writer's own: two threads or workers storing the same bytes never share one.
+            tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
             tmp.write_bytes(body)
-            tmp.replace(path)
+            tmp.replace(path)  # the same bytes under the same name: whoever is last, the file is whole
         with self.db.tx() as t:
             known = t.claim(report_id)
             if known is not None:
