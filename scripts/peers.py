@@ -221,8 +221,10 @@ def start_intake(
     extra: list[str] | None = None,
     env: dict | None = None,
     name: str = "intake",
+    wrap: list[str] | None = None,
 ) -> Peer:
     argv = [
+        *(wrap or []),
         python,
         str(SCRIPTS / "support_intake.py"),
         "serve",
@@ -354,9 +356,13 @@ def make_certs(folder: Path) -> dict:
     return {k: str(v) for k, v in paths.items()}
 
 
-def start_agent(workdir: Path, config: Path, python: str = sys.executable, env: dict | None = None) -> Peer:
-    """`diag-agent run` as a real process; ready once its control socket answers."""
-    peer = spawn("agent", agent_argv(python) + ["run", "--config", str(config)], workdir, env=agent_env(**(env or {})))
+def start_agent(
+    workdir: Path, config: Path, python: str = sys.executable, env: dict | None = None, wrap: list[str] | None = None
+) -> Peer:
+    """`diag-agent run` as a real process (behind WRAP, e.g. `ip netns exec NS`); ready once its control socket
+    answers."""
+    argv = (wrap or []) + agent_argv(python) + ["run", "--config", str(config)]
+    peer = spawn("agent", argv, workdir, env=agent_env(**(env or {})))
     sock = Path(json.loads(config.read_text()).get("state_dir", "state"))
     sock = (sock if sock.is_absolute() else config.parent / sock) / "control.sock"
 

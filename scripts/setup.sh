@@ -27,6 +27,9 @@ have strace || need+=(strace)
 # database (started as the postgres account, in a temporary folder, on a free port).
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 have runuser || need+=(util-linux)
+# The proxy test: the box in a network namespace where only the site's proxy reaches the backend.
+have tinyproxy || need+=(tinyproxy)
+have ip || need+=(iproute2)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

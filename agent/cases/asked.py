@@ -52,11 +52,23 @@ def data_report(case: dict, message: dict, on_site: bool) -> ReportRequest:
 
 class DataRequests:
     """Answers support's data requests in CaseBook BOOK through SUBMIT (the report desk's), off the thread
-    that heard of them (paho's): a report takes time. ON_SITE says whether an installer is at the box."""
+    that heard of them (paho's): a report takes time. ON_SITE says whether an installer is at the box;
+    CHANGED hears of every changed case after it is looked at for requests."""
 
-    def __init__(self, book: CaseBook, submit: Callable[[ReportRequest], str], on_site: Callable[[], bool]):
-        self.book, self._submit, self._on_site = book, submit, on_site
+    def __init__(
+        self,
+        book: CaseBook,
+        submit: Callable[[ReportRequest], str],
+        on_site: Callable[[], bool],
+        changed: Callable[[], None] = lambda: None,
+    ):
+        self.book, self._submit, self._on_site, self._changed = book, submit, on_site, changed
         self._rounds = Ticker("data-requests", self._answer, 600.0)
+
+    def case_changed(self) -> None:
+        """A case state changed what the box knows: it may hold a data request."""
+        self._rounds.wake()
+        self._changed()
 
     def start(self) -> None:
         self._rounds.start()

@@ -73,9 +73,13 @@ class AgentConfig:
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for scrubbing by value: the passwords, tokens and keys,
         and every value handed to the hooks in hooks.env (where firmware makers put their credentials)."""
+        from urllib.parse import urlsplit
+
         return [
             v
             for v in (
+                urlsplit(self.backend.proxy).password,  # the site's proxy may want a login
+                urlsplit(self.backend.url).password,
                 self.mqtt.password,
                 self.web.token,
                 self.cloud.command_key,

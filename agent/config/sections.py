@@ -158,10 +158,20 @@ class BackendConfig:
     retry_max_s: float = number(600.0, 0.1, 86400, "s")
     # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
     transport: Literal["auto", "https", "mqtt"] = "auto"
+    # The site's proxy, http://[user:password@]host:port; empty: HTTPS_PROXY and NO_PROXY from the environment.
+    proxy: str = ""
+    # Other hosts the backend may redirect to (its own always): a redirect elsewhere is refused.
+    redirect_hosts: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if self.url and not self.url.startswith("https://"):
             raise ValueError(f"url: expected an https:// address, got {self.url!r}")
+        if self.proxy:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.proxy)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("proxy: expected http://[user:password@]host:port")
         if self.retry_base_s > self.retry_max_s:
             raise ValueError("retry_base_s: must not be above retry_max_s")
 

@@ -40,7 +40,7 @@ def release_cache(cfg: AgentConfig):
 def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = None) -> dict:
     """Every health section at once; the hooks run in parallel while the rest is read."""
     from agent.health.hooks import run_hooks
-    from agent.health.network import collect_network
+    from agent.health.network import collect_network, proxy_for
     from agent.health.software import collect_software
     from agent.health.system import collect_system
 
@@ -61,6 +61,7 @@ def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = Non
             cfg.network.dns_timeout_s,
             mqtt_connected,
             cfg.network.check_gateway,
+            proxy_for(b.url, b.proxy),
         )
         hooks = pending.result()
     return {

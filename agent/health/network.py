@@ -132,7 +132,53 @@ def tcp_check(host: str, port: int, timeout: float) -> str | None:
         return exc.strerror or str(exc)
 
 
-def tls_check(host: str, port: int, timeout: float, files: tuple = ()) -> str | None:
+def proxy_for(url: str, configured: str = "") -> str | None:
+    """The proxy the delivery to URL goes through: backend.proxy, else HTTPS_PROXY from the environment,
+    unless NO_PROXY names the host (requests' rules: agent/transports/http.py)."""
+    from urllib.request import getproxies, proxy_bypass  # on Linux: the environment's NO_PROXY
+
+    host = urlsplit(url).hostname if url else None
+    if not host or proxy_bypass(host):
+        return None
+    return configured or getproxies().get(urlsplit(url).scheme) or None
+
+
+def tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to HOST:PORT through PROXY (HTTP CONNECT, with the proxy's login where its URL has
+    one); OSError with the proxy's answer when it does not open one."""
+    import base64
+
+    p = urlsplit(proxy)
+    sock = socket.create_connection((p.hostname, p.port or 3128), timeout=timeout)
+    target = f"{host.encode('idna').decode()}:{port}"
+    login = ""
+    if p.username:
+        from urllib.parse import unquote
+
+        token = base64.b64encode(f"{unquote(p.username)}:{unquote(p.password or '')}".encode()).decode()
+        login = f"Proxy-Authorization: Basic {token}\r\n"
+    try:
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{login}\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer and len(answer) < 8192:
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            answer += chunk
+        status = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+        if status.split(" ")[1:2] != ["200"]:
+            raise OSError(f"the proxy answered {status[:80] or 'nothing'}")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect(host: str, port: int, timeout: float, proxy: str | None) -> socket.socket:
+    return tunnel(proxy, host, port, timeout) if proxy else socket.create_connection((host, port), timeout=timeout)
+
+
+def tls_check(host: str, port: int, timeout: float, files: tuple = (), proxy: str | None = None) -> str | None:
     """None when a verified TLS handshake completes (with the box's certificate, where it has one), else why not."""
     from agent.tls import TlsFilesError, client_context
 
@@ -141,12 +187,30 @@ def tls_check(host: str, port: int, timeout: float, files: tuple = ()) -> str | 
     except TlsFilesError as exc:
         return str(exc)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, ctx.wrap_socket(raw, server_hostname=host):
+        with _connect(host, port, timeout, proxy) as raw, ctx.wrap_socket(raw, server_hostname=host):
             return None
     except ssl.SSLCertVerificationError as exc:
         return f"certificate not accepted: {exc.verify_message}"
     except (ssl.SSLError, OSError) as exc:
         return str(exc)[:200]
+
+
+def _tcp(host: str, port: int, timeout: float, proxy: str | None) -> str | None:
+    if not proxy:
+        return tcp_check(host, port, timeout)
+    try:
+        tunnel(proxy, host, port, timeout).close()
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _shown(proxy: str | None) -> str | None:
+    """The proxy as people may see it: its login left out."""
+    if not proxy:
+        return None
+    p = urlsplit(proxy)
+    return f"{p.scheme}://{p.hostname}:{p.port or 3128}"
 
 
 def wireless() -> dict[str, dict]:
@@ -174,9 +238,11 @@ def collect_network(
     dns_timeout: float = 3.0,
     mqtt_connected: bool | None = None,
     check_gateway: bool = True,
+    proxy: str | None = None,
 ) -> dict:
     """Every step from link to TLS, and the verdict. BACKEND_TLS and BROKER's last item are the TLS files
-    (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None."""
+    (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None. With
+    PROXY (proxy_for()), the backend is reached through it, as the delivery reaches it."""
     from agent.health import probe
 
     missing: dict[str, str] = {}
@@ -202,15 +268,18 @@ def collect_network(
     endpoint = _endpoint(backend_url, 443)
     if endpoint:
         host, port = endpoint
-        addrs = resolve(host, dns_timeout)
+        # Through a proxy the box resolves and reaches only the proxy; the proxy does the rest.
+        first = (_endpoint(proxy, 3128) if proxy else None) or endpoint
+        addrs = resolve(first[0], dns_timeout)
         steps["dns"] = {
             "ok": addrs is not None,
-            "detail": f"{host} -> {', '.join(addrs)}" if addrs else f"{host} does not resolve",
+            "detail": f"{first[0]} -> {', '.join(addrs)}" if addrs else f"{first[0]} does not resolve",
         }
-        err = tcp_check(host, port, timeout) if addrs else "not tried"
-        steps["backend_tcp"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
-        err = tls_check(host, port, timeout, backend_tls) if steps["backend_tcp"]["ok"] else "not tried"
-        steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}" + (f": {err}" if err else "")}
+        via = f" through the proxy {first[0]}:{first[1]}" if proxy else ""
+        err = _tcp(host, port, timeout, proxy) if addrs else "not tried"
+        steps["backend_tcp"] = {"ok": err is None, "detail": f"{host}:{port}{via}" + (f": {err}" if err else "")}
+        err = tls_check(host, port, timeout, backend_tls, proxy) if steps["backend_tcp"]["ok"] else "not tried"
+        steps["backend_tls"] = {"ok": err is None, "detail": f"{host}:{port}{via}" + (f": {err}" if err else "")}
     # A backend on this very box (loopback) needs no link, address or gateway.
     local = endpoint is not None and all(a.startswith("127.") or a == "::1" for a in (resolve(endpoint[0], 1) or ["x"]))
     failed = next(
@@ -226,6 +295,7 @@ def collect_network(
         "wireless": probe(missing, "wireless", wireless, {}),
         "mqtt_connected": mqtt_connected,
         "unavailable": missing,
+        "proxy": _shown(proxy),
     }
     if broker:
         host, port, tls, files = broker

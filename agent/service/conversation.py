@@ -17,7 +17,7 @@ from agent.outbox import Outbox, describe
 from agent.redact import Secrets
 from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.transports.base import DeliveryError
-from agent.transports.https import cases_url, fetch_cases
+from agent.transports.https import cases_url, client_for, fetch_cases
 from agent.vocab import Reason
 from agent.worker import Ticker
 
@@ -65,10 +65,11 @@ class Conversation:
         self._sent, self._changed = sent, changed
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)
         self.url = cases_url(cfg.backend, cfg.support.cases_url, cfg.device.identity)
+        self.http = client_for(cfg.backend)
         self.last_error: str | None = None
-        self.inbox = CaseInbox(cfg.support, cfg.device.identity, self.book, self._case_changed)
+        self._requests = DataRequests(self.book, submit, on_site, changed)
+        self.inbox = CaseInbox(cfg.support, cfg.device.identity, self.book, self._requests.case_changed)
         self._rounds = Ticker("cases", self._refresh, cfg.support.cases_refresh_s)
-        self._requests = DataRequests(self.book, submit, on_site)
 
     # --- what support says ----------------------------------------------------------------------
     def from_mqtt(self, payload: bytes) -> None:
@@ -88,17 +89,14 @@ class Conversation:
 
     def _refresh(self) -> None:
         try:
-            cases = fetch_cases(self.cfg.backend, self.url, self.cfg.device.identity, self.inbox.list_bytes())
+            box, most = self.cfg.device.identity, self.inbox.list_bytes()
+            cases = fetch_cases(self.http, self.cfg.backend, self.url, box, most)
             self.inbox.take_list(cases, self.url)
             self.last_error = None
         except DeliveryError as exc:
             if str(exc) != self.last_error:
                 log.info("%s", exc)
             self.last_error = str(exc)
-
-    def _case_changed(self) -> None:
-        self._requests.wake()  # a data request may have come: the box answers it by itself
-        self._changed()
 
     # --- what the page and the CLI show ---------------------------------------------------------
     def file_name(self, report_id: str) -> str:

@@ -1,22 +1,24 @@
-"""The one HTTP(S) client of the agent, on the standard library (http.client and ssl).
+"""The one HTTP(S) client of the agent, on `requests` (the design card's): one Session per backend, so its
+connections are kept and reused, with what a box on a commercial site meets: a proxy (from the environment,
+HTTPS_PROXY and NO_PROXY, or `backend.proxy`, credentials included), redirects, compressed answers,
+credentials in the URL, international host names. Certificates are checked against the backend's CA file,
+else the system's store (Debian's ca-certificates, kept current by apt).
 
-`requests` cost the daemon about 7 MB resident (urllib3, charset_normalizer, idna, certifi, email) for
-three small exchanges: upload a report, read the cases, read the newest release. ssl is loaded anyway
-(asyncio, paho), so this costs next to nothing. Certificates are checked against backend.ca_file, else
-the system's store (Debian's ca-certificates, kept current by apt).
-"""
+requests, urllib3 and idna cost the daemon about 6 MB resident; they are imported with the first exchange.
+One deadline holds over the whole exchange: a server (or a proxy) that trickles a byte now and then is cut
+off when it is up, whatever the per-read timeouts would allow."""
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 MAX_BODY = 4 << 20  # an answer larger than this is not one of ours
+MAX_REDIRECTS = 5
 
 
 class HttpError(Exception):
@@ -32,6 +34,7 @@ class Response:
     status: int
     body: bytes
     headers: dict = field(default_factory=dict)  # names in lower case
+    url: str = ""  # where the answer came from, after redirects
 
     def json(self):
         return json.loads(self.body)
@@ -44,92 +47,177 @@ class Tls:
     client_key: str | None = None
 
 
-def request(
-    method: str,
-    url: str,
-    body: bytes | None = None,
-    headers: dict | None = None,
-    tls: Tls = Tls(),
-    connect_timeout_s: float = 10.0,
-    timeout_s: float = 30.0,
-    auth: tuple[str, str] | None = None,
-    max_bytes: int = MAX_BODY,
-) -> Response:
-    """One exchange with a fresh connection; AUTH (user, password) goes as Basic authentication. TIMEOUT_S
-    holds for the whole exchange after the connection (a server that trickles a byte now and then is cut off
-    all the same); an answer over MAX_BYTES is an error."""
-    import http.client
+class HttpClient:
+    """Exchanges with one backend: its TLS settings, its PROXY (None: from the environment), and the other
+    hosts it may redirect to (REDIRECT_HOSTS; its own host always). One exchange at a time."""
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
-    headers = dict(headers or {})
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    expired = threading.Event()
-    try:
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=connect_timeout_s, context=_context(tls)
-            )
-        else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout_s)
-        try:
-            conn.connect()
-            sock, deadline = conn.sock, time.monotonic() + timeout_s  # conn lets go of sock once it closes
-            # A server that trickles its answer a byte at a time never lets a per-read timeout run out: when the
-            # time is up the connection is cut, so whatever waits on it fails at once.
-            cutoff = threading.Timer(timeout_s, _cut, (sock, expired))
+    def __init__(self, tls: Tls = Tls(), proxy: str | None = None, redirect_hosts: tuple[str, ...] = ()):
+        self.tls, self.proxy, self.redirect_hosts = tls, proxy or None, tuple(h.lower() for h in redirect_hosts)
+        self._session: Any = None  # a requests.Session, made with the first exchange
+        self._lock = threading.Lock()
+        self._exchange: list = []  # the connections the exchange under way has taken (cut at its deadline)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        connect_timeout_s: float = 10.0,
+        timeout_s: float = 30.0,
+        auth: tuple[str, str] | None = None,
+        max_bytes: int = MAX_BODY,
+    ) -> Response:
+        """One exchange, redirects followed (307 and 308 keep the method and the body; 301, 302 and 303 only
+        for a GET). TIMEOUT_S holds over all of it; an answer over MAX_BYTES is an error."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        with self._lock:
+            expired = threading.Event()
+            cutoff = threading.Timer(timeout_s, self._cut, (expired,))
             cutoff.daemon = True
             cutoff.start()
             try:
-                sock.settimeout(timeout_s)
-                conn.request(method, target, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = _read(resp, sock, deadline, max_bytes)
+                resp = self._follow(method, url, body, headers or {}, (connect_timeout_s, timeout_s), auth, max_bytes)
+                if expired.is_set():  # cut off mid-answer, what came may look whole: it is not
+                    raise HttpError(f"timed out: no whole answer within {timeout_s:g} s")
+                return resp
+            except HttpError:
+                if expired.is_set():
+                    raise HttpError(f"timed out: no whole answer within {timeout_s:g} s") from None
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure of the exchange is "no answer", said in words
+                if expired.is_set():
+                    raise HttpError(f"timed out: no whole answer within {timeout_s:g} s") from None
+                raise no_answer(exc) from None
             finally:
                 cutoff.cancel()
-            return Response(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
-        finally:
-            conn.close()
-    except HttpError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure of the exchange is "no answer", said in words
-        if expired.is_set():
-            raise HttpError(f"timed out: no whole answer within {timeout_s:g} s") from None
-        raise _no_answer(exc) from None
+                self._exchange.clear()
+
+    def _follow(self, method, url, body, headers, timeouts, auth, max_bytes) -> Response:
+        home = (urlsplit(url).hostname or "").lower()
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._one(method, url, body, headers, timeouts, auth, max_bytes)
+            target = resp.headers.get("location")
+            keeps = resp.status in (307, 308)
+            if not target or not (keeps or (resp.status in (301, 302, 303) and method in ("GET", "HEAD"))):
+                return resp
+            from urllib.parse import urljoin
+
+            url = urljoin(url, target)
+            host = (urlsplit(url).hostname or "").lower()
+            if host != home and host not in self.redirect_hosts:
+                raise HttpError(
+                    f"redirected to another host, {host} (HTTP {resp.status}); set the new address, or allow "
+                    "the host in backend.redirect_hosts"
+                )
+            if urlsplit(url).scheme != "https" and urlsplit(resp.url).scheme == "https":
+                raise HttpError(f"redirected from https to {urlsplit(url).scheme} (HTTP {resp.status}): refused")
+        raise HttpError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _one(self, method, url, body, headers, timeouts, auth, max_bytes) -> Response:
+        session = self._open()
+        proxies = None
+        if self.proxy:
+            from requests.utils import should_bypass_proxies
+
+            proxies = {} if should_bypass_proxies(url, no_proxy=None) else {"http": self.proxy, "https": self.proxy}
+        with session.request(
+            method,
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeouts,
+            auth=auth,
+            proxies=proxies,
+            allow_redirects=False,
+            stream=True,
+        ) as r:
+            size, chunks = 0, []
+            for chunk in r.iter_content(65536):  # decompressed, as the server's Content-Encoding says
+                size += len(chunk)
+                if size > max_bytes:
+                    raise HttpError(f"the answer is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return Response(r.status_code, b"".join(chunks), {k.lower(): v for k, v in r.headers.items()}, r.url)
+
+    def _open(self):
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            adapter = _adapter(self)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    def _taken(self, conn) -> None:
+        self._exchange.append(conn)
+
+    def _cut(self, expired: threading.Event) -> None:
+        """The deadline is up: every connection of the exchange is shut, so whatever waits on it fails now."""
+        expired.set()
+        for conn in list(self._exchange):
+            sock = getattr(conn, "sock", None)
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
 
-def _cut(sock: socket.socket, expired: threading.Event) -> None:
-    expired.set()
+def _adapter(client: HttpClient):
+    """requests' adapter with the client's TLS context, whose pools tell the client each connection an
+    exchange takes (for the deadline's cut), also through a proxy's tunnel."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Pool(HTTPConnectionPool):
+        def _get_conn(self, timeout=None):
+            conn = super()._get_conn(timeout)
+            client._taken(conn)
+            return conn
+
+    class TlsPool(HTTPSConnectionPool):
+        def _get_conn(self, timeout=None):
+            conn = super()._get_conn(timeout)
+            client._taken(conn)
+            return conn
+
+    pools = {"http": Pool, "https": TlsPool}
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["ssl_context"] = _context(client.tls)
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy, **kwargs):
+            kwargs.setdefault("ssl_context", _context(client.tls))
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+        def cert_verify(self, conn, url, verify, cert):
+            pass  # the client's own context verifies: its CA file, else the system's store
+
+    return Adapter(max_retries=0)
+
+
+def request(method: str, url: str, body: bytes | None = None, headers: dict | None = None, tls: Tls = Tls(), **kw):
+    """One exchange with a client of its own (an OCPP upload, a check): `HttpClient.request`'s arguments."""
+    client = HttpClient(tls)
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
-
-
-def _read(resp, sock, deadline: float, max_bytes: int) -> bytes:
-    """The answer's body in pieces, each read within what is left of the deadline."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        sock.settimeout(_left(deadline))
-        chunk = resp.read1(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > max_bytes:
-            raise HttpError(f"the answer is larger than {max_bytes} bytes")
-        chunks.append(chunk)
+        return client.request(method, url, body, headers, **kw)
+    finally:
+        client.close()
 
 
 def _context(tls: Tls):
@@ -141,19 +229,44 @@ def _context(tls: Tls):
         raise HttpError(str(exc), tls=True) from None
 
 
-def _no_answer(exc: Exception) -> HttpError:
+def no_answer(exc: BaseException) -> HttpError:
+    """What went wrong, in a few words, from the innermost cause requests and urllib3 wrap it in."""
     import ssl
 
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return HttpError(f"certificate verify failed ({exc.verify_message})", tls=True)
-    if isinstance(exc, ssl.SSLError):
-        return HttpError(f"TLS handshake failed ({exc.reason or exc})", tls=True)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    found = _causes(exc)
+    names = {type(c).__name__ for c in found}
+    for c in found:
+        if isinstance(c, ssl.SSLCertVerificationError):
+            return HttpError(f"certificate verify failed ({c.verify_message})", tls=True)
+    for c in found:
+        if isinstance(c, ssl.SSLError):
+            return HttpError(f"TLS handshake failed ({c.reason or c})", tls=True)
+    if "ProxyError" in names:
+        return HttpError(f"the proxy did not take the connection ({_words(found[-1])})")
+    if names & {"ConnectTimeout", "ReadTimeout", "ReadTimeoutError", "ConnectTimeoutError", "TimeoutError", "timeout"}:
         return HttpError("timed out")
-    if isinstance(exc, socket.gaierror):
+    if names & {"NameResolutionError", "gaierror", "LocationParseError"}:
         return HttpError("Name or service not known")
-    if isinstance(exc, ConnectionRefusedError):
+    if any(isinstance(c, ConnectionRefusedError) for c in found):
         return HttpError("Connection refused")
+    return HttpError(_words(found[-1]))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """EXC and what it wraps (urllib3's `reason`, requests' first argument, the chained causes), outermost
+    first."""
+    out: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(out) < 20:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or any(e is o for o in out):
+            continue
+        out.append(e)
+        todo += [getattr(e, "reason", None), *e.args, e.__cause__, e.__context__]
+    return out
+
+
+def _words(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
-        return HttpError(exc.strerror)
-    return HttpError(f"{type(exc).__name__}: {str(exc)[:160]}")
+        return exc.strerror
+    return f"{type(exc).__name__}: {str(exc)[:160]}"

@@ -21,12 +21,13 @@ class HttpsTransport:
 
     def __init__(self, backend: BackendConfig, device_id: str):
         self.backend, self.device_id = backend, device_id
+        self.http = client_for(backend)
 
     def ready(self) -> bool:
         return bool(self.backend.url)
 
     def send(self, report_id: str, bundle: Path) -> Receipt:
-        return upload(self.backend, report_id, bundle, self.device_id)
+        return upload(self.backend, report_id, bundle, self.device_id, self.http)
 
 
 def content_digest(body: bytes) -> str:
@@ -34,8 +35,15 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
-def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str) -> Receipt:
-    """POST the bundle; return the case receipt or raise DeliveryError."""
+def client_for(backend: BackendConfig):
+    """The backend's one HTTP client (agent/transports/http.py): its TLS, its proxy, its redirect hosts."""
+    from agent.transports.http import HttpClient
+
+    return HttpClient(tls(backend), backend.proxy or None, tuple(backend.redirect_hosts))
+
+
+def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str, client=None) -> Receipt:
+    """POST the bundle (with CLIENT, else a client of its own); return the case receipt or raise DeliveryError."""
     from agent.transports import http
 
     if not backend.url:
@@ -47,10 +55,9 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         "Content-Digest": content_digest(body),
         "X-Device-Serial": device_serial,
     }
+    client = client or client_for(backend)
     try:
-        resp = http.request(
-            "POST", backend.url, body, headers, tls(backend), backend.connect_timeout_s, backend.timeout_s
-        )
+        resp = client.request("POST", backend.url, body, headers, backend.connect_timeout_s, backend.timeout_s)
     except http.HttpError as exc:
         if exc.tls and "not yet valid" in str(exc):  # a Pi without a real-time clock, before NTP
             raise DeliveryError(
@@ -70,6 +77,12 @@ def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: 
         raise DeliveryError(f"backend not reachable: {exc}") from None
     if resp.status in (200, 201):
         return parse_receipt(report_id, resp.body, f"HTTP {resp.status}")
+    if 300 <= resp.status < 400:  # not one a report may follow (307 and 308 are): the address is wrong
+        raise DeliveryError(
+            f"the backend answered with a redirect a report cannot follow (HTTP {resp.status} to "
+            f"{resp.headers.get('location', '?')[:120]}); set backend.url to the new address",
+            final=True,
+        )
     retry_after = _retry_after(resp.headers.get("retry-after"))
     message = f"the backend refused the report: HTTP {resp.status} {_body_hint(resp)}"
     final = 400 <= resp.status < 500 and resp.status not in (408, 429)
@@ -114,19 +127,18 @@ def cases_url(backend: BackendConfig, configured: str, device_id: str) -> str:
     return backend.url.rstrip("/")[: -len("reports")] + f"devices/{device_id}/cases"
 
 
-def fetch_cases(backend: BackendConfig, url: str, device_serial: str, max_bytes: int) -> list:
-    """The box's cases as the backend keeps them, read with the box's own credentials (its client
-    certificate, like the upload), at most MAX_BYTES of them; DeliveryError when they cannot be read. Each
+def fetch_cases(client, backend: BackendConfig, url: str, device_serial: str, max_bytes: int) -> list:
+    """The box's cases as the backend keeps them, read with CLIENT (client_for(backend): the box's own
+    credentials, like the upload), at most MAX_BYTES of them; DeliveryError when they cannot be read. Each
     case state is still checked by its seal (service/conversation.py)."""
     from agent import wire
     from agent.transports import http
 
     try:
-        resp = http.request(
+        resp = client.request(
             "GET",
             url,
             headers={"X-Device-Serial": device_serial},
-            tls=tls(backend),
             connect_timeout_s=backend.connect_timeout_s,
             timeout_s=backend.timeout_s,
             max_bytes=max_bytes,

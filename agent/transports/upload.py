@@ -93,8 +93,8 @@ def _http(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file:
             data,
             {"Content-Type": "application/gzip"},
             Tls(ca_file),
-            min(10.0, deadline_s),
-            deadline_s,
+            connect_timeout_s=min(10.0, deadline_s),
+            timeout_s=deadline_s,
             auth=(loc.user, loc.password) if loc.user else None,
         )
     except HttpError as exc:

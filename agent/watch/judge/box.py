@@ -87,7 +87,8 @@ def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
                 Status.FAIL,
                 network_verdict(network)["verdict_text"],
                 "network_not_functional",
-                variant=step,
+                # Through a proxy, it is the proxy's setting or its rules that the person must look at.
+                variant="backend_proxy" if step == "backend_tcp" and network.get("proxy") else step,
                 fill={"step": network["steps"][step]["detail"]},
             )
         )
