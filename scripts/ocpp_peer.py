@@ -30,28 +30,34 @@ class Seen(logging.Handler):
             self.lines.append(record.getMessage())
 
 
-async def exchange(version: str, agent_argv: list[str], ask, timeout: float = 60):
+async def exchange(
+    version: str, agent_argv: list[str], ask, timeout: float = 60, finals: int = 1, notification: str | None = None
+):
     """Run a CSMS and a charge point with our glue (AGENT_ARGV: how it calls `diag-agent ocpp-log`); ASK(csms)
-    sends the request. Returns the answer and the notifications, in order, as the CSMS received them."""
+    sends the requests (`csms.notified` holds what came so far) until FINALS final statuses came. NOTIFICATION:
+    the one the CSMS hears (default: 2.0.1 LogStatusNotification, 1.6 DiagnosticsStatusNotification). Returns
+    ASK's answer and the notifications, in order, as the CSMS received them."""
     import websockets
     from ocpp.routing import on
 
     if version == "2.0.1":
         from ocpp.v201 import ChargePoint, call_result
 
-        base, notification = glue().DiagnosticsV201, "LogStatusNotification"
+        base, notification = glue().DiagnosticsV201, notification or "LogStatusNotification"
     else:
         from ocpp.v16 import ChargePoint, call_result
 
-        base, notification = glue().DiagnosticsV16, "DiagnosticsStatusNotification"
+        base, notification = glue().DiagnosticsV16, notification or "DiagnosticsStatusNotification"
     notified: list[dict] = []
     finished = asyncio.Event()
 
     class Csms(ChargePoint):
+        notified: list[dict]
+
         @on(notification)
         async def _seen(self, status, request_id=None, **_):
             notified.append({"status": status, "request_id": request_id})
-            if status not in ("Uploading",):
+            if sum(n["status"] != "Uploading" for n in notified) >= finals:
                 finished.set()
             return getattr(call_result, notification)()
 
@@ -62,6 +68,7 @@ async def exchange(version: str, agent_argv: list[str], ask, timeout: float = 60
 
     async def serve(ws):
         csms = Csms("csms", ws)
+        csms.notified = notified
         await connected.put(csms)
         try:
             await csms.start()

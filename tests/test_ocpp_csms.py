@@ -5,6 +5,7 @@ sees the answer and every status notification while the running agent uploads it
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import peers
@@ -118,3 +119,133 @@ async def _ask_once(version, agent_argv, message):
             answer = await got.get()
             runner.cancel()
             return answer
+
+
+# --- each version its own words; a request id per request; a newer request ends the older one -------------
+def schema_enum(version: str, message: str) -> set[str]:
+    """The status words a message may carry, from the schema the `ocpp` package validates against."""
+    import importlib.resources
+    import re
+
+    folder = "v16" if version == "1.6" else "v201"
+    name = message if version == "1.6" else f"{message}Request"
+    schema = json.loads((importlib.resources.files("ocpp") / folder / "schemas" / f"{name}.json").read_text())
+    found = json.dumps(schema)
+    return set(json.loads(re.search(r'"enum": (\[[^\]]*\])', found).group(1)))
+
+
+def test_every_status_word_is_one_its_versions_schema_allows():
+    from agent.channels.ocpp import REPLACED, WIRE
+
+    assert set(WIRE["2.0.1"]) == schema_enum("2.0.1", "LogStatusNotification")
+    assert set(WIRE["1.6"]) == schema_enum("1.6", "LogStatusNotification")
+    assert set(WIRE["diagnostics"]) == schema_enum("1.6", "DiagnosticsStatusNotification")
+    assert all(REPLACED[v] in WIRE[v] for v in WIRE)
+
+
+@pytest.fixture
+def silent_ftp():
+    """An FTP address that takes the connection and never says a word: an upload there hangs (until its own
+    deadline), so a second request meets the first one running."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield f"ftp://csms:{SECRET}@127.0.0.1:{listener.getsockname()[1]}/logs/"
+    listener.close()
+
+
+async def _after_uploading(csms, count: int = 1) -> None:
+    while sum(n["status"] == "Uploading" for n in csms.notified) < count:
+        await asyncio.sleep(0.05)
+
+
+def test_two_getdiagnostics_over_1_6_are_two_requests_and_the_second_is_uploaded(
+    agent_argv,
+    ftp_target,  # noqa: F811
+    silent_ftp,
+    tmp_path,
+):
+    from ocpp.v16 import call
+
+    ftp, folder = ftp_target(tls=False)
+
+    async def ask(csms):
+        first = await csms.call(call.GetDiagnostics(location=silent_ftp))
+        await _after_uploading(csms)
+        second = await csms.call(
+            call.GetDiagnostics(location=f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/")
+        )
+        return first, second
+
+    (first, second), notified = asyncio.run(exchange("1.6", agent_argv, ask, finals=2))
+    statuses = [n["status"] for n in notified]
+    # The first ends with 1.6's failure word when the second replaces it; the second is uploaded.
+    assert statuses == ["Uploading", "UploadFailed", "Uploading", "Uploaded"], statuses
+    assert first.file_name != second.file_name and (folder / second.file_name).exists()
+    (tmp_path / "sequence-1.6-getdiagnostics.txt").write_text("\n".join(statuses) + "\n")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_getlog_replaced_by_a_newer_one_ends_in_its_versions_word(
+    version,
+    agent_argv,
+    ftp_target,  # noqa: F811
+    silent_ftp,
+    tmp_path,
+):
+    if version == "1.6":
+        from ocpp.v16 import call
+    else:
+        from ocpp.v201 import call
+    ftp, folder = ftp_target(tls=False)
+    good = f"ftp://csms:{SECRET}@127.0.0.1:{ftp.info['port']}/logs/"
+
+    async def ask(csms):
+        first = await csms.call(
+            call.GetLog(log={"remote_location": silent_ftp}, log_type="DiagnosticsLog", request_id=1)
+        )
+        await _after_uploading(csms)
+        second = await csms.call(call.GetLog(log={"remote_location": good}, log_type="DiagnosticsLog", request_id=2))
+        return first, second
+
+    (first, second), notified = asyncio.run(
+        exchange(version, agent_argv, ask, finals=2, notification="LogStatusNotification")
+    )
+    ended = "AcceptedCanceled" if version == "2.0.1" else "UploadFailure"  # 1.6 has no AcceptedCanceled
+    assert first.status == "Accepted" and second.status == "AcceptedCanceled"  # the response says it replaced one
+    assert notified == [
+        {"status": "Uploading", "request_id": 1},
+        {"status": ended, "request_id": 1},
+        {"status": "Uploading", "request_id": 2},
+        {"status": "Uploaded", "request_id": 2},
+    ], notified
+    assert (folder / second.filename).exists()
+    (tmp_path / f"sequence-{version}-getlog.txt").write_text("\n".join(json.dumps(n) for n in notified) + "\n")
+
+
+def test_an_ftp_server_error_is_a_failure_worth_another_attempt(tmp_path):
+    """vsftpd's "500 OOPS" (its own trouble, say a full disk or a chroot it cannot enter) is retried, and ends
+    in UploadFailure, never NotSupportedOperation (which a CSMS does not retry)."""
+    import socketserver
+    import threading
+
+    from agent.transports.upload import UploadError, parse_location, upload
+
+    class Oops(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(b"220 ready\r\n")
+            while self.rfile.readline():
+                self.wfile.write(b"500 OOPS: vsftpd: refusing to run with writable root inside chroot()\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Oops)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        location = parse_location(f"ftp://csms:{SECRET}@127.0.0.1:{server.server_address[1]}/logs/")
+        with pytest.raises(UploadError) as refused:
+            upload(location, "report.tar.gz", b"x" * 100, 10.0)
+        assert refused.value.status == "UploadFailure" and "500 OOPS" in str(refused.value)
+    finally:
+        server.shutdown()

@@ -5,9 +5,11 @@ name), then builds the report, uploads it to the request's location with its ret
 reports every status change with the request id, for the firmware to send as LogStatusNotification (or, for
 GetDiagnostics, DiagnosticsStatusNotification).
 
-Status words are the specifications': Uploading, Uploaded, UploadFailure, BadMessage, NotSupportedOperation,
-PermissionDenied, AcceptedCanceled (2.0.1 UploadLogStatusEnumType); 1.6 GetDiagnostics says Uploading,
-Uploaded, UploadFailed.
+Each version speaks its own words (the schemas the `ocpp` package ships; WIRE below): 2.0.1's
+UploadLogStatusEnumType has AcceptedCanceled, 1.6's security extension has not, 1.6 GetDiagnostics knows
+Uploading, Uploaded, UploadFailed and Idle only. A newer request ends the one running with that version's
+final word. Every request gets a ticket of its own (1.6 GetDiagnostics has no request id on the wire): the
+firmware follows its request by it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,32 @@ from agent.transports.upload import Location, UploadError, parse_location, uploa
 
 log = logging.getLogger(__name__)
 LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
+VERSIONS = ("2.0.1", "1.6")
+# The status words each message may carry on the wire (LogStatusNotification 2.0.1, 1.6's security extension's,
+# 1.6 DiagnosticsStatusNotification), and the word that ends a request a newer one replaced.
+WIRE = {
+    "2.0.1": (
+        "BadMessage",
+        "Idle",
+        "NotSupportedOperation",
+        "PermissionDenied",
+        "Uploaded",
+        "UploadFailure",
+        "Uploading",
+        "AcceptedCanceled",
+    ),
+    "1.6": (
+        "BadMessage",
+        "Idle",
+        "NotSupportedOperation",
+        "PermissionDenied",
+        "Uploaded",
+        "UploadFailure",
+        "Uploading",
+    ),
+    "diagnostics": ("Idle", "Uploaded", "UploadFailed", "Uploading"),
+}
+REPLACED = {"2.0.1": "AcceptedCanceled", "1.6": "UploadFailure", "diagnostics": "UploadFailed"}
 MAX_FILENAME = 255  # OCPP: filename is string[0..255]
 FILENAME = re.compile(r"^[A-Za-z0-9._:+-]{1,255}$")
 MAX_RETRIES, MAX_INTERVAL_S = 10, 3600
@@ -52,6 +80,13 @@ class LogRequest:
     retry_interval_s: float
     diagnostics_16: bool  # 1.6 GetDiagnostics: its own status words, no request id on the wire
     filename: str | None = None  # the name the firmware already gave the CSMS (EVerest does), else ours
+    version: str = "2.0.1"  # the OCPP version on the firmware's wire
+    ticket: int = 0  # the delegate's own number for it: the firmware follows its request by it
+
+    @property
+    def words(self) -> str:
+        """Which of WIRE's vocabularies this request's notifications use."""
+        return "diagnostics" if self.diagnostics_16 else self.version
 
 
 def _time(value: object, name: str) -> float | None:
@@ -76,6 +111,7 @@ def check_log_request(fields: dict) -> LogRequest:
         "retry_interval",
         "message",
         "filename",
+        "ocpp_version",
     }
     unknown = set(fields) - known
     if unknown:
@@ -83,6 +119,9 @@ def check_log_request(fields: dict) -> LogRequest:
     message = fields.get("message", "GetLog")
     if message not in ("GetLog", "GetDiagnostics"):
         raise ValueError("message: GetLog or GetDiagnostics")
+    version = fields.get("ocpp_version", "1.6" if message == "GetDiagnostics" else "2.0.1")
+    if version not in VERSIONS or (message == "GetDiagnostics" and version != "1.6"):
+        raise ValueError("ocpp_version: 2.0.1 or 1.6 (GetDiagnostics is 1.6's)")
     rid = fields.get("request_id", 0 if message == "GetDiagnostics" else None)
     if not isinstance(rid, int) or isinstance(rid, bool) or not 0 <= rid < 2**31:
         raise ValueError("request_id: a whole number (the CSMS's requestId)")
@@ -109,6 +148,7 @@ def check_log_request(fields: dict) -> LogRequest:
         float(interval),
         message == "GetDiagnostics",
         filename,
+        version,
     )
 
 
@@ -138,16 +178,22 @@ class OcppDelegate:
         self._events: list[dict] = []  # the newest status changes, in order; the CLI reads on from a count
         self._dropped = 0  # how many older ones the bound let go: a count stays a count
         self._running: tuple[LogRequest, threading.Event, threading.Thread] | None = None
+        self._tickets = 0
 
     def request(self, fields: dict) -> dict:
-        """The OCPP response, at once: {"status": Accepted | Rejected | AcceptedCanceled, "filename"?, "reason"?}."""
+        """The OCPP response, at once: {"status": Accepted | Rejected | AcceptedCanceled, "filename"?, "reason"?,
+        "ticket"}: the ticket names this request in the events."""
         try:
             req = check_log_request(fields)
         except (ValueError, UploadError) as exc:
             return {"status": "Rejected", "reason": str(exc)}
-        stamp = utc_compact()
+        with self._lock:
+            self._tickets += 1
+            req.ticket = self._tickets
         kind = "security" if req.log_type == "SecurityLog" else "diagnostics"
-        filename = req.filename or f"{self.identity}-{kind}-{stamp}-{req.request_id}.tar.gz"[:MAX_FILENAME]
+        # GetDiagnostics has no request id: its ticket keeps two of them in one second apart.
+        which = f"t{req.ticket}" if req.diagnostics_16 else req.request_id
+        filename = req.filename or f"{self.identity}-{kind}-{utc_compact()}-{which}.tar.gz"[:MAX_FILENAME]
         with self._lock:
             cancelled = self._running
             stop = threading.Event()
@@ -156,10 +202,10 @@ class OcppDelegate:
         status = "Accepted"
         if cancelled and cancelled[2].is_alive():
             cancelled[1].set()
-            self._emit(cancelled[0], "AcceptedCanceled", "a newer request replaced it")
+            self._emit(cancelled[0], REPLACED[cancelled[0].words], "a newer request replaced it")
             status = "AcceptedCanceled"
         worker.start()
-        return {"status": status, "filename": filename}
+        return {"status": status, "filename": filename, "ticket": req.ticket}
 
     def stop(self, timeout: float = 2.0) -> None:
         """At the daemon's stop: the upload under way is told to stop, and waited for within TIMEOUT (the CSMS
@@ -176,15 +222,10 @@ class OcppDelegate:
             return self._events[max(0, since - self._dropped) :], self._dropped + len(self._events)
 
     def _emit(self, req: LogRequest, status: str, info: str | None = None) -> None:
-        if req.diagnostics_16:  # DiagnosticsStatusNotification knows Uploading, Uploaded, UploadFailed, Idle only
-            status = (
-                status
-                if status in ("Uploading", "Uploaded")
-                else "Idle"
-                if status == "AcceptedCanceled"
-                else "UploadFailed"
-            )
-        event = {"request_id": req.request_id, "status": status, "at": time.time()}
+        words = WIRE[req.words]
+        if status not in words:  # a failure this version has no word for is its failure's word
+            status = "UploadFailed" if req.diagnostics_16 else "UploadFailure"
+        event = {"request_id": req.request_id, "ticket": req.ticket, "status": status, "at": time.time()}
         if info:
             event["info"] = info[:255]  # OCPP: additionalInfo / statusInfo are short
         with self._lock:

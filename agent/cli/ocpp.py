@@ -14,6 +14,11 @@ from agent.channels.ocpp import FINAL
 def add_parsers(sub, common, load_config) -> None:
     p = sub.add_parser("ocpp-log", parents=[common], help="for the firmware: answer an OCPP GetLog or GetDiagnostics")
     p.add_argument("--message", choices=("GetLog", "GetDiagnostics"), default="GetLog")
+    p.add_argument(
+        "--ocpp-version",
+        choices=("2.0.1", "1.6"),
+        help="the version on the charge point's wire: its status words (default 2.0.1; GetDiagnostics is 1.6)",
+    )
     p.add_argument("--request-id", type=int, default=None, help="the CSMS's requestId (GetLog)")
     p.add_argument("--log-type", choices=("DiagnosticsLog", "SecurityLog"), default="DiagnosticsLog")
     p.add_argument("--location", required=True, help="remoteLocation (GetLog) or location (GetDiagnostics)")
@@ -46,6 +51,7 @@ def cmd_ocpp_log(args, cfg) -> int:
             "retries": args.retries,
             "retry_interval": args.retry_interval,
             "filename": args.filename,
+            "ocpp_version": args.ocpp_version,
         }.items()
         if v is not None
     }
@@ -62,7 +68,8 @@ def cmd_ocpp_log(args, cfg) -> int:
         if args.plain:
             print("BadMessage", flush=True)
         return 1
-    rid, deadline = fields.get("request_id", 0), time.monotonic() + args.wait
+    # The request is followed by its ticket: two GetDiagnostics (no request id on the wire) are two requests.
+    ticket, rid, deadline = answer.get("ticket"), fields.get("request_id", 0), time.monotonic() + args.wait
     while time.monotonic() < deadline:
         got = ask(cfg, "ocpp_status", {"since": since})
         if got is None:  # the daemon stopped while the upload was under way: the CSMS hears a failure
@@ -74,7 +81,7 @@ def cmd_ocpp_log(args, cfg) -> int:
             )
             return 1
         events, since = got["events"], got["next"]
-        for event in (e for e in events if e["request_id"] == rid):
+        for event in (e for e in events if e.get("ticket", e["request_id"]) == (ticket or rid)):
             print(event["status"] if args.plain else json.dumps(event), flush=True)
             if event["status"] in FINAL:
                 return 0 if event["status"] == "Uploaded" else 1

@@ -144,9 +144,7 @@ class HttpClient:
 
     def _open(self):
         if self._session is None:
-            import requests
-
-            session = requests.Session()
+            session = _requests().Session()
             adapter = _adapter(self)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -171,6 +169,22 @@ class HttpClient:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _requests():
+    """requests, without the character-set guesser it would load (charset_normalizer, 2.1 MB resident): the
+    agent reads JSON and bytes, never text whose encoding must be guessed (requests then has none to use,
+    and says so in a warning we expect)."""
+    import sys
+    import warnings
+
+    if "requests" not in sys.modules:
+        sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
+        sys.modules.setdefault("chardet", None)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
+            import requests  # noqa: F401
+    return sys.modules["requests"]
 
 
 def _adapter(client: HttpClient):

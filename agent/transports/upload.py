@@ -152,11 +152,13 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
         raise
     except ftplib.error_perm as exc:
         code = str(exc)[:3]
+        # 502 and 504: the server does not do that (it will not change by asking again). 500 is a syntax
+        # error by the book but vsftpd's "500 OOPS" for its own failures: that one is worth another attempt.
         status = (
             "PermissionDenied"
             if code in ("530", "550", "553")
             else "NotSupportedOperation"
-            if code in ("500", "502", "504")
+            if code in ("502", "504")
             else "UploadFailure"
         )
         raise UploadError(f"{loc.shown}: {str(exc)[:120]}", status) from None

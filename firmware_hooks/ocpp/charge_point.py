@@ -45,12 +45,15 @@ class _Delegate:
             answer = {"status": "Rejected", "reason": "diag-agent did not answer"}
         if answer.get("status") == "Rejected":
             await proc.wait()
-        else:
-            self.__dict__.setdefault("_diag_running", {})[fields.get("request_id", 0)] = proc
+        else:  # followed from the after-handler, which runs for the requests in the order they came
+            self.__dict__.setdefault("_diag_running", []).append(proc)
         return answer
 
-    def _diag_spawn(self, request_id: int, notify) -> None:
-        task = asyncio.ensure_future(self._diag_follow(request_id, notify))
+    def _diag_spawn(self, notify) -> None:
+        running = self.__dict__.get("_diag_running") or []
+        if not running:
+            return  # refused: nothing follows
+        task = asyncio.ensure_future(self._diag_follow(running.pop(0), notify))
         self.__dict__.setdefault("_diag_tasks", set()).add(task)
         task.add_done_callback(self.__dict__["_diag_tasks"].discard)
 
@@ -58,11 +61,8 @@ class _Delegate:
         """Wait until every request handed to diag-agent has ended (for a clean shutdown)."""
         await asyncio.gather(*self.__dict__.get("_diag_tasks", ()), return_exceptions=True)
 
-    async def _diag_follow(self, request_id: int, notify) -> None:
-        """Send a notification for every status line diag-agent prints for REQUEST_ID, in order."""
-        proc = self.__dict__.get("_diag_running", {}).pop(request_id, None)
-        if proc is None:
-            return
+    async def _diag_follow(self, proc, notify) -> None:
+        """Send a notification for every status line diag-agent prints for its request, in order."""
         async for line in proc.stdout:
             try:
                 event = json.loads(line)
@@ -83,8 +83,9 @@ def _window(log_parameters: dict) -> dict:
     }
 
 
-def _get_log(call, call_result):
-    """GetLog as 2.0.1 and 1.6's security extension both have it (their own message classes)."""
+def _get_log(call, call_result, version: str):
+    """GetLog as 2.0.1 and 1.6's security extension both have it (their own message classes, their own status
+    words: diag-agent is told the VERSION)."""
 
     class GetLogDelegate(_Delegate):
         @on("GetLog")
@@ -92,6 +93,7 @@ def _get_log(call, call_result):
             answer = await self._diag_start(
                 {
                     "message": "GetLog",
+                    "ocpp_version": version,
                     "request_id": request_id,
                     "log_type": log_type,
                     "retries": retries,
@@ -106,7 +108,7 @@ def _get_log(call, call_result):
             async def notify(event):
                 await self.call(call.LogStatusNotification(status=event["status"], request_id=request_id))
 
-            self._diag_spawn(request_id, notify)
+            self._diag_spawn(notify)
 
     return GetLogDelegate
 
@@ -114,7 +116,7 @@ def _get_log(call, call_result):
 def _v201():
     from ocpp.v201 import call, call_result
 
-    class DiagnosticsV201(_get_log(call, call_result)):
+    class DiagnosticsV201(_get_log(call, call_result, "2.0.1")):
         pass
 
     return DiagnosticsV201
@@ -123,7 +125,7 @@ def _v201():
 def _v16():
     from ocpp.v16 import call, call_result
 
-    class DiagnosticsV16(_get_log(call, call_result)):
+    class DiagnosticsV16(_get_log(call, call_result, "1.6")):
         @on("GetDiagnostics")
         async def _diag_get_diagnostics(
             self, location, retries=None, retry_interval=None, start_time=None, stop_time=None, **_
@@ -146,7 +148,7 @@ def _v16():
             async def notify(event):
                 await self.call(call.DiagnosticsStatusNotification(status=event["status"]))
 
-            self._diag_spawn(0, notify)
+            self._diag_spawn(notify)
 
     return DiagnosticsV16
 
