@@ -14,14 +14,16 @@ def file_name(cfg: AgentConfig, report_id: str) -> str:
     return f"diag-report-{cfg.device.identity}-{report_id}.tar.gz"
 
 
-def take_away(cfg: AgentConfig, entry: Entry) -> dict:
-    """How a report is sent by hand: its file, the support address, the subject (on site says so first)."""
+def take_away(cfg: AgentConfig, entry: Entry, outbox: Outbox | None = None) -> dict:
+    """How a report is sent by hand: its file (where it lies on the box, and the name to give it), the support
+    address, the subject (on site says so first)."""
     s = cfg.support
     subject = s.subject.format(
         serial=cfg.device.identity, subject=entry.extra.get("subject", ""), report_id=entry.report_id
     )
     return {
         "file_name": file_name(cfg, entry.report_id),
+        "path": str(outbox.bundle_path(entry.report_id)) if outbox else None,
         "email": s.email or None,
         "subject": ("ON SITE - " if entry.on_site else "") + subject,
     }
@@ -29,7 +31,7 @@ def take_away(cfg: AgentConfig, entry: Entry) -> dict:
 
 def case_view(cfg: AgentConfig, outbox: Outbox, book: CaseBook, cases_error: str | None = None) -> dict:
     entries = sorted(outbox.entries(), key=lambda e: e.created, reverse=True)
-    reports = [dict(describe(e), take_away=None if e.delivered else take_away(cfg, e)) for e in entries]
+    reports = [dict(describe(e), take_away=None if e.delivered else take_away(cfg, e, outbox)) for e in entries]
     cases = book.cases()
     known = {c["case"] for c in cases}
     for r in reports:  # delivered, but support has said nothing of the case yet

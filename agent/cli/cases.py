@@ -6,9 +6,8 @@ import json
 import sys
 
 from agent.cli.ask import ask
+from agent.cli.exits import EXIT_FAIL, EXIT_OK
 from agent.cli.views import render_cases
-
-EXIT_OK, EXIT_FAIL = 0, 1
 
 
 def add_parsers(sub, common, load_config) -> None:

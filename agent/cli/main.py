@@ -11,10 +11,9 @@ from pathlib import Path
 
 from agent import __version__
 from agent.cli.ask import ask
+from agent.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_QUEUED, say_exit_codes
 from agent.cli.views import render_inspection, render_status
 from agent.config import DEFAULT_PATH, ConfigError, load
-
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
 
 
 def setup_logging(level: str = "info", secrets=None) -> None:
@@ -213,13 +212,25 @@ def cmd_check(args) -> int:
     from agent.watch import checks
     from agent.watch.explain import where_lines
 
-    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30) or checks.answer(look_once(cfg, scan=True))
+    answer = ask(cfg, "check", timeout=cfg.hooks.deadline_s + 30) or _checked_here(cfg)
     if args.json:
         print(json.dumps({k: answer[k] for k in ("result", "counts", "checks", "where")}, indent=2, ensure_ascii=False))
     else:
         print("\n".join(where_lines(answer.get("where", []), cfg.language)))
         print(checks.render([checks.Check(**c) for c in answer["checks"]], cfg.language))
     return EXIT_FAIL if answer["result"] == "fail" else EXIT_OK
+
+
+def _checked_here(cfg) -> dict:
+    """No daemon runs: the self-check of one look, scrubbed of every secret it knows (a hook's stderr is in it)."""
+    from agent.health.hooks import declared_secrets
+    from agent.redact import Secrets
+    from agent.watch import checks
+
+    box = look_once(cfg, scan=True)
+    secrets = Secrets(cfg.secrets())
+    secrets.add(declared_secrets(box.health.get("hooks") or {}))
+    return secrets.strings(checks.answer(box), "check")
 
 
 def cmd_page_link(args) -> int:
@@ -301,13 +312,11 @@ def cmd_status(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        default=os.environ.get("DIAG_AGENT_CONFIG", DEFAULT_PATH),
-        help=f"configuration file (default {DEFAULT_PATH})",
-    )
+    # None here: a --config given before the command (`diag-agent --config F status`) counts too (main()).
+    common.add_argument("--config", default=None, help=f"configuration file (default {DEFAULT_PATH})")
     ap = argparse.ArgumentParser(prog="diag-agent", description="Diagnostics and system reports for EV wallboxes.")
     ap.add_argument("--version", action="version", version=f"diag-agent {__version__}")
+    ap.add_argument("--config", dest="config_first", default=None, help="configuration file, for every command")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", parents=[common], help="run the daemon")
     p.set_defaults(func=cmd_run)
@@ -318,15 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_poll)
+    from agent.request import LIMITS
+
+    def chars(name: str) -> str:
+        return f"{LIMITS[name][0]}-{LIMITS[name][1]} characters"
+
     p = sub.add_parser("report", parents=[common], help="make a system report and send it")
-    p.add_argument("--subject", default="")
-    p.add_argument("--description", default="")
-    p.add_argument("--email", default="")
-    p.add_argument("--case", help="previous case reference")
+    p.add_argument("--subject", default="", help=f"what is wrong, in a few words ({chars('subject')})")
+    p.add_argument("--description", default="", help=f"what happens, when, since when ({chars('description')})")
+    p.add_argument("--email", default="", help="the address support answers (required)")
+    p.add_argument("--case", help=f"the case this report belongs to, e.g. CASE-000123 ({chars('case_ref')})")
     p.add_argument("--on-site", action="store_true")
     p.add_argument("--out", help="write the bundle to this file and send nothing")
     p.set_defaults(func=cmd_report)
-    p = sub.add_parser("inspect", help="verify a bundle and print its summary")
+    p = sub.add_parser("inspect", parents=[common], help="verify a bundle and print its summary")
     p.add_argument("bundle")
     p.add_argument("--html", help="write the bundle's report.html to this file")
     p.set_defaults(func=cmd_inspect)
@@ -356,15 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     cli_cases.add_parsers(sub, common, load)
     cli_ocpp.add_parsers(sub, common, load)
     cli_scan.add_parsers(sub, common, load)
+    say_exit_codes(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "config"):
+        args.config = args.config or args.config_first or os.environ.get("DIAG_AGENT_CONFIG") or DEFAULT_PATH
     from agent.text import SafeStream
 
     sys.stdout = SafeStream(sys.stdout)  # what the CLI prints may hold text from outside: a box's, support's
-    setup_logging("error")  # one-shot commands print their own summary; the daemon sets its level
+    setup_logging("critical")  # one-shot commands say what happened in their own words; the daemon sets its level
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2  # as agent/cli.py says them
+from agent.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 
 
 def add_parsers(sub, common, load_config) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 def render_inspection(manifest: dict, summary: dict) -> str:
-    if manifest.get("kind") in ("answer", "photo"):
+    if manifest.get("kind") in ("answer", "photo", "feedback"):
         return _render_article(manifest)
+    if manifest.get("kind") == "security_log":
+        return _render_security_log(manifest)
     sw, created = manifest.get("software", {}), manifest.get("created", {})
     lines = [
         f"report    {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
@@ -55,11 +57,29 @@ def _render_article(manifest: dict) -> str:
     ]
     if manifest["kind"] == "answer":
         lines.append(f"answer    to {manifest.get('question')}: {manifest.get('text')}")
+    elif manifest["kind"] == "feedback":
+        lines.append(f"feedback  getting help was {'easy' if manifest.get('easy') else 'not easy'}")
     else:
         lines.append(
             f"photo     {manifest.get('label')}, {manifest.get('width')}x{manifest.get('height')} px, "
             f"removed: {', '.join(manifest.get('removed') or []) or 'nothing'}"
         )
+    lines += [
+        f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])
+    ]
+    return "\n".join(lines)
+
+
+def _render_security_log(manifest: dict) -> str:
+    """The OCPP SecurityLog's bundle: the box, the span of time, how many events."""
+    device, span = manifest.get("device", {}), manifest.get("window") or {}
+    lines = [
+        f"security log {manifest.get('report_id')}  (schema {manifest.get('schema_version')}, every checksum OK)",
+        f"device    {device.get('model')}  serial {device.get('serial')}",
+        f"created   {manifest.get('created', {}).get('wall_iso')}",
+        f"window    {span.get('oldest') or 'from the first event'} to {span.get('latest') or 'now'}",
+        f"events    {manifest.get('events', 0)}",
+    ]
     lines += [
         f"  {s['name']:<28} {s['bytes']:>9} bytes  sha256 {s['sha256'][:16]}" for s in manifest.get("sections", [])
     ]
@@ -166,8 +186,9 @@ def render_cases(view: dict) -> str:
         ta = r["take_away"]
         if ta and r["state"] == "refused":
             out.append(f"    retry: diag-agent retry {r['report_id']}")
-        if ta and ta["email"]:
-            out.append(f'    by hand: mail {ta["file_name"]} to {ta["email"]}, subject "{ta["subject"]}"')
+        if ta and ta["email"]:  # the file as it lies on the box, and the name support knows it by
+            where = f"{ta['path']} (as {ta['file_name']})" if ta.get("path") else ta["file_name"]
+            out.append(f'    by hand: mail {where} to {ta["email"]}, subject "{ta["subject"]}"')
     if view.get("cases_error"):
         out.append(f"(cases not read from the backend: {view['cases_error']})")
     return "\n".join(out) or "no reports and no cases yet"

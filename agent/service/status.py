@@ -85,7 +85,7 @@ class StatusModel:
             box = box.but(
                 scans=quick_scans({b.name: b for b in self.cfg.buses}, box.devices, self.cfg.profiles_dir, links)
             )
-        return answer(judged(self.cfg, box))
+        return self.secrets.strings(answer(judged(self.cfg, box)), "check")  # a hook's stderr is in it
 
     def scan(self, bus_name: str | None, units: list[int], budget_s: float, timeout_s: float) -> list[dict]:
         """The installer's scan through the running daemon: serial buses share the poller's link."""

@@ -57,8 +57,8 @@ def delivery_warnings(cfg) -> list[str]:
 def deliver(transports: list[Transport], report_id: str, path) -> tuple[Receipt, str]:
     """One try of REPORT_ID's bundle at PATH: each transport in turn until one gives a receipt. A report too
     large for the broker goes by HTTPS; the daemon then publishes an MQTT notice of it."""
-    if not transports:
-        raise DeliveryError("no way to the backend: set backend.url, or enable MQTT", final=True)
+    if not transports:  # a setting missing, not a report refused: it waits on the box until one is set
+        raise DeliveryError("no way to the backend is configured: set backend.url, or enable MQTT")
     problems, retry_after = [], None
     cannot_carry = clock = 0
     for transport in transports:

@@ -80,21 +80,31 @@ def judge_links(links: Links, health: dict, outbox: Mapping[str, int] | None) ->
     for topic, key in (("commissioning", "present"), ("cloud_credentials", "configured")):
         result = hooks.get(topic)
         yes = bool(result is not None and result.ok and result.output.get(key))
-        detail = "yes" if yes else ("no" if result is not None and result.ok else "hook missing or failed")
+        why = "hook missing" if result is None else f"hook failed: {_why(result)}"
+        detail = "yes" if yes else ("no" if result is not None and result.ok else why)
         out.append(Judgement(topic, "box", Status.PASS if yes else Status.WARN, detail))
     failed = sorted(n for n, r in hooks.items() if not r.ok)
+    # Each failed hook with its reason (timed out, not executable, bad JSON...): what the firmware maker fixes.
+    reasons = "; ".join(f"{n}: {_why(hooks[n])}" for n in failed)
     out.append(
         Judgement(
             "hooks",
             "box",
             Status.WARN if failed else Status.PASS,
-            ", ".join(failed) or f"{len(hooks)} hooks ok",
-            fill={"names": ", ".join(failed)},
+            reasons or f"{len(hooks)} hooks ok",
+            fill={"names": reasons},
         )
     )
     if outbox is not None:
         out.append(_outbox(outbox))
     return out
+
+
+def _why(result) -> str:
+    """Why a hook failed, with the last line it wrote on stderr (what its maker reads first); the check's
+    answer is scrubbed of every secret before it leaves (service/status.py, cli/main.py)."""
+    last = (result.stderr_tail or "").strip().splitlines()[-1:] or [""]
+    return f"{str(result.error)[:120]}" + (f" ({last[0][:120]})" if last[0] else "")
 
 
 def _outbox(counts: Mapping[str, int]) -> Judgement:
