@@ -31,26 +31,18 @@ LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
 VERSIONS = ("2.0.1", "1.6")
 # The status words each message may carry on the wire (LogStatusNotification 2.0.1, 1.6's security extension's,
 # 1.6 DiagnosticsStatusNotification), and the word that ends a request a newer one replaced.
+_SECURITY_16 = (
+    "BadMessage",
+    "Idle",
+    "NotSupportedOperation",
+    "PermissionDenied",
+    "Uploaded",
+    "UploadFailure",
+    "Uploading",
+)
 WIRE = {
-    "2.0.1": (
-        "BadMessage",
-        "Idle",
-        "NotSupportedOperation",
-        "PermissionDenied",
-        "Uploaded",
-        "UploadFailure",
-        "Uploading",
-        "AcceptedCanceled",
-    ),
-    "1.6": (
-        "BadMessage",
-        "Idle",
-        "NotSupportedOperation",
-        "PermissionDenied",
-        "Uploaded",
-        "UploadFailure",
-        "Uploading",
-    ),
+    "2.0.1": (*_SECURITY_16, "AcceptedCanceled"),  # 2.0.1 adds the one word 1.6's extension lacks
+    "1.6": _SECURITY_16,
     "diagnostics": ("Idle", "Uploaded", "UploadFailed", "Uploading"),
 }
 REPLACED = {"2.0.1": "AcceptedCanceled", "1.6": "UploadFailure", "diagnostics": "UploadFailed"}
