@@ -261,3 +261,23 @@ def _recorder(seen: list):
             self.send_error(502)
 
     return Refuse
+
+
+def test_threads_making_their_first_exchange_at_once_all_get_a_client():
+    """The daemon's first exchanges start together (the release check, the cases, a report): each must find
+    requests whole, never half imported by another thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\nfrom agent.transports import http\nerrors = []\n"
+        "def go():\n    try:\n        http._requests().Session()\n    except Exception as e:\n"
+        "        errors.append(repr(e))\n"
+        "ts = [threading.Thread(target=go) for _ in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n"
+        "print(len(errors))\n"
+    )
+    for _ in range(3):  # a fresh interpreter each time: the race is in the first import
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=peers.agent_env()
+        )
+        assert out.stdout.strip() == "0", out.stdout + out.stderr

@@ -178,13 +178,19 @@ def _requests():
     import sys
     import warnings
 
-    if "requests" not in sys.modules:
-        sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
-        sys.modules.setdefault("chardet", None)  # type: ignore[arg-type]
+    # Under the lock: another thread's first exchange may be importing it this moment, and a module half
+    # imported is in sys.modules already (the release check once met a requests without Session).
+    with _IMPORTING:
+        if "requests" not in sys.modules:
+            sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
+            sys.modules.setdefault("chardet", None)  # type: ignore[arg-type]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
-            import requests  # noqa: F401
-    return sys.modules["requests"]
+            import requests
+    return requests
+
+
+_IMPORTING = threading.Lock()
 
 
 def _adapter(client: HttpClient):
