@@ -192,8 +192,9 @@ def render(checks: list[Check], language: str = "en") -> str:
     counts = {s: sum(c.status == s for c in checks) for s in Status}
     lines = [load_hints(language)["status"]["check_head"].format(**counts)]
     for c in sorted(checks, key=lambda c: -Status(c.status).rank):
-        shown = "NODATA" if c.status is Status.NO_DATA else c.status.upper()
+        status = Status(c.status)  # a scrubbed answer holds the words, not the members
+        shown = "NODATA" if status is Status.NO_DATA else status.upper()
         lines.append(f"  {shown:<5} {c.title:<28} {c.detail}")
-        if c.status is not Status.PASS:
+        if status is not Status.PASS:
             lines.append(f"        -> {c.hint}")
     return "\n".join(lines)
