@@ -353,6 +353,8 @@ class Rounds:
 
     def run(self) -> None:
         last_poll = last_chase = time.monotonic()
+        with self.store.db.tx() as t:  # what is there now the MQTT side publishes when it connects
+            self.published = t.versions()
         while True:
             self._wake.wait(self.args.sync_s)
             self._wake.clear()

@@ -73,9 +73,6 @@ class DataRequests:
     def start(self) -> None:
         self._rounds.start()
 
-    def wake(self) -> None:
-        self._rounds.wake()
-
     def stop(self, timeout: float) -> None:
         self._rounds.stop(timeout)
 

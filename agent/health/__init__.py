@@ -40,9 +40,10 @@ def release_cache(cfg: AgentConfig):
 def collect_health(cfg: AgentConfig, releases, mqtt_connected: bool | None = None) -> dict:
     """Every health section at once; the hooks run in parallel while the rest is read."""
     from agent.health.hooks import run_hooks
-    from agent.health.network import collect_network, proxy_for
+    from agent.health.network import collect_network
     from agent.health.software import collect_software
     from agent.health.system import collect_system
+    from agent.transports.http import proxy_for
 
     started = time.monotonic()
     h = cfg.hooks

@@ -132,17 +132,6 @@ def tcp_check(host: str, port: int, timeout: float) -> str | None:
         return exc.strerror or str(exc)
 
 
-def proxy_for(url: str, configured: str = "") -> str | None:
-    """The proxy the delivery to URL goes through: backend.proxy, else HTTPS_PROXY from the environment,
-    unless NO_PROXY names the host (requests' rules: agent/transports/http.py)."""
-    from urllib.request import getproxies, proxy_bypass  # on Linux: the environment's NO_PROXY
-
-    host = urlsplit(url).hostname if url else None
-    if not host or proxy_bypass(host):
-        return None
-    return configured or getproxies().get(urlsplit(url).scheme) or None
-
-
 def tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to HOST:PORT through PROXY (HTTP CONNECT, with the proxy's login where its URL has
     one); OSError with the proxy's answer when it does not open one."""
@@ -242,7 +231,7 @@ def collect_network(
 ) -> dict:
     """Every step from link to TLS, and the verdict. BACKEND_TLS and BROKER's last item are the TLS files
     (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None. With
-    PROXY (proxy_for()), the backend is reached through it, as the delivery reaches it."""
+    PROXY (transports/http.py proxy_for()), the backend is reached through it, as the delivery reaches it."""
     from agent.health import probe
 
     missing: dict[str, str] = {}

@@ -118,11 +118,9 @@ class HttpClient:
 
     def _one(self, method, url, body, headers, timeouts, auth, max_bytes) -> Response:
         session = self._open()
-        proxies = None
-        if self.proxy:
-            from requests.utils import should_bypass_proxies
-
-            proxies = {} if should_bypass_proxies(url, no_proxy=None) else {"http": self.proxy, "https": self.proxy}
+        # The proxy as proxy_for() judges it (requests would read the same environment with the same rules).
+        proxy = proxy_for(url, self.proxy or "")
+        proxies = {"http": proxy, "https": proxy} if proxy else {}
         with session.request(
             method,
             url,
@@ -169,6 +167,18 @@ class HttpClient:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def proxy_for(url: str, configured: str = "") -> str | None:
+    """The proxy an exchange with URL goes through: CONFIGURED (backend.proxy), else HTTPS_PROXY / HTTP_PROXY
+    from the environment; none when NO_PROXY names the host. The one judgement of it: the client and the
+    network check (health/network.py) both ask here."""
+    from urllib.request import getproxies, proxy_bypass  # on Linux: the environment's NO_PROXY
+
+    host = urlsplit(url).hostname if url else None
+    if not host or proxy_bypass(host):
+        return None
+    return configured or getproxies().get(urlsplit(url).scheme) or None
 
 
 def _requests():
