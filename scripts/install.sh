@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Put diag-agent on a box: a virtual environment under /opt/diag-agent, the configuration under
 # /etc/diag-agent (an existing one is kept), the systemd unit installed and enabled.
-#   scripts/install.sh [--root DIR] [--now] [--no-apt]
+#   scripts/install.sh [--root DIR] [--now] [--no-apt] [--files-only]
 # --root DIR installs into a staging folder instead of / (how the tests check it); --now also starts it;
-# --no-apt installs no Debian packages (those below must be there already).
+# --no-apt installs no Debian packages (those below must be there already); --files-only lays down the
+# venv and the files and stops: no user, no enabled unit (the Debian package's build, scripts/build_deb.sh,
+# runs it inside a Debian root of the board's architecture; the package's postinst does the rest).
 #
 # Boards and systems: Debian 12 (bookworm) and Raspberry Pi OS (bookworm), 32-bit armhf (Pi 2, 3, Zero 2 W),
 # 64-bit arm64 (Pi 3, 4, 5) and amd64. A box has no compiler and needs none: the dependencies with C parts
@@ -16,12 +18,14 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=""
 START=no
 APT=yes
+FILES_ONLY=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=$(realpath -m "$2"); shift 2 ;;
     --now) START=yes; shift ;;
     --no-apt) APT=no; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --files-only) FILES_ONLY=yes; APT=no; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,14 +50,16 @@ fi
 
 PREFIX="$ROOT/opt/diag-agent"
 ETC="$ROOT/etc/diag-agent"
-UNIT_DIR="$ROOT/etc/systemd/system"
+# The vendor's place for a unit; a box's own changes go into drop-ins (/etc/systemd/system/diag-agent.service.d).
+UNIT_DIR="$ROOT/lib/systemd/system"
 SYSUSERS_DIR="$ROOT/usr/lib/sysusers.d"
 
 echo "install: virtual environment in $PREFIX/venv ($($PYTHON --version), $(uname -m)), seeing the system's packages"
 mkdir -p "$PREFIX"
 "$PYTHON" -m venv --system-site-packages "$PREFIX/venv"
-# --prefer-binary: a wheel, or what the system has, before any source that would need a compiler.
-"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --prefer-binary "$SRC"
+# --prefer-binary: a wheel, or what the system has, before any source that would need a compiler;
+# -c: the versions the tests ran against.
+"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --prefer-binary -c "$SRC/constraints.txt" "$SRC"
 "$PREFIX/venv/bin/python" - <<'EOF'
 import importlib.metadata as md
 import psutil, yaml  # noqa: F401  (both import: the compiled parts are there)
@@ -82,6 +88,11 @@ install -m 0644 "$SRC"/config/profiles/*.yaml "$ETC/profiles/"
 
 install -D -m 0644 "$SRC/systemd/diag-agent.service" "$UNIT_DIR/diag-agent.service"
 install -D -m 0644 "$SRC/systemd/diag-agent.sysusers" "$SYSUSERS_DIR/diag-agent.conf"
+# An earlier install put the unit where the box's own units go; it would hide this one.
+if grep -qs "^Description=diag-agent" "$ROOT/etc/systemd/system/diag-agent.service"; then
+  rm -f "$ROOT/etc/systemd/system/diag-agent.service" "$ROOT/etc/systemd/system/multi-user.target.wants/diag-agent.service"
+fi
+[ "$FILES_ONLY" = yes ] && { echo "install: files laid down (no user, no unit enabled)"; exit 0; }
 
 if [ -n "$ROOT" ]; then
   systemctl --root="$ROOT" enable diag-agent.service

@@ -47,12 +47,13 @@ if [ ! -x "$AMQTT_VENV/bin/amqtt" ]; then
   "$AMQTT_VENV/bin/pip" install -q --disable-pip-version-check "amqtt>=0.11,<0.13"
 fi
 
-# Reinstall only when the dependencies change.
-stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+# Reinstall only when the dependencies change. The box's libraries at the versions the box gets
+# (constraints.txt); the test tools within pyproject's ranges.
+stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   echo "setup: creating the virtual environment in $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,backend]"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[test,backend]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

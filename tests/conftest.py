@@ -24,6 +24,7 @@ MODULE_MARKS = {
     "test_arm": ("arm", "slow"),
     "test_systemd": ("systemd", "slow"),
     "test_install": ("slow",),
+    "test_deb": ("slow",),
     "test_crash": ("slow",),
     "test_fuzz": ("slow",),
 }
@@ -101,6 +102,21 @@ def certs(tmp_path_factory):
     paths["wrong_ca"] = folder / "wrong-ca.pem"
     other.cert_pem.write_to_path(str(paths["wrong_ca"]))
     return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture(scope="session")
+def debian_package(tmp_path_factory):
+    """The .deb for an architecture (scripts/build_deb.sh, inside a root of that architecture), built once per run."""
+    from roots import build_package
+
+    built: dict[str, Path] = {}
+
+    def get(arch: str) -> Path:
+        if arch not in built:
+            built[arch] = build_package(arch, tmp_path_factory.mktemp(f"deb-{arch}"))
+        return built[arch]
+
+    return get
 
 
 @pytest.fixture

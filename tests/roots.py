@@ -1,5 +1,6 @@
 """Debian 12 roots for the checks on the real thing (ARM boards under qemu-user, a booted systemd): built by
-scripts/debian_root.sh (cached), with this checkout copied in where an image build would put it."""
+scripts/debian_root.sh (cached), with this checkout copied in where an image build would put it; and the
+Debian package built by scripts/build_deb.sh."""
 
 from __future__ import annotations
 
@@ -29,6 +30,24 @@ def make_root(arch: str, where: Path) -> Path:
     return where
 
 
+def build_package(arch: str, out: Path) -> Path:
+    """scripts/build_deb.sh ARCH OUT: the .deb, built inside a Debian root of ARCH."""
+    built = subprocess.run(
+        ["bash", str(peers.ROOT / "scripts" / "build_deb.sh"), arch, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
+def install_package(chroot: Chroot, deb: Path) -> subprocess.CompletedProcess:
+    """apt installs the package into the root with no network at all, as an image build with no mirror."""
+    shutil.copy(deb, chroot.path / "tmp" / deb.name)
+    return chroot.run(f"DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/{deb.name}", network=False)
+
+
 class Chroot:
     """A root with /proc, /sys and /dev bound in, as an image builder sets it up; commands run in it as root."""
 
@@ -39,9 +58,10 @@ class Chroot:
             subprocess.run(["mount", *how, str(path / what)], check=True)
             self.mounts.append(path / what)
 
-    def run(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, command: str, timeout: float = 600, network: bool = True) -> subprocess.CompletedProcess:
+        """COMMAND as root inside; without NETWORK in a network namespace of its own (no interface but lo, down)."""
         return subprocess.run(
-            ["chroot", str(self.path), "/bin/bash", "-c", command],
+            [*([] if network else ["unshare", "--net"]), "chroot", str(self.path), "/bin/bash", "-c", command],
             capture_output=True,
             text=True,
             timeout=timeout,
