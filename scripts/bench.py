@@ -36,6 +36,8 @@ true_faults_detected  of the real faults injected (lost phase, silent meter behi
                   no current in state C), how many were raised within their hold time
 report_to_ticket_s, staff_question_to_box_s, data_request_to_followup_s, intake_reports_per_s
                   support's side in django-helpdesk on PostgreSQL: see scripts/bench_helpdesk.py
+deb_install_s, deb_build_s, deb_bytes, deb_installed_kb
+                  the Debian package (amd64): see scripts/bench_deb.py
 modbus_*          requests and bus time per full poll cycle (every fast and slow value of the SDM630
                   full profile + EVSE DIN), planned block reads against one request per value,
                   computed from the frames' bytes and silences at 9600 baud
@@ -564,9 +566,11 @@ def main() -> int:
     if args.report_child:
         report_child(args.report_child)
         return 0
+    import bench_deb
     import field_day
 
     figures = modbus_figures()
+    figures.update(bench_deb.figures())
     figures.update(field_day.figures(2.0 if args.quick else 24.0))
     work = Path(tempfile.mkdtemp(prefix="diag-agent-bench-"))
     try:

@@ -107,7 +107,7 @@ def certs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def debian_package(tmp_path_factory):
     """The .deb for an architecture (scripts/build_deb.sh, inside a root of that architecture), built once per run."""
-    from roots import build_package
+    from debian_roots import build_package
 
     built: dict[str, Path] = {}
 

@@ -68,12 +68,24 @@ def test_check_says_why_a_hook_failed(cli, make_config, tmp_path):
     assert checks["commissioning"]["detail"].startswith("hook failed: ")
 
 
-def test_every_commands_help_ends_with_its_exit_codes_and_report_gives_its_limits(cli):
+def test_every_commands_help_explains_each_field_its_limits_and_its_exit_codes(cli, make_config):
     from agent.cli.main import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 (argparse keeps them there)
-    for name in commands:
+    for name, parser in commands.items():
         out = cli(name, "--help")
         assert out.returncode == 0 and "exit codes: 0 " in out.stdout, name
+        for action in parser._actions:  # noqa: SLF001
+            assert action.help, f"{name} {action.dest}: no help"  # every field says what it is
     report = cli("report", "--help").stdout
     assert "3-100 characters" in report and "20-500 characters" in report and "3 saved on the box" in report
+    event = cli("event", "--help").stdout
+    assert "1-500 characters" in event and "3 the daemon is not running" in event
+    assert "0-10" in cli("ocpp-log", "--help").stdout  # --retries
+
+    # The limits the help gives are the ones the command holds to.
+    cfg = make_config()
+    too_long = cli("event", "fault", "--code", "x", "--message", "m" * 501, "--config", cfg)
+    assert too_long.returncode == 2 and "message: expected 1-500 characters" in too_long.stderr
+    fits = cli("event", "fault", "--code", "x", "--message", "m" * 500, "--config", cfg)
+    assert fits.returncode == 3 and "queued" in fits.stdout

@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import peers
-from roots import Chroot, install_package, make_root
+from debian_roots import Chroot, install_package, make_root
 
 
 def listing(root) -> set[str]:

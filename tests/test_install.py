@@ -1,11 +1,15 @@
-"""scripts/install.sh into a staging root, and the systemd unit as systemd-analyze sees it."""
+"""scripts/install.sh into a staging root and into a Debian root as an image build runs it, and the systemd unit
+as systemd-analyze sees it and as the example configuration needs it."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
+import yaml
 from conftest import ROOT
+from debian_roots import Chroot, make_root
 
 
 def install(root):
@@ -24,7 +28,7 @@ def test_install_stages_venv_config_profiles_and_an_enabled_unit(tmp_path):
     assert os.access(root / "opt/diag-agent/hooks/firmware_version", os.X_OK)
     assert not os.access(root / "opt/diag-agent/hooks/README.md", os.X_OK)
     wants = root / "etc/systemd/system/multi-user.target.wants/diag-agent.service"
-    assert os.readlink(wants) == "/etc/systemd/system/diag-agent.service"
+    assert os.readlink(wants) == "/lib/systemd/system/diag-agent.service"
     assert "m diag-agent dialout" in (root / "usr/lib/sysusers.d/diag-agent.conf").read_text()
     check = subprocess.run([str(agent), "check-config", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
@@ -59,3 +63,43 @@ def test_systemd_analyze_accepts_the_unit(tmp_path):
         "SupplementaryGroups=dialout",
     ):
         assert line in unit
+
+
+def test_install_in_an_image_build_makes_the_user_and_enables_the_unit(tmp_path):
+    root = make_root("amd64", tmp_path / "root")
+    # An install of an earlier release put the unit among the box's own ones.
+    (root / "etc/systemd/system/diag-agent.service").write_text("[Unit]\nDescription=diag-agent: old\n")
+    chroot = Chroot(root)
+    try:
+        done = chroot.run("bash /src/scripts/install.sh --no-apt", timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "no running systemd here" in done.stdout
+        assert chroot.run("id -nG diag-agent").stdout.split() == ["diag-agent", "dialout", "gpio"]
+        assert chroot.run("stat -c '%U:%G %a' /etc/diag-agent/agent.yaml").stdout.strip() == "root:diag-agent 640"
+    finally:
+        chroot.close()
+    assert not (root / "etc/systemd/system/diag-agent.service").exists()
+    wants = root / "etc/systemd/system/multi-user.target.wants/diag-agent.service"
+    assert os.readlink(wants) == "/lib/systemd/system/diag-agent.service"
+
+
+def writable_under(unit: str) -> list[str]:
+    """The folders the unit's sandbox (ProtectSystem=strict) leaves writable: its StateDirectory, ReadWritePaths."""
+    folders = ["/var/lib/" + d for d in re.findall(r"^StateDirectory=(.+)$", unit, re.M)[0].split()]
+    for line in re.findall(r"^ReadWritePaths=(.+)$", unit, re.M):
+        folders += [p.lstrip("-") for p in line.split()]
+    return folders
+
+
+def test_every_path_the_example_configuration_writes_is_writable_under_the_unit():
+    unit = (ROOT / "systemd" / "diag-agent.service").read_text()
+    assert "ProtectSystem=strict" in unit
+    text = (ROOT / "config" / "agent.yaml").read_text()
+    example = yaml.safe_load(text)
+    written = [example["state_dir"]]
+    written += [b["lock_file"] for b in example["buses"] if b.get("lock_file")]
+    written += re.findall(r"lock_file:.*example: (/\S+?),", text)  # the lock the comment suggests
+    assert len(written) >= 2, written
+    folders = writable_under(unit)
+    for path in written:
+        assert any(path == f or path.startswith(f + "/") for f in folders), (path, folders)

@@ -1,22 +1,25 @@
 """The shipped unit under a real systemd: a Debian 12 container (systemd-nspawn, systemd as its PID 1) with the
-agent installed by scripts/install.sh as an image build would, booted; readiness, the watchdog restarting a
-frozen agent, a clean stop, the state folder's owner, the installer's group, and the self-check inside the
-unit's sandbox."""
+Debian package installed offline as an image build would, booted; readiness, the device read under the bus lock
+the example configuration names (inside the unit's sandbox), the watchdog restarting a frozen agent, a clean
+stop, the state folder's owner, the installer's group, and the self-check inside the unit's sandbox."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import peers
 import pytest
-from roots import PATH, Chroot, make_root
+from debian_roots import PATH, Chroot, install_package, make_root
 
 # The shipped WatchdogSec is 60 s; the test waits 5 s for a frozen agent instead (a drop-in, as a box could have).
 DROP_IN = "[Service]\nWatchdogSec=5s\nRestartSec=1s\n"
+# The bus lock the example configuration suggests (shared with a firmware's poller).
+EXAMPLE_LOCK = re.search(r"lock_file:.*example: (/\S+?),", (peers.ROOT / "config/agent.yaml").read_text())[1]
 
 
 class Container:
@@ -42,8 +45,9 @@ class Container:
     def _init(self):
         if self.proc.poll() is not None:
             raise RuntimeError(f"systemd-nspawn exited with {self.proc.returncode}")
-        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        return int(found[0]) if found else None
+        # nspawn forks a short-lived helper before the container's init: only systemd itself is the leader.
+        found = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-x", "systemd"], capture_output=True, text=True)
+        return int(found.stdout.split()[0]) if found.stdout.split() else None
 
     def sh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -67,19 +71,23 @@ class Container:
 
 
 @pytest.fixture
-def container(tmp_path, simulator):
+def container(tmp_path, simulator, debian_package):
     root = make_root("amd64", tmp_path / "root")
     chroot = Chroot(root)
     try:
-        done = chroot.run("bash /src/scripts/install.sh && useradd --create-home --groups diag-agent installer")
+        done = install_package(chroot, debian_package("amd64"))
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert chroot.run("useradd --create-home --groups diag-agent installer").returncode == 0
     finally:
         chroot.close()
     etc = root / "etc/diag-agent"
     config = peers.write_agent_config(
         tmp_path / "agent.json",
         serial="NSPAWN-0001",
-        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"]}],
+        buses=[
+            {"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": simulator.info["tcp_port"]}
+            | {"lock_file": EXAMPLE_LOCK}
+        ],
         devices=peers.sim_devices(),
         backend={},
         state_dir="/var/lib/diag-agent",
@@ -96,7 +104,7 @@ def container(tmp_path, simulator):
         json.dumps(cfg)
     )  # the installed file: its owner and mode stay (root:diag-agent 0640)
     (etc / "firmware-version").write_text("2.4.1\n")
-    (root / "etc/systemd/system/diag-agent.service.d").mkdir()
+    (root / "etc/systemd/system/diag-agent.service.d").mkdir(exist_ok=True)
     (root / "etc/systemd/system/diag-agent.service.d/test.conf").write_text(DROP_IN)
     with open(tmp_path / "console.log", "wb") as log:
         box = Container(root, log)
@@ -127,6 +135,8 @@ def test_the_shipped_unit_under_a_booted_systemd(container, tmp_path):
     status = box.sh("runuser -u installer -- /opt/diag-agent/venv/bin/diag-agent status --json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["devices"]["meter"]["reachable"] is True
+    # Every read took the bus lock (ProtectSystem=strict leaves /run/lock writable, ReadWritePaths).
+    assert box.sh(f"stat -c %U {EXAMPLE_LOCK}").stdout.strip() == "diag-agent"
     check = box.sh("runuser -u installer -- /opt/diag-agent/venv/bin/diag-agent check --json", timeout=120)
     items = {c["id"]: (c["status"], c["detail"]) for c in json.loads(check.stdout)["checks"]}
     shown["self_check"] = items

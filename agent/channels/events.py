@@ -18,6 +18,8 @@ from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+CODE_WORDS = "1-64 letters, digits, '_', '.' or '-'"
+MESSAGE_CHARS, VERSION_CHARS = (1, 500), (1, 64)
 
 
 def check_event(args: dict) -> dict:
@@ -29,7 +31,7 @@ def check_event(args: dict) -> dict:
     if kind in ("fault", "clear"):
         code = args.get("code")
         if not isinstance(code, str) or not CODE.match(code):
-            raise ValueError("code: expected 1-64 letters, digits, '_', '.' or '-'")
+            raise ValueError(f"code: expected {CODE_WORDS}")
         event["code"] = code
     if kind == "fault":
         message, severity, category = (
@@ -37,8 +39,8 @@ def check_event(args: dict) -> dict:
             args.get("severity", "error"),
             args.get("category", "hardware"),
         )
-        if not isinstance(message, str) or not 1 <= len(message.strip()) <= 500:
-            raise ValueError("message: expected 1-500 characters")
+        if not isinstance(message, str) or not MESSAGE_CHARS[0] <= len(message.strip()) <= MESSAGE_CHARS[1]:
+            raise ValueError("message: expected {}-{} characters".format(*MESSAGE_CHARS))
         if severity not in tuple(Severity):
             raise ValueError(f"severity: expected one of {', '.join(Severity)}")
         if category not in tuple(FaultCategory):
@@ -46,8 +48,8 @@ def check_event(args: dict) -> dict:
         event.update(message=message.strip(), severity=severity, category=category)
     if kind == "updated":
         version = args.get("version")
-        if not isinstance(version, str) or not 1 <= len(version.strip()) <= 64:
-            raise ValueError("version: expected 1-64 characters")
+        if not isinstance(version, str) or not VERSION_CHARS[0] <= len(version.strip()) <= VERSION_CHARS[1]:
+            raise ValueError("version: expected {}-{} characters".format(*VERSION_CHARS))
         event["version"] = version.strip()
     return event
 

@@ -8,31 +8,37 @@ import json
 import sys
 import time
 
-from agent.channels.ocpp import FINAL
+from agent.channels.ocpp import FINAL, LOG_TYPES, MAX_FILENAME, MAX_INTERVAL_S, MAX_RETRIES, VERSIONS
 
 
 def add_parsers(sub, common, load_config) -> None:
     p = sub.add_parser("ocpp-log", parents=[common], help="for the firmware: answer an OCPP GetLog or GetDiagnostics")
-    p.add_argument("--message", choices=("GetLog", "GetDiagnostics"), default="GetLog")
+    p.add_argument("--message", choices=("GetLog", "GetDiagnostics"), default="GetLog", help="default GetLog")
     p.add_argument(
         "--ocpp-version",
-        choices=("2.0.1", "1.6"),
+        choices=VERSIONS,
         help="the version on the charge point's wire: its status words (default 2.0.1; GetDiagnostics is 1.6)",
     )
     p.add_argument("--request-id", type=int, default=None, help="the CSMS's requestId (GetLog)")
-    p.add_argument("--log-type", choices=("DiagnosticsLog", "SecurityLog"), default="DiagnosticsLog")
+    p.add_argument("--log-type", choices=LOG_TYPES, default="DiagnosticsLog", help="default DiagnosticsLog (GetLog)")
     p.add_argument("--location", required=True, help="remoteLocation (GetLog) or location (GetDiagnostics)")
     p.add_argument("--oldest", help="oldestTimestamp / startTime, ISO 8601")
     p.add_argument("--latest", help="latestTimestamp / stopTime, ISO 8601")
-    p.add_argument("--retries", type=int, default=0)
-    p.add_argument("--retry-interval", type=int, default=60, help="seconds")
-    p.add_argument("--filename", help="upload under this name (the one the firmware already gave the CSMS)")
+    p.add_argument("--retries", type=int, default=0, help=f"uploads tried again after a failure, 0-{MAX_RETRIES}")
+    p.add_argument("--retry-interval", type=int, default=60, help=f"seconds between them, 0-{MAX_INTERVAL_S} (60)")
+    p.add_argument(
+        "--filename",
+        help=f"upload under this name (the one the firmware already gave the CSMS): 1-{MAX_FILENAME} letters, "
+        "digits, '.', '_', ':', '+' or '-'",
+    )
     p.add_argument(
         "--plain",
         action="store_true",
         help="print the status words alone, one a line (EVerest's diagnostics_uploader.sh contract)",
     )
-    p.add_argument("--wait", type=float, default=900.0, help="give up following the request after this long")
+    p.add_argument(
+        "--wait", type=float, default=900.0, help="give up following the request after this many seconds (900)"
+    )
     p.set_defaults(func=lambda args: cmd_ocpp_log(args, load_config(args.config)))
 
 

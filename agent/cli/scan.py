@@ -16,7 +16,7 @@ def add_parsers(sub, common, load_config) -> None:
     p.add_argument("--units", default="1-247", help="unit ids, e.g. 1-247 or 1,105 (default 1-247)")
     p.add_argument("--timeout", type=float, default=0.2, help="seconds to wait for each unit id (default 0.2)")
     p.add_argument("--budget", type=float, default=120.0, help="seconds the scan of one bus may take (default 120)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="what answered, as JSON")
     p.set_defaults(func=lambda args: cmd_scan(args, load_config))
 
 

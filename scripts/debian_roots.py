@@ -1,6 +1,6 @@
-"""Debian 12 roots for the checks on the real thing (ARM boards under qemu-user, a booted systemd): built by
-scripts/debian_root.sh (cached), with this checkout copied in where an image build would put it; and the
-Debian package built by scripts/build_deb.sh."""
+"""Debian 12 roots for the checks on the real thing (ARM boards under qemu-user, a booted systemd) and for the
+package's figures in the bench: built by scripts/debian_root.sh (cached), with this checkout copied in where an
+image build would put it; the Debian package built by scripts/build_deb.sh and installed with no network."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ def make_root(arch: str, where: Path) -> Path:
         text=True,
         timeout=2400,
     )
-    assert built.returncode == 0, built.stderr[-3000:]
+    if built.returncode != 0:
+        raise RuntimeError(f"scripts/debian_root.sh {arch} failed:\n{built.stderr[-3000:]}")
     # The source as a checkout holds it (no venvs, no caches).
     shutil.copytree(
         peers.ROOT,
         where / "src",
-        ignore=shutil.ignore_patterns(".venv*", ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build"),
+        ignore=shutil.ignore_patterns(
+            ".venv*", ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build", "dist", "test-artifacts"
+        ),
     )
     return where
 
@@ -38,7 +41,8 @@ def build_package(arch: str, out: Path) -> Path:
         text=True,
         timeout=2400,
     )
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
+    if built.returncode != 0:
+        raise RuntimeError(f"scripts/build_deb.sh {arch} failed:\n{built.stdout[-2000:]}{built.stderr[-3000:]}")
     return Path(built.stdout.strip().splitlines()[-1])
 
 
