@@ -156,6 +156,9 @@ class BackendConfig:
     timeout_s: float = number(30.0, 1, 3600, "s")  # connect plus the whole answer
     retry_base_s: float = number(5.0, 0.01, 3600, "s")
     retry_max_s: float = number(600.0, 0.1, 86400, "s")
+    # While a high-priority or on-site report waits, it is tried this often (70-100 % of it, drawn per try),
+    # whatever the backoff of the rest: after an outage it goes within seconds of the backend's return.
+    urgent_retry_s: float = number(30.0, 1, 3600, "s")
     # auto: MQTT when connected and the report fits the broker's packet limit, else HTTPS.
     transport: Literal["auto", "https", "mqtt"] = "auto"
     # The site's proxy, http://[user:password@]host:port; empty: HTTPS_PROXY and NO_PROXY from the environment.

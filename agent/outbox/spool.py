@@ -48,6 +48,12 @@ def _rank(priority: str) -> int:
     return Priority(priority).rank if priority in tuple(Priority) else -1
 
 
+def urgency(entry: Entry) -> tuple[bool, int]:
+    """How urgent ENTRY is, the one order of sending and holding: on-site or high priority first (urgent), then
+    by priority."""
+    return (entry.on_site or entry.priority == Priority.HIGH, _rank(entry.priority))
+
+
 @dataclass
 class Entry:
     report_id: str
@@ -239,9 +245,9 @@ class Outbox:
         return next((e for e in self.entries() if e.extra.get("request_id") == request_id), None)
 
     def pending(self) -> list[Entry]:
-        """Undelivered reports in sending order: high, medium, low; oldest first within each."""
+        """Undelivered reports in sending order: urgent (on-site, high), then medium, low; oldest first within each."""
         waiting = [e for e in self.entries() if not (e.delivered or e.parked or e.damaged)]
-        return sorted(waiting, key=lambda e: (-_rank(e.priority), e.seq, e.created, e.report_id))
+        return sorted(waiting, key=lambda e: (tuple(-x for x in urgency(e)), e.seq, e.created, e.report_id))
 
     def counts(self, entries: list[Entry] | None = None) -> dict[str, int]:
         """How many reports (ENTRIES, else all on disk) are in each state, and how many the quota evicted."""

@@ -52,9 +52,11 @@ def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
     return c
 
 
-def jitter_reconnect(client) -> None:
-    # A fleet that lost its broker must not come back in the same second: each box draws its own delays.
-    client.reconnect_delay_set(min_delay=random.uniform(1, 10), max_delay=int(random.uniform(60, 180)))
+def jitter_reconnect(client, within_s: float | None = None) -> None:
+    # A fleet that lost its broker must not come back in the same second: each box draws its own delays; a box
+    # with an urgent report waiting tries again within WITHIN_S (70-100 % of it), before the rest.
+    lo, hi = ((1, 5), (0.7 * within_s, within_s)) if within_s else ((1, 10), (60, 180))
+    client.reconnect_delay_set(min_delay=random.uniform(*lo), max_delay=max(2, int(random.uniform(*hi))))
 
 
 def why_no_connection(cfg: MqttConfig) -> str:
@@ -158,6 +160,7 @@ class MqttLink:
         self.talk = Negotiation(cfg, memory)
         self.broker_max_packet: int | None = None
         self._acks = PubAcks()
+        self._hurry: float | None = None  # reconnect within this while an urgent report waits (the sender says)
 
     def topic(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -185,6 +188,7 @@ class MqttLink:
         c.on_message = lambda client, userdata, msg: self.takers.route(self.base, msg)
         c.on_subscribe = self._on_subscribe
         self._client = c
+        self.hurry(self._hurry, force=True)
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
 
@@ -216,6 +220,11 @@ class MqttLink:
         if self.on_connected:
             self.on_connected()
 
+    def hurry(self, within_s: float | None, force: bool = False) -> None:
+        if (force or within_s != self._hurry) and self._client is not None:
+            jitter_reconnect(self._client, within_s)
+        self._hurry = within_s
+
     @property
     def running(self) -> bool:
         return self._client is not None and not self._stopping
@@ -235,7 +244,7 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:
         if self._connected.is_set() and not self._stopping:
             log.warning("MQTT connection lost: %s", reason)
-            jitter_reconnect(client)
+            jitter_reconnect(client, self._hurry)
         elif not self._stopping and self.talk.attempt and self.talk.answered != self.talk.attempt:  # no CONNACK:
             self.talk.attempt += 1  # what 3.1.1-only brokers do; this attempt is over, its CONNACK timer must not act
             self._failed(
@@ -328,6 +337,7 @@ class MqttTransport:
         self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
         self.refused_receipts = 0  # unsigned, forged, oversized: never taken for the backend's word
         link.takers.receipt = self._on_receipt
+        self.hurry = link.hurry  # the sender's optional capability: reconnect sooner while something urgent waits
 
     def ready(self) -> bool:
         return self.link.connected

@@ -1,5 +1,11 @@
 """Drain the outbox: one delivery attempt per due report, backoff with full jitter, receipts kept.
 
+Urgent first: a high-priority or on-site report that waits is tried on its own short schedule
+(backend.urgent_retry_s, a small jitter), so after an outage it is the box's first contact, within seconds;
+the rest keep the full-jitter backoff, spread over minutes across a fleet. A failure holds every report as
+urgent or less behind it, never a more urgent one: a Retry-After the backend gives a low report (429, load
+shed by priority) holds the low and medium ones, not the on-site report.
+
 What ends a report's retries: a receipt; a refusal that is final (the backend's 4xx, a report no transport
 can carry), parked until the settings change or a person retries; eviction by the outbox's quota (low and
 medium priority only). Nothing else: the waits between tries are bounded by retry_max_s (Retry-After by
@@ -17,7 +23,7 @@ from collections.abc import Callable
 
 from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
-from agent.outbox import Entry, Outbox, bundle_damage
+from agent.outbox import Entry, Outbox, bundle_damage, urgency
 from agent.retry import backoff
 from agent.transports.base import DeliveryError, Receipt, Transport
 
@@ -103,11 +109,18 @@ class Sender:
         self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
         self._changed = threading.Condition()
 
-    def backoff(self, attempts: int, retry_after: float | None) -> float:
-        """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After."""
+    def backoff(self, attempts: int, retry_after: float | None, urgent: bool = False) -> float:
+        """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After. URGENT:
+        capped at urgent_retry_s and drawn from 70-100 % of the delay (spread across a fleet, yet soon)."""
         b = self.backend
-        delay = backoff(attempts, b.retry_base_s, b.retry_max_s, self._rng)
+        if urgent:
+            delay = backoff(attempts, b.retry_base_s, min(b.urgent_retry_s, b.retry_max_s), self._narrow)
+        else:
+            delay = backoff(attempts, b.retry_base_s, b.retry_max_s, self._rng)
         return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
+
+    def _narrow(self) -> float:
+        return 0.7 + 0.3 * self._rng()
 
     def _due_at(self, entry: Entry, now: float) -> float:
         """When ENTRY is due. Further ahead than the sender ever schedules (a clock that has since gone back:
@@ -144,7 +157,7 @@ class Sender:
             entry.attempts += 1
             entry.parked = exc.final
             entry.parked_config = self.fingerprint if exc.final else None
-            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after)
+            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
             if exc.final:
                 log.error("report %s parked: %s", entry.report_id, exc)
             else:
@@ -180,20 +193,22 @@ class Sender:
             return False
 
     def drain(self) -> int:
-        """When anything is due, send in strict order (high, medium, low; oldest first) until the backend
-        fails; then the whole queue waits out the backoff together. Returns how many were delivered."""
+        """Try every due report in order (urgent first, then by priority, oldest first), each on its own
+        schedule; on a failure the reports as urgent or less behind it wait (_hold_queue). Returns how many
+        were delivered."""
         delivered = 0
         with self._lock:
             now = self._clock()
-            if not any(self._due_at(e, now) <= now for e in self.outbox.pending()):
-                return 0
             for entry in self.outbox.pending():
+                if self._due_at(entry, now) > now:
+                    continue  # its own schedule: after an outage the urgent ones go first, the rest spread
                 entry = self.attempt(entry)
                 if entry.delivered:
                     delivered += 1
-                elif not (entry.parked or entry.damaged):  # the backend is down: the queue waits with its head
-                    self._hold_queue(entry.next_attempt)
+                elif not (entry.parked or entry.damaged):  # the backend is down or shedding load
+                    self._hold_queue(entry)
                     break
+            self._hurry_transports()
         return delivered
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
@@ -210,12 +225,25 @@ class Sender:
             wait = min((self._due_at(e, now) for e in self.outbox.pending()), default=now + 60) - now
             wake.wait(timeout=min(max(wait, 0.05), 60))
 
-    def _hold_queue(self, until: float) -> None:
-        """The backend is down: no report behind the head tries before it does."""
+    def _hold_queue(self, failed: Entry) -> None:
+        """The backend did not take FAILED: no report as urgent or less tries before it does, and each draws its
+        own wait from its own schedule (a box's low reports spread over minutes after the backend is back)."""
+        now, level = self._clock(), urgency(failed)
         for entry in self.outbox.pending():
-            if entry.next_attempt < until:
-                entry.next_attempt = until
+            if entry is failed or entry.report_id == failed.report_id or urgency(entry) > level:
+                continue
+            if entry.next_attempt < failed.next_attempt:
+                own = now + self.backoff(max(failed.attempts, 1), None, urgency(entry)[0])
+                entry.next_attempt = max(failed.next_attempt, own)
                 self._save(entry)
+
+    def _hurry_transports(self) -> None:
+        """Transports that reconnect by themselves (MQTT) come back sooner while something urgent waits."""
+        urgent = any(urgency(e)[0] for e in self.outbox.pending())
+        for transport in self.transports:
+            hurry = getattr(transport, "hurry", None)  # an optional capability of a transport
+            if hurry:
+                hurry(self.backend.urgent_retry_s if urgent else None)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""
