@@ -99,8 +99,11 @@ def box(port: int, path: str, body: dict | None = None, raw: bytes | None = None
     return r.json()
 
 
-def followup(helpdesk, ticket: int, text: str) -> dict | None:
-    return next((f for f in helpdesk.api(f"tickets/{ticket}/")["followup_set"] if text in f["comment"]), None)
+def followup(helpdesk, ticket: int, text: str, files: int = 0) -> dict | None:
+    """The follow-up saying TEXT, once it has FILES attachments: django-helpdesk saves a follow-up and then, in
+    the same request but not in one transaction, its attachments; a reader in between sees none yet."""
+    found = (f for f in helpdesk.api(f"tickets/{ticket}/")["followup_set"] if text in f["comment"])
+    return next((f for f in found if len(f["followupattachment_set"]) >= files), None)
 
 
 def report(cli, cfg, subject: str):
@@ -117,7 +120,7 @@ def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser)
     ticket = helpdesk.api(f"tickets/{ticket_id}/")
     assert ticket["queue"] == 1 and ticket["priority"] == 3 and ticket["status"] == 1 and ticket["due_date"]
     assert "Charging stops after a minute" in ticket["title"] and "Software: 2.4.1" in ticket["description"]
-    first = peers.wait_for(lambda: followup(helpdesk, ticket_id, "from the box (via https)"), 15, "the report")
+    first = peers.wait_for(lambda: followup(helpdesk, ticket_id, "from the box (via https)", 3), 15, "the report")
     names = sorted(a["filename"].split("-")[0] for a in first["followupattachment_set"])
     assert names == ["bundle", "report", "summary"] and "Faults:" in first["comment"]
 
@@ -137,7 +140,7 @@ def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser)
     assert wanted[0]["photo"] == "type_plate"
     q = wanted[0]["id"]
     box(web, f"/api/photo?case={case}&label=type_plate&question={q}", raw=camera_jpeg(), kind="image/jpeg")
-    photo = peers.wait_for(lambda: followup(helpdesk, ticket_id, f"(for {q})"), 20, "the photo on the ticket")
+    photo = peers.wait_for(lambda: followup(helpdesk, ticket_id, f"(for {q})", 1), 20, "the photo on the ticket")
     (attachment,) = photo["followupattachment_set"]
     assert attachment["filename"].endswith(".jpg") and attachment["mime_type"] == "image/jpeg"
     token = {"Authorization": f"Token {helpdesk.support_token}"}
@@ -147,7 +150,7 @@ def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser)
 
     # A data request: the box answers it by itself, at once, as a follow-up report of this case.
     staff_says(helpdesk, ticket_id, "Data logs, history last 2h: The meter readings of the last two hours, please.")
-    data = peers.wait_for(lambda: followup(helpdesk, ticket_id, "for support's data request"), 30, "the box's data")
+    data = peers.wait_for(lambda: followup(helpdesk, ticket_id, "for support's data request", 3), 30, "the box's data")
     archive = next(a for a in data["followupattachment_set"] if a["filename"].startswith("bundle-"))
     from agent.report.bundle import read_bundle
 
