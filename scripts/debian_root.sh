@@ -8,6 +8,7 @@
 set -euo pipefail
 ARCH=${1:?usage: debian_root.sh ARCH DIR}
 DIR=${2:?usage: debian_root.sh ARCH DIR}
+case "$ARCH" in amd64|arm64|armhf) ;; *) echo "debian_root: ARCH must be amd64, arm64 or armhf, not $ARCH" >&2; exit 2 ;; esac
 CACHE=${DIAG_AGENT_ROOTS:-/var/cache/diag-agent/roots}
 TARBALL="$CACHE/bookworm-$ARCH.tar"
 MIRROR=${DIAG_AGENT_MIRROR:-http://deb.debian.org/debian}

@@ -13,15 +13,18 @@ import peers
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def make_root(arch: str, where: Path) -> Path:
-    built = subprocess.run(
-        ["bash", str(peers.ROOT / "scripts" / "debian_root.sh"), arch, str(where)],
-        capture_output=True,
-        text=True,
-        timeout=2400,
+def _script(name: str, *args: str) -> str:
+    """Run scripts/NAME with ARGS; its stdout, or RuntimeError with what it said."""
+    done = subprocess.run(
+        ["bash", str(peers.ROOT / "scripts" / name), *args], capture_output=True, text=True, timeout=2400
     )
-    if built.returncode != 0:
-        raise RuntimeError(f"scripts/debian_root.sh {arch} failed:\n{built.stderr[-3000:]}")
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/{name} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def make_root(arch: str, where: Path) -> Path:
+    _script("debian_root.sh", arch, str(where))
     # The source as a checkout holds it (no venvs, no caches).
     shutil.copytree(
         peers.ROOT,
@@ -35,15 +38,7 @@ def make_root(arch: str, where: Path) -> Path:
 
 def build_package(arch: str, out: Path) -> Path:
     """scripts/build_deb.sh ARCH OUT: the .deb, built inside a Debian root of ARCH."""
-    built = subprocess.run(
-        ["bash", str(peers.ROOT / "scripts" / "build_deb.sh"), arch, str(out)],
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    if built.returncode != 0:
-        raise RuntimeError(f"scripts/build_deb.sh {arch} failed:\n{built.stdout[-2000:]}{built.stderr[-3000:]}")
-    return Path(built.stdout.strip().splitlines()[-1])
+    return Path(_script("build_deb.sh", arch, str(out)).strip().splitlines()[-1])
 
 
 def install_package(chroot: Chroot, deb: Path) -> subprocess.CompletedProcess:
