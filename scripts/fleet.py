@@ -135,7 +135,7 @@ def simulate(boxes: range, outage_s: float, mix: dict[str, float], seed: int, fo
         sender.drain()  # what the send thread does when it wakes
         pending = sender.outbox.pending()
         if pending:  # the send thread sleeps until the next is due, at most a minute (Sender.run)
-            due = min(sender._due_at(e, clock.now) for e in pending)  # noqa: SLF001 (the thread's own wait)
+            due = min(sender.pace.due_at(e, clock.now) for e in pending)
             heapq.heappush(events, (min(max(due, clock.now + 0.05), clock.now + 60), i, "wake"))
     return {
         "boxes": len(boxes),

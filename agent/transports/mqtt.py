@@ -34,7 +34,7 @@ PACKET_OVERHEAD = 1024  # fixed header, topic and properties, generously
 RECEIPT_BYTES = 4096  # a receipt is a case number, a priority and a report id
 
 
-def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
+def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str, hurry: float | None = None):
     """A paho client with the box's TLS, credentials and last will ({"online": false} on its status)."""
     import paho.mqtt.client as mqtt
 
@@ -48,7 +48,7 @@ def make_client(cfg: MqttConfig, client_id: str, v5: bool, will_topic: str):
     if cfg.username:
         c.username_pw_set(cfg.username, cfg.password)
     c.will_set(will_topic, json.dumps({"online": False}), qos=1, retain=True)
-    jitter_reconnect(c)
+    jitter_reconnect(c, hurry)
     return c
 
 
@@ -170,17 +170,15 @@ class MqttLink:
         return self._connected.is_set() and self._subscribed.is_set()
 
     def state(self) -> dict:
-        t = self.talk
-        return dict(
-            connected=self.connected, protocol=t.version, last_failure=t.last_failure, not_authorized=t.not_authorized
-        )
+        t, up = self.talk, self.connected
+        return dict(connected=up, protocol=t.version, last_failure=t.last_failure, not_authorized=t.not_authorized)
 
     @property
     def max_report_bytes(self) -> int:
         return (self.cfg.max_packet_bytes or self.broker_max_packet or DEFAULT_MAX_PACKET) - PACKET_OVERHEAD
 
     def start(self) -> None:
-        c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"))
+        c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"), self._hurry)
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_connect_fail = lambda client, userdata: self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
         c.on_socket_open = lambda client, userdata, sock: self.talk.opened(self._no_connack)
@@ -188,7 +186,6 @@ class MqttLink:
         c.on_message = lambda client, userdata, msg: self.takers.route(self.base, msg)
         c.on_subscribe = self._on_subscribe
         self._client = c
-        self.hurry(self._hurry, force=True)
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
 
@@ -220,8 +217,8 @@ class MqttLink:
         if self.on_connected:
             self.on_connected()
 
-    def hurry(self, within_s: float | None, force: bool = False) -> None:
-        if (force or within_s != self._hurry) and self._client is not None:
+    def hurry(self, within_s: float | None) -> None:
+        if within_s != self._hurry and self._client is not None:
             jitter_reconnect(self._client, within_s)
         self._hurry = within_s
 
@@ -255,7 +252,6 @@ class MqttLink:
         self._subscribed.clear()
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
 
-    # --- publishing -------------------------------------------------------------------------
     def publish(
         self,
         name: str,
@@ -265,8 +261,7 @@ class MqttLink:
         timeout: float | None = None,
         correlation: bytes | None = None,
     ) -> None:
-        """Publish at QoS 1 and wait for the broker's PUBACK; a failure reason code raises DeliveryError.
-        CORRELATION (MQTT 5) ties an answer to the message it answers."""
+        """QoS 1, the broker's PUBACK awaited (a failure code: DeliveryError); CORRELATION (MQTT 5): an answer's."""
         if not self.connected:
             raise DeliveryError("not connected to the MQTT broker")
         if correlation and self.talk.v5 and properties is None:
@@ -290,13 +285,11 @@ class MqttLink:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._client is None:
-            self._restarts.stop(2.0)
-            return
-        if self.connected:
-            say_offline(self._client, self.topic("status"))
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._client is not None:
+            if self.connected:
+                say_offline(self._client, self.topic("status"))
+            self._client.disconnect()
+            self._client.loop_stop()
         self._restarts.stop(2.0)
         self.talk.cancel()
 

@@ -1,10 +1,5 @@
-"""Drain the outbox: one delivery attempt per due report, backoff with full jitter, receipts kept.
-
-Urgent first: a high-priority or on-site report that waits is tried on its own short schedule
-(backend.urgent_retry_s, a small jitter), so after an outage it is the box's first contact, within seconds;
-the rest keep the full-jitter backoff, spread over minutes across a fleet. A failure holds every report as
-urgent or less behind it, never a more urgent one: a Retry-After the backend gives a low report (429, load
-shed by priority) holds the low and medium ones, not the on-site report.
+"""Drain the outbox: one delivery attempt per due report, on each report's own schedule (agent/transports/
+pacing.py: urgent first, backoff with full jitter, a failure holding what is less urgent), receipts kept.
 
 What ends a report's retries: a receipt; a refusal that is final (the backend's 4xx, a report no transport
 can carry), parked until the settings change or a person retries; eviction by the outbox's quota (low and
@@ -24,11 +19,10 @@ from collections.abc import Callable
 from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
 from agent.outbox import Entry, Outbox, bundle_damage, urgency
-from agent.retry import backoff
 from agent.transports.base import DeliveryError, Receipt, Transport
+from agent.transports.pacing import Pacing
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_MAX_S = 6 * 3600.0  # a backend's Retry-After is honoured up to this long
 CLOCK_WAIT_S = 30.0  # a report waiting for the clock to be set looks again this often
 
 
@@ -105,28 +99,9 @@ class Sender:
         self.backend, self.outbox, self.transports = backend, outbox, transports
         self.fingerprint = fingerprint
         self.on_delivered = on_delivered
-        self._clock, self._rng = clock, rng
+        self._clock, self.pace = clock, Pacing(backend, rng)
         self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
         self._changed = threading.Condition()
-
-    def backoff(self, attempts: int, retry_after: float | None, urgent: bool = False) -> float:
-        """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After. URGENT:
-        capped at urgent_retry_s and drawn from 70-100 % of the delay (spread across a fleet, yet soon)."""
-        b = self.backend
-        if urgent:
-            delay = backoff(attempts, b.retry_base_s, min(b.urgent_retry_s, b.retry_max_s), self._narrow)
-        else:
-            delay = backoff(attempts, b.retry_base_s, b.retry_max_s, self._rng)
-        return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
-
-    def _narrow(self) -> float:
-        return 0.7 + 0.3 * self._rng()
-
-    def _due_at(self, entry: Entry, now: float) -> float:
-        """When ENTRY is due. Further ahead than the sender ever schedules (a clock that has since gone back:
-        an NTP step, a boot with a stale time) is now, not in days."""
-        horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
-        return now if entry.next_attempt > now + horizon else entry.next_attempt
 
     def attempt(self, entry: Entry) -> Entry:
         """Try once to deliver ENTRY; its new state is saved before this returns."""
@@ -157,7 +132,7 @@ class Sender:
             entry.attempts += 1
             entry.parked = exc.final
             entry.parked_config = self.fingerprint if exc.final else None
-            entry.next_attempt = self._clock() + self.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
+            entry.next_attempt = self._clock() + self.pace.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
             if exc.final:
                 log.error("report %s parked: %s", entry.report_id, exc)
             else:
@@ -200,7 +175,7 @@ class Sender:
         with self._lock:
             now = self._clock()
             for entry in self.outbox.pending():
-                if self._due_at(entry, now) > now:
+                if self.pace.due_at(entry, now) > now:
                     continue  # its own schedule: after an outage the urgent ones go first, the rest spread
                 entry = self.attempt(entry)
                 if entry.delivered:
@@ -222,19 +197,16 @@ class Sender:
                 log.error("sending stopped for a moment: %s: %s", type(exc).__name__, exc)
                 wake.wait(timeout=5)
             now = self._clock()
-            wait = min((self._due_at(e, now) for e in self.outbox.pending()), default=now + 60) - now
+            wait = min((self.pace.due_at(e, now) for e in self.outbox.pending()), default=now + 60) - now
             wake.wait(timeout=min(max(wait, 0.05), 60))
 
     def _hold_queue(self, failed: Entry) -> None:
-        """The backend did not take FAILED: no report as urgent or less tries before it does, and each draws its
-        own wait from its own schedule (a box's low reports spread over minutes after the backend is back)."""
-        now, level = self._clock(), urgency(failed)
+        """The backend did not take FAILED: what is as urgent or less waits (Pacing.held)."""
+        now = self._clock()
         for entry in self.outbox.pending():
-            if entry is failed or entry.report_id == failed.report_id or urgency(entry) > level:
-                continue
-            if entry.next_attempt < failed.next_attempt:
-                own = now + self.backoff(max(failed.attempts, 1), None, urgency(entry)[0])
-                entry.next_attempt = max(failed.next_attempt, own)
+            when = self.pace.held(entry, failed, now)
+            if when is not None:
+                entry.next_attempt = when
                 self._save(entry)
 
     def _hurry_transports(self) -> None:

@@ -1,0 +1,52 @@
+"""When each waiting report tries next: the sender's one judgement of backoff, due times and holding.
+
+Urgent first: a high-priority or on-site report that waits is tried on its own short schedule
+(backend.urgent_retry_s, a small jitter), so after an outage it is the box's first contact, within seconds;
+the rest keep the full-jitter backoff, spread over minutes across a fleet. A failure holds every report as
+urgent or less behind it, never a more urgent one: a Retry-After the backend gives a low report (429, load
+shed by priority) holds the low and medium ones, not the on-site report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.config import BackendConfig
+from agent.outbox import Entry, urgency
+from agent.retry import backoff
+
+RETRY_AFTER_MAX_S = 6 * 3600.0  # a backend's Retry-After is honoured up to this long
+
+
+class Pacing:
+    def __init__(self, backend: BackendConfig, rng: Callable[[], float]):
+        self.backend, self._rng = backend, rng
+
+    def backoff(self, attempts: int, retry_after: float | None, urgent: bool = False) -> float:
+        """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After. URGENT:
+        capped at urgent_retry_s and drawn from 70-100 % of the delay (spread across a fleet, yet soon)."""
+        b = self.backend
+        if urgent:
+            delay = backoff(attempts, b.retry_base_s, min(b.urgent_retry_s, b.retry_max_s), self._narrow)
+        else:
+            delay = backoff(attempts, b.retry_base_s, b.retry_max_s, self._rng)
+        return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX_S))
+
+    def _narrow(self) -> float:
+        return 0.7 + 0.3 * self._rng()
+
+    def due_at(self, entry: Entry, now: float) -> float:
+        """When ENTRY is due. Further ahead than the sender ever schedules (a clock that has since gone back:
+        an NTP step, a boot with a stale time) is now, not in days."""
+        horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
+        return now if entry.next_attempt > now + horizon else entry.next_attempt
+
+    def held(self, entry: Entry, failed: Entry, now: float) -> float | None:
+        """ENTRY's new next attempt now that the backend did not take FAILED, or None where it stays: no report
+        as urgent or less tries before FAILED does, and each draws its own wait from its own schedule (a box's
+        low reports spread over minutes after the backend is back)."""
+        if entry.report_id == failed.report_id or urgency(entry) > urgency(failed):
+            return None
+        if entry.next_attempt >= failed.next_attempt:
+            return None
+        return max(failed.next_attempt, now + self.backoff(max(failed.attempts, 1), None, urgency(entry)[0]))
