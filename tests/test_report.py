@@ -330,3 +330,34 @@ def test_fault_labels_on_a_chart_never_overprint():
         for x2, y2 in labels[i + 1 :]:
             assert y1 != y2 or abs(x1 - x2) >= EVENT_GAP_PX, labels
     assert re.search(r"stroke='(#\w+)' points=.*<text class='legend'[^>]*fill='\1'", svg)
+
+
+def test_a_follow_up_leaves_out_the_history_its_case_holds_and_says_so(tmp_path, make_config):
+    from agent.devices.history import decode_buckets, decode_raw
+    from agent.outbox import Outbox
+    from agent.report.build import make_report
+
+    cfg = config.load(make_config())
+    history = History()
+    for i in range(7200):  # two hours at 1 Hz, ending now
+        t = 1000.0 + i
+        history.add("meter", "voltage_l1", 230.0 + (i % 7) / 10, t, 1.79e9 - 7200 + i, 1.0)
+    history.units = {("meter", "voltage_l1"): "V"}
+    box = judged(cfg, Box({}, fake_health(), history=history.freeze()))
+    outbox = Outbox(tmp_path / "outbox")
+    first = make_report(cfg, ReportRequest(subject="first of the case"), box, outbox)
+    first.created = 1.79e9 - 1800  # made half an hour before the end of the history, delivered to CASE-7
+    first.receipt = {"report_id": first.report_id, "case": "CASE-7", "priority": "low", "attached": False}
+    outbox.save(first)
+
+    other = make_report(cfg, ReportRequest(subject="another case", case_ref="CASE-8"), box, outbox)
+    manifest, members = read_bundle(outbox.bundle_path(other.report_id).read_bytes())
+    assert "history_omitted" not in manifest  # that case holds nothing of this box yet
+
+    follow = make_report(cfg, ReportRequest(subject="more on it", case_ref="CASE-7"), box, outbox)
+    manifest, members = read_bundle(outbox.bundle_path(follow.report_id).read_bytes())
+    assert manifest["history_omitted"]["held_by"] == first.report_id
+    assert manifest["history_omitted"]["before"] == "2026-09-21T13:43:20+00:00"  # 1.79e9 - 1800, in UTC
+    series = json.loads(members["history.json"])["meter"]["voltage_l1"]
+    walls = [w for w, _ in decode_raw(series["raw"])] + [b[0] for b in decode_buckets(series["buckets"])]
+    assert walls and min(walls) >= first.created and len(walls) <= 1801

@@ -95,7 +95,7 @@ class Series:
             buckets = merge_pairs(buckets)
         if inside is not None:
             raw, buckets = [p for p in raw if inside(p[0])], [b for b in buckets if inside(b[0])]
-        return {"buckets": encode_buckets(buckets), "raw": encode_raw(raw), "unit": unit}
+        return {"buckets": encode_buckets(buckets, unit), "raw": encode_raw(raw, unit), "unit": unit}
 
 
 class History:
@@ -144,10 +144,8 @@ class History:
             for (device, name), s in sorted(self._series.items()):
                 if device in wanted:
                     raw = [p for p in s.raw() if p[0] >= since]
-                    out.setdefault(device, {})[name] = {
-                        "unit": self.units.get((device, name), ""),
-                        "raw": encode_raw(raw),
-                    }
+                    unit = self.units.get((device, name), "")
+                    out.setdefault(device, {})[name] = {"unit": unit, "raw": encode_raw(raw, unit)}
         return out
 
     def freeze(self, units: dict[tuple[str, str], str] | None = None, earlier_until: float | None = None) -> Frozen:
@@ -225,7 +223,13 @@ class Frozen:
     def raw_blocks(self):
         """(device, name, period_s, every raw sample and every bucket): what a checkpoint keeps."""
         for (device, name), s in self._series.items():
-            yield device, name, s.period_s, {"raw": encode_raw(s.raw()), "buckets": encode_buckets(s.buckets())}
+            unit = self._units.get((device, name), "")
+            yield (
+                device,
+                name,
+                s.period_s,
+                {"raw": encode_raw(s.raw(), unit), "buckets": encode_buckets(s.buckets(), unit)},
+            )
 
     def counts(self) -> tuple[int, int]:
         """The most raw samples and the most buckets of any series, as the report has them now."""
@@ -247,8 +251,20 @@ def merge_pairs(buckets: list[tuple]) -> list[tuple]:
     return out
 
 
-# The report's encoding: columns, times as a start and deltas (0.1 s), bucket statistics to four
-# significant digits. Regular polling makes the deltas repeat, so the whole compresses to a quarter.
+# The report's encoding: columns; times as a start and deltas (0.1 s); values as integers at the unit's
+# resolution, each the difference to the one before. Regular polling makes the time deltas repeat and a
+# steady reading makes the value deltas small, so the whole compresses well. A column holding a value that
+# is not a number (NaN) keeps plain floats ("v"); readers take both, and the floats of older files.
+RESOLUTION = {"V": 0.1, "A": 0.01, "W": 1.0, "VA": 1.0, "var": 1.0, "Hz": 0.01, "kWh": 0.001, "kvarh": 0.001}
+RESOLUTION |= {"%": 0.1, "s": 0.1}
+DEFAULT_RESOLUTION = 0.001  # power factors, states and values of units the table does not name
+
+
+def resolution(unit: str | None) -> float:
+    """What a report keeps of a value of UNIT: finer than the meters' accuracy class, no finer."""
+    return RESOLUTION.get(unit or "", DEFAULT_RESOLUTION)
+
+
 def _deltas(times: list[float]) -> dict:
     t = [round(x, 1) for x in times]
     return {"t0": t[0] if t else None, "dt": [round(b - a, 1) for a, b in pairwise(t)]}
@@ -266,38 +282,61 @@ def _times(block: dict) -> list[float]:
     return out
 
 
-def significant(x: float, digits: int = 4) -> float:
-    if x == 0 or not math.isfinite(x):
-        return x
-    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+def _column(values: list[float], res: float) -> dict:
+    """VALUES as integer steps of RES: the first, then the differences."""
+    if not all(math.isfinite(v) for v in values):
+        return {"v": values}
+    q = [round(v / res) for v in values]
+    return {"q0": q[0] if q else None, "dq": [b - a for a, b in pairwise(q)]}
 
 
-def encode_raw(points: list[tuple[float, float]]) -> dict:
-    return dict(_deltas([t for t, _ in points]), v=[v for _, v in points])
+def _values(column: dict | list, res: float) -> list[float]:
+    if isinstance(column, list):  # older files: plain floats
+        return column
+    if "v" in column:
+        return column["v"]
+    digits = max(0, -math.floor(math.log10(res) + 1e-9))
+    q, out = column.get("q0"), list[float]()
+    if q is None:
+        return out
+    out.append(round(q * res, digits))
+    for d in column["dq"]:
+        q += d
+        out.append(round(q * res, digits))
+    return out
+
+
+def encode_raw(points: list[tuple[float, float]], unit: str | None = None) -> dict:
+    res = resolution(unit)
+    return dict(_deltas([t for t, _ in points]), res=res, **_column([v for _, v in points], res))
 
 
 def decode_raw(block: dict) -> list[tuple[float, float]]:
-    return list(zip(_times(block), block.get("v", []), strict=False))  # a short block (a torn checkpoint) is cut
+    values = _values(block, block.get("res", DEFAULT_RESOLUTION))
+    return list(zip(_times(block), values, strict=False))  # a short block (a torn checkpoint) is cut
 
 
-def encode_buckets(buckets: list[tuple]) -> dict:
+def encode_buckets(buckets: list[tuple], unit: str | None = None) -> dict:
     """Buckets (wall, min, mean, max, samples) as columns."""
+    res = resolution(unit)
     return dict(
         _deltas([b[0] for b in buckets]),
-        min=[significant(b[1]) for b in buckets],
-        mean=[significant(b[2]) for b in buckets],
-        max=[significant(b[3]) for b in buckets],
+        res=res,
+        min=_column([b[1] for b in buckets], res),
+        mean=_column([b[2] for b in buckets], res),
+        max=_column([b[3] for b in buckets], res),
         n=[b[4] for b in buckets],
     )
 
 
 def decode_buckets(block: dict) -> list[tuple]:
+    res = block.get("res", DEFAULT_RESOLUTION)
     return list(
         zip(
             _times(block),
-            block.get("min", []),
-            block.get("mean", []),
-            block.get("max", []),
+            _values(block.get("min", []), res),
+            _values(block.get("mean", []), res),
+            _values(block.get("max", []), res),
             block.get("n", []),
             strict=False,
         )

@@ -67,16 +67,36 @@ def _next_cut(content: dict) -> str | None:
     return None
 
 
+def held_by_case(outbox: Outbox, case_ref: str | None) -> tuple[str, float] | None:
+    """The newest report of this box that CASE_REF's case holds (delivered to it): its id and when it was made.
+    A follow-up to the case needs no history from before then."""
+    if not case_ref:
+        return None
+    held = [e for e in outbox.entries() if e.receipt and e.receipt.get("case") == case_ref and "history" in e.extra]
+    newest = max(held, key=lambda e: e.created, default=None)
+    return (newest.report_id, newest.created) if newest else None
+
+
 def build(
-    out: BinaryIO, cfg: AgentConfig, request: ReportRequest, sections: dict, report_id: str, wall: float, mono: float
+    out: BinaryIO,
+    cfg: AgentConfig,
+    request: ReportRequest,
+    sections: dict,
+    report_id: str,
+    wall: float,
+    mono: float,
+    held: tuple[str, float] | None = None,
 ) -> dict:
-    """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes."""
+    """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes. HELD: the
+    report of the same case that holds the history up to its time (held_by_case): the history starts there."""
     content = copy.deepcopy(sections)
     if request.window:  # history, timeline and logs of that window only (sections/*.window)
         content = {
             name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
             for name, data in content.items()
         }
+    elif held and "history" in content:
+        content["history"] = BY_NAME["history"].window(content["history"], held[1], None)
     declared = hook_secrets(content)
     redactor = Redactor(cfg.secrets() + declared, pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
     content = {
@@ -98,6 +118,12 @@ def build(
         }
     if request.sections:  # support asked for these only; the summary and the page still see everything
         base["sections_requested"] = sorted(request.sections)
+    if held and not request.window:
+        base["history_omitted"] = {
+            "before": utc_iso(held[1]),
+            "held_by": held[0],
+            "why": "the case holds the history up to then already, from that report",
+        }
 
     summary = make_summary(cfg, request, content)
     cuts = [
@@ -147,11 +173,14 @@ def make_report(cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outb
             "reason": request.reason,
             "case_ref": request.case_ref,
             "request_id": request.request_id,
+            # It carries the box's history up to now (a follow-up to its case may start after it).
+            "history": not request.window and (not request.sections or "history" in request.sections),
             # The faults active as it was made: a later fault report of the same incident joins its case.
             "faults": [f"{f['code']}|{f['device']}" for f in box.faults],
         },
     )
-    return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono))
+    held = held_by_case(outbox, request.case_ref)
+    return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono, held))
 
 
 def export_report(cfg: AgentConfig, request: ReportRequest, box: Box) -> tuple[str, bytes]:
