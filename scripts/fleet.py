@@ -3,6 +3,7 @@
 what happens when it comes back. Not in CI (minutes); the tests run the simulated mode small.
 
     scripts/fleet.py N OUTAGE_S [--seed S] [--mix urgent=0.1,medium=0.3,low=0.6] [--procs P] [--json]
+    scripts/fleet.py N OUTAGE_S --real [--workers W] ...     (real agents: scripts/fleet_real.py)
 
 Simulated boxes (the default, for thousands): each box is the agent's own Outbox on disk and its own Sender
 (agent/transports/sender.py, the backoff of agent/retry.py), driven on a virtual clock by one event loop per
@@ -224,10 +225,17 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", default="", help="shares of the reports: urgent=0.1,medium=0.3,low=0.6")
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 1, help="processes for simulated boxes")
+    ap.add_argument("--real", action="store_true", help="real agent processes, Mosquitto, the intake on PostgreSQL")
+    ap.add_argument("--workers", type=int, default=2, help="intake workers (--real)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     t = time.monotonic()
-    figures = run_simulated(args.n, args.outage_s, parse_mix(args.mix), args.seed, max(1, min(args.procs, args.n)))
+    if args.real:
+        from fleet_real import run_real
+
+        figures = run_real(args.n, args.outage_s, parse_mix(args.mix), args.seed, args.workers)
+    else:
+        figures = run_simulated(args.n, args.outage_s, parse_mix(args.mix), args.seed, max(1, min(args.procs, args.n)))
     figures["wall_s"] = round(time.monotonic() - t, 1)
     print(json.dumps(figures, indent=None if args.json else 1))
     return 0
