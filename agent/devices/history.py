@@ -23,7 +23,7 @@ class HistoryConfig:
 
 class Series:
     """One value's rings. Raw: wall time and value (16 bytes a sample). Buckets: the wall second of the first
-    sample, min, max and sum as float32 (reports show four significant digits), the count (18 bytes a
+    sample, min, max and sum as float32 (reports keep the unit's resolution), the count (18 bytes a
     bucket). Only the newest bucket's number on the monotonic clock matters: it says when the next begins."""
 
     def __init__(self, raw_capacity: int, buckets: int, bucket_s: float, period_s: float = 0.0):
@@ -255,8 +255,10 @@ def merge_pairs(buckets: list[tuple]) -> list[tuple]:
 # resolution, each the difference to the one before. Regular polling makes the time deltas repeat and a
 # steady reading makes the value deltas small, so the whole compresses well. A column holding a value that
 # is not a number (NaN) keeps plain floats ("v"); readers take both, and the floats of older files.
-RESOLUTION = {"V": 0.1, "A": 0.01, "W": 1.0, "VA": 1.0, "var": 1.0, "Hz": 0.01, "kWh": 0.001, "kvarh": 0.001}
-RESOLUTION |= {"%": 0.1, "s": 0.1}
+RESOLUTION = {
+    **{"V": 0.1, "A": 0.01, "Hz": 0.01, "%": 0.1, "s": 0.1},
+    **{"W": 1.0, "VA": 1.0, "var": 1.0, "kWh": 0.001, "kvarh": 0.001},
+}
 DEFAULT_RESOLUTION = 0.001  # power factors, states and values of units the table does not name
 
 

@@ -291,7 +291,7 @@ def restore_history(path: Path, history, now: float) -> float | None:
         raise ValueError("no end mark")
     except FileNotFoundError:
         return None
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, ArithmeticError) as exc:  # a damaged or planted file
         log.warning("the history checkpoint %s is not readable (%s): the history starts empty", path, exc)
         return None
 
