@@ -171,19 +171,21 @@ class Sender:
         """Try every due report in order (urgent first, then by priority, oldest first), each on its own
         schedule; on a failure the reports as urgent or less behind it wait (_hold_queue). Returns how many
         were delivered."""
-        delivered = 0
+        delivered, urgent_waits = 0, False
         with self._lock:
             now = self._clock()
-            for entry in self.outbox.pending():
+            for entry in self.outbox.pending():  # in order: nothing after a failed one is more urgent than it
                 if self.pace.due_at(entry, now) > now:
+                    urgent_waits |= urgency(entry)[0]
                     continue  # its own schedule: after an outage the urgent ones go first, the rest spread
                 entry = self.attempt(entry)
                 if entry.delivered:
                     delivered += 1
                 elif not (entry.parked or entry.damaged):  # the backend is down or shedding load
+                    urgent_waits |= urgency(entry)[0]
                     self._hold_queue(entry)
                     break
-            self._hurry_transports()
+            self._hurry_transports(urgent_waits)
         return delivered
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
@@ -209,13 +211,12 @@ class Sender:
                 entry.next_attempt = when
                 self._save(entry)
 
-    def _hurry_transports(self) -> None:
+    def _hurry_transports(self, urgent_waits: bool) -> None:
         """Transports that reconnect by themselves (MQTT) come back sooner while something urgent waits."""
-        urgent = any(urgency(e)[0] for e in self.outbox.pending())
         for transport in self.transports:
             hurry = getattr(transport, "hurry", None)  # an optional capability of a transport
             if hurry:
-                hurry(self.backend.urgent_retry_s if urgent else None)
+                hurry(self.backend.urgent_retry_s if urgent_waits else None)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""
