@@ -106,7 +106,15 @@ def simulate(boxes: range, outage_s: float, mix: dict[str, float], seed: int, fo
     """Boxes BOXES of a fleet (their numbers fix their draws, so a fleet split over processes is the same
     fleet): the backend goes down at t0, each box makes one report at a random moment of the outage's first
     half, the backend is back after OUTAGE_S. Returns the raw ledger for merge()."""
+    before = logging.root.manager.disable
     logging.disable(logging.WARNING)  # every box's "not delivered (attempt n)", thousands of times
+    try:
+        return _simulate(boxes, outage_s, mix, seed, folder)
+    finally:
+        logging.disable(before)  # the process's logging as it was (the tests go on logging)
+
+
+def _simulate(boxes: range, outage_s: float, mix: dict[str, float], seed: int, folder: Path) -> dict:
     t0 = 1.8e9
     clock = VirtualClock(t0 - 60)
     backend = Backend(clock, down_from=t0, up_at=t0 + outage_s)

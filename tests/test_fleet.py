@@ -15,7 +15,10 @@ from agent.transports.sender import Sender
 
 
 def test_after_a_ten_minute_outage_urgent_reports_go_within_a_minute_and_the_rest_spread():
+    import logging
+
     figures = fleet.run_simulated(400, 600.0, fleet.DEFAULT_MIX, seed=7)
+    assert logging.root.manager.disable == logging.NOTSET  # the rest of the suite still logs
     assert figures["reports"] == 400 and figures["lost"] == 0 and figures["duplicated"] == 0, figures
     assert figures["urgent"]["reports"] >= 20
     assert figures["urgent"]["p90_s"] <= 60, figures["urgent"]  # the old backoff: about 400 s
