@@ -242,8 +242,9 @@ def test_the_watchdog_is_fed_while_jobs_run_and_starves_when_they_stop(
         thread.join(10)
 
 
+@pytest.mark.parametrize("back", [3600.0, 30 * 86400.0])  # NTP an hour back, or a month
 @pytest.mark.parametrize("jump", [6 * 3600.0, -3600.0, -400 * 86400.0])
-def test_a_clock_step_neither_stalls_nor_reorders_the_outbox(tmp_path, jump):
+def test_a_clock_step_neither_stalls_nor_reorders_the_outbox(tmp_path, jump, back):
     from agent.config import BackendConfig
     from agent.outbox import Entry, Outbox
     from agent.transports.base import Receipt
@@ -280,7 +281,7 @@ def test_a_clock_step_neither_stalls_nor_reorders_the_outbox(tmp_path, jump):
         rng=lambda: 1.0,
     )
     sender.drain()  # the backend is down: the queue waits out the backoff
-    wall[0] -= 30 * 86400  # and then the clock goes back a month
+    wall[0] -= back  # and then the clock goes back: the waits were set at a time now ahead
     backend.down = False
     sender.drain()
     assert sent == ["r1", "r2"], "a report that waits for a clock that went back, or out of order"

@@ -64,6 +64,7 @@ class Entry:
     attempts: int = 0
     last_error: str | None = None
     next_attempt: float = 0.0  # wall time
+    scheduled: float = 0.0  # the wall time next_attempt was set at: a clock now before it went back
     parked: bool = False  # refused for good by the backend; retried after a config change
     parked_config: str | None = None  # the delivery settings it was refused under
     receipt: dict | None = None
@@ -96,6 +97,7 @@ KINDS = {
     "attempts": int,
     "last_error": (str, type(None)),
     "next_attempt": (int, float),
+    "scheduled": (int, float),
     "parked": bool,
     "parked_config": (str, type(None)),
     "receipt": (dict, type(None)),

@@ -36,10 +36,12 @@ class Pacing:
         return 0.7 + 0.3 * self._rng()
 
     def due_at(self, entry: Entry, now: float) -> float:
-        """When ENTRY is due. Further ahead than the sender ever schedules (a clock that has since gone back:
-        an NTP step, a boot with a stale time) is now, not in days."""
+        """When ENTRY is due. A clock that has gone back since its wait was set (an NTP step, a boot with a stale
+        time: now is before then) makes it due now, not an hour or days later; so does a wait further ahead
+        than the sender ever schedules (a state file from before such a step)."""
         horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
-        return now if entry.next_attempt > now + horizon else entry.next_attempt
+        went_back = entry.scheduled and now < entry.scheduled - 1.0
+        return now if went_back or entry.next_attempt > now + horizon else entry.next_attempt
 
     def held(self, entry: Entry, failed: Entry, now: float) -> float | None:
         """ENTRY's new next attempt now that the backend did not take FAILED, or None where it stays: no report

@@ -126,13 +126,15 @@ class Sender:
     def _failed(self, entry: Entry, exc: DeliveryError) -> None:
         entry.last_error = str(exc)
         if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
-            entry.next_attempt = self._clock() + CLOCK_WAIT_S
+            entry.scheduled = self._clock()
+            entry.next_attempt = entry.scheduled + CLOCK_WAIT_S
             log.warning("report %s waits for the clock: %s", entry.report_id, exc)
         else:
             entry.attempts += 1
             entry.parked = exc.final
             entry.parked_config = self.fingerprint if exc.final else None
-            entry.next_attempt = self._clock() + self.pace.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
+            entry.scheduled = self._clock()
+            entry.next_attempt = entry.scheduled + self.pace.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
             if exc.final:
                 log.error("report %s parked: %s", entry.report_id, exc)
             else:
@@ -208,7 +210,7 @@ class Sender:
         for entry in self.outbox.pending():
             when = self.pace.held(entry, failed, now)
             if when is not None:
-                entry.next_attempt = when
+                entry.next_attempt, entry.scheduled = when, now
                 self._save(entry)
 
     def _hurry_transports(self, urgent_waits: bool) -> None:
