@@ -124,16 +124,14 @@ class Sender:
         return entry
 
     def _failed(self, entry: Entry, exc: DeliveryError) -> None:
-        entry.last_error = str(exc)
+        entry.last_error, entry.scheduled = str(exc), self._clock()
         if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
-            entry.scheduled = self._clock()
             entry.next_attempt = entry.scheduled + CLOCK_WAIT_S
             log.warning("report %s waits for the clock: %s", entry.report_id, exc)
         else:
             entry.attempts += 1
             entry.parked = exc.final
             entry.parked_config = self.fingerprint if exc.final else None
-            entry.scheduled = self._clock()
             entry.next_attempt = entry.scheduled + self.pace.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
             if exc.final:
                 log.error("report %s parked: %s", entry.report_id, exc)
