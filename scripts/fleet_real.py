@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -117,6 +118,7 @@ def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, work
         for peer in reversed(running):
             peer.stop()
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)  # N boxes' states and logs
     out: dict = {"boxes": n, "made": sum(1 for b in boxes if b.get("made") == 3), "mode": "real"}
     per_second = Counter(int(b["t"]) for b in boxes if b.get("t"))
     for kind in ("urgent", "medium", "low"):
