@@ -350,6 +350,11 @@ def test_a_follow_up_leaves_out_the_history_its_case_holds_and_says_so(tmp_path,
     first.receipt = {"report_id": first.report_id, "case": "CASE-7", "priority": "low", "attached": False}
     outbox.save(first)
 
+    # A later report of the case that carried no history (support asked for the logs only) holds none.
+    logs_only = make_report(cfg, ReportRequest(subject="logs", case_ref="CASE-7", sections=["logs"]), box, outbox)
+    logs_only.receipt = dict(first.receipt, report_id=logs_only.report_id)
+    outbox.save(logs_only)
+
     other = make_report(cfg, ReportRequest(subject="another case", case_ref="CASE-8"), box, outbox)
     manifest, members = read_bundle(outbox.bundle_path(other.report_id).read_bytes())
     assert "history_omitted" not in manifest  # that case holds nothing of this box yet

@@ -9,13 +9,14 @@ import time
 from agent.cases import PHOTO_LABELS
 from agent.cases.photos import Photo
 from agent.config import AgentConfig
+from agent.fields import ANSWER_CHARS
 from agent.outbox import Entry, Outbox
 from agent.redact import Secrets
 from agent.report.bundle import Section, write_bundle
 from agent.report.manifest import Manifest
 from agent.request import new_report_id
 
-MAX_ANSWER = 2000
+MAX_ANSWER = ANSWER_CHARS[1]
 
 
 def _spool(

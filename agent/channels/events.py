@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.fields import EVENT_CODE as CODE
+from agent.fields import EVENT_CODE_WORDS as CODE_WORDS
+from agent.fields import FAULT_MESSAGE_CHARS as MESSAGE_CHARS
+from agent.fields import FIRMWARE_VERSION_CHARS as VERSION_CHARS
 from agent.paths import state_path
 from agent.storage import read_bytes, set_aside, write_json
 from agent.vocab import FaultCategory, Severity
@@ -17,9 +20,6 @@ from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 
 log = logging.getLogger(__name__)
-CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-CODE_WORDS = "1-64 letters, digits, '_', '.' or '-'"
-MESSAGE_CHARS, VERSION_CHARS = (1, 500), (1, 64)
 
 
 def check_event(args: dict) -> dict:

@@ -11,14 +11,14 @@ from agent.cli.views import render_cases
 
 
 def add_parsers(sub, common, load_config) -> None:
-    from agent.cases.articles import MAX_ANSWER
+    from agent.fields import ANSWER_CHARS
 
     p = sub.add_parser("cases", parents=[common], help="the box's reports and cases, and support's open questions")
     p.add_argument("--json", action="store_true", help="the cases as JSON")
     p = sub.add_parser("answer", parents=[common], help="answer support's question on a case")
     p.add_argument("case", help="the case number, as `cases` shows it (e.g. CASE-000123)")
     p.add_argument("question", help="the question's id, as `cases` shows it (e.g. Q3)")
-    p.add_argument("text", help=f"the answer (secrets scrubbed; at most {MAX_ANSWER} characters are kept)")
+    p.add_argument("text", help="the answer, {}-{} characters (secrets are scrubbed)".format(*ANSWER_CHARS))
     p.add_argument("--with-report", action="store_true", help="send a fresh report to the case with the answer")
     p = sub.add_parser("retry", parents=[common], help="send a refused report again (after the settings changed)")
     p.add_argument("report_id", help="a refused report's id, as `status` and `cases` show it")

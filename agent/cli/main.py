@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", required=True, help="one cycle, then exit (required)")
     p.add_argument("--json", action="store_true", help="the readings as JSON")
     p.set_defaults(func=cmd_poll)
-    from agent.channels.events import CODE_WORDS, MESSAGE_CHARS, VERSION_CHARS
+    from agent import fields
     from agent.request import LIMITS
 
     def chars(limits: tuple[int, int]) -> str:
@@ -350,11 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
     p.add_argument("type", choices=("fault", "clear", "updated"), help="raise a fault, clear one, or a new firmware")
-    p.add_argument("--code", help=f"fault code, {CODE_WORDS} (fault, clear)")
-    p.add_argument("--message", help=f"what happened, {chars(MESSAGE_CHARS)} (fault)")
+    p.add_argument("--code", help=f"fault code, {fields.EVENT_CODE_WORDS} (fault, clear)")
+    p.add_argument("--message", help=f"what happened, {chars(fields.FAULT_MESSAGE_CHARS)} (fault)")
     p.add_argument("--severity", help="info, warning, error (default) or critical (fault)")
     p.add_argument("--category", help="hardware (default), charging, communication, system or software (fault)")
-    p.add_argument("--version", dest="version", help=f"the new firmware version, {chars(VERSION_CHARS)} (updated)")
+    p.add_argument("--version", help=f"the new firmware version, {chars(fields.FIRMWARE_VERSION_CHARS)} (updated)")
     p.set_defaults(func=cmd_event)
     p = sub.add_parser("onsite", parents=[common], help="on-site mode: every report high priority")
     p.add_argument("action", choices=("on", "off", "status"), help="on: for onsite.duration_s (4 h); off; status")

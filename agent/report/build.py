@@ -72,7 +72,7 @@ def held_by_case(outbox: Outbox, case_ref: str | None) -> tuple[str, float] | No
     A follow-up to the case needs no history from before then."""
     if not case_ref:
         return None
-    held = [e for e in outbox.entries() if e.receipt and e.receipt.get("case") == case_ref and "history" in e.extra]
+    held = [e for e in outbox.entries() if e.receipt and e.receipt.get("case") == case_ref and e.extra.get("history")]
     newest = max(held, key=lambda e: e.created, default=None)
     return (newest.report_id, newest.created) if newest else None
 

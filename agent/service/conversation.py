@@ -13,6 +13,7 @@ from agent.cases.book import CaseBook
 from agent.cases.inbox import CaseInbox
 from agent.cases.view import case_view, file_name
 from agent.config import AgentConfig
+from agent.fields import ANSWER_CHARS
 from agent.outbox import Outbox, describe
 from agent.redact import Secrets
 from agent.request import ReportRequest, RequestError, check_request, fit
@@ -131,8 +132,8 @@ class Conversation:
         from agent.cases import articles  # answers are rare: their code is loaded when one comes
 
         known = _asked(self._case(case), question)
-        if not isinstance(text, str) or not 2 <= len(text.strip()) <= articles.MAX_ANSWER:
-            raise CaseError("answer_length", {"most": articles.MAX_ANSWER})
+        if not isinstance(text, str) or not ANSWER_CHARS[0] <= len(text.strip()) <= ANSWER_CHARS[1]:
+            raise CaseError("answer_length", {"most": ANSWER_CHARS[1]})
         priority, on_site = self._priority(known)
         asks = question if isinstance(question, str) else None
         entry = articles.answer(self.cfg, self.outbox, known["case"], asks, text, priority, on_site, self.secrets)

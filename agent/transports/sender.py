@@ -203,7 +203,7 @@ class Sender:
             wake.wait(timeout=min(max(wait, 0.05), 60))
 
     def _hold_queue(self, failed: Entry) -> None:
-        """The backend did not take FAILED: what is as urgent or less waits (Pacing.held)."""
+        """What is as urgent as FAILED or less waits (Pacing.held); read anew: a stale copy revives an evicted one."""
         now = self._clock()
         for entry in self.outbox.pending():
             when = self.pace.held(entry, failed, now)
