@@ -11,6 +11,9 @@ report_build_s    median of 5: building a report with 24 h of history at 1 Hz (s
                   cycle) from the simulator's model: sections, redaction, summary, report.html,
                   tar.gz, spooled with fsync (health collected beforehand)
 report_bytes      its compressed size
+history_json_bytes, history_{gzip,xz}_{bytes,cpu_s,peak_kb}  that report's history.json through gzip (the
+                  bundle's level 6) and xz (the member's LZMA2 preset 6, 256 KiB dictionary): size, CPU
+                  seconds (median of 5) and the memory the compressor takes
 report_build_peak_rss_kb  the peak resident memory of a process holding that history and building
                   (report_build_steady_rss_kb before the builds; report_build_peak_over_steady_kb)
 outbox_reports_per_s  50 reports spooled into the outbox (fsync, rename) and then delivered over
@@ -359,9 +362,11 @@ def report_child(config_path: str) -> None:
         sizes.append(entry.size)
         give_back()  # as the daemon's desk does after each report
     peak = status("VmHWM")
+    codecs = history_codecs(history.freeze(), status)
     print(
         json.dumps(
             {
+                **codecs,
                 "report_build_s": round(statistics.median(times), 4),
                 "report_bytes": sizes[-1],
                 "report_build_steady_rss_kb": steady,
@@ -371,6 +376,38 @@ def report_child(config_path: str) -> None:
             }
         )
     )
+
+
+def history_codecs(frozen, status) -> dict:
+    """The day's history.json through gzip (the bundle's level) and through xz (the member's settings): bytes,
+    CPU seconds (median of 5) and the memory each compressor takes (the peak over the resident size before)."""
+    import gzip
+    import io
+    import lzma
+
+    from agent.report.bundle import GZIP_LEVEL, XZ_DICT_BYTES, XZ_PRESET
+
+    raw = io.BytesIO()
+    frozen.write_json(raw)
+    data = raw.getvalue()
+    lzma2 = {"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": XZ_DICT_BYTES}
+    codecs = {
+        "gzip": lambda: gzip.compress(data, GZIP_LEVEL),
+        "xz": lambda: lzma.compress(data, format=lzma.FORMAT_XZ, filters=[lzma2]),
+    }
+    out = {"history_json_bytes": len(data)}
+    for name, compress in codecs.items():
+        times = []
+        for _ in range(5):
+            before = status("VmRSS")
+            Path("/proc/self/clear_refs").write_text("5")
+            t0 = time.process_time()
+            packed = compress()
+            times.append(time.process_time() - t0)
+            peak = status("VmHWM") - before
+        out |= {f"history_{name}_bytes": len(packed), f"history_{name}_cpu_s": round(statistics.median(times), 4)}
+        out[f"history_{name}_peak_kb"] = peak
+    return out
 
 
 def report_figures(config_path: Path) -> dict:

@@ -111,7 +111,7 @@ def test_more_data_attaches_to_the_case_and_on_site_and_ping_work(tmp_path, clou
     from agent.report.bundle import read_bundle
 
     manifest, members = read_bundle(bundle.read_bytes())
-    assert manifest["trigger"] == "cloud-follow-up" and "history.json" in members and "system.json" not in members
+    assert manifest["trigger"] == "cloud-follow-up" and "history.json.xz" in members and "system.json" not in members
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 
 from agent.devices.history import decode_raw
 from agent.report.bundle import read_bundle
+from agent.report.sections.history import read as read_history
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def test_faults_reach_status_and_the_report_carries_history_and_timeline(
     faults = json.loads(members["faults.json"])
     assert "vehicle_failure" in [f["code"] for f in faults["active"]]
     assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
-    history = json.loads(members["history.json"])
+    history = read_history(members)
     assert history["meter"]["voltage_l1"]["unit"] == "V" and len(history["meter"]["voltage_l1"]["raw"]) >= 1
     assert json.loads(members["buses.json"])["sim"]["slow_every"] == 12
 
@@ -204,7 +205,7 @@ def test_report_out_goes_through_the_running_daemon_with_its_faults_history_and_
     faults = json.loads(members["faults.json"])
     assert "vehicle_failure" in [f["code"] for f in faults["active"]]
     assert any(e["kind"] == "raised" and e["code"] == "vehicle_failure" for e in faults["timeline"])
-    voltages = decode_raw(json.loads(members["history.json"])["meter"]["voltage_l1"]["raw"])
+    voltages = decode_raw(read_history(members)["meter"]["voltage_l1"]["raw"])
     assert voltages and 200 < voltages[-1][1] < 260
     assert manifest["priority"] == "medium"  # the daemon's active fault counts in
     assert not list((tmp_path / "state" / "outbox").glob("*.json"))  # --out sends nothing

@@ -274,7 +274,7 @@ def test_report_html_puts_the_verdict_first_and_reads_on_a_phone(box, simulator,
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # charts scale, nothing scrolls sideways
     # Every legend in the colour of its line.
     legends = page.evaluate(
-        "[...document.querySelectorAll('svg.chart')].flatMap(svg => [...svg.querySelectorAll('polyline.series')]"
+        "[...document.querySelectorAll('svg.chart')].flatMap(svg => [...svg.querySelectorAll('path.series')]"
         ".map((line, i) => [line.getAttribute('stroke'), getComputedStyle(svg.querySelectorAll('text.legend')[i]).fill]))"
     )
     assert legends and all(_rgb(stroke) == fill for stroke, fill in legends), legends

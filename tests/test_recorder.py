@@ -20,6 +20,7 @@ from agent.config import RecorderConfig as RecorderSettings
 from agent.devices.history import History, decode_raw
 from agent.recorder import Recorder, judge_last_stop
 from agent.report.bundle import read_bundle
+from agent.report.sections.history import read as read_history
 from agent.watch.timeline import Timeline
 
 
@@ -205,7 +206,7 @@ def test_after_kill_9_at_random_moments_the_report_shows_the_window_from_before(
         assert samples and samples[0][0] < entry["raised"]  # readings from before the fault
         events = json.loads(members["faults.json"])["timeline"]
         assert any(e["code"] == f"welded_{n}" and e["earlier_run"] for e in events)
-        history = json.loads(members["history.json"])
+        history = read_history(members)
         assert recorded["earlier_history_until"] is not None
         raw = decode_raw(history["meter"]["voltage_l1"]["raw"])
         # Readings restored from the checkpoint, and this run's after them.

@@ -20,6 +20,7 @@ from agent.health.hooks import HookResult
 from agent.redact import Redactor
 from agent.report.build import build, collect_sections
 from agent.report.bundle import read_bundle
+from agent.report.sections.history import read as read_history
 from agent.request import ReportRequest
 from agent.watch.checks import judged
 
@@ -299,8 +300,8 @@ def test_report_html_draws_its_charts_in_chromium(tmp_path, make_config):
         "Vehicle state",
     ]
     for c in charts:
-        lines = re.findall(r"points=\"([^\"]*)\"", c)
-        assert lines and all(len(pts.split()) > 50 for pts in lines)
+        lines = re.findall(r" d=\"([^\"]*)\"", c)
+        assert lines and all(len(re.findall("[vlh]", d)) > 50 for d in lines)
     assert all("phase_lost" in c for c in charts)  # the fault is marked on every time axis
     shot = tmp_path / "shot.png"
     result = chromium(
@@ -329,7 +330,42 @@ def test_fault_labels_on_a_chart_never_overprint():
     for i, (x1, y1) in enumerate(labels):
         for x2, y2 in labels[i + 1 :]:
             assert y1 != y2 or abs(x1 - x2) >= EVENT_GAP_PX, labels
-    assert re.search(r"stroke='(#\w+)' points=.*<text class='legend'[^>]*fill='\1'", svg)
+    assert re.search(r"stroke='(#\w+)' d=.*<text class='legend'[^>]*fill='\1'", svg)
+
+
+def _absolute(d: str) -> list[tuple[int, int]]:
+    """The points an SVG path of M, l, h and v commands passes through."""
+    x = y = 0
+    points = []
+    for cmd, args in re.findall(r"([Mlhv])([-\d ]+)", d):
+        n = [int(a) for a in args.split()]
+        if cmd == "M":
+            x, y = n
+        elif cmd == "l":
+            x, y = x + n[0], y + n[1]
+        elif cmd == "h":
+            x += n[0]
+            continue  # a state's level run: its end is the next point's x
+        else:
+            y += n[0]
+        points.append((x, y))
+    return points
+
+
+def test_a_chart_line_passes_through_each_pixel_columns_lowest_and_highest_point():
+    """The relative path (a day's chart in a few kB) draws what the plain points did: per pixel column the
+    lowest and the highest value, in whole pixels; a state as steps."""
+    from agent.report.charts import H, PAD_B, PAD_T, chart
+
+    line = [(1000.0 + i, 230.0 + 10 * (i % 2)) for i in range(5000)]
+    svg = chart("Voltage", "V", {"v": line}, [], False)
+    points = _absolute(re.search(r" d='([^']*)'", svg).group(1))
+    assert 2 * 830 <= len(points) <= 2 * 831  # two a pixel column (830 px wide, both ends): the page stays small
+    assert {y for _, y in points} == {PAD_T, H - PAD_B}  # the highest and the lowest value in every column
+    assert all(b[0] - a[0] in (0, 1) for a, b in zip(points, points[1:], strict=False))
+    steps = chart("State", "", {"s": [(0.0, 1.0), (50.0, 2.0), (100.0, 1.0)]}, [], True)
+    d = re.search(r" d='([^']*)'", steps).group(1)
+    assert re.fullmatch(r"M\d+ \d+(h\d+v-?\d+)+", d), d  # level, then up or down: never a slope
 
 
 def test_a_follow_up_leaves_out_the_history_its_case_holds_and_says_so(tmp_path, make_config):
@@ -363,6 +399,21 @@ def test_a_follow_up_leaves_out_the_history_its_case_holds_and_says_so(tmp_path,
     manifest, members = read_bundle(outbox.bundle_path(follow.report_id).read_bytes())
     assert manifest["history_omitted"]["held_by"] == first.report_id
     assert manifest["history_omitted"]["before"] == "2026-09-21T13:43:20+00:00"  # 1.79e9 - 1800, in UTC
-    series = json.loads(members["history.json"])["meter"]["voltage_l1"]
+    series = read_history(members)["meter"]["voltage_l1"]
     walls = [w for w, _ in decode_raw(series["raw"])] + [b[0] for b in decode_buckets(series["buckets"])]
     assert walls and min(walls) >= first.created and len(walls) <= 1801
+
+
+def test_a_state_chart_over_a_day_names_only_states_never_a_mean_of_them():
+    """A minute bucket of a vehicle state that went from B to C has a mean of 2.5: no state. The chart shows
+    the lowest and the highest state of each minute, each by its letter."""
+    from agent.devices.history import encode_buckets, encode_raw
+    from agent.report.charts import chart, series_points
+
+    buckets = [(1000.0 + 60 * i, 1.0 + i % 2, 1.5 + i % 2, 2.0 + i % 2, 60) for i in range(100)]
+    block = {"buckets": encode_buckets(buckets), "raw": encode_raw([(7000.0 + i, 2.0) for i in range(60)])}
+    svg = chart(
+        "Vehicle state", "", {"s": series_points(block, state=True)}, [], True, letters={1.0: "A", 2.0: "B", 3.0: "C"}
+    )
+    assert re.findall(r"<text class='axis' x='4'[^>]*>([^<]*)<", svg) == ["A", "B", "C"]
+    assert {v for _, v in series_points(block)} > {1.5, 2.5}  # a measured value keeps its means

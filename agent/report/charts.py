@@ -4,6 +4,7 @@ marked on the time axis in rows so their labels never overprint, a state drawn a
 from __future__ import annotations
 
 import html
+from itertools import pairwise
 
 from agent.devices.history import decode_buckets, decode_raw
 from agent.lang import when
@@ -33,10 +34,15 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
 W, H, PAD_L, PAD_B, PAD_T = 900, 170, 60, 22, 14
 
 
-def series_points(entry: dict) -> list[tuple[float, float]]:
-    """Bucket means for the window, then the raw samples of the last hour: [(wall time, value)]."""
-    buckets = [(b[0], b[2]) for b in decode_buckets(entry.get("buckets", {}))]
-    return buckets + decode_raw(entry.get("raw", {}))
+def series_points(entry: dict, state: bool = False) -> list[tuple[float, float]]:
+    """Bucket means for the window, then the raw samples of the last hour: [(wall time, value)]. A STATE has no
+    mean (a third of C is not a state): its buckets give the lowest and the highest state seen."""
+    buckets = decode_buckets(entry.get("buckets", {}))
+    if state:
+        points = [(b[0], v) for b in buckets for v in sorted({b[1], b[3]})]
+    else:
+        points = [(b[0], b[2]) for b in buckets]
+    return points + decode_raw(entry.get("raw", {}))
 
 
 def chart(
@@ -80,14 +86,10 @@ def chart(
         parts.append(f"<text class='axis' x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>")
     for i, (name, line) in enumerate(lines.items()):
         line = _per_pixel(line, x)
-        coords = []
-        for j, (t, v) in enumerate(line):
-            if step and j:
-                coords.append(f"{x(t):.1f},{y(line[j - 1][1]):.1f}")
-            coords.append(f"{x(t):.1f},{y(v):.1f}")
+        points = [(int(x(t)), round(y(v))) for t, v in line]  # x: the pixel column _per_pixel kept
         parts.append(
-            f"<polyline class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
-            f"stroke='{COLOURS[i % len(COLOURS)]}' points='{' '.join(coords)}'/>"
+            f"<path class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
+            f"stroke='{COLOURS[i % len(COLOURS)]}' d='{_path(points, step)}'/>"
         )
         parts.append(
             f"<text class='legend' x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>"
@@ -110,6 +112,22 @@ def chart(
     return "".join(parts)
 
 
+def _path(points: list[tuple[int, int]], step: bool) -> str:
+    """An SVG path through POINTS in whole pixels, each move relative to the one before ("v" straight down or
+    up): a day's line in a few kB once compressed. STEP: a state, drawn level until its next value."""
+    if not points:
+        return ""
+    out = [f"M{points[0][0]} {points[0][1]}"]
+    for (x0, y0), (x1, y1) in pairwise(points):
+        if x1 == x0:
+            out.append(f"v{y1 - y0}")
+        elif step:
+            out.append(f"h{x1 - x0}v{y1 - y0}")
+        else:
+            out.append(f"l{x1 - x0} {y1 - y0}")
+    return "".join(out)
+
+
 def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
     """At most the lowest and the highest point per pixel column: the page stays small, spikes stay."""
     out: list[tuple[float, float]] = []
@@ -124,10 +142,14 @@ def _per_pixel(line: list[tuple[float, float]], x) -> list[tuple[float, float]]:
     return out
 
 
-def chart_lines(history, names: tuple[str, ...]) -> tuple[str | None, dict[str, list]]:
+def chart_lines(history, names: tuple[str, ...], state: bool = False) -> tuple[str | None, dict[str, list]]:
     """The first device that has NAMES, and its lines; HISTORY is the report's frozen history (or empty)."""
     for device in history.devices() if history else []:
-        found = {f"{device} {n}": series_points(history.series(device, n)) for n in names if n in history.names(device)}
+        found = {
+            f"{device} {n}": series_points(history.series(device, n), state)
+            for n in names
+            if n in history.names(device)
+        }
         if found:
             return device, found
     return None, {}

@@ -207,7 +207,7 @@ def render(manifest: dict, summary: dict, sections: dict, language: str = "en", 
     history = sections.get("history", {})
     readings = sections.get("readings", {})
     for title, unit, names, step in CHARTS:
-        device, lines = chart_lines(history, names)
+        device, lines = chart_lines(history, names, step)
         letters = letters_of(readings, device) if step else None
         out.append(chart(w["chart_titles"].get(title, title), unit, lines, events, step, zone, letters))
     out.append(f"<h2>{_e(w['readings'])}</h2>")

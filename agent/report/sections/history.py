@@ -12,6 +12,7 @@ NAME, ORDER = "history", 20
 CUT_ORDER = 2
 MIN_BUCKETS = 48
 THIN_ABOVE = 60  # raw samples per series before thinning is worth it
+MEMBER = "history.json.xz"  # xz, not the bundle's gzip: agent/report/bundle.py XZ_PRESET says why
 
 
 def collect(box, cfg):
@@ -37,11 +38,9 @@ def redact(history, redactor):
 
 
 def members(history):
-    from agent.report.bundle import Section
+    from agent.report.bundle import Section, xz
 
-    if not history:
-        return [Section("history.json", b"{}\n")]
-    return [Section("history.json", write=history.write_json)]
+    return [Section(MEMBER, write=xz(history.write_json if history else lambda f: f.write(b"{}\n")))]
 
 
 def window(history, oldest: float | None, latest: float | None):
@@ -49,3 +48,14 @@ def window(history, oldest: float | None, latest: float | None):
     if history:
         history.inside = Window(oldest, latest).__contains__
     return history
+
+
+def read(members: dict[str, bytes]) -> dict:
+    """The history of a bundle's MEMBERS (agent/report/bundle.read_bundle), or of an older one's history.json."""
+    import json
+
+    from agent.report.bundle import unxz
+
+    if MEMBER in members:
+        return json.loads(unxz(members[MEMBER]))
+    return json.loads(members.get("history.json", b"{}"))
