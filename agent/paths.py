@@ -23,6 +23,7 @@ STATE = {
     "onsite": "onsite.json",  # onsite.py: on-site mode survives a restart
     "releases": "releases.json",  # health/software.py: the last known release list
     "mqtt": "mqtt.json",  # transports/mqtt_version.py: the MQTT version that last worked (a record)
+    "data_budget": "data-budget.json",  # transports/budget.py: bytes used today and this month on a metered link
     "firmware_versions": "firmware_versions.json",  # watch/faults.py: a firmware update while the agent was down
 }
 

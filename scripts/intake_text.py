@@ -39,7 +39,21 @@ def summary_lines(manifest: dict, summary: dict) -> list[str]:
     ]
     if s.get("email"):
         lines.append(f"Reply to: {s['email']}")
+    lines += left_out(manifest)
     return lines
+
+
+def left_out(manifest: dict) -> list[str]:
+    """What the box left out of a report and why (its size cap, the data budget of a metered link, history the
+    case holds): support knows what to ask for again."""
+    cuts = [c for c in manifest.get("cuts") or [] if isinstance(c, dict)]
+    out = [f"Left out: {str(c.get('what'))[:120]} ({str(c.get('why'))[:120]})" for c in cuts[:10]]
+    if len(cuts) > 10:
+        out.append(f"Left out: {len(cuts) - 10} more cuts (the manifest lists them)")
+    omitted = manifest.get("history_omitted")
+    if isinstance(omitted, dict):
+        out.append(f"Left out: history before {omitted.get('before')} (the case holds it: {omitted.get('held_by')})")
+    return out
 
 
 def summary_title(case: dict) -> str:

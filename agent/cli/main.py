@@ -306,7 +306,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
     else:
-        print(render_status(status, cfg.language))
+        print(render_status(status, cfg.language, cfg.timezone))
     return EXIT_OK
 
 

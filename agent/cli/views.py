@@ -86,7 +86,7 @@ def _render_security_log(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def render_status(status: dict, language: str = "en") -> str:
+def render_status(status: dict, language: str = "en", zone: str = "UTC") -> str:
     from agent.lang import load
 
     w = load(language)["status"]
@@ -135,7 +135,26 @@ def render_status(status: dict, language: str = "en") -> str:
         out.append(w["last_receipt"].format(**status["last_receipt"]))
     if (status.get("cases") or {}).get("open_questions"):
         out.append(w["questions"].format(n=status["cases"]["open_questions"]))
+    if status.get("data_budget"):
+        out.append(budget_line(status["data_budget"], w, zone))
     return "\n".join(out)
+
+
+def budget_line(budget: dict, w: dict, zone: str) -> str:
+    """The data budget in a line: use of each period, whether reports are thinned, which wait (status words W)."""
+    from agent.lang import when
+
+    use = [
+        w[f"budget_{p}"].format(used=f"{b['used'] / 1e6:.2f}", limit=f"{b['limit'] / 1e6:.2f}")
+        for p in ("day", "month")
+        if (b := budget[p])["limit"]
+    ]
+    if budget.get("thinning"):
+        use.append(w["budget_thinning"])
+    if budget.get("deferred"):
+        until = when(min(d["until"] for d in budget["deferred"]), zone, seconds=False)
+        use.append(w["budget_deferred"].format(n=len(budget["deferred"]), until=until))
+    return w["budget"].format(use="; ".join(use))
 
 
 def render_scans(scans: list[dict], cfg) -> str:

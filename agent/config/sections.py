@@ -147,6 +147,23 @@ class HealthConfig:
 
 
 @dataclass
+class DataBudget:
+    """What the box may send and receive in a day and in a calendar month (a metered LTE plan); 0: no limit
+    (both 0, the default: no budget). agent/transports/budget.py says what is counted and what it decides."""
+
+    day_bytes: int = number(0, 0, 10**12, "bytes")
+    month_bytes: int = number(0, 0, 10**13, "bytes")
+
+    def validate(self) -> None:
+        if self.day_bytes and self.month_bytes and self.day_bytes > self.month_bytes:
+            raise ValueError("day_bytes: must not be above month_bytes")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.day_bytes or self.month_bytes)
+
+
+@dataclass
 class BackendConfig:
     url: str = ""
     ca_file: str | None = None
@@ -165,6 +182,8 @@ class BackendConfig:
     proxy: str = ""
     # Other hosts the backend may redirect to (its own always): a redirect elsewhere is refused.
     redirect_hosts: list[str] = field(default_factory=list)
+    # Off by default; on a metered link: medium and low reports thinned, then deferred, as it runs low.
+    data_budget: DataBudget = field(default_factory=DataBudget)
 
     def validate(self) -> None:
         if self.url and not self.url.startswith("https://"):

@@ -158,6 +158,7 @@ def describe(entry: Entry) -> dict:
         "attempts": entry.attempts,
         "via": entry.via,
         "note": note + (" (added to the case it named)" if attached else ""),
+        "deferred": None if entry.delivered else entry.extra.get("deferred"),  # waits for the data budget
         # What an answer or a photo is about, for its subject in the reader's language (the page's words).
         "about": {k: entry.extra[k] for k in ("case_ref", "question", "label") if entry.extra.get(k)},
     }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import secrets as random_secrets
 import time
 from typing import BinaryIO
@@ -11,7 +12,7 @@ from typing import BinaryIO
 from agent.clock import utc_iso
 from agent.collect import Box
 from agent.config import AgentConfig
-from agent.outbox import Entry, Outbox
+from agent.outbox import Entry, Outbox, urgency
 from agent.paths import state_path
 from agent.redact import Redactor
 from agent.report.bundle import Section, to_json, write_bundle
@@ -21,6 +22,9 @@ from agent.report.sections import SECTIONS
 from agent.report.summary import failed_sections, make_manifest, make_summary
 from agent.request import ReportRequest, new_report_id
 from agent.storage import create_once
+from agent.transports.budget import Budget, Thrift, thrift
+
+log = logging.getLogger(__name__)
 
 BY_NAME = {m.NAME: m for m in SECTIONS}
 
@@ -86,9 +90,11 @@ def build(
     wall: float,
     mono: float,
     held: tuple[str, float] | None = None,
+    thrift: Thrift | None = None,
 ) -> dict:
     """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes. HELD: the
-    report of the same case that holds the history up to its time (held_by_case): the history starts there."""
+    report of the same case that holds the history up to its time (held_by_case): the history starts there.
+    THRIFT: what the data budget asks (transports/budget.py): a coarser history, a smaller cap."""
     content = copy.deepcopy(sections)
     if request.window:  # history, timeline and logs of that window only (sections/*.window)
         content = {
@@ -130,11 +136,17 @@ def build(
         {"what": f"log {note}", "why": "the firmware_logs hook keeps the newest lines only"}
         for note in content["logs"].pop("_truncated_by_hook", [])
     ]
+    cap, why_cap = cfg.report.max_bytes, f"over the {cfg.report.max_bytes} byte cap"
+    if thrift and thrift.thin and content.get("history"):
+        content["history"].thin, content["history"].merge = thrift.thin
+        cuts.append({"what": "history: every 4th sample of the last hour, buckets of 4 minutes", "why": thrift.why})
+    if thrift and thrift.cap is not None and thrift.cap < cap:
+        cap, why_cap = thrift.cap, f"{thrift.why}: this report may take {thrift.cap} bytes"
 
     def write(note_over_cap: bool = False) -> dict:
         if note_over_cap:
             cuts.append({"what": "nothing more to cut", "why": f"still {out.tell()} bytes, over the cap"})
-        manifest = dict(base, cuts=list(cuts), max_bytes=cfg.report.max_bytes)
+        manifest = dict(base, cuts=list(cuts), max_bytes=cap)
         page = render(manifest, summary, content, cfg.language, cfg.timezone)
         out.seek(0)
         out.truncate()
@@ -147,17 +159,20 @@ def build(
 
     while True:
         manifest = write()
-        if out.tell() <= cfg.report.max_bytes:
+        if out.tell() <= cap:
             return manifest
         cut = _next_cut(content)
         if cut is None:
             # Nothing more may go: the manifest, summary and page stay whole, over the cap if need be.
             return write(note_over_cap=True)
-        cuts.append({"what": cut, "why": f"over the {cfg.report.max_bytes} byte cap"})
+        cuts.append({"what": cut, "why": why_cap})
 
 
-def make_report(cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outbox) -> Entry:
-    """Build the bundle straight into the outbox; once this returns the report is accepted."""
+def make_report(
+    cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outbox, budget: Budget | None = None
+) -> Entry:
+    """Build the bundle straight into the outbox; once this returns the report is accepted. BUDGET: the data
+    budget, which may thin a medium or low report or fit an answer to support into what is left."""
     wall, mono = time.time(), time.monotonic()
     report_id = new_report_id(wall)
     sections = collect_sections(cfg, box)
@@ -177,10 +192,15 @@ def make_report(cfg: AgentConfig, request: ReportRequest, box: Box, outbox: Outb
             "history": not request.window and (not request.sections or "history" in request.sections),
             # The faults active as it was made: a later fault report of the same incident joins its case.
             "faults": [f"{f['code']}|{f['device']}" for f in box.faults],
+            "answer": request.question is not None,  # support asked for it: the data budget never defers it
         },
     )
     held = held_by_case(outbox, request.case_ref)
-    return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono, held))
+    spend = thrift(budget, urgency(entry)[0], request.question is not None)
+    if spend:
+        entry.extra["thinned"] = spend.why
+        log.info("report %s is made to fit %s", report_id, spend.why)
+    return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono, held, spend))
 
 
 def export_report(cfg: AgentConfig, request: ReportRequest, box: Box) -> tuple[str, bytes]:

@@ -33,6 +33,7 @@ from agent.service.jobs import Jobs
 from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
+from agent.transports.budget import budget_status
 from agent.transports.sender import delivery, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
@@ -277,6 +278,7 @@ class Daemon:
         )
         if self.mqtt:
             self.mqtt.takers.case = self.conversation.from_mqtt
+        self.conversation.http.meter = self.sender.budget or self.conversation.http.meter  # case reads count too
         self.button: ButtonChannel | None = None  # the channels, made by start_channels() as configured
         self.web: WebServer | None = None
         self.commands: CommandWorker | None = None
@@ -298,6 +300,7 @@ class Daemon:
             "mqtt": self.mqtt.state() if self.mqtt else None,
             "cases": self.conversation.counts(),
             "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None,
+            "data_budget": budget_status(self.sender.budget, self.outbox.entries()),
             "fault_cases": open_cases(self.faults.active_list(), self.outbox, self.conversation.book, self.onsite),
         }
 
@@ -307,14 +310,8 @@ class Daemon:
 
     def _accepted(self, entry) -> None:
         self.send_wake.set()
-        tell(
-            self.mqtt,
-            "accepted",
-            report_id=entry.report_id,
-            priority=entry.priority,
-            on_site=entry.on_site,
-            bytes=entry.size,
-        )
+        e = entry
+        tell(self.mqtt, "accepted", report_id=e.report_id, priority=e.priority, on_site=e.on_site, bytes=e.size)
 
     def _delivered(self, entry) -> None:
         self.conversation.refresh_soon()  # the case it landed in has news

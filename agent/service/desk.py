@@ -130,7 +130,7 @@ class ReportDesk:
             if export:
                 done.set_result(export_report(self.cfg, request, box))
                 return None
-            entry = make_report(self.cfg, request, box, self.outbox)
+            entry = make_report(self.cfg, request, box, self.outbox, self.sender.budget)
         except Exception as exc:
             log.error("report could not be built: %s", exc)
             log.debug("report build failure", exc_info=True)

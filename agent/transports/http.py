@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.transports.budget import NO_METER
+
 MAX_BODY = 4 << 20  # an answer larger than this is not one of ours
 MAX_REDIRECTS = 5
 
@@ -51,8 +53,9 @@ class HttpClient:
     """Exchanges with one backend: its TLS settings, its PROXY (None: from the environment), and the other
     hosts it may redirect to (REDIRECT_HOSTS; its own host always). One exchange at a time."""
 
-    def __init__(self, tls: Tls = Tls(), proxy: str | None = None, redirect_hosts: tuple[str, ...] = ()):
+    def __init__(self, tls: Tls = Tls(), proxy: str | None = None, redirect_hosts: tuple[str, ...] = (), meter=None):
         self.tls, self.proxy, self.redirect_hosts = tls, proxy or None, tuple(h.lower() for h in redirect_hosts)
+        self.meter = meter or NO_METER  # the data budget's (transports/budget.py): each exchange counted
         self._session: Any = None  # a requests.Session, made with the first exchange
         self._lock = threading.Lock()
         self._exchange: list = []  # the connections the exchange under way has taken (cut at its deadline)
@@ -133,11 +136,14 @@ class HttpClient:
             stream=True,
         ) as r:
             size, chunks = 0, []
-            for chunk in r.iter_content(65536):  # decompressed, as the server's Content-Encoding says
-                size += len(chunk)
-                if size > max_bytes:
-                    raise HttpError(f"the answer is larger than {max_bytes} bytes")
-                chunks.append(chunk)
+            try:
+                for chunk in r.iter_content(65536):  # decompressed, as the server's Content-Encoding says
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise HttpError(f"the answer is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+            finally:  # what crossed the link: the body sent, and the answer as it came (compressed)
+                self.meter.count(len(body or b"") + (r.raw.tell() if r.raw else size), exchanges=1)
             return Response(r.status_code, b"".join(chunks), {k.lower(): v for k, v in r.headers.items()}, r.url)
 
     def _open(self):

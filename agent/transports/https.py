@@ -19,9 +19,9 @@ class HttpsTransport:
 
     name = "https"
 
-    def __init__(self, backend: BackendConfig, device_id: str):
+    def __init__(self, backend: BackendConfig, device_id: str, meter=None):
         self.backend, self.device_id = backend, device_id
-        self.http = client_for(backend)
+        self.http = client_for(backend, meter)
 
     def ready(self) -> bool:
         return bool(self.backend.url)
@@ -35,11 +35,12 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
-def client_for(backend: BackendConfig):
-    """The backend's one HTTP client (agent/transports/http.py): its TLS, its proxy, its redirect hosts."""
+def client_for(backend: BackendConfig, meter=None):
+    """The backend's HTTP client (agent/transports/http.py): its TLS, its proxy, its redirect hosts; METER
+    (the data budget, transports/budget.py) counts what crosses the link."""
     from agent.transports.http import HttpClient
 
-    return HttpClient(tls(backend), backend.proxy or None, tuple(backend.redirect_hosts))
+    return HttpClient(tls(backend), backend.proxy or None, tuple(backend.redirect_hosts), meter)
 
 
 def upload(backend: BackendConfig, report_id: str, bundle: Path, device_serial: str, client=None) -> Receipt:

@@ -11,6 +11,7 @@ Topics, under <prefix>/<serial>/ (README.md, "The backend contract"):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from typing import Any
 from agent.config import MqttConfig
 from agent.storage import read_bytes
 from agent.transports.base import DeliveryError, Receipt, parse_receipt
+from agent.transports.budget import NO_METER, counted, publish_counted
 from agent.transports.mqtt_version import Negotiation
 from agent.worker import Worker
 
@@ -159,7 +161,7 @@ class MqttLink:
         self._connected, self._subscribed = threading.Event(), threading.Event()
         self.talk = Negotiation(cfg, memory)
         self.broker_max_packet: int | None = None
-        self._acks = PubAcks()
+        self._acks, self.meter = PubAcks(), NO_METER  # meter: the data budget's (transports/budget.py), if any
         self._hurry: float | None = None  # reconnect within this while an urgent report waits (the sender says)
 
     def topic(self, name: str) -> str:
@@ -173,17 +175,13 @@ class MqttLink:
         t, up = self.talk, self.connected
         return dict(connected=up, protocol=t.version, last_failure=t.last_failure, not_authorized=t.not_authorized)
 
-    @property
-    def max_report_bytes(self) -> int:
-        return (self.cfg.max_packet_bytes or self.broker_max_packet or DEFAULT_MAX_PACKET) - PACKET_OVERHEAD
-
     def start(self) -> None:
         c = make_client(self.cfg, self.base.replace("/", "-"), self.talk.v5, self.topic("status"), self._hurry)
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_connect_fail = lambda client, userdata: self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
         c.on_socket_open = lambda client, userdata, sock: self.talk.opened(self._no_connack)
         c.on_publish = lambda client, userdata, mid, reason, props: self._acks.resolve(mid, reason)
-        c.on_message = lambda client, userdata, msg: self.takers.route(self.base, msg)
+        c.on_message = lambda client, userdata, msg: self.takers.route(self.base, counted(self.meter, msg.topic, msg))
         c.on_subscribe = self._on_subscribe
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -209,6 +207,7 @@ class MqttLink:
         self.broker_max_packet = getattr(props, "MaximumPacketSize", None) if props else None
         log.info("MQTT connected to %s:%d (MQTT %s)", self.cfg.host, self.cfg.port, self.talk.version)
         self._connected.set()
+        self.meter.link(True, self.cfg.keepalive_s)
         client.subscribe([(self.topic("receipt/+"), 1), (self.topic("command"), 1), (self.topic("case/+"), 1)])
 
     def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:
@@ -250,6 +249,7 @@ class MqttLink:
             )
         self._connected.clear()
         self._subscribed.clear()
+        self.meter.link(False)
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
 
     def publish(
@@ -267,7 +267,9 @@ class MqttLink:
         if correlation and self.talk.v5 and properties is None:
             properties = correlation_properties(correlation)
         # paho may call back (on_publish, on_disconnect) from inside publish(): no lock of ours held here.
-        info = self._client.publish(self.topic(name), payload, qos=1, retain=retain, properties=properties)
+        info = publish_counted(
+            self._client, self.meter, self.topic(name), payload, retain=retain, properties=properties
+        )
         if info.rc != 0:
             raise DeliveryError(f"MQTT publish failed: {info.rc}")
         refused = self._acks.wait(info.mid, timeout or self.cfg.publish_timeout_s)
@@ -281,7 +283,8 @@ class MqttLink:
             self._publish_status()
 
     def _publish_status(self) -> None:
-        self._client.publish(self.topic("status"), json.dumps(self._status or {"online": True}), qos=1, retain=True)
+        status = json.dumps(self._status or {"online": True})
+        publish_counted(self._client, self.meter, self.topic("status"), status, retain=True)
 
     def stop(self) -> None:
         self._stopping = True
@@ -297,10 +300,8 @@ class MqttLink:
 def say_offline(client, topic: str) -> None:
     """The retained status says offline before an orderly disconnect (the last will says it otherwise)."""
     info = client.publish(topic, json.dumps({"online": False}), qos=1, retain=True)
-    try:
+    with contextlib.suppress(RuntimeError, ValueError):
         info.wait_for_publish(timeout=2)
-    except (RuntimeError, ValueError):
-        pass
 
 
 def notice(link: MqttLink | None, event: str, **fields) -> None:
@@ -361,8 +362,9 @@ class MqttTransport:
 
     def send_report(self, report_id: str, bundle: bytes, timeout: float) -> Receipt:
         """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
-        if len(bundle) > self.link.max_report_bytes:
-            limit = self.link.max_report_bytes + PACKET_OVERHEAD
+        link = self.link
+        limit = link.cfg.max_packet_bytes or link.broker_max_packet or DEFAULT_MAX_PACKET
+        if len(bundle) > limit - PACKET_OVERHEAD:
             raise DeliveryError(
                 f"the report ({len(bundle)} bytes) does not fit the broker's packet limit "
                 f"({limit} bytes; mqtt.max_packet_bytes sets it when the broker does not say)",

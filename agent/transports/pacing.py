@@ -9,18 +9,24 @@ shed by priority) holds the low and medium ones, not the on-site report.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from agent.clock import utc_iso
 from agent.config import BackendConfig
 from agent.outbox import Entry, urgency
 from agent.retry import backoff
+from agent.transports.budget import Budget
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX_S = 6 * 3600.0  # a backend's Retry-After is honoured up to this long
+DEFERRED_MAX_S = 33 * 86400.0  # a report the data budget defers waits at most until the next month
 
 
 class Pacing:
-    def __init__(self, backend: BackendConfig, rng: Callable[[], float]):
-        self.backend, self._rng = backend, rng
+    def __init__(self, backend: BackendConfig, rng: Callable[[], float], budget: Budget | None = None):
+        self.backend, self._rng, self.budget = backend, rng, budget
 
     def backoff(self, attempts: int, retry_after: float | None, urgent: bool = False) -> float:
         """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After. URGENT:
@@ -39,7 +45,8 @@ class Pacing:
         """When ENTRY is due. A clock that has gone back since its wait was set (an NTP step, a boot with a stale
         time: now is before then) makes it due now, not an hour or days later; so does a wait further ahead
         than the sender ever schedules (a state file from before such a step)."""
-        horizon = max(self.backend.retry_max_s, RETRY_AFTER_MAX_S) + 60.0
+        horizon = DEFERRED_MAX_S if entry.extra.get("deferred") else max(self.backend.retry_max_s, RETRY_AFTER_MAX_S)
+        horizon += 60.0
         went_back = entry.scheduled and now < entry.scheduled - 1.0
         return now if went_back or entry.next_attempt > now + horizon else entry.next_attempt
 
@@ -52,3 +59,21 @@ class Pacing:
         if entry.next_attempt >= failed.next_attempt:
             return None
         return max(failed.next_attempt, now + self.backoff(max(failed.attempts, 1), None, urgency(entry)[0]))
+
+    def deferred(self, entry: Entry, now: float) -> bool:
+        """True when ENTRY, due now, waits for the data budget instead (its new wait set, to be saved): a medium
+        or low report it has no room for goes in the next day or month; urgent reports and answers to support
+        always go (agent/transports/budget.py)."""
+        later = None
+        if self.budget and not (urgency(entry)[0] or entry.extra.get("answer")):
+            later = self.budget.defer(entry.size)
+        if later is None:
+            entry.extra.pop("deferred", None)  # saved with the attempt that follows
+            return False
+        entry.next_attempt, entry.scheduled = later[0], now
+        entry.extra["deferred"] = {"until": later[0], "period": later[1]}
+        log.info(
+            "report %s (%s priority, %d bytes) waits for the data budget: this %s's is spent; it goes at %s",
+            entry.report_id, entry.priority, entry.size, later[1], utc_iso(later[0]),
+        )  # fmt: skip
+        return True

@@ -20,6 +20,7 @@ from agent.clock import wall as wall_clock
 from agent.config import BackendConfig
 from agent.outbox import Entry, Outbox, bundle_damage, urgency
 from agent.transports.base import DeliveryError, Receipt, Transport
+from agent.transports.budget import Budget
 from agent.transports.pacing import Pacing
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,14 @@ def deliver(transports: list[Transport], report_id: str, path) -> tuple[Receipt,
     raise DeliveryError("; ".join(problems), retry_after=retry_after, clock=clock > 0)
 
 
+def hurry(transports: list[Transport], within_s: float | None) -> None:
+    """Transports that reconnect by themselves (MQTT) come back within WITHIN_S while something urgent waits."""
+    for transport in transports:
+        soon = getattr(transport, "hurry", None)  # an optional capability of a transport
+        if soon:
+            soon(within_s)
+
+
 class Sender:
     """Drains the outbox through TRANSPORTS; FINGERPRINT names the delivery settings a refusal was made under."""
 
@@ -95,11 +104,13 @@ class Sender:
         clock: Callable[[], float] = wall_clock,
         rng: Callable[[], float] = random.random,
         on_delivered: Callable[[Entry], None] | None = None,
+        budget: Budget | None = None,
     ):
         self.backend, self.outbox, self.transports = backend, outbox, transports
+        self.budget = budget  # the data budget (transports/budget.py): medium and low reports may wait for it
         self.fingerprint = fingerprint
         self.on_delivered = on_delivered
-        self._clock, self.pace = clock, Pacing(backend, rng)
+        self._clock, self.pace = clock, Pacing(backend, rng, budget)
         self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
         self._changed = threading.Condition()
 
@@ -178,6 +189,9 @@ class Sender:
                 if self.pace.due_at(entry, now) > now:
                     urgent_waits |= urgency(entry)[0]
                     continue  # its own schedule: after an outage the urgent ones go first, the rest spread
+                if self.pace.deferred(entry, now):  # the data budget has no room for it before then
+                    self._save(entry)
+                    continue
                 entry = self.attempt(entry)
                 if entry.delivered:
                     delivered += 1
@@ -185,7 +199,7 @@ class Sender:
                     urgent_waits |= urgency(entry)[0]
                     self._hold_queue(entry)
                     break
-            self._hurry_transports(urgent_waits)
+            hurry(self.transports, self.backend.urgent_retry_s if urgent_waits else None)
         return delivered
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
@@ -201,6 +215,8 @@ class Sender:
             now = self._clock()
             wait = min((self.pace.due_at(e, now) for e in self.outbox.pending()), default=now + 60) - now
             wake.wait(timeout=min(max(wait, 0.05), 60))
+        if self.budget:
+            self.budget.save()  # an orderly stop keeps the small traffic's count too
 
     def _hold_queue(self, failed: Entry) -> None:
         """What is as urgent as FAILED or less waits (Pacing.held); read anew: a stale copy revives an evicted one."""
@@ -210,13 +226,6 @@ class Sender:
             if when is not None:
                 entry.next_attempt, entry.scheduled = when, now
                 self._save(entry)
-
-    def _hurry_transports(self, urgent_waits: bool) -> None:
-        """Transports that reconnect by themselves (MQTT) come back sooner while something urgent waits."""
-        for transport in self.transports:
-            hurry = getattr(transport, "hurry", None)  # an optional capability of a transport
-            if hurry:
-                hurry(self.backend.urgent_retry_s if urgent_waits else None)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""
@@ -250,7 +259,13 @@ def delivery(cfg, mqtt: Transport | None = None, on_delivered: Callable[[Entry],
     """The one wiring of the delivery stage, for the daemon and for a command run without it: the outbox on
     disk, HTTPS (and MQTT, where the daemon has a link) in the configured order, and the sender over them."""
     from agent.paths import outbox_dir
+    from agent.transports.budget import budget_of
     from agent.transports.https import HttpsTransport
 
-    transports = choose_transports(cfg.backend, HttpsTransport(cfg.backend, cfg.device.identity), mqtt)
-    return Sender(cfg.backend, Outbox(outbox_dir(cfg)), transports, fingerprint(cfg), on_delivered=on_delivered)
+    budget = budget_of(cfg) if cfg.backend.data_budget.enabled else None
+    https = HttpsTransport(cfg.backend, cfg.device.identity, meter=budget)
+    if budget and getattr(mqtt, "link", None):  # the broker link's messages count against it too
+        mqtt.link.meter = budget
+    transports = choose_transports(cfg.backend, https, mqtt)
+    outbox = Outbox(outbox_dir(cfg))
+    return Sender(cfg.backend, outbox, transports, fingerprint(cfg), on_delivered=on_delivered, budget=budget)
