@@ -4,6 +4,7 @@ what happens when it comes back. Not in CI (minutes); the tests run the simulate
 
     scripts/fleet.py N OUTAGE_S [--seed S] [--mix urgent=0.1,medium=0.3,low=0.6] [--procs P] [--json]
     scripts/fleet.py N OUTAGE_S --real [--workers W] ...     (real agents: scripts/fleet_real.py)
+    scripts/fleet.py 1 0 --budget-days D [--day-bytes B]     (one box's data budget: scripts/budget_run.py)
 
 Simulated boxes (the default, for thousands): each box is the agent's own Outbox on disk and its own Sender
 (agent/transports/sender.py, the backoff of agent/retry.py), driven on a virtual clock by one event loop per
@@ -235,10 +236,17 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 1, help="processes for simulated boxes")
     ap.add_argument("--real", action="store_true", help="real agent processes, Mosquitto, the intake on PostgreSQL")
     ap.add_argument("--workers", type=int, default=2, help="intake workers (--real)")
+    ap.add_argument("--budget-days", type=int, help="instead: one box on a metered link for this many days")
+    ap.add_argument("--day-bytes", type=int, default=600_000, help="its data budget a day (--budget-days)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     t = time.monotonic()
-    if args.real:
+    if args.budget_days:  # what the data budget thinned and deferred (scripts/budget_run.py)
+        from budget_run import run as run_budget
+
+        with tempfile.TemporaryDirectory(prefix="diag-agent-budget-") as work:
+            figures = run_budget(args.budget_days, args.day_bytes, 0, Path(work))
+    elif args.real:
         from fleet_real import run_real
 
         figures = run_real(args.n, args.outage_s, parse_mix(args.mix), args.seed, args.workers)

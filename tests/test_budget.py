@@ -236,3 +236,20 @@ def test_on_the_box_the_budget_counts_defers_and_says_so_in_the_status_and_on_th
         assert "das Budget dieses Tages ist aufgebraucht" in waits
     finally:
         intake.stop()
+
+
+def test_a_week_on_a_metered_link_in_short_thins_and_defers_the_box_s_own_reports_never_an_installers(tmp_path):
+    """scripts/budget_run.py for two days: the agent's own reports, budget and sender against the reference
+    intake on a virtual clock. Nothing is lost, on-site reports and answers go the same day, and what the
+    budget had no room for is thinned or waits for the next day."""
+    import budget_run
+
+    found = budget_run.run(2, 500_000, 0, tmp_path)
+    assert found["undelivered"] == 0 and found["urgent_or_answer_deferred"] == 0
+    days = found["days"]
+    assert all(d["on-site_delivered_same_day"] == d["on-site_made"] == 1 for d in days.values())
+    assert sum(d.get("low_thinned", 0) for d in days.values()) > 0
+    assert sum(d.get("low_deferred", 0) for d in days.values()) > 0
+    assert found["thinned_report_bytes_median"] < found["full_report_bytes_median"] / 2
+    # Every day within its budget but for the urgent reports, which always go.
+    assert all(d["bytes_counted"] <= 500_000 + 1.1 * d["on_site_bytes"] for d in days.values()), days
