@@ -74,6 +74,13 @@ def test_a_day_begins_at_the_sites_midnight_and_a_month_on_its_first_and_a_clock
     assert spent.left()["day"] == 100_000 - 10_500
 
 
+def test_a_count_dated_days_ahead_by_a_wrong_clock_ends_when_the_clock_is_right(tmp_path):
+    spent, clock = budget(tmp_path, when=datetime(2031, 5, 1, 12, 0, tzinfo=BERLIN))  # a bogus date before NTP
+    spent.count(90_000)
+    clock.now = datetime(2026, 12, 4, 12, 0, tzinfo=BERLIN).timestamp()
+    assert spent.left() == {"day": 100_000, "month": 1_000_000}
+
+
 def test_under_half_left_thins_and_a_report_without_room_waits_for_the_next_day_spread_over_an_hour(tmp_path):
     spent, clock = budget(tmp_path, rng=0.25)
     assert spent.low() is None and spent.defer(40_000) is None
@@ -133,10 +140,7 @@ def test_a_low_budget_thins_a_medium_or_low_reports_history_never_an_on_site_one
     thin = make_report(cfg, ReportRequest(subject="a low one"), box, outbox, spent)
     manifest, samples = _raw_samples(outbox, thin)
     assert samples == 900  # every 4th of 3600
-    assert {
-        "what": "history: every 4th sample of the last hour, buckets of 4 minutes",
-        "why": thin.extra["thinned"],
-    } in (manifest["cuts"])
+    assert {"what": b.THIN_NOTE, "why": thin.extra["thinned"]} in manifest["cuts"]
     assert "data budget" in thin.extra["thinned"]
     urgent = make_report(cfg, ReportRequest(subject="installer at the box", on_site=True), box, outbox, spent)
     manifest, samples = _raw_samples(outbox, urgent)
@@ -189,6 +193,12 @@ def test_the_sender_defers_what_has_no_room_and_sends_on_site_reports_and_answer
     assert sender.drain() == 0  # it waits (no second decision, no try)
     clock.now = low.next_attempt
     assert sender.drain() == 1 and "deferred" not in outbox.load("r-low").extra
+
+    # A report larger than a whole day's room waits for one new day, then goes: waiting could not help.
+    outbox.spool(Entry("r-huge", "low", False, clock.now, extra={}), lambda f: f.write(b"x" * 90_000))
+    assert sender.drain() == 0
+    clock.now = outbox.load("r-huge").next_attempt
+    assert sender.drain() == 1
 
 
 def test_on_the_box_the_budget_counts_defers_and_says_so_in_the_status_and_on_the_page(

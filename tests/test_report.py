@@ -355,7 +355,7 @@ def _absolute(d: str) -> list[tuple[int, int]]:
 def test_a_chart_line_passes_through_each_pixel_columns_lowest_and_highest_point():
     """The relative path (a day's chart in a few kB) draws what the plain points did: per pixel column the
     lowest and the highest value, in whole pixels; a state as steps."""
-    from agent.report.charts import H, PAD_B, PAD_T, chart
+    from agent.report.charts import PAD_B, PAD_T, H, chart
 
     line = [(1000.0 + i, 230.0 + 10 * (i % 2)) for i in range(5000)]
     svg = chart("Voltage", "V", {"v": line}, [], False)

@@ -22,7 +22,7 @@ from agent.report.sections import SECTIONS
 from agent.report.summary import failed_sections, make_manifest, make_summary
 from agent.request import ReportRequest, new_report_id
 from agent.storage import create_once
-from agent.transports.budget import Budget, Thrift, thrift
+from agent.transports.budget import THIN_NOTE, Budget, Thrift, thrift
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def build(
     cap, why_cap = cfg.report.max_bytes, f"over the {cfg.report.max_bytes} byte cap"
     if thrift and thrift.thin and content.get("history"):
         content["history"].thin, content["history"].merge = thrift.thin
-        cuts.append({"what": "history: every 4th sample of the last hour, buckets of 4 minutes", "why": thrift.why})
+        cuts.append({"what": THIN_NOTE, "why": thrift.why})
     if thrift and thrift.cap is not None and thrift.cap < cap:
         cap, why_cap = thrift.cap, f"{thrift.why}: this report may take {thrift.cap} bytes"
 

@@ -43,7 +43,8 @@ RESERVE = 0.2  # this share of each budget is kept for urgent reports and suppor
 SPREAD_S = 3600.0  # deferred reports resume over the first hour of the new day or month
 SAVE_EVERY_S = 600.0
 SAVE_NOW_BYTES = 8 << 10  # a report (or a photo) is worth a write at once; status and receipts wait
-THIN = (2, 2)  # history: every 4th raw sample of the last hour, buckets of 4 minutes (2**2 each)
+THIN = (2, 2)  # history: every 2**2-th raw sample of the last hour, 2**2 buckets merged into one
+THIN_NOTE = "history: every 4th sample of the last hour, buckets 4 times as long (4 minutes by default)"
 
 
 class Meter(Protocol):
@@ -143,11 +144,14 @@ class Budget:
         self._unsaved += n
 
     def _roll(self) -> None:
-        """A new day or month starts from nothing (the site's calendar; a clock set back keeps today's count)."""
-        day = self._local().strftime("%Y-%m-%d")
-        if day > self.use.day:
+        """A new day or month starts from nothing (the site's calendar). A clock stepped back keeps today's
+        count; a count dated days ahead came from a clock that was wrong (a bogus date before NTP): it ends."""
+        local = self._local()
+        day = local.strftime("%Y-%m-%d")
+        wrong = self.use.day >= (local + timedelta(days=2)).strftime("%Y-%m-%d")
+        if day > self.use.day or wrong:
             self.use.day, self.use.day_bytes = day, 0
-        if day[:7] > self.use.month:
+        if day[:7] > self.use.month or wrong:
             self.use.month, self.use.month_bytes = day[:7], 0
 
     # --- deciding -------------------------------------------------------------------------------
@@ -194,22 +198,17 @@ class Budget:
         month_short = limits["month"] and (left["month"] or 0) - RESERVE * limits["month"] < size
         local = self._local()
         if month_short:
-            start = (local.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0)
+            start = (local.replace(day=1) + timedelta(days=32)).replace(
+                day=1, hour=0, minute=0, second=0, microsecond=0
+            )
         else:
             start = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         return start.timestamp() + self._rng() * SPREAD_S, "month" if month_short else "day"
 
-    def view(self) -> dict | None:
-        """For the status, the CLI and the page: use and limit of each period, and what is thinned."""
-        if not self.enabled:
-            return None
-        left = self.left()
-        u = self.use
-        return {
-            "day": {"used": u.day_bytes, "limit": self.cfg.day_bytes or None, "left": left["day"]},
-            "month": {"used": u.month_bytes, "limit": self.cfg.month_bytes or None, "left": left["month"]},
-            "thinning": self.low(),
-        }
+    def never_fits(self, size: int) -> bool:
+        """A report of SIZE bytes is larger than the room of a whole new day or month: waiting cannot help."""
+        whole = [(1 - RESERVE) * n for n in self._limits().values() if n]
+        return bool(whole) and size * (1 + IP_SHARE) + EXCHANGE_BYTES > min(whole)
 
     # --- the file -------------------------------------------------------------------------------
     def _local(self) -> datetime:
@@ -277,10 +276,16 @@ def thrift(budget: Budget | None, urgent: bool, answer: bool) -> Thrift | None:
 
 
 def budget_status(budget: Budget | None, entries: list) -> dict | None:
-    """For the status, the CLI and the page: the budget's view, and the reports it thinned and deferred."""
-    view = budget.view() if budget else None
-    if view is None:
+    """For the status, the CLI and the page: use and limit of each period, what is thinned, the reports it
+    thinned and those that wait for it."""
+    if budget is None or not budget.enabled:
         return None
+    left, u, c = budget.left(), budget.use, budget.cfg
+    view = {
+        "day": {"used": u.day_bytes, "limit": c.day_bytes or None, "left": left["day"]},
+        "month": {"used": u.month_bytes, "limit": c.month_bytes or None, "left": left["month"]},
+        "thinning": budget.low(),
+    }
     waiting = [e for e in entries if not e.delivered and e.extra.get("deferred")]
     view["deferred"] = [{"report_id": e.report_id, **e.extra["deferred"]} for e in waiting]
     view["thinned"] = sum(1 for e in entries if e.extra.get("thinned"))

@@ -67,6 +67,9 @@ class Pacing:
         later = None
         if self.budget and not (urgency(entry)[0] or entry.extra.get("answer")):
             later = self.budget.defer(entry.size)
+            if later and entry.extra.get("deferred") and self.budget.never_fits(entry.size):
+                log.warning("report %s is larger than a whole day's data budget: it goes now", entry.report_id)
+                later = None  # it has waited for a new day once: waiting more would keep it for ever
         if later is None:
             entry.extra.pop("deferred", None)  # saved with the attempt that follows
             return False
