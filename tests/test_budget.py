@@ -157,6 +157,11 @@ def test_an_answer_to_support_fits_what_is_left_and_its_manifest_says_what_was_l
     assert answer.size <= b.ANSWER_FLOOR and manifest["max_bytes"] == b.ANSWER_FLOOR
     assert samples < 3600 and any("data budget" in c["why"] for c in manifest["cuts"])
     assert answer.extra["answer"] is True
+    # Support reads what was left out in the ticket's summary (the intake's words for the manifest's cuts).
+    from intake_text import summary_lines
+
+    left_out = [line for line in summary_lines(manifest, {}) if line.startswith("Left out: ")]
+    assert left_out and all("the data budget: " in line for line in left_out), left_out
 
 
 def test_the_sender_defers_what_has_no_room_and_sends_on_site_reports_and_answers(tmp_path):

@@ -197,9 +197,10 @@ def make_report(
     )
     held = held_by_case(outbox, request.case_ref)
     spend = thrift(budget, urgency(entry)[0], request.question is not None)
-    if spend:
-        entry.extra["thinned"] = spend.why
+    if spend and (spend.thin or (spend.cap or 0) < cfg.report.max_bytes):  # the manifest's cuts say what went
         log.info("report %s is made to fit %s", report_id, spend.why)
+        if spend.thin:
+            entry.extra["thinned"] = spend.why
     return outbox.spool(entry, lambda f: build(f, cfg, request, sections, report_id, wall, mono, held, spend))
 
 
