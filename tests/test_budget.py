@@ -164,7 +164,7 @@ def test_an_answer_to_support_fits_what_is_left_and_its_manifest_says_what_was_l
     assert left_out and all("the data budget: " in line for line in left_out), left_out
 
 
-def test_the_sender_defers_what_has_no_room_and_sends_on_site_reports_and_answers(tmp_path):
+def test_the_sender_defers_what_has_no_room_and_sends_on_site_reports_answers_and_photos(tmp_path):
     from agent.config.sections import BackendConfig
     from agent.outbox import Entry
     from agent.transports.base import Receipt
@@ -187,11 +187,12 @@ def test_the_sender_defers_what_has_no_room_and_sends_on_site_reports_and_answer
         ("r-low", "low", False, {}),
         ("r-onsite", "low", True, {}),
         ("r-answer", "medium", False, {"answer": True}),
+        ("r-photo", "low", False, {"kind": "photo"}),
     ):
         outbox.spool(Entry(rid, prio, on_site, clock.now, extra=extra), lambda f: f.write(b"x" * 20_000))
     wire = Backend()
     sender = Sender(BackendConfig(), outbox, [wire], clock=clock, rng=lambda: 0.5, budget=spent)
-    assert sender.drain() == 2 and sorted(wire.sent) == ["r-answer", "r-onsite"]
+    assert sender.drain() == 3 and sorted(wire.sent) == ["r-answer", "r-onsite", "r-photo"]
     low = outbox.load("r-low")
     assert low.extra["deferred"] == {"until": low.next_attempt, "period": "day"}
     assert low.next_attempt == datetime(2026, 12, 5, tzinfo=BERLIN).timestamp() + 0.5 * b.SPREAD_S

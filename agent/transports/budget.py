@@ -8,7 +8,7 @@ Not counted: DNS, NTP, the network self-check's probes, OCPP (its CSMS asks for 
 What it decides, each decision logged and shown in the status and on the page:
 - high-priority and on-site reports always go (urgent);
 - support's data requests are answered within what is left (the builder cuts to fit, the manifest says what
-  was left out), never deferred: support is waiting for them;
+  was left out), never deferred: support is waiting for them; so are the box's answers, photos and feedback;
 - under LOW_SHARE of the day's or the month's budget left, medium and low reports are thinned when made
   (THIN: coarser history; the fault windows and every other section kept);
 - a medium or low report that does not fit in what is left above the RESERVE (kept for the urgent ones and

@@ -62,10 +62,11 @@ class Pacing:
 
     def deferred(self, entry: Entry, now: float) -> bool:
         """True when ENTRY, due now, waits for the data budget instead (its new wait set, to be saved): a medium
-        or low report it has no room for goes in the next day or month; urgent reports and answers to support
-        always go (agent/transports/budget.py)."""
+        or low report it has no room for goes in the next day or month; urgent reports, reports answering a data
+        request and the box's articles (answers, photos, feedback) always go (agent/transports/budget.py)."""
         later = None
-        if self.budget and not (urgency(entry)[0] or entry.extra.get("answer")):
+        talk = entry.extra.get("answer") or entry.extra.get("kind", "report") != "report"  # support waits for it
+        if self.budget and not (urgency(entry)[0] or talk):
             later = self.budget.defer(entry.size)
             if later and entry.extra.get("deferred") and self.budget.never_fits(entry.size):
                 log.warning("report %s is larger than a whole day's data budget: it goes now", entry.report_id)
