@@ -130,6 +130,10 @@ def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, work
             "max_s": round(max(waits), 1) if waits else None,
         }
     out["max_share_delivering_in_1s"] = round(max(per_second.values(), default=0) / n, 4)
+    if per_second:  # where the busiest second was, after the return, and whose deliveries it held
+        second, most = per_second.most_common(1)[0]
+        kinds = sorted(b["kind"] for b in boxes if b.get("t") and int(b["t"]) == second)
+        out["busiest_second"] = {"after_return_s": round(second - up_at, 1), "boxes": most, "kinds": kinds}
     out["lost"] = sum(1 for b in boxes if not b.get("t"))
     out["duplicated"] = max(0, cases - reports)
     out["intake_reports"] = reports
