@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.clock import wall as wall_clock
 from agent.config.sections import DataBudget
@@ -281,7 +281,7 @@ def budget_status(budget: Budget | None, entries: list) -> dict | None:
     if budget is None or not budget.enabled:
         return None
     left, u, c = budget.left(), budget.use, budget.cfg
-    view = {
+    view: dict[str, Any] = {
         "day": {"used": u.day_bytes, "limit": c.day_bytes or None, "left": left["day"]},
         "month": {"used": u.month_bytes, "limit": c.month_bytes or None, "left": left["month"]},
         "thinning": budget.low(),

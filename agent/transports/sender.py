@@ -264,8 +264,9 @@ def delivery(cfg, mqtt: Transport | None = None, on_delivered: Callable[[Entry],
 
     budget = budget_of(cfg) if cfg.backend.data_budget.enabled else None
     https = HttpsTransport(cfg.backend, cfg.device.identity, meter=budget)
-    if budget and getattr(mqtt, "link", None):  # the broker link's messages count against it too
-        mqtt.link.meter = budget
+    link = getattr(mqtt, "link", None)
+    if budget and link is not None:  # the broker link's messages count against it too
+        link.meter = budget
     transports = choose_transports(cfg.backend, https, mqtt)
     outbox = Outbox(outbox_dir(cfg))
     return Sender(cfg.backend, outbox, transports, fingerprint(cfg), on_delivered=on_delivered, budget=budget)
