@@ -51,6 +51,7 @@ def run(days: int, day_bytes: int, month_bytes: int, work: Path) -> dict:
 
     from agent.cli.main import look_once
     from agent.config import load
+    from agent.config.sections import DataBudget
     from agent.devices.history import History
     from agent.transports import budget as budgets
     from agent.transports.https import HttpsTransport
@@ -74,7 +75,8 @@ def run(days: int, day_bytes: int, month_bytes: int, work: Path) -> dict:
         start = datetime(2027, 3, 1, tzinfo=ZoneInfo(ZONE))
         now = [start.timestamp()]
         clock = lambda: now[0]  # noqa: E731
-        budget = budgets.Budget(cfg.backend.data_budget.__class__(day_bytes, month_bytes), work / "b.json", ZONE, clock)
+        limits = DataBudget(day_bytes=day_bytes, month_bytes=month_bytes)
+        budget = budgets.Budget(limits, work / "b.json", ZONE, clock)
         from agent.outbox import Outbox
         from agent.report.build import make_report
 

@@ -33,7 +33,6 @@ from agent.service.jobs import Jobs
 from agent.service.logring import RingHandler
 from agent.service.sdnotify import Notifier
 from agent.service.status import StatusModel
-from agent.transports.budget import budget_status
 from agent.transports.sender import delivery, delivery_warnings, fingerprint
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
@@ -128,6 +127,7 @@ def status_model(d: Daemon) -> StatusModel:
         lambda: d.mqtt.state() if d.mqtt else {},
         d.recorder.report_data if d.recorder else dict,
         d.secrets,
+        d.sender.budget,
     )
 
 
@@ -278,7 +278,8 @@ class Daemon:
         )
         if self.mqtt:
             self.mqtt.takers.case = self.conversation.from_mqtt
-        self.conversation.http.meter = self.sender.budget or self.conversation.http.meter  # case reads count too
+        if self.sender.budget:  # the case reads count against the data budget too
+            self.conversation.http.meter = self.sender.budget
         self.button: ButtonChannel | None = None  # the channels, made by start_channels() as configured
         self.web: WebServer | None = None
         self.commands: CommandWorker | None = None
@@ -300,7 +301,6 @@ class Daemon:
             "mqtt": self.mqtt.state() if self.mqtt else None,
             "cases": self.conversation.counts(),
             "jobs": {p.name: p.runs for p in self.jobs.periodic} if self.jobs else None,
-            "data_budget": budget_status(self.sender.budget, self.outbox.entries()),
             "fault_cases": open_cases(self.faults.active_list(), self.outbox, self.conversation.book, self.onsite),
         }
 

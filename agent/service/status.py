@@ -13,6 +13,7 @@ from agent.outbox import Outbox
 from agent.redact import Secrets
 from agent.service.healthwatch import HealthWatch
 from agent.service.logring import RingHandler
+from agent.transports.budget import Budget, budget_status
 from agent.watch.checks import answer, judged
 from agent.watch.faults import FaultMonitor
 from agent.watch.judge import network_verdict, software_verdict
@@ -36,6 +37,7 @@ class StatusModel:
         mqtt_state: Callable[[], dict] = dict,
         recorded: Callable[[], dict] = dict,
         secrets: Secrets | None = None,
+        budget: Budget | None = None,
     ):
         self.secrets = secrets or Secrets(cfg.secrets())  # the status leaves the process: CLI, page, MQTT
         self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
@@ -43,6 +45,7 @@ class StatusModel:
         self._mqtt_connected, self._mqtt_state = mqtt_connected, mqtt_state  # the link's state()
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
         self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk
+        self.budget = budget  # the data budget (transports/budget.py), when the box has one
         self._scan_progress: dict = {}  # a bus scan under way: {"bus", "asked", "total", "found"}
 
     def look(self, fresh: bool = True, history: bool = True) -> Box:
@@ -141,6 +144,7 @@ class StatusModel:
             if health
             else None,
             "outbox": self.outbox.counts(entries),
+            "data_budget": budget_status(self.budget, entries),
             "last_receipt": delivered[-1].receipt if delivered else None,
             "mqtt_connected": bool(self._mqtt_connected()),
             "scan": dict(self._scan_progress) or None,

@@ -47,6 +47,11 @@ THIN = (2, 2)  # history: every 2**2-th raw sample of the last hour, 2**2 bucket
 THIN_NOTE = "history: every 4th sample of the last hour, buckets 4 times as long (4 minutes by default)"
 
 
+def on_wire(body_bytes: int, exchanges: int = 0) -> int:
+    """What BODY_BYTES sent in EXCHANGES HTTPS exchanges cost on the link: the one estimate of the overheads."""
+    return round(body_bytes * (1 + IP_SHARE)) + exchanges * EXCHANGE_BYTES
+
+
 class Meter(Protocol):
     """What a link tells the budget (HttpClient, MqttLink): bytes that crossed it, and whether it is up."""
 
@@ -117,7 +122,7 @@ class Budget:
         bytes, else within SAVE_EVERY_S)."""
         if not self.enabled:
             return
-        n = round(body_bytes * (1 + IP_SHARE)) + exchanges * EXCHANGE_BYTES + messages * MESSAGE_BYTES
+        n = on_wire(body_bytes, exchanges) + messages * MESSAGE_BYTES
         with self._lock:
             self._add(n)
             if body_bytes >= SAVE_NOW_BYTES or self._clock() - self._saved_at >= SAVE_EVERY_S:
@@ -176,13 +181,6 @@ class Budget:
         left, limits = self.left(), self._limits()
         return next((p for p, n in left.items() if n is not None and n < LOW_SHARE * limits[p]), None)
 
-    def room(self) -> int | None:
-        """What a medium or low report may take now: what is left above the reserve (None: no budget)."""
-        if not self.enabled:
-            return None
-        left, limits = self.left(), self._limits()
-        return min(n - round(RESERVE * limits[p]) for p, n in left.items() if n is not None)
-
     def answer_room(self) -> int | None:
         """What an answer to support may take now: all that is left, the reserve included."""
         if not self.enabled:
@@ -191,11 +189,13 @@ class Budget:
 
     def defer(self, size: int) -> tuple[float, str] | None:
         """When a medium or low report of SIZE bytes may go, and the period that is spent; None: now."""
-        room = self.room()
-        if room is None or size * (1 + IP_SHARE) + EXCHANGE_BYTES <= room:
+        if not self.enabled:
             return None
-        left, limits = self.left(), self._limits()
-        month_short = limits["month"] and (left["month"] or 0) - RESERVE * limits["month"] < size
+        left, limits, need = self.left(), self._limits(), on_wire(size, 1)
+        short = [p for p, n in left.items() if n is not None and n - round(RESERVE * limits[p]) < need]
+        if not short:
+            return None
+        month_short = "month" in short
         local = self._local()
         if month_short:
             start = (local.replace(day=1) + timedelta(days=32)).replace(
@@ -208,7 +208,7 @@ class Budget:
     def never_fits(self, size: int) -> bool:
         """A report of SIZE bytes is larger than the room of a whole new day or month: waiting cannot help."""
         whole = [(1 - RESERVE) * n for n in self._limits().values() if n]
-        return bool(whole) and size * (1 + IP_SHARE) + EXCHANGE_BYTES > min(whole)
+        return bool(whole) and on_wire(size, 1) > min(whole)
 
     # --- the file -------------------------------------------------------------------------------
     def _local(self) -> datetime:
