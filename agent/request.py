@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from agent.clock import utc_compact
+from agent.contract import CASE_REF  # re-exported: the channels read it here
 from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
 
 # One set of limits for every channel: (fewest, most) characters. A short subject is fine ("Charging stops");
 # support needs a description of at least a sentence ("doesn't work" is not enough), and an address for the reply.
 LIMITS = {"subject": (3, 100), "description": (20, 500), "email": (3, 254), "case_ref": (1, 64)}
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
-CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 FIELDS = ("subject", "description", "email", "case_ref", "on_site", "sections", "request_id")
 

@@ -3,4 +3,4 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$ROOT/scripts/setup.sh"
-exec "${DIAG_AGENT_VENV:-$ROOT/.venv}/bin/python" "$ROOT/scripts/demo.py" "$@"
+exec "${DIAG_AGENT_VENV:-$ROOT/.venv}/bin/python" -m tools.demo "$@"

@@ -49,11 +49,13 @@ fi
 
 # Reinstall only when the dependencies change. The box's libraries at the versions the box gets
 # (constraints.txt); the test tools within pyproject's ranges.
-stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$(cat "$ROOT"/pyproject.toml "$ROOT"/{backend,rigs,tools,firmware_hooks/ocpp}/pyproject.toml "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   echo "setup: creating the virtual environment in $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[test,backend]"
+  # The box (agent), support's backend, the test rigs and the tools: four distributions, each editable.
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[test]" \
+    -e "$ROOT/backend" -e "$ROOT/rigs" -e "$ROOT/tools" -e "$ROOT/firmware_hooks/ocpp"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

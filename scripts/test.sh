@@ -10,4 +10,5 @@ PY="${DIAG_AGENT_VENV:-$ROOT/.venv}/bin/python"
 "$PY" -m ruff check --quiet .
 "$PY" -m ruff format --check --quiet .
 "$PY" -m mypy
-exec "$PY" -m pytest "$@"
+# Every tier (tests/unit, integration, system, browser, contract); `pytest` alone runs the unit tier.
+exec "$PY" -m pytest tests "$@"

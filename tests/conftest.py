@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import peers  # noqa: E402
+from rigs import peers
+
+ROOT = peers.ROOT
 
 
 def pytest_addoption(parser):
@@ -19,69 +18,19 @@ def pytest_addoption(parser):
     parser.addoption("--long", action="store_true", help="run the long modes (soak, many kills)")
 
 
-# Where a test lives says what it needs; its duration on a 2-core machine says whether it is slow.
-MODULE_MARKS = {
-    "test_arm": ("arm", "slow"),
-    "test_systemd": ("systemd", "slow"),
-    "test_install": ("slow",),
-    "test_deb": ("slow",),
-    "test_crash": ("slow",),
-    "test_fuzz": ("slow",),
-}
-
-
-# Tests elsewhere that take more than about 4 s on a 2-core machine (pytest --durations=60 says which).
-SLOW_TESTS = {
-    "test_time": (
-        "test_daemon_through_an_old_boot_time_dst_and_ntp_steps",
-        "test_soak_at_1_hz_with_reports_and_clock_steps",
-        "test_the_watchdog_is_fed_while_jobs_run_and_starves_when_they_stop",
-    ),
-    "test_security": (
-        "test_kill_9_during_a_cli_report_never_makes_it_twice",
-        "test_1100_idle_connections_with_1024_files_do_not_end_the_daemon",
-        "test_a_receipt_that_cannot_be_written_is_not_lost",
-    ),
-    "test_autoreport": ("test_a_burst_of_faults_cannot_pass_the_daily_cap",),
-    "test_recorder": (
-        "test_after_kill_9_at_random_moments_the_report_shows_the_window_from_before",
-        "test_a_power_cut_while_recording_damages_nothing_synced_and_the_window_survives",
-    ),
-    "test_conversation": ("test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_width",),
-    "test_transport": (
-        "test_the_broker_restarting_between_publish_and_receipt_loses_nothing",
-        "test_refused_credentials_are_not_authorized_and_never_a_reason_to_change_protocol",
-        "test_auto_reaches_a_broker_that_speaks_only_3_1_1_writes_it_down_and_probes_again",
-    ),
-    "test_health": ("test_a_silent_meter_leaves_the_mains_supply_unjudged_never_passed",),
-    "test_field": ("test_a_wrong_unit_id_gets_its_own_hint_and_the_scan_finds_the_device",),
-    "test_daemon": ("test_watchdog_pings_come_from_the_main_loop",),
-    "test_modbus": ("test_garbled_and_slow_replies_are_recorded_and_polling_goes_on",),
-    "test_untrusted_agent": (
-        "test_every_output_is_scrubbed_of_every_secret_and_shows_no_terminal_escape",
-        "test_the_page_answers_within_2_s_while_1100_connections_trickle",
-        "test_forged_deep_huge_and_stale_case_states_are_dropped_and_the_box_still_hears_support",
-    ),
-    "test_helpdesk": (
-        "test_the_whole_conversation_runs_through_django_helpdesk",
-        "test_two_workers_racing_on_100_retried_reports_open_100_tickets",
-    ),
-    "test_page": (
-        "test_each_simulator_fault_lands_in_its_place",
-        "test_one_visit_one_case_the_checklist_and_one_report_per_tap",
-        "test_every_state_of_the_page_in_german_has_no_english",
-    ),
-}
+TIERS = ("unit", "integration", "system", "browser", "contract")
+# The system tier builds Debian roots and packages, boots containers, cuts power: its tests get longer deadlines.
+TIMEOUT_S = {"system": 2400, "browser": 600, "integration": 600}
 
 
 def pytest_collection_modifyitems(items):
+    """A test's tier is its folder (tests/<tier>/): the marker comes from where it lives, never from a list."""
     for item in items:
-        for mark in MODULE_MARKS.get(item.module.__name__, ()):
-            item.add_marker(mark)
-        if item.originalname in SLOW_TESTS.get(item.module.__name__, ()):
-            item.add_marker("slow")
-        if "browser" in getattr(item, "fixturenames", ()):
-            item.add_marker("browser")
+        tier = Path(str(item.path)).relative_to(Path(__file__).parent).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+            if tier in TIMEOUT_S and not item.get_closest_marker("timeout"):
+                item.add_marker(pytest.mark.timeout(TIMEOUT_S[tier]))
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +56,7 @@ def certs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def debian_package(tmp_path_factory):
     """The .deb for an architecture (scripts/build_deb.sh, inside a root of that architecture), built once per run."""
-    from debian_roots import build_package
+    from rigs.debian_roots import build_package
 
     built: dict[str, Path] = {}
 
@@ -189,7 +138,7 @@ def cli(tmp_path):
             text=True,
             timeout=timeout,
             cwd=tmp_path,
-            env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
+            env=dict(os.environ, **(env or {})),
         )
 
     return run

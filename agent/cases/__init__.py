@@ -3,16 +3,17 @@ and what the box says back: answers and photos, sent like reports (articles.py, 
 
 from collections.abc import Mapping
 
+from agent.contract import PHOTO_VIEWS
 from agent.lang import Told
 
 # The seed checklist: what support asks to see first when a box is opened (a photo request names one).
-PHOTO_LABELS = {
-    "housing": "inside of the housing",
-    "lid": "the lid, inside",
-    "controller": "the controller computer",
-    "type_plate": "the type plate",
-    "other": "another photo",
-}
+PHOTO_LABELS = dict(
+    zip(
+        PHOTO_VIEWS,
+        ("inside of the housing", "the lid, inside", "the controller computer", "the type plate", "another photo"),
+        strict=True,
+    )
+)
 
 
 class CaseError(Told):

@@ -4,11 +4,20 @@ support's messages and questions), kept on disk and bounded, whatever the backen
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from pathlib import Path
 
 from agent.cases import PHOTO_LABELS
+from agent.contract import (
+    FEEDBACK,
+    MAX_MESSAGES,
+    MAX_REPORTS,
+    MAX_SECTIONS,
+    MAX_SUBJECT,
+    MAX_TEXT,
+    MESSAGE_KINDS,
+    SECTION,
+)
 from agent.paths import state_path
 from agent.request import CASE_REF
 from agent.storage import StateFile
@@ -26,10 +35,8 @@ def _notes() -> dict[str, str]:
 
 # What a case's state (agent/vocab.py) means to the person at the box, in the log's language (agent/lang/).
 NOTES = _notes()
-MAX_MESSAGES, MAX_TEXT, MAX_REPORTS, MAX_SAID = 30, 2000, 50, 100
+MAX_SAID = 100
 MESSAGE_ID = CASE_REF  # the same shape: letters, digits, '-', '_', '.'
-MESSAGE_KINDS = ("question", "message", "data")  # data: a fresh report the box sends by itself
-SECTION, MAX_SECTIONS = re.compile(r"^[a-z_]{1,32}$"), 20
 
 
 class CaseStateError(ValueError):
@@ -90,9 +97,9 @@ def check_state(data: object) -> dict:
         "priority": priority,
         "version": version,
         "messages": out,
-        "subject": str(data.get("subject", ""))[:120],
+        "subject": str(data.get("subject", ""))[:MAX_SUBJECT],
         "reports": reports,
-        "feedback": data["feedback"] if data.get("feedback") in ("easy", "not easy") else None,
+        "feedback": data["feedback"] if data.get("feedback") in FEEDBACK else None,
     }
 
 

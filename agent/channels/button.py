@@ -19,6 +19,10 @@ from agent.request import check_request
 
 log = logging.getLogger(__name__)
 
+# The LED's answers, as (on seconds, off seconds, times) steps: what a person at the box tells apart.
+DELIVERED = ((0.5, 0.5, 3),)  # three slow blinks
+FAILED = ((0.1, 0.1, 2), (0.1, 0.7, 4))  # short double flashes, then short flashes for a few seconds
+
 
 def gpio_present() -> bool:
     """A GPIO chip (or a pin factory named for gpiozero) is there; without one, gpiozero's 9 MB stay unloaded."""
@@ -92,11 +96,8 @@ class ButtonPanel:
     def show_result(self, delivered: bool) -> None:
         if self.led is None:
             return
-        if delivered:
-            self.led.blink(on_time=0.5, off_time=0.5, n=3, background=False)
-        else:
-            self.led.blink(on_time=0.1, off_time=0.1, n=2, background=False)
-            self.led.blink(on_time=0.1, off_time=0.7, n=4, background=False)
+        for on_s, off_s, times in DELIVERED if delivered else FAILED:
+            self.led.blink(on_time=on_s, off_time=off_s, n=times, background=False)
         self._rest()
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from agent import wire
 from agent.channels import Desk, OnSiteSwitch, Replier
 from agent.clock import wall as wall_clock
 from agent.config import CloudConfig
+from agent.contract import CLOUD_COMMANDS, NONCE
 from agent.paths import state_path
 from agent.ratelimit import RateLimit
 from agent.report.sections import SECTION_NAMES
@@ -33,8 +34,7 @@ from agent.wire import nesting
 from agent.worker import Worker
 
 log = logging.getLogger(__name__)
-TYPES = ("report", "more_data", "onsite", "ping")
-NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TYPES = CLOUD_COMMANDS
 SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_DEPTH = 8  # a command is shallow: anything deeper is refused before it is walked
 HEAD_BYTES = 4096  # of an oversized command, only this much is kept (for the id it claims)
