@@ -140,23 +140,22 @@ class Redactor:
         """Scrub a string: known secret values, passwords in URLs, and (optionally) identifiers."""
         if "\n" in s:
             for pattern, mask in self._splits:
-                s, n = pattern.subn(mask, s)
-                if n:
-                    self.counts[(where, "value split across lines")] += n
+                s = self._sub(pattern, mask, s, where, "value split across lines")
         if self._values is not None:
-            s, n = self._values.subn(MASK, s)
-            if n:
-                self.counts[(where, "value")] += n
+            s = self._sub(self._values, MASK, s, where, "value")
         if "@" in s and "://" in s:  # cheap tests first: most strings are numbers, names and states
-            s, n = URL_USERINFO.subn(_mask_userinfo, s)
-            if n:
-                self.counts[(where, "url password")] += n
+            s = self._sub(URL_USERINFO, _mask_userinfo, s, where, "url password")
         if ("=" in s or ":" in s) and SECRET_WORD.search(s):
-            s, n = KEY_VALUE.subn(_mask_value, s)
-            if n:
-                self.counts[(where, "key=value")] += n
+            s = self._sub(KEY_VALUE, _mask_value, s, where, "key=value")
         if self._pseudo_key is not None:
             s = self._pseudonymise(s, where)
+        return s
+
+    def _sub(self, pattern: re.Pattern, mask, s: str, where: str, how: str) -> str:
+        """PATTERN's matches in S masked, counted under (WHERE, HOW)."""
+        s, n = pattern.subn(mask, s)
+        if n:
+            self.counts[(where, how)] += n
         return s
 
     def _pseudonymise(self, s: str, where: str) -> str:

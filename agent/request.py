@@ -78,17 +78,34 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
     subject, description and e-mail are required; the other channels fill in their own subject and
     description before they call this.
     """
-    from agent.report.sections import SECTION_NAMES as sections
-
     if reason not in tuple(Reason):
         raise RequestError({"reason": ("one_of", {"names": ", ".join(Reason)})})
     errors: dict[str, tuple[str, dict]] = {}
     unknown = set(fields) - set(FIELDS)
     if unknown:
         errors["_"] = ("unknown_fields", {"names": ", ".join(sorted(map(str, unknown)))[:200]})
-    # Every report needs a subject and a description; a person must also give an address for the reply.
+    out = _texts(fields, reason, errors)
+    _check_other_fields(fields, errors)
+    if errors:
+        raise RequestError(errors)
+    return ReportRequest(
+        reason=reason,
+        subject=out["subject"],
+        description=out["description"],
+        email=out["email"],
+        case_ref=out["case_ref"] or None,
+        on_site=fields.get("on_site", False),
+        sections=list(fields.get("sections") or []),
+        details=dict(details or {}),
+        request_id=fields.get("request_id"),
+    )
+
+
+def _texts(fields: dict, reason: str, errors: dict) -> dict[str, str]:
+    """The text fields stripped and within their limits (a wrong one noted in ERRORS). Every report needs a
+    subject and a description; a person must also give an address for the reply."""
     required = ("subject", "description", "email") if reason in PEOPLE else ("subject", "description")
-    out: dict = {}
+    out: dict[str, str] = {}
     for name, (lo, hi) in LIMITS.items():
         value = fields.get(name)
         if value is None:
@@ -100,12 +117,16 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
         if (name in required or value) and not lo <= len(value) <= hi:
             errors[name] = ("length", {"lo": lo, "hi": hi, "n": len(value)})
         out[name] = value
-    if "email" not in errors and out.get("email") and not EMAIL.match(out["email"]):
-        errors["email"] = ("email", {})
-    if "case_ref" not in errors and out.get("case_ref") and not CASE_REF.match(out["case_ref"]):
-        errors["case_ref"] = ("case_ref", {})
-    on_site = fields.get("on_site", False)
-    if not isinstance(on_site, bool):
+    for name, pattern in (("email", EMAIL), ("case_ref", CASE_REF)):
+        if name not in errors and out.get(name) and not pattern.match(out[name]):
+            errors[name] = (name, {})
+    return out
+
+
+def _check_other_fields(fields: dict, errors: dict) -> None:
+    from agent.report.sections import SECTION_NAMES as sections
+
+    if not isinstance(fields.get("on_site", False), bool):
         errors["on_site"] = ("true_false", {})
     request_id = fields.get("request_id")
     if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID.match(request_id)):
@@ -113,19 +134,6 @@ def check_request(fields: dict, reason: str, details: dict | None = None) -> Rep
     wanted = fields.get("sections") or []
     if not isinstance(wanted, list) or any(s not in sections for s in wanted):
         errors["sections"] = ("sections", {"names": ", ".join(sections) or "-"})
-    if errors:
-        raise RequestError(errors)
-    return ReportRequest(
-        reason=reason,
-        subject=out["subject"],
-        description=out["description"],
-        email=out["email"],
-        case_ref=out["case_ref"] or None,
-        on_site=on_site,
-        sections=list(wanted),
-        details=dict(details or {}),
-        request_id=request_id,
-    )
 
 
 def fit(text: str, name: str) -> str:

@@ -105,11 +105,7 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
     """Build a value of type TP from NODE, or raise SchemaError."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        null = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
-        if null and len(options) < len(typing.get_args(tp)):
-            return None
-        return build(options[0], node, path, key)
+        return _build_optional(tp, node, path, key)
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(typing.cast(type, tp), node, path, key)
     if origin is list:
@@ -118,21 +114,37 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
             raise SchemaError(path, _line(node), key, "expected a list")
         return [build(item_tp, item, path, f"{key}[{i}]") for i, item in enumerate(node.value)]
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
-        if not isinstance(node, yaml.MappingNode):
-            raise SchemaError(path, _line(node), key, "expected a mapping")
-        out: dict = {}
-        lines: dict[str, int | None] = {}
-        for k_node, v_node in node.value:
-            k = build(key_tp, k_node, path, key)
-            sub = f"{key}.{k}" if key else str(k)
-            if k in out:  # a second API_KEY must not silently replace the first
-                raise SchemaError(path, _line(k_node), sub, f"given twice (first on line {lines[k]})")
-            lines[k] = _line(k_node)
-            out[k] = build(val_tp, v_node, path, sub)
-        return out
+        return _build_dict(tp, node, path, key)
+    return _build_scalar(tp, node, path, key)
+
+
+def _build_optional(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
+    options = [a for a in typing.get_args(tp) if a is not type(None)]
+    null = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+    if null and len(options) < len(typing.get_args(tp)):
+        return None
+    return build(options[0], node, path, key)
+
+
+def _build_dict(tp: Any, node: yaml.Node, path: Path, key: str) -> dict:
+    key_tp, val_tp = typing.get_args(tp)
+    if not isinstance(node, yaml.MappingNode):
+        raise SchemaError(path, _line(node), key, "expected a mapping")
+    out: dict = {}
+    lines: dict[str, int | None] = {}
+    for k_node, v_node in node.value:
+        k = build(key_tp, k_node, path, key)
+        sub = f"{key}.{k}" if key else str(k)
+        if k in out:  # a second API_KEY must not silently replace the first
+            raise SchemaError(path, _line(k_node), sub, f"given twice (first on line {lines[k]})")
+        lines[k] = _line(k_node)
+        out[k] = build(val_tp, v_node, path, sub)
+    return out
+
+
+def _build_scalar(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
     value = _scalar(node, path, key)
-    if origin is Literal:
+    if typing.get_origin(tp) is Literal:
         if value not in typing.get_args(tp):
             raise SchemaError(path, _line(node), key, f"expected {_type_name(tp)}, got {value!r}")
         return value
@@ -151,26 +163,7 @@ def build(tp: Any, node: yaml.Node, path: Path, key: str) -> Any:
 def _build_dataclass(cls: type, node: yaml.Node, path: Path, key: str) -> Any:
     if not isinstance(node, yaml.MappingNode):
         raise SchemaError(path, _line(node), key, f"expected a mapping of {cls.__name__} settings")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    given: dict[str, Any] = {}
-    seen: dict[str, int | None] = {}
-    for k_node, v_node in node.value:
-        name = _scalar(k_node, path, key)
-        sub = f"{key}.{name}" if key else str(name)
-        if name in seen:
-            raise SchemaError(path, _line(k_node), sub, f"given twice (first on line {seen[name]})")
-        seen[name] = _line(k_node)
-        if name not in fields:
-            known = ", ".join(sorted(fields))
-            raise SchemaError(path, _line(k_node), sub, f"unknown key (known keys: {known})")
-        given[name] = build(hints[name], v_node, path, sub)
-        problem = _in_range(fields[name], given[name])
-        if problem:
-            raise SchemaError(path, _line(v_node), sub, problem)
-    for name, f in fields.items():
-        if name not in given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise SchemaError(path, _line(node), f"{key}.{name}" if key else name, "required key is missing")
+    given, seen = _given_fields(cls, node, path, key)
     try:
         obj = cls(**given)
     except ValueError as exc:
@@ -186,6 +179,32 @@ def _build_dataclass(cls: type, node: yaml.Node, path: Path, key: str) -> Any:
             field, _, problem = str(exc).partition(": ")
             raise error_at(obj, field, problem) from None
     return obj
+
+
+def _given_fields(
+    cls: type, node: yaml.MappingNode, path: Path, key: str
+) -> tuple[dict[str, Any], dict[str, int | None]]:
+    """The settings NODE gives for CLS, each built, once, known and in range; and the line of each."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    given: dict[str, Any] = {}
+    seen: dict[str, int | None] = {}
+    for k_node, v_node in node.value:
+        name = _scalar(k_node, path, key)
+        sub = f"{key}.{name}" if key else str(name)
+        if name in seen:
+            raise SchemaError(path, _line(k_node), sub, f"given twice (first on line {seen[name]})")
+        seen[name] = _line(k_node)
+        if name not in fields:
+            raise SchemaError(path, _line(k_node), sub, f"unknown key (known keys: {', '.join(sorted(fields))})")
+        given[name] = build(hints[name], v_node, path, sub)
+        problem = _in_range(fields[name], given[name])
+        if problem:
+            raise SchemaError(path, _line(v_node), sub, problem)
+    for name, f in fields.items():
+        if name not in given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SchemaError(path, _line(node), f"{key}.{name}" if key else name, "required key is missing")
+    return given, seen
 
 
 def error_at(obj: Any, field: str, problem: str) -> SchemaError:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from agent.contract import PHOTO_VIEWS, PRIORITIES
-from backend.helpdesk.desk import SERVICE_TARGET, DeskError, NoDesk, Said
+from backend.helpdesk.desk import SERVICE_TARGET, Desk, DeskError, NoDesk, Said
 from backend.rules import Rejected, open_questions
 from backend.rules.cases import CaseStore
 
@@ -42,7 +42,7 @@ def open_store(folder: Path, config: dict | None = None, on_change=lambda case: 
                 f"start one: support_intake.py serve --store {folder} ..."
             )
         config = json.loads(path.read_text())
-    desk = NoDesk()
+    desk: Desk = NoDesk()
     if config.get("helpdesk"):
         from backend.helpdesk.connector import DjangoDesk
 

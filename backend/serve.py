@@ -84,7 +84,7 @@ def serve(args) -> int:
                 "pid": os.getpid(),
                 "port": port,
                 "url": f"{url}/api/v1/reports",
-                "smtp_port": smtp.port_in_use if smtp else None,
+                "smtp_port": smtp.port if smtp else None,
             }
         ),
         flush=True,

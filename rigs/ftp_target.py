@@ -39,9 +39,9 @@ def main() -> int:
         handler.tls_control_required = handler.tls_data_required = True
     else:
         handler, dtp = FTPHandler, DTPHandler
-    dropped = []
+    dropped: list[int] = []
 
-    class FlakyDTP(dtp):
+    class FlakyDTP(dtp):  # type: ignore[valid-type,misc]  # FTP or FTPS, chosen above
         ac_in_buffer_size = 1024 if args.drop_after else dtp.ac_in_buffer_size  # small reads: a cut in the middle
 
         def handle_read_event(self):  # (pyftpdlib aliases it to handle_read; the TLS mixin wraps it)

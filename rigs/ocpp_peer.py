@@ -55,9 +55,9 @@ async def exchange(
             notified.append({"status": status, "request_id": request_id})
             if sum(n["status"] != "Uploading" for n in notified) >= finals:
                 finished.set()
-            return getattr(call_result, notification)()
+            return getattr(call_result, str(notification))()
 
-    class Box(base, ChargePoint):
+    class Box(base, ChargePoint):  # type: ignore[valid-type,misc]  # the glue for this version, chosen above
         diag_agent = agent_argv
 
     connected: asyncio.Queue = asyncio.Queue()
@@ -71,9 +71,11 @@ async def exchange(
         except websockets.exceptions.ConnectionClosed:  # the charge point hung up: the exchange is over
             pass
 
-    subprotocol = "ocpp2.0.1" if version == "2.0.1" else "ocpp1.6"
+    from websockets.typing import Subprotocol
+
+    subprotocol = Subprotocol("ocpp2.0.1" if version == "2.0.1" else "ocpp1.6")
     async with websockets.serve(serve, "127.0.0.1", 0, subprotocols=[subprotocol]) as server:
-        port = server.sockets[0].getsockname()[1]
+        port = next(iter(server.sockets)).getsockname()[1]
         async with websockets.connect(f"ws://127.0.0.1:{port}/WB-0001", subprotocols=[subprotocol]) as ws:
             box = Box("WB-0001", ws)
             runner = asyncio.ensure_future(box.start())

@@ -101,6 +101,7 @@ def spawn(
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
+            assert proc.stdout is not None  # spawned with stdout=PIPE
             readable, _, _ = select.select([proc.stdout], [], [], max(left, 0))
             line = proc.stdout.readline() if readable else b""
             if line:

@@ -31,6 +31,7 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 FAULTS = (
     "vehicle_failure",
@@ -92,7 +93,7 @@ class Wallbox:
         offered = 16 if state in ("B", "C") else 0
         flowing = state == "C" and "no_current" not in self.faults
         pf = 0.99 if flowing else 1.0
-        v: dict[str, float | int | str] = {}
+        v: dict[str, Any] = {}  # numbers, and the meter's serial number
         for i in range(3):
             n = i + 1
             volts = 230.0 + 2.5 * math.sin(now / 37.0 + i) + self.rng.uniform(-0.4, 0.4)
@@ -244,9 +245,9 @@ def make_context(box: Wallbox, devices: list[SimDevice]):
             if dev.silence_fault in box.faults:
                 raise NoSuchIdException("silenced by fault injection")  # the server then stays quiet
             function = {3: "holding", 4: "input"}.get(func_code)
-            span = dev.spans.get(function)
+            span = dev.spans.get(function) if function else None
             # Like the real meters: a read outside the map, or longer than the device takes, is refused.
-            if span is None or address < span[0] or address + count > span[1] + 16:
+            if function is None or span is None or address < span[0] or address + count > span[1] + 16:
                 return ExcCodes.ILLEGAL_ADDRESS
             if count > dev.profile.max_block:
                 return ExcCodes.ILLEGAL_VALUE
@@ -303,17 +304,39 @@ def free_port() -> int:
 
 
 async def serve(args) -> None:
-    from pymodbus import FramerType
-    from pymodbus.server import ModbusSerialServer, ModbusTcpServer
-
     box = Wallbox(seed=args.seed)
     devices = []
     for item in args.device or DEFAULT_DEVICES:
         unit, _, profile = item.partition(":")
         devices.append(SimDevice(int(unit), profile))
-    context = make_context(box, devices)
-    servers = []
     ready: dict = {"pid": os.getpid()}
+    servers = _servers(args, box, make_context(box, devices), ready)
+    if not servers:
+        raise SystemExit("wallbox_sim: give --tcp-port and/or --rtu")
+    for server in servers:
+        await server.serve_forever(background=True)
+    if args.control:
+        if os.path.exists(args.control):
+            os.unlink(args.control)
+        await asyncio.start_unix_server(lambda r, w: handle_control(box, devices, r, w), path=args.control)
+        ready["control"] = args.control
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    print(json.dumps(ready), flush=True)
+    await stop.wait()
+    for server in servers:
+        await server.shutdown()
+    if args.control and os.path.exists(args.control):
+        os.unlink(args.control)
+
+
+def _servers(args, box: Wallbox, context, ready: dict) -> list:
+    """The Modbus servers asked for (TCP, RTU or both), not started yet; READY learns where they listen."""
+    from pymodbus import FramerType
+    from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+    servers: list = []
     if args.tcp_port is not None:
         port = args.tcp_port or free_port()
         servers.append(
@@ -335,24 +358,7 @@ async def serve(args) -> None:
             )
         )
         ready["rtu"] = args.rtu
-    if not servers:
-        raise SystemExit("wallbox_sim: give --tcp-port and/or --rtu")
-    for server in servers:
-        await server.serve_forever(background=True)
-    if args.control:
-        if os.path.exists(args.control):
-            os.unlink(args.control)
-        await asyncio.start_unix_server(lambda r, w: handle_control(box, devices, r, w), path=args.control)
-        ready["control"] = args.control
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    print(json.dumps(ready), flush=True)
-    await stop.wait()
-    for server in servers:
-        await server.shutdown()
-    if args.control and os.path.exists(args.control):
-        os.unlink(args.control)
+    return servers
 
 
 def control(path: str, command: str) -> dict:

@@ -59,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rigs import peers  # noqa: E402
+from rigs import peers
 
 
 def BENCH_REQUEST(subject: str):
@@ -131,13 +131,13 @@ def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int
         def monotonic():
             return FakeTime.now
 
-    wallbox_sim.time = FakeTime
+    wallbox_sim.time = FakeTime  # type: ignore[assignment]  # the simulator's clock, on the bench's hand
     box = wallbox_sim.Wallbox()
     profiles = {
         "meter": load_profile(peers.ROOT / "config/profiles", "sdm630"),
         "evse": load_profile(peers.ROOT / "config/profiles", "evse_din"),
     }
-    codes = {letter: raw for raw, letter in profiles["evse"].vehicle_states.items()}
+    codes: dict[str, int] = {letter: raw for raw, letter in profiles["evse"].vehicle_states.items()}
     wall0 = time.time() - hours * 3600 - 1000
     for step in range(int(hours * 3600 / interval_s)):
         FakeTime.now += interval_s
@@ -147,7 +147,7 @@ def fill_history(history, hours: float, interval_s: float = 5.0, slow_every: int
                 if spec.poll == "once" or (spec.poll == "slow" and step % slow_every):
                     continue
                 value = box.values.get(name, 0)
-                value = codes.get(value, 5) if name == "vehicle_state" else value
+                value = codes.get(str(value), 5) if name == "vehicle_state" else value
                 period = interval_s * (slow_every if spec.poll == "slow" else 1)
                 history.add(device, name, value, FakeTime.now, wall0 + FakeTime.now, period)
     return {(d, n): s.unit for d, p in profiles.items() for n, s in p.values.items()}
@@ -208,12 +208,14 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
     times = []
     try:
         peers.wait_for(lambda: daemon.button is not None and daemon.health.latest is not None, 30, "the daemon")
-        pin = factory.pin(17)
+        button, pin = daemon.button, factory.pin(17)
+        assert button is not None and button.panel.led is not None
+        led = button.panel.led
         for _ in range(runs):
             before = {e.report_id for e in daemon.outbox.entries()}
             t0 = time.perf_counter()
             pin.drive_low()
-            peers.wait_for(lambda: daemon.button.panel._held, 5, "the long press", interval=0.005)
+            peers.wait_for(lambda: button.panel._held, 5, "the long press", interval=0.005)
             pin.drive_high()
 
             def case():
@@ -222,7 +224,7 @@ def button_to_case(work: Path, sim_port: int, intake_url: str, ca: str, runs: in
 
             peers.wait_for(case, 30, "the button's case", interval=0.005)
             times.append(time.perf_counter() - t0)
-            peers.wait_for(lambda: not daemon.button.panel.led.is_active or daemon.onsite.active, 10, "the LED at rest")
+            peers.wait_for(lambda: not led.is_active or daemon.onsite.active, 10, "the LED at rest")
     finally:
         daemon.stop_event.set()
         thread.join(10)
@@ -393,7 +395,7 @@ def history_codecs(frozen, status) -> dict:
         "gzip": lambda: gzip.compress(data, GZIP_LEVEL),
         "xz": lambda: lzma.compress(data, format=lzma.FORMAT_XZ, filters=[lzma2]),
     }
-    out = {"history_json_bytes": len(data)}
+    out: dict[str, float] = {"history_json_bytes": len(data)}
     for name, compress in codecs.items():
         times = []
         for _ in range(5):
@@ -403,7 +405,8 @@ def history_codecs(frozen, status) -> dict:
             packed = compress()
             times.append(time.process_time() - t0)
             peak = status("VmHWM") - before
-        out |= {f"history_{name}_bytes": len(packed), f"history_{name}_cpu_s": round(statistics.median(times), 4)}
+        out[f"history_{name}_bytes"] = len(packed)
+        out[f"history_{name}_cpu_s"] = round(statistics.median(times), 4)
         out[f"history_{name}_peak_kb"] = peak
     return out
 
@@ -464,7 +467,7 @@ def recorder_after_kill(work: Path, config: Path, agent) -> dict:
     windows = json.loads(members["recorder.json"])["windows"]
     mine = next((w for w in windows if w["code"] == "bench_kill" and w["earlier_run"]), None)
     shown = (
-        bool(mine)
+        mine is not None
         and decode_raw(json.loads(members[mine["member"]])["series"]["meter"]["voltage_l1"]["raw"])[0][0]
         < entry["raised"]
     )

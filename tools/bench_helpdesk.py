@@ -54,7 +54,6 @@ def _attached(helpdesk, ticket: int, text: str) -> bool:
 
 
 def figures(work: Path, certs: dict, sim_port: int, broker) -> dict:
-    import requests
 
     running: list = []
     try:
@@ -113,30 +112,7 @@ def figures(work: Path, certs: dict, sim_port: int, broker) -> dict:
 
         # The box's own case: staff questions and data requests to it, through the webhook.
         case = upload(url, certs["ca"], "20261203T1200Z-boxcase1", renumbered(real, "20261203T1200Z-boxcase1"))
-        ticket = int(case["case"].rsplit("-", 1)[1])
-        to_box, to_followup = [], []
-        for i in range(5):
-            text = f"Bench question {i}: is the RCD on?"
-            t0 = time.perf_counter()
-            staff = {"ticket": ticket, "comment": f"Question: {text}", "public": "true"}
-            helpdesk.api("followups/", "POST", data=staff)
-            q = peers.wait_for(lambda: _asked(web, text), 30, "the question on the box", 0.01)[0]
-            to_box.append(time.perf_counter() - t0)
-            r = requests.post(
-                f"http://127.0.0.1:{web}/api/answer",
-                json={"case": case["case"], "question": q["id"], "text": "Yes, it is on."},
-                headers={"X-Requested-With": "diag-agent"},
-                timeout=30,
-            )
-            r.raise_for_status()
-        for i in range(3):
-            t0 = time.perf_counter()
-            said = helpdesk.api(
-                "followups/", "POST", data={"ticket": ticket, "comment": f"Data logs: bench {i}", "public": "true"}
-            )
-            peers.wait_for(lambda: _answered_data(helpdesk, ticket, said["id"]), 60, "the box's data", 0.02)
-            to_followup.append(time.perf_counter() - t0)
-
+        to_box, to_followup = _conversation(helpdesk, case["case"], web)
         rate = two_workers(workers, certs["ca"], real)
         return {
             "report_to_ticket_s": round(statistics.median(to_ticket), 4),
@@ -147,6 +123,37 @@ def figures(work: Path, certs: dict, sim_port: int, broker) -> dict:
     finally:
         for part in reversed(running):
             part.stop()
+
+
+def _conversation(helpdesk, case: str, web: int) -> tuple[list[float], list[float]]:
+    """Seconds from a staff question to the box's page (each answered there), and from a data request to the
+    box's report on the ticket."""
+    import requests
+
+    ticket = int(case.rsplit("-", 1)[1])
+    to_box, to_followup = [], []
+    for i in range(5):
+        text = f"Bench question {i}: is the RCD on?"
+        t0 = time.perf_counter()
+        staff = {"ticket": ticket, "comment": f"Question: {text}", "public": "true"}
+        helpdesk.api("followups/", "POST", data=staff)
+        q = peers.wait_for(lambda: _asked(web, text), 30, "the question on the box", 0.01)[0]
+        to_box.append(time.perf_counter() - t0)
+        r = requests.post(
+            f"http://127.0.0.1:{web}/api/answer",
+            json={"case": case, "question": q["id"], "text": "Yes, it is on."},
+            headers={"X-Requested-With": "diag-agent"},
+            timeout=30,
+        )
+        r.raise_for_status()
+    for i in range(3):
+        t0 = time.perf_counter()
+        said = helpdesk.api(
+            "followups/", "POST", data={"ticket": ticket, "comment": f"Data logs: bench {i}", "public": "true"}
+        )
+        peers.wait_for(lambda: _answered_data(helpdesk, ticket, said["id"]), 60, "the box's data", 0.02)
+        to_followup.append(time.perf_counter() - t0)
+    return to_box, to_followup
 
 
 def _asked(web: int, text: str) -> list[dict]:

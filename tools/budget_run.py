@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rigs import peers  # noqa: E402
+from rigs import peers
 
 SCHEDULE = [(2, "low"), (6, "low"), (9, "medium"), (11, "on-site"), (13, "low"), (15, "answer"), (17, "medium")]
 SCHEDULE += [(19, "low"), (22, "low")]
@@ -44,68 +44,85 @@ def request_of(kind: str, day: int, hour: int):
 
 
 def run(days: int, day_bytes: int, month_bytes: int, work: Path) -> dict:
-    from agent.cli.main import look_once
-    from agent.config import load
-    from agent.config.sections import DataBudget
-    from agent.devices.history import History
-    from agent.transports import budget as budgets
-    from agent.transports.https import HttpsTransport
-    from agent.transports.sender import Sender, fingerprint
-    from tools import bench
-
     certs = peers.make_certs(work)
     intake = peers.start_intake(work / "intake", certs["cert"], certs["key"])
     try:
+        box = _Box(work, intake.info["url"], certs["ca"], day_bytes, month_bytes)
+        used: dict[str, int] = {}
+        for day in range(days + 1):  # one day more: what the last day deferred goes
+            for hour in range(24):
+                for minute in range(0, 60, 15):  # the sender looks every 15 virtual minutes
+                    box.now[0] = (box.start + timedelta(days=day, hours=hour, minutes=minute)).timestamp()
+                    if minute == 0 and day < days:
+                        box.make(day, hour)
+                    box.send()
+            used[str(day)] = box.budget.use.day_bytes
+        return figures(box.made, used, box.start, day_bytes, days)
+    finally:
+        intake.stop()
+
+
+class _Box:
+    """The agent's builder, budget, sender and HTTPS transport for one box, on a virtual clock (NOW[0]); MADE:
+    each report's day, kind, bytes and what became of it."""
+
+    def __init__(self, work: Path, url: str, ca: str, day_bytes: int, month_bytes: int):
+        from agent.cli.main import look_once
+        from agent.config import load
+        from agent.config.sections import DataBudget
+        from agent.devices.history import History
+        from agent.outbox import Outbox
+        from agent.transports import budget as budgets
+        from agent.transports.https import HttpsTransport
+        from agent.transports.sender import Sender, fingerprint
+        from tools import bench
+
         path = peers.write_agent_config(
             work / "agent.yaml",
             serial="BUDGET-0001",
             buses=[],
             devices=[],
-            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
+            backend={"url": url, "ca_file": ca},
             extra={"timezone": ZONE},
         )
-        cfg = load(path)
+        self.cfg = load(path)
         history = History()
         history.units = bench.fill_history(history, 24, interval_s=1.0)
-        box = look_once(cfg).but(history=history.freeze())
-        start = datetime(2027, 3, 1, tzinfo=ZoneInfo(ZONE))
-        now = [start.timestamp()]
-        clock = lambda: now[0]  # noqa: E731
+        self.box = look_once(self.cfg).but(history=history.freeze())
+        self.start = datetime(2027, 3, 1, tzinfo=ZoneInfo(ZONE))
+        self.now = [self.start.timestamp()]
         limits = DataBudget(day_bytes=day_bytes, month_bytes=month_bytes)
-        budget = budgets.Budget(limits, work / "b.json", ZONE, clock)
-        from agent.outbox import Outbox
+        self.budget = budgets.Budget(limits, work / "b.json", ZONE, self.clock)
+        self.outbox = Outbox(work / "outbox")
+        https = HttpsTransport(self.cfg.backend, self.cfg.device.identity, meter=self.budget)
+        self.sender = Sender(
+            self.cfg.backend, self.outbox, [https], fingerprint(self.cfg), clock=self.clock, budget=self.budget
+        )
+        self.made: dict[str, dict] = {}
+
+    def clock(self) -> float:
+        return self.now[0]
+
+    def make(self, day: int, hour: int) -> None:
         from agent.report.build import make_report
 
-        outbox = Outbox(work / "outbox")
-        https = HttpsTransport(cfg.backend, cfg.device.identity, meter=budget)
-        sender = Sender(cfg.backend, outbox, [https], fingerprint(cfg), clock=clock, budget=budget)
-        made: dict[str, dict] = {}
-        used: dict[str, int] = {}
-        for day in range(days + 1):  # one day more: what the last day deferred goes
-            for hour in range(24):
-                for minute in range(0, 60, 15):  # the sender looks every 15 virtual minutes
-                    now[0] = (start + timedelta(days=day, hours=hour, minutes=minute)).timestamp()
-                    if minute == 0 and day < days:
-                        for h, kind in SCHEDULE:
-                            if h == hour:
-                                entry = make_report(cfg, request_of(kind, day, hour), box, outbox, budget)
-                                made[entry.report_id] = {
-                                    "day": day, "kind": kind, "bytes": entry.size,
-                                    "thinned": bool(entry.extra.get("thinned")),
-                                }  # fmt: skip
-                    sender.drain()
-                    for e in outbox.entries():
-                        m = made.get(e.report_id)
-                        if m is None:
-                            continue
-                        if e.extra.get("deferred") and "deferred_to" not in m:
-                            m["deferred_to"] = e.extra["deferred"]["until"]
-                        if e.delivered and "delivered" not in m:
-                            m["delivered"] = now[0]
-            used[str(day)] = budget.use.day_bytes
-        return figures(made, used, start, day_bytes, days)
-    finally:
-        intake.stop()
+        for h, kind in SCHEDULE:
+            if h == hour:
+                entry = make_report(self.cfg, request_of(kind, day, hour), self.box, self.outbox, self.budget)
+                thinned = bool(entry.extra.get("thinned"))
+                self.made[entry.report_id] = {"day": day, "kind": kind, "bytes": entry.size, "thinned": thinned}
+
+    def send(self) -> None:
+        """One look of the sender, and what became of each report noted."""
+        self.sender.drain()
+        for e in self.outbox.entries():
+            m = self.made.get(e.report_id)
+            if m is None:
+                continue
+            if e.extra.get("deferred") and "deferred_to" not in m:
+                m["deferred_to"] = e.extra["deferred"]["until"]
+            if e.delivered and "delivered" not in m:
+                m["delivered"] = self.now[0]
 
 
 def figures(made: dict, used: dict, start: datetime, day_bytes: int, days: int) -> dict:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from rigs import peers  # noqa: E402
+from rigs import peers
 
 
 def make_ca(folder: Path) -> tuple[str, str, str]:
@@ -130,114 +130,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="diag-agent-demo-"))
     running: list = []  # what to stop at the end: peers, and the backend's database
     try:
-        ca, cert, key = make_ca(work)
         if args.keep or args.serve:  # a path is printed only while it exists
             print(f"demo folder: {work}")
-        broker = peers.start_mosquitto(work)
-        running.append(broker)
-        sim = peers.start_simulator(work)
-        running.append(sim)
-        print(
-            f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} "
-            "(SDM630 meter unit 105, EVSE DIN unit 1)"
-        )
-        helpdesk = None
-        if args.serve:  # support works in the helpdesk: django-helpdesk and the intake on PostgreSQL
-            intake, helpdesk = start_backend(work, ca, cert, key, broker, running)
-        else:  # the plain demo: the intake on its own, its cases in SQLite in its store
-            intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
-            running.append(intake)
-        print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
-        # The box's own files, as the firmware would leave them.
-        (work / "firmware-version").write_text("2.4.1 stable\n")
-        (work / "commissioning.pdf").write_bytes(b"%PDF-1.4 commissioning protocol of the demo box\n")
-        (work / "firmware.log").write_text(
-            "".join(f"2026-11-25 07:{m:02d}:00 controller: state C, 16 A offered\n" for m in range(60))
-        )
-        config = peers.write_agent_config(
-            work / "agent.yaml",
-            serial="DEMO-000123",
-            buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
-            devices=peers.sim_devices(),
-            backend={"url": intake.info["url"], "ca_file": ca},
-            mqtt={"enabled": True, "port": broker.info["port"]},
-            extra={"faults": {"raise_after_s": 2, "clear_after_s": 10}},
-        )
-        agent = peers.start_agent(work, config)
-        running.append(agent)
-        print(f"agent running (pid {agent.proc.pid})" + (f", config {config}" if args.keep or args.serve else ""))
+        sim, helpdesk, config = start_all(work, args.serve, running)
+        print(f"agent running (pid {running[-1].proc.pid})" + (f", config {config}" if args.keep or args.serve else ""))
         if args.serve:
             return serve(work, config, sim, helpdesk)
-        env = dict(os.environ)
-
-        def agent_cmd(*words):
-            return subprocess.run(
-                peers.agent_argv() + list(words) + ["--config", str(config)], capture_output=True, text=True, env=env
-            )
-
-        print("simulator: phase L3 lost (fault injected)")
-        peers.simulator_command(sim, "fault", "lost_phase", "on")
-        peers.wait_for(lambda: "phase_lost" in agent_cmd("status", "--json").stdout, 30, "the phase_lost fault")
-        print("\n$ diag-agent status")
-        print(agent_cmd("status").stdout.rstrip())
-        print("\n$ diag-agent report --subject 'Charging stops after a minute' ...")
-        result = agent_cmd(
-            "report",
-            "--subject",
-            "Charging stops after a minute",
-            "--description",
-            "Demo report: the car stops charging after about a minute.",
-            "--email",
-            "installer@example.com",
-        )
-        print(result.stdout.strip() or result.stderr.strip())
-        print("\n$ support_intake.py list")
-        subprocess.run(
-            [sys.executable, "-m", "backend", "list", "--store", str(work / "intake")],
-            check=True,
-        )
-        case = next((w for w in result.stdout.split() if w.startswith("CASE-")), None)
-        if case:  # the case conversation: support asks, the box shows it, the installer answers
-            intake_cmd = [sys.executable, "-m", "backend"]
-            print(f"\n$ support_intake.py ask {case} 'Is the RCD in the distribution board switched on?'")
-            subprocess.run(
-                intake_cmd
-                + ["ask", "--store", str(work / "intake"), case, "Is the RCD in the distribution board switched on?"],
-                check=True,
-            )
-            peers.wait_for(lambda: "support asks" in agent_cmd("cases").stdout, 15, "the question on the box")
-            print("\n$ diag-agent cases")
-            print(agent_cmd("cases").stdout.rstrip())
-            question = json.loads(agent_cmd("cases", "--json").stdout)["open_questions"][0]["id"]
-            print(f"\n$ diag-agent answer {case} {question} 'Yes, and it does not trip.'")
-            print(agent_cmd("answer", case, question, "Yes, and it does not trip.").stdout.rstrip())
-            peers.wait_for(
-                lambda: (
-                    "answer "
-                    in subprocess.run(
-                        intake_cmd + ["show", "--store", str(work / "intake"), case], capture_output=True, text=True
-                    ).stdout
-                ),
-                15,
-                "the answer in the case",
-            )
-            print(f"\n$ support_intake.py show {case}")
-            subprocess.run(intake_cmd + ["show", "--store", str(work / "intake"), case], check=True)
-        report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
-        bundles = [  # the intake keeps each bundle once, by its digest
-            work / "intake" / "bundles" / f"{a['sha256']}.tar.gz"
-            for c in peers.intake_cases(work / "intake")
-            for a in c["articles"]
-            if a.get("report_id") == report_id
-        ]
-        if bundles and args.keep:  # report.html is shown only where it stays
-            print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
-            subprocess.run(
-                peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")], env=env
-            )
-        if not args.keep:
-            print("\n(run with --keep to keep the bundles, report.html and the logs; --serve to play with the page)")
-        return result.returncode
+        return one_report(work, config, sim, args.keep)
     except KeyboardInterrupt:
         print("\nstopping: the agent, the intake, the helpdesk, the simulated wallbox and the broker")
         return 0
@@ -250,9 +149,113 @@ def main() -> int:
         if args.keep:
             print(f"\nkept: {work}")
         else:
-            import shutil
-
             shutil.rmtree(work, ignore_errors=True)
+
+
+def start_all(work: Path, serve: bool, running: list) -> tuple[peers.Peer, object, Path]:
+    """The broker, the simulated wallbox, support's side and the agent (each added to RUNNING as it starts):
+    (the simulator, the helpdesk or None, the agent's configuration)."""
+    ca, cert, key = make_ca(work)
+    broker = peers.start_mosquitto(work)
+    running.append(broker)
+    sim = peers.start_simulator(work)
+    running.append(sim)
+    print(f"simulated wallbox: Modbus TCP on 127.0.0.1:{sim.info['tcp_port']} (SDM630 meter unit 105, EVSE DIN unit 1)")
+    helpdesk = None
+    if serve:  # support works in the helpdesk: django-helpdesk and the intake on PostgreSQL
+        intake, helpdesk = start_backend(work, ca, cert, key, broker, running)
+    else:  # the plain demo: the intake on its own, its cases in SQLite in its store
+        intake = peers.start_intake(work, cert, key, mqtt_port=broker.info["port"])
+        running.append(intake)
+    print(f"support intake: {intake.info['url']} (MQTT broker on port {broker.info['port']})")
+    # The box's own files, as the firmware would leave them.
+    (work / "firmware-version").write_text("2.4.1 stable\n")
+    (work / "commissioning.pdf").write_bytes(b"%PDF-1.4 commissioning protocol of the demo box\n")
+    (work / "firmware.log").write_text(
+        "".join(f"2026-11-25 07:{m:02d}:00 controller: state C, 16 A offered\n" for m in range(60))
+    )
+    config = peers.write_agent_config(
+        work / "agent.yaml",
+        serial="DEMO-000123",
+        buses=[{"name": "sim", "type": "tcp", "host": "127.0.0.1", "port": sim.info["tcp_port"]}],
+        devices=peers.sim_devices(),
+        backend={"url": intake.info["url"], "ca_file": ca},
+        mqtt={"enabled": True, "port": broker.info["port"]},
+        extra={"faults": {"raise_after_s": 2, "clear_after_s": 10}},
+    )
+    running.append(peers.start_agent(work, config))
+    return sim, helpdesk, config
+
+
+def agent_cmd(config: Path, *words: str) -> subprocess.CompletedProcess:
+    return subprocess.run(peers.agent_argv() + list(words) + ["--config", str(config)], capture_output=True, text=True)
+
+
+def one_report(work: Path, config: Path, sim: peers.Peer, keep: bool) -> int:
+    """A lost phase, the status that shows it, a report and its case; support asks and the box answers."""
+    print("simulator: phase L3 lost (fault injected)")
+    peers.simulator_command(sim, "fault", "lost_phase", "on")
+    peers.wait_for(lambda: "phase_lost" in agent_cmd(config, "status", "--json").stdout, 30, "the phase_lost fault")
+    print("\n$ diag-agent status")
+    print(agent_cmd(config, "status").stdout.rstrip())
+    print("\n$ diag-agent report --subject 'Charging stops after a minute' ...")
+    result = agent_cmd(
+        config,
+        "report",
+        "--subject",
+        "Charging stops after a minute",
+        "--description",
+        "Demo report: the car stops charging after about a minute.",
+        "--email",
+        "installer@example.com",
+    )
+    print(result.stdout.strip() or result.stderr.strip())
+    print("\n$ support_intake.py list")
+    subprocess.run([sys.executable, "-m", "backend", "list", "--store", str(work / "intake")], check=True)
+    case = next((w for w in result.stdout.split() if w.startswith("CASE-")), None)
+    if case:
+        conversation(work, config, case)
+    report_id = result.stdout.split()[1] if result.stdout.startswith("report ") else ""
+    if keep:
+        inspect(work, report_id)
+    else:
+        print("\n(run with --keep to keep the bundles, report.html and the logs; --serve to play with the page)")
+    return result.returncode
+
+
+def conversation(work: Path, config: Path, case: str) -> None:
+    """The case conversation: support asks, the box shows it, the installer answers."""
+    intake_cmd = [sys.executable, "-m", "backend"]
+    store = str(work / "intake")
+    question_text = "Is the RCD in the distribution board switched on?"
+    print(f"\n$ support_intake.py ask {case} '{question_text}'")
+    subprocess.run(intake_cmd + ["ask", "--store", store, case, question_text], check=True)
+    peers.wait_for(lambda: "support asks" in agent_cmd(config, "cases").stdout, 15, "the question on the box")
+    print("\n$ diag-agent cases")
+    print(agent_cmd(config, "cases").stdout.rstrip())
+    question = json.loads(agent_cmd(config, "cases", "--json").stdout)["open_questions"][0]["id"]
+    print(f"\n$ diag-agent answer {case} {question} 'Yes, and it does not trip.'")
+    print(agent_cmd(config, "answer", case, question, "Yes, and it does not trip.").stdout.rstrip())
+
+    def shown() -> str:
+        return subprocess.run(intake_cmd + ["show", "--store", store, case], capture_output=True, text=True).stdout
+
+    peers.wait_for(lambda: "answer " in shown(), 15, "the answer in the case")
+    print(f"\n$ support_intake.py show {case}")
+    subprocess.run(intake_cmd + ["show", "--store", store, case], check=True)
+
+
+def inspect(work: Path, report_id: str) -> None:
+    """report.html of the report as support received it (the intake keeps each bundle once, by its digest)."""
+    bundles = [
+        work / "intake" / "bundles" / f"{a['sha256']}.tar.gz"
+        for c in peers.intake_cases(work / "intake")
+        for a in c["articles"]
+        if a.get("report_id") == report_id
+    ]
+    if bundles:
+        print(f"\n$ diag-agent inspect {bundles[-1].name} --html {work / 'report.html'}")
+        subprocess.run(peers.agent_argv() + ["inspect", str(bundles[-1]), "--html", str(work / "report.html")])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 os.environ["TZ"] = "Europe/Berlin"
 time.tzset()
 
-import schedule  # noqa: E402
+import schedule  # noqa: E402  (after TZ is set: it reads the zone when imported)
 
 from agent.service.jobs import Jobs  # noqa: E402
 
@@ -30,7 +30,7 @@ class FakeDatetime(dt.datetime):
         return dt.datetime.fromtimestamp(now[0], tz)  # naive local time, as schedule reads it
 
 
-schedule.datetime.datetime = FakeDatetime
+schedule.datetime.datetime = FakeDatetime  # type: ignore[misc]  # the clock schedule reads, faked
 runs = {"schedule": 0, "jobs": 0}
 
 

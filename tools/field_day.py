@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rigs import peers  # noqa: E402
-from rigs.field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_tcp  # noqa: E402
+from rigs import peers
+from rigs.field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_tcp
 
 POLL_S = 5.0  # the default poll.interval_s
 REQUESTS_PER_HOUR = 3600 / POLL_S * 3  # roughly: the meter's fast blocks per hour

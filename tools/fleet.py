@@ -23,7 +23,6 @@ import argparse
 import heapq
 import json
 import logging
-import math
 import os
 import random
 import sys
@@ -33,11 +32,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config.sections import BackendConfig  # noqa: E402
-from agent.outbox import Entry, Outbox, urgency  # noqa: E402
-from agent.report.bundle import Section, write_bundle  # noqa: E402
-from agent.transports.base import DeliveryError, Receipt  # noqa: E402
-from agent.transports.sender import Sender  # noqa: E402
+from agent.config.sections import BackendConfig
+from agent.outbox import Entry, Outbox, urgency
+from agent.report.bundle import Section, write_bundle
+from agent.transports.base import DeliveryError, Receipt
+from agent.transports.sender import Sender
+from tools.stats import percentile
 
 HTTP_OVERHEAD = 900  # bytes of a TLS-resumed HTTPS exchange beyond the body: headers both ways, the receipt
 SETTLE_S = 3600.0  # after the backend's return, how long the run waits for the last report
@@ -157,20 +157,14 @@ def _simulate(boxes: range, outage_s: float, mix: dict[str, float], seed: int, f
     }
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)], 1)
-
-
 def merge(parts: list[dict]) -> dict:
     """The fleet's figures from the ledgers of its parts."""
     n = sum(p["boxes"] for p in parts)
     up_at = parts[0]["up_at"]
     made = {k: v for p in parts for k, v in p["made"].items()}
     taken = {k: v for p in parts for k, v in p["taken"].items()}
-    contacts, per_second = Counter(), Counter()
+    contacts: Counter[int] = Counter()
+    per_second: Counter[int] = Counter()
     for p in parts:
         contacts.update({int(k): v for k, v in p["contacts"].items()})
     for t in taken.values():

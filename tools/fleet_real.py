@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from rigs import backend_peers, peers
-from tools.fleet import percentile
+from tools.stats import percentile
 
 SETTLE_S = 900.0  # after the intake's return, how long the run waits for the last report
 
@@ -40,6 +40,8 @@ def _cli(config: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, workers: int = 2) -> dict:
+    """N agents and the intake's WORKERS on PostgreSQL; the intake down for OUTAGE_S while every box makes its
+    report; the boxes' receipts and the intake's tables tell when each was delivered and whether once."""
     work = Path(tempfile.mkdtemp(prefix="diag-agent-fleet-real-"))
     certs = peers.make_certs(work / "certs")
     running: list = []
@@ -50,67 +52,14 @@ def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, work
         running.append(broker)
         ports = [peers.free_port() for _ in range(workers)]
         intakes = [_intake(work, certs, db, p, broker.info["port"], f"intake{i}") for i, p in enumerate(ports)]
-        boxes = []
-        for i in range(n):
-            folder = work / f"box{i:04d}"
-            folder.mkdir()
-            (folder / "firmware-version").write_text("2.4.1\n")
-            config = peers.write_agent_config(
-                folder / "agent.yaml",
-                serial=f"FLEET-{i:04d}",
-                buses=[],
-                devices=[],
-                backend={"url": f"https://127.0.0.1:{ports[i % workers]}/api/v1/reports", "ca_file": certs["ca"]}
-                | {"transport": "https"},
-                mqtt={"enabled": True, "port": broker.info["port"]},
-                state_dir=str(folder / "state"),
-                extra={
-                    "web": {"enabled": False},
-                    "button": {"enabled": False},
-                    "auto_report": {"enabled": False},
-                    "report": {"wait_for_case_s": 1},
-                },
-            )
-            draw = random.Random(f"{seed}-{i}")
-            share = draw.random()
-            kind = "urgent" if share < mix["urgent"] else "medium" if share < mix["urgent"] + mix["medium"] else "low"
-            boxes.append({"config": config, "state": folder / "state", "kind": kind, "at": draw.uniform(0, 0.5)})
-            running.append(peers.start_agent(folder, config))
-        down_at = time.time()
+        boxes = [_box(work, i, ports[i % workers], certs, broker, _kind(seed, i, mix)) for i in range(n)]
+        running += [peers.start_agent(b["folder"], b["config"]) for b in boxes]
         for peer in intakes:
             peer.stop()
-
-        def make(box: dict) -> None:
-            time.sleep(box["at"] * outage_s)
-            if box["kind"] == "medium":
-                _cli(box["config"], "event", "fault", "--code", "CONTACTOR", "--message", "contactor welded")
-            argv = peers.report_argv(f"fleet {box['kind']}") + (["--on-site"] if box["kind"] == "urgent" else [])
-            box["made"] = _cli(box["config"], "report", *argv).returncode
-
-        makers = [threading.Thread(target=make, args=(b,)) for b in boxes]
-        for t in makers:
-            t.start()
-        time.sleep(max(0.0, down_at + outage_s - time.time()))
-        for t in makers:
-            t.join()
+        _outage(boxes, outage_s)
         up_at = time.time()
-        intakes = [_intake(work, certs, db, p, broker.info["port"], f"intake{i}-again") for i, p in enumerate(ports)]
-        running += intakes
-
-        def delivered(box: dict) -> float | None:
-            for state in (box["state"] / "outbox").glob("*.json"):
-                entry = json.loads(state.read_text())
-                if entry.get("receipt"):
-                    return state.stat().st_mtime
-            return None
-
-        deadline = up_at + SETTLE_S
-        while time.time() < deadline:
-            for b in boxes:
-                b["t"] = b.get("t") or delivered(b)
-            if all(b["t"] for b in boxes):
-                break
-            time.sleep(1)
+        running += [_intake(work, certs, db, p, broker.info["port"], f"intake{i}-again") for i, p in enumerate(ports)]
+        _wait_for_receipts(boxes, up_at + SETTLE_S)
         cases = int(pg.psql("SELECT count(*) FROM cases", db="fleet").strip() or 0)
         reports = int(pg.psql("SELECT count(*) FROM reports", db="fleet").strip() or 0)
     finally:
@@ -118,8 +67,78 @@ def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, work
             peer.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)  # N boxes' states and logs
+    return _figures(boxes, up_at, cases, reports)
+
+
+def _kind(seed: int, i: int, mix: dict[str, float]) -> tuple[str, float]:
+    """Box I's report kind by the MIX, and when in the outage's first half it makes it (a share of it)."""
+    draw = random.Random(f"{seed}-{i}")
+    share = draw.random()
+    kind = "urgent" if share < mix["urgent"] else "medium" if share < mix["urgent"] + mix["medium"] else "low"
+    return kind, draw.uniform(0, 0.5)
+
+
+def _box(work: Path, i: int, port: int, certs: dict, broker, kind: tuple[str, float]) -> dict:
+    folder = work / f"box{i:04d}"
+    folder.mkdir()
+    (folder / "firmware-version").write_text("2.4.1\n")
+    config = peers.write_agent_config(
+        folder / "agent.yaml",
+        serial=f"FLEET-{i:04d}",
+        buses=[],
+        devices=[],
+        backend={"url": f"https://127.0.0.1:{port}/api/v1/reports", "ca_file": certs["ca"], "transport": "https"},
+        mqtt={"enabled": True, "port": broker.info["port"]},
+        state_dir=str(folder / "state"),
+        extra={
+            "web": {"enabled": False},
+            "button": {"enabled": False},
+            "auto_report": {"enabled": False},
+            "report": {"wait_for_case_s": 1},
+        },
+    )
+    return {"folder": folder, "config": config, "state": folder / "state", "kind": kind[0], "at": kind[1]}
+
+
+def _outage(boxes: list[dict], outage_s: float) -> None:
+    """Every box makes its report at its moment while the intake is down; returns when the outage is over."""
+    down_at = time.time()
+
+    def make(box: dict) -> None:
+        time.sleep(box["at"] * outage_s)
+        if box["kind"] == "medium":
+            _cli(box["config"], "event", "fault", "--code", "CONTACTOR", "--message", "contactor welded")
+        argv = peers.report_argv(f"fleet {box['kind']}") + (["--on-site"] if box["kind"] == "urgent" else [])
+        box["made"] = _cli(box["config"], "report", *argv).returncode
+
+    makers = [threading.Thread(target=make, args=(b,)) for b in boxes]
+    for t in makers:
+        t.start()
+    time.sleep(max(0.0, down_at + outage_s - time.time()))
+    for t in makers:
+        t.join()
+
+
+def _delivered(box: dict) -> float | None:
+    """When the box's report got its receipt (its outbox entry's time), or None."""
+    for state in (box["state"] / "outbox").glob("*.json"):
+        if json.loads(state.read_text()).get("receipt"):
+            return state.stat().st_mtime
+    return None
+
+
+def _wait_for_receipts(boxes: list[dict], deadline: float) -> None:
+    while time.time() < deadline:
+        for b in boxes:
+            b["t"] = b.get("t") or _delivered(b)
+        if all(b["t"] for b in boxes):
+            return
+        time.sleep(1)
+
+
+def _figures(boxes: list[dict], up_at: float, cases: int, reports: int) -> dict:
+    n = len(boxes)
     out: dict = {"boxes": n, "made": sum(1 for b in boxes if b.get("made") == 3), "mode": "real"}
-    per_second = Counter(int(b["t"]) for b in boxes if b.get("t"))
     for kind in ("urgent", "medium", "low"):
         waits = [b["t"] - up_at for b in boxes if b["kind"] == kind and b.get("t")]
         out[kind] = {
@@ -128,6 +147,7 @@ def run_real(n: int, outage_s: float, mix: dict[str, float], seed: int = 1, work
             "p90_s": percentile(waits, 90),
             "max_s": round(max(waits), 1) if waits else None,
         }
+    per_second = Counter(int(b["t"]) for b in boxes if b.get("t"))
     out["max_share_delivering_in_1s"] = round(max(per_second.values(), default=0) / n, 4)
     if per_second:  # where the busiest second was, after the return, and whose deliveries it held
         second, most = per_second.most_common(1)[0]

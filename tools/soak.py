@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rigs import peers  # noqa: E402
+from rigs import peers
 
 DST_END_2026 = 1792890000.0  # 2026-10-25 01:00 UTC: Berlin's 03:00 becomes 02:00
 LAUNCHER = r"""
@@ -65,16 +65,9 @@ def answers(config: Path) -> bool:
         return False
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--period", type=float, default=60.0, help="seconds between figure lines")
-    ap.add_argument("--report-every", type=float, default=300.0)
-    ap.add_argument("--step-every", type=float, default=600.0)
-    args = ap.parse_args()
-    import psutil
-
-    work = Path(tempfile.mkdtemp(prefix="diag-soak-"))
+def start(work: Path) -> tuple:
+    """The simulator, the intake and the daemon under a clock offset the soak steps: (sim, intake, config,
+    offset file, agent)."""
     certs = peers.make_certs(work / "certs")
     sim = peers.start_simulator(work / "sim")
     intake = peers.start_intake(work / "intake", certs["cert"], certs["key"])
@@ -96,6 +89,20 @@ def main() -> int:
         work,
         env=dict(peers.agent_env(), TZ="Europe/Berlin"),
     )
+    return sim, intake, config, offset, agent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--period", type=float, default=60.0, help="seconds between figure lines")
+    ap.add_argument("--report-every", type=float, default=300.0)
+    ap.add_argument("--step-every", type=float, default=600.0)
+    args = ap.parse_args()
+    import psutil
+
+    work = Path(tempfile.mkdtemp(prefix="diag-soak-"))
+    sim, intake, config, offset, agent = start(work)
     steps = [6 * 3600.0, -3600.0, None, 0.0]  # None: to ten seconds before the end of summer time
     proc = psutil.Process(agent.proc.pid)
     started = last = time.monotonic()

@@ -60,56 +60,81 @@ def clean_photo(data: bytes) -> Photo:
 
 
 def _jpeg(data: bytes) -> Photo:
+    """The JPEG's segments walked once: the image's own kept, every other (EXIF, XMP, comments) dropped."""
     out, removed = [b"\xff\xd8"], []
-    pos, size, scanning, segments = 2, None, False, 0
+    pos, size, segments = 2, None, 0
     while True:
-        if scanning:  # entropy-coded data: copy up to the next marker that is not stuffing or a restart
-            nxt = pos
-            while True:
-                nxt = data.find(b"\xff", nxt)
-                if nxt < 0 or nxt + 1 >= len(data):
-                    raise PhotoError("a damaged JPEG: its image data has no end")
-                if data[nxt + 1] == 0 or 0xD0 <= data[nxt + 1] <= 0xD7 or data[nxt + 1] == 0xFF:
-                    nxt += 2 if data[nxt + 1] != 0xFF else 1
-                    continue
-                break
-            out.append(data[pos:nxt])
-            pos = nxt
-        if pos + 2 > len(data) or data[pos] != 0xFF:
-            raise PhotoError("a damaged JPEG: a segment is cut short")
-        marker = data[pos + 1]
+        marker = _marker(data, pos)
         segments += 1
         if segments > MAX_SEGMENTS:
             raise PhotoError(f"not a plain photo: more than {MAX_SEGMENTS} parts in one JPEG")
         if marker == 0xD9:  # the end
+            _nothing_after(data[pos + 2 :])
             out.append(b"\xff\xd9")
-            if data[pos + 2 :].strip(b"\0\r\n\t ") != b"":  # a polyglot, a maker's appendix: not a plain photo
-                raise PhotoError("not a plain photo: there is more after the image's end; save it again as a photo")
             break
-        if pos + 4 > len(data):
-            raise PhotoError("a damaged JPEG: a segment is cut short")
-        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            raise PhotoError("a damaged JPEG: a segment is longer than the file")
-        body = data[pos + 4 : end]
-        if marker in JPEG_KEEP and marker not in (0xDB, 0xC4, 0xCC, 0xDD, 0xDA):  # start of frame: the size
-            if len(body) < 5:
-                raise PhotoError("a damaged JPEG: its frame header is cut short")
-            height, width = struct.unpack(">HH", body[1:5])
-            size = (width, height)
+        body, end = _segment(data, pos)
+        size = _frame_size(marker, body) or size
         if marker in JPEG_KEEP:
             out.append(data[pos:end])
         else:
             removed.append(_app_name(marker, body))
-        if marker == 0xDA:
+        pos = end
+        if marker == 0xDA:  # start of scan: the image data follows, up to the next real marker
             if size is None:
                 raise PhotoError("a damaged JPEG: image data before its frame header")
-            scanning = True
-        pos = end
+            pos = _scan_end(data, end)
+            out.append(data[end:pos])
     if size is None:
         raise PhotoError("a damaged JPEG: no image in it")
     return Photo("jpg", size[0], size[1], b"".join(out), sorted(set(removed)))
+
+
+def _marker(data: bytes, pos: int) -> int:
+    if pos + 2 > len(data) or data[pos] != 0xFF:
+        raise PhotoError("a damaged JPEG: a segment is cut short")
+    return data[pos + 1]
+
+
+def _segment(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The body of the segment at POS and where the next one starts."""
+    if pos + 4 > len(data):
+        raise PhotoError("a damaged JPEG: a segment is cut short")
+    length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    end = pos + 2 + length
+    if length < 2 or end > len(data):
+        raise PhotoError("a damaged JPEG: a segment is longer than the file")
+    return data[pos + 4 : end], end
+
+
+def _frame_size(marker: int, body: bytes) -> tuple[int, int] | None:
+    """(width, height) from a start-of-frame segment; None for any other."""
+    if marker not in JPEG_KEEP or marker in (0xDB, 0xC4, 0xCC, 0xDD, 0xDA):
+        return None
+    if len(body) < 5:
+        raise PhotoError("a damaged JPEG: its frame header is cut short")
+    height, width = struct.unpack(">HH", body[1:5])
+    return width, height
+
+
+def _scan_end(data: bytes, pos: int) -> int:
+    """Where entropy-coded data from POS ends: at the next marker that is not stuffing (FF00), a restart
+    (FFD0-FFD7) or fill (FFFF)."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            raise PhotoError("a damaged JPEG: its image data has no end")
+        following = data[pos + 1]
+        if following == 0xFF:
+            pos += 1
+        elif following == 0 or 0xD0 <= following <= 0xD7:
+            pos += 2
+        else:
+            return pos
+
+
+def _nothing_after(tail: bytes) -> None:
+    if tail.strip(b"\0\r\n\t ") != b"":  # a polyglot, a maker's appendix: not a plain photo
+        raise PhotoError("not a plain photo: there is more after the image's end; save it again as a photo")
 
 
 def _app_name(marker: int, body: bytes) -> str:
@@ -130,21 +155,12 @@ def _app_name(marker: int, body: bytes) -> str:
 
 
 def _png(data: bytes) -> Photo:
+    """The PNG's chunks walked once: the image's own kept, every other (text, EXIF, time) dropped."""
     out, removed = [PNG_SIGNATURE], []
-    pos, size, chunks = len(PNG_SIGNATURE), None, 0
-    while True:
-        if pos + 12 > len(data):
-            raise PhotoError("a damaged PNG: it ends before its IEND chunk")
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            raise PhotoError("a damaged PNG: a chunk is longer than the file")
-        if zlib.crc32(data[pos + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
-            raise PhotoError(f"a damaged PNG: the {kind.decode('latin-1')!r} chunk fails its checksum")
-        if size is None:
-            if kind != b"IHDR" or length != 13:
-                raise PhotoError("a damaged PNG: it does not start with its header")
-            size = struct.unpack(">II", data[pos + 8 : pos + 16])
+    pos, size, chunks, kind = len(PNG_SIGNATURE), None, 0, b""
+    while kind != b"IEND":
+        kind, end = _chunk(data, pos)
+        size = size or _png_size(data, pos, kind)
         if kind in PNG_KEEP:
             out.append(data[pos:end])
         else:
@@ -152,8 +168,27 @@ def _png(data: bytes) -> Photo:
         pos, chunks = end, chunks + 1
         if chunks > MAX_PNG_CHUNKS:
             raise PhotoError(f"not a plain photo: more than {MAX_PNG_CHUNKS} parts in one PNG")
-        if kind == b"IEND":
-            break
-    if data[pos:]:
+    if data[pos:] or size is None:
         raise PhotoError("not a plain photo: there is more after the image's end; save it again as a photo")
     return Photo("png", size[0], size[1], b"".join(out), sorted(set(removed)))
+
+
+def _chunk(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The kind of the chunk at POS (its checksum checked) and where the next one starts."""
+    if pos + 12 > len(data):
+        raise PhotoError("a damaged PNG: it ends before its IEND chunk")
+    length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+    end = pos + 12 + length
+    if end > len(data):
+        raise PhotoError("a damaged PNG: a chunk is longer than the file")
+    if zlib.crc32(data[pos + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+        raise PhotoError(f"a damaged PNG: the {kind.decode('latin-1')!r} chunk fails its checksum")
+    return kind, end
+
+
+def _png_size(data: bytes, pos: int, kind: bytes) -> tuple[int, int]:
+    """(width, height) from the header, which must be the first chunk."""
+    if kind != b"IHDR" or struct.unpack(">I", data[pos : pos + 4])[0] != 13:
+        raise PhotoError("a damaged PNG: it does not start with its header")
+    width, height = struct.unpack(">II", data[pos + 8 : pos + 16])
+    return width, height

@@ -150,20 +150,8 @@ class CommandGate:
         self._clock = clock
 
     def check(self, payload: bytes) -> dict:
-        try:  # its size and depth before anything is parsed
-            cmd = wire.parse(payload, self.max_bytes, MAX_DEPTH)
-        except wire.WireError as exc:
-            raise Rejected(f"command {exc}") from None
-        if not isinstance(cmd, dict) or set(cmd) != {"id", "ts", "type", "args", "sig"}:
-            raise Rejected("expected exactly the fields id, ts, type, args, sig")
-        if not isinstance(cmd["id"], str) or not NONCE.match(cmd["id"]):
-            raise Rejected("id: expected 8-64 letters, digits, '-' or '_'")
-        if not isinstance(cmd["ts"], (int, float)) or isinstance(cmd["ts"], bool) or not math.isfinite(cmd["ts"]):
-            raise Rejected("ts: expected a finite number of seconds")
-        if cmd["type"] not in TYPES:
-            raise Rejected(f"type: expected one of {', '.join(TYPES)}")
-        if not isinstance(cmd["args"], dict) or not isinstance(cmd["sig"], str) or not SIGNATURE.match(cmd["sig"]):
-            raise Rejected("args must be an object and sig 64 hex digits")
+        """The command in PAYLOAD once its shape, its signature, its time and its id are good; Rejected otherwise."""
+        cmd = _shaped(payload, self.max_bytes)
         if not self.key:
             raise Rejected("cloud commands are not enabled on this box (no cloud.command_key)")
         expected = hmac.new(self.key.encode(), canonical(cmd), hashlib.sha256).hexdigest()
@@ -175,6 +163,25 @@ class CommandGate:
         if not self.nonces.add(cmd["id"], cmd["ts"]):
             raise Rejected("replayed: this id was accepted before")
         return {"id": cmd["id"], "type": cmd["type"], "args": args}
+
+
+def _shaped(payload: bytes, max_bytes: int) -> dict:
+    """PAYLOAD parsed within its bounds, with exactly a command's fields of the right kinds (not yet believed)."""
+    try:  # its size and depth before anything is parsed
+        cmd = wire.parse(payload, max_bytes, MAX_DEPTH)
+    except wire.WireError as exc:
+        raise Rejected(f"command {exc}") from None
+    if not isinstance(cmd, dict) or set(cmd) != {"id", "ts", "type", "args", "sig"}:
+        raise Rejected("expected exactly the fields id, ts, type, args, sig")
+    if not isinstance(cmd["id"], str) or not NONCE.match(cmd["id"]):
+        raise Rejected("id: expected 8-64 letters, digits, '-' or '_'")
+    if not isinstance(cmd["ts"], (int, float)) or isinstance(cmd["ts"], bool) or not math.isfinite(cmd["ts"]):
+        raise Rejected("ts: expected a finite number of seconds")
+    if cmd["type"] not in TYPES:
+        raise Rejected(f"type: expected one of {', '.join(TYPES)}")
+    if not isinstance(cmd["args"], dict) or not isinstance(cmd["sig"], str) or not SIGNATURE.match(cmd["sig"]):
+        raise Rejected("args must be an object and sig 64 hex digits")
+    return cmd
 
 
 class RejectionLog:

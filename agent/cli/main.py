@@ -37,6 +37,7 @@ def _config(args):
 
 
 def cmd_check_config(args) -> int:
+    args.path = args.path or args.config  # `check-config FILE` or `check-config --config FILE`
     cfg = load(args.path)
     from agent.devices.poller import open_buses
 
@@ -318,52 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"diag-agent {__version__}")
     ap.add_argument("--config", dest="config_first", default=None, help="configuration file, for every command")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("run", parents=[common], help="run the daemon")
-    p.set_defaults(func=cmd_run)
-    p = sub.add_parser("check-config", help="validate a configuration file")
-    p.add_argument("path", help="the configuration file; a wrong one names its line and key")
-    p.set_defaults(func=cmd_check_config)
-    p = sub.add_parser("poll", parents=[common], help="read every configured device once")
-    p.add_argument("--once", action="store_true", required=True, help="one cycle, then exit (required)")
-    p.add_argument("--json", action="store_true", help="the readings as JSON")
-    p.set_defaults(func=cmd_poll)
-    from agent import fields
-    from agent.request import LIMITS
-
-    def chars(limits: tuple[int, int]) -> str:
-        return f"{limits[0]}-{limits[1]} characters"
-
-    p = sub.add_parser("report", parents=[common], help="make a system report and send it")
-    p.add_argument("--subject", default="", help=f"what is wrong, in a few words ({chars(LIMITS['subject'])})")
-    p.add_argument("--description", default="", help=f"what happens, when, since when ({chars(LIMITS['description'])})")
-    p.add_argument("--email", default="", help=f"the address support answers (required, {chars(LIMITS['email'])})")
-    p.add_argument("--case", help=f"the case this report belongs to, e.g. CASE-000123 ({chars(LIMITS['case_ref'])})")
-    p.add_argument("--on-site", action="store_true", help="an installer is at the box: high priority")
-    p.add_argument("--out", help="write the bundle to this file and send nothing")
-    p.set_defaults(func=cmd_report)
-    p = sub.add_parser("inspect", parents=[common], help="verify a bundle and print its summary")
-    p.add_argument("bundle", help="a report bundle (.tar.gz), from the box or from support")
-    p.add_argument("--html", help="write the bundle's report.html to this file")
-    p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
-    p.add_argument("--json", action="store_true", help="the checks as JSON")
-    p.set_defaults(func=cmd_check)
-    p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
-    p.add_argument("type", choices=("fault", "clear", "updated"), help="raise a fault, clear one, or a new firmware")
-    p.add_argument("--code", help=f"fault code, {fields.EVENT_CODE_WORDS} (fault, clear)")
-    p.add_argument("--message", help=f"what happened, {chars(fields.FAULT_MESSAGE_CHARS)} (fault)")
-    p.add_argument("--severity", help="info, warning, error (default) or critical (fault)")
-    p.add_argument("--category", help="hardware (default), charging, communication, system or software (fault)")
-    p.add_argument("--version", help=f"the new firmware version, {chars(fields.FIRMWARE_VERSION_CHARS)} (updated)")
-    p.set_defaults(func=cmd_event)
-    p = sub.add_parser("onsite", parents=[common], help="on-site mode: every report high priority")
-    p.add_argument("action", choices=("on", "off", "status"), help="on: for onsite.duration_s (4 h); off; status")
-    p.set_defaults(func=cmd_onsite)
-    p = sub.add_parser("page-link", parents=[common], help="the local page's address, with its key when it has one")
-    p.set_defaults(func=cmd_page_link)
-    p = sub.add_parser("status", parents=[common], help="the running daemon's state")
-    p.add_argument("--json", action="store_true", help="the state as JSON")
-    p.set_defaults(func=cmd_status)
+    _daemon_commands(sub, common)
+    _report_commands(sub, common)
+    _firmware_commands(sub, common)
     from agent.cli import cases as cli_cases
     from agent.cli import ocpp as cli_ocpp
     from agent.cli import scan as cli_scan
@@ -373,6 +331,68 @@ def build_parser() -> argparse.ArgumentParser:
     cli_scan.add_parsers(sub, common, load)
     say_exit_codes(sub)
     return ap
+
+
+def _chars(limits: tuple[int, int]) -> str:
+    return f"{limits[0]}-{limits[1]} characters"
+
+
+def _daemon_commands(sub, common) -> None:
+    """The daemon, its configuration, what it reads and its state."""
+    p = sub.add_parser("run", parents=[common], help="run the daemon")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check-config", parents=[common], help="validate a configuration file")
+    p.add_argument("path", nargs="?", help="the configuration file (or --config); a wrong one names its line and key")
+    p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("poll", parents=[common], help="read every configured device once")
+    p.add_argument("--once", action="store_true", required=True, help="one cycle, then exit (required)")
+    p.add_argument("--json", action="store_true", help="the readings as JSON")
+    p.set_defaults(func=cmd_poll)
+    p = sub.add_parser("check", parents=[common], help="the self-check list with hints; exit 1 when a check fails")
+    p.add_argument("--json", action="store_true", help="the checks as JSON")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("page-link", parents=[common], help="the local page's address, with its key when it has one")
+    p.set_defaults(func=cmd_page_link)
+    p = sub.add_parser("status", parents=[common], help="the running daemon's state")
+    p.add_argument("--json", action="store_true", help="the state as JSON")
+    p.set_defaults(func=cmd_status)
+
+
+def _report_commands(sub, common) -> None:
+    """A report made and sent, a bundle read, on-site mode."""
+    from agent.request import LIMITS
+
+    p = sub.add_parser("report", parents=[common], help="make a system report and send it")
+    p.add_argument("--subject", default="", help=f"what is wrong, in a few words ({_chars(LIMITS['subject'])})")
+    p.add_argument(
+        "--description", default="", help=f"what happens, when, since when ({_chars(LIMITS['description'])})"
+    )
+    p.add_argument("--email", default="", help=f"the address support answers (required, {_chars(LIMITS['email'])})")
+    p.add_argument("--case", help=f"the case this report belongs to, e.g. CASE-000123 ({_chars(LIMITS['case_ref'])})")
+    p.add_argument("--on-site", action="store_true", help="an installer is at the box: high priority")
+    p.add_argument("--out", help="write the bundle to this file and send nothing")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("inspect", parents=[common], help="verify a bundle and print its summary")
+    p.add_argument("bundle", help="a report bundle (.tar.gz), from the box or from support")
+    p.add_argument("--html", help="write the bundle's report.html to this file")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("onsite", parents=[common], help="on-site mode: every report high priority")
+    p.add_argument("action", choices=("on", "off", "status"), help="on: for onsite.duration_s (4 h); off; status")
+    p.set_defaults(func=cmd_onsite)
+
+
+def _firmware_commands(sub, common) -> None:
+    """What the firmware tells the agent."""
+    from agent import fields
+
+    p = sub.add_parser("event", parents=[common], help="for the firmware: raise or clear a fault, announce an update")
+    p.add_argument("type", choices=("fault", "clear", "updated"), help="raise a fault, clear one, or a new firmware")
+    p.add_argument("--code", help=f"fault code, {fields.EVENT_CODE_WORDS} (fault, clear)")
+    p.add_argument("--message", help=f"what happened, {_chars(fields.FAULT_MESSAGE_CHARS)} (fault)")
+    p.add_argument("--severity", help="info, warning, error (default) or critical (fault)")
+    p.add_argument("--category", help="hardware (default), charging, communication, system or software (fault)")
+    p.add_argument("--version", help=f"the new firmware version, {_chars(fields.FIRMWARE_VERSION_CHARS)} (updated)")
+    p.set_defaults(func=cmd_event)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,19 +87,11 @@ def _render_security_log(manifest: dict) -> str:
 
 
 def render_status(status: dict, language: str = "en", zone: str = "UTC") -> str:
+    """The status in lines a person reads: the agent and its link, the box, its devices, faults, the outbox."""
     from agent.lang import load
 
     w = load(language)["status"]
-    out: list[str] = []
-    mqtt = status.get("mqtt") or {}
-    link = (
-        w["mqtt_connected"].format(protocol=mqtt.get("protocol"))
-        if status["mqtt_connected"]
-        else w["mqtt_not_connected"]
-    )
-    if not status["mqtt_connected"] and mqtt.get("last_failure"):
-        link += f": {mqtt['last_failure']}"
-    out.append(w["agent"].format(version=status["agent_version"], link=link if mqtt else w["mqtt_off"]))
+    out = [_agent_line(status, w)]
     onsite = status["onsite"]
     out.append(w["onsite_on"].format(channel=onsite["channel"]) if onsite["on"] else w["onsite_off"])
     if status["software"]:
@@ -108,36 +100,52 @@ def render_status(status: dict, language: str = "en", zone: str = "UTC") -> str:
         )
     if status["network"]:
         out.append(w["network"].format(verdict=status["network"]))
-    for name, dev in status["devices"].items():
-        out.append(
-            w["device_ok"].format(name=name)
-            if dev["reachable"]
-            else w["device_silent"].format(name=name, error=dev["last_error"])
-        )
-    for name, bus in status["buses"].items():
-        if bus["budget_note"]:
-            out.append(w["bus"].format(name=name, note=bus["budget_note"]))
+    out += _device_lines(status, w)
     out += [w["fault"].format(**f) for f in status["faults"]] or [w["no_faults"]]
-    ob = status["outbox"]
-    out.append(
-        w["outbox"].format(
-            waiting=ob["accepted"] + ob["sending"],
-            refused=ob["refused"],
-            delivered=ob["delivered"],
-            evicted=ob["evicted"],
-        )
-    )
-    if ob.get("damaged"):
-        out.append(w["damaged"].format(n=ob["damaged"]))
-    if (status.get("cases") or {}).get("dropped"):
-        out.append(w["cases_dropped"].format(n=status["cases"]["dropped"]))
-    if status["last_receipt"]:
-        out.append(w["last_receipt"].format(**status["last_receipt"]))
-    if (status.get("cases") or {}).get("open_questions"):
-        out.append(w["questions"].format(n=status["cases"]["open_questions"]))
+    out += _outbox_lines(status, w)
     if status.get("data_budget"):
         out.append(budget_line(status["data_budget"], w, zone))
     return "\n".join(out)
+
+
+def _agent_line(status: dict, w: dict) -> str:
+    mqtt = status.get("mqtt") or {}
+    if not mqtt:
+        return w["agent"].format(version=status["agent_version"], link=w["mqtt_off"])
+    if status["mqtt_connected"]:
+        link = w["mqtt_connected"].format(protocol=mqtt.get("protocol"))
+    else:
+        link = w["mqtt_not_connected"] + (f": {mqtt['last_failure']}" if mqtt.get("last_failure") else "")
+    return w["agent"].format(version=status["agent_version"], link=link)
+
+
+def _device_lines(status: dict, w: dict) -> list[str]:
+    out = [
+        w["device_ok"].format(name=name)
+        if dev["reachable"]
+        else w["device_silent"].format(name=name, error=dev["last_error"])
+        for name, dev in status["devices"].items()
+    ]
+    return out + [
+        w["bus"].format(name=name, note=bus["budget_note"])
+        for name, bus in status["buses"].items()
+        if bus["budget_note"]
+    ]
+
+
+def _outbox_lines(status: dict, w: dict) -> list[str]:
+    ob, cases = status["outbox"], status.get("cases") or {}
+    waiting = ob["accepted"] + ob["sending"]
+    out = [w["outbox"].format(waiting=waiting, refused=ob["refused"], delivered=ob["delivered"], evicted=ob["evicted"])]
+    if ob.get("damaged"):
+        out.append(w["damaged"].format(n=ob["damaged"]))
+    if cases.get("dropped"):
+        out.append(w["cases_dropped"].format(n=cases["dropped"]))
+    if status["last_receipt"]:
+        out.append(w["last_receipt"].format(**status["last_receipt"]))
+    if cases.get("open_questions"):
+        out.append(w["questions"].format(n=cases["open_questions"]))
+    return out
 
 
 def budget_line(budget: dict, w: dict, zone: str) -> str:

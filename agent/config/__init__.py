@@ -123,35 +123,41 @@ def load(path: str | Path) -> AgentConfig:
 
 
 def _cross_check(cfg: AgentConfig) -> None:
-    def fail(obj, key, problem):
-        raise error_at(obj, key, problem)
+    """What one section cannot check alone: the box's identity, names unique, what names another section."""
+    from agent.lang import locale_problems
 
+    _check_identity(cfg)
+    for key, problem in locale_problems(cfg.language, cfg.timezone):
+        raise error_at(cfg, key, problem)
+    if cfg.backend.transport == "mqtt" and not cfg.mqtt.enabled:
+        raise error_at(cfg.backend, "transport", "mqtt needs mqtt.enabled: true")
+    buses = _unique(cfg.buses, "bus")
+    _unique(cfg.devices, "device")
+    for dev in cfg.devices:
+        if dev.bus not in buses:
+            raise error_at(dev, "bus", f"no bus named {dev.bus!r} (buses: {', '.join(sorted(buses)) or 'none'})")
+
+
+def _check_identity(cfg: AgentConfig) -> None:
     d = cfg.device
     if not d.identity:
         where, key = (d, "serial") if hasattr(d, "_yaml_where") else (cfg, "device")
-        fail(where, key, "the box needs an identity: set device.serial (or, without one, device.order_number)")
+        raise error_at(
+            where, key, "the box needs an identity: set device.serial (or, without one, device.order_number)"
+        )
     if not TOPIC_LEVEL.match(d.identity):
-        fail(
+        raise error_at(
             d,
             "serial" if d.serial else "order_number",
             f"{d.identity!r} cannot name the box: use letters, digits, '-', '_' and '.' (at most 64)",
         )
 
-    names: set[str] = set()
-    for bus in cfg.buses:
-        if bus.name in names:
-            fail(bus, "name", f"bus {bus.name!r} is defined twice")
-        names.add(bus.name)
-    from agent.lang import locale_problems
 
-    for key, problem in locale_problems(cfg.language, cfg.timezone):
-        fail(cfg, key, problem)
-    if cfg.backend.transport == "mqtt" and not cfg.mqtt.enabled:
-        fail(cfg.backend, "transport", "mqtt needs mqtt.enabled: true")
-    seen: set[str] = set()
-    for dev in cfg.devices:
-        if dev.bus not in names:
-            fail(dev, "bus", f"no bus named {dev.bus!r} (buses: {', '.join(sorted(names)) or 'none'})")
-        if dev.name in seen:
-            fail(dev, "name", f"device {dev.name!r} is defined twice")
-        seen.add(dev.name)
+def _unique(items: list, what: str) -> set[str]:
+    """The names of ITEMS (buses or devices), each defined once; the second definition is the error."""
+    names: set[str] = set()
+    for item in items:
+        if item.name in names:
+            raise error_at(item, "name", f"{what} {item.name!r} is defined twice")
+        names.add(item.name)
+    return names

@@ -95,91 +95,102 @@ def run_hooks(
 ) -> dict[str, HookResult]:
     """Run every hook at once; each ends by its own time limit, all by DEADLINE_S."""
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **(env or {})}
-    start = time.monotonic()
-    running: list[_Running] = []
+    exchange = _Exchange(min(timeout_s, deadline_s), max_output_bytes)
     results: dict[str, HookResult] = {}
-    sel = selectors.DefaultSelector()
+    start = time.monotonic()
     for path in find_hooks(folder):
-        if only is not None and path.name not in only:
-            continue
-        try:
-            proc = subprocess.Popen(
-                [str(path), *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=base_env,
-                start_new_session=True,
-                cwd="/",
-            )
-        except OSError as exc:
-            results[path.name] = HookResult(path.name, False, error=f"cannot start: {exc.strerror}")
-            continue
-        r = _Running(
-            path,
-            proc,
-            time.monotonic(),
-            min(start + deadline_s, time.monotonic() + timeout_s),
-            bytearray(),
-            bytearray(),
+        if only is None or path.name in only:
+            try:
+                exchange.start(path, args, base_env, min(start + deadline_s, time.monotonic() + timeout_s))
+            except OSError as exc:
+                results[path.name] = HookResult(path.name, False, error=f"cannot start: {exc.strerror}")
+    exchange.run()
+    results.update(exchange.finish())
+    return dict(sorted(results.items()))
+
+
+class _Exchange:
+    """The hooks' processes and their pipes, read together under one deadline each. One deadline over the whole
+    exchange, not over wait() alone: a hook that closes its output and hangs, or leaves a child holding its pipe,
+    is killed with its whole process group at its time."""
+
+    def __init__(self, limit_s: float, max_output_bytes: int):
+        self.limit_s, self.max_output_bytes = limit_s, max_output_bytes
+        self.running: list[_Running] = []
+        self.open: dict[int, int] = {}  # id(_Running) -> its pipes not yet at EOF
+        self.sel = selectors.DefaultSelector()
+
+    def start(self, path: Path, args: tuple[str, ...], env: dict[str, str], deadline: float) -> None:
+        proc = subprocess.Popen(
+            [str(path), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            cwd="/",
         )
-        running.append(r)
+        r = _Running(path, proc, time.monotonic(), deadline, bytearray(), bytearray())
+        self.running.append(r)
+        self.open[id(r)] = 2
         for stream in _pipes(proc):
             os.set_blocking(stream.fileno(), False)
-            sel.register(stream, selectors.EVENT_READ, r)
+            self.sel.register(stream, selectors.EVENT_READ, r)
 
-    # One deadline over the whole exchange, not over wait() alone: a hook that closes its output and
-    # hangs, or leaves a child holding its pipe, is killed with its whole process group at its time.
-    open_streams = {id(r): 2 for r in running}
-    while open_streams:
-        now = time.monotonic()
-        for r in running:
-            if id(r) in open_streams and now >= r.deadline:
-                if r.error is None:
-                    r.error = f"did not finish within {min(timeout_s, deadline_s):g} s"
+    def run(self) -> None:
+        while self.open:
+            now = time.monotonic()
+            self._expire(now)
+            if not self.open:
+                break
+            nearest = min(r.deadline for r in self.running if id(r) in self.open)
+            for key, _ in self.sel.select(timeout=max(0.01, min(nearest - now, 0.5))):
+                self._read(key)
+        self.sel.close()
+
+    def _expire(self, now: float) -> None:
+        for r in self.running:
+            if id(r) in self.open and now >= r.deadline:
+                r.error = r.error or f"did not finish within {self.limit_s:g} s"
                 _kill(r.proc)
                 for stream in _pipes(r.proc):  # stop waiting for an EOF that may never come
-                    if stream.fileno() in sel.get_map():
-                        sel.unregister(stream)
-                del open_streams[id(r)]
-        if not open_streams:
-            break
-        nearest = min(r.deadline for r in running if id(r) in open_streams)
-        for key, _ in sel.select(timeout=max(0.01, min(nearest - now, 0.5))):
-            r = key.data
-            try:
-                chunk = os.read(key.fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                sel.unregister(key.fileobj)
-                open_streams[id(r)] -= 1
-                if open_streams[id(r)] == 0:
-                    del open_streams[id(r)]
-                continue
-            if key.fileobj is r.proc.stdout:
-                if len(r.out) + len(chunk) > max_output_bytes:
-                    if r.error is None:
-                        r.error = f"printed more than {max_output_bytes} bytes"
-                        _kill(r.proc)
-                    continue
-                r.out += chunk
-            else:
-                r.err += chunk
-                del r.err[:-STDERR_TAIL]
-    sel.close()
+                    if stream.fileno() in self.sel.get_map():
+                        self.sel.unregister(stream)
+                del self.open[id(r)]
 
-    for r in running:
-        # Its output is closed; it gets what is left of its time to exit. Not reaped yet: while the
-        # hook is a zombie its process group id cannot be taken by anyone else, so the kill is safe.
-        if not _exited(r.proc, r.deadline):
-            r.error = r.error or f"closed its output but did not exit within {min(timeout_s, deadline_s):g} s"
-        _kill(r.proc)  # the group: no child of a hook outlives it, finished or not
-        r.proc.wait()
-        for stream in _pipes(r.proc):
-            stream.close()
-        results[r.path.name] = _result(r)
-    return dict(sorted(results.items()))
+    def _read(self, key: selectors.SelectorKey) -> None:
+        r: _Running = key.data
+        try:
+            chunk = os.read(key.fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self.sel.unregister(key.fileobj)
+            self.open[id(r)] -= 1
+            if self.open[id(r)] == 0:
+                del self.open[id(r)]
+        elif key.fileobj is not r.proc.stdout:
+            r.err += chunk
+            del r.err[:-STDERR_TAIL]
+        elif len(r.out) + len(chunk) <= self.max_output_bytes:
+            r.out += chunk
+        elif r.error is None:
+            r.error = f"printed more than {self.max_output_bytes} bytes"
+            _kill(r.proc)
+
+    def finish(self) -> dict[str, HookResult]:
+        results = {}
+        for r in self.running:
+            # Its output is closed; it gets what is left of its time to exit. Not reaped yet: while the
+            # hook is a zombie its process group id cannot be taken by anyone else, so the kill is safe.
+            if not _exited(r.proc, r.deadline):
+                r.error = r.error or f"closed its output but did not exit within {self.limit_s:g} s"
+            _kill(r.proc)  # the group: no child of a hook outlives it, finished or not
+            r.proc.wait()
+            for stream in _pipes(r.proc):
+                stream.close()
+            results[r.path.name] = _result(r)
+        return results
 
 
 def _exited(proc: subprocess.Popen, deadline: float) -> bool:
@@ -215,20 +226,24 @@ def _result(r: _Running) -> HookResult:
     elif r.proc.returncode != 0:
         res.error = f"exited with code {r.proc.returncode}"
     else:
-        try:
-            output = json.loads(r.out)
-        except ValueError as exc:
-            res.error = f"stdout is not valid JSON ({getattr(exc, 'msg', exc)})"
-        except RecursionError:
-            res.error = f"stdout is nested deeper than {MAX_DEPTH} levels"
-        else:
-            if not isinstance(output, dict):
-                res.error = "stdout is JSON but not an object"
-            elif depth(output) > MAX_DEPTH:
-                res.error = f"stdout is nested deeper than {MAX_DEPTH} levels"
-            else:
-                res.ok, res.output = True, output
+        res.output, res.error = _output(bytes(r.out))
+        res.ok = res.error is None
     return res
+
+
+def _output(out: bytes) -> tuple[dict | None, str | None]:
+    """A hook's stdout as its facts, or why it is not: (output, None) or (None, error)."""
+    try:
+        output = json.loads(out)
+    except ValueError as exc:
+        return None, f"stdout is not valid JSON ({getattr(exc, 'msg', exc)})"
+    except RecursionError:
+        return None, f"stdout is nested deeper than {MAX_DEPTH} levels"
+    if not isinstance(output, dict):
+        return None, "stdout is JSON but not an object"
+    if depth(output) > MAX_DEPTH:
+        return None, f"stdout is nested deeper than {MAX_DEPTH} levels"
+    return output, None
 
 
 def _pipes(proc: subprocess.Popen) -> tuple[IO[bytes], IO[bytes]]:

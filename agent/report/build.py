@@ -95,53 +95,23 @@ def build(
     """Redact, then write the bundle to OUT, cutting in a fixed order until it fits report.max_bytes. HELD: the
     report of the same case that holds the history up to its time (held_by_case): the history starts there.
     THRIFT: what the data budget asks (transports/budget.py): a coarser history, a smaller cap."""
-    content = copy.deepcopy(sections)
-    if request.window:  # history, timeline and logs of that window only (sections/*.window)
-        content = {
-            name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
-            for name, data in content.items()
-        }
-    elif held and "history" in content:
-        content["history"] = BY_NAME["history"].window(content["history"], held[1], None)
-    declared = hook_secrets(content)
-    redactor = Redactor(cfg.secrets() + declared, pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None)
+    content = _scoped(copy.deepcopy(sections), request, held)
+    redactor = Redactor(
+        cfg.secrets() + hook_secrets(content), pseudonym_key(cfg.state_dir) if cfg.report.pseudonymise else None
+    )
     content = {
         name: BY_NAME[name].redact(data, redactor) if hasattr(BY_NAME[name], "redact") else redactor.data(data, name)
         for name, data in content.items()
     }
-    request = copy.copy(request)
-    for field in ("subject", "description", "email", "case_ref"):
-        if getattr(request, field):
-            setattr(request, field, redactor.text(getattr(request, field), "manifest"))
-    collected_software, system = content.get("software") or {}, content.get("system") or {}  # either may be missing
-    software = {k: collected_software.get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
-    base = make_manifest(cfg, request, report_id, software, wall, mono, system.get("clock_synced"))
+    request = _redacted_request(request, redactor)
+    base = _manifest(cfg, request, report_id, content, wall, mono, held)
     base["redactions"] = redactor.summary()
-    base["failed"] = failed_sections(content)
-    if request.window:
-        base["window"] = {
-            k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), request.window, strict=True)
-        }
-    if request.sections:  # support asked for these only; the summary and the page still see everything
-        base["sections_requested"] = sorted(request.sections)
-    if held and not request.window:
-        base["history_omitted"] = {
-            "before": utc_iso(held[1]),
-            "held_by": held[0],
-            "why": "the case holds the history up to then already, from that report",
-        }
-
     summary = make_summary(cfg, request, content)
     cuts = [
         {"what": f"log {note}", "why": "the firmware_logs hook keeps the newest lines only"}
         for note in content["logs"].pop("_truncated_by_hook", [])
     ]
-    cap, why_cap = cfg.report.max_bytes, f"over the {cfg.report.max_bytes} byte cap"
-    if thrift and thrift.thin and content.get("history"):
-        content["history"].thin, content["history"].merge = thrift.thin
-        cuts.append({"what": THIN_NOTE, "why": thrift.why})
-    if thrift and thrift.cap is not None and thrift.cap < cap:
-        cap, why_cap = thrift.cap, f"{thrift.why}: this report may take {thrift.cap} bytes"
+    cap, why_cap = _cap(cfg, thrift, content, cuts)
 
     def write(note_over_cap: bool = False) -> dict:
         if note_over_cap:
@@ -166,6 +136,69 @@ def build(
             # Nothing more may go: the manifest, summary and page stay whole, over the cap if need be.
             return write(note_over_cap=True)
         cuts.append({"what": cut, "why": why_cap})
+
+
+def _scoped(content: dict, request: ReportRequest, held: tuple[str, float] | None) -> dict:
+    """History, timeline and logs of the request's window only (sections/*.window); else the history from where
+    the case's earlier report (HELD) left off."""
+    if request.window:
+        return {
+            name: BY_NAME[name].window(data, *request.window) if hasattr(BY_NAME[name], "window") else data
+            for name, data in content.items()
+        }
+    if held and "history" in content:
+        content["history"] = BY_NAME["history"].window(content["history"], held[1], None)
+    return content
+
+
+def _redacted_request(request: ReportRequest, redactor: Redactor) -> ReportRequest:
+    request = copy.copy(request)
+    for field in ("subject", "description", "email", "case_ref"):
+        if getattr(request, field):
+            setattr(request, field, redactor.text(getattr(request, field), "manifest"))
+    return request
+
+
+def _manifest(
+    cfg: AgentConfig,
+    request: ReportRequest,
+    report_id: str,
+    content: dict,
+    wall: float,
+    mono: float,
+    held: tuple[str, float] | None,
+) -> dict:
+    """The manifest's fields before any cut: who, what, when, what failed, what the request narrowed."""
+    collected_software, system = content.get("software") or {}, content.get("system") or {}  # either may be missing
+    software = {k: collected_software.get(k) for k in ("firmware_version", "channel", "agent_version", "verdict")}
+    base = make_manifest(cfg, request, report_id, software, wall, mono, system.get("clock_synced"))
+    base["failed"] = failed_sections(content)
+    if request.window:
+        base["window"] = {
+            k: utc_iso(t) if t else None for k, t in zip(("oldest", "latest"), request.window, strict=True)
+        }
+    if request.sections:  # support asked for these only; the summary and the page still see everything
+        base["sections_requested"] = sorted(request.sections)
+    if held and not request.window:
+        base["history_omitted"] = {
+            "before": utc_iso(held[1]),
+            "held_by": held[0],
+            "why": "the case holds the history up to then already, from that report",
+        }
+    return base
+
+
+def _cap(cfg: AgentConfig, thrift: Thrift | None, content: dict, cuts: list[dict]) -> tuple[int, str]:
+    """The bundle's byte cap and why, with the data budget's thinning applied to the history (noted in CUTS)."""
+    cap, why_cap = cfg.report.max_bytes, f"over the {cfg.report.max_bytes} byte cap"
+    if thrift is None:
+        return cap, why_cap
+    if thrift.thin and content.get("history"):
+        content["history"].thin, content["history"].merge = thrift.thin
+        cuts.append({"what": THIN_NOTE, "why": thrift.why})
+    if thrift.cap is not None and thrift.cap < cap:
+        cap, why_cap = thrift.cap, f"{thrift.why}: this report may take {thrift.cap} bytes"
+    return cap, why_cap
 
 
 def make_report(

@@ -165,23 +165,7 @@ def _gunzip(data: bytes, most: int) -> bytes:
 
 def read_bundle(data: bytes, max_member_bytes: int = 64 << 20) -> tuple[dict, dict[str, bytes]]:
     """Open a bundle and verify every section against the manifest; raise BundleError on damage."""
-    members: dict[str, bytes] = {}
-    raw = _gunzip(data, max_member_bytes * 4)
-    try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for info in tar:
-                if not info.isfile() or "/" in info.name or info.name.startswith("."):
-                    raise BundleError(f"unexpected member {info.name!r}")
-                if info.size > max_member_bytes:
-                    raise BundleError(f"member {info.name} is {info.size} bytes, over the limit")
-                if not members and info.name != MANIFEST:
-                    raise BundleError(f"first member is {info.name!r}, not {MANIFEST}")
-                member = tar.extractfile(info)
-                if member is None:  # only a regular file has content; checked above
-                    raise BundleError(f"member {info.name} has no content")
-                members[info.name] = member.read()
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise BundleError(f"not a readable tar.gz: {exc}") from None
+    members = _members(_gunzip(data, max_member_bytes * 4), max_member_bytes)
     if MANIFEST not in members:
         raise BundleError("no manifest.json")
     try:
@@ -199,3 +183,28 @@ def read_bundle(data: bytes, max_member_bytes: int = 64 << 20) -> tuple[dict, di
     if extra:
         raise BundleError(f"members not in the manifest: {', '.join(sorted(extra))}")
     return manifest, members
+
+
+def _members(raw: bytes, max_member_bytes: int) -> dict[str, bytes]:
+    """The tar's plain files by name, the manifest first; BundleError for anything else in it."""
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            for info in tar:
+                _check_member(info, first=not members, max_member_bytes=max_member_bytes)
+                member = tar.extractfile(info)
+                if member is None:  # only a regular file has content; checked above
+                    raise BundleError(f"member {info.name} has no content")
+                members[info.name] = member.read()
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise BundleError(f"not a readable tar.gz: {exc}") from None
+    return members
+
+
+def _check_member(info: tarfile.TarInfo, first: bool, max_member_bytes: int) -> None:
+    if not info.isfile() or "/" in info.name or info.name.startswith("."):
+        raise BundleError(f"unexpected member {info.name!r}")
+    if info.size > max_member_bytes:
+        raise BundleError(f"member {info.name} is {info.size} bytes, over the limit")
+    if first and info.name != MANIFEST:
+        raise BundleError(f"first member is {info.name!r}, not {MANIFEST}")

@@ -4,6 +4,7 @@ marked on the time axis in rows so their labels never overprint, a state drawn a
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from itertools import pairwise
 
 from agent.devices.history import decode_buckets, decode_raw
@@ -59,57 +60,91 @@ def chart(
     pts = [p for line in lines.values() for p in line]
     if not pts:
         return f"<p class='meta'>{_e(title)}: -</p>"
-    t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    if v1 - v0 < 1e-9:
-        v0, v1 = v0 - 1, v1 + 1
-    t1 = t1 if t1 > t0 else t0 + 1
-
-    def x(t):
-        return PAD_L + (t - t0) / (t1 - t0) * (W - PAD_L - 10)
-
-    def y(v):
-        return PAD_T + (1 - (v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B)
-
+    frame = _Frame.around(pts)
     parts = [
         f"<svg class='chart' viewBox='0 0 {W} {H}' role='img' aria-label='{_e(title)}'><title>{_e(title)}</title>",
         f"<rect x='{PAD_L}' y='{PAD_T}' width='{W - PAD_L - 10}' height='{H - PAD_T - PAD_B}' "
         "fill='none' stroke='#ccc'/>",
-        f"<text class='axis' x='{PAD_L}' y='{H - 6}'>{_ts(t0, zone, False)}</text>",
-        f"<text class='axis' x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(t1, zone, False)}</text>",
+        f"<text class='axis' x='{PAD_L}' y='{H - 6}'>{_ts(frame.t0, zone, False)}</text>",
+        f"<text class='axis' x='{W - 10}' y='{H - 6}' text-anchor='end'>{_ts(frame.t1, zone, False)}</text>",
+        *_value_axis(frame, unit, letters, {p[1] for p in pts}),
+        *_series(frame, lines, step),
+        *_events(frame, events),
+        "</svg>",
     ]
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The chart's time and value ranges and the pixel each maps to."""
+
+    t0: float
+    t1: float
+    v0: float
+    v1: float
+
+    @staticmethod
+    def around(pts: list[tuple[float, float]]) -> _Frame:
+        t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
+        v0, v1 = min(p[1] for p in pts), max(p[1] for p in pts)
+        if v1 - v0 < 1e-9:
+            v0, v1 = v0 - 1, v1 + 1
+        return _Frame(t0, t1 if t1 > t0 else t0 + 1, v0, v1)
+
+    def x(self, t: float) -> float:
+        return PAD_L + (t - self.t0) / (self.t1 - self.t0) * (W - PAD_L - 10)
+
+    def y(self, v: float) -> float:
+        return PAD_T + (1 - (v - self.v0) / (self.v1 - self.v0)) * (H - PAD_T - PAD_B)
+
+
+def _value_axis(frame: _Frame, unit: str, letters: dict[float, str] | None, values: set[float]) -> list[str]:
     if letters:  # a state: each value seen, by its name
-        for v in sorted({p[1] for p in pts}):
-            parts.append(f"<text class='axis' x='4' y='{y(v) + 4:.1f}'>{_e(letters.get(v, _num(v)))}</text>")
-    else:
-        parts.append(f"<text class='axis' x='4' y='{PAD_T + 10}'>{_num(v1)} {_e(unit)}</text>")
-        parts.append(f"<text class='axis' x='4' y='{H - PAD_B}'>{_num(v0)} {_e(unit)}</text>")
+        return [
+            f"<text class='axis' x='4' y='{frame.y(v) + 4:.1f}'>{_e(letters.get(v, _num(v)))}</text>"
+            for v in sorted(values)
+        ]
+    return [
+        f"<text class='axis' x='4' y='{PAD_T + 10}'>{_num(frame.v1)} {_e(unit)}</text>",
+        f"<text class='axis' x='4' y='{H - PAD_B}'>{_num(frame.v0)} {_e(unit)}</text>",
+    ]
+
+
+def _series(frame: _Frame, lines: dict[str, list[tuple[float, float]]], step: bool) -> list[str]:
+    parts = []
     for i, (name, line) in enumerate(lines.items()):
-        line = _per_pixel(line, x)
-        points = [(int(x(t)), round(y(v))) for t, v in line]  # x: the pixel column _per_pixel kept
+        kept = _per_pixel(line, frame.x)
+        points = [(int(frame.x(t)), round(frame.y(v))) for t, v in kept]  # x: the pixel column _per_pixel kept
+        colour = COLOURS[i % len(COLOURS)]
         parts.append(
             f"<path class='series' data-name='{_e(name)}' fill='none' stroke-width='1.2' "
-            f"stroke='{COLOURS[i % len(COLOURS)]}' d='{_path(points, step)}'/>"
+            f"stroke='{colour}' d='{_path(points, step)}'/>"
         )
         parts.append(
-            f"<text class='legend' x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{COLOURS[i % len(COLOURS)]}'>"
-            f"{_e(name)}</text>"
+            f"<text class='legend' x='{PAD_L + 6 + 150 * i}' y='{PAD_T + 11}' fill='{colour}'>{_e(name)}</text>"
         )
-    last_in_row = [-1e9] * EVENT_ROWS  # labels go in the first row with room; without room, the line alone
+    return parts
+
+
+def _events(frame: _Frame, events: list[dict]) -> list[str]:
+    """A line per raised fault in the chart's time, labelled in the first row with room (else the line alone)."""
+    parts = []
+    last_in_row = [-1e9] * EVENT_ROWS
     for ev in events:
-        if ev.get("kind") == "raised" and t0 <= ev["wall"] <= t1:
-            xe = x(ev["wall"])
-            row = next((r for r in range(EVENT_ROWS) if xe - last_in_row[r] >= EVENT_GAP_PX), None)
-            label = ""
-            if row is not None:
-                last_in_row[row] = xe
-                label = f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3 - 12 * row}' fill='#b00020'>{_e(ev['code'])}</text>"
-            parts.append(
-                f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
-                f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>{label}</g>"
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+        if ev.get("kind") != "raised" or not frame.t0 <= ev["wall"] <= frame.t1:
+            continue
+        xe = frame.x(ev["wall"])
+        row = next((r for r in range(EVENT_ROWS) if xe - last_in_row[r] >= EVENT_GAP_PX), None)
+        label = ""
+        if row is not None:
+            last_in_row[row] = xe
+            label = f"<text x='{xe + 2:.1f}' y='{H - PAD_B - 3 - 12 * row}' fill='#b00020'>{_e(ev['code'])}</text>"
+        parts.append(
+            f"<g class='fault'><title>{_e(ev['code'])}: {_e(ev['message'])}</title>"
+            f"<line x1='{xe:.1f}' x2='{xe:.1f}' y1='{PAD_T}' y2='{H - PAD_B}'/>{label}</g>"
+        )
+    return parts
 
 
 def _path(points: list[tuple[int, int]], step: bool) -> str:

@@ -115,13 +115,7 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
     from agent.tls import client_context
 
     started = time.monotonic()
-    folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
     cutoff = None
-
-    def in_time(_block: bytes) -> None:
-        if time.monotonic() - started > deadline_s:
-            raise TimeoutError
-
     try:
         ftp: ftplib.FTP
         if loc.scheme == "ftps":
@@ -134,34 +128,11 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
         cutoff.daemon = True
         cutoff.start()
         with ftp:
-            ftp.connect(loc.host, loc.port or 21)
-            ftp.login(loc.user or "anonymous", loc.password or "anonymous@")
-            if isinstance(ftp, ftplib.FTP_TLS):
-                ftp.prot_p()
-            ftp.set_pasv(True)
-            if folder.strip("/"):
-                ftp.cwd(folder)
-            ftp.voidcmd("TYPE I")
-            offset = _remote_size(ftp, name)
-            if offset >= len(data):
-                offset = 0  # a stale or foreign file of that name: replace it whole
-            if time.monotonic() - started > deadline_s:
-                raise UploadError(f"{loc.shown}: no time left for the transfer")
-            ftp.storbinary(f"STOR {name}", io.BytesIO(data[offset:]), rest=offset or None, callback=in_time)
+            _ftp_store(ftp, loc, filename, data, started + deadline_s)
     except UploadError:
         raise
     except ftplib.error_perm as exc:
-        code = str(exc)[:3]
-        # 502 and 504: the server does not do that (it will not change by asking again). 500 is a syntax
-        # error by the book but vsftpd's "500 OOPS" for its own failures: that one is worth another attempt.
-        status = (
-            "PermissionDenied"
-            if code in ("530", "550", "553")
-            else "NotSupportedOperation"
-            if code in ("502", "504")
-            else "UploadFailure"
-        )
-        raise UploadError(f"{loc.shown}: {str(exc)[:120]}", status) from None
+        raise UploadError(f"{loc.shown}: {str(exc)[:120]}", _ftp_status(str(exc)[:3])) from None
     except (TimeoutError, ftplib.Error, OSError, EOFError, ValueError) as exc:
         if time.monotonic() - started >= deadline_s:
             raise UploadError(f"{loc.shown}: not done within the deadline of {deadline_s:g} s") from None
@@ -169,6 +140,42 @@ def _ftp(loc: Location, filename: str, data: bytes, deadline_s: float, ca_file: 
     finally:
         if cutoff is not None:
             cutoff.cancel()
+
+
+def _ftp_store(ftp, loc: Location, filename: str, data: bytes, deadline: float) -> None:
+    """Log in, go to the folder and store DATA as the file named, resuming where the server's copy ends."""
+    import ftplib
+
+    def in_time(_block: bytes) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+
+    folder, name = (loc.path, filename) if loc.path.endswith("/") else loc.path.rsplit("/", 1)
+    ftp.connect(loc.host, loc.port or 21)
+    ftp.login(loc.user or "anonymous", loc.password or "anonymous@")
+    if isinstance(ftp, ftplib.FTP_TLS):
+        ftp.prot_p()
+    ftp.set_pasv(True)
+    if folder.strip("/"):
+        ftp.cwd(folder)
+    ftp.voidcmd("TYPE I")
+    offset = _remote_size(ftp, name)
+    if offset >= len(data):
+        offset = 0  # a stale or foreign file of that name: replace it whole
+    if time.monotonic() > deadline:
+        raise UploadError(f"{loc.shown}: no time left for the transfer")
+    ftp.storbinary(f"STOR {name}", io.BytesIO(data[offset:]), rest=offset or None, callback=in_time)
+
+
+def _ftp_status(code: str) -> str:
+    """The OCPP upload status of an FTP refusal. 502 and 504: the server does not do that (it will not change by
+    asking again). 500 is a syntax error by the book but vsftpd's "500 OOPS" for its own failures: that one is
+    worth another attempt."""
+    if code in ("530", "550", "553"):
+        return "PermissionDenied"
+    if code in ("502", "504"):
+        return "NotSupportedOperation"
+    return "UploadFailure"
 
 
 def _cut(ftp) -> None:

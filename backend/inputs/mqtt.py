@@ -66,7 +66,7 @@ class MqttSide:
         from paho.mqtt.properties import Properties
 
         out = Properties(PacketTypes.PUBLISH)
-        if getattr(props, "CorrelationData", None):
+        if props is not None and getattr(props, "CorrelationData", None):
             out.CorrelationData = props.CorrelationData
         c.publish(response_topic, json.dumps(reply), qos=1, properties=out)
 

@@ -105,6 +105,8 @@ class CaseStore:
             known = t.claim(report_id)
             if known is not None:
                 case = t.case(known["case"])
+                if case is None:  # a receipt whose case is gone (removed by hand): the receipt still stands
+                    return known, False
                 for a in case["articles"]:
                     a["deliveries"] += a.get("report_id") == report_id
                 case["deliveries"] += 1
@@ -132,9 +134,9 @@ class CaseStore:
         kind = manifest.get("kind") if manifest.get("kind") in KINDS else "report"
         if kind == "report" and manifest.get("trigger") in ("cloud-follow-up", "follow-up"):
             kind = "follow_up"
-        priority = manifest.get("priority") if manifest.get("priority") in PRIORITIES else "low"
+        priority = str(manifest["priority"]) if manifest.get("priority") in PRIORITIES else "low"
         on_site = bool(manifest.get("on_site"))
-        ref = manifest.get("case_ref")
+        ref = manifest.get("case_ref") if isinstance(manifest.get("case_ref"), str) else None
         # A case of this very box: a box cannot file into another's conversation by naming its number.
         case = t.case(ref) if isinstance(ref, str) and ref else None
         case = case if case and case["box"] == box else None
@@ -237,8 +239,8 @@ class CaseStore:
         """Support's words to the box (SAID) or a solve (with why): written into the helpdesk when there is
         one, as staff would, and taken from there; written here when there is none."""
         if not isinstance(self.desk, NoDesk):
-            case = self.get(number)
-            self.desk.say(case, write_note(said) if said else solve or "", solved=solve is not None)
+            shown = self.get(number)
+            self.desk.say(shown, write_note(said) if said else solve or "", solved=solve is not None)
             return self.sync_case(number)
         with self.db.tx() as t:
             case = t.case(number)

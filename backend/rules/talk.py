@@ -35,16 +35,8 @@ def sync_case(store: CaseStore, number: str) -> dict:
             return case
         changed = False
         for note in notes:
-            if not t.take_note(note.desk_id, number):
-                continue  # taken before, or the intake's own
-            if note.public and note.text.strip():
-                store._support_says(case, read_note(note.text, store.sections), None, note.at, note.desk_id)
-                changed = True
-            if note.state and note.state != case["state"] and not (note.state == "open" and case["state"] == "waiting"):
-                case["state"] = note.state  # staff resolved, closed or reopened the ticket
-                changed = True
-            if note.desk_status is not None:
-                case["desk_status"] = note.desk_status
+            if t.take_note(note.desk_id, number):  # not taken before, nor the intake's own
+                changed = _take_note(store, case, note) or changed
         for article in [a for a in case["articles"] if a["by"] == "box" and a.get("desk") is None]:
             store._post(t, case, article, files_of(article, *_bundle(store, article)))
         if changed:
@@ -54,6 +46,21 @@ def sync_case(store: CaseStore, number: str) -> dict:
     if changed:
         store.on_change(case)
     return case
+
+
+def _take_note(store: CaseStore, case: dict, note) -> bool:
+    """One follow-up staff wrote, into CASE; whether the box must hear of it."""
+    changed = False
+    if note.public and note.text.strip():
+        store._support_says(case, read_note(note.text, store.sections), None, note.at, note.desk_id)
+        changed = True
+    reopened_while_waiting = note.state == "open" and case["state"] == "waiting"
+    if note.state and note.state != case["state"] and not reopened_while_waiting:
+        case["state"] = note.state  # staff resolved, closed or reopened the ticket
+        changed = True
+    if note.desk_status is not None:
+        case["desk_status"] = note.desk_status
+    return changed
 
 
 def _bundle(store: CaseStore, article: dict) -> tuple:
@@ -95,7 +102,7 @@ def chase(store: CaseStore, now: float) -> list[str]:
         with store.db.tx() as t:
             case = t.case(number)
             asking = open_questions(case) if case and case["state"] == "waiting" else []
-            if not asking:
+            if case is None or not asking:
                 continue
             asked, first = min(q["at"] for q in asking), asking[0]["id"]
             reminded = next((a["at"] for a in case["articles"] if a.get("reminder_for") == first), None)

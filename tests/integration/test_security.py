@@ -104,40 +104,57 @@ def test_a_page_on_another_origin_cannot_switch_on_site_on_or_file_reports(page_
     assert requests.get(page_agent["url"] + "/api/reports", timeout=10).json()["reports"] == []
 
 
+def _idle_connections(port: int, n: int) -> list[socket.socket]:
+    """Up to N connections to PORT that never send a byte (as many as the box accepts)."""
+    idle = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(0.5)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        idle.append(s)
+    return idle
+
+
+def _half_sent_requests(path: str, n: int) -> list[socket.socket]:
+    """N connections to the control socket at PATH, each with half a request sent (or refused at once)."""
+    half_sent = []
+    for _ in range(n):
+        c = socket.socket(socket.AF_UNIX)
+        half_sent.append(c)
+        try:
+            c.connect(path)
+            c.sendall(b'{"command": "status"')
+        except OSError:  # refused at once past its bound: what it should do
+            pass
+    return half_sent
+
+
+def _held(c: socket.socket) -> int:
+    """1 when a handler still waits for the rest of C's request (until its read timeout), else 0 (a "busy" line,
+    EOF: refused at once)."""
+    c.settimeout(0.2)
+    try:
+        c.recv(200)
+    except TimeoutError:
+        return 1
+    except OSError:
+        pass
+    return 0
+
+
 def test_1100_idle_connections_with_1024_files_do_not_end_the_daemon(page_agent):
     agent = page_agent["agent"]
     resource.prlimit(agent.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), max(hard, 4096)))
-    idle: list[socket.socket] = []
+    idle = _idle_connections(page_agent["port"], 1100)
     try:
-        for _ in range(1100):
-            s = socket.socket()
-            s.settimeout(0.5)
-            try:
-                s.connect(("127.0.0.1", page_agent["port"]))
-            except OSError:
-                s.close()
-                continue
-            idle.append(s)
-        half_sent, refused = [], 0  # and the control socket: requests that never finish
-        for _ in range(100):
-            c = socket.socket(socket.AF_UNIX)
-            half_sent.append(c)
-            try:
-                c.connect(agent.info["control"])
-                c.sendall(b'{"command": "status"')
-            except OSError:  # refused at once past its bound: what it should do
-                refused += 1
-        held = 0
-        for c in half_sent:
-            c.settimeout(0.2)
-            try:
-                held += 0 if c.recv(200) is not None else 0  # a "busy" line or EOF: refused at once
-            except TimeoutError:
-                held += 1  # a handler waits for the rest of this request (until its read timeout)
-            except OSError:
-                pass
+        half_sent = _half_sent_requests(agent.info["control"], 100)  # and the control socket: requests never finished
+        held = sum(_held(c) for c in half_sent)
         assert held <= 16, held
         assert agent.alive()
         try:  # while 16 handlers wait for half-sent requests, one more is refused at once

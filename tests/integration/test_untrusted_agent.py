@@ -160,6 +160,17 @@ def forms(secret: str) -> list[str]:
     return [secret, base64.b64encode(raw).decode(), escaped.replace("/", "\\/"), escaped.replace('\\"', "\\u0022")]
 
 
+def assert_scrubbed(where: str, text: str) -> None:
+    """No secret in any of its forms in TEXT (what WHERE showed); no terminal control where a person reads it."""
+    for name, secret in SECRETS.items():
+        if name == "token" and "log" not in where:  # only the firmware log holds the split token
+            continue
+        for form in forms(secret):
+            assert form not in text, f"{name} secret ({form!r}) in {where}"
+    if where.startswith(("cli", "agent log")):
+        assert "\x1b" not in text and "\u202e" not in text, where
+
+
 def test_every_output_is_scrubbed_of_every_secret_and_shows_no_terminal_escape(
     tmp_path, broker, make_config, agent_process, cli
 ):
@@ -217,13 +228,7 @@ def test_every_output_is_scrubbed_of_every_secret_and_shows_no_terminal_escape(
     assert "mqtt status" in outputs and any(w.startswith("report log-") for w in outputs), sorted(outputs)
     assert any(w.startswith("window ") for w in outputs) and "FW_LEAK" in outputs["timeline.jsonl"]
     for where, text in outputs.items():
-        for name, secret in SECRETS.items():
-            if name == "token" and "log" not in where:  # only the firmware log holds the split token
-                continue
-            for form in forms(secret):
-                assert form not in text, f"{name} secret ({form!r}) in {where}"
-        if where.startswith(("cli", "agent log")):
-            assert "\x1b" not in text and "\u202e" not in text, where
+        assert_scrubbed(where, text)
     assert "\\x1b]0;owned" in outputs["cli status"]  # shown, escaped: the person sees what was sent
 
 

@@ -7,12 +7,54 @@ import json
 import random
 import signal
 import threading
+from collections import Counter
 
 import requests
 
 from agent.channels import control
 from agent.report.bundle import BundleError, read_bundle
 from rigs import peers
+
+
+def _one_kill(tmp_path, cfg, after_s: float) -> set[str]:
+    """One run of the daemon with two clients asking for reports, killed with SIGKILL AFTER_S in: the report
+    ids it accepted before it died."""
+    accepted: set[str] = set()
+    agent = peers.start_agent(tmp_path / "crash", cfg)
+    stop = threading.Event()
+
+    def submit():
+        while not stop.is_set():
+            try:
+                answer = control.call(
+                    agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0), timeout=10
+                )
+            except (OSError, TimeoutError, control.NotRunning, control.NoAnswer, ValueError):
+                return  # killed mid-call: this one was never accepted
+            if answer.get("ok"):
+                accepted.add(answer["report_id"])
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    stop.wait(after_s)
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(15)
+    agent.stop()
+    return accepted
+
+
+def _damaged(bundles) -> int:
+    damaged = 0
+    for path in bundles.glob("*.tar.gz"):
+        try:
+            read_bundle(path.read_bytes())
+        except BundleError:
+            damaged += 1
+    return damaged
 
 
 def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, make_config, request, intake):
@@ -26,31 +68,8 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
     accepted: set[str] = set()
     kills = 0
     for _ in range(kills_wanted):
-        agent = peers.start_agent(tmp_path / "crash", cfg)
-        stop = threading.Event()
-
-        def submit():
-            while not stop.is_set():
-                try:
-                    answer = control.call(
-                        agent.info["control"], "report", dict(peers.report_fields("crash"), wait_s=0), timeout=10
-                    )
-                except (OSError, TimeoutError, control.NotRunning, control.NoAnswer, ValueError):
-                    return  # killed mid-call: this one was never accepted
-                if answer.get("ok"):
-                    accepted.add(answer["report_id"])
-
-        threads = [threading.Thread(target=submit) for _ in range(2)]
-        for t in threads:
-            t.start()
-        stop.wait(rng.uniform(0.05, 0.6))
-        agent.proc.send_signal(signal.SIGKILL)
-        agent.proc.wait(10)
+        accepted |= _one_kill(tmp_path, cfg, rng.uniform(0.05, 0.6))
         kills += 1
-        stop.set()
-        for t in threads:
-            t.join(15)
-        agent.stop()
 
     # One last, undisturbed run drains the outbox.
     agent = peers.start_agent(tmp_path / "crash", cfg)
@@ -67,15 +86,8 @@ def test_sigkill_at_random_moments_loses_and_damages_nothing(tmp_path, certs, ma
     base = intake.info["url"].rsplit("/", 1)[0]
     cases = requests.get(f"{base}/cases", verify=certs["ca"], timeout=10).json()["cases"]
     stats = requests.get(f"{base}/stats", verify=certs["ca"], timeout=10).json()
-    by_id: dict[str, int] = {}
-    for c in cases:
-        by_id[c["report_id"]] = by_id.get(c["report_id"], 0) + 1
-    damaged = stats["rejected"]
-    for path in (tmp_path / "intake-run" / "intake" / "bundles").glob("*.tar.gz"):
-        try:
-            read_bundle(path.read_bytes())
-        except BundleError:
-            damaged += 1
+    by_id = Counter(c["report_id"] for c in cases)
+    damaged = stats["rejected"] + _damaged(tmp_path / "intake-run" / "intake" / "bundles")
     outbox = tmp_path / "state" / "outbox"
     counts = {
         "kills": kills,

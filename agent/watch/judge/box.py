@@ -9,130 +9,103 @@ from agent.watch.judge.verdict import Judgement
 
 def judge_health(health: dict, h: HealthConfig) -> list[Judgement]:
     """The box itself: storage, temperature, power supply, memory, clock, network, software."""
-    system, network, software = health["system"], health["network"], health["software"]
-    out = [_disk(system["disk"], h)]
+    system = health["system"]
+    return [
+        _disk(system["disk"], h),
+        _temperature(system.get("soc_temperature_c"), h),
+        _power_supply(health["hooks"].get("pi_throttling")),
+        _memory(system["memory"].get("used_percent"), h),
+        _clock(system.get("clock_synced")),
+        _network(health["network"]),
+        _software(health["software"]),
+    ]
 
-    temp = system.get("soc_temperature_c")
+
+def _temperature(temp: float | None, h: HealthConfig) -> Judgement:
     if temp is None:
-        out.append(Judgement("temperature", "box", Status.NO_DATA, "no sensor", variant="none"))
-    else:
-        status = Status.FAIL if temp >= h.soc_fail_c else Status.WARN if temp >= h.soc_warn_c else Status.PASS
-        out.append(
-            Judgement(
-                "temperature",
-                "box",
-                status,
-                f"{temp:g} °C",
-                "soc_hot" if status != Status.PASS else None,
-                fill={"temp": f"{temp:g}"},
-            )
-        )
+        return Judgement("temperature", "box", Status.NO_DATA, "no sensor", variant="none")
+    status = Status.FAIL if temp >= h.soc_fail_c else Status.WARN if temp >= h.soc_warn_c else Status.PASS
+    code = "soc_hot" if status != Status.PASS else None
+    return Judgement("temperature", "box", status, f"{temp:g} °C", code, fill={"temp": f"{temp:g}"})
 
-    throttling = health["hooks"].get("pi_throttling")
+
+def _power_supply(throttling) -> Judgement:
+    """From the pi_throttling hook's facts (the firmware's throttled bits)."""
     power = throttling.output if throttling is not None and throttling.ok else {}
     if not power.get("available"):
-        out.append(Judgement("power_supply", "box", Status.NO_DATA, "no reading", variant="none"))
-    elif power.get("undervoltage_now"):
-        out.append(
-            Judgement(
-                "power_supply",
-                "box",
-                Status.FAIL,
-                f"throttled {power.get('raw')}: the power supply is too weak: the Pi reports undervoltage now",
-                "undervoltage",
-            )
+        return Judgement("power_supply", "box", Status.NO_DATA, "no reading", variant="none")
+    if power.get("undervoltage_now"):
+        return Judgement(
+            "power_supply",
+            "box",
+            Status.FAIL,
+            f"throttled {power.get('raw')}: the power supply is too weak: the Pi reports undervoltage now",
+            "undervoltage",
         )
-    else:
-        status = Status.WARN if power.get("undervoltage_occurred") else Status.PASS
-        out.append(Judgement("power_supply", "box", status, f"throttled {power.get('raw')}"))
+    status = Status.WARN if power.get("undervoltage_occurred") else Status.PASS
+    return Judgement("power_supply", "box", status, f"throttled {power.get('raw')}")
 
-    mem = system["memory"].get("used_percent")
-    if mem is None:
-        out.append(Judgement("memory", "box", Status.NO_DATA, "not read"))
-    else:
-        high = mem >= h.memory_warn_percent
-        out.append(
-            Judgement(
-                "memory",
-                "box",
-                Status.WARN if high else Status.PASS,
-                f"memory {mem:g} % used",
-                "memory_pressure" if high else None,
-                fill={"used_percent": f"{mem:g}"},
-            )
-        )
 
-    synced = system.get("clock_synced")
+def _memory(used: float | None, h: HealthConfig) -> Judgement:
+    if used is None:
+        return Judgement("memory", "box", Status.NO_DATA, "not read")
+    high = used >= h.memory_warn_percent
+    return Judgement(
+        "memory",
+        "box",
+        Status.WARN if high else Status.PASS,
+        f"memory {used:g} % used",
+        "memory_pressure" if high else None,
+        fill={"used_percent": f"{used:g}"},
+    )
+
+
+def _clock(synced: bool | None) -> Judgement:
     if synced is None:
-        out.append(Judgement("clock", "box", Status.NO_DATA, "not readable", variant="unknown"))
-    elif synced:
-        out.append(Judgement("clock", "box", Status.PASS, "NTP synchronised"))
-    else:
-        out.append(
-            Judgement(
-                "clock",
-                "box",
-                Status.WARN,
-                "the clock is not synchronised by NTP: times may be off",
-                "clock_not_synced",
-            )
-        )
+        return Judgement("clock", "box", Status.NO_DATA, "not readable", variant="unknown")
+    if synced:
+        return Judgement("clock", "box", Status.PASS, "NTP synchronised")
+    return Judgement(
+        "clock", "box", Status.WARN, "the clock is not synchronised by NTP: times may be off", "clock_not_synced"
+    )
 
-    if network.get("failed_step"):
-        step = network["failed_step"]
-        out.append(
-            Judgement(
-                "network",
-                "box",
-                Status.FAIL,
-                network_verdict(network)["verdict_text"],
-                "network_not_functional",
-                # Through a proxy, it is the proxy's setting or its rules that the person must look at.
-                variant="backend_proxy" if step == "backend_tcp" and network.get("proxy") else step,
-                fill={"step": network["steps"][step]["detail"]},
-            )
-        )
-    elif not network.get("checked"):
-        out.append(
-            Judgement("network", "box", Status.NO_DATA, network.get("error") or "not checked", variant="unknown")
-        )
-    else:
-        out.append(Judgement("network", "box", Status.PASS, network_verdict(network)["verdict_text"]))
 
+def _network(network: dict) -> Judgement:
+    step = network.get("failed_step")
+    if step:
+        return Judgement(
+            "network",
+            "box",
+            Status.FAIL,
+            network_verdict(network)["verdict_text"],
+            "network_not_functional",
+            # Through a proxy, it is the proxy's setting or its rules that the person must look at.
+            variant="backend_proxy" if step == "backend_tcp" and network.get("proxy") else step,
+            fill={"step": network["steps"][step]["detail"]},
+        )
+    if not network.get("checked"):
+        return Judgement("network", "box", Status.NO_DATA, network.get("error") or "not checked", variant="unknown")
+    return Judgement("network", "box", Status.PASS, network_verdict(network)["verdict_text"])
+
+
+def _software(software: dict) -> Judgement:
     verdict = software_verdict(software)
+    firmware = f"firmware {software['firmware_version']}"
     if verdict == "up to date":
-        out.append(
-            Judgement(
-                "software", "box", Status.PASS, f"firmware {software['firmware_version']} ({software['channel']})"
-            )
-        )
-    elif verdict == "outdated":
+        return Judgement("software", "box", Status.PASS, f"{firmware} ({software['channel']})")
+    if verdict == "outdated":
         latest = software["latest"]["version"]
-        out.append(
-            Judgement(
-                "software",
-                "box",
-                Status.WARN,
-                f"firmware {software['firmware_version']} is older than {latest} on the {software['channel']} channel",
-                "software_outdated",
-                "outdated",
-                {"channel": software["channel"], "latest": latest},
-            )
+        return Judgement(
+            "software",
+            "box",
+            Status.WARN,
+            f"{firmware} is older than {latest} on the {software['channel']} channel",
+            "software_outdated",
+            "outdated",
+            {"channel": software["channel"], "latest": latest},
         )
-    else:
-        error = software["latest"].get("error") or software.get("firmware_hook_error") or "unknown"
-        out.append(
-            Judgement(
-                "software",
-                "box",
-                Status.NO_DATA,
-                f"firmware {software['firmware_version']}",
-                None,
-                "unknown",
-                {"error": error},
-            )
-        )
-    return out
+    error = software["latest"].get("error") or software.get("firmware_hook_error") or "unknown"
+    return Judgement("software", "box", Status.NO_DATA, firmware, None, "unknown", {"error": error})
 
 
 def _disk(disk: dict, h: HealthConfig) -> Judgement:
