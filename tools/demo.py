@@ -97,7 +97,8 @@ def serve(work: Path, config: Path, sim: peers.Peer, helpdesk) -> int:
     peers.simulator_command(sim, "fault", "lost_phase", "on")
     py, store = sys.executable, work / "intake"
     agent = f"{py} -m agent"
-    cmd = f"DIAG_HELPDESK_TOKEN={helpdesk.support_token} {py} -m backend"
+    scripts = peers.ROOT / "scripts"  # the entry points the README names
+    cmd = f"DIAG_HELPDESK_TOKEN={helpdesk.support_token} {py} {scripts}/support_intake.py"
     print(
         f"""
 The wallbox's local page: http://127.0.0.1:{port}/   (German: http://127.0.0.1:{port}/?lang=de)
@@ -113,7 +114,7 @@ Or play support from the command line (the case number is on the page once a rep
   {cmd} request-data --store {store} wallbox-1 --sections logs history --window 2h
   {cmd} solve --store {store} wallbox-1
 The wallbox:
-  {py} -m rigs.wallbox_sim fault --control {work}/sim.sock lost_phase off   (or vehicle_failure on, ...)
+  {py} {scripts}/wallbox_sim.py fault --control {work}/sim.sock lost_phase off   (or vehicle_failure on, ...)
   {agent} check --config {config}
 Ctrl-C stops everything.""",
         flush=True,

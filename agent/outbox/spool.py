@@ -217,13 +217,25 @@ class Outbox:
         entry.seq = max((e.seq for e in self.entries()), default=0) + 1
         write_atomic(target, write_bundle, sync_folder=False)  # save() below syncs the folder for both
         entry.size = target.stat().st_size
-        self.save(entry)
+        self._write(entry)
         log.info("accepted report %s (%s priority, %d bytes)", entry.report_id, entry.priority, entry.size)
         return entry
 
-    @_locked
-    def save(self, entry: Entry) -> None:
+    def _write(self, entry: Entry) -> None:
         write_json(os.path.join(self.folder, entry.report_id + ".json"), asdict(entry), durable=True)
+
+    @_locked
+    def update(self, report_id: str, change: Callable[[Entry], object]) -> Entry | None:
+        """The one way to change a report's state, for every writer (sender, pacing, desk, page): under the
+        outbox's lock the entry is read anew from disk, CHANGE applied to it and saved. A report that is gone
+        (the quota evicted it, it was removed) stays gone: None, and nothing is written. OSError: not saved."""
+        entry = self.load(report_id)
+        if entry is None:
+            log.info("report %s is no longer in the outbox: its change is not saved", report_id)
+            return None
+        change(entry)
+        self._write(entry)
+        return entry
 
     # Plain strings, not Path objects: pathlib interns every name it parses, and every status (the page
     # asks every 3 s) reads every entry; the interned table grew with the reports the outbox had seen.
@@ -308,9 +320,9 @@ class Outbox:
             log.info("%d refused reports will be tried again: the delivery settings changed", unparked)
         now = self._clock()
         for entry in self.pending():
-            entry.next_attempt = max(entry.next_attempt, now + random.uniform(0, jitter_s))
+            spread = now + random.uniform(0, jitter_s)
             try:
-                self.save(entry)
+                self.update(entry.report_id, lambda e, at=spread: setattr(e, "next_attempt", max(e.next_attempt, at)))
             except OSError as exc:  # a full disk: it is sent without the jitter, and the agent starts
                 log.warning("report %s: its delivery state cannot be saved: %s", entry.report_id, exc)
 
@@ -318,7 +330,7 @@ class Outbox:
     def retry(self, entry: Entry) -> None:
         """A refused report, asked for again by a person (the backend's settings changed): sent next."""
         entry.parked, entry.next_attempt = False, 0.0
-        self.save(entry)
+        self.update(entry.report_id, _unparked)
         log.info("report %s: retried by hand after it was refused (%s)", entry.report_id, entry.last_error)
 
     @_locked
@@ -327,11 +339,15 @@ class Outbox:
         n = 0
         for e in self.entries():
             if e.parked and not e.damaged and e.parked_config != fingerprint:
-                e.parked, e.next_attempt = False, 0.0
                 try:
-                    self.save(e)
+                    self.update(e.report_id, _unparked)
                 except OSError as exc:
                     log.warning("report %s stays refused for now: %s", e.report_id, exc)
                     continue
                 n += 1
         return n
+
+
+def _unparked(entry: Entry) -> None:
+    """A refused report given another chance: sent next."""
+    entry.parked, entry.next_attempt = False, 0.0

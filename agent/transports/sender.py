@@ -115,7 +115,14 @@ class Sender:
         self._changed = threading.Condition()
 
     def attempt(self, entry: Entry) -> Entry:
-        """Try once to deliver ENTRY; its new state is saved before this returns."""
+        """Try once to deliver ENTRY; its new state is saved, and a delivery told, before this returns."""
+        self._try(entry)
+        self._tell(entry)
+        return entry
+
+    def _try(self, entry: Entry) -> Entry:
+        """One try, its outcome saved through the outbox's one update; nobody told yet (the caller may hold the
+        drain's lock: callbacks run after it, _tell)."""
         damage, outcome = bundle_damage(self.outbox.bundle_path(entry.report_id), entry.size), None
         if damage is None:
             try:
@@ -125,36 +132,43 @@ class Sender:
             except DeliveryError as exc:
                 self._failed(entry, exc)
         if damage:
-            entry.damaged, entry.last_error = True, damage
             log.error("report %s cannot be sent: %s; it is kept as refused, the rest go on", entry.report_id, damage)
-            self._save(entry)
+            self._set(entry, damaged=True, last_error=damage)
         elif outcome:
             self._delivered(entry, *outcome)
         with self._changed:
             self._changed.notify_all()
         return entry
 
+    def _tell(self, entry: Entry) -> None:
+        if entry.delivered and self.on_delivered:
+            self.on_delivered(entry)
+
     def _failed(self, entry: Entry, exc: DeliveryError) -> None:
-        entry.last_error, entry.scheduled = str(exc), self._clock()
+        now = self._clock()
         if exc.clock:  # not an attempt the backend saw: the report waits for the clock, uncounted
-            entry.next_attempt = entry.scheduled + CLOCK_WAIT_S
             log.warning("report %s waits for the clock: %s", entry.report_id, exc)
+            self._set(entry, last_error=str(exc), scheduled=now, next_attempt=now + CLOCK_WAIT_S)
+            return
+        attempts = entry.attempts + 1
+        wait = self.pace.backoff(attempts, exc.retry_after, urgency(entry)[0])
+        if exc.final:
+            log.error("report %s parked: %s", entry.report_id, exc)
         else:
-            entry.attempts += 1
-            entry.parked = exc.final
-            entry.parked_config = self.fingerprint if exc.final else None
-            entry.next_attempt = entry.scheduled + self.pace.backoff(entry.attempts, exc.retry_after, urgency(entry)[0])
-            if exc.final:
-                log.error("report %s parked: %s", entry.report_id, exc)
-            else:
-                log.warning("report %s not delivered (attempt %d): %s", entry.report_id, entry.attempts, exc)
-        self._save(entry)
+            log.warning("report %s not delivered (attempt %d): %s", entry.report_id, attempts, exc)
+        self._set(
+            entry,
+            last_error=str(exc),
+            scheduled=now,
+            attempts=attempts,
+            parked=exc.final,
+            parked_config=self.fingerprint if exc.final else None,
+            next_attempt=now + wait,
+        )
 
     def _delivered(self, entry: Entry, receipt, via: str) -> None:
-        entry.attempts += 1
-        entry.last_error = None
-        entry.receipt, entry.via = receipt.to_dict(), via
-        if not self._save(entry):
+        saved = self._set(entry, attempts=entry.attempts + 1, last_error=None, receipt=receipt.to_dict(), via=via)
+        if saved is None:
             # Not lost: the report stays waiting on disk and is sent again; the backend knows it by
             # its id (Idempotency-Key) and answers with the same case.
             entry.receipt = None
@@ -162,45 +176,73 @@ class Sender:
         log.info(
             "report %s delivered by %s: case %s, %s priority", entry.report_id, via, receipt.case, receipt.priority
         )
-        if self.on_delivered:
-            self.on_delivered(entry)
+        if saved is False:  # the quota evicted it during the upload: delivered, and not brought back
+            log.info(
+                "report %s left the outbox while it was sent (its quota): its receipt is not kept", entry.report_id
+            )
 
-    def _save(self, entry: Entry) -> bool:
+    def _set(self, entry: Entry, **fields) -> bool | None:
+        """FIELDS of ENTRY changed, on this copy and on disk through the outbox's one update (the state read anew
+        under its lock). True when saved; False when the report is gone (evicted meanwhile: it stays gone);
+        None when it cannot be saved (a full disk must not end the send thread: it is tried again)."""
+        for name, value in fields.items():
+            setattr(entry, name, value)
         try:
-            self.outbox.save(entry)
-            return True
-        except OSError as exc:  # a full disk must not end the send thread
+            return self.outbox.update(entry.report_id, lambda e: e.__dict__.update(fields)) is not None
+        except OSError as exc:
             log.error(
                 "report %s: its delivery state cannot be saved (%s); it is tried again",
                 entry.report_id,
                 exc.strerror or exc,
             )
             entry.next_attempt = self._clock() + self.backend.retry_max_s
-            return False
+            return None
 
     def drain(self) -> int:
         """Try every due report in order (urgent first, then by priority, oldest first), each on its own
         schedule; on a failure the reports as urgent or less behind it wait (_hold_queue). Returns how many
         were delivered."""
-        delivered, urgent_waits = 0, False
+        delivered: list[Entry] = []
+        urgent_waits = False
         with self._lock:
             now = self._clock()
             for entry in self.outbox.pending():  # in order: nothing after a failed one is more urgent than it
                 if self.pace.due_at(entry, now) > now:
                     urgent_waits |= urgency(entry)[0]
                     continue  # its own schedule: after an outage the urgent ones go first, the rest spread
+                was_deferred = "deferred" in entry.extra
                 if self.pace.deferred(entry, now):  # the data budget has no room for it before then
-                    self._save(entry)
+                    self._defer(entry)
                     continue
-                entry = self.attempt(entry)
+                if was_deferred:  # its wait for the budget is over: it goes now
+                    self._defer(entry)
+                self._try(entry)
                 if entry.delivered:
-                    delivered += 1
+                    delivered.append(entry)
                 elif not (entry.parked or entry.damaged):  # the backend is down or shedding load
                     urgent_waits |= urgency(entry)[0]
                     self._hold_queue(entry)
                     break
             hurry(self.transports, self.backend.urgent_retry_s if urgent_waits else None)
-        return delivered
+        for entry in delivered:  # told after the lock: a listener may take its time (the broker's acknowledgement)
+            self._tell(entry)
+        return len(delivered)
+
+    def _defer(self, entry: Entry) -> None:
+        """ENTRY's wait for the data budget (Pacing.deferred) saved: a new one, or its end."""
+        deferred = entry.extra.get("deferred")
+
+        def change(e: Entry) -> None:
+            e.next_attempt, e.scheduled = entry.next_attempt, entry.scheduled
+            if deferred:
+                e.extra["deferred"] = deferred
+            else:
+                e.extra.pop("deferred", None)
+
+        try:
+            self.outbox.update(entry.report_id, change)
+        except OSError as exc:
+            log.error("report %s: its wait for the data budget cannot be saved (%s)", entry.report_id, exc)
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         """The send thread: drain whenever something is due or WAKE is set, until STOP (what ends a report's
@@ -224,8 +266,7 @@ class Sender:
         for entry in self.outbox.pending():
             when = self.pace.held(entry, failed, now)
             if when is not None:
-                entry.next_attempt, entry.scheduled = when, now
-                self._save(entry)
+                self._set(entry, next_attempt=when, scheduled=now)
 
     def wait_for(self, report_id: str, timeout: float) -> Entry | None:
         """Wait until REPORT_ID is delivered, parked or has failed once more; None if it is unknown."""

@@ -73,11 +73,21 @@ def spool(outbox, e):
     return outbox.spool(e, lambda f: f.write(bundle_bytes()))
 
 
+def test_a_report_gone_from_the_outbox_is_never_brought_back_by_a_change(tmp_path):
+    """The one update reads the entry anew under the lock: a writer holding an old copy (the sender during an
+    upload) cannot bring back what the quota evicted meanwhile."""
+    box = Outbox(tmp_path)
+    held = spool(box, entry("r1"))
+    box.enforce_quota(max_bytes=1 << 30, max_reports=0)
+    held.receipt = {"case": "CASE-1", "priority": "low"}
+    assert box.update("r1", lambda e: setattr(e, "receipt", held.receipt)) is None
+    assert box.entries() == [] and not box.bundle_path("r1").exists()
+
+
 def test_spooled_report_survives_a_restart_and_keeps_its_state(tmp_path):
     box = Outbox(tmp_path)
-    e = spool(box, entry("r1"))
-    e.attempts, e.last_error = 2, "backend not reachable"
-    box.save(e)
+    spool(box, entry("r1"))
+    box.update("r1", lambda e: e.__dict__.update(attempts=2, last_error="backend not reachable"))
     again = Outbox(tmp_path).load("r1")
     assert again.attempts == 2 and again.last_error == "backend not reachable"
     assert again.size == len(bundle_bytes())

@@ -212,14 +212,13 @@ def test_a_follow_up_leaves_out_the_history_its_case_holds_and_says_so(tmp_path,
     box = judged(cfg, Box({}, fake_health(), history=history.freeze()))
     outbox = Outbox(tmp_path / "outbox")
     first = make_report(cfg, ReportRequest(subject="first of the case"), box, outbox)
-    first.created = 1.79e9 - 1800  # made half an hour before the end of the history, delivered to CASE-7
-    first.receipt = {"report_id": first.report_id, "case": "CASE-7", "priority": "low", "attached": False}
-    outbox.save(first)
+    receipt = {"report_id": first.report_id, "case": "CASE-7", "priority": "low", "attached": False}
+    # Made half an hour before the end of the history, delivered to CASE-7.
+    first = outbox.update(first.report_id, lambda e: e.__dict__.update(created=1.79e9 - 1800, receipt=receipt))
 
     # A later report of the case that carried no history (support asked for the logs only) holds none.
     logs_only = make_report(cfg, ReportRequest(subject="logs", case_ref="CASE-7", sections=["logs"]), box, outbox)
-    logs_only.receipt = dict(first.receipt, report_id=logs_only.report_id)
-    outbox.save(logs_only)
+    outbox.update(logs_only.report_id, lambda e: setattr(e, "receipt", dict(receipt, report_id=e.report_id)))
 
     other = make_report(cfg, ReportRequest(subject="another case", case_ref="CASE-8"), box, outbox)
     manifest, members = read_bundle(outbox.bundle_path(other.report_id).read_bytes())

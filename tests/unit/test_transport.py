@@ -19,8 +19,7 @@ def test_quota_evicts_delivered_then_low_then_medium_never_high_or_on_site(tmp_p
         e = Entry(rid, prio, on_site, created=100.0 + i)
         box.spool(e, lambda f: f.write(b"x" * 1000))
         if delivered:
-            e.receipt = {"case": "CASE-1", "priority": prio, "report_id": rid}
-            box.save(e)
+            box.update(rid, lambda e: setattr(e, "receipt", {"case": "CASE-1", "priority": e.priority}))
     evicted = box.enforce_quota(max_bytes=10**9, max_reports=3)
     assert [e.report_id for e in evicted] == ["d-old", "low-old", "low-new"]
     assert box.enforce_quota(max_bytes=1, max_reports=3) and {e.report_id for e in box.entries()} == {
