@@ -7,6 +7,7 @@ series straight into the bundle: a day at 1 Hz never exists as Python lists all 
 from __future__ import annotations
 
 from agent.clock import Window
+from agent.report.html import Page, heading
 
 NAME, ORDER = "history", 20
 CUT_ORDER = 2
@@ -59,3 +60,20 @@ def read(members: dict[str, bytes]) -> dict:
     if MEMBER in members:
         return json.loads(unxz(members[MEMBER]))
     return json.loads(members.get("history.json", b"{}"))
+
+
+def charts(page: Page) -> list[str]:
+    """The history as charts, with the faults' events marked; a state's values by their IEC letters."""
+    from agent.report.charts import CHARTS, chart, chart_lines, letters_of
+
+    w, history, readings = page.w, page.sections.get("history", {}), page.data("readings")
+    events = page.data("faults").get("timeline", [])
+    out = [heading(w["charts"])]
+    for title, unit, names, step in CHARTS:
+        device, lines = chart_lines(history, names, step)
+        letters = letters_of(readings, device) if step else None
+        out.append(chart(w["chart_titles"].get(title, title), unit, lines, events, step, page.zone, letters))
+    return out
+
+
+PAGE = {50: charts}  # its part of report.html, by its place on the page

@@ -1,5 +1,9 @@
 """Section hooks: what every firmware hook answered (or why it failed); firmware logs go to the logs section."""
 
+from __future__ import annotations
+
+from agent.report.html import Page, dig, heading, shown, table, yes
+
 NAME, ORDER = "hooks", 90
 
 
@@ -11,3 +15,15 @@ def collect(box, cfg):
 
         hooks["firmware_logs"]["output"] = {"moved_to": sorted(f"log-{n}.txt" for n in firmware_log_names(fw_logs))}
     return hooks
+
+
+def results(page: Page) -> list[str]:
+    w = page.w
+    rows = [
+        (n, yes(dig(h, "ok"), w), dig(h, "error") or "", shown(dig(h, "duration_s"), w))
+        for n, h in (dig(page.sections, "hooks") or {}).items()
+    ]
+    return [heading(w["hooks"]), table((w["hook"], w["ok"], w["error"], w["seconds"]), rows)]
+
+
+PAGE = {140: results}  # its part of report.html, by its place on the page

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from agent.clock import Window
+from agent.report.html import Page, e, heading
 
 NAME, ORDER = "logs", 110
 CUT_ORDER = 1
@@ -100,3 +101,17 @@ def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
                 keep.append(line)
         out[name] = keep
     return out
+
+
+LOG_TAIL = 30  # lines of each log shown on the page (the whole log is a member of the bundle)
+
+
+def tails(page: Page) -> list[str]:
+    out = [heading(page.w["logs"].format(n=LOG_TAIL))]
+    for name, lines in page.data("logs").items():
+        if isinstance(lines, list) and lines:
+            out.append(f"<h3>{e(name)}</h3><pre>{e(chr(10).join(str(x) for x in lines[-LOG_TAIL:]))}</pre>")
+    return out if len(out) > 1 else []
+
+
+PAGE = {100: tails}  # its part of report.html, by its place on the page

@@ -6,6 +6,7 @@ windows go when the report is over its size cap, after the history's resolution.
 from __future__ import annotations
 
 from agent.clock import Window
+from agent.report.html import Page, e, heading, table, ts
 
 NAME, ORDER = "recorder", 35
 CUT_ORDER = 3
@@ -66,3 +67,38 @@ def _gunzip_into(path: str):
             f.write(b'{"error": "%s"}\n' % str(exc).replace('"', "'").encode())
 
     return write
+
+
+def flight(page: Page) -> list[str]:
+    """The flight recorder: how the last run ended, history from before the restart, fault windows on disk."""
+    recorded, w, zone = page.data("recorder"), page.w, page.zone
+    if not recorded:
+        return []
+    out = [heading(w["recorder"])]
+    stop = recorded.get("last_stop")
+    if stop:
+        seen = ts(stop["last_sign_of_life"], zone) if stop.get("last_sign_of_life") else "-"
+        out.append(
+            f"<p class='{'pass' if stop['kind'] == 'orderly' else 'warn'}'>"
+            f"{e(w['last_stop'].format(words=stop['words'], at=seen))}</p>"
+        )
+    if recorded.get("earlier_history_until"):
+        out.append(f"<p>{e(w['earlier_history'].format(at=ts(recorded['earlier_history_until'], zone)))}</p>")
+    rows = [
+        (
+            ts(x["raised"], zone),
+            x["code"],
+            x.get("device") or "",
+            f"-{x['before_s']:.0f} s .. +{x['after_s']:.0f} s"
+            + ("" if x.get("complete") else f" ({w['incomplete']})")
+            + (f" ({w['before_restart']})" if x.get("earlier_run") else ""),
+            f"fault-window-{i + 1}.json",
+        )
+        for i, x in enumerate(recorded.get("windows") or [])
+    ]
+    headers = (w["time"], w["code"], w["where"], w["window"], w["member"])
+    out.append(table(headers, rows) if rows else f"<p>{e(w['no_windows'])}</p>")
+    return out
+
+
+PAGE = {90: flight}  # its part of report.html, by its place on the page
