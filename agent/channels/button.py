@@ -16,6 +16,7 @@ from pathlib import Path
 from agent.channels import Desk, OnSiteSwitch
 from agent.config import ButtonConfig
 from agent.request import check_request
+from agent.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class ButtonPanel:
         self._held = False
         self._onsite = False
         self._lock = threading.Lock()
+        self._reports = Worker("button-report", maxsize=1).start()  # the long presses' reports, one at a time
         if pin_factory is None and not gpio_present():
             log.info("no GPIO chip on this machine: the button is off")
             return
@@ -72,7 +74,8 @@ class ButtonPanel:
     def _long(self) -> None:
         self._held = True
         log.info("button held: sending a report")
-        threading.Thread(target=self.on_long, name="button-report", daemon=True).start()
+        # On the panel's own worker, not gpiozero's event thread: a press while one report is on its way waits.
+        self._reports.submit(self.on_long)
 
     def _released(self) -> None:
         if self._held:  # the end of a long press, not a short one
@@ -101,6 +104,7 @@ class ButtonPanel:
         self._rest()
 
     def close(self) -> None:
+        self._reports.stop(timeout=2.0)
         for device in (self.button, self.led):
             if device is not None:
                 device.close()

@@ -1,7 +1,9 @@
-"""The outbox: reports spooled durably on disk until the backend gives a receipt, and the one
-vocabulary for a report's life (accepted -> sending -> delivered, or refused)."""
+"""The outbox: reports spooled durably on disk until the backend gives a receipt (spool.py), their state and the
+one vocabulary for a report's life (entry.py: accepted -> sending -> delivered, or refused), and its quota
+(quota.py)."""
 
-from agent.outbox.spool import NOTES, Entry, Outbox, describe, urgency
-from agent.outbox.spool import damage as bundle_damage
+from agent.outbox.entry import NOTES, Entry, describe, urgency
+from agent.outbox.entry import damage as bundle_damage
+from agent.outbox.spool import Outbox
 
 __all__ = ["NOTES", "Entry", "Outbox", "bundle_damage", "describe", "urgency"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from agent.collect import Box
 from agent.config import AgentConfig
 from agent.outbox import Entry, Outbox, bundle_damage, describe
+from agent.outbox.quota import enforce_quota
 from agent.request import ReportRequest
 from agent.transports.sender import Sender
 
@@ -153,7 +154,7 @@ class ReportDesk:
             if entry is None:
                 continue
             try:
-                self.outbox.enforce_quota(self.cfg.outbox.max_bytes, self.cfg.outbox.max_reports)
+                enforce_quota(self.outbox, self.cfg.outbox.max_bytes, self.cfg.outbox.max_reports)
                 self._on_accepted(entry)
             except OSError as exc:
                 log.error("after report %s: %s", entry.report_id, exc)

@@ -32,13 +32,14 @@ class HealthWatch:
         self._rounds = Ticker("health", self._round, cfg.health.interval_s)
 
     def collect(self) -> dict:
-        """A fresh snapshot (hooks, system, network, software)."""
+        """A fresh snapshot (hooks, system, network, software), handed to the fault rules once the collection's
+        lock is let go: the rules take their own."""
         with self._lock:
             health = collect_health(self.cfg, self.releases, self._mqtt_connected())
             if self.secrets is not None:
                 self.secrets.add(declared_secrets(health["hooks"]))
             self.latest = health
-            self._on_snapshot(health)
+        self._on_snapshot(health)
         return health
 
     def wake(self) -> None:

@@ -146,10 +146,8 @@ def test_systemd_notify_and_a_clean_stop_on_sigterm(tmp_path, rig, agent_process
     peers.wait_for(lambda: received("WATCHDOG=1", count=3), 10, "watchdog pings")
     retained_status(rig["broker"], want={"online": True})
 
-    started = time.monotonic()
     agent.proc.send_signal(signal.SIGTERM)
-    assert agent.proc.wait(timeout=5) == 0
-    assert time.monotonic() - started < 5
+    assert agent.proc.wait(timeout=5) == 0  # an orderly stop, before systemd would need SIGKILL
     peers.wait_for(lambda: received("STOPPING=1"), 2, "STOPPING=1")
     assert retained_status(rig["broker"], want={"online": False})
     leftovers = [p.name for p in (tmp_path / "state" / "outbox").iterdir() if p.name.endswith(".tmp")]

@@ -10,6 +10,7 @@ import tarfile
 import pytest
 
 from agent.outbox import Entry, Outbox
+from agent.outbox.quota import enforce_quota
 from agent.report.bundle import BundleError, Section, read_bundle, write_bundle
 
 MANIFEST = {"report_id": "20261125T080000Z-00000001", "created": {"wall": 1_795_000_000.0}}
@@ -78,7 +79,7 @@ def test_a_report_gone_from_the_outbox_is_never_brought_back_by_a_change(tmp_pat
     upload) cannot bring back what the quota evicted meanwhile."""
     box = Outbox(tmp_path)
     held = spool(box, entry("r1"))
-    box.enforce_quota(max_bytes=1 << 30, max_reports=0)
+    enforce_quota(box, max_bytes=1 << 30, max_reports=0)
     held.receipt = {"case": "CASE-1", "priority": "low"}
     assert box.update("r1", lambda e: setattr(e, "receipt", held.receipt)) is None
     assert box.entries() == [] and not box.bundle_path("r1").exists()

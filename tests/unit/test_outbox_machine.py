@@ -67,7 +67,7 @@ class OutboxMachine(RuleBasedStateMachine):
         return rid
 
     def _evict(self, keep: int) -> None:
-        self.evicted |= {e.report_id for e in self.outbox.enforce_quota(1 << 30, keep)}
+        self.evicted |= {e.report_id for e in enforce_quota(self.outbox, 1 << 30, keep)}
 
     @rule(priority=st.sampled_from(PRIORITIES))
     def spool(self, priority):

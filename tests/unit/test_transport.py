@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.outbox import Entry, Outbox
+from agent.outbox.quota import enforce_quota
 
 
 def test_quota_evicts_delivered_then_low_then_medium_never_high_or_on_site(tmp_path):
@@ -20,9 +21,9 @@ def test_quota_evicts_delivered_then_low_then_medium_never_high_or_on_site(tmp_p
         box.spool(e, lambda f: f.write(b"x" * 1000))
         if delivered:
             box.update(rid, lambda e: setattr(e, "receipt", {"case": "CASE-1", "priority": e.priority}))
-    evicted = box.enforce_quota(max_bytes=10**9, max_reports=3)
+    evicted = enforce_quota(box, max_bytes=10**9, max_reports=3)
     assert [e.report_id for e in evicted] == ["d-old", "low-old", "low-new"]
-    assert box.enforce_quota(max_bytes=1, max_reports=3) and {e.report_id for e in box.entries()} == {
+    assert enforce_quota(box, max_bytes=1, max_reports=3) and {e.report_id for e in box.entries()} == {
         "high-old",
         "onsite-low",
     }

@@ -8,7 +8,6 @@ import json
 import socket
 import struct
 import threading
-import time
 import zlib
 
 import pytest
@@ -232,10 +231,9 @@ def test_an_upload_to_a_server_that_trickles_ends_at_its_deadline(scheme):
     )
     try:
         location = parse_location(f"{scheme}://127.0.0.1:{server.getsockname()[1]}/logs/")
-        started = time.monotonic()
-        with pytest.raises(UploadError):
+        # A byte every 0.5 s: a 30 s read timeout per byte would never run out; the upload's deadline does.
+        with pytest.raises(UploadError, match="within"):
             upload(location, "f.tar.gz", b"\x1f\x8b" * 100, deadline_s=2.0)
-        assert time.monotonic() - started < 5.0  # a 30 s read timeout per byte would never have run out
     finally:
         done.set()
         server.close()
