@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from agent.config.sections import BackendConfig
 from agent.outbox import Entry, Outbox
+from agent.outbox.quota import enforce_quota
 from agent.transports.base import DeliveryError, Receipt
 from agent.transports.sender import Sender
 
