@@ -68,11 +68,11 @@ def create_new(path: str, mode: int = 0o640) -> int:
         return os.open(path, flags, mode)
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The bytes of PATH, refused (OSError) when PATH is a symlink."""
+def read_bytes(path: str | Path, most: int = -1) -> bytes:
+    """The bytes of PATH (at most MOST of them, when given), refused (OSError) when PATH is a symlink."""
     fd = os.open(path, os.O_RDONLY | NOFOLLOW)
     with os.fdopen(fd, "rb") as f:
-        return f.read()
+        return f.read(most)
 
 
 def read_json(path: str | Path, default):
@@ -101,6 +101,9 @@ def write_json(path: str | Path, obj, durable: bool = False) -> None:
     write_atomic(path, lambda f: f.write(data), durable)
 
 
+MAX_STATE_BYTES = 1 << 20  # a small state file: anything larger was not written by the agent
+
+
 class StateFile:
     """A small JSON state file with its defaults and its shape: read back with every default filled in, written
     whole and atomic, durable where the state must survive a power cut. A file of the wrong shape (another
@@ -118,16 +121,32 @@ class StateFile:
         self.path, self.defaults, self.durable, self.valid = Path(path), defaults, durable, valid
 
     def load(self) -> dict:
-        data = read_json(self.path, None)
-        if data is None:
+        data, why = self._read()
+        if data is None and why is None:  # not there yet
             return copy.deepcopy(self.defaults or {})
-        why = self._wrong(data)
+        why = why or self._wrong(data)
         if why:
             set_aside(self.path, why)
             return copy.deepcopy(self.defaults or {})
         if self.defaults is None:
             return data
         return {key: copy.deepcopy(data.get(key, default)) for key, default in self.defaults.items()}
+
+    def _read(self) -> tuple[object, str | None]:
+        """(the JSON in the file, None), (None, None) when there is no file, or (None, what is wrong with it): a
+        symlink, a folder where the file was, torn JSON, a file far larger than any state of ours."""
+        try:
+            raw = read_bytes(self.path, MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"cannot be read ({exc.strerror or exc})"
+        if len(raw) > MAX_STATE_BYTES:
+            return None, f"is larger than {MAX_STATE_BYTES} bytes"
+        try:
+            return json.loads(raw), None
+        except (ValueError, RecursionError):
+            return None, "is not valid JSON"
 
     def _wrong(self, data: object) -> str | None:
         """What is wrong with DATA's shape, or None."""

@@ -19,9 +19,9 @@ otherwise (bounded writes on the SD card); a power cut forgets at most that much
 
 from __future__ import annotations
 
-import json
 import logging
 import random
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from agent.clock import wall as wall_clock
 from agent.config.sections import DataBudget
+from agent.storage import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,10 @@ class Budget:
         self.cfg, self.path, self._zone = cfg, path, ZoneInfo(zone)
         self._clock, self._rng = clock, rng
         self._lock = threading.Lock()
-        self.use, self._saved_at, self._unsaved = _load(path), clock(), 0
+        self._file = StateFile(path, asdict(Use()), valid=_valid)  # the one state-file mechanism: shape, .bad
+        self.use = Use(**self._file.load())
+        self._saved_at = clock()
+        self._unsaved = 0
         self._link_since: float | None = None
         self._keepalive_s = 60.0
 
@@ -153,10 +157,11 @@ class Budget:
         count; a count dated days ahead came from a clock that was wrong (a bogus date before NTP): it ends."""
         local = self._local()
         day = local.strftime("%Y-%m-%d")
-        wrong = self.use.day >= (local + timedelta(days=2)).strftime("%Y-%m-%d")
-        if day > self.use.day or wrong:
+        wrong_day = self.use.day >= (local + timedelta(days=2)).strftime("%Y-%m-%d")
+        wrong_month = self.use.month >= (local + timedelta(days=32)).strftime("%Y-%m")
+        if day > self.use.day or wrong_day:
             self.use.day, self.use.day_bytes = day, 0
-        if day[:7] > self.use.month or wrong:
+        if day[:7] > self.use.month or wrong_day or wrong_month:
             self.use.month, self.use.month_bytes = day[:7], 0
 
     # --- deciding -------------------------------------------------------------------------------
@@ -219,26 +224,26 @@ class Budget:
             self._save()
 
     def _save(self) -> None:
-        from agent.storage import write_json
-
         if not self._unsaved:
             return
         try:
-            write_json(self.path, asdict(self.use))
+            self._file.save(asdict(self.use))
             self._saved_at, self._unsaved = self._clock(), 0
         except OSError as exc:  # a full disk: the counts stay in memory, saved again with the next report
             log.error("data budget: the counts cannot be saved (%s)", exc.strerror or exc)
 
 
-def _load(path: Path) -> Use:
-    try:
-        data = json.loads(path.read_text())
-        return Use(**{k: type(getattr(Use, k))(data[k]) for k in asdict(Use())})
-    except FileNotFoundError:
-        return Use()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("data budget: %s cannot be read (%s); counting starts again from 0", path, exc)
-        return Use()
+DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})?$")
+MONTH = re.compile(r"^(\d{4}-\d{2})?$")
+MAX_COUNT = 2**53  # bytes: more than any link carries; a larger or non-finite count is a damaged file
+
+
+def _valid(data: dict) -> bool:
+    """A saved count of the right shape: dates as the budget writes them, counts whole, finite and not negative.
+    (A date ahead of the clock is the clock's question: Budget._roll ends such a count.)"""
+    counts = [data.get("day_bytes", 0), data.get("month_bytes", 0)]
+    dates = DAY.match(str(data.get("day", ""))) and MONTH.match(str(data.get("month", "")))
+    return bool(dates) and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < MAX_COUNT for n in counts)
 
 
 def budget_of(cfg) -> Budget:

@@ -8,6 +8,8 @@ import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from agent import config
 from agent.collect import Box
 from agent.config.sections import DataBudget
@@ -102,11 +104,32 @@ def test_a_spent_month_defers_to_the_first_of_the_next(tmp_path):
     assert (until, period) == (datetime(2027, 1, 1, tzinfo=BERLIN).timestamp(), "month")
 
 
-def test_a_damaged_count_file_starts_from_nothing_with_a_line_in_the_log(tmp_path, caplog):
-    (tmp_path / "budget.json").write_text('{"day": 3')
+@pytest.mark.parametrize(
+    "saved",
+    [
+        '{"day": 3',
+        '{"day": "2026-12-04", "day_bytes": Infinity, "month": "2026-12", "month_bytes": 0}',
+        '{"day": "2026-12-04", "day_bytes": -5000000, "month": "2026-12", "month_bytes": -5000000}',
+        '{"day": [1], "day_bytes": 1, "month": "2026-12", "month_bytes": 1}',
+        '{"day": "2026-12-04", "day_bytes": 1e300, "month": "2026-12", "month_bytes": 1}',
+        "[]",
+    ],
+)
+def test_a_damaged_count_file_is_set_aside_and_counting_starts_from_nothing(tmp_path, caplog, saved):
+    """The budget's state goes through the one state-file mechanism (agent/storage.StateFile): shape, finite
+    whole counts, dates as written; anything else is set aside as .bad with a line, and the box starts."""
+    (tmp_path / "budget.json").write_text(saved)
     spent, _ = budget(tmp_path)
-    assert spent.left()["day"] == 100_000
-    assert "cannot be read" in caplog.text
+    assert spent.left() == {"day": 100_000, "month": 1_000_000}  # nothing spent
+    assert list(tmp_path.glob("budget.json*.bad")) or not (tmp_path / "budget.json").exists()
+
+
+def test_a_month_dated_ahead_by_a_wrong_clock_ends_like_a_day(tmp_path):
+    (tmp_path / "budget.json").write_text(
+        '{"day": "2026-12-04", "day_bytes": 0, "month": "9999-12", "month_bytes": 900000}'
+    )
+    spent, _ = budget(tmp_path)
+    assert spent.left()["month"] == 1_000_000 and spent.use.month == "2026-12"
 
 
 def _history_box(cfg) -> Box:
