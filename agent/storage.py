@@ -125,8 +125,8 @@ class StateFile:
         if data is None and why is None:  # not there yet
             return copy.deepcopy(self.defaults or {})
         why = why or self._wrong(data)
-        if why:
-            set_aside(self.path, why)
+        if why or not isinstance(data, dict):
+            set_aside(self.path, why or "is not a JSON object")
             return copy.deepcopy(self.defaults or {})
         if self.defaults is None:
             return data

@@ -19,6 +19,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,12 +73,20 @@ def why_no_connection(cfg: MqttConfig) -> str:
     return why or "the connection failed"
 
 
+def settle(waiter: Future, value) -> None:
+    """VALUE is WAITER's answer, unless it has one already (a lost connection failed it first)."""
+    try:
+        waiter.set_result(value)
+    except InvalidStateError:
+        pass
+
+
 class PubAcks:
-    """PUBACKs matched to the publishes waiting for them, whichever comes first."""
+    """PUBACKs matched to the publishes waiting for them, whichever comes first; each waiter a Future."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiting: dict[int, list[Any]] = {}  # mid -> [Event, reason]
+        self._waiting: dict[int, Future] = {}  # mid -> its PUBACK's reason: None (accepted) or why not
         self._early: dict[int, Any] = {}  # PUBACKs that arrived before their waiter
 
     def resolve(self, mid: int, reason) -> None:
@@ -90,26 +100,25 @@ class PubAcks:
                 while len(self._early) > 64:  # status publishes nobody waits for
                     self._early.pop(next(iter(self._early)))
                 return
-        waiter[1] = reason
-        waiter[0].set()
+        settle(waiter, reason)
 
     def fail_all(self, reason: str) -> None:
         with self._lock:
-            for waiter in self._waiting.values():
-                waiter[1] = reason
-                waiter[0].set()
+            waiters = list(self._waiting.values())
+        for waiter in waiters:
+            settle(waiter, reason)
 
     def wait(self, mid: int, timeout: float) -> str | None:
         """None for a PUBACK that accepts, else why not; DeliveryError when none comes within TIMEOUT."""
-        waiter: list[Any] = [threading.Event(), None]
+        waiter: Future = Future()
         with self._lock:
             if mid in self._early:
                 return self._early.pop(mid)
             self._waiting[mid] = waiter
         try:
-            if not waiter[0].wait(timeout):
-                raise DeliveryError("the broker did not acknowledge the publish in time")
-            return waiter[1]
+            return waiter.result(timeout)
+        except FutureTimeout:
+            raise DeliveryError("the broker did not acknowledge the publish in time") from None
         finally:
             with self._lock:
                 self._waiting.pop(mid, None)
@@ -230,9 +239,11 @@ class MqttLink:
             self._restarts.start().submit(self._restart)
 
     def _restart(self) -> None:
+        """The old client stopped, a new one in its place: self._client is never None meanwhile (a publish on the
+        stopped one fails as "not connected", as any publish while the link is down)."""
         if not self.running:
             return
-        old, self._client = self._client, None
+        old = self._client
         old.loop_stop()
         old.disconnect()
         self.start()
@@ -328,7 +339,7 @@ class MqttTransport:
     def __init__(self, link: MqttLink, receipt_timeout_s: float, key: str | None):
         self.link, self.receipt_timeout_s, self.key = link, receipt_timeout_s, key
         self._lock = threading.Lock()
-        self._receipts: dict[str, list] = {}  # report id -> [Event, payload]
+        self._receipts: dict[str, Future] = {}  # report id -> the sealed receipt's JSON
         self.refused_receipts = 0  # unsigned, forged, oversized: never taken for the backend's word
         link.takers.receipt = self._on_receipt
         self.hurry = link.hurry  # the sender's optional capability: reconnect sooner while something urgent waits
@@ -357,8 +368,7 @@ class MqttTransport:
             self.refused_receipts += 1
             log.warning("a receipt for %s on MQTT is not used: %s", report_id, exc)
             return
-        waiter[1] = json.dumps(data)
-        waiter[0].set()
+        settle(waiter, json.dumps(data))
 
     def send_report(self, report_id: str, bundle: bytes, timeout: float) -> Receipt:
         """Send a bundle that fits one packet; return the receipt that comes back on receipt/<report_id>."""
@@ -379,14 +389,16 @@ class MqttTransport:
             props.ResponseTopic = self.link.topic(f"receipt/{report_id}")
             props.CorrelationData = report_id.encode()
             props.UserProperty = [("report-id", report_id), ("sha256", hashlib.sha256(bundle).hexdigest())]
-        waiter: list[Any] = [threading.Event(), None]
+        waiter: Future = Future()
         with self._lock:
             self._receipts[report_id] = waiter
         try:
             self.link.publish(f"report/{report_id}", bundle, properties=props, timeout=timeout)
-            if not waiter[0].wait(timeout):
-                raise DeliveryError(f"no receipt on MQTT within {timeout:g} s")
-            return parse_receipt(report_id, waiter[1], "MQTT")
+            try:
+                answer = waiter.result(timeout)
+            except FutureTimeout:
+                raise DeliveryError(f"no receipt on MQTT within {timeout:g} s") from None
+            return parse_receipt(report_id, answer, "MQTT")
         finally:
             with self._lock:
                 self._receipts.pop(report_id, None)
