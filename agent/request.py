@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from agent.clock import utc_compact
 from agent.contract import CASE_REF  # re-exported: the channels read it here
-from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, Severity
+from agent.vocab import PEOPLE, FaultCategory, Priority, Reason, serious
 
 # One set of limits for every channel: (fewest, most) characters. A short subject is fine ("Charging stops");
 # support needs a description of at least a sentence ("doesn't work" is not enough), and an address for the reply.
@@ -63,11 +63,11 @@ class ReportRequest:
 
     def with_faults(self, active: Sequence[dict]) -> ReportRequest:
         """This request with the box's active faults counted in (they raise its priority)."""
-        serious = [f for f in active if f["severity"] in tuple(Severity) and Severity(f["severity"]) >= Severity.ERROR]
+        bad = [f for f in active if serious(f["severity"])]
         return replace(
             self,
-            hardware_fault=self.hardware_fault or any(f["category"] == FaultCategory.HARDWARE for f in serious),
-            cannot_charge=self.cannot_charge or any(f["category"] == FaultCategory.CHARGING for f in serious),
+            hardware_fault=self.hardware_fault or any(f["category"] == FaultCategory.HARDWARE for f in bad),
+            cannot_charge=self.cannot_charge or any(f["category"] == FaultCategory.CHARGING for f in bad),
         )
 
 

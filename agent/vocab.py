@@ -84,6 +84,12 @@ class Severity(Ordered):
     CRITICAL = "critical"
 
 
+def serious(severity: str) -> bool:
+    """A fault of SEVERITY is serious (error or worse): it raises a report's priority, sends a fault report and
+    fails its check. A word the box does not know is not serious."""
+    return severity in tuple(Severity) and Severity(severity) >= Severity.ERROR
+
+
 class Priority(Ordered):
     """A report's and a case's priority, least urgent first (a sort by urgency is `reverse=True`)."""
 

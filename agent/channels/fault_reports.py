@@ -15,7 +15,7 @@ from agent.config import AutoReportConfig
 from agent.paths import state_path
 from agent.request import ReportRequest, RequestError, check_request, fit
 from agent.storage import StateFile
-from agent.vocab import Reason, Severity
+from agent.vocab import Reason, serious
 from agent.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class FaultReporter:
 
     def fault_raised(self, fault) -> None:
         """Called as a fault is raised (FaultMonitor's on_raise)."""
-        if not self.cfg.enabled or Severity(fault.severity) < Severity.ERROR:
+        if not self.cfg.enabled or not serious(fault.severity):
             return
         key = f"{fault.code}|{fault.device}"
         with self._lock:

@@ -17,6 +17,7 @@ from agent.watch.judge import (
     judge_links,
     locate,
     network_verdict,
+    shown_status,
     software_verdict,
     worst,
 )
@@ -64,7 +65,7 @@ class _Builder:
     ) -> None:
         """Show judgement J. PENDING: it names a fault that has not held long enough to be raised yet,
         so it is a warning, not a failure."""
-        status = Status.WARN if pending and j.status is Status.FAIL else j.status
+        status = shown_status(j, pending)
         named = faults or ((f"{j.fault}|{j.subject}",) if j.fault else ())
         self.add(check_id, status, j.detail, j.variant or status, name, named, **j.fill)
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from agent.collect import Box
 from agent.lang import filled
-from agent.vocab import Severity, Status
+from agent.vocab import Status
+from agent.watch.judge.verdict import fault_status
 
 
 def seen(words: dict, code: str, subject: str, fill: Mapping, fallback: str = "") -> str:
@@ -71,10 +72,9 @@ def problems(box: Box, words: dict) -> list[dict]:
     for key, f in faults.items():  # a fault no check explains: a firmware's own, or one not judged this look
         if key in told:
             continue
-        serious = f["severity"] in tuple(Severity) and Severity(f["severity"]) >= Severity.ERROR
         out.append(
             {
-                "status": Status.FAIL if serious else Status.WARN,
+                "status": fault_status(f["severity"]),
                 "title": words["fault_titles"].get(f["code"], f["code"]),
                 "hint": (seen(words, f["code"], f["device"], f.get("fill") or {}) + ". " + words["fault_other"]).lstrip(
                     ". "

@@ -12,9 +12,11 @@ from agent.watch.judge.box import judge_health, network_verdict, software_verdic
 from agent.watch.judge.devices import judge_devices, judge_scan
 from agent.watch.judge.links import Links, judge_firmware, judge_hooks, judge_links
 from agent.watch.judge.locate import Finding, locate
-from agent.watch.judge.verdict import Judgement, worst
+from agent.watch.judge.verdict import Judgement, fault_status, shown_status, worst
 
 __all__ = [
+    "fault_status",
+    "shown_status",
     "Finding",
     "Judgement",
     "Links",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.vocab import Status
+from agent.vocab import Status, serious
 
 
 @dataclass
@@ -20,3 +20,13 @@ class Judgement:
 
 def worst(judgements: list[Judgement]) -> Status:
     return Status.worst((j.status for j in judgements), Status.NO_DATA)
+
+
+def fault_status(severity: str) -> Status:
+    """How a fault no check explains is shown: failing when serious, else a warning."""
+    return Status.FAIL if serious(severity) else Status.WARN
+
+
+def shown_status(j: Judgement, pending: bool) -> Status:
+    """How judgement J is shown: a failure that names a fault not held long enough to be raised yet is a warning."""
+    return Status.WARN if pending and j.status is Status.FAIL else j.status
