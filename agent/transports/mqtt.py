@@ -154,23 +154,24 @@ class Takers:
             self.command(msg.payload, getattr(getattr(msg, "properties", None), "CorrelationData", None))
 
 
-class MqttLink:
-    """The broker connection: publishes with PUBACKs checked, the retained status, notices; what comes in
-    goes to its taker: commands, receipts (MqttTransport), case states (the case conversation)."""
+class Connection:
+    """The broker connection: paho's client made and connected (the protocol negotiated, talk), subscribed to the
+    box's topics, restarted on a fallback or a re-probe, hurried while something urgent waits, stopped. CONNACK
+    and SUBACK together make it up (_up); a loss is _down; what comes in goes to its taker. MqttLink publishes
+    over it."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, memory: Path | None = None):
         self.cfg, self.base, self.device_id = cfg, f"{cfg.topic_prefix}/{device_id}", device_id
         self.takers = Takers()
-        self.on_connected: Callable[[], None] | None = None  # connected and subscribed: send what waits
         self._client: Any = None  # paho's client, made by start()
-        self._stopping, self._status = False, dict[str, Any]()
+        self._stopping = False
         # Restarts leave paho's thread (which cannot stop itself); one runs, one more may wait, the rest merge.
         self._restarts = Worker("mqtt-restart", maxsize=1, say_full=False)
         # CONNACK and SUBACK: only both let commands, receipts and case states in; only both are "connected".
         self._connected, self._subscribed = threading.Event(), threading.Event()
         self.talk = Negotiation(cfg, memory)
         self.broker_max_packet: int | None = None
-        self._acks, self.meter = PubAcks(), NO_METER  # meter: the data budget's (transports/budget.py), if any
+        self.meter = NO_METER  # the data budget's (transports/budget.py), if any
         self._hurry: float | None = None  # reconnect within this while an urgent report waits (the sender says)
 
     def topic(self, name: str) -> str:
@@ -189,12 +190,22 @@ class MqttLink:
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_connect_fail = lambda client, userdata: self._failed(f"cannot connect: {why_no_connection(self.cfg)}")
         c.on_socket_open = lambda client, userdata, sock: self.talk.opened(self._no_connack)
-        c.on_publish = lambda client, userdata, mid, reason, props: self._acks.resolve(mid, reason)
+        c.on_publish = lambda client, userdata, mid, reason, props: self._acked(mid, reason)
         c.on_message = lambda client, userdata, msg: self.takers.route(self.base, counted(self.meter, msg.topic, msg))
         c.on_subscribe = self._on_subscribe
         self._client = c
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
+
+    # What the publishing side hears of the connection (MqttLink).
+    def _up(self) -> None:
+        """Connected and subscribed."""
+
+    def _down(self) -> None:
+        """The connection is gone (lost, refused, stopped)."""
+
+    def _acked(self, mid: int, reason) -> None:
+        """The broker's PUBACK for message MID."""
 
     def _no_connack(self, attempt: int) -> None:
         if attempt == self.talk.attempt and not self._connected.is_set() and not self._stopping:
@@ -221,9 +232,7 @@ class MqttLink:
 
     def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:
         self._subscribed.set()
-        self._publish_status()
-        if self.on_connected:
-            self.on_connected()
+        self._up()
 
     def hurry(self, within_s: float | None) -> None:
         if within_s != self._hurry and self._client is not None:
@@ -261,7 +270,39 @@ class MqttLink:
         self._connected.clear()
         self._subscribed.clear()
         self.meter.link(False)
+        self._down()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._client is not None:
+            if self.connected:
+                say_offline(self._client, self.topic("status"))
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._restarts.stop(2.0)
+        self.talk.cancel()
+
+
+class MqttLink(Connection):
+    """Publishing over the broker connection: QoS 1 with the broker's PUBACK awaited, the retained status (sent
+    again on every connect), notices; on_connected tells the sender that what waits may go."""
+
+    def __init__(self, cfg: MqttConfig, device_id: str, memory: Path | None = None):
+        super().__init__(cfg, device_id, memory)
+        self.on_connected: Callable[[], None] | None = None  # connected and subscribed: send what waits
+        self._status: dict[str, Any] = {}
+        self._acks = PubAcks()
+
+    def _up(self) -> None:
+        self._publish_status()
+        if self.on_connected:
+            self.on_connected()
+
+    def _down(self) -> None:
         self._acks.fail_all("connection lost")  # a publish in flight is not acknowledged on this connection
+
+    def _acked(self, mid: int, reason) -> None:
+        self._acks.resolve(mid, reason)
 
     def publish(
         self,
@@ -296,16 +337,6 @@ class MqttLink:
     def _publish_status(self) -> None:
         status = json.dumps(self._status or {"online": True})
         publish_counted(self._client, self.meter, self.topic("status"), status, retain=True)
-
-    def stop(self) -> None:
-        self._stopping = True
-        if self._client is not None:
-            if self.connected:
-                say_offline(self._client, self.topic("status"))
-            self._client.disconnect()
-            self._client.loop_stop()
-        self._restarts.stop(2.0)
-        self.talk.cancel()
 
 
 def say_offline(client, topic: str) -> None:
