@@ -34,7 +34,9 @@ class OnSite:
         on_change: Callable[[OnSiteState], None] | None = None,
     ):
         self._file = StateFile(state_path(state_dir, "onsite"), asdict(OnSiteState()), durable=True)
-        self.duration_s, self.timeline, self._clock = duration_s, timeline, clock
+        self.duration_s = duration_s
+        self.timeline = timeline
+        self._clock = clock
         self.on_change = on_change
         self._lock = threading.Lock()
         self._state = OnSiteState(**self._file.load())

@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 class RateLimit:
     def __init__(self, most: int, window_s: float, clock: Callable[[], float] = time.monotonic):
-        self.most, self.window_s, self._clock = most, window_s, clock
+        self.most = most
+        self.window_s = window_s
+        self._clock = clock
         self._seen: dict[str, deque[float]] = {}
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -15,7 +15,10 @@ class SchemaError(Exception):
     """A YAML file does not fit its schema; the message names file, line and key."""
 
     def __init__(self, path: Path | str, line: int | None, key: str, problem: str):
-        self.path, self.line, self.key, self.problem = str(path), line, key, problem
+        self.path = str(path)
+        self.line = line
+        self.key = key
+        self.problem = problem
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 

@@ -118,7 +118,10 @@ class StateFile:
         durable: bool = False,
         valid: Callable[[dict], bool] | None = None,
     ):
-        self.path, self.defaults, self.durable, self.valid = Path(path), defaults, durable, valid
+        self.path = Path(path)
+        self.defaults = defaults
+        self.durable = durable
+        self.valid = valid
 
     def load(self) -> dict:
         data, why = self._read()

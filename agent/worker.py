@@ -85,7 +85,9 @@ class Ticker:
     stops it: the health rounds, the case refresh. ROUND's exceptions are logged; the next round comes."""
 
     def __init__(self, name: str, round_: Callable[[], None], interval_s: float):
-        self.name, self._round, self.interval_s = name, round_, interval_s
+        self.name = name
+        self._round = round_
+        self.interval_s = interval_s
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -18,7 +18,9 @@ class Rounds:
     cases from the helpdesk (a webhook's hint reads one at once); every CHASE_EVERY_S it chases."""
 
     def __init__(self, store: CaseStore, publishers: list, args):
-        self.store, self.publishers, self.args = store, publishers, args
+        self.store = store
+        self.publishers = publishers
+        self.args = args
         self.published: dict[str, int] = {}
         self._hints: set[str] = set()
         self._wake = threading.Event()

@@ -35,7 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
-ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, DEVICE_FAILURE, BUSY = 1, 2, 3, 4, 6
+ILLEGAL_FUNCTION = 1
+ILLEGAL_ADDRESS = 2
+ILLEGAL_VALUE = 3
+DEVICE_FAILURE = 4
+BUSY = 6
 GATEWAY_PATH, GATEWAY_TARGET = 0x0A, 0x0B
 FUNCTIONS = {3: "holding", 4: "input"}
 
@@ -150,7 +154,10 @@ class FieldUnit:
     def __init__(self, unit: int, profile_name: str, behaviour: Behaviour, model: NormalLife):
         from agent.devices.profiles import load_profile
 
-        self.unit, self.profile_name, self.behaviour, self.model = unit, profile_name, behaviour, model
+        self.unit = unit
+        self.profile_name = profile_name
+        self.behaviour = behaviour
+        self.model = model
         self.profile = load_profile(PROFILES, profile_name)
         self.requests = 0
         self.lock = threading.Lock()

@@ -74,7 +74,9 @@ def modbus_figures() -> dict:
     from agent.devices.planner import ReadRequest, bus_ms, plan_reads
     from agent.devices.profiles import load_profile
 
-    planned, naive, once = [], [], []
+    planned = []
+    naive = []
+    once = []
     for name in ("sdm630", "evse_din"):
         profile = load_profile(peers.ROOT / "config" / "profiles", name)
         periodic = [n for n, s in profile.values.items() if s.poll != "once"]

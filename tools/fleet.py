@@ -118,7 +118,9 @@ def _simulate(boxes: range, outage_s: float, mix: dict[str, float], seed: int, f
     clock = VirtualClock(t0 - 60)
     backend = Backend(clock, down_from=t0, up_at=t0 + outage_s)
     cfg = BackendConfig(url="https://backend.invalid/api/v1/reports")
-    senders, made, kinds = {}, {}, {}
+    senders = {}
+    made = {}
+    kinds = {}
     events: list[tuple[float, int, str]] = []
     for i in boxes:
         draw = random.Random(f"{seed}-{i}")

@@ -65,6 +65,17 @@ def answers(config: Path) -> bool:
         return False
 
 
+def step_clock(offset: Path, step: float | None) -> None:
+    """The daemon's clock stepped by STEP seconds (0.0: back to true time; None: to ten seconds before the end
+    of summer time)."""
+    if step is None:
+        set_offset(offset, DST_END_2026 - 10 - time.time())
+    elif step == 0.0:
+        set_offset(offset, 0.0)
+    else:
+        set_offset(offset, float(offset.read_text()) + step)
+
+
 def start(work: Path) -> tuple:
     """The simulator, the intake and the daemon under a clock offset the soak steps: (sim, intake, config,
     offset file, agent)."""
@@ -106,8 +117,12 @@ def main() -> int:
     steps = [6 * 3600.0, -3600.0, None, 0.0]  # None: to ten seconds before the end of summer time
     proc = psutil.Process(agent.proc.pid)
     started = last = time.monotonic()
-    next_report, next_step, step_i = started + 10, started + args.step_every, 0
-    before, lines, final = None, [], None
+    next_report = started + 10
+    next_step = started + args.step_every
+    step_i = 0
+    before = None
+    lines = []
+    final = None
     try:
         peers.wait_for(lambda: answers(config), 30, "the soaked daemon")
         before, cpu_before = status(config), proc.cpu_times()
@@ -122,12 +137,9 @@ def main() -> int:
                 )
                 next_report += args.report_every
             if now >= next_step:
-                step = steps[step_i % len(steps)]
-                current = float(offset.read_text())
-                set_offset(
-                    offset, DST_END_2026 - 10 - time.time() if step is None else 0.0 if step == 0.0 else current + step
-                )
-                step_i, next_step = step_i + 1, next_step + args.step_every
+                step_clock(offset, steps[step_i % len(steps)])
+                step_i += 1
+                next_step += args.step_every
             if now - last >= args.period:
                 s, cpu = status(config), proc.cpu_times()
                 minutes = (now - last) / 60
@@ -146,7 +158,9 @@ def main() -> int:
                 }
                 print(json.dumps(line), flush=True)
                 lines.append(line)
-                before, cpu_before, last = s, cpu, now
+                before = s
+                cpu_before = cpu
+                last = now
             time.sleep(0.5)
         # The reports made are delivered before the end is told: a report still on its way is not lost.
         final = peers.wait_for(

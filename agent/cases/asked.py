@@ -62,7 +62,10 @@ class DataRequests:
         on_site: Callable[[], bool],
         changed: Callable[[], None] = lambda: None,
     ):
-        self.book, self._submit, self._on_site, self._changed = book, submit, on_site, changed
+        self.book = book
+        self._submit = submit
+        self._on_site = on_site
+        self._changed = changed
         self._rounds = Ticker("data-requests", self._answer, 600.0)
 
     def case_changed(self) -> None:

@@ -47,7 +47,9 @@ def check_state(data: object) -> dict:
     """A case state from the backend, checked and cut to the box's bounds (it is shown on a page)."""
     if not isinstance(data, dict):
         raise CaseStateError("not a JSON object")
-    case, state, priority = data.get("case"), data.get("state"), data.get("priority")
+    case = data.get("case")
+    state = data.get("state")
+    priority = data.get("priority")
     if not isinstance(case, str) or not CASE_REF.match(case):
         raise CaseStateError(f"case: not a case number: {str(case)[:70]!r}")
     if state not in CASE_STATES_SENT:

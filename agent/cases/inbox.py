@@ -29,7 +29,10 @@ class CaseInbox:
     """CHANGED hears of every case state that changed what the box knows."""
 
     def __init__(self, cfg: SupportConfig, serial: str, book: CaseBook, changed: Callable[[], None]):
-        self.cfg, self.serial, self.book, self._changed = cfg, serial, book, changed
+        self.cfg = cfg
+        self.serial = serial
+        self.book = book
+        self._changed = changed
         self.dropped = 0  # case states not used: unsigned, forged, oversized, of the wrong shape
         self._drop_log = RateLimit(10, 60.0)
 

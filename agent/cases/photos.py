@@ -62,7 +62,9 @@ def clean_photo(data: bytes) -> Photo:
 def _jpeg(data: bytes) -> Photo:
     """The JPEG's segments walked once: the image's own kept, every other (EXIF, XMP, comments) dropped."""
     out, removed = [b"\xff\xd8"], []
-    pos, size, segments = 2, None, 0
+    pos = 2
+    size = None
+    segments = 0
     while True:
         marker = _marker(data, pos)
         segments += 1
@@ -157,7 +159,10 @@ def _app_name(marker: int, body: bytes) -> str:
 def _png(data: bytes) -> Photo:
     """The PNG's chunks walked once: the image's own kept, every other (text, EXIF, time) dropped."""
     out, removed = [PNG_SIGNATURE], []
-    pos, size, chunks, kind = len(PNG_SIGNATURE), None, 0, b""
+    pos = len(PNG_SIGNATURE)
+    size = None
+    chunks = 0
+    kind = b""
     while kind != b"IEND":
         kind, end = _chunk(data, pos)
         size = size or _png_size(data, pos, kind)

@@ -32,7 +32,9 @@ def gpio_present() -> bool:
 
 class ButtonPanel:
     def __init__(self, cfg: ButtonConfig, on_short: Callable[[], None], on_long: Callable[[], None], pin_factory=None):
-        self.cfg, self.on_short, self.on_long = cfg, on_short, on_long
+        self.cfg = cfg
+        self.on_short = on_short
+        self.on_long = on_long
         self.button = self.led = None
         self._held = False
         self._onsite = False
@@ -119,7 +121,9 @@ class ButtonChannel:
     DESCRIPTION = "The installer held the button on the box to send a report."
 
     def __init__(self, cfg: ButtonConfig, desk: Desk, onsite: OnSiteSwitch, wait_for_case_s: float, pin_factory=None):
-        self.desk, self.onsite, self.wait_for_case_s = desk, onsite, wait_for_case_s
+        self.desk = desk
+        self.onsite = onsite
+        self.wait_for_case_s = wait_for_case_s
         self.panel = ButtonPanel(cfg, lambda: onsite.toggle("button"), self.send_report, pin_factory)
         self.panel.show_onsite(onsite.to_dict()["on"])
 

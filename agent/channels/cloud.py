@@ -75,7 +75,9 @@ class NonceStore:
     """Nonces seen within the time window, persisted so a restart does not reopen the door to replays."""
 
     def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = wall_clock):
-        self._file, self.window_s, self._clock = StateFile(path, durable=True), window_s, clock
+        self._file = StateFile(path, durable=True)
+        self.window_s = window_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {n: t for n, t in self._file.load().items() if isinstance(t, (int, float))}
 
@@ -146,7 +148,10 @@ class CommandGate:
         max_bytes: int,
         clock: Callable[[], float] = wall_clock,
     ):
-        self.key, self.nonces, self.max_skew_s, self.max_bytes = key, nonces, max_skew_s, max_bytes
+        self.key = key
+        self.nonces = nonces
+        self.max_skew_s = max_skew_s
+        self.max_bytes = max_bytes
         self._clock = clock
 
     def check(self, payload: bytes) -> dict:
@@ -216,7 +221,9 @@ class CommandWorker:
         clock: Callable[[], float] = wall_clock,
         security: Callable[[str, str], None] = lambda k, m: None,
     ):
-        self.desk, self.onsite, self.replier = desk, onsite, replier
+        self.desk = desk
+        self.onsite = onsite
+        self.replier = replier
         nonces = NonceStore(state_path(state_dir, "nonces"), cfg.max_skew_s, clock)
         self.gate = CommandGate(cfg.command_key, nonces, cfg.max_skew_s, cfg.max_command_bytes, clock)
         self._work = Worker("commands", maxsize=200, say_full=False)

@@ -91,7 +91,10 @@ class FirmwareEvents:
         on_update: Callable[[], None],
         security: Callable[[str, str], None] = lambda kind, message: None,
     ):
-        self.faults, self.timeline, self.on_update, self.security = faults, timeline, on_update, security
+        self.faults = faults
+        self.timeline = timeline
+        self.on_update = on_update
+        self.security = security
 
     def apply(self, event: dict) -> None:
         if event["type"] == "fault":

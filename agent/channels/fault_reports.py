@@ -51,7 +51,9 @@ class FaultReporter:
         clock: Callable[[], float] = wall_clock,
         incident: Callable[[str], Incident] = lambda fault: Incident(None, None),
     ):
-        self.cfg, self.submit, self._clock = cfg, submit, clock
+        self.cfg = cfg
+        self.submit = submit
+        self._clock = clock
         self.incident = incident  # the case a fault ("code|device") already has (cases/incident.py)
         self._file = StateFile(state_path(state_dir, "auto_reports"), STATE_DEFAULTS, durable=True, valid=_valid)
         self._lock = threading.Lock()

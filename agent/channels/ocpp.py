@@ -163,8 +163,14 @@ class OcppDelegate:
         """SECURITY(window) builds the SecurityLog's bundle (the daemon's security log, report/build.py); ON_EVENT
         hears every status change (the daemon publishes it as an MQTT notice); no attempt starts after
         TOTAL_DEADLINE_S from the request (on CLOCK)."""
-        self._export, self.identity, self.ca_file, self.deadline_s = export, identity, ca_file, deadline_s
-        self._security, self._on_event, self.total_deadline_s, self._clock = security, on_event, total_deadline_s, clock
+        self._export = export
+        self.identity = identity
+        self.ca_file = ca_file
+        self.deadline_s = deadline_s
+        self._security = security
+        self._on_event = on_event
+        self.total_deadline_s = total_deadline_s
+        self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._events: list[dict] = []  # the newest status changes, in order; the CLI reads on from a count

@@ -37,7 +37,9 @@ PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 16 * 1024
 REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 # Bounds that keep a flood of clients from taking the box's file descriptors or memory.
-THREADS, CONNECTION_LIMIT, IDLE_TIMEOUT_S = 2, 64, 15  # two: a page and an API call at once
+THREADS = 2  # two: a page and an API call at once
+CONNECTION_LIMIT = 64
+IDLE_TIMEOUT_S = 15
 SECURITY_HEADERS = [
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
@@ -197,8 +199,14 @@ class PageApp:
         locale: tuple[str, str] = ("en", "UTC"),
         security: Callable[[str, str], None] = lambda kind, message: None,
     ):
-        self.cfg, self.desk, self.onsite, self.status, self.talk = cfg, desk, onsite, status, talk
-        self.port, self.locale, self.security = port, locale, security  # the box's language and time zone
+        self.cfg = cfg
+        self.desk = desk
+        self.onsite = onsite
+        self.status = status
+        self.talk = talk
+        self.port = port  # the box's language and time zone
+        self.locale = locale
+        self.security = security
         self.reports = RateLimit(cfg.reports_per_hour, 3600.0)  # reports the page may send in an hour
 
     def __call__(self, environ, start_response):
@@ -219,7 +227,9 @@ class PageApp:
             obj: dict = {"ok": False, "error": exc.words(language)}
             if isinstance(exc, HTTPError) and exc.errors:
                 obj["errors"] = exc.errors.in_words(language)
-            status, headers, body = exc.status, [("Content-Type", "application/json")], json.dumps(obj).encode()
+            status = exc.status
+            headers = [("Content-Type", "application/json")]
+            body = json.dumps(obj).encode()
             if status == 401 and req.path == "/":  # a person opened the page: tell them where the token is
                 headers, body = [("Content-Type", "text/html; charset=utf-8")], token_page(language)
         except Exception:  # never a traceback to the browser, never a dead server

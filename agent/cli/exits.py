@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_QUEUED = 0, 1, 2, 3
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_CONFIG = 2
+EXIT_QUEUED = 3
 EXIT_CODES = {
     "": "0 done; 1 failed (the message says why); 2 the configuration or an argument is wrong (file, line, key)",
     "report": "0 delivered (the case number is printed); 1 not made; 2 the request or the configuration is wrong; "

@@ -75,7 +75,9 @@ def cmd_ocpp_log(args, cfg) -> int:
             print("BadMessage", flush=True)
         return 1
     # The request is followed by its ticket: two GetDiagnostics (no request id on the wire) are two requests.
-    ticket, rid, deadline = answer.get("ticket"), fields.get("request_id", 0), time.monotonic() + args.wait
+    ticket = answer.get("ticket")
+    rid = fields.get("request_id", 0)
+    deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         got = ask(cfg, "ocpp_status", {"since": since})
         if got is None:  # the daemon stopped while the upload was under way: the CSMS hears a failure

@@ -33,7 +33,9 @@ class Series:
         self._b_wall = array("I", bytes(4 * buckets))
         self._b_min, self._b_max = array("f", bytes(4 * buckets)), array("f", bytes(4 * buckets))
         self._b_sum, self._b_n = array("f", bytes(4 * buckets)), array("H", bytes(2 * buckets))
-        self._b_head, self._b_count, self._b_index = -1, 0, -1
+        self._b_head = -1
+        self._b_count = 0
+        self._b_index = -1
 
     def add(self, value: float, mono: float, wall: float) -> None:
         self.add_raw(wall, value)
@@ -65,7 +67,10 @@ class Series:
         """A bucket restored from an earlier run: the next sample of this run begins a bucket of its own."""
         h = self._next_bucket(wall)
         self._b_index = -1  # never a number of this run's monotonic clock (those are >= 0)
-        self._b_min[h], self._b_max[h], self._b_sum[h], self._b_n[h] = low, high, mean * n, min(n, 65535)
+        self._b_min[h] = low
+        self._b_max[h] = high
+        self._b_sum[h] = mean * n
+        self._b_n[h] = min(n, 65535)
 
     def raw(self) -> list[tuple[float, float]]:
         """(wall, value), oldest first."""
@@ -182,7 +187,9 @@ class Frozen:
 
     def __deepcopy__(self, memo) -> Frozen:
         c = Frozen(self._series, self._units, self.earlier_until)
-        c.thin, c.merge, c.inside = self.thin, self.merge, self.inside
+        c.thin = self.thin
+        c.merge = self.merge
+        c.inside = self.inside
         return c
 
     def devices(self) -> list[str]:

@@ -247,7 +247,10 @@ class ModbusPoller:
         with self._lock:
             if dev.failures:
                 log.info("device %s answers again after %d failed cycles", dev.name, dev.failures)
-            dev.failures, dev.last_error, dev.last_kind, dev.answered = 0, None, None, True
+            dev.failures = 0
+            dev.last_error = None
+            dev.last_kind = None
+            dev.answered = True
         if cycle == "all":
             dev.once_done(self._clock())
         return out.used_ms

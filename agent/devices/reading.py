@@ -55,7 +55,10 @@ class PlanReader:
         store: Callable[[ReadRequest, list[int]], None],
         value_error: Callable[[str, str], None],
     ):
-        self.link, self.unit, self.profile, self.baudrate = link, unit, profile, baudrate
+        self.link = link
+        self.unit = unit
+        self.profile = profile
+        self.baudrate = baudrate
         self.store, self.value_error = store, value_error
 
     def read(self, requests: list[ReadRequest]) -> Outcome:

@@ -115,7 +115,9 @@ def scan_bus(
             for s in list(load_profile(profiles_dir, name).values.values())[:1]
         }
     )
-    found, stopped, asked = [], None, 0
+    found = []
+    stopped = None
+    asked = 0
     try:
         for unit in units:
             if time.monotonic() - started > budget_s and asked >= len(configured):

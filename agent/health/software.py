@@ -34,8 +34,12 @@ class ReleaseCache:
         timeout_s: float = 5.0,
         clock=wall_clock,
     ):
-        self.url, self.cache_file, self.ca_file = url, Path(cache_file), ca_file
-        self.refresh_s, self.timeout_s, self._clock = refresh_s, timeout_s, clock
+        self.url = url
+        self.cache_file = Path(cache_file)
+        self.ca_file = ca_file
+        self.refresh_s = refresh_s
+        self.timeout_s = timeout_s
+        self._clock = clock
 
     def _load(self) -> dict:
         return StateFile(self.cache_file, valid=_valid_cache).load()

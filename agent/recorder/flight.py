@@ -56,7 +56,9 @@ class WindowStore:
     """The fault windows on disk: one gzip'ed JSON each, and index.json (newest last) within the quota."""
 
     def __init__(self, folder: Path, keep: int, max_bytes: int, scrub: Callable[[dict], dict] = lambda r: r):
-        self.folder, self.keep, self.max_bytes = folder, keep, max_bytes
+        self.folder = folder
+        self.keep = keep
+        self.max_bytes = max_bytes
         self._scrub = scrub  # a window goes into every report while it is kept: no secret is written down
         self._lock = threading.Lock()
 
@@ -120,10 +122,14 @@ class Recorder:
         wall: Callable[[], float] = wall_clock,
         scrub: Callable[[dict], dict] = lambda r: r,
     ):
-        self.cfg, self.history, self.timeline = cfg, history, timeline
+        self.cfg = cfg
+        self.history = history
+        self.timeline = timeline
         self.folder = state_path(state_dir, "recorder")
         self.windows = WindowStore(self.folder / "windows", cfg.fault_windows, cfg.windows_max_bytes, scrub)
-        self._clock, self._wall, self._scrub = clock, wall, scrub  # written down: scrubbed of every secret
+        self._clock = clock  # written down: scrubbed of every secret
+        self._wall = wall
+        self._scrub = scrub
         self.run: str | None = None  # this run's id, from start()
         self.earlier_until: float | None = None  # the history before it ends here (start())
         self.last_stop: dict | None = None  # how the run before this one ended

@@ -44,7 +44,9 @@ class _Counted:
     """A file that hashes and counts what goes through it."""
 
     def __init__(self, f):
-        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+        self.f = f
+        self.sha = hashlib.sha256()
+        self.size = 0
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
@@ -130,7 +132,9 @@ def write_bundle(out: BinaryIO, manifest: dict, sections: list[Section], scratch
                 members.append((s.name, *held))
             for name, size, source in members:
                 info = tarfile.TarInfo(name)
-                info.mtime, info.mode, info.size = mtime, 0o644, size
+                info.mtime = mtime
+                info.mode = 0o644
+                info.size = size
                 info.uname = info.gname = "diag-agent"
                 source.seek(0)
                 tar.addfile(info, source)

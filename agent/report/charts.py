@@ -32,7 +32,11 @@ CHARTS = (  # title, unit, value names (first device that has them), step drawin
     ("Vehicle state", "", ("vehicle_state",), True),
 )
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
-W, H, PAD_L, PAD_B, PAD_T = 900, 170, 60, 22, 14
+W = 900
+H = 170
+PAD_L = 60
+PAD_B = 22
+PAD_T = 14
 
 
 def series_points(entry: dict, state: bool = False) -> list[tuple[float, float]]:

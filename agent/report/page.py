@@ -29,7 +29,9 @@ def parts() -> list[tuple[int, Part]]:
 
 
 def head(page: Page) -> list[str]:
-    w, manifest, created = page.w, page.manifest, page.manifest["created"]
+    w = page.w
+    manifest = page.manifest
+    created = page.manifest["created"]
     meta = w["meta"].format(
         id=e(manifest["report_id"]),
         created=e(ts(created["wall"], page.zone)),

@@ -34,7 +34,9 @@ def make_manifest(
 def make_summary(cfg: AgentConfig, request: ReportRequest, sections: dict) -> dict:
     """The support checklist, answered: what remote support asks first."""
     # A collector's value may be missing (None, or no key): the summary then says so by a None.
-    sw, hooks, checks = sections.get("software") or {}, sections.get("hooks") or {}, sections["checks"]
+    sw = sections.get("software") or {}
+    hooks = sections.get("hooks") or {}
+    checks = sections["checks"]
 
     def hook_says(name, field):
         h = hooks.get(name) or {}

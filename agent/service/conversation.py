@@ -61,7 +61,10 @@ class Conversation:
         changed: Callable[[], None],
         secrets: Secrets,
     ):
-        self.cfg, self.outbox, self._submit, self._on_site = cfg, outbox, submit, on_site
+        self.cfg = cfg
+        self.outbox = outbox
+        self._submit = submit
+        self._on_site = on_site
         self.secrets = secrets
         self._sent, self._changed = sent, changed
         self.book = CaseBook(cfg.state_dir, cfg.support.max_cases)

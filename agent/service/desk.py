@@ -52,8 +52,12 @@ class ReportDesk:
         onsite: Callable[[], bool],
         on_accepted: Callable[[Entry], None],
     ):
-        self.cfg, self.outbox, self.sender = cfg, outbox, sender
-        self._look, self._onsite, self._on_accepted = look, onsite, on_accepted
+        self.cfg = cfg
+        self.outbox = outbox
+        self.sender = sender
+        self._look = look
+        self._onsite = onsite
+        self._on_accepted = on_accepted
         self._requests: queue.Queue[tuple[ReportRequest, bool, Future]] = queue.Queue(maxsize=QUEUE_SIZE)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="report", daemon=True)

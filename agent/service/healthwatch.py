@@ -24,7 +24,9 @@ class HealthWatch:
         mqtt_connected: Callable[[], bool | None],
         secrets: Secrets | None = None,
     ):
-        self.cfg, self._on_snapshot, self._mqtt_connected = cfg, on_snapshot, mqtt_connected
+        self.cfg = cfg
+        self._on_snapshot = on_snapshot
+        self._mqtt_connected = mqtt_connected
         self.secrets = secrets  # what the hooks declare secret is scrubbed from every output from now on
         self.releases = release_cache(cfg)
         self.latest: dict | None = None

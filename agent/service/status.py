@@ -40,8 +40,13 @@ class StatusModel:
         budget: Budget | None = None,
     ):
         self.secrets = secrets or Secrets(cfg.secrets())  # the status leaves the process: CLI, page, MQTT
-        self.cfg, self.poller, self.faults, self.timeline = cfg, poller, faults, timeline
-        self.health, self.outbox, self.log_ring = health, outbox, log_ring
+        self.cfg = cfg
+        self.poller = poller
+        self.faults = faults
+        self.timeline = timeline
+        self.health = health
+        self.outbox = outbox
+        self.log_ring = log_ring
         self._mqtt_connected, self._mqtt_state = mqtt_connected, mqtt_state  # the link's state()
         self._extras = extras  # what the channels add: on-site state, command counts, fault reports
         self._recorded = recorded  # the flight recorder's: the last stop, fault windows on disk

@@ -106,7 +106,9 @@ class Budget:
     ):
         from zoneinfo import ZoneInfo
 
-        self.cfg, self.path, self._zone = cfg, path, ZoneInfo(zone)
+        self.cfg = cfg
+        self.path = path
+        self._zone = ZoneInfo(zone)
         self._clock, self._rng = clock, rng
         self._lock = threading.Lock()
         self._file = StateFile(path, asdict(Use()), valid=_valid)  # the one state-file mechanism: shape, .bad
@@ -196,7 +198,9 @@ class Budget:
         """When a medium or low report of SIZE bytes may go, and the period that is spent; None: now."""
         if not self.enabled:
             return None
-        left, limits, need = self.left(), self._limits(), on_wire(size, 1)
+        left = self.left()
+        limits = self._limits()
+        need = on_wire(size, 1)
         short = [p for p, n in left.items() if n is not None and n - round(RESERVE * limits[p]) < need]
         if not short:
             return None
@@ -285,7 +289,9 @@ def budget_status(budget: Budget | None, entries: list) -> dict | None:
     thinned and those that wait for it."""
     if budget is None or not budget.enabled:
         return None
-    left, u, c = budget.left(), budget.use, budget.cfg
+    left = budget.left()
+    u = budget.use
+    c = budget.cfg
     view: dict[str, Any] = {
         "day": {"used": u.day_bytes, "limit": c.day_bytes or None, "left": left["day"]},
         "month": {"used": u.month_bytes, "limit": c.month_bytes or None, "left": left["month"]},

@@ -54,7 +54,9 @@ class HttpClient:
     hosts it may redirect to (REDIRECT_HOSTS; its own host always). One exchange at a time."""
 
     def __init__(self, tls: Tls = Tls(), proxy: str | None = None, redirect_hosts: tuple[str, ...] = (), meter=None):
-        self.tls, self.proxy, self.redirect_hosts = tls, proxy or None, tuple(h.lower() for h in redirect_hosts)
+        self.tls = tls
+        self.proxy = proxy or None
+        self.redirect_hosts = tuple(h.lower() for h in redirect_hosts)
         self.meter = meter or NO_METER  # the data budget's (transports/budget.py): each exchange counted
         self._session: Any = None  # a requests.Session, made with the first exchange
         self._lock = threading.Lock()

@@ -161,7 +161,9 @@ class Connection:
     over it."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, memory: Path | None = None):
-        self.cfg, self.base, self.device_id = cfg, f"{cfg.topic_prefix}/{device_id}", device_id
+        self.cfg = cfg
+        self.base = f"{cfg.topic_prefix}/{device_id}"
+        self.device_id = device_id
         self.takers = Takers()
         self._client: Any = None  # paho's client, made by start()
         self._stopping = False
@@ -368,7 +370,9 @@ class MqttTransport:
     name = "mqtt"
 
     def __init__(self, link: MqttLink, receipt_timeout_s: float, key: str | None):
-        self.link, self.receipt_timeout_s, self.key = link, receipt_timeout_s, key
+        self.link = link
+        self.receipt_timeout_s = receipt_timeout_s
+        self.key = key
         self._lock = threading.Lock()
         self._receipts: dict[str, Future] = {}  # report id -> the sealed receipt's JSON
         self.refused_receipts = 0  # unsigned, forged, oversized: never taken for the backend's word

@@ -26,7 +26,9 @@ DEFERRED_MAX_S = 33 * 86400.0  # a report the data budget defers waits at most u
 
 class Pacing:
     def __init__(self, backend: BackendConfig, rng: Callable[[], float], budget: Budget | None = None):
-        self.backend, self._rng, self.budget = backend, rng, budget
+        self.backend = backend
+        self._rng = rng
+        self.budget = budget
 
     def backoff(self, attempts: int, retry_after: float | None, urgent: bool = False) -> float:
         """Full jitter: a random delay up to base * 2^attempts, capped, and never before Retry-After. URGENT:

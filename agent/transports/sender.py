@@ -106,7 +106,9 @@ class Sender:
         on_delivered: Callable[[Entry], None] | None = None,
         budget: Budget | None = None,
     ):
-        self.backend, self.outbox, self.transports = backend, outbox, transports
+        self.backend = backend
+        self.outbox = outbox
+        self.transports = transports
         self.budget = budget  # the data budget (transports/budget.py): medium and low reports may wait for it
         self.fingerprint = fingerprint
         self.on_delivered = on_delivered

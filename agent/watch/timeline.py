@@ -54,7 +54,9 @@ class Timeline:
     ):
         self._events: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
-        self._clock, self._wall, self._clock_set = clock, wall, clock_set
+        self._clock = clock
+        self._wall = wall
+        self._clock_set = clock_set
         self._boot = boot_id()
         self.capacity = capacity
         self.on_add: Callable[[Event], None] | None = None  # the flight recorder writes each event down

@@ -31,7 +31,9 @@ class DjangoDesk:
         import requests
 
         slug, _, qid = queue.partition(":")
-        self.root, self.slug, self.queue_id = url.rstrip("/") + "/api", slug, int(qid or 1)
+        self.root = url.rstrip("/") + "/api"
+        self.slug = slug
+        self.queue_id = int(qid or 1)
         if not token:
             raise DeskError("no helpdesk account: set DIAG_HELPDESK_TOKEN to the account's API token")
         self.http = requests.Session()

@@ -24,7 +24,9 @@ class Refusals:
     """Test behaviour: refuse the next N uploads with a status (and a Retry-After)."""
 
     def __init__(self, count: int, status: int, retry_after: str | None):
-        self.left, self.status, self.retry_after = count, status, retry_after
+        self.left = count
+        self.status = status
+        self.retry_after = retry_after
         self._lock = threading.Lock()
 
     def take(self) -> bool:

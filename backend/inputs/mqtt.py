@@ -22,7 +22,10 @@ class MqttSide:
     def __init__(self, store: CaseStore, host: str, port: int, prefix: str, seal: Sealer, protocol: str, share: str):
         import paho.mqtt.client as mqtt
 
-        self.store, self.prefix, self.seal, self.share = store, prefix, seal, share
+        self.store = store
+        self.prefix = prefix
+        self.seal = seal
+        self.share = share
         self.v5 = protocol == "5"
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,

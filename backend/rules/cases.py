@@ -56,7 +56,10 @@ class CaseStore:
             (folder / sub).mkdir(parents=True, exist_ok=True)
         self.db = Db(db or f"sqlite:{folder / 'cases.db'}")
         self.desk: Desk = desk or NoDesk()
-        self.on_change, self.clock, self.chase_days, self.zone = on_change, clock, chase_days, zone
+        self.on_change = on_change
+        self.clock = clock
+        self.chase_days = chase_days
+        self.zone = zone
         self.sections = sections  # the box's section names a data request may name
         self.rejected = 0  # uploads refused as damaged or not matching: a sender bug or a broken transfer
 

@@ -66,7 +66,9 @@ def charts(page: Page) -> list[str]:
     """The history as charts, with the faults' events marked; a state's values by their IEC letters."""
     from agent.report.charts import CHARTS, chart, chart_lines, letters_of
 
-    w, history, readings = page.w, page.sections.get("history", {}), page.data("readings")
+    w = page.w
+    history = page.sections.get("history", {})
+    readings = page.data("readings")
     events = page.data("faults").get("timeline", [])
     out = [heading(w["charts"])]
     for title, unit, names, step in CHARTS:

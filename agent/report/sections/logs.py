@@ -92,7 +92,9 @@ def window(logs: dict, oldest: float | None, latest: float | None) -> dict:
         if name == TRUNCATED:
             out[name] = lines
             continue
-        keep, inside, span = [], True, Window(oldest, latest)
+        keep = []
+        inside = True
+        span = Window(oldest, latest)
         for line in lines:
             t = stamp_time(line)
             if t is not None:

@@ -71,7 +71,9 @@ def _gunzip_into(path: str):
 
 def flight(page: Page) -> list[str]:
     """The flight recorder: how the last run ended, history from before the restart, fault windows on disk."""
-    recorded, w, zone = page.data("recorder"), page.w, page.zone
+    recorded = page.data("recorder")
+    w = page.w
+    zone = page.zone
     if not recorded:
         return []
     out = [heading(w["recorder"])]
