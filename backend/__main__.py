@@ -1,15 +1,5 @@
-"""The reference support intake: takes reports over HTTPS, MQTT and e-mail into cases (tickets in a
-helpdesk when one is given), and talks back to the boxes.
-
-    python -m backend serve --store DIR --cert CERT --key KEY [--port 0] [--db URL] [--helpdesk URL]
-                            [--mqtt-host H --mqtt-port P [--mqtt-protocol 3.1.1] [--mqtt-share GROUP]]
-                            [--smtp-port P] [--chase-days N]
-    python -m backend list|show|ask|request-photo|request-data|tell|solve|chase --store DIR ...  (backend/cli.py)
-
-Several `serve` workers may share one store folder and one PostgreSQL database (--db): one report is one
-case however their retries race. The contract is documented in README.md ("The backend contract"); the case
-rules in backend/rules/, the helpdesk seam in backend/helpdesk/.
-"""
+"""`python -m backend serve|list|show|ask|...`: a worker of support's backend (backend/serve.py), or support's
+command line (backend/cli.py)."""
 
 from __future__ import annotations
 

@@ -4,22 +4,11 @@ waits, and that on-site reports and support's answers always go (agent/transport
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from agent.outbox import Outbox
 from agent.transports import budget as b
 from rigs import peers
-
-BERLIN = ZoneInfo("Europe/Berlin")
-
-
-class Clock:
-    def __init__(self, when: datetime):
-        self.now = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_budget import BERLIN, Clock  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_on_the_box_the_budget_counts_defers_and_says_so_in_the_status_and_on_the_page(

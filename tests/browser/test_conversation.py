@@ -6,93 +6,13 @@ from __future__ import annotations
 import io
 import json
 import smtplib
-import subprocess
-import sys
 from email.message import EmailMessage
 
-import pytest
 import requests
 
 from rigs import peers
+from tests.integration.test_conversation import KEY, SUPPORT, WEB, all_cases, intake_case, intake_cmd, page_api, rig  # noqa: F401  (fixtures and helpers shared with that tier)
 from tests.unit.test_cases import camera_jpeg
-
-SUPPORT = "support@wallbox.example"
-WEB = {"X-Requested-With": "diag-agent"}
-
-
-def intake_cmd(tmp_path, *args) -> str:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "backend",
-            *args[:1],
-            "--store",
-            str(tmp_path / "intake-run" / "intake"),
-            *args[1:],
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-
-
-def intake_case(tmp_path, number: str) -> dict:
-    return json.loads(intake_cmd(tmp_path, "show", number, "--json"))
-
-
-def all_cases(tmp_path) -> list[dict]:
-    return peers.intake_cases(tmp_path / "intake-run" / "intake")
-
-
-def page_api(port: int, path: str) -> dict:
-    return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).json()
-
-
-@pytest.fixture
-def rig(tmp_path, certs, broker, make_config, agent_process, cli):
-    """Intake with MQTT and SMTP, a daemon with MQTT and its page; `start()` (re)starts the daemon."""
-    intake = peers.start_intake(
-        tmp_path / "intake-run", certs["cert"], certs["key"], mqtt_port=broker.info["port"], extra=["--smtp-port", "0"]
-    )
-    port = peers.free_port()
-    backend = {"url": intake.info["url"], "ca_file": certs["ca"]}
-
-    def configure(backend=backend, mqtt=True):
-        return make_config(
-            backend=backend,
-            mqtt={"enabled": mqtt, "port": broker.info["port"]},
-            extra={"web": {"port": port}, "support": {"email": SUPPORT}, "cloud": {"command_key": KEY}},
-        )
-
-    rig = {"intake": intake, "port": port, "config": configure(), "configure": configure, "broker": broker}
-
-    def start():
-        rig["agent"] = agent_process(rig["config"])
-        peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
-        return rig["agent"]
-
-    def report(*extra):
-        return cli(
-            "report",
-            "--subject",
-            "Charging stops after a minute",
-            "--description",
-            peers.REPORT_DESCRIPTION,
-            "--email",
-            peers.REPORT_EMAIL,
-            "--config",
-            rig["config"],
-            *extra,
-        )
-
-    rig.update(start=start, report=report)
-    yield rig
-    intake.stop()
-
-
-KEY = "conversation-key-0001"
 
 
 def test_support_asks_and_the_installer_answers_with_text_and_a_photo_at_phone_width(rig, tmp_path, browser, cli):

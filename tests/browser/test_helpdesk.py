@@ -6,101 +6,22 @@ racing on retried reports, shared MQTT subscriptions and MQTT 3.1.1. Screenshots
 
 from __future__ import annotations
 
-import hashlib
-import re
-
-import pytest
 import requests
 
-from rigs import backend_peers, peers
+from rigs import peers
+from tests.integration.test_helpdesk import (  # noqa: F401  (fixtures and helpers shared with that tier)
+    ARTIFACTS,
+    WEB,
+    box,
+    databases,
+    desk,
+    followup,
+    postgres,
+    report,
+    staff_says,
+    start_worker,
+)
 from tests.unit.test_cases import camera_jpeg
-
-WEB = {"X-Requested-With": "diag-agent"}
-ARTIFACTS = peers.ROOT / "test-artifacts" / "helpdesk"
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    pg = backend_peers.start_postgres()
-    template = pg.create("helpdesk_template")
-    backend_peers.migrate_helpdesk(pg.folder / "migrate", template)
-    yield pg
-    pg.stop()
-
-
-def databases(postgres, tmp_path) -> tuple[str, str]:
-    """A helpdesk (copied from the migrated template) and an intake database of this test's own."""
-    name = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:10]
-    return postgres.create(f"hd_{name}", template="helpdesk_template"), postgres.create(f"in_{name}")
-
-
-def start_worker(tmp_path, certs, helpdesk, intake_db, port=0, mqtt_port=None, extra=(), name="intake"):
-    argv = ["--port", str(port), "--db", intake_db, "--helpdesk", helpdesk.url, "--helpdesk-queue", "wallbox:1"]
-    return peers.start_intake(
-        tmp_path / "intake-run",
-        certs["cert"],
-        certs["key"],
-        mqtt_port=mqtt_port,
-        extra=argv + list(extra),
-        env={"DIAG_HELPDESK_TOKEN": helpdesk.intake_token},
-        name=name,
-    )
-
-
-@pytest.fixture
-def desk(tmp_path, certs, broker, postgres, make_config, agent_process):
-    """The helpdesk with webhooks to the intake (no polling: a webhook is the only way the intake hears),
-    the intake on it, and a box that sends by HTTPS and hears its cases over MQTT."""
-    hd_db, intake_db = databases(postgres, tmp_path)
-    port = peers.free_port()
-    helpdesk = backend_peers.start_helpdesk(
-        tmp_path, hd_db, webhook=f"https://127.0.0.1:{port}/api/v1/helpdesk/events", ca=certs["ca"]
-    )
-    intake = start_worker(
-        tmp_path, certs, helpdesk, intake_db, port, broker.info["port"], ["--poll-s", "3600", "--sync-s", "0.5"]
-    )
-    web = peers.free_port()
-    cfg = make_config(
-        backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-        mqtt={"enabled": True, "port": broker.info["port"]},
-        extra={"web": {"port": web}},
-    )
-    agent = agent_process(cfg)
-    peers.wait_for(lambda: peers.port_open(web), 15, "the local page")
-    yield {"helpdesk": helpdesk, "intake": intake, "config": cfg, "web": web, "agent": agent}
-    intake.stop()
-    helpdesk.stop()
-
-
-def staff_says(helpdesk, ticket: int, comment: str, status: int | None = None) -> dict:
-    """A support person's follow-up on the ticket, public (for the box), through the helpdesk's API."""
-    data = {"ticket": ticket, "comment": comment, "public": "true"}
-    if status:
-        data["new_status"] = status
-    return helpdesk.api("followups/", "POST", data=data)
-
-
-def box(port: int, path: str, body: dict | None = None, raw: bytes | None = None, kind: str = "") -> dict:
-    url = f"http://127.0.0.1:{port}{path}"
-    if body is None and raw is None:
-        return requests.get(url, timeout=10).json()
-    headers = dict(WEB, **({"Content-Type": kind} if kind else {}))
-    r = requests.post(url, json=body, data=raw, headers=headers, timeout=30)
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def followup(helpdesk, ticket: int, text: str, files: int = 0) -> dict | None:
-    """The follow-up saying TEXT, once it has FILES attachments: django-helpdesk saves a follow-up and then, in
-    the same request but not in one transaction, its attachments; a reader in between sees none yet."""
-    found = (f for f in helpdesk.api(f"tickets/{ticket}/")["followup_set"] if text in f["comment"])
-    return next((f for f in found if len(f["followupattachment_set"]) >= files), None)
-
-
-def report(cli, cfg, subject: str):
-    out = cli("report", "--config", cfg, *peers.report_argv(subject))
-    assert out.returncode == 0, out.stdout + out.stderr
-    return re.search(r"case (wallbox-\d+)", out.stdout).group(1)
 
 
 def test_the_whole_conversation_runs_through_django_helpdesk(desk, cli, browser):

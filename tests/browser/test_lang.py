@@ -7,20 +7,7 @@ import json
 import re
 
 from rigs import peers
-
-# Each vocabulary of agent/vocab.py and where its members have words in every language.
-VOCABULARIES = {
-    "ReportState": ("report_states", "state_notes"),
-    "CaseState": ("case_states", "case_notes"),
-    "Status": ("results",),
-    "Priority": ("priorities",),
-    "Severity": ("severities",),
-    "FaultCategory": ("categories",),
-    "FaultCode": ("fault_titles", "fault_messages"),
-    "Place": ("places", "place_why", "next_steps"),
-    "Channel": ("channels",),
-    "Reason": ("reasons",),
-}
+from tests.unit.test_lang import VOCABULARIES  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_a_german_box_at_360_px_and_its_german_report(

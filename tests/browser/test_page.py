@@ -13,8 +13,7 @@ import requests
 import yaml
 
 from rigs import peers
-
-WIDTHS = (360, 1280)
+from tests.integration.test_page import PLACES, WIDTHS, box, fault  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -23,33 +22,6 @@ def shots(request):
     folder = peers.ROOT / "test-artifacts" / re.sub(r"[^\w.-]", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture
-def box(tmp_path, make_config, intake, certs, agent_process, sim_bus, simulator):
-    """The simulated wallbox, the intake and a daemon with its page; faults are raised and cleared at once."""
-
-    def start(**extra):
-        port = peers.free_port()
-        path = make_config(
-            buses=[sim_bus],
-            devices=peers.sim_devices(),
-            backend={"url": intake.info["url"], "ca_file": certs["ca"]},
-            extra={
-                "faults": {"raise_after_s": 0, "clear_after_s": 0, "cannot_charge_after_s": 10},
-                **extra,
-                "web": {"port": port, **extra.get("web", {})},
-            },
-        )
-        agent_process(path)
-        peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
-        return {"url": f"http://127.0.0.1:{port}", "config": path, "port": port}
-
-    return start
-
-
-def fault(simulator, name: str, onoff: str = "on") -> None:
-    assert peers.simulator_command(simulator, "fault", name, onoff)["ok"]
 
 
 def cases_at_intake(tmp_path) -> list[dict]:
@@ -146,19 +118,6 @@ def test_normal_life_has_no_verdict_against_anything(box, browser, cli):
     answer = json.loads(cli("check", "--json", "--config", rig["config"]).stdout)
     assert answer["where"] == []
     assert "Where the fault is: No fault found" in cli("check", "--config", rig["config"]).stdout
-
-
-# What each simulator fault is, as the daemon places it: the check asks the running daemon.
-PLACES = {
-    "lost_phase": "supply",
-    "overvoltage": "supply",
-    "frequency": "supply",
-    "vehicle_failure": "car",
-    "no_current": "box",
-    "meter_silent": "box",
-    "evse_silent": "box",
-    "firmware_update": "box",
-}
 
 
 def test_one_visit_one_case_the_checklist_and_one_report_per_tap(box, simulator, browser, tmp_path, shots, cli):

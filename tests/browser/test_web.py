@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from rigs import peers
-
-
-@pytest.fixture
-def page_rig(tmp_path, make_config, intake, certs, agent_process):
-    port = peers.free_port()
-    path = make_config(backend={"url": intake.info["url"], "ca_file": certs["ca"]}, extra={"web": {"port": port}})
-    agent_process(path)
-    peers.wait_for(lambda: peers.port_open(port), 10, "the local page")
-    return {"url": f"http://127.0.0.1:{port}", "config": path}
+from tests.integration.test_web import GOOD, page_rig  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_fill_the_form_send_and_see_the_case_number(page_rig, browser, tmp_path):
@@ -56,10 +46,3 @@ def test_toggle_on_site_from_the_page(page_rig, browser, cli):
     assert "ON (by local)" in cli("onsite", "status", "--config", page_rig["config"]).stdout
     page.click("#onsite-toggle")
     page.wait_for_selector("#onsite-state:has-text('off')")
-
-
-GOOD = {
-    "subject": "Charging stops after a minute",
-    "description": "It stops after one minute, every time.",
-    "email": "owner@example.com",
-}

@@ -3,18 +3,7 @@ waits, and that on-site reports and support's answers always go (agent/transport
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-BERLIN = ZoneInfo("Europe/Berlin")
-
-
-class Clock:
-    def __init__(self, when: datetime):
-        self.now = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_budget import BERLIN, Clock  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_a_budget_above_a_month_is_refused_at_load(tmp_path, make_config, cli):

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
-from agent.report.bundle import Section, write_bundle
 from rigs.peers import ROOT
-
-MANIFEST = {"report_id": "20261125T080000Z-00000001", "created": {"wall": 1_795_000_000.0}}
-SECTIONS = [Section("readings.json", b'{"meter": {"voltage_l1": 230.1}}\n'), Section("software.json", b"{}\n")]
-
-
-def bundle_bytes(manifest=MANIFEST, sections=SECTIONS) -> bytes:
-    buf = io.BytesIO()
-    write_bundle(buf, manifest, sections)
-    return buf.getvalue()
+from tests.unit.test_bundle_outbox import MANIFEST, SECTIONS, bundle_bytes  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_inspect_exits_1_on_a_damaged_bundle(tmp_path, cli):

@@ -7,46 +7,9 @@ fails a report: the bundle and report.html are still written.
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-
 import pytest
 
-from agent import config
-from agent.devices.profiles import Profile
-
-# Numbers that are free by design: a profile's plausible range and scale are the device's own units.
-FREE = {("ValueSpec", "min"), ("ValueSpec", "max"), ("ValueSpec", "scale")}
-
-
-def numeric_fields(cls, prefix: str = "", seen=None):
-    """(dotted key, field, owner class) for every int or float setting under dataclass CLS."""
-    seen = seen or set()
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        union = typing.get_origin(tp) in (typing.Union, __import__("types").UnionType)
-        inner = [a for a in typing.get_args(tp) if a is not type(None)][0] if union else tp
-        if typing.get_origin(inner) is list:
-            inner = typing.get_args(inner)[0]
-        if typing.get_origin(inner) is dict:
-            inner = typing.get_args(inner)[1]
-        key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(inner) and inner not in seen:
-            yield from numeric_fields(inner, key + ".", seen | {inner})
-        elif inner in (int, float):
-            yield key, f, cls
-
-
-ALL_NUMBERS = list(numeric_fields(config.AgentConfig)) + list(numeric_fields(Profile))
-
-
-# A top-level section and the YAML that puts VALUE at one of its numeric keys.
-SETTINGS = [
-    (key, f)
-    for key, f, owner in numeric_fields(config.AgentConfig)
-    if "range" in f.metadata and "." in key and not key.startswith(("buses", "devices"))
-]
+from tests.unit.test_config_properties import ALL_NUMBERS, COLLECTED, FREE, SETTINGS, numeric_fields  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +29,3 @@ def test_values_the_agent_cannot_live_with_are_refused(tmp_path, cli, text, wher
     result = cli("check-config", path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert where in result.stderr, result.stderr
-
-
-COLLECTED = ("system", "network", "software", "hooks", "readings")  # what the box's collectors gather

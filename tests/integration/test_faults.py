@@ -10,14 +10,7 @@ from agent.devices.poller import ModbusPoller
 from agent.watch.faults import FaultMonitor
 from agent.watch.timeline import Timeline
 from rigs import peers
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.unit.test_faults import Clock, device  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -124,26 +117,3 @@ def test_firmware_change_is_noticed_across_a_restart(tmp_path, rig):
     # ... but an update while it was down is a change.
     changed = fresh.conditions({"evse": device("charge_controller", iec_state="A", firmware_version=20)})
     assert "changed from 19 to 20" in changed[("firmware_changed", "evse")].detail
-
-
-def device(kind: str, reachable: bool = True, **values):
-    """One device as the poller's snapshot has it (agent/collect DeviceState)."""
-    from agent.collect import MAINS_VALUES, DeviceState, Reading
-
-    iec_state = values.pop("iec_state", None)
-    offers = set(MAINS_VALUES) if kind == "meter" else {"vehicle_state", "actual_current"}
-    return DeviceState(
-        name=kind,
-        model=kind,
-        kind=kind,
-        profile=kind,
-        unit=1,
-        bus="b",
-        reachable=reachable,
-        consecutive_failures=0 if reachable else 5,
-        last_error=None if reachable else "no answer",
-        answer=None if reachable else "timeout",
-        offers=frozenset(offers | set(values)),
-        values={k: Reading(v, "", 0.0, 0.0) for k, v in values.items()},
-        iec_state=iec_state,
-    )

@@ -6,78 +6,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from agent import config
-from agent.devices.poller import ModbusPoller
-from agent.watch.faults import FaultMonitor
-from agent.watch.timeline import Timeline
 from rigs import peers
-from rigs.field_devices import Behaviour, Field, FieldUnit, NormalLife, serve_rtu, serve_tcp
-
-SERIAL = ("holding", 0xFC00, 0xFC01)  # the SDM630's serial number, missing on many clones
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def field(*units: tuple[int, str, Behaviour], model: NormalLife | None = None) -> Field:
-    model = model or NormalLife()
-    return Field([FieldUnit(unit, profile, behaviour, model) for unit, profile, behaviour in units])
-
-
-@pytest.fixture
-def tcp_field():
-    """Start a raw Modbus TCP 'gateway' for the units given; stopped at the end."""
-    servers = []
-
-    def start(*units, model=None, gateway=True):
-        f = field(*units, model=model)
-        server = serve_tcp(f, gateway=gateway)
-        servers.append(server)
-        return f, server.server_address[1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def devices(meter_unit=105, evse_unit=None, bus="field"):
-    out = [{"name": "meter", "bus": bus, "profile": "sdm630", "unit": meter_unit}]
-    if evse_unit:
-        out.append({"name": "evse", "bus": bus, "profile": "evse_din", "unit": evse_unit})
-    return out
-
-
-def run_cycles(cfg_path, n: int, clock: Clock | None = None, step: float = 5.0, model: NormalLife | None = None):
-    """N poll cycles through the real poller and fault rules; returns the poller's last snapshot and the faults
-    raised on the way."""
-    cfg = config.load(cfg_path)
-    clock = clock or Clock()
-    monitor = FaultMonitor(cfg.faults, Timeline(), clock=clock)
-    poller = ModbusPoller.from_config(cfg, clock=clock)
-    raised = []
-    monitor.on_raise = lambda f: raised.append(f.code)
-    try:
-        for _ in range(n):
-            clock.now += step
-            poller.poll_once()
-            monitor.evaluate(poller.snapshot())
-        return poller.snapshot(), raised, sum(b.link.requests for b in poller.buses)
-    finally:
-        poller.close()
-
-
-def tcp_bus(port, **kw):
-    return dict(
-        {"name": "field", "type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.3, "retries": 0}, **kw
-    )
+from rigs.field_devices import Behaviour, serve_rtu
+from tests.unit.test_field import SERIAL, Clock, devices, field, run_cycles, tcp_bus, tcp_field  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def test_a_meter_without_the_serial_register_answers_everything_else_and_raises_nothing(tcp_field, make_config, cli):

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import namedtuple
 
-import pytest
-
-from agent import config
 from agent.collect import Box
 from agent.config import FaultConfig, HealthConfig
 from agent.health import collect_health, release_cache, releases_url
@@ -18,17 +14,7 @@ from agent.watch.faults import FaultMonitor
 from agent.watch.judge import software_verdict
 from agent.watch.timeline import Timeline
 from rigs import peers
-
-
-@pytest.fixture
-def box(tmp_path, make_config, certs):
-    """The rig's configuration with the shipped hooks and a version file."""
-    (tmp_path / "firmware-version").write_text("2.4.1 stable\n")
-
-    def cfg(backend_url="", **kw):
-        return config.load(make_config(backend={"url": backend_url, "ca_file": certs["ca"]}, **kw))
-
-    return cfg
+from tests.unit.test_health import Usage, box  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def start_intake(tmp_path, certs, *releases):
@@ -56,9 +42,6 @@ def test_software_up_to_date_outdated_and_still_known_offline(tmp_path, box, cer
     offline = collect_health(cfg, cache)["software"]
     assert software_verdict(offline) == "outdated" and offline["latest"]["source"] == "cache"
     assert offline["latest"]["age_s"] >= 0 and "not fetched" in offline["latest"]["error"]
-
-
-Usage = namedtuple("Usage", "total used free percent")
 
 
 def test_network_and_outdated_software_are_health_faults(tmp_path, box, certs):

@@ -10,16 +10,7 @@ import pytest
 
 from agent.health.hooks import run_hooks
 from rigs import peers
-from rigs.peers import ROOT
-
-SHIPPED = ROOT / "firmware_hooks"
-
-
-def hook(folder, name, body):
-    path = folder / name
-    path.write_text("#!/bin/sh\n" + body + "\n")
-    path.chmod(0o755)
-    return path
+from tests.unit.test_hooks import SHIPPED, hook  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def shipped(name, **env):

@@ -7,30 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from zoneinfo import ZoneInfo
 
-import pytest
-
-from backend.rules.cases import CaseStore
-from tests.unit.test_cases import bundle
-
-SECTIONS = ("logs", "history", "system", "modbus")
-BERLIN = ZoneInfo("Europe/Berlin")
+from tests.unit.test_intake import BERLIN, SECTIONS, store  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def intake(store, *args) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "backend", args[0], "--store", str(store), *args[1:]]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture
-def store(tmp_path):
-    folder = tmp_path / "intake"
-    folder.mkdir()
-    (folder / "intake.json").write_text(json.dumps({"db": f"sqlite:{folder / 'cases.db'}", "helpdesk": None}))
-    s = CaseStore(folder, sections=SECTIONS)
-    s.accept(bundle("r1", extra={"summary": {}}), "r1", "https")
-    return s
 
 
 def test_supports_command_line_says_whose_turn_it_is_and_refuses_what_it_cannot_do(store, tmp_path):

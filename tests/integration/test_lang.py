@@ -6,20 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rigs import peers
-
-# Each vocabulary of agent/vocab.py and where its members have words in every language.
-VOCABULARIES = {
-    "ReportState": ("report_states", "state_notes"),
-    "CaseState": ("case_states", "case_notes"),
-    "Status": ("results",),
-    "Priority": ("priorities",),
-    "Severity": ("severities",),
-    "FaultCategory": ("categories",),
-    "FaultCode": ("fault_titles", "fault_messages"),
-    "Place": ("places", "place_why", "next_steps"),
-    "Channel": ("channels",),
-    "Reason": ("reasons",),
-}
+from tests.unit.test_lang import VOCABULARIES  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.mark.parametrize(

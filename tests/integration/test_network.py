@@ -9,6 +9,7 @@ from agent.health.network import collect_network
 from agent.watch.judge import network_verdict
 from rigs import peers
 from rigs.netns import Namespaces
+from tests.unit.test_network import BACKEND  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -47,9 +48,6 @@ def test_the_broker_is_checked_too(broker):
     assert net["broker"]["ok"]
     net = collect_network("", (), ("127.0.0.1", peers.free_port(), False, ()), check_gateway=False)
     assert not net["broker"]["ok"]
-
-
-BACKEND = "https://support.diag-agent.test/api/v1/reports"
 
 
 def test_an_address_but_no_route_is_no_gateway(netns, wired):

@@ -16,8 +16,7 @@ import pytest
 
 from agent.channels.ocpp import OcppDelegate
 from rigs import peers
-
-SECRET = "upload-secret"
+from tests.unit.test_ocpp import SECRET, export  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -134,10 +133,6 @@ def test_https_put_and_post_and_a_1_6_getdiagnostics(box, https_target):
 def test_a_location_that_cannot_be_one_is_rejected_at_once(box, location):
     code, lines, _ = box("--request-id", "1", "--location", location)
     assert code == 1 and lines == [{"status": "Rejected", "reason": lines[0]["reason"]}]
-
-
-def export(_request):
-    return "20261126T000000Z-00000000", b"\x1f\x8b" + b"report" * 100
 
 
 def test_a_second_request_cancels_the_first(ftp_target):

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from rigs import peers
-from rigs.ocpp_peer import Seen, exchange, glue  # noqa: E402
+from rigs.ocpp_peer import Seen, exchange, glue
 from tests.integration.test_ocpp import SECRET, ftp_target  # noqa: F401  (the FTP(S) server fixture)
 
 

@@ -5,18 +5,16 @@ name."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import subprocess
-import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from rigs import peers
 from rigs.netns import Namespaces
+from tests.unit.test_proxy import Behaviour  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -137,49 +135,6 @@ def test_backend_proxy_with_a_login_is_used_and_never_shown_and_no_proxy_bypasse
     finally:
         for peer in reversed(running):
             peer.stop()
-
-
-# --- the client against servers that do what real ones do ----------------------------------------
-class Behaviour(BaseHTTPRequestHandler):
-    """Answers as the test's server must: the path says how."""
-
-    seen: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.seen.append((self.command, self.path, self.headers.get("Authorization"), body))
-        if self.path == "/old":
-            self.send_response(308)
-            self.send_header("Location", "/api/v1/reports")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path == "/elsewhere":
-            self.send_response(307)
-            self.send_header("Location", "https://localhost:1/api/v1/reports")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path == "/trickle":
-            self.wfile.write(b"HTTP/1.1 201 Created\r\n")
-            for _ in range(40):
-                self.wfile.write(b"X")
-                self.wfile.flush()
-                time.sleep(0.25)
-        else:
-            self._receipt(json.loads(body)["report_id"] if body.startswith(b"{") else "r1")
-
-    def _receipt(self, report_id: str) -> None:
-        data = gzip.compress(
-            json.dumps({"case": "CASE-000009", "priority": "low", "report_id": report_id, "attached": False}).encode()
-        )
-        self.send_response(201)
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def test_threads_making_their_first_exchange_at_once_all_get_a_client():

@@ -7,32 +7,18 @@ import io
 import json
 import re
 import subprocess
-import tarfile
 
 import pytest
 
 from agent import config
 from agent.collect import Box
 from agent.devices.history import History
-from agent.health.hooks import HookResult
 from agent.report.build import build, collect_sections
 from agent.report.bundle import read_bundle
 from agent.request import ReportRequest
 from agent.watch.checks import judged
 from rigs import peers
-
-CANARIES = {
-    "mqtt": "CANARY-mqtt-7731",
-    "url": "CANARY-url-5521",
-    "ftp": "CANARY-ftp-1122",
-    "token": "CANARY-token-9981",
-    "declared": "CANARY-declared-3344",
-}
-
-
-def members_of(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar}
+from tests.unit.test_report import CANARIES, fake_health, members_of  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.fixture
@@ -105,31 +91,6 @@ def test_a_50_mb_log_keeps_the_report_under_the_cap_and_says_so(tmp_path, make_c
     (cut,) = [c for c in manifest["cuts"] if "fw-firmware.log" in c["what"]]
     assert f"{big.stat().st_size} bytes" in cut["what"] and "newest" in cut["what"]
     assert members["log-fw-firmware.log.txt"].decode().count("\n") == 200
-
-
-def fake_health(**hooks) -> dict:
-    return {
-        "hooks": {n: HookResult(n, True, output=o) for n, o in hooks.items()},
-        "system": {
-            "memory": {"used_percent": 20.0},
-            "disk": {"used_percent": 10.0, "free_mb": 5000},
-            "clock_synced": True,
-            "soc_temperature_c": 48.0,
-        },
-        "network": {
-            "checked": True,
-            "failed_step": None,
-            "steps": {"link": {"ok": True, "detail": "eth0 aa:bb:cc:dd:ee:ff 192.168.7.23"}},
-        },
-        "software": {
-            "firmware_version": "2.4.1",
-            "channel": "stable",
-            "agent_version": "0.1.0",
-            "current": True,
-            "latest": {"version": "2.4.1"},
-            "firmware_hook_error": None,
-        },
-    }
 
 
 def test_inspect_lists_cuts_and_redactions_and_writes_the_page(tmp_path, secret_box, cli):

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.request import RequestError, check_request
 from rigs import peers
-
-
-def errors(fields: dict, reason: str) -> dict:
-    with pytest.raises(RequestError) as err:
-        check_request(fields, reason)
-    return err.value.errors
+from tests.unit.test_request import errors  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,7 @@ import requests
 from agent.channels import control
 from agent.health.hooks import run_hooks
 from rigs import peers
-
-KEY = "command-key-for-tests-0123456789"
+from tests.unit.test_security import CANARY, KEY, NoDesk, Replies, encoded, leaks  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -244,21 +243,6 @@ def test_a_failing_hook_never_blocks_a_report(tmp_path, make_config, cli):
     peers.wait_for(lambda: not marker_processes("sleep 104"), 5, "the hook's process gone")
 
 
-# --- cloud commands ---------------------------------------------------------------------------------
-class Replies:
-    def __init__(self):
-        self.got, self.event = [], threading.Event()
-
-    def publish(self, name, payload, retain=False, properties=None, timeout=None, correlation=None):
-        self.got.append(json.loads(payload))
-        self.event.set()
-
-
-class NoDesk:
-    def submit(self, request, timeout=30.0):
-        return "20261126T000000Z-00000000"
-
-
 # --- a full disk -------------------------------------------------------------------------------------
 @pytest.fixture
 def small_state(tmp_path):
@@ -338,43 +322,6 @@ def test_a_receipt_that_cannot_be_written_is_not_lost(small_state, tmp_path, cer
         assert len(cases) == 1  # sent twice, one case: the backend knows the report by its id
     finally:
         intake.stop()
-
-
-# --- secrets in every encoding, everywhere -------------------------------------------------------------
-CANARY = {
-    "mqtt": "Canary/Mqtt@Pass+7731",
-    "token": "canary-web-token-99812345",
-    "key": "canary-command-key-4411",
-    "env": "Canary-Vendor-Token-5566",
-}
-
-
-def encoded(secret: str) -> dict[str, str]:
-    from urllib.parse import quote
-
-    raw = secret.encode()
-    forms = {
-        "plain": secret,
-        "upper": secret.upper(),
-        "hex": raw.hex(),
-        "url": quote(secret, safe=""),
-        "json": json.dumps(secret)[1:-1],
-    }
-    for pad in range(3):
-        forms[f"base64+{pad}"] = base64.b64encode(b"\0" * pad + raw).decode()[
-            4 * (1 if pad else 0) : 4 * ((pad + len(raw)) // 3)
-        ]
-    return forms
-
-
-def leaks(text: str) -> list[str]:
-    flat = text.replace("\r", "").replace("\n", "")
-    return [
-        f"{name}/{form}"
-        for name, secret in CANARY.items()
-        for form, value in encoded(secret).items()
-        if value.lower() in text.lower() or (form == "plain" and value in flat)
-    ]
 
 
 def test_no_canary_secret_in_any_encoding_leaves_the_box(

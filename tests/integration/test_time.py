@@ -14,32 +14,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from rigs import peers
-
-POLL_S = 0.5
-DST_END_2026 = datetime(2026, 10, 25, 1, 0, tzinfo=UTC).timestamp()  # Europe/Berlin: 03:00 -> 02:00
-
-
-class WallClock:
-    """time.time for the whole process, as the true time plus an offset the test steps."""
-
-    def __init__(self, mocker):
-        self.offset, self._true = 0.0, time.time
-        mocker.patch("time.time", lambda: self._true() + self.offset)
-
-    def set_to(self, wall: float) -> None:
-        self.offset = wall - self._true()
-
-
-@pytest.fixture
-def berlin(monkeypatch):
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.delenv("TZ")
-    time.tzset()
+from tests.unit.test_time import DST_END_2026, POLL_S, WallClock, berlin  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def future_cert(certs_folder, ca_pem: str):

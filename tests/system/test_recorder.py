@@ -19,17 +19,7 @@ from agent.devices.history import decode_raw
 from agent.report.bundle import read_bundle
 from agent.report.sections.history import read as read_history
 from rigs import peers
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0, wall: float = 1.79e9):
-        self.t, self.offset = t, wall - t
-
-    def mono(self) -> float:
-        return self.t
-
-    def wall(self) -> float:
-        return self.t + self.offset
+from tests.unit.test_recorder import Clock  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 def agent_config(make_config, sim_bus, state: str):

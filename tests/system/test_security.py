@@ -9,27 +9,10 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 
 from agent.channels import control
 from rigs import peers
-
-KEY = "command-key-for-tests-0123456789"
-
-
-# --- cloud commands ---------------------------------------------------------------------------------
-class Replies:
-    def __init__(self):
-        self.got, self.event = [], threading.Event()
-
-    def publish(self, name, payload, retain=False, properties=None, timeout=None, correlation=None):
-        self.got.append(json.loads(payload))
-        self.event.set()
-
-
-class NoDesk:
-    def submit(self, request, timeout=30.0):
-        return "20261126T000000Z-00000000"
+from tests.unit.test_security import CANARY, KEY, NoDesk, Replies  # noqa: F401  (fixtures and helpers shared with that tier)
 
 
 # --- exactly once across kill -9 ----------------------------------------------------------------
@@ -97,12 +80,3 @@ def test_kill_9_during_a_cli_report_never_makes_it_twice(tmp_path, certs, make_c
     with capsys.disabled():
         print(f"\nkill -9 during CLI reports: {json.dumps(figures)}")
     assert figures == {"kills": 5, "requests": 5, "cases": 5, "duplicates": 0, "lost": 0}
-
-
-# --- secrets in every encoding, everywhere -------------------------------------------------------------
-CANARY = {
-    "mqtt": "Canary/Mqtt@Pass+7731",
-    "token": "canary-web-token-99812345",
-    "key": "canary-command-key-4411",
-    "env": "Canary-Vendor-Token-5566",
-}

@@ -4,13 +4,13 @@ main() in-process (tests/integration/test_config.py runs the real process once f
 from __future__ import annotations
 
 import importlib
-import textwrap
 from types import SimpleNamespace
 
 import pytest
 
 from agent import config
 from rigs.peers import ROOT
+from tests.unit.test_config import GOOD, write
 
 cli_main = importlib.import_module("agent.cli.main")  # the module (agent.cli.main is also its function's name)
 
@@ -26,26 +26,6 @@ def cli(capsys, monkeypatch):
         return SimpleNamespace(returncode=code, stdout=said.out, stderr=said.err)
 
     return run
-
-
-GOOD = """\
-device:
-  serial: "0042"
-state_dir: state
-profiles_dir: {profiles}
-buses:
-  - {{name: sim, type: tcp, host: 127.0.0.1, port: 5020}}
-devices:
-  - {{name: meter, bus: sim, profile: sdm630, unit: 105}}
-poll:
-  interval_s: 2
-"""
-
-
-def write(tmp_path, text: str):
-    path = tmp_path / "agent.yaml"
-    path.write_text(textwrap.dedent(text).format(profiles=ROOT / "config" / "profiles"))
-    return path
 
 
 def test_example_config_is_valid(cli):

@@ -4,45 +4,11 @@ sees the answer and every status notification while the running agent uploads it
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
-from rigs import peers
-from rigs.ocpp_peer import glue  # noqa: E402
 from tests.integration.test_ocpp import SECRET, ftp_target  # noqa: F401  (the FTP(S) server fixture)
-
-
-@pytest.fixture
-def agent_argv(make_config, sim_bus, certs, agent_process):
-    path = make_config(buses=[sim_bus], devices=peers.sim_devices(), backend={"ca_file": certs["ca"]})
-    agent_process(path)
-    return peers.agent_argv() + ["ocpp-log", "--config", str(path)]
-
-
-async def _ask_once(version, agent_argv, message):
-    """One request whose answer ends it (no notifications follow a Rejected)."""
-    import websockets
-    from ocpp.v201 import ChargePoint
-
-    class Box(glue().DiagnosticsV201, ChargePoint):
-        diag_agent = agent_argv
-
-    got: asyncio.Queue = asyncio.Queue()
-
-    async def serve(ws):
-        csms = ChargePoint("csms", ws)
-        asyncio.ensure_future(csms.start())
-        await got.put(await csms.call(message))
-
-    async with websockets.serve(serve, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:
-        port = server.sockets[0].getsockname()[1]
-        async with websockets.connect(f"ws://127.0.0.1:{port}/WB-0001", subprotocols=["ocpp2.0.1"]) as ws:
-            runner = asyncio.ensure_future(Box("WB-0001", ws).start())
-            answer = await got.get()
-            runner.cancel()
-            return answer
 
 
 # --- each version its own words; a request id per request; a newer request ends the older one -------------
@@ -65,11 +31,6 @@ def test_every_status_word_is_one_its_versions_schema_allows():
     assert set(WIRE["1.6"]) == schema_enum("1.6", "LogStatusNotification")
     assert set(WIRE["diagnostics"]) == schema_enum("1.6", "DiagnosticsStatusNotification")
     assert all(REPLACED[v] in WIRE[v] for v in WIRE)
-
-
-async def _after_uploading(csms, count: int = 1) -> None:
-    while sum(n["status"] == "Uploading" for n in csms.notified) < count:
-        await asyncio.sleep(0.05)
 
 
 def test_an_ftp_server_error_is_a_failure_worth_another_attempt(tmp_path):
