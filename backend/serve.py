@@ -22,12 +22,12 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from backend.cli import STORE_CONFIG, open_store
 from backend.inputs.https import Refusals, make_handler
 from backend.inputs.mail import start_smtp
 from backend.inputs.mqtt import MqttSide
 from backend.rounds import Rounds
 from backend.seal import FLEET_KEY_ENV, Sealer, fleet_key
+from backend.stores import STORE_CONFIG, open_store
 
 log = logging.getLogger("intake")
 

@@ -245,7 +245,7 @@ def start_intake(
 
 def intake_cases(store: Path) -> list[dict]:
     """The cases of the intake serving STORE (its database), oldest first; none before it started."""
-    from backend.cli import open_store
+    from backend.stores import open_store
 
     return open_store(store).cases if (store / "intake.json").exists() else []
 

@@ -61,7 +61,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_poll(args) -> int:
-    from agent.collect import poll_once
+    from agent.collect.once import poll_once
 
     devices = poll_once(_config(args))
     if args.json:
@@ -148,7 +148,7 @@ def cmd_report(args) -> int:
 def look_once(cfg, scan: bool = False):
     """No daemon runs: the box looked at once (devices read, health collected) and judged, as the daemon's
     StatusModel.look does."""
-    from agent.collect import one_shot
+    from agent.collect.once import one_shot
     from agent.watch.checks import judged
     from agent.watch.faults import held_now
 

@@ -88,16 +88,6 @@ FALLBACK: dict[str, dict] = {
 }
 
 
-def probe(unavailable: dict, name: str, read, default=None):
-    """One probe of a collector: its value, or DEFAULT with the reason kept in UNAVAILABLE. A driver or
-    a sandbox that refuses one call (ENOSYS, EPERM) costs that one value, never its whole section."""
-    try:
-        return read()
-    except Exception as exc:
-        unavailable[name] = f"{type(exc).__name__}: {exc}"[:200]
-        return default
-
-
 def _guarded(name: str, collector, *args) -> dict:
     """Run one collector; a bug in it becomes an "error" in its section, never a lost report."""
     try:

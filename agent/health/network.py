@@ -22,7 +22,7 @@ def interfaces(missing: dict | None = None) -> dict[str, dict]:
     interfaces still come from sysfs, with their operstate as their link."""
     import psutil
 
-    from agent.health import probe
+    from agent.health.probe import probe
 
     missing = {} if missing is None else missing
     stats = probe(missing, "net_if_stats", psutil.net_if_stats)
@@ -232,7 +232,7 @@ def collect_network(
     """Every step from link to TLS, and the verdict. BACKEND_TLS and BROKER's last item are the TLS files
     (ca_file, client_cert, client_key) the delivery uses; BROKER is (host, port, tls, files) or None. With
     PROXY (transports/http.py proxy_for()), the backend is reached through it, as the delivery reaches it."""
-    from agent.health import probe
+    from agent.health.probe import probe
 
     missing: dict[str, str] = {}
     ifaces = interfaces(missing)

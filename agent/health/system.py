@@ -129,7 +129,7 @@ def collect_system(data_dir: str) -> dict:
     """The box, probe by probe: a call the kernel or a sandbox refuses marks its one value unavailable."""
     import psutil
 
-    from agent.health import probe
+    from agent.health.probe import probe
 
     missing: dict[str, str] = {}
     mem = probe(missing, "memory", psutil.virtual_memory)

@@ -77,35 +77,72 @@ def test_no_path_edits_and_no_module_loaded_by_path():
                 assert forbidden not in text or path == Path(__file__), f"{path.relative_to(ROOT)}: {forbidden}"
 
 
-def _cycles(package: str) -> list[list[str]]:
-    """Import cycles among PACKAGE's modules, through imports made when a module loads (top level)."""
+def _runtime_imports(tree: ast.Module) -> set[str]:
+    """Every import the module makes when it runs, at any depth (a function's import too); not those under
+    `if TYPE_CHECKING:`, which only a type checker reads."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            return
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names
+
+
+def _import_graph(package: str) -> dict[str, set[str]]:
+    """Which of PACKAGE's modules each of its modules imports when it runs. A package's __init__ and its own
+    children are not an edge of meaning (it re-exports them, they sit inside it)."""
     graph: dict[str, set[str]] = {}
     for name, tree in modules(package).items():
-        module = f"{package}." + name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-        module = module.removesuffix(".__init__")
-        graph[module] = {m for m in imported(tree, top_level_only=True) if m.split(".")[0] == package}
+        module = f"{package}." + name.removesuffix(".py").replace("/", ".")
+        graph[module.removesuffix(".__init__")] = {m for m in _runtime_imports(tree) if m.split(".")[0] == package}
     known = set(graph)
-    edges = {m: {t if t in known else t.rsplit(".", 1)[0] for t in ts} & known - {m} for m, ts in graph.items()}
-    found, state = [], {}
 
-    def visit(node, stack):
-        state[node] = "open"
-        for nxt in sorted(edges[node]):
-            if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt) :] + [nxt])
-            elif nxt not in state:
-                visit(nxt, stack + [nxt])
-        state[node] = "done"
+    def owner(m: str) -> str:
+        return m if m in known else m.rsplit(".", 1)[0]
 
-    for node in sorted(edges):
-        if node not in state:
-            visit(node, [node])
-    # A package's __init__ that re-exports a child is not a cycle of meaning.
-    return [
-        c
-        for c in found
-        if not all(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:], strict=False))
-    ]
+    return {
+        m: {owner(t) for t in ts} & known - {m} - {p for p in known if m.startswith(p + ".")} for m, ts in graph.items()
+    }
+
+
+def _cycles(package: str) -> list[list[str]]:
+    """Groups of PACKAGE's modules that import each other, however deep the import (Tarjan's strongly
+    connected components of the import graph)."""
+    edges = _import_graph(package)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = [stack.pop()]
+            while group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            connect(v)
+    return found
 
 
 def test_no_import_cycle_in_any_package():
