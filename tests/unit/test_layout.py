@@ -6,7 +6,6 @@ here."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from rigs import peers
 
@@ -69,12 +68,16 @@ def test_each_package_imports_only_what_its_direction_allows():
                 assert ok, f"{package}/{name} imports {m}; {package} may import only {sorted(allowed) or 'itself'}"
 
 
+# Written in pieces so that this file is not a finding of its own (a grep for them stays empty).
+FORBIDDEN = ("sys." + "path", "PYTHON" + "PATH", "spec_from_" + "file_location")
+
+
 def test_no_path_edits_and_no_module_loaded_by_path():
     for folder in (*PACKAGES, "tests", "scripts"):
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text()
-            for forbidden in ("sys.path", "PYTHONPATH", "spec_from_file_location"):
-                assert forbidden not in text or path == Path(__file__), f"{path.relative_to(ROOT)}: {forbidden}"
+            for forbidden in FORBIDDEN:
+                assert forbidden not in text, f"{path.relative_to(ROOT)}: {forbidden}"
 
 
 def _runtime_imports(tree: ast.Module) -> set[str]:
