@@ -22,12 +22,22 @@ from agent.watch.timeline import Timeline
 log = logging.getLogger(__name__)
 
 
+def _time(value: object) -> float:
+    """When the firmware says the event happened (seconds since 1970), else now; ValueError for what is not a
+    plain finite time."""
+    if value is None or value == 0:
+        return time.time()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e11:
+        raise ValueError("time: expected seconds since 1970")
+    return float(value)
+
+
 def check_event(args: dict) -> dict:
     """A clean event from untrusted fields; ValueError says which field is wrong."""
     kind = args.get("type")
     if kind not in ("fault", "clear", "updated"):
         raise ValueError("type: expected fault, clear or updated")
-    event: dict = {"type": kind, "time": float(args.get("time") or time.time())}
+    event: dict = {"type": kind, "time": _time(args.get("time"))}
     if kind in ("fault", "clear"):
         code = args.get("code")
         if not isinstance(code, str) or not CODE.match(code):
@@ -76,7 +86,7 @@ def take_queued(state_dir: str) -> list[dict]:
             event = json.loads(read_bytes(path))
             events.append(check_event(event if isinstance(event, dict) else {"type": None}))
             path.unlink(missing_ok=True)
-        except (OSError, ValueError) as exc:  # kept aside, so it cannot end a start again and again
+        except (OSError, ValueError, RecursionError) as exc:  # kept aside: it cannot end a start again and again
             set_aside(path, f"is not an event the agent can take ({exc})")
     return events
 
