@@ -138,8 +138,10 @@ def cmd_report(args) -> int:
     if answer.get("state") == "refused":  # kept on the box, but not sent again until the settings change
         print(f"report {answer['report_id']} was {answer['note']}.")
         return EXIT_QUEUED
+    # No error yet: not tried, or still on its way when the wait (report.wait_for_case_s) ended.
+    why = answer.get("error") or "it is on its way; `diag-agent cases` shows its case once it has one"
     print(
-        f"report {answer['report_id']} is saved in the outbox and not delivered yet: {answer.get('error')}. "
+        f"report {answer['report_id']} is saved in the outbox and not delivered yet: {why}. "
         "The daemon sends it when the backend can be reached."
     )
     return EXIT_QUEUED
