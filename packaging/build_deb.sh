@@ -55,6 +55,7 @@ site=$(echo "$STAGE"/opt/diag-agent/venv/lib/python3*/site-packages)
 rm -rf "$site"/pip "$site"/pip-* "$site"/setuptools "$site"/setuptools-* "$site"/pkg_resources \
   "$site"/_distutils_hack "$site"/distutils-precedence.pth "$STAGE"/opt/diag-agent/venv/bin/pip*
 install -D -m 0644 "$SRC/README.md" "$STAGE/usr/share/doc/diag-agent/README.md"
+install -D -m 0644 "$SRC/packaging/deb/copyright" "$STAGE/usr/share/doc/diag-agent/copyright"
 
 python=$(sed -n 's/^version = \([0-9]*\.[0-9]*\).*/\1/p' "$STAGE/opt/diag-agent/venv/pyvenv.cfg")
 next=$(echo "$python" | awk -F. '{print $1 "." $2 + 1}')

@@ -33,6 +33,8 @@ def test_the_package_installs_offline_keeps_the_configuration_and_purges_cleanly
         "./opt/diag-agent/venv/bin/diag-agent",
         "./opt/diag-agent/hooks/firmware_version",
         "./usr/bin/diag-agent -> /opt/diag-agent/venv/bin/diag-agent",
+        "./usr/share/doc/diag-agent/copyright",
+        "./opt/diag-agent/hooks/ocpp/diag_agent_ocpp.py",
     ):
         assert path in files, path
     assert "/site-packages/pip/" not in files  # nothing installs into the shipped venv
