@@ -55,11 +55,19 @@ def delivery_warnings(cfg) -> list[str]:
     return out
 
 
-def deliver(transports: list[Transport], report_id: str, path) -> tuple[Receipt, str]:
+NO_WAY = "no way to the backend is configured: set backend.url, or enable MQTT"
+# Without the daemon an MQTT-only box has no transport here: the broker link is the daemon's own.
+MQTT_IS_THE_DAEMONS = (
+    "MQTT is this box's way to the backend and its link belongs to the daemon: the report goes once the daemon runs"
+)
+
+
+def deliver(transports: list[Transport], report_id: str, path, none_why: str = NO_WAY) -> tuple[Receipt, str]:
     """One try of REPORT_ID's bundle at PATH: each transport in turn until one gives a receipt. A report too
-    large for the broker goes by HTTPS; the daemon then publishes an MQTT notice of it."""
+    large for the broker goes by HTTPS; the daemon then publishes an MQTT notice of it. NONE_WHY: what to say
+    when there is no transport to try."""
     if not transports:  # a setting missing, not a report refused: it waits on the box until one is set
-        raise DeliveryError("no way to the backend is configured: set backend.url, or enable MQTT")
+        raise DeliveryError(none_why)
     problems, retry_after = [], None
     cannot_carry = clock = 0
     for transport in transports:
@@ -112,6 +120,7 @@ class Sender:
         self.budget = budget  # the data budget (transports/budget.py): medium and low reports may wait for it
         self.fingerprint = fingerprint
         self.on_delivered = on_delivered
+        self.none_why = NO_WAY  # what a try says with no transport (delivery() knows why there is none)
         self._clock, self.pace = clock, Pacing(backend, rng, budget)
         self._lock = threading.Lock()  # one drain at a time: a report is never sent twice in parallel
         self._changed = threading.Condition()
@@ -128,7 +137,8 @@ class Sender:
         damage, outcome = bundle_damage(self.outbox.bundle_path(entry.report_id), entry.size), None
         if damage is None:
             try:
-                outcome = deliver(self.transports, entry.report_id, self.outbox.bundle_path(entry.report_id))
+                path = self.outbox.bundle_path(entry.report_id)
+                outcome = deliver(self.transports, entry.report_id, path, self.none_why)
             except OSError as exc:  # it went between the look and the read: damaged all the same
                 damage = f"its bundle cannot be read ({exc.strerror or exc})"
             except DeliveryError as exc:
@@ -312,4 +322,7 @@ def delivery(cfg, mqtt: Transport | None = None, on_delivered: Callable[[Entry],
         link.meter = budget
     transports = choose_transports(cfg.backend, https, mqtt)
     outbox = Outbox(outbox_dir(cfg))
-    return Sender(cfg.backend, outbox, transports, fingerprint(cfg), on_delivered=on_delivered, budget=budget)
+    sender = Sender(cfg.backend, outbox, transports, fingerprint(cfg), on_delivered=on_delivered, budget=budget)
+    if cfg.mqtt.enabled and mqtt is None:
+        sender.none_why = MQTT_IS_THE_DAEMONS
+    return sender

@@ -59,7 +59,7 @@ def judge_links(links: Links, health: dict, outbox: Mapping[str, int] | None) ->
     """The backend and the broker, the commissioning protocol and cloud credentials the hooks report,
     the hooks themselves, and the reports waiting in the outbox."""
     out = []
-    if not links.backend_url:
+    if not links.backend_url and not links.mqtt_enabled:  # MQTT alone carries reports as well (README)
         out.append(Judgement("network", "box", Status.WARN, "backend.url is empty", variant="unconfigured"))
     if links.mqtt_enabled:
         broker = health["network"].get("broker", {})
