@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package of diag-agent, for one board architecture:
-#   scripts/build_deb.sh ARCH [OUT_DIR]     ARCH: amd64, arm64 or armhf; OUT_DIR: where the .deb goes (./dist)
-# What dh-virtualenv does, without a source package: inside a fresh Debian 12 root of ARCH (scripts/debian_root.sh;
-# a foreign one runs under qemu-user), scripts/install.sh --files-only lays down the venv at its real path
+#   packaging/build_deb.sh ARCH [OUT_DIR]     ARCH: amd64, arm64 or armhf; OUT_DIR: where the .deb goes (./dist)
+# What dh-virtualenv does, without a source package: inside a fresh Debian 12 root of ARCH (packaging/debian_root.sh;
+# a foreign one runs under qemu-user), packaging/install.sh --files-only lays down the venv at its real path
 # (/opt/diag-agent/venv, the board's own Python, the versions in constraints.txt) and the files beside it;
 # dpkg-deb then packs them with packaging/deb/'s maintainer scripts. The package needs no network to install:
 # everything but Debian's python3, python3-psutil and python3-yaml (compiled for the board) is inside.
@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bash "$SRC/scripts/debian_root.sh" "$ARCH" "$ROOT" >/dev/null
+bash "$SRC/packaging/debian_root.sh" "$ARCH" "$ROOT" >/dev/null
 # The source as a checkout holds it: tracked files and new ones, never venvs, caches or earlier builds.
 mkdir "$ROOT/src"
 if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
@@ -38,7 +38,7 @@ for what in proc sys dev; do
   mounts+=("$ROOT/$what")
 done
 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root \
-  bash /src/scripts/install.sh --files-only >"$WORK/install.log" 2>&1 \
+  bash /src/packaging/install.sh --files-only >"$WORK/install.log" 2>&1 \
   || { tail -30 "$WORK/install.log" >&2; echo "build_deb: the install inside the $ARCH root failed" >&2; exit 1; }
 for m in "${mounts[@]}"; do umount -R -l "$m"; done
 mounts=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A Debian 12 root for checks on another architecture or under a booted systemd, built once and cached.
-#   scripts/debian_root.sh ARCH DIR      ARCH: armhf, arm64 or amd64; DIR: where to unpack it (made anew)
+#   packaging/debian_root.sh ARCH DIR      ARCH: armhf, arm64 or amd64; DIR: where to unpack it (made anew)
 # The first call per architecture runs debootstrap (a foreign one under qemu-user-static through binfmt)
 # and keeps a tarball in $DIAG_AGENT_ROOTS (default /var/cache/diag-agent/roots); later calls unpack it.
 # The root holds what a box's image holds before our install: Python 3.11 with venv, the compiled

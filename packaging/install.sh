@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Put diag-agent on a box: a virtual environment under /opt/diag-agent, the configuration under
 # /etc/diag-agent (an existing one is kept), the systemd unit installed and enabled.
-#   scripts/install.sh [--root DIR] [--now] [--no-apt] [--files-only]
+#   packaging/install.sh [--root DIR] [--now] [--no-apt] [--files-only]
 # --root DIR installs into a staging folder instead of / (how the tests check it); --now also starts it;
 # --no-apt installs no Debian packages (those below must be there already); --files-only lays down the
-# venv and the files and stops: no user, no enabled unit (the Debian package's build, scripts/build_deb.sh,
+# venv and the files and stops: no user, no enabled unit (the Debian package's build, packaging/build_deb.sh,
 # runs it inside a Debian root of the board's architecture; the package's postinst does the rest).
 #
 # Boards and systems: Debian 12 (bookworm) and Raspberry Pi OS (bookworm), 32-bit armhf (Pi 2, 3, Zero 2 W),

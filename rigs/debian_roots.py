@@ -1,6 +1,6 @@
 """Debian 12 roots for the checks on the real thing (ARM boards under qemu-user, a booted systemd) and for the
-package's figures in the bench: built by scripts/debian_root.sh (cached), with this checkout copied in where an
-image build would put it; the Debian package built by scripts/build_deb.sh and installed with no network."""
+package's figures in the bench: built by packaging/debian_root.sh (cached), with this checkout copied in where an
+image build would put it; the Debian package built by packaging/build_deb.sh and installed with no network."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def _script(name: str, *args: str) -> str:
     """Run scripts/NAME with ARGS; its stdout, or RuntimeError with what it said."""
     done = subprocess.run(
-        ["bash", str(peers.ROOT / "scripts" / name), *args], capture_output=True, text=True, timeout=2400
+        ["bash", str(peers.ROOT / "packaging" / name), *args], capture_output=True, text=True, timeout=2400
     )
     if done.returncode != 0:
-        raise RuntimeError(f"scripts/{name} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        raise RuntimeError(f"packaging/{name} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
     return done.stdout
 
 
@@ -37,7 +37,7 @@ def make_root(arch: str, where: Path) -> Path:
 
 
 def build_package(arch: str, out: Path) -> Path:
-    """scripts/build_deb.sh ARCH OUT: the .deb, built inside a Debian root of ARCH."""
+    """packaging/build_deb.sh ARCH OUT: the .deb, built inside a Debian root of ARCH."""
     return Path(_script("build_deb.sh", arch, str(out)).strip().splitlines()[-1])
 
 

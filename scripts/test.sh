@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite against real peers (Mosquitto, the simulator over TCP and RTU, HTTPS).
-# Extra arguments go to pytest, e.g. --long for the long modes, or -m "not slow" for the fast tests alone.
+# Arguments go to pytest instead of the whole run, e.g. tests/unit tests/contract (the quick loop) or --long.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$ROOT/scripts/setup.sh"
@@ -10,5 +10,10 @@ PY="${DIAG_AGENT_VENV:-$ROOT/.venv}/bin/python"
 "$PY" -m ruff check --quiet .
 "$PY" -m ruff format --check --quiet .
 "$PY" -m mypy
-# Every tier (tests/unit, integration, system, browser, contract); `pytest` alone runs the unit tier.
-exec "$PY" -m pytest tests "$@"
+# With arguments, pytest on them (`bash scripts/test.sh tests/unit tests/contract`: the quick loop).
+if [ $# -gt 0 ]; then exec "$PY" -m pytest "$@"; fi
+# Every tier. Unit, contract, integration and browser two at a time (each test starts its own peers on free ports
+# in its own folder); then the system tier alone, one test at a time (Debian roots, packages, a booted container,
+# power cuts, kills: each wants the machine to itself).
+"$PY" -m pytest tests -m "not system" -n 2
+exec "$PY" -m pytest tests -m system

@@ -55,7 +55,7 @@ def certs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def debian_package(tmp_path_factory):
-    """The .deb for an architecture (scripts/build_deb.sh, inside a root of that architecture), built once per run."""
+    """The .deb for an architecture (packaging/build_deb.sh, inside a root of that architecture), built once per run."""
     from rigs.debian_roots import build_package
 
     built: dict[str, Path] = {}

@@ -1,6 +1,6 @@
 """The Debian package's figures for scripts/bench.py (amd64, this machine):
 
-deb_build_s      scripts/build_deb.sh amd64: a fresh Debian root, the venv from the package index, packed
+deb_build_s      packaging/build_deb.sh amd64: a fresh Debian root, the venv from the package index, packed
 deb_bytes        the .deb's size
 deb_installed_kb what it takes on the box (the control file's Installed-Size)
 deb_install_s    `apt-get install -y ./diag-agent_*.deb` into a fresh Debian 12 root with no network at all

@@ -1,6 +1,6 @@
 """The package and a report on the boards we ship to: Debian 12 roots for armhf (32-bit: Pi 2/3, Zero 2 W) and
-arm64, built by debootstrap and run under qemu-user-static (scripts/debian_root.sh, cached between runs).
-scripts/build_deb.sh builds the package inside a root of the board's architecture (its install.sh runs
+arm64, built by debootstrap and run under qemu-user-static (packaging/debian_root.sh, cached between runs).
+packaging/build_deb.sh builds the package inside a root of the board's architecture (its install.sh runs
 there); apt installs it into a fresh root of that architecture with no network, as a firmware image build
 does (a chroot, no running systemd), and the installed agent reads the simulator over TCP, builds a report
 and verifies it."""

@@ -1,4 +1,4 @@
-"""The Debian package (scripts/build_deb.sh) as an image build meets it: built inside a Debian 12 root, installed
+"""The Debian package (packaging/build_deb.sh) as an image build meets it: built inside a Debian 12 root, installed
 with apt into a fresh root that has no network at all, the unit enabled, the user made by sysusers, the
 configuration a conffile that an upgrade keeps, the tested library versions inside, and a purge that leaves the
 root as it was. The ARM builds run in tests/test_arm.py, the package under a booted systemd in test_systemd.py."""

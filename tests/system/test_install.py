@@ -1,4 +1,4 @@
-"""scripts/install.sh into a staging root and into a Debian root as an image build runs it, and the systemd unit
+"""packaging/install.sh into a staging root and into a Debian root as an image build runs it, and the systemd unit
 as systemd-analyze sees it and as the example configuration needs it."""
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from rigs.peers import ROOT
 
 def install(root):
     return subprocess.run(
-        ["bash", str(ROOT / "scripts" / "install.sh"), "--root", str(root)], capture_output=True, text=True, timeout=300
+        ["bash", str(ROOT / "packaging" / "install.sh"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -72,7 +75,7 @@ def test_install_in_an_image_build_makes_the_user_and_enables_the_unit(tmp_path)
     (root / "etc/systemd/system/diag-agent.service").write_text("[Unit]\nDescription=diag-agent: old\n")
     chroot = Chroot(root)
     try:
-        done = chroot.run("bash /src/scripts/install.sh --no-apt", timeout=600)
+        done = chroot.run("bash /src/packaging/install.sh --no-apt", timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "no running systemd here" in done.stdout
         assert chroot.run("id -nG diag-agent").stdout.split() == ["diag-agent", "dialout", "gpio"]
