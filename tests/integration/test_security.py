@@ -145,6 +145,7 @@ def _held(c: socket.socket) -> int:
     return 0
 
 
+@pytest.mark.alone
 def test_1100_idle_connections_with_1024_files_do_not_end_the_daemon(page_agent):
     agent = page_agent["agent"]
     resource.prlimit(agent.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))

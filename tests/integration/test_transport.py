@@ -41,6 +41,7 @@ def fast_retries(**extra):
     return {"retry_base_s": 0.2, "retry_max_s": 1.0, "timeout_s": 5.0, **extra}
 
 
+@pytest.mark.alone
 def test_backend_down_then_up_delivers_everything_in_priority_order(tmp_path, make_config, cli, agent_process, certs):
     port = peers.free_port()
     url = f"https://127.0.0.1:{port}/api/v1/reports"

@@ -232,6 +232,7 @@ def test_every_output_is_scrubbed_of_every_secret_and_shows_no_terminal_escape(
     assert "\\x1b]0;owned" in outputs["cli status"]  # shown, escaped: the person sees what was sent
 
 
+@pytest.mark.alone
 def test_the_page_answers_within_2_s_while_1100_connections_trickle(make_config, agent_process):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), max(hard, 4096)))
